@@ -1,0 +1,112 @@
+//! Server functions: thin layers that authenticate, authorise and validate, then call the
+//! portal's services. Each has a fixed endpoint under `/api` (no hash), so tests and tools
+//! can call them by name.
+
+pub mod admin;
+pub mod intake;
+pub mod manage;
+pub mod session;
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! What server functions share on the server side.
+
+    use leptos::prelude::*;
+    use services::Portal;
+    use services::audit::Actor;
+    use shared::auth::{Role, SignedInUser, Viewer};
+
+    /// The session key the sign-in routes store the user under.
+    pub const USER_KEY: &str = "auth.user";
+
+    pub fn portal() -> Result<Portal, ServerFnError> {
+        use_context::<Portal>()
+            .ok_or_else(|| ServerFnError::new("the portal's services are not available"))
+    }
+
+    /// Sets the HTTP status of the server function's response.
+    pub fn status(code: u16) {
+        if let (Some(response), Ok(status)) = (
+            use_context::<leptos_axum::ResponseOptions>(),
+            http::StatusCode::from_u16(code),
+        ) {
+            response.set_status(status);
+        }
+    }
+
+    /// An error the browser sees with `code` as the status (never internals).
+    pub fn refuse(code: u16, message: &str) -> ServerFnError {
+        status(code);
+        ServerFnError::new(message)
+    }
+
+    /// Logs an internal error and returns a message that says nothing about it.
+    pub fn internal(error: impl std::fmt::Display) -> ServerFnError {
+        tracing::error!(error = %error, "server function failed");
+        refuse(500, "Something went wrong on our side; please try again.")
+    }
+
+    pub async fn session() -> Result<tower_sessions::Session, ServerFnError> {
+        leptos_axum::extract::<tower_sessions::Session>()
+            .await
+            .map_err(internal)
+    }
+
+    /// Who is looking, and what they may do.
+    pub async fn viewer() -> Result<Viewer, ServerFnError> {
+        let portal = portal()?;
+        let user: Option<SignedInUser> = session().await?.get(USER_KEY).await.map_err(internal)?;
+        let roles = match &user {
+            Some(user) => portal.roles_of(user).await.map_err(internal)?,
+            None => Default::default(),
+        };
+        Ok(Viewer { user, roles })
+    }
+
+    /// The signed-in user holding any of `roles`; 401 when nobody is signed in, 403 when
+    /// the user lacks them.
+    pub async fn require(roles: &[Role]) -> Result<(SignedInUser, Viewer), ServerFnError> {
+        let viewer = viewer().await?;
+        let Some(user) = viewer.user.clone() else {
+            return Err(refuse(401, "Sign in with Salesforce first."));
+        };
+        let allowed = roles.iter().any(|role| match role {
+            Role::Approver => viewer.roles.approver,
+            Role::SecurityReviewer => viewer.roles.security_reviewer,
+            Role::Owner => viewer.roles.owner,
+        });
+        if !allowed {
+            return Err(refuse(
+                403,
+                "You are signed in, but not authorised to do this.",
+            ));
+        }
+        Ok((user, viewer))
+    }
+
+    /// The caller, for the audit log.
+    pub async fn actor(name: &str) -> Actor {
+        let parts = use_context::<http::request::Parts>();
+        let ip = parts
+            .as_ref()
+            .and_then(|p| {
+                p.extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            })
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default();
+        let user_agent = parts
+            .as_ref()
+            .and_then(|p| p.headers.get(http::header::USER_AGENT))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(300)
+            .collect();
+        Actor {
+            name: name.to_string(),
+            ip,
+            user_agent,
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! The approvers' dashboard: the review queue with filters and counts, and a request's page
+//! with its blast radius and the decision form.
+
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_location, use_params_map, use_query_map};
+
+use super::FieldMessage;
+use shared::request::RequestState;
+use shared::budget::HardAction;
+use shared::scope::Level;
+
+use crate::api::admin::{
+    Decide, DecisionResult, QueuePage, RequestView, admin_queue, admin_request,
+};
+use crate::api::session::get_viewer;
+
+/// Who may open the approvers' pages.
+pub fn approver_or_owner(roles: &shared::auth::Roles) -> bool {
+    roles.approver || roles.owner
+}
+
+/// Who may open the owners' pages.
+pub fn owner(roles: &shared::auth::Roles) -> bool {
+    roles.owner
+}
+
+/// Loads a page's data only for a signed-in viewer whose roles pass `allow`, and `Ok(None)`
+/// otherwise, so an anonymous visit renders the sign-in card with status 200 instead of
+/// failing on the data call (which answers 401/403 to API clients).
+pub async fn load_for<T>(
+    allow: fn(&shared::auth::Roles) -> bool,
+    load: impl std::future::Future<Output = Result<T, ServerFnError>>,
+) -> Result<Option<T>, ServerFnError> {
+    let viewer = get_viewer().await?;
+    if viewer.user.is_some() && allow(&viewer.roles) {
+        load.await.map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Gate for pages that need a role: sign-in when anonymous, "not authorised" when the
+/// signed-in person has none of the roles `allow` accepts.
+#[component]
+pub fn RequireRole(allow: fn(&shared::auth::Roles) -> bool, children: ChildrenFn) -> impl IntoView {
+    let viewer = Resource::new(|| (), |_| async { get_viewer().await });
+    let location = use_location();
+    let children = StoredValue::new(children);
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || viewer.get().map(|result| match result {
+                Ok(viewer) => match &viewer.user {
+                    None => {
+                        let here = location.pathname.get();
+                        view! {
+                            <section class="card" aria-labelledby="signin-heading">
+                                <h2 id="signin-heading">"Sign in to continue"</h2>
+                                <p>"Approvers and security reviewers sign in with their Salesforce account."</p>
+                                <a class="button" rel="external" href=format!("/auth/login?return_to={here}")>"Log in with Salesforce"</a>
+                            </section>
+                        }.into_any()
+                    }
+                    Some(user) if !allow(&viewer.roles) => view! {
+                        <section class="card" aria-labelledby="denied-heading">
+                            <h2 id="denied-heading">"Not authorised"</h2>
+                            <p role="alert">
+                                "You are signed in as " <strong>{user.username.clone()}</strong>
+                                ", but this account has no Portcullis role that opens this page. An owner can grant one."
+                            </p>
+                        </section>
+                    }.into_any(),
+                    Some(_) => children.read_value()().into_any(),
+                },
+                Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+fn age_label(hours: i64) -> String {
+    match hours {
+        h if h < 1 => "under an hour".into(),
+        h if h < 48 => format!("{h} h"),
+        h => format!("{} days", h / 24),
+    }
+}
+
+#[component]
+pub fn AdminDashboard() -> impl IntoView {
+    // Every resource is created here, outside the role check's <Suspense>: a resource created
+    // inside a suspended branch takes its hydration id from however often the branch ran on
+    // the server, and the client then reads another resource's data.
+    let query = use_query_map();
+    let params = move || {
+        let q = query.read();
+        (
+            q.get("state"),
+            q.get("company"),
+            q.get("age"),
+            q.get("before"),
+        )
+    };
+    let page = Resource::new(params, |(state, company, age, before)| {
+        load_for(approver_or_owner, admin_queue(state, company, age, before))
+    });
+    view! {
+        <Title text="Admin dashboard" />
+        <h1>"Admin dashboard"</h1>
+        <RequireRole allow=approver_or_owner>
+            <nav aria-label="Admin" class="subnav">
+                <A href="/admin">"Requests"</A>
+                " · "
+                <A href="/admin/catalog">"Access catalog"</A>
+                " · "
+                <A href="/admin/settings">"Roles and settings"</A>
+            </nav>
+            <Queue page />
+        </RequireRole>
+    }
+}
+
+#[component]
+fn Queue(page: Resource<Result<Option<QueuePage>, ServerFnError>>) -> impl IntoView {
+    let query = use_query_map();
+    let current = move |key: &str| query.read().get(key).unwrap_or_default();
+    view! {
+        <form method="get" action="/admin" class="filters" aria-label="Filter requests">
+            <label for="filter-state">"State"</label>
+            <select id="filter-state" name="state">
+                <option value="any" selected=move || current("state").is_empty()>"Waiting and decided"</option>
+                {RequestState::ALL.iter().map(|s| {
+                    let value = s.as_str();
+                    view! { <option value=value selected=move || current("state") == value>{s.label()}</option> }
+                }).collect_view()}
+            </select>
+            <label for="filter-company">"Company"</label>
+            <input id="filter-company" name="company" type="search" value=move || current("company") />
+            <label for="filter-age">"Age"</label>
+            <select id="filter-age" name="age">
+                <option value="any">"Any age"</option>
+                <option value="day" selected=move || current("age") == "day">"Last 24 hours"</option>
+                <option value="week" selected=move || current("age") == "week">"Last 7 days"</option>
+                <option value="older-day" selected=move || current("age") == "older-day">"Older than a day"</option>
+                <option value="older-week" selected=move || current("age") == "older-week">"Older than a week"</option>
+            </select>
+            <button type="submit">"Filter"</button>
+        </form>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || page.get().map(|result| match result {
+                Ok(Some(page)) => view! { <QueueTable page /> }.into_any(),
+                Ok(None) => ().into_any(),
+                Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn QueueTable(page: QueuePage) -> impl IntoView {
+    let QueuePage {
+        rows,
+        counts,
+        next_cursor,
+    } = page;
+    view! {
+        <ul class="counts" aria-label="Requests by state">
+            {counts.into_iter().map(|(state, n)| view! {
+                <li><a href=format!("/admin?state={}", state.as_str())>{format!("{}: {n}", state.label())}</a></li>
+            }).collect_view()}
+        </ul>
+        {if rows.is_empty() {
+            view! { <p>"No requests match."</p> }.into_any()
+        } else {
+            view! {
+                <table class="data" aria-label="Requests">
+                    <thead><tr><th>"Company"</th><th>"Contact"</th><th>"State"</th><th>"Age"</th><th>"Approvals"</th><th>"Calls per day"</th></tr></thead>
+                    <tbody>
+                        {rows.into_iter().map(|row| view! {
+                            <tr>
+                                <td>
+                                    <a href=format!("/admin/requests/{}", row.id)>{row.company.clone()}</a>
+                                    {row.risky.then(|| view! { " " <span class="risk">"risky"</span> })}
+                                </td>
+                                <td>{row.contact_name.clone()} <br /> <span class="muted">{row.contact_email.clone()}</span></td>
+                                <td><span class=format!("state state-{}", row.state.as_str())>{row.state.label()}</span></td>
+                                <td>{age_label(row.age_hours)}</td>
+                                <td>{format!("{} of {}", row.approvals, row.approvals_required)}</td>
+                                <td>{row.calls_per_day}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
+        {next_cursor.map(|cursor| view! { <p><a href=format!("/admin?before={cursor}")>"Older requests"</a></p> })}
+    }
+}
+
+#[component]
+pub fn AdminRequest() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let request = Resource::new(id, |id| load_for(approver_or_owner, admin_request(id)));
+    view! {
+        <Title text="Review a request" />
+        <RequireRole allow=approver_or_owner>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || request.get().map(|result| match result {
+                    Ok(None) => ().into_any(),
+                    Ok(Some(Some(view))) => view! { <RequestReview view /> }.into_any(),
+                    Ok(Some(None)) => view! { <h1>"Request not found"</h1><p>"There is no request with this id."</p> }.into_any(),
+                    Err(e) => view! { <h1>"Review a request"</h1><p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+                })}
+            </Suspense>
+        </RequireRole>
+    }
+}
+
+fn level_text(level: Option<Level>) -> &'static str {
+    match level {
+        None => "none",
+        Some(Level::Read) => "read",
+        Some(Level::Edit) => "edit",
+    }
+}
+
+#[component]
+fn RequestReview(view: RequestView) -> impl IntoView {
+    let decide = ServerAction::<Decide>::new();
+    let outcome = decide.value();
+    let error = move |field: &'static str| {
+        Signal::derive(move || match outcome.get() {
+            Some(Ok(DecisionResult::Invalid(errors))) => errors.message_for(field),
+            _ => None,
+        })
+    };
+    let banner = move || match outcome.get() {
+        Some(Ok(DecisionResult::Approved)) => Some((
+            "notice",
+            "Approved: the grant is created and will be provisioned.".to_string(),
+        )),
+        Some(Ok(DecisionResult::Rejected)) => Some((
+            "notice",
+            "Rejected: the contractor has been told why.".to_string(),
+        )),
+        Some(Ok(DecisionResult::Recorded {
+            approvals,
+            required,
+        })) => Some((
+            "notice",
+            format!(
+                "Your approval is recorded ({approvals} of {required}); another approver must approve too."
+            ),
+        )),
+        Some(Ok(DecisionResult::Refused(message))) => Some(("notice error", message)),
+        Some(Ok(DecisionResult::Invalid(_))) => Some((
+            "notice error",
+            "Some answers need another look; see the messages in the form.".into(),
+        )),
+        Some(Err(e)) => Some(("notice error", e.to_string())),
+        None => None,
+    };
+    let requested_items = view.scope.items();
+    let decidable = view.state == RequestState::Submitted;
+    // The form starts from what was asked, or from the earlier approval.
+    let proposal = view.proposal.clone();
+    let requested = proposal.scope.clone();
+    let budget = proposal.budget.clone();
+    view! {
+        <h1>{format!("{}'s request", view.company)}</h1>
+        <p class="state-line">"State: " <strong class=format!("state state-{}", view.state.as_str())>{view.state.label()}</strong>
+            {format!(" · approvals needed: {}", view.approvals_required)}
+            {view.risky.then(|| view! { " · " <span class="risk">"risky"</span> })}
+        </p>
+        {move || banner().map(|(class, text)| view! { <p class=class role="status">{text}</p> })}
+        <dl class="facts">
+            <dt>"Contact"</dt><dd>{view.contact_name.clone()} " <" {view.contact_email.clone()} ">"</dd>
+            <dt>"The work"</dt><dd>{view.justification.clone()}</dd>
+            <dt>"Access asked for"</dt><dd>{requested_items.iter().map(|(k, v)| format!("{k}: {}", v.as_str())).collect::<Vec<_>>().join(", ")}</dd>
+            <dt>"Records"</dt><dd>{view.scope.visibility.rule.describe()}</dd>
+            <dt>"Calls per day"</dt><dd>{view.calls_per_day}</dd>
+            <dt>"IP ranges"</dt><dd>{if view.ip_ranges.is_empty() { "any".to_string() } else { view.ip_ranges.join(", ") }}</dd>
+            <dt>"Until"</dt><dd>{view.end_date.clone()}</dd>
+            <dt>"Sent"</dt><dd>{view.created_at.clone()}</dd>
+        </dl>
+        <section aria-labelledby="blast-heading">
+            <h2 id="blast-heading">"Blast radius"</h2>
+            {view.blast_error.clone().map(|e| view! { <p class="notice error">{e}</p> })}
+            {view.blast.clone().map(|blast| view! {
+                {(!blast.risks.is_empty()).then(|| view! {
+                    <ul class="risks">{blast.risks.iter().map(|r| view! { <li class="risk">{r.clone()}</li> }).collect_view()}</ul>
+                })}
+                {(!blast.problems.is_empty()).then(|| view! {
+                    <ul>{blast.problems.iter().map(|p| view! { <li class="risk">{p.clone()}</li> }).collect_view()}</ul>
+                })}
+                <table class="data" aria-label="Blast radius">
+                    <thead><tr><th>"Object"</th><th>"Access"</th><th>"Fields"</th><th>"Records exposed"</th></tr></thead>
+                    <tbody>
+                        {blast.objects.iter().map(|o| view! {
+                            <tr>
+                                <td>{o.object.clone()}</td>
+                                <td>{o.level.as_str()}</td>
+                                <td>{o.fields.iter().map(|(f, l)| format!("{f} ({})", l.as_str())).collect::<Vec<_>>().join(", ")}</td>
+                                <td>{match o.record_count {
+                                    Some(n) => format!("{n} of {}", o.total_records),
+                                    None => format!("chosen at approval (of {})", o.total_records),
+                                }}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+        </section>
+        {(!view.decisions.is_empty()).then(|| view! {
+            <section aria-labelledby="decisions-heading">
+                <h2 id="decisions-heading">"Decisions"</h2>
+                <ul>
+                    {view.decisions.iter().map(|d| view! {
+                        <li>
+                            <strong>{d.approver.clone()}</strong> " " {d.decision.clone()} " on " {d.at.clone()} ": " {d.reason.clone()}
+                            {(!d.changes.is_empty()).then(|| view! {
+                                <ul>{d.changes.iter().map(|c| view! {
+                                    <li class:widened=c.is_widening()>
+                                        {format!("{}: asked {}, granted {}{}", c.item, level_text(c.requested), level_text(c.granted), if c.is_widening() { " (wider than asked)" } else { "" })}
+                                    </li>
+                                }).collect_view()}</ul>
+                            })}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </section>
+        })}
+        {decidable.then(|| view! {
+            <section aria-labelledby="decide-heading">
+                <h2 id="decide-heading">"Decide"</h2>
+                <p class="muted">"Narrow the access if the work needs less. Anything wider than asked is recorded as such."</p>
+                {proposal.from_approver.clone().map(|who| view! {
+                    <p class="notice" role="note">{format!("The form starts from {who}'s approval. An approval counts towards this one only if it covers everything you grant.")}</p>
+                })}
+                <ActionForm action=decide attr:aria-label="Decision" attr:class="stacked-form">
+                    <input type="hidden" name="id" value=view.id.clone() />
+                    <FieldMessage id="access-error" message=error("access") />
+                    {view.org_objects.iter().map(|object| {
+                        let asked = requested.object(&object.name).map(|o| o.level);
+                        let select_id = format!("grant-{}", object.name);
+                        let fields = object.fields.clone();
+                        let object_name = object.name.clone();
+                        let requested = requested.clone();
+                        view! {
+                            <fieldset>
+                                <legend>{object.label.clone()}</legend>
+                                <label for=select_id.clone()>{format!("Grant on {} records", object.label)}</label>
+                                <select id=select_id name=format!("object_level[{}]", object.name)>
+                                    <option value="none" selected=asked.is_none()>"No access"</option>
+                                    <option value="read" selected=asked == Some(Level::Read)>"Read"</option>
+                                    <option value="edit" selected=asked == Some(Level::Edit)>"Read and edit"</option>
+                                </select>
+                                <div class="field-grid">
+                                    {fields.into_iter().map(|field| {
+                                        let asked = requested.object(&object_name).and_then(|o| o.fields.get(&field.name).copied());
+                                        let id = format!("grant-{}-{}", object_name, field.name);
+                                        view! {
+                                            <div>
+                                                <label for=id.clone()>{format!("{}.{}", object_name, field.name)}</label>
+                                                <select id=id name=format!("field_level[{}.{}]", object_name, field.name)>
+                                                    <option value="none" selected=asked.is_none()>"No access"</option>
+                                                    <option value="read" selected=asked == Some(Level::Read)>"Read"</option>
+                                                    {field.editable.then(|| view! { <option value="edit" selected=asked == Some(Level::Edit)>"Edit"</option> })}
+                                                </select>
+                                            </div>
+                                        }
+                                    }).collect_view()}
+                                </div>
+                            </fieldset>
+                        }
+                    }).collect_view()}
+                    <fieldset>
+                        <legend>"Records"</legend>
+                        <input type="hidden" name="visibility" value=proposal.scope.visibility.rule.as_str() />
+                        <p>{format!("Rule: {}.", proposal.scope.visibility.rule.describe())}</p>
+                        <label for="record_ids">"Record ids to share or assign (one per line)"</label>
+                        <textarea id="record_ids" aria-describedby="record_ids-error" name="record_ids" rows="3">{proposal.scope.visibility.record_ids.join("\n")}</textarea>
+                        <FieldMessage id="record_ids-error" message=error("record_ids") />
+                        <label for="group">"Public group (for the group rule)"</label>
+                        <input id="group" aria-describedby="visibility-error" name="group" type="text" value=proposal.scope.visibility.group.clone().unwrap_or_default() />
+                        <FieldMessage id="visibility-error" message=error("visibility") />
+                    </fieldset>
+                    <fieldset>
+                        <legend>"API budget"</legend>
+                        <label for="calls_per_day">"Calls per day"</label>
+                        <input id="calls_per_day" aria-describedby="calls_per_day-error" name="calls_per_day" type="number" min="1" value=budget.calls_per_day.to_string() />
+                        <FieldMessage id="calls_per_day-error" message=error("calls_per_day") />
+                        <label for="calls_per_7_days">"Calls per rolling 7 days"</label>
+                        <input id="calls_per_7_days" aria-describedby="calls_per_7_days-error" name="calls_per_7_days" type="number" min="1" value=budget.calls_per_7_days.to_string() />
+                        <FieldMessage id="calls_per_7_days-error" message=error("calls_per_7_days") />
+                        <label for="warn_percent">"Warn at (% of the budget)"</label>
+                        <input id="warn_percent" aria-describedby="warn_percent-error" name="warn_percent" type="number" min="1" max="99" value=budget.warn_percent.to_string() />
+                        <FieldMessage id="warn_percent-error" message=error("warn_percent") />
+                        <label for="hard_action">"When the budget is used up"</label>
+                        <select id="hard_action" aria-describedby="hard_action-error" name="hard_action">
+                            <option value="none" selected=budget.hard_action == HardAction::None>"Alert only"</option>
+                            <option value="freeze" selected=budget.hard_action == HardAction::Freeze>"Alert and freeze the integration user"</option>
+                        </select>
+                        <FieldMessage id="hard_action-error" message=error("hard_action") />
+                    </fieldset>
+                    <fieldset>
+                        <legend>"Term"</legend>
+                        <label for="decision_end_date">"End date"</label>
+                        <input id="decision_end_date" aria-describedby="end_date-error" name="end_date" type="date" value=proposal.end_date.clone() />
+                        <FieldMessage id="end_date-error" message=error("end_date") />
+                        <label for="decision_ip_ranges">"IP ranges (one CIDR per line; empty: any)"</label>
+                        <textarea id="decision_ip_ranges" aria-describedby="ip_ranges-error" name="ip_ranges" rows="2">{proposal.ip_ranges.join("\n")}</textarea>
+                        <FieldMessage id="ip_ranges-error" message=error("ip_ranges") />
+                    </fieldset>
+                    <label for="reason">"Reason for the decision"</label>
+                    <textarea id="reason" aria-describedby="reason-error" name="reason" rows="2" required></textarea>
+                    <FieldMessage id="reason-error" message=error("reason") />
+                    <div class="actions">
+                        <button class="primary" type="submit" name="action" value="approve" disabled=move || decide.pending().get()>"Approve"</button>
+                        " "
+                        <button type="submit" name="action" value="reject" disabled=move || decide.pending().get()>"Reject"</button>
+                    </div>
+                </ActionForm>
+            </section>
+        })}
+        <section aria-labelledby="history-heading">
+            <h2 id="history-heading">"History"</h2>
+            <ol class="history">
+                {view.events.iter().map(|e| view! {
+                    <li><time>{e.at.clone()}</time> " " {e.message.clone()} {e.internal.then_some(" (internal)")}</li>
+                }).collect_view()}
+            </ol>
+        </section>
+    }
+}

@@ -1,0 +1,82 @@
+import { expect, Page, BrowserContext } from "@playwright/test";
+
+/** The people the sandbox org is seeded with. */
+export const people = {
+  alex: { username: "admin@acme-sandbox.example", password: "Admin-Sandbox-1" },
+  blake: { username: "approver@acme-sandbox.example", password: "Approver-Sandbox-2" },
+  sam: { username: "security@acme-sandbox.example", password: "Security-Sandbox-3" },
+  nora: { username: "nora@acme-sandbox.example", password: "Norole-Sandbox-4" },
+};
+
+export function unique(prefix: string): string {
+  return `${prefix} ${Date.now().toString(36)}${Math.floor(Math.random() * 1000)}`;
+}
+
+function daysFromNow(days: number): string {
+  const d = new Date(Date.now() + days * 86_400_000);
+  return d.toISOString().slice(0, 10);
+}
+
+/** Reads the newest mail to `to` whose subject contains `subject`, from the outbox page. */
+export async function readMail(context: BrowserContext, to: string, subject: string): Promise<string> {
+  const page = await context.newPage();
+  try {
+    let body = "";
+    await expect(async () => {
+      await page.goto("/outbox");
+      const mail = page.getByRole("article", { name: new RegExp(`Mail to ${to.replace(/[.+]/g, "\\$&")}: .*${subject}`) }).first();
+      await expect(mail).toBeVisible({ timeout: 1000 });
+      body = (await mail.locator("pre").textContent()) ?? "";
+    }).toPass({ timeout: 15_000 });
+    return body;
+  } finally {
+    await page.close();
+  }
+}
+
+/** A contractor asks for Case access (Subject and Description readable) and confirms the email. */
+export async function submitAndVerify(page: Page, company: string, email: string): Promise<void> {
+  await page.goto("/request");
+  await page.getByLabel("Company").fill(company);
+  await page.getByLabel("Your name").fill("Kim Kinetic");
+  await page.getByLabel("Work email").fill(email);
+  await page.getByLabel("What the work is").fill("Overnight sync of support cases into our own CRM.");
+  await page.getByLabel("Access to Case records").selectOption("edit");
+  await page.getByLabel("Case: Subject").selectOption("read");
+  await page.getByLabel("Case: Description").selectOption("read");
+  await page.getByLabel("Expected API calls per day").fill("500");
+  await page.getByLabel("Access needed until").fill(daysFromNow(60));
+  await page.getByRole("button", { name: "Send request" }).click();
+  await expect(page.getByRole("heading", { name: "Check your email" })).toBeVisible();
+
+  const mail = await readMail(page.context(), email, "Confirm your email");
+  const code = mail.match(/\b(\d{6})\b/)?.[1];
+  expect(code, "a six-digit code in the mail").toBeTruthy();
+  await page.getByLabel("Confirmation code").fill(code!);
+  await page.getByRole("button", { name: "Confirm" }).click();
+  await expect(page.getByRole("status")).toContainText("Your email is confirmed");
+}
+
+/** Signs in through the sandbox org's login page, starting from the current page's button. */
+export async function signIn(page: Page, who: { username: string; password: string }, from = "/admin"): Promise<void> {
+  await page.goto(from);
+  await page.getByRole("link", { name: "Log in with Salesforce" }).click();
+  await expect(page.getByRole("heading", { name: /Log in to/ })).toBeVisible();
+  await page.getByLabel("Username").fill(who.username);
+  await page.getByLabel("Password").fill(who.password);
+  await page.getByRole("button", { name: "Log In" }).click();
+  await expect(page.getByRole("button", { name: "Sign out" })).toBeVisible();
+}
+
+export async function signOut(page: Page): Promise<void> {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page.getByRole("link", { name: "Sign in" })).toBeVisible();
+}
+
+/** The contractor's status link from the confirmation mail. */
+export async function statusLink(context: BrowserContext, email: string): Promise<string> {
+  const mail = await readMail(context, email, "was received");
+  const link = mail.match(/https?:\/\/\S+\/status\/\S+/)?.[0];
+  expect(link, "a status link in the mail").toBeTruthy();
+  return new URL(link!).pathname;
+}

@@ -1,0 +1,90 @@
+import { test, expect } from "./fixtures";
+import { people, readMail, signIn, signOut, statusLink, submitAndVerify, unique } from "./flows";
+
+test.describe.configure({ mode: "serial" });
+
+test("a contractor asks, an approver narrows and approves, the contractor sees it approved", async ({ strictPage: page, context }) => {
+  const company = unique("Kinetic");
+  const email = `kim.${Date.now()}@kinetic.example`;
+  await submitAndVerify(page, company, email);
+  const status = await statusLink(context, email);
+
+  await signIn(page, people.alex);
+  await page.goto("/admin");
+  await page.getByRole("link", { name: company }).click();
+  await expect(page.getByRole("heading", { level: 1, name: `${company}'s request` })).toBeVisible();
+  await expect(page.getByRole("table", { name: "Blast radius" })).toContainText("Case");
+  // Narrow: no Description.
+  await page.getByLabel("Case.Description").selectOption("none");
+  await page.getByLabel("Reason for the decision").fill("Subject is enough for the sync");
+  await page.getByRole("button", { name: "Approve" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Approved" })).toBeVisible();
+
+  await page.goto(status);
+  await expect(page.getByText("Status:")).toContainText("approved");
+  const mail = await readMail(context, email, "approved");
+  expect(mail).toContain("Case.Subject");
+  expect(mail).not.toContain("Case.Description");
+});
+
+test("with two approvals required, a second approver completes the approval", async ({ strictPage: page, context }) => {
+  await signIn(page, people.alex);
+  await page.goto("/admin/settings");
+  await page.getByLabel("Approvals required").selectOption("2");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Settings saved" })).toBeVisible();
+  await signOut(page);
+
+  const company = unique("Twofold");
+  const email = `two.${Date.now()}@twofold.example`;
+  await submitAndVerify(page, company, email);
+  const status = await statusLink(context, email);
+
+  await signIn(page, people.alex);
+  await page.goto("/admin");
+  await page.getByRole("link", { name: company }).click();
+  await page.getByLabel("Reason for the decision").fill("Looks right to me");
+  await page.getByRole("button", { name: "Approve" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "1 of 2" })).toBeVisible();
+  await signOut(page);
+
+  await signIn(page, people.blake);
+  await page.goto("/admin");
+  await page.getByRole("link", { name: company }).click();
+  await page.getByLabel("Reason for the decision").fill("Agreed");
+  await page.getByRole("button", { name: "Approve" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Approved" })).toBeVisible();
+  await signOut(page);
+
+  await page.goto(status);
+  await expect(page.getByText("Status:")).toContainText("approved");
+
+  // Back to one approval for the other tests.
+  await signIn(page, people.alex);
+  await page.goto("/admin/settings");
+  await page.getByLabel("Approvals required").selectOption("1");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Settings saved" })).toBeVisible();
+});
+
+test("an approver rejects with a reason, and the contractor sees it", async ({ strictPage: page, context }) => {
+  const company = unique("Nope");
+  const email = `nope.${Date.now()}@nope.example`;
+  await submitAndVerify(page, company, email);
+  const status = await statusLink(context, email);
+  await signIn(page, people.blake);
+  await page.goto("/admin");
+  await page.getByRole("link", { name: company }).click();
+  await page.getByLabel("Reason for the decision").fill("We do not work with this vendor");
+  await page.getByRole("button", { name: "Reject" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Rejected" })).toBeVisible();
+  await page.goto(status);
+  await expect(page.getByText("Status:")).toContainText("rejected");
+  await expect(page.getByRole("list").filter({ hasText: "We do not work with this vendor" })).toBeVisible();
+});
+
+test("a signed-in person without a role sees that they are not authorised", async ({ strictPage: page }) => {
+  await signIn(page, people.nora);
+  await page.goto("/admin");
+  await expect(page.getByRole("heading", { name: "Not authorised" })).toBeVisible();
+});

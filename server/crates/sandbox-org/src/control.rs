@@ -1,0 +1,232 @@
+//! The sandbox-only control API under `/__sandbox`: what the org was seeded with, fault
+//! rules, org settings, the call log, and placing unusual event log files. A real org has
+//! none of this; the portal never calls it when pointed at one.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::faults::FaultRule;
+use crate::state::Org;
+use crate::usage::Interval;
+
+/// What `/__sandbox/credentials` returns; set when the org is seeded or loaded.
+#[derive(Clone)]
+pub struct ControlState {
+    pub org: Arc<Org>,
+    pub credentials: Arc<std::sync::RwLock<Value>>,
+}
+
+fn bad(message: impl Into<String>) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": message.into() })),
+    )
+        .into_response()
+}
+
+pub fn router(state: ControlState) -> Router {
+    Router::new()
+        .route("/__sandbox", get(info))
+        .route("/__sandbox/credentials", get(credentials))
+        .route(
+            "/__sandbox/faults",
+            get(get_faults).put(put_faults).delete(clear_faults),
+        )
+        .route(
+            "/__sandbox/settings",
+            get(get_settings).patch(patch_settings),
+        )
+        .route("/__sandbox/calls", get(calls))
+        .route(
+            "/__sandbox/event-log-files",
+            axum::routing::post(place_log_file),
+        )
+        .with_state(state)
+}
+
+async fn info(State(state): State<ControlState>) -> Json<Value> {
+    let data = state.org.read();
+    Json(json!({
+        "sandboxOrg": true,
+        "name": data.name,
+        "orgId": data.org_id,
+        "baseUrl": state.org.base_url(),
+        "settings": data.settings,
+    }))
+}
+
+async fn credentials(State(state): State<ControlState>) -> Json<Value> {
+    let mut value = state
+        .credentials
+        .read()
+        .map(|v| v.clone())
+        .unwrap_or(Value::Null);
+    value["baseUrl"] = json!(state.org.base_url());
+    value["portalPrivateKeyPem"] = json!(state.org.portal_key());
+    Json(value)
+}
+
+async fn get_faults(State(state): State<ControlState>) -> Json<Value> {
+    Json(json!({ "rules": *state.org.faults() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultsBody {
+    rules: Vec<FaultRule>,
+}
+
+async fn put_faults(State(state): State<ControlState>, body: axum::body::Bytes) -> Response {
+    let parsed: FaultsBody = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return bad(format!("expected {{\"rules\": [...]}}: {e}")),
+    };
+    for (i, rule) in parsed.rules.iter().enumerate() {
+        if let Err(e) = rule.validate() {
+            return bad(format!("rule {i}: {e}"));
+        }
+    }
+    state.org.set_faults(parsed.rules.clone());
+    Json(json!({ "rules": parsed.rules })).into_response()
+}
+
+async fn clear_faults(State(state): State<ControlState>) -> StatusCode {
+    state.org.set_faults(Vec::new());
+    StatusCode::NO_CONTENT
+}
+
+async fn get_settings(State(state): State<ControlState>) -> Json<Value> {
+    Json(json!(state.org.read().settings))
+}
+
+async fn patch_settings(State(state): State<ControlState>, body: axum::body::Bytes) -> Response {
+    let patch: Value = match serde_json::from_slice(&body) {
+        Ok(Value::Object(map)) => Value::Object(map),
+        _ => return bad("expected a JSON object of settings"),
+    };
+    let mut data = state.org.write();
+    let mut current = json!(data.settings);
+    for (key, value) in patch.as_object().into_iter().flatten() {
+        // Buying licences: the Salesforce Integration user licence and its permission set
+        // licence get this many seats.
+        if key == "integrationLicenses" {
+            let Some(seats) = value.as_i64().filter(|n| (0..=10_000).contains(n)) else {
+                return bad("integrationLicenses must be a number from 0 to 10000");
+            };
+            for (object, field, name) in [
+                ("UserLicense", "Name", "Salesforce Integration"),
+                (
+                    "PermissionSetLicense",
+                    "DeveloperName",
+                    "SalesforceAPIIntegrationPsl",
+                ),
+            ] {
+                let id = data.find_by(object, field, name).map(|(id, _)| id.clone());
+                if let Some(record) = id.and_then(|id| data.get_mut(object, &id)) {
+                    record.insert("TotalLicenses".into(), json!(seats));
+                }
+            }
+            continue;
+        }
+        if current.get(key).is_none() {
+            return bad(format!("unknown setting {key}"));
+        }
+        current[key] = value.clone();
+    }
+    match serde_json::from_value(current) {
+        Ok(settings) => {
+            data.settings = settings;
+            Json(json!(data.settings)).into_response()
+        }
+        Err(e) => bad(format!("invalid setting value: {e}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct CallsQuery {
+    #[serde(default)]
+    since: u64,
+}
+
+async fn calls(State(state): State<ControlState>, Query(query): Query<CallsQuery>) -> Json<Value> {
+    let log = state.org.calls();
+    let entries: Vec<&crate::state::CallRecord> =
+        log.entries.iter().filter(|c| c.seq > query.since).collect();
+    Json(json!({ "calls": entries, "last": log.next_seq }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LogFileBody {
+    interval: String,
+    log_date: DateTime<Utc>,
+    csv: String,
+}
+
+async fn place_log_file(State(state): State<ControlState>, body: axum::body::Bytes) -> Response {
+    let parsed: LogFileBody = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return bad(format!(
+                "expected {{\"interval\", \"logDate\", \"csv\"}}: {e}"
+            ));
+        }
+    };
+    let interval = match parsed.interval.as_str() {
+        "Daily" => Interval::Daily,
+        "Hourly" => Interval::Hourly,
+        other => return bad(format!("interval must be Daily or Hourly, not {other}")),
+    };
+    let id = {
+        let mut usage = state.org.usage();
+        let mut data = state.org.write();
+        usage.place_literal(&mut data, interval, parsed.log_date, parsed.csv, Utc::now())
+    };
+    (StatusCode::CREATED, Json(json!({ "id": id }))).into_response()
+}
+
+/// `/`: a page saying what this is and who can sign in.
+pub async fn home(State(state): State<ControlState>) -> Html<String> {
+    let credentials = state
+        .credentials
+        .read()
+        .map(|v| v.clone())
+        .unwrap_or(Value::Null);
+    let people: String = credentials["people"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            format!(
+                "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+                escape(p["name"].as_str().unwrap_or("")),
+                escape(p["username"].as_str().unwrap_or("")),
+                escape(p["password"].as_str().unwrap_or("")),
+                escape(p["role"].as_str().unwrap_or(""))
+            )
+        })
+        .collect();
+    let name = state.org.read().name.clone();
+    Html(format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{name}</title></head><body style=\"font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto\">\
+<h1>{name}</h1><p>A local stand-in for a Salesforce org, speaking Salesforce's HTTP API at <code>{base}</code>. It is not Salesforce.</p>\
+<h2>People who can sign in</h2><table><thead><tr><th>Name</th><th>Username</th><th>Password</th><th>Role</th></tr></thead><tbody>{people}</tbody></table></body></html>",
+        name = escape(&name),
+        base = escape(&state.org.base_url()),
+    ))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

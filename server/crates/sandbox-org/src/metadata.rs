@@ -1,0 +1,1239 @@
+//! Metadata deploy over REST (`/metadata/deployRequest`, reference §4.4): a multipart body
+//! with the deploy options (`json`) and a zip (`file`); the deploy moves Pending →
+//! InProgress → Succeeded/Failed, and creates or updates External Client Apps from their
+//! four metadata files (and legacy Connected Apps, refused unless the org allows them).
+//! Invalid components (unknown run-as user, run-as user without API Only, missing required
+//! fields, unknown permission sets) fail as component failures; with rollbackOnError (the
+//! default) nothing is applied.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+
+use axum::http::{Method, StatusCode};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::access::Access;
+use crate::apps::{
+    App, AppKind, Consumer, IpRange, PermittedUsers, Policy, new_consumer_key, new_consumer_secret,
+};
+use crate::error::{SfError, SfResult};
+use crate::rest::{Body, Call, Reply};
+use crate::store::{OrgData, sf_datetime};
+
+/// How long a deploy takes in the sandbox org (Pending for the first third).
+const DEPLOY_DURATION_MS: i64 = 450;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deploy {
+    pub id: String,
+    pub created_by: String,
+    pub created_by_name: String,
+    pub created: DateTime<Utc>,
+    pub options: Value,
+    /// The zip, base64-encoded, until the deploy has run.
+    pub zip: Option<String>,
+    pub status: String,
+    pub done: bool,
+    pub success: bool,
+    pub completed: Option<DateTime<Utc>>,
+    pub cancel_requested: bool,
+    pub successes: Vec<Value>,
+    pub failures: Vec<Value>,
+    pub error_message: Option<String>,
+    pub error_status_code: Option<String>,
+}
+
+fn option_bool(options: &Value, name: &str, default: bool) -> bool {
+    match options.get(name) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => default,
+    }
+}
+
+/// One part of a multipart/form-data body.
+#[derive(Debug)]
+struct Part {
+    name: String,
+    content_type: String,
+    data: Vec<u8>,
+}
+
+fn bad_multipart(detail: &str) -> SfError {
+    SfError::bad_request(
+        "INVALID_MULTIPART_REQUEST",
+        format!("Bad multipart request: {detail}"),
+    )
+}
+
+/// A small, strict multipart/form-data parser (bodies are fully buffered already).
+fn parse_multipart(content_type: &str, body: &[u8]) -> SfResult<Vec<Part>> {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("multipart/form-data") {
+        return Err(SfError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            format!("A deploy request must be multipart/form-data, not {media}"),
+        ));
+    }
+    let boundary = content_type
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("boundary="))
+        .next()
+        .map(|b| b.trim_matches('"').to_string())
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| bad_multipart("no boundary in the Content-Type"))?;
+    let delimiter = format!("--{boundary}");
+    let find = |haystack: &[u8], needle: &[u8], from: usize| -> Option<usize> {
+        haystack
+            .get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    };
+    let mut parts = Vec::new();
+    let mut position = find(body, delimiter.as_bytes(), 0)
+        .ok_or_else(|| bad_multipart("the boundary never appears"))?;
+    loop {
+        let after = position + delimiter.len();
+        if body.get(after..after + 2) == Some(b"--") {
+            break;
+        }
+        let header_start = match body.get(after..after + 2) {
+            Some(b"\r\n") => after + 2,
+            _ => return Err(bad_multipart("a boundary is not followed by a line break")),
+        };
+        let header_end = find(body, b"\r\n\r\n", header_start)
+            .ok_or_else(|| bad_multipart("a part has no header end"))?;
+        let headers = String::from_utf8_lossy(&body[header_start..header_end]).to_string();
+        let content_start = header_end + 4;
+        let next = find(body, format!("\r\n{delimiter}").as_bytes(), content_start)
+            .ok_or_else(|| bad_multipart("a part is not terminated by the boundary"))?;
+        let mut name = String::new();
+        let mut part_type = String::new();
+        for line in headers.lines() {
+            let (key, value) = line.split_once(':').unwrap_or((line, ""));
+            if key.trim().eq_ignore_ascii_case("content-disposition") {
+                for param in value.split(';') {
+                    if let Some(n) = param.trim().strip_prefix("name=") {
+                        name = n.trim_matches('"').to_string();
+                    }
+                }
+            } else if key.trim().eq_ignore_ascii_case("content-type") {
+                part_type = value.trim().to_string();
+            }
+        }
+        parts.push(Part {
+            name,
+            content_type: part_type,
+            data: body[content_start..next].to_vec(),
+        });
+        position = next + 2;
+    }
+    Ok(parts)
+}
+
+fn deploy_json(deploy: &Deploy, include_details: bool, version: &str) -> Value {
+    let components = deploy.successes.len() + deploy.failures.len();
+    let mut result = json!({
+        "id": deploy.id,
+        "checkOnly": option_bool(&deploy.options, "checkOnly", false),
+        "ignoreWarnings": option_bool(&deploy.options, "ignoreWarnings", false),
+        "rollbackOnError": option_bool(&deploy.options, "rollbackOnError", true),
+        "status": deploy.status,
+        "done": deploy.done,
+        "success": deploy.success,
+        "runTestsEnabled": false,
+        "numberComponentsDeployed": if deploy.done { deploy.successes.len() } else { 0 },
+        "numberComponentsTotal": components,
+        "numberComponentErrors": deploy.failures.len(),
+        "numberTestsCompleted": 0,
+        "numberTestErrors": 0,
+        "numberTestsTotal": 0,
+        "createdBy": deploy.created_by,
+        "createdByName": deploy.created_by_name,
+        "createdDate": sf_datetime(deploy.created),
+        "startDate": sf_datetime(deploy.created),
+        "lastModifiedDate": sf_datetime(deploy.completed.unwrap_or(deploy.created)),
+        "completedDate": deploy.completed.map(sf_datetime),
+        "errorMessage": deploy.error_message,
+        "errorStatusCode": deploy.error_status_code,
+        "stateDetail": null,
+        "canceledBy": null,
+    });
+    if include_details {
+        result["details"] = json!({
+            "componentSuccesses": deploy.successes,
+            "componentFailures": deploy.failures,
+            "runTestResult": { "numFailures": 0, "numTestsRun": 0, "totalTime": 0.0 },
+        });
+    }
+    json!({
+        "id": deploy.id,
+        "url": format!("/services/data/v{version}/metadata/deployRequest/{}", deploy.id),
+        "deployOptions": deploy.options,
+        "deployResult": result,
+    })
+}
+
+/// Moves deploys along with time: Pending → InProgress → done (applied on completion).
+pub fn advance(data: &mut OrgData, now: DateTime<Utc>) {
+    let pending: Vec<String> = data
+        .deploys
+        .values()
+        .filter(|d| !d.done)
+        .map(|d| d.id.clone())
+        .collect();
+    // One deploy runs at a time per org: later ones wait for the earlier to finish.
+    let mut earliest_running: Option<DateTime<Utc>> = None;
+    let mut ordered: Vec<(DateTime<Utc>, String)> = pending
+        .iter()
+        .filter_map(|id| data.deploys.get(id).map(|d| (d.created, id.clone())))
+        .collect();
+    ordered.sort();
+    for (_, id) in ordered {
+        let Some(deploy) = data.deploys.get(&id).cloned() else {
+            continue;
+        };
+        let start = earliest_running
+            .unwrap_or(deploy.created)
+            .max(deploy.created);
+        let elapsed = now - start;
+        if elapsed < Duration::milliseconds(DEPLOY_DURATION_MS / 3) {
+            set_status(data, &id, "Pending");
+            break;
+        }
+        if elapsed < Duration::milliseconds(DEPLOY_DURATION_MS) {
+            set_status(
+                data,
+                &id,
+                if deploy.cancel_requested {
+                    "Canceling"
+                } else {
+                    "InProgress"
+                },
+            );
+            break;
+        }
+        finish(
+            data,
+            &id,
+            start + Duration::milliseconds(DEPLOY_DURATION_MS),
+        );
+        earliest_running = Some(start + Duration::milliseconds(DEPLOY_DURATION_MS));
+    }
+}
+
+fn set_status(data: &mut OrgData, id: &str, status: &str) {
+    if let Some(d) = data.deploys.get_mut(id) {
+        d.status = status.to_string();
+    }
+}
+
+fn finish(data: &mut OrgData, id: &str, at: DateTime<Utc>) {
+    let Some(mut deploy) = data.deploys.remove(id) else {
+        return;
+    };
+    deploy.done = true;
+    deploy.completed = Some(at);
+    if deploy.cancel_requested {
+        deploy.status = "Canceled".into();
+        deploy.success = false;
+        deploy.zip = None;
+        data.deploys.insert(id.to_string(), deploy);
+        return;
+    }
+    let zip = deploy
+        .zip
+        .take()
+        .and_then(|z| STANDARD.decode(z).ok())
+        .unwrap_or_default();
+    let check_only = option_bool(&deploy.options, "checkOnly", false);
+    let rollback = option_bool(&deploy.options, "rollbackOnError", true);
+    let ignore_warnings = option_bool(&deploy.options, "ignoreWarnings", false);
+    let outcome = run_deploy(data, &deploy.created_by, &zip, at);
+    match outcome {
+        Err(message) => {
+            deploy.status = "Failed".into();
+            deploy.success = false;
+            deploy.error_message = Some(message);
+            deploy.error_status_code = Some("INVALID_CROSS_REFERENCE_KEY".into());
+        }
+        Ok(planned) => {
+            let failures: Vec<Value> = planned.failures.clone();
+            let failed = !failures.is_empty();
+            let warned = planned.needs_ignore_warnings && !ignore_warnings;
+            if warned {
+                deploy.failures.push(json!({
+                    "changed": false, "columnNumber": null, "componentType": "ExtlClntAppGlobalOauthSettings",
+                    "created": false, "createdDate": sf_datetime(at), "deleted": false, "fileName": planned.rotation_file,
+                    "fullName": planned.rotation_app, "id": null, "lineNumber": null,
+                    "problem": "Rotating the consumer key or secret requires the ignoreWarnings deploy option",
+                    "problemType": "Warning", "success": false,
+                }));
+            }
+            let apply = !check_only && !warned && (!failed || !rollback);
+            // app name → (id, created)
+            let mut outcomes: HashMap<String, (String, bool)> = HashMap::new();
+            for mut app in planned.apps {
+                let existing = data
+                    .apps
+                    .values()
+                    .find(|a| a.developer_name.eq_ignore_ascii_case(&app.developer_name))
+                    .cloned();
+                let created = existing.is_none();
+                if let Some(existing) = existing {
+                    // An update keeps the app's identity and credentials unless rotation or
+                    // explicit values were deployed.
+                    app.id = existing.id.clone();
+                    app.connected_app_id = existing.connected_app_id.clone();
+                    app.created_by_id = existing.created_by_id.clone();
+                    app.created_date = existing.created_date;
+                    app.staged = existing.staged.clone();
+                    app.consumer.id = existing.consumer.id.clone();
+                    let name = app.developer_name.clone();
+                    if !planned.rotate_key.contains(&name)
+                        && !planned.explicit_key.contains_key(&name)
+                    {
+                        app.consumer.key = existing.consumer.key.clone();
+                    }
+                    if !planned.rotate_secret.contains(&name)
+                        && !planned.explicit_secret.contains_key(&name)
+                    {
+                        app.consumer.secret = existing.consumer.secret.clone();
+                    }
+                }
+                outcomes.insert(
+                    app.developer_name.to_ascii_lowercase(),
+                    (app.id.clone(), created),
+                );
+                if apply {
+                    data.apps.insert(app.id.clone(), app);
+                }
+            }
+            for component in planned.components {
+                let Some((app_id, created)) =
+                    outcomes.get(&component.app.to_ascii_lowercase()).cloned()
+                else {
+                    continue;
+                };
+                let is_app = matches!(
+                    component.component_type,
+                    "ExternalClientApplication" | "ConnectedApp"
+                );
+                deploy.successes.push(json!({
+                    "changed": !created, "columnNumber": null, "componentType": component.component_type,
+                    "created": created, "createdDate": sf_datetime(at), "deleted": false,
+                    "fileName": component.file, "fullName": component.full_name,
+                    "id": if is_app { json!(app_id) } else { Value::Null },
+                    "lineNumber": null, "problem": null, "problemType": null, "success": true,
+                }));
+            }
+            deploy.successes.push(json!({
+                "changed": false, "columnNumber": null, "componentType": "", "created": false,
+                "createdDate": sf_datetime(at), "deleted": false, "fileName": "package.xml",
+                "fullName": "package.xml", "id": null, "lineNumber": null, "problem": null,
+                "problemType": null, "success": true,
+            }));
+            deploy.failures.extend(failures);
+            let any_failure = !deploy.failures.is_empty();
+            if any_failure && (rollback || warned) {
+                deploy.status = "Failed".into();
+                deploy.success = false;
+                deploy.successes.retain(|s| s["fileName"] == "package.xml");
+            } else if any_failure {
+                deploy.status = "SucceededPartial".into();
+                deploy.success = true;
+            } else {
+                deploy.status = "Succeeded".into();
+                deploy.success = true;
+            }
+        }
+    }
+    data.deploys.insert(id.to_string(), deploy);
+}
+
+/// A component read from the zip.
+struct Component {
+    component_type: &'static str,
+    file: String,
+    full_name: String,
+    app: String,
+}
+
+/// What a deploy would do.
+struct Planned {
+    apps: Vec<App>,
+    components: Vec<Component>,
+    failures: Vec<Value>,
+    rotate_key: Vec<String>,
+    rotate_secret: Vec<String>,
+    explicit_key: HashMap<String, String>,
+    explicit_secret: HashMap<String, String>,
+    needs_ignore_warnings: bool,
+    rotation_file: String,
+    rotation_app: String,
+}
+
+fn failure(
+    component_type: &str,
+    file: &str,
+    full_name: &str,
+    problem: String,
+    line: Option<u32>,
+    column: Option<u32>,
+    at: DateTime<Utc>,
+) -> Value {
+    json!({
+        "changed": false, "columnNumber": column, "componentType": component_type, "created": false,
+        "createdDate": sf_datetime(at), "deleted": false, "fileName": file, "fullName": full_name,
+        "id": null, "lineNumber": line, "problem": problem, "problemType": "Error", "success": false,
+    })
+}
+
+/// The text of each direct child element, by name (repeated elements joined by newlines).
+fn fields_of(doc: &roxmltree::Document<'_>) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for child in doc.root_element().children().filter(|n| n.is_element()) {
+        if child.children().any(|c| c.is_element()) {
+            // Structured values (trusted IP ranges) are flattened as "a=b;c=d".
+            let flat: Vec<String> = child
+                .children()
+                .filter(|c| c.is_element())
+                .map(|c| format!("{}={}", c.tag_name().name(), c.text().unwrap_or("").trim()))
+                .collect();
+            out.entry(child.tag_name().name().to_string())
+                .or_default()
+                .push(flat.join(";"));
+        } else {
+            out.entry(child.tag_name().name().to_string())
+                .or_default()
+                .push(child.text().unwrap_or("").trim().to_string());
+        }
+    }
+    out
+}
+
+fn first<'a>(fields: &'a BTreeMap<String, Vec<String>>, name: &str) -> Option<&'a str> {
+    fields
+        .get(name)
+        .and_then(|v| v.first())
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn flag(fields: &BTreeMap<String, Vec<String>>, name: &str, default: bool) -> bool {
+    first(fields, name)
+        .map(|v| v.eq_ignore_ascii_case("true"))
+        .unwrap_or(default)
+}
+
+fn list(fields: &BTreeMap<String, Vec<String>>, name: &str) -> Vec<String> {
+    first(fields, name)
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Default)]
+struct AppFiles {
+    header: Option<(String, BTreeMap<String, Vec<String>>)>,
+    oauth: Option<(String, BTreeMap<String, Vec<String>>)>,
+    global: Option<(String, BTreeMap<String, Vec<String>>)>,
+    policies: Option<(String, BTreeMap<String, Vec<String>>)>,
+    connected: Option<(String, BTreeMap<String, Vec<String>>)>,
+}
+
+fn run_deploy(
+    data: &mut OrgData,
+    deployer: &str,
+    zip: &[u8],
+    at: DateTime<Utc>,
+) -> Result<Planned, String> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip))
+        .map_err(|e| format!("The deploy file is not a valid zip archive: {e}"))?;
+    let mut files: Vec<(String, String)> = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| format!("Cannot read the zip archive: {e}"))?;
+        if entry.is_dir() {
+            continue;
+        }
+        let name = entry
+            .name()
+            .map(|n| n.trim_start_matches("unpackaged/").to_string())
+            .map_err(|e| format!("Cannot read a file name in the zip archive: {e}"))?;
+        let mut text = String::new();
+        entry
+            .read_to_string(&mut text)
+            .map_err(|_| format!("{name}: not a UTF-8 text file"))?;
+        files.push((name, text));
+    }
+    if !files.iter().any(|(n, _)| n == "package.xml") {
+        return Err("No package.xml found".into());
+    }
+    let mut planned = Planned {
+        apps: Vec::new(),
+        components: Vec::new(),
+        failures: Vec::new(),
+        rotate_key: Vec::new(),
+        rotate_secret: Vec::new(),
+        explicit_key: HashMap::new(),
+        explicit_secret: HashMap::new(),
+        needs_ignore_warnings: false,
+        rotation_file: String::new(),
+        rotation_app: String::new(),
+    };
+    let mut by_app: BTreeMap<String, AppFiles> = BTreeMap::new();
+    for (name, text) in &files {
+        if name == "package.xml" {
+            if let Err(e) = roxmltree::Document::parse(text) {
+                let pos = e.pos();
+                planned.failures.push(failure(
+                    "",
+                    name,
+                    "package.xml",
+                    format!("Error parsing file: {e}"),
+                    Some(pos.row),
+                    Some(pos.col),
+                    at,
+                ));
+            }
+            continue;
+        }
+        let (folder, file) = name.split_once('/').unwrap_or(("", name.as_str()));
+        let (stem, suffix) = file.rsplit_once('.').unwrap_or((file, ""));
+        let kind = match (folder, suffix) {
+            ("externalClientApps", "eca") => "ExternalClientApplication",
+            ("extlClntAppOauthSettings", "ecaOauth") => "ExtlClntAppOauthSettings",
+            ("extlClntAppGlobalOauthSets", "ecaGlblOauth") => "ExtlClntAppGlobalOauthSettings",
+            ("extlClntAppOauthPolicies", "ecaOauthPlcy") => "ExtlClntAppOauthConfigurablePolicies",
+            ("extlClntAppPolicies", "ecaPlcy") => "ExtlClntAppConfigurablePolicies",
+            ("connectedApps", "connectedApp") => "ConnectedApp",
+            _ => {
+                planned.failures.push(failure("", name, stem, format!("An object '{stem}' of type {folder} was named in package.xml, but was not found in zipped directory: unknown metadata folder or file suffix"), None, None, at));
+                continue;
+            }
+        };
+        let doc = match roxmltree::Document::parse(text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let pos = e.pos();
+                planned.failures.push(failure(
+                    kind,
+                    name,
+                    stem,
+                    format!("Error parsing file: {e}"),
+                    Some(pos.row),
+                    Some(pos.col),
+                    at,
+                ));
+                continue;
+            }
+        };
+        let fields = fields_of(&doc);
+        let app_name = match kind {
+            "ExternalClientApplication" | "ConnectedApp" => stem.to_string(),
+            _ => match first(&fields, "externalClientApplication") {
+                Some(app) => app.to_string(),
+                None => {
+                    planned.failures.push(failure(
+                        kind,
+                        name,
+                        stem,
+                        "Required field is missing: externalClientApplication".into(),
+                        None,
+                        None,
+                        at,
+                    ));
+                    continue;
+                }
+            },
+        };
+        planned.components.push(Component {
+            component_type: kind,
+            file: name.clone(),
+            full_name: stem.to_string(),
+            app: app_name.clone(),
+        });
+        let slot = by_app.entry(app_name).or_default();
+        let value = Some((name.clone(), fields));
+        match kind {
+            "ExternalClientApplication" => slot.header = value,
+            "ExtlClntAppOauthSettings" => slot.oauth = value,
+            "ExtlClntAppGlobalOauthSettings" => slot.global = value,
+            "ExtlClntAppOauthConfigurablePolicies" => slot.policies = value,
+            "ConnectedApp" => slot.connected = value,
+            _ => {}
+        }
+    }
+
+    for (app_name, files) in by_app {
+        let before = planned.failures.len();
+        let app = if let Some((file, fields)) = &files.connected {
+            build_connected_app(data, deployer, &app_name, file, fields, at, &mut planned)
+        } else {
+            build_eca(data, deployer, &app_name, &files, at, &mut planned)
+        };
+        if planned.failures.len() == before {
+            if let Some(app) = app {
+                planned.apps.push(app);
+            }
+        } else {
+            planned.components.retain(|c| c.app != app_name);
+        }
+    }
+    Ok(planned)
+}
+
+fn valid_api_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.ends_with('_')
+        && !name.contains("__")
+        && name.len() <= 80
+}
+
+fn check_run_as(data: &OrgData, username: &str, at: DateTime<Utc>) -> Result<(), String> {
+    let Some((user_id, user)) = data.find_by("User", "Username", username) else {
+        return Err(format!(
+            "clientCredentialsFlowUser: no user with the username {username} exists"
+        ));
+    };
+    if !user
+        .get("IsActive")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        return Err(format!(
+            "clientCredentialsFlowUser: the user {username} is inactive"
+        ));
+    }
+    if !Access::compute(data, user_id, at).has("ApiUserOnly") {
+        return Err(format!(
+            "clientCredentialsFlowUser: the user {username} must have the API Only permission"
+        ));
+    }
+    Ok(())
+}
+
+fn parse_ip_ranges(values: &[String]) -> Result<Vec<IpRange>, String> {
+    values
+        .iter()
+        .map(|flat| {
+            let mut start = None;
+            let mut end = None;
+            let mut description = String::new();
+            for pair in flat.split(';') {
+                match pair.split_once('=') {
+                    Some(("startIpAddress", v)) => start = Some(v.to_string()),
+                    Some(("endIpAddress", v)) => end = Some(v.to_string()),
+                    Some(("description", v)) => description = v.to_string(),
+                    _ => {}
+                }
+            }
+            let start: std::net::IpAddr = start
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("trustedIpRanges: invalid startIpAddress in {flat}"))?;
+            let end: std::net::IpAddr = end
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("trustedIpRanges: invalid endIpAddress in {flat}"))?;
+            if start.is_ipv4() != end.is_ipv4() || start > end {
+                return Err(format!(
+                    "trustedIpRanges: {start} - {end} is not a valid range"
+                ));
+            }
+            Ok(IpRange {
+                start,
+                end,
+                description,
+            })
+        })
+        .collect()
+}
+
+fn build_eca(
+    data: &mut OrgData,
+    deployer: &str,
+    app_name: &str,
+    files: &AppFiles,
+    at: DateTime<Utc>,
+    planned: &mut Planned,
+) -> Option<App> {
+    let mut fail = |kind: &str, file: &str, problem: String| {
+        planned
+            .failures
+            .push(failure(kind, file, app_name, problem, None, None, at));
+    };
+    let Some((header_file, header)) = &files.header else {
+        let file = files
+            .oauth
+            .as_ref()
+            .or(files.global.as_ref())
+            .or(files.policies.as_ref())
+            .map(|(f, _)| f.clone())
+            .unwrap_or_default();
+        let exists = data
+            .apps
+            .values()
+            .any(|a| a.developer_name.eq_ignore_ascii_case(app_name));
+        if !exists {
+            fail(
+                "ExternalClientApplication",
+                &file,
+                format!(
+                    "externalClientApplication: no External Client App named {app_name} exists or is part of this deploy"
+                ),
+            );
+            return None;
+        }
+        // Settings for an existing app: merge onto it.
+        let existing = data
+            .apps
+            .values()
+            .find(|a| a.developer_name.eq_ignore_ascii_case(app_name))
+            .cloned()?;
+        return merge_settings(data, existing, files, at, planned);
+    };
+    if !valid_api_name(app_name) {
+        fail(
+            "ExternalClientApplication",
+            header_file,
+            format!(
+                "Invalid fullName '{app_name}': use letters, numbers and single underscores, starting with a letter"
+            ),
+        );
+        return None;
+    }
+    for required in ["label", "contactEmail", "distributionState"] {
+        if first(header, required).is_none() {
+            fail(
+                "ExternalClientApplication",
+                header_file,
+                format!("Required field is missing: {required}"),
+            );
+        }
+    }
+    if let Some(state) = first(header, "distributionState")
+        && state != "Local"
+        && state != "Packaged"
+    {
+        fail(
+            "ExternalClientApplication",
+            header_file,
+            format!("distributionState: bad value '{state}' (Local or Packaged)"),
+        );
+    }
+    let id = data.new_id("0xI").as_str().to_string();
+    let consumer_id = data.new_id("0Hx").as_str().to_string();
+    let connected_app_id = data.new_id("0H4").as_str().to_string();
+    let app = App {
+        id,
+        connected_app_id,
+        developer_name: app_name.to_string(),
+        label: first(header, "label").unwrap_or(app_name).to_string(),
+        kind: AppKind::ExternalClientApp,
+        contact_email: first(header, "contactEmail").unwrap_or("").to_string(),
+        description: first(header, "description").unwrap_or("").to_string(),
+        enabled: true,
+        created_by_id: deployer.to_string(),
+        created_date: at,
+        consumer: Consumer {
+            id: consumer_id,
+            key: new_consumer_key(),
+            secret: new_consumer_secret(),
+        },
+        staged: Vec::new(),
+        callback_urls: Vec::new(),
+        scopes: Vec::new(),
+        certificate_pem: None,
+        client_credentials_enabled: false,
+        pkce_required: true,
+        consumer_secret_optional: false,
+        trusted_ip_ranges: Vec::new(),
+        policy: Policy {
+            client_credentials_enabled: false,
+            client_credentials_user: None,
+            permitted_users: PermittedUsers::AllSelfAuthorized,
+            permission_sets: Vec::new(),
+            profiles: Vec::new(),
+            ip_relaxation: "Enforce".into(),
+            refresh_token_policy: "Infinite".into(),
+        },
+    };
+    merge_settings(data, app, files, at, planned)
+}
+
+fn merge_settings(
+    data: &OrgData,
+    mut app: App,
+    files: &AppFiles,
+    at: DateTime<Utc>,
+    planned: &mut Planned,
+) -> Option<App> {
+    let app_name = app.developer_name.clone();
+    let mut problems: Vec<(&str, String, String)> = Vec::new();
+    if let Some((file, oauth)) = &files.oauth {
+        if first(oauth, "label").is_none() {
+            problems.push((
+                "ExtlClntAppOauthSettings",
+                file.clone(),
+                "Required field is missing: label".into(),
+            ));
+        }
+        app.scopes = list(oauth, "commaSeparatedOauthScopes");
+        match parse_ip_ranges(
+            oauth
+                .get("trustedIpRanges")
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        ) {
+            Ok(ranges) => app.trusted_ip_ranges = ranges,
+            Err(problem) => problems.push(("ExtlClntAppOauthSettings", file.clone(), problem)),
+        }
+    }
+    if let Some((file, global)) = &files.global {
+        if first(global, "label").is_none() {
+            problems.push((
+                "ExtlClntAppGlobalOauthSettings",
+                file.clone(),
+                "Required field is missing: label".into(),
+            ));
+        }
+        match first(global, "callbackUrl") {
+            Some(urls) => {
+                app.callback_urls = urls
+                    .split(['\n', ','])
+                    .map(|u| u.trim().to_string())
+                    .filter(|u| !u.is_empty())
+                    .collect()
+            }
+            None => problems.push((
+                "ExtlClntAppGlobalOauthSettings",
+                file.clone(),
+                "Required field is missing: callbackUrl".into(),
+            )),
+        }
+        for url in &app.callback_urls {
+            if url::Url::parse(url).is_err() {
+                problems.push((
+                    "ExtlClntAppGlobalOauthSettings",
+                    file.clone(),
+                    format!("callbackUrl: '{url}' is not a valid URL"),
+                ));
+            }
+        }
+        app.client_credentials_enabled = flag(global, "isClientCredentialsFlowEnabled", false);
+        app.pkce_required = flag(global, "isPkceRequired", true);
+        app.consumer_secret_optional = flag(global, "isConsumerSecretOptional", false);
+        app.certificate_pem = first(global, "certificate").map(String::from);
+        if let Some(pem) = &app.certificate_pem
+            && crate::tls::rsa_decoding_key(pem).is_none()
+        {
+            problems.push((
+                "ExtlClntAppGlobalOauthSettings",
+                file.clone(),
+                "certificate: not a PEM X.509 certificate with an RSA key".into(),
+            ));
+        }
+        if let Some(key) = first(global, "consumerKey") {
+            app.consumer.key = key.to_string();
+            planned
+                .explicit_key
+                .insert(app_name.clone(), key.to_string());
+        }
+        if let Some(secret) = first(global, "consumerSecret") {
+            app.consumer.secret = secret.to_string();
+            planned
+                .explicit_secret
+                .insert(app_name.clone(), secret.to_string());
+        }
+        let rotate_key = flag(global, "shouldRotateConsumerKey", false);
+        let rotate_secret = flag(global, "shouldRotateConsumerSecret", false);
+        if rotate_key || rotate_secret {
+            planned.needs_ignore_warnings = true;
+            planned.rotation_file = file.clone();
+            planned.rotation_app = app_name.clone();
+            if rotate_key {
+                app.consumer.key = new_consumer_key();
+                planned.rotate_key.push(app_name.clone());
+            }
+            if rotate_secret {
+                app.consumer.secret = new_consumer_secret();
+                planned.rotate_secret.push(app_name.clone());
+            }
+        }
+    }
+    if let Some((file, policies)) = &files.policies {
+        if first(policies, "label").is_none() {
+            problems.push((
+                "ExtlClntAppOauthConfigurablePolicies",
+                file.clone(),
+                "Required field is missing: label".into(),
+            ));
+        }
+        app.policy.client_credentials_enabled =
+            flag(policies, "isClientCredentialsFlowEnabled", false);
+        app.policy.client_credentials_user =
+            first(policies, "clientCredentialsFlowUser").map(|u| u.to_ascii_lowercase());
+        app.policy.permitted_users = match first(policies, "permittedUsersPolicyType") {
+            Some("AdminApprovedPreAuthorized") => PermittedUsers::AdminApprovedPreAuthorized,
+            Some("AllSelfAuthorized") | None => PermittedUsers::AllSelfAuthorized,
+            Some(other) => {
+                problems.push((
+                    "ExtlClntAppOauthConfigurablePolicies",
+                    file.clone(),
+                    format!("permittedUsersPolicyType: bad value '{other}'"),
+                ));
+                PermittedUsers::AllSelfAuthorized
+            }
+        };
+        app.policy.permission_sets = list(policies, "commaSeparatedPermissionSet");
+        app.policy.profiles = list(policies, "commaSeparatedProfile");
+        app.policy.ip_relaxation = first(policies, "ipRelaxationPolicyType")
+            .unwrap_or("Enforce")
+            .to_string();
+        app.policy.refresh_token_policy = first(policies, "refreshTokenPolicyType")
+            .unwrap_or("Infinite")
+            .to_string();
+        if app.policy.client_credentials_enabled {
+            match &app.policy.client_credentials_user {
+                None => problems.push(("ExtlClntAppOauthConfigurablePolicies", file.clone(), "clientCredentialsFlowUser: required when the client credentials flow is enabled".into())),
+                Some(user) => {
+                    if let Err(problem) = check_run_as(data, user, at) {
+                        problems.push(("ExtlClntAppOauthConfigurablePolicies", file.clone(), problem));
+                    }
+                }
+            }
+        }
+        for name in &app.policy.permission_sets {
+            if data.find_by("PermissionSet", "Name", name).is_none() {
+                problems.push((
+                    "ExtlClntAppOauthConfigurablePolicies",
+                    file.clone(),
+                    format!("commaSeparatedPermissionSet: no permission set named {name}"),
+                ));
+            }
+        }
+        for name in &app.policy.profiles {
+            if data.find_by("Profile", "Name", name).is_none() {
+                problems.push((
+                    "ExtlClntAppOauthConfigurablePolicies",
+                    file.clone(),
+                    format!("commaSeparatedProfile: no profile named {name}"),
+                ));
+            }
+        }
+    }
+    for (kind, file, problem) in &problems {
+        planned.failures.push(failure(
+            kind,
+            file,
+            &app_name,
+            problem.clone(),
+            None,
+            None,
+            at,
+        ));
+    }
+    problems.is_empty().then_some(app)
+}
+
+fn build_connected_app(
+    data: &mut OrgData,
+    deployer: &str,
+    app_name: &str,
+    file: &str,
+    fields: &BTreeMap<String, Vec<String>>,
+    at: DateTime<Utc>,
+    planned: &mut Planned,
+) -> Option<App> {
+    let mut fail = |problem: String| {
+        planned.failures.push(failure(
+            "ConnectedApp",
+            file,
+            app_name,
+            problem,
+            None,
+            None,
+            at,
+        ))
+    };
+    if !data.settings.allow_connected_app_creation
+        && !data
+            .apps
+            .values()
+            .any(|a| a.developer_name.eq_ignore_ascii_case(app_name))
+    {
+        fail("Connected apps creation is restricted as of Spring '26. Use an External Client App instead, or contact Salesforce Support.".into());
+        return None;
+    }
+    if first(fields, "contactEmail").is_none() {
+        fail("Required field is missing: contactEmail".into());
+        return None;
+    }
+    let oauth: BTreeMap<String, Vec<String>> = fields
+        .get("oauthConfig")
+        .and_then(|v| v.first())
+        .map(|flat| {
+            let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for pair in flat.split(';') {
+                if let Some((k, v)) = pair.split_once('=') {
+                    map.entry(k.to_string()).or_default().push(v.to_string());
+                }
+            }
+            map
+        })
+        .unwrap_or_default();
+    let callback = oauth.get("callbackUrl").and_then(|v| v.first()).cloned();
+    let Some(callback) = callback else {
+        fail("oauthConfig.callbackUrl: Required field is missing".into());
+        return None;
+    };
+    let run_as = oauth
+        .get("oauthClientCredentialUser")
+        .and_then(|v| v.first())
+        .map(|u| u.to_ascii_lowercase());
+    let cc = oauth
+        .get("isClientCredentialEnabled")
+        .and_then(|v| v.first())
+        .is_some_and(|v| v == "true");
+    if cc {
+        match &run_as {
+            None => {
+                fail(
+                    "oauthClientCredentialUser: required when isClientCredentialEnabled is true"
+                        .into(),
+                );
+                return None;
+            }
+            Some(user) => {
+                if let Err(problem) = check_run_as(data, user, at) {
+                    fail(problem.replace("clientCredentialsFlowUser", "oauthClientCredentialUser"));
+                    return None;
+                }
+            }
+        }
+    }
+    let admin_approved = oauth
+        .get("isAdminApproved")
+        .and_then(|v| v.first())
+        .is_some_and(|v| v == "true");
+    let id = data.new_id("0H4").as_str().to_string();
+    let consumer_id = data.new_id("0Hx").as_str().to_string();
+    Some(App {
+        id: id.clone(),
+        connected_app_id: id,
+        developer_name: app_name.to_string(),
+        label: first(fields, "label").unwrap_or(app_name).to_string(),
+        kind: AppKind::ConnectedApp,
+        contact_email: first(fields, "contactEmail").unwrap_or("").to_string(),
+        description: first(fields, "description").unwrap_or("").to_string(),
+        enabled: true,
+        created_by_id: deployer.to_string(),
+        created_date: at,
+        consumer: Consumer {
+            id: consumer_id,
+            key: oauth
+                .get("consumerKey")
+                .and_then(|v| v.first())
+                .cloned()
+                .unwrap_or_else(new_consumer_key),
+            secret: oauth
+                .get("consumerSecret")
+                .and_then(|v| v.first())
+                .cloned()
+                .unwrap_or_else(new_consumer_secret),
+        },
+        staged: Vec::new(),
+        callback_urls: vec![callback],
+        scopes: oauth.get("scopes").cloned().unwrap_or_default(),
+        certificate_pem: oauth.get("certificate").and_then(|v| v.first()).cloned(),
+        client_credentials_enabled: cc,
+        pkce_required: oauth
+            .get("isPkceRequired")
+            .and_then(|v| v.first())
+            .is_some_and(|v| v == "true"),
+        consumer_secret_optional: false,
+        trusted_ip_ranges: Vec::new(),
+        policy: Policy {
+            client_credentials_enabled: cc,
+            client_credentials_user: run_as,
+            permitted_users: if admin_approved {
+                PermittedUsers::AdminApprovedPreAuthorized
+            } else {
+                PermittedUsers::AllSelfAuthorized
+            },
+            permission_sets: fields.get("permissionSetName").cloned().unwrap_or_default(),
+            profiles: fields.get("profileName").cloned().unwrap_or_default(),
+            ip_relaxation: "Enforce".into(),
+            refresh_token_policy: "Zero".into(),
+        },
+    })
+}
+
+/// `/metadata/deployRequest[/{id}]`.
+pub fn deploy_request(
+    call: &mut Call<'_>,
+    method: &Method,
+    rest: &[&str],
+    query: &HashMap<String, String>,
+    body: &Body<'_>,
+) -> SfResult<Reply> {
+    let access = &call.session.access;
+    if !(access.modify_all_data() || access.has("CustomizeApplication")) {
+        return Err(SfError::new(
+            StatusCode::FORBIDDEN,
+            "INSUFFICIENT_ACCESS",
+            "You need the Customize Application or Modify All Data permission to deploy metadata",
+        ));
+    }
+    let version = call.version.clone();
+    match (method, rest) {
+        (&Method::POST, []) => {
+            let parts = parse_multipart(body.content_type, body.bytes)?;
+            let json_part = parts
+                .iter()
+                .find(|p| p.name == "json")
+                .ok_or_else(|| bad_multipart("the json part with the deploy options is missing"))?;
+            if !json_part.content_type.is_empty()
+                && !json_part.content_type.starts_with("application/json")
+            {
+                return Err(bad_multipart("the json part must be application/json"));
+            }
+            let file = parts
+                .iter()
+                .find(|p| p.name == "file")
+                .ok_or_else(|| bad_multipart("the file part with the zip is missing"))?;
+            let options: Value = serde_json::from_slice(&json_part.data)
+                .map_err(|e| SfError::json_parse(format!("deploy options: {e}")))?;
+            let mut deploy_options = options
+                .get("deployOptions")
+                .cloned()
+                .ok_or_else(|| SfError::json_parse("deploy options: deployOptions is missing"))?;
+            if !deploy_options.is_object() {
+                return Err(SfError::json_parse(
+                    "deploy options: deployOptions must be an object",
+                ));
+            }
+            if zip::ZipArchive::new(std::io::Cursor::new(&file.data)).is_err() {
+                return Err(bad_multipart("the file part is not a zip archive"));
+            }
+            for (key, default) in [
+                ("checkOnly", false),
+                ("rollbackOnError", true),
+                ("ignoreWarnings", false),
+                ("singlePackage", true),
+                ("allowMissingFiles", false),
+                ("autoUpdatePackage", false),
+                ("performRetrieve", false),
+                ("purgeOnDelete", false),
+            ] {
+                if deploy_options.get(key).is_none() {
+                    deploy_options[key] = json!(default);
+                }
+            }
+            let name = call
+                .org
+                .read()
+                .get("User", &call.session.user_id)
+                .and_then(|u| u.get("Name"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let mut data = call.org.write();
+            let id = data.new_id("0Af").as_str().to_string();
+            let deploy = Deploy {
+                id: id.clone(),
+                created_by: call.session.user_id.clone(),
+                created_by_name: name,
+                created: call.now,
+                options: deploy_options,
+                zip: Some(STANDARD.encode(&file.data)),
+                status: "Pending".into(),
+                done: false,
+                success: false,
+                completed: None,
+                cancel_requested: false,
+                successes: Vec::new(),
+                failures: Vec::new(),
+                error_message: None,
+                error_status_code: None,
+            };
+            let body = deploy_json(&deploy, false, &version);
+            data.deploys.insert(id.clone(), deploy);
+            call.effects.push(format!("deploy {id}"));
+            Ok(Reply::Json(StatusCode::CREATED, body))
+        }
+        (&Method::GET, [id]) => {
+            let mut data = call.org.write();
+            advance(&mut data, call.now);
+            let deploy = data.deploys.get(*id).ok_or_else(SfError::not_found)?;
+            let details = query
+                .get("includeDetails")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            Ok(Reply::Json(
+                StatusCode::OK,
+                deploy_json(deploy, details, &version),
+            ))
+        }
+        (&Method::PATCH, [id]) => {
+            let request = body.json_object()?;
+            let wanted = request
+                .get("deployResult")
+                .and_then(|r| r.get("status"))
+                .and_then(Value::as_str);
+            if wanted != Some("Canceling") {
+                return Err(SfError::bad_request(
+                    "INVALID_INPUT",
+                    "Only {\"deployResult\":{\"status\":\"Canceling\"}} is supported",
+                ));
+            }
+            let mut data = call.org.write();
+            advance(&mut data, call.now);
+            let deploy = data.deploys.get_mut(*id).ok_or_else(SfError::not_found)?;
+            if deploy.done {
+                return Err(SfError::bad_request(
+                    "INVALID_STATUS",
+                    format!("The deploy {id} has already finished ({})", deploy.status),
+                ));
+            }
+            deploy.cancel_requested = true;
+            deploy.status = "Canceling".into();
+            let body = deploy_json(deploy, false, &version);
+            Ok(Reply::Json(StatusCode::ACCEPTED, body))
+        }
+        _ => Err(SfError::not_found()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_bodies_parse_and_bad_ones_are_named() {
+        let body = b"--XYZ\r\nContent-Disposition: form-data; name=\"json\"\r\nContent-Type: application/json\r\n\r\n{\"deployOptions\":{}}\r\n--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"deploy.zip\"\r\nContent-Type: application/zip\r\n\r\nPK\x03\x04\r\n--XYZ--\r\n";
+        let parts = parse_multipart("multipart/form-data; boundary=XYZ", body).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].name, "json");
+        assert_eq!(parts[1].data, b"PK\x03\x04");
+        assert!(parse_multipart("multipart/form-data", body).is_err());
+        assert!(parse_multipart("multipart/form-data; boundary=XYZ", b"--XYZ\r\nno end").is_err());
+        assert_eq!(
+            parse_multipart("application/json", body)
+                .unwrap_err()
+                .status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+    }
+}

@@ -1,0 +1,1047 @@
+//! OAuth 2.0 (`/services/oauth2/...`): the authorize page for people (web-server flow with
+//! PKCE S256 and state), the token endpoint (authorization_code, refresh_token,
+//! client_credentials, JWT bearer, password), revoke, userinfo and the identity URL.
+//! Response fields and error bodies follow reference §1.
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::access::Access;
+use crate::apps::{App, PermittedUsers, secrets_equal};
+use crate::error::{OAuthError, SfError};
+use crate::records::holds_any_permission_set;
+use crate::session::{authenticate, bearer, user_blocked};
+use crate::state::{AuthCode, Org, RefreshInfo, TokenInfo, token_hash};
+use crate::store::{OrgData, sf_datetime};
+
+/// The client's address, put in the request's extensions by the server.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn str_of<'a>(value: &'a serde_json::Map<String, Value>, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Issues an access token (and a refresh token when asked) and returns the token response.
+pub fn issue(
+    org: &Org,
+    user_id: &str,
+    app: Option<&App>,
+    with_refresh: bool,
+    now: DateTime<Utc>,
+) -> Value {
+    let (org_id, timeout) = {
+        let data = org.read();
+        (data.org_id.clone(), data.settings.session_timeout_minutes)
+    };
+    let access_token = format!("{}!AQ{}", &org_id[..15.min(org_id.len())], random_token(94));
+    let refresh_token = with_refresh.then(|| format!("5Aep{}", random_token(83)));
+    let issued_at = now.timestamp_millis().to_string();
+    let base = org.base_url();
+    let identity = format!("{base}/id/{org_id}/{user_id}");
+    let mut tokens = org.tokens_mut();
+    // Expired tokens are forgotten as new ones are issued.
+    tokens.access.retain(|_, t| t.expires_at > now);
+    let refresh_hash = refresh_token.as_deref().map(token_hash);
+    if let (Some(hash), Some(app)) = (&refresh_hash, app) {
+        tokens.refresh.insert(
+            hash.clone(),
+            RefreshInfo {
+                user_id: user_id.to_string(),
+                app_id: app.id.clone(),
+                issued_at: now,
+            },
+        );
+    }
+    tokens.access.insert(
+        token_hash(&access_token),
+        TokenInfo {
+            user_id: user_id.to_string(),
+            app_id: app.map(|a| a.id.clone()),
+            issued_at: now,
+            expires_at: now + Duration::minutes(timeout as i64),
+            refresh: refresh_hash,
+        },
+    );
+    drop(tokens);
+    let signing_key = app.map(|a| a.consumer.secret.clone()).unwrap_or_default();
+    let signature = Hmac::<Sha256>::new_from_slice(signing_key.as_bytes())
+        .map(|mut mac| {
+            mac.update(identity.as_bytes());
+            mac.update(issued_at.as_bytes());
+            STANDARD.encode(mac.finalize().into_bytes())
+        })
+        .unwrap_or_default();
+    let mut body = json!({
+        "access_token": access_token,
+        "signature": signature,
+        "scope": app.map(App::scope_string).unwrap_or_else(|| "api".into()),
+        "instance_url": base,
+        "id": identity,
+        "token_type": "Bearer",
+        "issued_at": issued_at,
+        "token_format": "opaque",
+    });
+    if let Some(refresh) = refresh_token {
+        body["refresh_token"] = json!(refresh);
+    }
+    body
+}
+
+fn token_response(body: Value) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+fn find_app_by_key<'d>(data: &'d OrgData, key: &str) -> Option<&'d App> {
+    data.apps.values().find(|a| a.consumer.key == key)
+}
+
+/// Client authentication from HTTP Basic or the body.
+fn client_credentials(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> (Option<String>, Option<String>) {
+    if let Some(basic) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
+        && let Some((id, secret)) = STANDARD
+            .decode(basic.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| {
+                s.split_once(':')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
+    {
+        let id = url::form_urlencoded::parse(format!("a={id}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or(id);
+        return (Some(id), Some(secret));
+    }
+    (
+        form.get("client_id").cloned(),
+        form.get("client_secret").cloned(),
+    )
+}
+
+/// Whether `user_id` is pre-authorized for an admin-approved app.
+pub fn user_approved(data: &OrgData, app: &App, user_id: &str, now: DateTime<Utc>) -> bool {
+    if app.policy.permitted_users == PermittedUsers::AllSelfAuthorized {
+        return true;
+    }
+    let profile_name = data
+        .get("User", user_id)
+        .and_then(|u| u.get("ProfileId"))
+        .and_then(Value::as_str)
+        .and_then(|p| data.get("Profile", p))
+        .map(|p| str_of(p, "Name").to_string())
+        .unwrap_or_default();
+    app.policy
+        .profiles
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(&profile_name))
+        || holds_any_permission_set(data, user_id, &app.policy.permission_sets, now)
+}
+
+fn check_client(
+    data: &OrgData,
+    id: Option<&str>,
+    secret: Option<&str>,
+    secret_required: bool,
+) -> Result<App, OAuthError> {
+    let id = id
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| OAuthError::new("invalid_client_id", "client identifier invalid"))?;
+    let app = find_app_by_key(data, id)
+        .ok_or_else(|| OAuthError::new("invalid_client_id", "client identifier invalid"))?;
+    if !app.enabled {
+        return Err(OAuthError::new(
+            "invalid_client_id",
+            "client identifier invalid",
+        ));
+    }
+    match secret {
+        Some(secret) if secrets_equal(secret, &app.consumer.secret) => Ok(app.clone()),
+        None if !secret_required || app.consumer_secret_optional => Ok(app.clone()),
+        _ => Err(
+            OAuthError::new("invalid_client", "invalid client credentials")
+                .status(StatusCode::BAD_REQUEST),
+        ),
+    }
+}
+
+fn client_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<ClientAddr>().map(|c| c.0.ip())
+}
+
+/// `POST /services/oauth2/token`.
+pub async fn token(State(org): State<Arc<Org>>, request: axum::extract::Request) -> Response {
+    let now = Utc::now();
+    let (parts, body) = request.into_parts();
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let bytes = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(b) => b,
+        Err(_) => {
+            return OAuthError::new("invalid_request", "request body too large").into_response();
+        }
+    };
+    if !content_type.starts_with("application/x-www-form-urlencoded") && !bytes.is_empty() {
+        return OAuthError::new(
+            "invalid_request",
+            "the request body must be application/x-www-form-urlencoded",
+        )
+        .into_response();
+    }
+    let mut form: HashMap<String, String> =
+        url::form_urlencoded::parse(&bytes).into_owned().collect();
+    // Parameters may also come in the query string.
+    if let Some(query) = parts.uri.query() {
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()).into_owned() {
+            form.entry(k).or_insert(v);
+        }
+    }
+    let result = match form.get("grant_type").map(String::as_str) {
+        Some("client_credentials") => grant_client_credentials(
+            &org,
+            &parts.headers,
+            &form,
+            client_ip(&parts.extensions),
+            now,
+        ),
+        Some("authorization_code") => grant_authorization_code(&org, &parts.headers, &form, now),
+        Some("refresh_token") => grant_refresh(&org, &parts.headers, &form, now),
+        Some("urn:ietf:params:oauth:grant-type:jwt-bearer") => grant_jwt(&org, &form, now),
+        Some("password") => grant_password(&org, &parts.headers, &form, now),
+        Some(_) => Err(OAuthError::new(
+            "unsupported_grant_type",
+            "grant type not supported",
+        )),
+        None => Err(OAuthError::new("invalid_request", "grant_type is missing")),
+    };
+    match result {
+        Ok(body) => token_response(body),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn grant_client_credentials(
+    org: &Org,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    ip: Option<std::net::IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<Value, OAuthError> {
+    let (id, secret) = client_credentials(headers, form);
+    let (app, user_id) = {
+        let data = org.read();
+        let app = check_client(&data, id.as_deref(), secret.as_deref(), true)?;
+        if !app.client_credentials_enabled || !app.policy.client_credentials_enabled {
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "no client credentials user enabled",
+            ));
+        }
+        let username = app.policy.client_credentials_user.clone().ok_or_else(|| {
+            OAuthError::new("invalid_grant", "no client credentials user enabled")
+        })?;
+        let (user_id, _) = data.find_by("User", "Username", &username).ok_or_else(|| {
+            OAuthError::new("invalid_grant", "no client credentials user enabled")
+        })?;
+        let user_id = user_id.clone();
+        if let Some(reason) = user_blocked(&data, &user_id) {
+            return Err(OAuthError::new("invalid_grant", reason));
+        }
+        let access = Access::compute(&data, &user_id, now);
+        if !access.has("ApiUserOnly") {
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "no client credentials user enabled",
+            ));
+        }
+        if !user_approved(&data, &app, &user_id, now) {
+            return Err(OAuthError::new(
+                "invalid_app_access",
+                "user is not admin approved to access this app",
+            ));
+        }
+        if !app.trusted_ip_ranges.is_empty()
+            && app.policy.ip_relaxation.eq_ignore_ascii_case("Enforce")
+        {
+            let allowed = ip.is_some_and(|ip| app.trusted_ip_ranges.iter().any(|r| r.contains(ip)));
+            if !allowed {
+                return Err(OAuthError::new("invalid_grant", "ip restricted"));
+            }
+        }
+        (app, user_id)
+    };
+    Ok(issue(org, &user_id, Some(&app), false, now))
+}
+
+fn grant_authorization_code(
+    org: &Org,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<Value, OAuthError> {
+    let (id, secret) = client_credentials(headers, form);
+    let app = {
+        let data = org.read();
+        check_client(&data, id.as_deref(), secret.as_deref(), true)?
+    };
+    let code = form
+        .get("code")
+        .ok_or_else(|| OAuthError::new("invalid_request", "code is missing"))?;
+    // A code is good for one attempt, successful or not.
+    let stored = org
+        .tokens_mut()
+        .codes
+        .remove(&token_hash(code))
+        .ok_or_else(|| OAuthError::new("invalid_grant", "invalid authorization code"))?;
+    if stored.expires_at <= now {
+        return Err(OAuthError::new(
+            "invalid_grant",
+            "expired authorization code",
+        ));
+    }
+    if stored.app_id != app.id {
+        return Err(OAuthError::new(
+            "invalid_grant",
+            "invalid authorization code",
+        ));
+    }
+    if form.get("redirect_uri") != Some(&stored.redirect_uri) {
+        return Err(OAuthError::new(
+            "invalid_grant",
+            "redirect_uri must match configuration",
+        ));
+    }
+    if let Some(challenge) = &stored.code_challenge {
+        let verifier = form
+            .get("code_verifier")
+            .ok_or_else(|| OAuthError::new("invalid_grant", "invalid code verifier"))?;
+        let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        if !secrets_equal(&computed, challenge) {
+            return Err(OAuthError::new("invalid_grant", "invalid code verifier"));
+        }
+    } else if form.contains_key("code_verifier") {
+        return Err(OAuthError::new("invalid_grant", "invalid code verifier"));
+    }
+    {
+        let data = org.read();
+        if let Some(reason) = user_blocked(&data, &stored.user_id) {
+            return Err(OAuthError::new("invalid_grant", reason));
+        }
+    }
+    Ok(issue(
+        org,
+        &stored.user_id,
+        Some(&app),
+        app.issues_refresh_tokens(),
+        now,
+    ))
+}
+
+fn grant_refresh(
+    org: &Org,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<Value, OAuthError> {
+    let (id, secret) = client_credentials(headers, form);
+    let refresh = form
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::new("invalid_request", "refresh_token is missing"))?;
+    let app = {
+        let data = org.read();
+        check_client(&data, id.as_deref(), secret.as_deref(), true)?
+    };
+    let info = org
+        .tokens()
+        .refresh
+        .get(&token_hash(refresh))
+        .cloned()
+        .ok_or_else(|| OAuthError::new("invalid_grant", "expired access/refresh token"))?;
+    if info.app_id != app.id {
+        return Err(OAuthError::new(
+            "invalid_grant",
+            "expired access/refresh token",
+        ));
+    }
+    {
+        let data = org.read();
+        if let Some(reason) = user_blocked(&data, &info.user_id) {
+            return Err(OAuthError::new("invalid_grant", reason));
+        }
+    }
+    let mut body = issue(org, &info.user_id, Some(&app), false, now);
+    // The new access token belongs to the same refresh token (revoking it revokes both).
+    if let Some(access) = body["access_token"].as_str()
+        && let Some(t) = org.tokens_mut().access.get_mut(&token_hash(access))
+    {
+        t.refresh = Some(token_hash(refresh));
+    }
+    if let Value::Object(map) = &mut body {
+        map.remove("refresh_token");
+    }
+    Ok(body)
+}
+
+#[derive(Debug, Deserialize)]
+struct JwtClaims {
+    iss: String,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    prn: Option<String>,
+    aud: serde_json::Value,
+    exp: serde_json::Value,
+}
+
+fn grant_jwt(
+    org: &Org,
+    form: &HashMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<Value, OAuthError> {
+    let assertion = form
+        .get("assertion")
+        .ok_or_else(|| OAuthError::new("invalid_request", "assertion is missing"))?;
+    let header = jsonwebtoken::decode_header(assertion)
+        .map_err(|_| OAuthError::new("invalid_grant", "invalid assertion"))?;
+    if header.alg != jsonwebtoken::Algorithm::RS256 {
+        return Err(OAuthError::new(
+            "invalid_grant",
+            "invalid assertion: only RS256 is supported",
+        ));
+    }
+    // Read the claims unverified to find the app, then verify with its certificate.
+    let unverified: JwtClaims = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| OAuthError::new("invalid_grant", "invalid assertion"))?;
+    let app = {
+        let data = org.read();
+        find_app_by_key(&data, &unverified.iss)
+            .filter(|a| a.enabled)
+            .cloned()
+            .ok_or_else(|| OAuthError::new("invalid_client_id", "client identifier invalid"))?
+    };
+    let certificate = app.certificate_pem.as_deref().ok_or_else(|| {
+        OAuthError::new(
+            "invalid_grant",
+            "invalid assertion: the app has no certificate",
+        )
+    })?;
+    let key = crate::tls::rsa_decoding_key(certificate).ok_or_else(|| {
+        OAuthError::new(
+            "invalid_grant",
+            "invalid assertion: the app's certificate is unusable",
+        )
+    })?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &validation)
+        .map_err(|_| OAuthError::new("invalid_grant", "invalid assertion"))?;
+
+    let base = org.base_url();
+    let audiences: Vec<String> = match &unverified.aud {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let accepted = [
+        "https://login.salesforce.com",
+        "https://test.salesforce.com",
+        base.as_str(),
+    ];
+    if !audiences
+        .iter()
+        .any(|a| accepted.contains(&a.trim_end_matches('/')))
+    {
+        return Err(OAuthError::new(
+            "invalid_grant",
+            "Audience validation failed",
+        ));
+    }
+    let exp = match &unverified.exp {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| OAuthError::new("invalid_grant", "invalid assertion: exp is missing"))?;
+    if exp <= now.timestamp() {
+        return Err(OAuthError::new(
+            "invalid_grant",
+            "expired authorization code",
+        ));
+    }
+    if exp > now.timestamp() + 5 * 60 {
+        return Err(OAuthError::new(
+            "invalid_grant",
+            "invalid assertion: exp must be within 3 minutes",
+        ));
+    }
+    let username = unverified
+        .prn
+        .or(unverified.sub)
+        .ok_or_else(|| OAuthError::new("invalid_grant", "invalid assertion: sub is missing"))?;
+    let user_id = {
+        let data = org.read();
+        let (user_id, _) = data.find_by("User", "Username", &username).ok_or_else(|| {
+            OAuthError::new("invalid_grant", "user hasn't approved this consumer")
+        })?;
+        let user_id = user_id.clone();
+        if let Some(reason) = user_blocked(&data, &user_id) {
+            return Err(OAuthError::new("invalid_grant", reason));
+        }
+        if app.policy.permitted_users != PermittedUsers::AdminApprovedPreAuthorized
+            || !user_approved(&data, &app, &user_id, now)
+        {
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "user hasn't approved this consumer",
+            ));
+        }
+        user_id
+    };
+    Ok(issue(org, &user_id, Some(&app), false, now))
+}
+
+fn grant_password(
+    org: &Org,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<Value, OAuthError> {
+    let (id, secret) = client_credentials(headers, form);
+    let username = form.get("username").cloned().unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let (app, user_id) = {
+        let data = org.read();
+        let app = check_client(&data, id.as_deref(), secret.as_deref(), true)?;
+        let user_id = verify_password(&data, &username, &password)
+            .ok_or_else(|| OAuthError::new("invalid_grant", "authentication failure"))?;
+        if let Some(reason) = user_blocked(&data, &user_id) {
+            return Err(OAuthError::new("invalid_grant", reason));
+        }
+        if !user_approved(&data, &app, &user_id, now) {
+            return Err(OAuthError::new(
+                "invalid_app_access",
+                "user is not admin approved to access this app",
+            ));
+        }
+        (app, user_id)
+    };
+    Ok(issue(org, &user_id, Some(&app), false, now))
+}
+
+/// `salt$hex(sha256(salt + password))`.
+pub fn hash_password(password: &str) -> String {
+    let mut salt = [0u8; 12];
+    rand::rng().fill(&mut salt);
+    let salt = hex::encode(salt);
+    let digest = hex::encode(Sha256::digest(format!("{salt}{password}").as_bytes()));
+    format!("{salt}${digest}")
+}
+
+fn verify_password(data: &OrgData, username: &str, password: &str) -> Option<String> {
+    let (user_id, _) = data.find_by("User", "Username", username)?;
+    let stored = data.passwords.get(user_id)?;
+    let (salt, digest) = stored.split_once('$')?;
+    let computed = hex::encode(Sha256::digest(format!("{salt}{password}").as_bytes()));
+    secrets_equal(&computed, digest).then(|| user_id.clone())
+}
+
+// ---------------------------------------------------------------------------------------
+// The authorize page.
+
+#[derive(Debug, Deserialize, Default)]
+pub struct AuthorizeParams {
+    #[serde(default)]
+    response_type: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    redirect_uri: String,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    code_challenge: Option<String>,
+    #[serde(default)]
+    code_challenge_method: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t} | Sandbox Org</title>{STYLE}</head><body><main><h1>{t}</h1><p role=\"alert\">{d}</p></main></body></html>",
+        t = html_escape(title),
+        d = html_escape(detail)
+    );
+    (status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response()
+}
+
+const STYLE: &str = "<style>body{font-family:system-ui,sans-serif;background:#f3f6f9;color:#1b1f24;margin:0}main{max-width:26rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.15)}h1{font-size:1.4rem}label{display:block;margin-top:1rem;font-weight:600}input{width:100%;box-sizing:border-box;padding:.5rem;font:inherit;margin-top:.25rem}.actions{display:flex;gap:.5rem;margin-top:1.5rem}button{font:inherit;padding:.5rem 1rem;border-radius:6px;border:1px solid #0b5cab;background:#fff;color:#0b5cab;cursor:pointer}button.primary{background:#0b5cab;color:#fff}.error{color:#a61a14;background:#fdecea;padding:.5rem .75rem;border-radius:6px}.note{color:#555;font-size:.9rem}</style>";
+
+fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
+    let mut url = match url::Url::parse(redirect_uri) {
+        Ok(url) => url,
+        Err(_) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "redirect_uri_mismatch",
+                "The redirect URI is not a valid URL.",
+            );
+        }
+    };
+    {
+        let mut pairs = url.query_pairs_mut();
+        for (k, v) in params {
+            pairs.append_pair(k, v);
+        }
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+fn login_page(
+    org_name: &str,
+    app: &App,
+    params: &AuthorizeParams,
+    error: Option<&str>,
+) -> Response {
+    let hidden: String = [
+        ("response_type", Some(params.response_type.as_str())),
+        ("client_id", Some(params.client_id.as_str())),
+        ("redirect_uri", Some(params.redirect_uri.as_str())),
+        ("state", params.state.as_deref()),
+        ("scope", params.scope.as_deref()),
+        ("code_challenge", params.code_challenge.as_deref()),
+        (
+            "code_challenge_method",
+            params.code_challenge_method.as_deref(),
+        ),
+    ]
+    .iter()
+    .filter_map(|(k, v)| {
+        v.map(|v| {
+            format!(
+                "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+                html_escape(v)
+            )
+        })
+    })
+    .collect();
+    let error_html = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", html_escape(e)))
+        .unwrap_or_default();
+    let username = params.username.as_deref().unwrap_or("");
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Log in | {org}</title>{STYLE}</head><body><main>\
+<h1>Log in to {org}</h1><p class=\"note\"><strong>{app}</strong> wants to sign you in with your Salesforce account.</p>{error_html}\
+<form method=\"post\" action=\"/services/oauth2/authorize\">{hidden}\
+<label for=\"username\">Username</label><input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" value=\"{username}\" required>\
+<label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+<div class=\"actions\"><button class=\"primary\" type=\"submit\" name=\"action\" value=\"login\">Log In</button>\
+<button type=\"submit\" name=\"action\" value=\"deny\" formnovalidate>Deny</button></div></form>\
+<p class=\"note\">This is a sandbox org: a local stand-in for Salesforce.</p></main></body></html>",
+        org = html_escape(org_name),
+        app = html_escape(&app.label),
+        username = html_escape(username),
+    );
+    (
+        StatusCode::OK,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'"),
+        ],
+        Html(body),
+    )
+        .into_response()
+}
+
+/// Validates the parameters every authorize request needs; errors that cannot be sent back
+/// to the client (unknown client, bad redirect URI) are shown on a page.
+fn authorize_checks(org: &Org, params: &AuthorizeParams) -> Result<(App, String), Box<Response>> {
+    let data = org.read();
+    let Some(app) = find_app_by_key(&data, &params.client_id).filter(|a| a.enabled) else {
+        return Err(Box::new(error_page(
+            StatusCode::BAD_REQUEST,
+            "error=invalid_client_id",
+            "client identifier invalid",
+        )));
+    };
+    if params.redirect_uri.is_empty()
+        || !app.callback_urls.iter().any(|u| u == &params.redirect_uri)
+    {
+        return Err(Box::new(error_page(
+            StatusCode::BAD_REQUEST,
+            "error=redirect_uri_mismatch",
+            "redirect_uri must match configuration",
+        )));
+    }
+    let state = params.state.clone().unwrap_or_default();
+    let state_pair: Vec<(&str, &str)> = if state.is_empty() {
+        vec![]
+    } else {
+        vec![("state", state.as_str())]
+    };
+    let fail = |error: &str, description: &str| {
+        let mut pairs = vec![("error", error), ("error_description", description)];
+        pairs.extend(state_pair.iter().copied());
+        redirect_with(&params.redirect_uri, &pairs)
+    };
+    if params.response_type != "code" {
+        return Err(Box::new(fail(
+            "unsupported_response_type",
+            "response type not supported",
+        )));
+    }
+    if let Some(method) = &params.code_challenge_method
+        && method != "S256"
+    {
+        return Err(Box::new(fail(
+            "invalid_request",
+            "unsupported code challenge method",
+        )));
+    }
+    if app.pkce_required && params.code_challenge.as_deref().is_none_or(str::is_empty) {
+        return Err(Box::new(fail(
+            "invalid_request",
+            "missing required code challenge",
+        )));
+    }
+    Ok((app.clone(), data.name.clone()))
+}
+
+/// `GET /services/oauth2/authorize`: the login page.
+pub async fn authorize_page(
+    State(org): State<Arc<Org>>,
+    Query(params): Query<AuthorizeParams>,
+) -> Response {
+    match authorize_checks(&org, &params) {
+        Ok((app, org_name)) => login_page(&org_name, &app, &params, None),
+        Err(response) => *response,
+    }
+}
+
+/// `POST /services/oauth2/authorize`: the login form.
+pub async fn authorize_submit(
+    State(org): State<Arc<Org>>,
+    Form(params): Form<AuthorizeParams>,
+) -> Response {
+    let now = Utc::now();
+    let (app, org_name) = match authorize_checks(&org, &params) {
+        Ok(checked) => checked,
+        Err(response) => return *response,
+    };
+    let state = params.state.clone().unwrap_or_default();
+    let mut extra: Vec<(&str, &str)> = Vec::new();
+    if !state.is_empty() {
+        extra.push(("state", state.as_str()));
+    }
+    if params.action.as_deref() == Some("deny") {
+        let mut pairs = vec![
+            ("error", "access_denied"),
+            ("error_description", "end-user denied authorization"),
+        ];
+        pairs.extend(extra);
+        return redirect_with(&params.redirect_uri, &pairs);
+    }
+    let username = params.username.clone().unwrap_or_default();
+    let password = params.password.clone().unwrap_or_default();
+    let outcome = {
+        let data = org.read();
+        match verify_password(&data, username.trim(), &password) {
+            None => Err(
+                "Please check your username and password. If you still can't log in, contact your Salesforce administrator.",
+            ),
+            Some(user_id) => match user_blocked(&data, &user_id) {
+                Some("user is frozen") => {
+                    Err("Your account is frozen. Contact your Salesforce administrator.")
+                }
+                Some(_) => Err(
+                    "Please check your username and password. If you still can't log in, contact your Salesforce administrator.",
+                ),
+                None => {
+                    let access = Access::compute(&data, &user_id, now);
+                    if access.has("ApiUserOnly") {
+                        Err("This user is API only and can't log in through the user interface.")
+                    } else if !user_approved(&data, &app, &user_id, now) {
+                        Ok((user_id, false))
+                    } else {
+                        Ok((user_id, true))
+                    }
+                }
+            },
+        }
+    };
+    match outcome {
+        Err(message) => {
+            let mut response = login_page(&org_name, &app, &params, Some(message));
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            response
+        }
+        Ok((_, false)) => {
+            let mut pairs = vec![
+                ("error", "access_denied"),
+                (
+                    "error_description",
+                    "user is not admin approved to access this app",
+                ),
+            ];
+            pairs.extend(extra);
+            redirect_with(&params.redirect_uri, &pairs)
+        }
+        Ok((user_id, true)) => {
+            let code = format!("aPrx{}", random_token(60));
+            org.tokens_mut().codes.insert(
+                token_hash(&code),
+                AuthCode {
+                    user_id: user_id.clone(),
+                    app_id: app.id.clone(),
+                    redirect_uri: params.redirect_uri.clone(),
+                    code_challenge: params.code_challenge.clone().filter(|c| !c.is_empty()),
+                    expires_at: now + Duration::minutes(10),
+                },
+            );
+            if let Some(user) = org.write().get_mut("User", &user_id) {
+                user.insert("LastLoginDate".into(), json!(sf_datetime(now)));
+            }
+            let mut pairs = vec![("code", code.as_str())];
+            pairs.extend(extra);
+            redirect_with(&params.redirect_uri, &pairs)
+        }
+    }
+}
+
+/// `POST /services/oauth2/revoke` (body `token=`), also `GET ?token=`.
+pub async fn revoke(State(org): State<Arc<Org>>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .unwrap_or_default();
+    let mut form: HashMap<String, String> =
+        url::form_urlencoded::parse(&bytes).into_owned().collect();
+    if let Some(query) = parts.uri.query() {
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()).into_owned() {
+            form.entry(k).or_insert(v);
+        }
+    }
+    let Some(token) = form.get("token").filter(|t| !t.is_empty()) else {
+        return OAuthError::new("unsupported_token_type", "Token type not supported")
+            .into_response();
+    };
+    let hash = token_hash(token);
+    let mut tokens = org.tokens_mut();
+    if tokens.access.remove(&hash).is_some() {
+        return StatusCode::OK.into_response();
+    }
+    if tokens.refresh.remove(&hash).is_some() {
+        tokens
+            .access
+            .retain(|_, t| t.refresh.as_deref() != Some(hash.as_str()));
+        return StatusCode::OK.into_response();
+    }
+    OAuthError::new("invalid_token", "Token was invalid").into_response()
+}
+
+fn identity_json(org: &Org, data: &OrgData, user_id: &str, version: &str) -> Option<Value> {
+    let user = data.get("User", user_id)?;
+    let base = org.base_url();
+    let access = Access::compute(data, user_id, Utc::now());
+    let license = user
+        .get("ProfileId")
+        .and_then(Value::as_str)
+        .and_then(|p| data.get("Profile", p))
+        .and_then(|p| p.get("UserLicenseId"))
+        .and_then(Value::as_str)
+        .and_then(|l| data.get("UserLicense", l))
+        .map(|l| str_of(l, "Name").to_string())
+        .unwrap_or_default();
+    let org_id = &data.org_id;
+    Some(json!({
+        "sub": format!("{base}/id/{org_id}/{user_id}"),
+        "user_id": user_id,
+        "organization_id": org_id,
+        "preferred_username": str_of(user, "Username"),
+        "nickname": str_of(user, "CommunityNickname"),
+        "name": str_of(user, "Name"),
+        "email": str_of(user, "Email"),
+        "email_verified": true,
+        "given_name": str_of(user, "FirstName"),
+        "family_name": str_of(user, "LastName"),
+        "zoneinfo": str_of(user, "TimeZoneSidKey"),
+        "photos": { "picture": format!("{base}/profilephoto/005/F"), "thumbnail": format!("{base}/profilephoto/005/T") },
+        "profile": format!("{base}/{user_id}"),
+        "picture": format!("{base}/profilephoto/005/F"),
+        "address": { "country": "US" },
+        "is_salesforce_integration_user": license == "Salesforce Integration",
+        "urls": {
+            "enterprise": format!("{base}/services/Soap/c/{version}/{org_id}"),
+            "metadata": format!("{base}/services/Soap/m/{version}/{org_id}"),
+            "partner": format!("{base}/services/Soap/u/{version}/{org_id}"),
+            "rest": format!("{base}/services/data/v{version}/"),
+            "sobjects": format!("{base}/services/data/v{version}/sobjects/"),
+            "search": format!("{base}/services/data/v{version}/search/"),
+            "query": format!("{base}/services/data/v{version}/query/"),
+            "recent": format!("{base}/services/data/v{version}/recent/"),
+            "profile": format!("{base}/{user_id}"),
+            "custom_domain": base,
+        },
+        "active": user.get("IsActive").and_then(Value::as_bool).unwrap_or(false),
+        "user_type": str_of(user, "UserType").to_ascii_uppercase(),
+        "language": str_of(user, "LanguageLocaleKey"),
+        "locale": str_of(user, "LocaleSidKey"),
+        "utcOffset": 0,
+        "updated_at": str_of(user, "LastModifiedDate"),
+        "is_app_installed": true,
+        "permissions": { "apiEnabled": access.has("ApiEnabled"), "apiUserOnly": access.has("ApiUserOnly") },
+    }))
+}
+
+fn token_user(
+    org: &Org,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<String, Box<Response>> {
+    let token = bearer(headers)
+        .or(query_token)
+        .ok_or_else(|| Box::new((StatusCode::FORBIDDEN, "Bad_OAuth_Token").into_response()))?;
+    let info = org
+        .tokens()
+        .access
+        .get(&token_hash(token))
+        .cloned()
+        .filter(|t| t.expires_at > Utc::now())
+        .ok_or_else(|| Box::new((StatusCode::FORBIDDEN, "Bad_OAuth_Token").into_response()))?;
+    Ok(info.user_id)
+}
+
+/// `GET /services/oauth2/userinfo`.
+pub async fn userinfo(
+    State(org): State<Arc<Org>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let user_id = match token_user(&org, &headers, query.get("oauth_token").map(String::as_str)) {
+        Ok(u) => u,
+        Err(r) => return *r,
+    };
+    let data = org.read();
+    match identity_json(&org, &data, &user_id, crate::rest::LATEST_VERSION) {
+        Some(body) => axum::Json(body).into_response(),
+        None => (StatusCode::FORBIDDEN, "Bad_OAuth_Token").into_response(),
+    }
+}
+
+/// `GET /id/{org}/{user}`: the identity URL.
+pub async fn identity(
+    State(org): State<Arc<Org>>,
+    Path((org_id, user_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let token_user_id =
+        match token_user(&org, &headers, query.get("oauth_token").map(String::as_str)) {
+            Ok(u) => u,
+            Err(r) => return *r,
+        };
+    let data = org.read();
+    let same_org =
+        salesforce::SalesforceId::parse(&org_id).is_ok_and(|o| o.as_str() == data.org_id);
+    let same_user =
+        salesforce::SalesforceId::parse(&user_id).is_ok_and(|u| u.as_str() == token_user_id);
+    if !same_org || !same_user {
+        return (StatusCode::FORBIDDEN, "Bad_Id").into_response();
+    }
+    let version = match query.get("version").map(String::as_str) {
+        Some("latest") | None => crate::rest::LATEST_VERSION.to_string(),
+        Some(v) => v.to_string(),
+    };
+    match identity_json(&org, &data, &token_user_id, &version) {
+        Some(mut body) => {
+            if let Value::Object(map) = &mut body {
+                map.insert("id".into(), map.get("sub").cloned().unwrap_or(Value::Null));
+                map.insert("asserted_user".into(), json!(true));
+                map.insert(
+                    "username".into(),
+                    map.get("preferred_username")
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                );
+                map.insert(
+                    "display_name".into(),
+                    map.get("name").cloned().unwrap_or(Value::Null),
+                );
+            }
+            axum::Json(body).into_response()
+        }
+        None => (StatusCode::FORBIDDEN, "Bad_Id").into_response(),
+    }
+}
+
+/// Authenticates a REST-style request (used by Connect REST and metadata handlers too).
+pub fn rest_session(org: &Org, headers: &HeaderMap) -> Result<crate::session::Session, SfError> {
+    authenticate(org, headers, Utc::now())
+}

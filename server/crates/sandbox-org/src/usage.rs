@@ -1,0 +1,433 @@
+//! API usage: every counted call is recorded per user and app, the org's rolling 24-hour
+//! `DailyApiRequests` is enforced, and the calls are materialised as EventLogFile records of
+//! type ApiTotalUsage (Daily, and Hourly when enabled) whose LogFile is the CSV of the
+//! reference §6.2.
+//!
+//! Files are published as soon as their period has traffic and re-delivered (a new record
+//! replacing the old one, with a new CreatedDate) when more calls arrive, so a collector sees
+//! Salesforce's re-delivery behaviour on every run instead of once a day.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::store::{OrgData, Record, iso_millis, sf_datetime};
+
+/// One API call, as ApiTotalUsage reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsageEvent {
+    pub at: DateTime<Utc>,
+    pub request_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub app_id: Option<String>,
+    pub app_name: Option<String>,
+    pub api_version: String,
+    pub resource: String,
+    pub method: String,
+    pub status: u16,
+    pub entity: String,
+    pub client_name: String,
+    pub client_ip: String,
+    pub counts: bool,
+}
+
+/// The columns of our ApiTotalUsage files, in order.
+pub const COLUMNS: &[(&str, &str)] = &[
+    ("EVENT_TYPE", "String"),
+    ("TIMESTAMP", "String"),
+    ("REQUEST_ID", "String"),
+    ("ORGANIZATION_ID", "Id"),
+    ("USER_ID", "Id"),
+    ("USER_NAME", "String"),
+    ("API_FAMILY", "String"),
+    ("API_VERSION", "Number"),
+    ("API_RESOURCE", "String"),
+    ("HTTP_METHOD", "String"),
+    ("STATUS_CODE", "Number"),
+    ("ENTITY_NAME", "Set"),
+    ("CLIENT_NAME", "String"),
+    ("CLIENT_IP", "String"),
+    ("CONNECTED_APP_ID", "String"),
+    ("CONNECTED_APP_NAME", "String"),
+    ("COUNTS_AGAINST_API_LIMIT", "Boolean"),
+    ("API_CLIENT_CATEGORY", "String"),
+    ("TIMESTAMP_DERIVED", "DateTime"),
+];
+
+/// Where a published file's content comes from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum FileContent {
+    /// The first `count` calls of the period (calls are appended in time order).
+    Usage { count: usize },
+    /// A file placed by the sandbox control API (tests of unusual files).
+    Literal(String),
+}
+
+/// A published EventLogFile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublishedFile {
+    pub interval: Interval,
+    pub start: DateTime<Utc>,
+    pub content: FileContent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Interval {
+    Daily,
+    Hourly,
+}
+
+impl Interval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interval::Daily => "Daily",
+            Interval::Hourly => "Hourly",
+        }
+    }
+
+    fn length(self) -> Duration {
+        match self {
+            Interval::Daily => Duration::days(1),
+            Interval::Hourly => Duration::hours(1),
+        }
+    }
+
+    fn period_start(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        at.duration_trunc(self.length()).unwrap_or(at)
+    }
+}
+
+/// The usage log and the published files.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Usage {
+    pub events: Vec<UsageEvent>,
+    /// Timestamps of counted calls in the last 24 hours (for the daily limit).
+    #[serde(skip)]
+    window: VecDeque<DateTime<Utc>>,
+    /// file id → what it holds
+    pub files: BTreeMap<String, PublishedFile>,
+    /// (interval, period start) → current file id
+    #[serde(skip)]
+    current: BTreeMap<(Interval, DateTime<Utc>), String>,
+    /// How many events were already accounted for in published files.
+    pub published_upto: usize,
+}
+
+impl Usage {
+    /// Rebuilds the indexes after loading from disk.
+    pub fn reindex(&mut self, now: DateTime<Utc>) {
+        let since = now - Duration::hours(24);
+        self.window = self
+            .events
+            .iter()
+            .filter(|e| e.counts && e.at > since)
+            .map(|e| e.at)
+            .collect();
+        self.current = self
+            .files
+            .iter()
+            .map(|(id, f)| ((f.interval, f.start), id.clone()))
+            .collect();
+    }
+
+    /// Counted calls in the rolling 24 hours before `now`.
+    pub fn used_last_24h(&mut self, now: DateTime<Utc>) -> u64 {
+        let since = now - Duration::hours(24);
+        while self.window.front().is_some_and(|t| *t <= since) {
+            self.window.pop_front();
+        }
+        self.window.len() as u64
+    }
+
+    pub fn record(&mut self, event: UsageEvent) {
+        if event.counts {
+            self.window.push_back(event.at);
+        }
+        self.events.push(event);
+    }
+
+    /// Publishes or re-delivers files for periods with new calls. Returns whether anything
+    /// changed.
+    pub fn publish(&mut self, data: &mut OrgData, hourly: bool, now: DateTime<Utc>) -> bool {
+        if self.published_upto >= self.events.len() {
+            return false;
+        }
+        let mut touched: BTreeMap<(Interval, DateTime<Utc>), ()> = BTreeMap::new();
+        for event in &self.events[self.published_upto..] {
+            touched.insert(
+                (Interval::Daily, Interval::Daily.period_start(event.at)),
+                (),
+            );
+            if hourly {
+                touched.insert(
+                    (Interval::Hourly, Interval::Hourly.period_start(event.at)),
+                    (),
+                );
+            }
+        }
+        self.published_upto = self.events.len();
+        for (interval, start) in touched.into_keys() {
+            let end = start + interval.length();
+            let count = self
+                .events
+                .iter()
+                .filter(|e| e.at >= start && e.at < end)
+                .count();
+            let csv = self.csv_for(&data.org_id, interval, start, count);
+            if let Some(old) = self.current.remove(&(interval, start)) {
+                data.remove("EventLogFile", &old);
+                self.files.remove(&old);
+            }
+            let id = data.new_id("0AT");
+            let record = log_file_record(id.as_str(), interval, start, csv.len(), now);
+            data.insert("EventLogFile", id.as_str(), record);
+            self.files.insert(
+                id.as_str().to_string(),
+                PublishedFile {
+                    interval,
+                    start,
+                    content: FileContent::Usage { count },
+                },
+            );
+            self.current
+                .insert((interval, start), id.as_str().to_string());
+        }
+        true
+    }
+
+    /// Places a literal file (for tests of unusual content).
+    pub fn place_literal(
+        &mut self,
+        data: &mut OrgData,
+        interval: Interval,
+        start: DateTime<Utc>,
+        csv: String,
+        now: DateTime<Utc>,
+    ) -> String {
+        let start = interval.period_start(start);
+        if let Some(old) = self.current.remove(&(interval, start)) {
+            data.remove("EventLogFile", &old);
+            self.files.remove(&old);
+        }
+        let id = data.new_id("0AT");
+        let record = log_file_record(id.as_str(), interval, start, csv.len(), now);
+        data.insert("EventLogFile", id.as_str(), record);
+        self.files.insert(
+            id.as_str().to_string(),
+            PublishedFile {
+                interval,
+                start,
+                content: FileContent::Literal(csv),
+            },
+        );
+        self.current
+            .insert((interval, start), id.as_str().to_string());
+        id.as_str().to_string()
+    }
+
+    /// The CSV of a published file.
+    pub fn file_csv(&self, org_id: &str, id: &str) -> Option<String> {
+        let file = self.files.get(id)?;
+        Some(match &file.content {
+            FileContent::Usage { count } => self.csv_for(org_id, file.interval, file.start, *count),
+            FileContent::Literal(csv) => csv.clone(),
+        })
+    }
+
+    fn csv_for(
+        &self,
+        org_id: &str,
+        interval: Interval,
+        start: DateTime<Utc>,
+        count: usize,
+    ) -> String {
+        let end = start + interval.length();
+        let mut out = String::new();
+        let header: Vec<String> = COLUMNS.iter().map(|(name, _)| quote(name)).collect();
+        out.push_str(&header.join(","));
+        out.push('\n');
+        for event in self
+            .events
+            .iter()
+            .filter(|e| e.at >= start && e.at < end)
+            .take(count)
+        {
+            let row = [
+                "ApiTotalUsage".to_string(),
+                event.at.format("%Y%m%d%H%M%S%.3f").to_string(),
+                event.request_id.clone(),
+                org_id.get(..15).unwrap_or(org_id).to_string(),
+                event
+                    .user_id
+                    .get(..15)
+                    .unwrap_or(&event.user_id)
+                    .to_string(),
+                event.username.clone(),
+                "REST".to_string(),
+                event.api_version.clone(),
+                event.resource.clone(),
+                event.method.clone(),
+                event.status.to_string(),
+                event.entity.clone(),
+                event.client_name.clone(),
+                event.client_ip.clone(),
+                event.app_id.clone().unwrap_or_default(),
+                event.app_name.clone().unwrap_or_default(),
+                if event.counts { "true" } else { "false" }.to_string(),
+                if event.app_id.is_some() {
+                    "EXTERNAL_APPLICATION"
+                } else {
+                    "UNKNOWN"
+                }
+                .to_string(),
+                iso_millis(event.at),
+            ];
+            let quoted: Vec<String> = row.iter().map(|v| quote(v)).collect();
+            out.push_str(&quoted.join(","));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Event log quoting: every value in double quotes, embedded quotes tripled... as the
+/// reference documents (`"""example message"""` for a value that is `"example message"`):
+/// each `"` inside a value is written as `""` within the surrounding quotes, which for a
+/// value starting and ending with a quote gives three quotes in a row.
+pub fn quote(value: &str) -> String {
+    format!("\"{}\"", value.replace('"', "\"\""))
+}
+
+fn log_file_record(
+    id: &str,
+    interval: Interval,
+    start: DateTime<Utc>,
+    length: usize,
+    now: DateTime<Utc>,
+) -> Record {
+    let mut record = Record::new();
+    let created = sf_datetime(now);
+    let names: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
+    let types: Vec<&str> = COLUMNS.iter().map(|(_, t)| *t).collect();
+    let sequence = match interval {
+        Interval::Daily => 0,
+        Interval::Hourly => 1 + i64::from(chrono::Timelike::hour(&start)),
+    };
+    for (key, value) in [
+        ("Id", json!(id)),
+        ("EventType", json!("ApiTotalUsage")),
+        ("LogDate", json!(sf_datetime(start))),
+        (
+            "LogFile",
+            json!(format!(
+                "/services/data/v{}/sobjects/EventLogFile/{id}/LogFile",
+                crate::rest::LATEST_VERSION
+            )),
+        ),
+        ("LogFileLength", json!(length as f64)),
+        ("LogFileContentType", json!("CSV")),
+        ("LogFileFieldNames", json!(names.join(","))),
+        ("LogFileFieldTypes", json!(types.join(","))),
+        ("Interval", json!(interval.as_str())),
+        ("Sequence", json!(sequence)),
+        (
+            "ApiVersion",
+            json!(crate::rest::LATEST_VERSION.parse::<f64>().unwrap_or(66.0)),
+        ),
+        ("IsDeleted", json!(false)),
+        ("CreatedDate", json!(created)),
+        ("CreatedById", Value::Null),
+        ("LastModifiedDate", json!(created)),
+        ("LastModifiedById", Value::Null),
+        ("SystemModstamp", json!(created)),
+    ] {
+        record.insert(key.into(), value);
+    }
+    record
+}
+
+use serde_json::Value;
+
+/// The start of the UTC day of `at`.
+pub fn day_start(at: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&at.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(at: DateTime<Utc>, counts: bool) -> UsageEvent {
+        UsageEvent {
+            at,
+            request_id: "req".into(),
+            user_id: "005000000000001AAA".into(),
+            username: "a@b.example".into(),
+            app_id: None,
+            app_name: None,
+            api_version: "66.0".into(),
+            resource: "/v66.0/query".into(),
+            method: "GET".into(),
+            status: 200,
+            entity: "Case".into(),
+            client_name: "say \"hi\", please".into(),
+            client_ip: "127.0.0.1".into(),
+            counts,
+        }
+    }
+
+    #[test]
+    fn quoting_doubles_embedded_quotes() {
+        assert_eq!(quote("plain"), "\"plain\"");
+        assert_eq!(quote("\"example message\""), "\"\"\"example message\"\"\"");
+    }
+
+    #[test]
+    fn the_rolling_window_forgets_calls_older_than_a_day() {
+        let mut usage = Usage::default();
+        let now = Utc::now();
+        usage.record(event(now - Duration::hours(25), true));
+        usage.record(event(now - Duration::hours(1), true));
+        usage.record(event(now - Duration::minutes(1), false));
+        assert_eq!(usage.used_last_24h(now), 1);
+    }
+
+    #[test]
+    fn files_are_re_delivered_as_calls_arrive() {
+        let mut usage = Usage::default();
+        let mut data = OrgData {
+            org_id: "00D5g0000000001AAA".into(),
+            ..Default::default()
+        };
+        let now = Utc::now();
+        usage.record(event(now, true));
+        assert!(usage.publish(&mut data, true, now));
+        assert_eq!(
+            data.table("EventLogFile").count(),
+            2,
+            "one daily, one hourly"
+        );
+        let first: Vec<String> = data
+            .table("EventLogFile")
+            .map(|(id, _)| id.clone())
+            .collect();
+        usage.record(event(now, true));
+        usage.publish(&mut data, true, now);
+        let second: Vec<String> = data
+            .table("EventLogFile")
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert_eq!(second.len(), 2);
+        assert!(
+            first.iter().all(|id| !second.contains(id)),
+            "replaced, not added"
+        );
+        let csv = usage.file_csv(&data.org_id, &second[0]).unwrap();
+        assert_eq!(csv.lines().count(), 3, "header and two calls");
+        assert!(csv.contains("\"say \"\"hi\"\", please\""));
+        assert!(!usage.publish(&mut data, true, now), "nothing new");
+    }
+}

@@ -1,0 +1,354 @@
+//! The audit log: append-only (the database refuses UPDATE and DELETE), hash-chained (each
+//! entry's hash covers the previous entry's hash and its own canonical form), and written
+//! in the same transaction as the change it records.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::{Any, Row, Transaction};
+
+use crate::clock::now_ms;
+use crate::db::Database;
+
+/// The hash before the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Who did something, from where.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// A Salesforce username, `contractor:<email>`, or `system`.
+    pub name: String,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl Actor {
+    pub fn system() -> Self {
+        Self {
+            name: "system".into(),
+            ip: String::new(),
+            user_agent: String::new(),
+        }
+    }
+}
+
+/// Whether the action happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// An event to record.
+#[derive(Debug, Clone)]
+pub struct Event<'a> {
+    pub actor: &'a Actor,
+    /// `object.action`, e.g. `request.submitted`.
+    pub action: &'a str,
+    pub target_type: &'a str,
+    pub target_id: &'a str,
+    pub outcome: Outcome,
+    /// Never secrets: tokens, codes and credentials are not audit details.
+    pub details: Value,
+}
+
+/// A stored entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: String,
+    pub actor_ip: String,
+    pub user_agent: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub outcome: String,
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// JSON with object keys sorted, so the same content always hashes the same.
+pub fn canonical_json(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        Value::String((*k).clone()),
+                        canonical_json(&map[*k])
+                    )
+                })
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(canonical_json)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+impl Entry {
+    /// The canonical form the hash covers (everything but the hashes themselves).
+    pub fn canonical(&self) -> String {
+        canonical_json(&serde_json::json!([
+            self.seq,
+            self.at,
+            self.actor,
+            self.actor_ip,
+            self.user_agent,
+            self.action,
+            self.target_type,
+            self.target_id,
+            self.outcome,
+            self.details,
+        ]))
+    }
+
+    pub fn compute_hash(prev_hash: &str, canonical: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(prev_hash.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(canonical.as_bytes());
+        hex::encode(hasher.finalize())
+    }
+
+    pub fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            seq: row.try_get("seq")?,
+            at: row.try_get("at")?,
+            actor: row.try_get("actor")?,
+            actor_ip: row.try_get("actor_ip")?,
+            user_agent: row.try_get("user_agent")?,
+            action: row.try_get("action")?,
+            target_type: row.try_get("target_type")?,
+            target_id: row.try_get("target_id")?,
+            outcome: row.try_get("outcome")?,
+            details: row.try_get("details")?,
+            prev_hash: row.try_get("prev_hash")?,
+            hash: row.try_get("hash")?,
+        })
+    }
+}
+
+pub const COLUMNS: &str = "seq, at, actor, actor_ip, user_agent, action, target_type, target_id, outcome, details, prev_hash, hash";
+
+/// Appends an event in `tx`; returns the new entry's sequence number.
+pub async fn append(
+    tx: &mut Transaction<'static, Any>,
+    event: Event<'_>,
+) -> Result<i64, sqlx::Error> {
+    // Taking the head row first serialises appends (a row lock on PostgreSQL, the write
+    // lock on SQLite), so the chain never forks.
+    let head = sqlx::query(
+        "UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let seq: i64 = head.try_get("last_seq")?;
+    let prev_hash: String = head.try_get("last_hash")?;
+    let mut entry = Entry {
+        seq,
+        at: now_ms(),
+        actor: event.actor.name.clone(),
+        actor_ip: event.actor.ip.clone(),
+        user_agent: event.actor.user_agent.chars().take(400).collect(),
+        action: event.action.to_string(),
+        target_type: event.target_type.to_string(),
+        target_id: event.target_id.to_string(),
+        outcome: event.outcome.as_str().to_string(),
+        details: canonical_json(&event.details),
+        prev_hash,
+        hash: String::new(),
+    };
+    entry.hash = Entry::compute_hash(&entry.prev_hash, &entry.canonical());
+    sqlx::query(&format!("INSERT INTO audit_log ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
+        .bind(entry.seq)
+        .bind(entry.at)
+        .bind(&entry.actor)
+        .bind(&entry.actor_ip)
+        .bind(&entry.user_agent)
+        .bind(&entry.action)
+        .bind(&entry.target_type)
+        .bind(&entry.target_id)
+        .bind(&entry.outcome)
+        .bind(&entry.details)
+        .bind(&entry.prev_hash)
+        .bind(&entry.hash)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
+        .bind(&entry.hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(seq)
+}
+
+/// What verification found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Verification {
+    Intact {
+        entries: i64,
+        last_seq: i64,
+    },
+    Broken {
+        seq: i64,
+        problem: Problem,
+        detail: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Problem {
+    /// The entry's content no longer matches its hash.
+    Changed,
+    /// One or more entries before this one are gone.
+    Missing,
+    /// The entry does not follow the one before it, or is not part of the chain.
+    Inserted,
+}
+
+/// Recomputes the chain over entries `from..=to` (the whole log by default).
+pub async fn verify(
+    db: &Database,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Verification, sqlx::Error> {
+    let from = from.unwrap_or(1).max(1);
+    let to = to.unwrap_or(i64::MAX);
+    let mut expected_prev = if from <= 1 {
+        GENESIS.to_string()
+    } else {
+        sqlx::query_scalar::<_, String>("SELECT hash FROM audit_log WHERE seq = $1")
+            .bind(from - 1)
+            .fetch_optional(db.pool())
+            .await?
+            .unwrap_or_else(|| GENESIS.to_string())
+    };
+    let mut expected_seq = from;
+    let mut checked = 0i64;
+    let mut last_seq = from - 1;
+    const PAGE: i64 = 5_000;
+    let mut cursor = from - 1;
+    loop {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT {PAGE}"
+        ))
+        .bind(cursor)
+        .bind(to)
+        .fetch_all(db.pool())
+        .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let entry = Entry::from_row(row)?;
+            if entry.seq > expected_seq {
+                return Ok(Verification::Broken {
+                    seq: expected_seq,
+                    problem: Problem::Missing,
+                    detail: format!(
+                        "entries {expected_seq} to {} are missing (the log jumps to {})",
+                        entry.seq - 1,
+                        entry.seq
+                    ),
+                });
+            }
+            let recomputed = Entry::compute_hash(&entry.prev_hash, &entry.canonical());
+            if recomputed != entry.hash {
+                return Ok(Verification::Broken {
+                    seq: entry.seq,
+                    problem: Problem::Changed,
+                    detail: format!(
+                        "entry {} was changed after it was written: its content no longer matches its hash",
+                        entry.seq
+                    ),
+                });
+            }
+            if entry.prev_hash != expected_prev {
+                return Ok(Verification::Broken {
+                    seq: entry.seq,
+                    problem: Problem::Inserted,
+                    detail: format!(
+                        "entry {} does not follow entry {}: it was inserted, or the entry before it was replaced",
+                        entry.seq,
+                        entry.seq - 1
+                    ),
+                });
+            }
+            expected_prev = entry.hash.clone();
+            expected_seq = entry.seq + 1;
+            last_seq = entry.seq;
+            checked += 1;
+        }
+        cursor = last_seq;
+        if (rows.len() as i64) < PAGE {
+            break;
+        }
+    }
+    // The head records the last entry written through the portal: anything beyond it, or a
+    // head that is ahead of the entries, means entries were added or removed at the end.
+    if to == i64::MAX {
+        let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
+            .fetch_one(db.pool())
+            .await?;
+        let head_seq: i64 = head.try_get("last_seq")?;
+        let head_hash: String = head.try_get("last_hash")?;
+        if last_seq > head_seq {
+            return Ok(Verification::Broken {
+                seq: head_seq + 1,
+                problem: Problem::Inserted,
+                detail: format!(
+                    "entry {} was added outside the portal (the chain ends at {head_seq})",
+                    head_seq + 1
+                ),
+            });
+        }
+        if last_seq < head_seq {
+            return Ok(Verification::Broken {
+                seq: last_seq + 1,
+                problem: Problem::Missing,
+                detail: format!(
+                    "entries {} to {head_seq} are missing from the end of the log",
+                    last_seq + 1
+                ),
+            });
+        }
+        if checked > 0 && head_hash != expected_prev {
+            return Ok(Verification::Broken {
+                seq: last_seq,
+                problem: Problem::Changed,
+                detail: format!("entry {last_seq} does not match the chain head"),
+            });
+        }
+    }
+    Ok(Verification::Intact {
+        entries: checked,
+        last_seq,
+    })
+}

@@ -1,0 +1,176 @@
+//! The database: one pool over SQLite (the embedded default) or PostgreSQL (several portal
+//! instances), with the migrations for that engine. Queries are written once, with `$1`
+//! placeholders, which both engines accept.
+//!
+//! Writes go through [`Database::begin_write`]: on SQLite it also takes a process-wide lock,
+//! because a deferred SQLite transaction that read before writing fails (rather than waits)
+//! when another writer committed in between; PostgreSQL transactions need no such help.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../../migrations/postgres");
+
+/// Which engine a database runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// Why the database could not be opened. Messages name `DATABASE_URL` and never contain
+/// its password (callers pass the redacted URL for display).
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("DATABASE_URL: cannot create the directory {path} for the SQLite database: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("DATABASE_URL: cannot open the database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("DATABASE_URL: applying the migrations to {url} failed: {source}")]
+    Migrate {
+        url: String,
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+/// A handle to the portal's database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pool: AnyPool,
+    kind: DatabaseKind,
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction (holding the SQLite write lock while it lives).
+pub struct WriteTx {
+    pub tx: Transaction<'static, Any>,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = Transaction<'static, Any>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+impl Database {
+    /// Opens a pool and checks that the database answers. `display` is the URL with any
+    /// password hidden, for messages.
+    pub async fn connect(
+        url: &str,
+        kind: DatabaseKind,
+        max_connections: u32,
+        display: &str,
+        sqlite_file: Option<&std::path::Path>,
+    ) -> Result<Self, DatabaseError> {
+        sqlx::any::install_default_drivers();
+        if let Some(parent) = sqlite_file.and_then(std::path::Path::parent)
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|source| DatabaseError::CreateDir {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+        let connect_error = |source| DatabaseError::Connect {
+            url: display.to_string(),
+            source,
+        };
+        let options: AnyConnectOptions = url.parse().map_err(connect_error)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if kind == DatabaseKind::Sqlite {
+                        // WAL lets readers proceed during a write; the busy timeout makes
+                        // writers from other processes wait for each other.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                             PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(connect_error)?;
+        let db = Self {
+            pool,
+            kind,
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+        };
+        db.ping().await.map_err(connect_error)?;
+        Ok(db)
+    }
+
+    /// Applies the migrations of this database's engine that are not applied yet.
+    pub async fn migrate(&self, display: &str) -> Result<(), DatabaseError> {
+        let migrator = match self.kind {
+            DatabaseKind::Sqlite => &SQLITE_MIGRATIONS,
+            DatabaseKind::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|source| DatabaseError::Migrate {
+                url: display.to_string(),
+                source,
+            })
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    /// Begins a transaction that will write.
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let guard = match self.kind {
+            DatabaseKind::Sqlite => Some(self.write_lock.clone().lock_owned().await),
+            DatabaseKind::Postgres => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    /// Closes every connection; used at shutdown.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

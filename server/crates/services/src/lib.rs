@@ -1,0 +1,88 @@
+//! Portcullis's domain services, over SQLite or PostgreSQL: contractor requests, decisions,
+//! grants, mail, roles, settings and the audit log. Plain Rust, tested without HTTP or a
+//! browser; the server's routes and the pages' server functions are thin layers over it.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod audit;
+pub mod blast;
+pub mod catalog;
+pub mod clock;
+pub mod db;
+pub mod decisions;
+pub mod mail;
+pub mod requests;
+pub mod roles;
+pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod tokens;
+
+use std::sync::Arc;
+
+pub use db::{Database, DatabaseError, DatabaseKind};
+pub use mail::Mailer;
+/// The Salesforce client the services use, for callers that need its types.
+pub use salesforce;
+
+/// Defaults an owner can change (the `settings` table overrides them).
+#[derive(Debug, Clone)]
+pub struct PortalSettings {
+    /// The portal's public base URL, for links in mail (no trailing slash).
+    pub public_url: String,
+    pub verification_ttl_hours: i64,
+    pub max_end_days: i64,
+    pub submissions_per_hour: i64,
+    pub approvals_required: i64,
+    /// The built-in sandbox org is in use (the mail outbox page exists only then).
+    pub sandbox_mode: bool,
+    pub roles: roles::RoleMapping,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:3000".into(),
+            verification_ttl_hours: 24,
+            max_end_days: 365,
+            submissions_per_hour: 10,
+            approvals_required: 1,
+            sandbox_mode: true,
+            roles: roles::RoleMapping::default(),
+        }
+    }
+}
+
+/// Everything the services need. Cheap to clone (clones share the org describe cache).
+/// Build it with [`Portal::new`].
+#[derive(Clone, Debug)]
+pub struct Portal {
+    pub db: Database,
+    pub mail: Mailer,
+    pub settings: Arc<PortalSettings>,
+    /// The portal's own connection to its org.
+    pub salesforce: salesforce::Client,
+    /// The org's describe for the scope pickers and the catalog (see
+    /// [`Portal::org_objects`]).
+    org_cache: catalog::OrgCache,
+}
+
+impl Portal {
+    pub fn new(
+        db: Database,
+        mail: Mailer,
+        settings: Arc<PortalSettings>,
+        salesforce: salesforce::Client,
+    ) -> Self {
+        Self {
+            db,
+            mail,
+            settings,
+            salesforce,
+            org_cache: catalog::OrgCache::default(),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Roles: approver, security reviewer, owner. A person has a role when the configuration
+//! names their Salesforce username, or a permission set they hold, or an owner granted it
+//! in the portal (stored in `roles`, every change audited).
+
+use serde_json::json;
+use shared::auth::{Role, Roles, SignedInUser};
+use sqlx::Row;
+
+use crate::Portal;
+use crate::audit::{self, Actor, Event, Outcome};
+use crate::clock::now_ms;
+
+/// How roles map from Salesforce, per configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RoleMapping {
+    pub approvers: Vec<String>,
+    pub security_reviewers: Vec<String>,
+    pub owners: Vec<String>,
+    pub approver_permission_set: Option<String>,
+    pub security_reviewer_permission_set: Option<String>,
+    pub owner_permission_set: Option<String>,
+}
+
+impl RoleMapping {
+    fn grants(&self, user: &SignedInUser, role: Role) -> bool {
+        let (names, permission_set) = match role {
+            Role::Approver => (&self.approvers, &self.approver_permission_set),
+            Role::SecurityReviewer => (
+                &self.security_reviewers,
+                &self.security_reviewer_permission_set,
+            ),
+            Role::Owner => (&self.owners, &self.owner_permission_set),
+        };
+        names.iter().any(|n| n.eq_ignore_ascii_case(&user.username))
+            || permission_set.as_ref().is_some_and(|ps| {
+                user.permission_sets
+                    .iter()
+                    .any(|held| held.eq_ignore_ascii_case(ps))
+            })
+    }
+}
+
+/// A role granted in the portal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RoleGrant {
+    pub username: String,
+    pub role: Role,
+    pub granted_by: String,
+    pub granted_at: i64,
+}
+
+impl Portal {
+    /// The roles `user` has now.
+    pub async fn roles_of(&self, user: &SignedInUser) -> Result<Roles, sqlx::Error> {
+        let granted: Vec<String> = sqlx::query_scalar("SELECT role FROM roles WHERE username = $1")
+            .bind(user.username.to_ascii_lowercase())
+            .fetch_all(self.db.pool())
+            .await?;
+        let has = |role: Role| {
+            self.settings.roles.grants(user, role) || granted.iter().any(|g| g == role.as_str())
+        };
+        Ok(Roles {
+            approver: has(Role::Approver),
+            security_reviewer: has(Role::SecurityReviewer),
+            owner: has(Role::Owner),
+        })
+    }
+
+    /// Roles granted in the portal (not those from configuration).
+    pub async fn role_grants(&self) -> Result<Vec<RoleGrant>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT username, role, granted_by, granted_at FROM roles ORDER BY username, role",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .filter_map(|row| {
+                let role: String = row.try_get("role").ok()?;
+                Some(Ok(RoleGrant {
+                    username: row.try_get("username").ok()?,
+                    role: Role::parse(&role)?,
+                    granted_by: row.try_get("granted_by").ok()?,
+                    granted_at: row.try_get("granted_at").ok()?,
+                }))
+            })
+            .collect()
+    }
+
+    /// Grants or revokes a role (owners only; checked by the caller). Audited.
+    pub async fn set_role(
+        &self,
+        username: &str,
+        role: Role,
+        granted: bool,
+        actor: &Actor,
+    ) -> Result<bool, sqlx::Error> {
+        let username = username.trim().to_ascii_lowercase();
+        let mut tx = self.db.begin_write().await?;
+        let changed = if granted {
+            sqlx::query("INSERT INTO roles (username, role, granted_by, granted_at) VALUES ($1, $2, $3, $4) ON CONFLICT (username, role) DO NOTHING")
+                .bind(&username)
+                .bind(role.as_str())
+                .bind(&actor.name)
+                .bind(now_ms())
+                .execute(&mut *tx.tx)
+                .await?
+                .rows_affected()
+        } else {
+            sqlx::query("DELETE FROM roles WHERE username = $1 AND role = $2")
+                .bind(&username)
+                .bind(role.as_str())
+                .execute(&mut *tx.tx)
+                .await?
+                .rows_affected()
+        };
+        if changed > 0 {
+            audit::append(
+                &mut tx.tx,
+                Event {
+                    actor,
+                    action: "role.changed",
+                    target_type: "user",
+                    target_id: &username,
+                    outcome: Outcome::Success,
+                    details: json!({ "role": role.as_str(), "granted": granted }),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(changed > 0)
+    }
+
+    /// Records a sign-in (who, with which roles), audited in the same transaction.
+    pub async fn record_sign_in(
+        &self,
+        user: &SignedInUser,
+        roles: &Roles,
+        actor: &Actor,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO portal_users (username, user_id, name, email, is_approver, is_security_reviewer, is_owner, last_sign_in) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (username) DO UPDATE SET user_id = excluded.user_id, \
+             name = excluded.name, email = excluded.email, is_approver = excluded.is_approver, \
+             is_security_reviewer = excluded.is_security_reviewer, is_owner = excluded.is_owner, last_sign_in = excluded.last_sign_in",
+        )
+        .bind(user.username.to_ascii_lowercase())
+        .bind(&user.user_id)
+        .bind(&user.name)
+        .bind(&user.email)
+        .bind(roles.approver)
+        .bind(roles.security_reviewer)
+        .bind(roles.owner)
+        .bind(now_ms())
+        .execute(&mut *tx.tx)
+        .await?;
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor,
+                action: "auth.signed_in",
+                target_type: "user",
+                target_id: &user.username,
+                outcome: Outcome::Success,
+                details: json!({ "roles": roles.names(), "user_id": user.user_id }),
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+}

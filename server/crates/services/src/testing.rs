@@ -1,0 +1,201 @@
+//! Test support: a fresh, migrated database per test on SQLite or PostgreSQL.
+//!
+//! PostgreSQL tests run when the server at `PORTCULLIS_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) answers. When it does not, they print a
+//! loud SKIPPED line — unless `CI` is set: then they fail.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::time::Duration;
+
+use sqlx::{Connection, Executor};
+use tokio::sync::OnceCell;
+
+use crate::db::{Database, DatabaseKind};
+
+/// Which engine a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+fn required() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+static POSTGRES: OnceCell<Result<(), String>> = OnceCell::const_new();
+
+/// Whether PostgreSQL tests can run. Panics in CI when they cannot.
+pub async fn postgres_available(test: &str) -> bool {
+    let status = POSTGRES
+        .get_or_init(|| async {
+            match tokio::time::timeout(
+                Duration::from_secs(5),
+                sqlx::PgConnection::connect(&postgres_admin_url()),
+            )
+            .await
+            {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("connection timed out".to_string()),
+            }
+        })
+        .await;
+    match status {
+        Ok(()) => true,
+        Err(reason) if required() => panic!(
+            "PostgreSQL is required (CI is set) but unreachable at {}: {reason}",
+            postgres_admin_url()
+        ),
+        Err(reason) => {
+            // Straight to stderr: the harness captures eprintln! of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! SKIPPED {test} on PostgreSQL: no server at {} ({reason}). Set CI=1 to make this a failure.\n",
+                postgres_admin_url()
+            );
+            false
+        }
+    }
+}
+
+/// A fresh, empty PostgreSQL database, dropped when this value is dropped.
+pub struct PgDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Self {
+        let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&postgres_admin_url())
+            .await
+            .expect("connect to PostgreSQL");
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create a test database");
+        let _ = admin.close().await;
+        let base = postgres_admin_url();
+        let (prefix, _) = base
+            .rsplit_once('/')
+            .expect("a database name in the admin URL");
+        Self {
+            url: format!("{prefix}/{name}"),
+            name,
+        }
+    }
+
+    /// Drops the database now, with its open connections.
+    pub async fn drop_now(name: &str) {
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+            let _ = admin
+                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await;
+            let _ = admin.close().await;
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(PgDatabase::drop_now(&name));
+            }
+        })
+        .join();
+    }
+}
+
+/// A migrated database for one test; keeps its files or PostgreSQL database alive.
+pub struct TestDb {
+    pub db: Database,
+    pub engine: Engine,
+    pub url: String,
+    pub pg: Option<PgDatabase>,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    /// A fresh database, or `None` when PostgreSQL is unavailable (outside CI).
+    pub async fn new(engine: Engine) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (url, pg, kind, file) = match engine {
+            Engine::Sqlite => {
+                let file = dir.path().join("portcullis.db");
+                (
+                    format!("sqlite://{}?mode=rwc", file.display()),
+                    None,
+                    DatabaseKind::Sqlite,
+                    Some(file),
+                )
+            }
+            Engine::Postgres => {
+                let test = std::thread::current()
+                    .name()
+                    .unwrap_or("a test")
+                    .to_string();
+                if !postgres_available(&test).await {
+                    return None;
+                }
+                let pg = PgDatabase::create().await;
+                (pg.url.clone(), Some(pg), DatabaseKind::Postgres, None)
+            }
+        };
+        let db = Database::connect(&url, kind, 5, "test database", file.as_deref())
+            .await
+            .expect("open the test database");
+        db.migrate("test database")
+            .await
+            .expect("migrate the test database");
+        Some(Self {
+            db,
+            engine,
+            url,
+            pg,
+            dir,
+        })
+    }
+}
+
+/// Declares one async test body twice: `<name>::sqlite` and `<name>::postgres`, with
+/// `$engine` bound to the engine.
+#[macro_export]
+macro_rules! both_databases {
+    ($name:ident, |$engine:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $engine = $crate::testing::Engine::Sqlite;
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let $engine = $crate::testing::Engine::Postgres;
+                if !$crate::testing::postgres_available(stringify!($name)).await {
+                    return;
+                }
+                $body
+            }
+        }
+    };
+}

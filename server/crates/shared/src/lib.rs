@@ -1,0 +1,13 @@
+//! Portcullis's domain types — a contractor's email, IP ranges, the access asked for, the
+//! API budget — with the validation that makes invalid values impossible to construct, and
+//! the data transfer types of the pages. Compiled into the server and into the browser
+//! (so forms can be checked as they are typed), so it depends on nothing heavier than serde.
+
+pub mod auth;
+pub mod budget;
+pub mod fields;
+pub mod request;
+pub mod scope;
+
+pub use budget::{Budget, HardAction};
+pub use fields::{FieldError, FieldErrors};

@@ -1,0 +1,820 @@
+//! Configuration: environment variables over an optional TOML file over built-in defaults.
+//!
+//! Everything is validated once, at start-up, into typed values; a bad setting stops the
+//! process with one line that names the setting and says what is wrong with it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+/// A configuration problem, always naming the setting (its environment variable name).
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {setting}: {message}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            setting,
+            message: message.into(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+pub use services::db::DatabaseKind;
+
+/// A validated database URL. Its `Display` hides any password, so it is safe to log.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    url: String,
+    kind: DatabaseKind,
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        const SETTING: &str = "DATABASE_URL";
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(ConfigError::new(SETTING, "is empty"));
+        }
+        let scheme = raw.split(':').next().unwrap_or_default();
+        let kind = match scheme {
+            "sqlite" => DatabaseKind::Sqlite,
+            "postgres" | "postgresql" => DatabaseKind::Postgres,
+            _ => {
+                return Err(ConfigError::new(
+                    SETTING,
+                    format!(
+                        "unsupported database '{}' (expected a sqlite:// or postgres:// URL)",
+                        redact_url(raw)
+                    ),
+                ));
+            }
+        };
+        if kind == DatabaseKind::Postgres {
+            let parsed = Url::parse(raw).map_err(|e| {
+                ConfigError::new(
+                    SETTING,
+                    format!("'{}' is not a valid URL: {e}", redact_url(raw)),
+                )
+            })?;
+            if parsed.host_str().unwrap_or_default().is_empty() {
+                return Err(ConfigError::new(SETTING, "a postgres:// URL needs a host"));
+            }
+        } else if raw
+            .trim_start_matches("sqlite:")
+            .trim_start_matches("//")
+            .is_empty()
+        {
+            return Err(ConfigError::new(SETTING, "a sqlite: URL needs a file path"));
+        }
+        Ok(Self {
+            url: raw.to_string(),
+            kind,
+        })
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    /// The full URL, password included: for connecting only, never for display.
+    pub fn expose(&self) -> &str {
+        &self.url
+    }
+
+    /// For SQLite, the database file the URL names (`None` for in-memory databases).
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        if self.kind != DatabaseKind::Sqlite {
+            return None;
+        }
+        let rest = self
+            .url
+            .trim_start_matches("sqlite:")
+            .trim_start_matches("//");
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            None
+        } else {
+            Some(PathBuf::from(path))
+        }
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.url))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// Replaces the password of a URL with `***` so it can appear in messages and logs.
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            // set_password only fails for URLs that cannot have one, which this one has.
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(_) => raw.to_string(),
+        // Not a URL at all: it may still contain a secret, so show only the scheme.
+        Err(_) => match raw.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://…"),
+            None => "…".to_string(),
+        },
+    }
+}
+
+/// Which Salesforce org the portal works with.
+#[derive(Debug, Clone)]
+pub enum SalesforceMode {
+    /// The built-in sandbox org, started in-process and listening on `listen`.
+    Sandbox {
+        listen: SocketAddr,
+        daily_api_limit: u64,
+    },
+    /// A real org (or a standalone sandbox org), reached with the portal's own app.
+    Org(OrgConnection),
+}
+
+/// How the portal authenticates its own connection to an org.
+#[derive(Clone)]
+pub enum OrgAuth {
+    /// JWT bearer: the app's consumer key, the user to act as, and the private key file.
+    JwtBearer { username: String, key_file: PathBuf },
+    /// Client credentials: the app's consumer secret (the app runs as its run-as user).
+    ClientCredentials { secret: String },
+}
+
+impl std::fmt::Debug for OrgAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OrgAuth::JwtBearer { username, key_file } => f
+                .debug_struct("JwtBearer")
+                .field("username", username)
+                .field("key_file", key_file)
+                .finish(),
+            OrgAuth::ClientCredentials { .. } => f.write_str("ClientCredentials { secret: *** }"),
+        }
+    }
+}
+
+/// The settings of a connection to an org.
+#[derive(Debug, Clone)]
+pub struct OrgConnection {
+    /// The org's My Domain URL (`SALESFORCE_URL`).
+    pub url: Url,
+    /// The portal app's consumer key (`SALESFORCE_CLIENT_ID`).
+    pub client_id: String,
+    pub auth: OrgAuth,
+    /// An extra trusted CA certificate, PEM (`SALESFORCE_CA_FILE`).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The validated configuration of one portal process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the portal listens (`LISTEN_ADDR`). Port 0 picks a free port.
+    pub listen_addr: SocketAddr,
+    /// The address users reach the portal at (`PUBLIC_URL`); links in mail are built on it,
+    /// and cookies are marked `Secure` when it is https.
+    pub public_url: Option<Url>,
+    /// The database (`DATABASE_URL`): SQLite by default, PostgreSQL for several instances.
+    pub database_url: DatabaseUrl,
+    /// Upper bound on pooled database connections (`DATABASE_MAX_CONNECTIONS`).
+    pub database_max_connections: u32,
+    /// Where the portal keeps its files in the default mode (`DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// The built front end: wasm, JavaScript, CSS (`SITE_ROOT`, as written by cargo-leptos).
+    pub site_root: PathBuf,
+    /// `LOG_FORMAT`: `text` or `json`.
+    pub log_format: LogFormat,
+    /// `LOG_LEVEL`: a tracing filter such as `info` or `portcullis=debug,info`.
+    pub log_level: String,
+    /// Sessions end after this much inactivity (`SESSION_IDLE_MINUTES`).
+    pub session_idle: Duration,
+    /// How long in-flight requests get to finish after a shutdown signal
+    /// (`SHUTDOWN_GRACE_SECONDS`).
+    pub shutdown_grace: Duration,
+    /// The org the portal works with (`SALESFORCE_MODE` and the `SALESFORCE_*` settings).
+    pub salesforce: SalesforceMode,
+    /// Where mail goes (`SMTP_URL`); `None` keeps it in the local outbox.
+    pub smtp_url: Option<String>,
+    /// The sender of the portal's mail (`MAIL_FROM`).
+    pub mail_from: String,
+    /// How roles map from Salesforce (`ROLE_*`).
+    pub roles: services::roles::RoleMapping,
+    /// Approvals a request needs unless an owner changes it (`APPROVALS_REQUIRED`, 1 or 2).
+    pub approvals_required: i64,
+}
+
+/// The settings as they may appear in the TOML file: every key optional, named like the
+/// environment variable in lower case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen_addr: Option<String>,
+    public_url: Option<String>,
+    database_url: Option<String>,
+    database_max_connections: Option<toml::Value>,
+    data_dir: Option<String>,
+    site_root: Option<String>,
+    log_format: Option<String>,
+    log_level: Option<String>,
+    session_idle_minutes: Option<toml::Value>,
+    shutdown_grace_seconds: Option<toml::Value>,
+    salesforce_mode: Option<String>,
+    sandbox_org_listen: Option<String>,
+    sandbox_org_daily_api_limit: Option<toml::Value>,
+    salesforce_url: Option<String>,
+    salesforce_client_id: Option<String>,
+    salesforce_client_secret: Option<String>,
+    salesforce_username: Option<String>,
+    salesforce_jwt_key_file: Option<String>,
+    salesforce_ca_file: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    role_approvers: Option<String>,
+    role_security_reviewers: Option<String>,
+    role_owners: Option<String>,
+    role_approver_permission_set: Option<String>,
+    role_security_reviewer_permission_set: Option<String>,
+    role_owner_permission_set: Option<String>,
+    approvals_required: Option<toml::Value>,
+}
+
+impl FileSettings {
+    fn get(&self, key: &str) -> Option<String> {
+        let value = |v: &Option<toml::Value>| {
+            v.as_ref().map(|v| match v {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        };
+        match key {
+            "LISTEN_ADDR" => self.listen_addr.clone(),
+            "PUBLIC_URL" => self.public_url.clone(),
+            "DATABASE_URL" => self.database_url.clone(),
+            "DATABASE_MAX_CONNECTIONS" => value(&self.database_max_connections),
+            "DATA_DIR" => self.data_dir.clone(),
+            "SITE_ROOT" => self.site_root.clone(),
+            "LOG_FORMAT" => self.log_format.clone(),
+            "LOG_LEVEL" => self.log_level.clone(),
+            "SESSION_IDLE_MINUTES" => value(&self.session_idle_minutes),
+            "SHUTDOWN_GRACE_SECONDS" => value(&self.shutdown_grace_seconds),
+            "SALESFORCE_MODE" => self.salesforce_mode.clone(),
+            "SANDBOX_ORG_LISTEN" => self.sandbox_org_listen.clone(),
+            "SANDBOX_ORG_DAILY_API_LIMIT" => value(&self.sandbox_org_daily_api_limit),
+            "SALESFORCE_URL" => self.salesforce_url.clone(),
+            "SALESFORCE_CLIENT_ID" => self.salesforce_client_id.clone(),
+            "SALESFORCE_CLIENT_SECRET" => self.salesforce_client_secret.clone(),
+            "SALESFORCE_USERNAME" => self.salesforce_username.clone(),
+            "SALESFORCE_JWT_KEY_FILE" => self.salesforce_jwt_key_file.clone(),
+            "SALESFORCE_CA_FILE" => self.salesforce_ca_file.clone(),
+            "SMTP_URL" => self.smtp_url.clone(),
+            "MAIL_FROM" => self.mail_from.clone(),
+            "ROLE_APPROVERS" => self.role_approvers.clone(),
+            "ROLE_SECURITY_REVIEWERS" => self.role_security_reviewers.clone(),
+            "ROLE_OWNERS" => self.role_owners.clone(),
+            "ROLE_APPROVER_PERMISSION_SET" => self.role_approver_permission_set.clone(),
+            "ROLE_SECURITY_REVIEWER_PERMISSION_SET" => {
+                self.role_security_reviewer_permission_set.clone()
+            }
+            "ROLE_OWNER_PERMISSION_SET" => self.role_owner_permission_set.clone(),
+            "APPROVALS_REQUIRED" => value(&self.approvals_required),
+            _ => None,
+        }
+    }
+}
+
+/// Every setting the portal reads, for documentation and for `--help`.
+pub const SETTINGS: &[(&str, &str)] = &[
+    (
+        "PORTCULLIS_CONFIG",
+        "path of an optional TOML file with the settings below (lower-case keys)",
+    ),
+    (
+        "LISTEN_ADDR",
+        "address to listen on; default 127.0.0.1:3000 (port 0 = any free port)",
+    ),
+    (
+        "PUBLIC_URL",
+        "URL users reach the portal at; default http://LISTEN_ADDR",
+    ),
+    (
+        "DATABASE_URL",
+        "sqlite://… or postgres://…; default sqlite://DATA_DIR/portcullis.db",
+    ),
+    ("DATABASE_MAX_CONNECTIONS", "database pool size; default 10"),
+    (
+        "DATA_DIR",
+        "directory for the SQLite database and generated keys; default ./data",
+    ),
+    (
+        "SITE_ROOT",
+        "directory of the built front end; default target/site",
+    ),
+    ("LOG_FORMAT", "text or json; default text"),
+    (
+        "LOG_LEVEL",
+        "tracing filter, e.g. info or portcullis=debug; default info",
+    ),
+    (
+        "SESSION_IDLE_MINUTES",
+        "sign-in sessions end after this idle time; default 480",
+    ),
+    (
+        "SHUTDOWN_GRACE_SECONDS",
+        "time in-flight requests get on shutdown; default 10",
+    ),
+];
+
+impl Config {
+    /// Reads the configuration from the process environment (and `PORTCULLIS_CONFIG`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(|key| std::env::var(key).ok())
+    }
+
+    /// Reads the configuration through `env`, which returns a variable's value if set.
+    /// Tests pass a closure over a map instead of touching the process environment.
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let file = match env("PORTCULLIS_CONFIG").filter(|p| !p.trim().is_empty()) {
+            Some(path) => read_file_settings(Path::new(&path))?,
+            None => FileSettings::default(),
+        };
+        // Environment first, then the file; empty values count as unset.
+        let get = |key: &str| {
+            env(key)
+                .filter(|v| !v.trim().is_empty())
+                .or_else(|| file.get(key))
+        };
+
+        let listen_addr = match get("LISTEN_ADDR") {
+            Some(raw) => parse_socket_addr(&raw)?,
+            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+        };
+
+        let public_url = get("PUBLIC_URL")
+            .map(|raw| {
+                let url = Url::parse(raw.trim()).map_err(|e| {
+                    ConfigError::new("PUBLIC_URL", format!("'{raw}' is not a valid URL: {e}"))
+                })?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(ConfigError::new(
+                        "PUBLIC_URL",
+                        format!("'{raw}' must start with http:// or https://"),
+                    ));
+                }
+                Ok(url)
+            })
+            .transpose()?;
+
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "data".to_string()));
+
+        let database_url = match get("DATABASE_URL") {
+            Some(raw) => DatabaseUrl::parse(&raw)?,
+            None => {
+                let file = data_dir.join("portcullis.db");
+                DatabaseUrl::parse(&format!("sqlite://{}?mode=rwc", file.display()))?
+            }
+        };
+
+        let database_max_connections = parse_number(
+            "DATABASE_MAX_CONNECTIONS",
+            get("DATABASE_MAX_CONNECTIONS"),
+            10,
+            1..=1000,
+        )? as u32;
+
+        let site_root = PathBuf::from(
+            get("SITE_ROOT")
+                .or_else(|| env("LEPTOS_SITE_ROOT"))
+                .unwrap_or_else(|| "target/site".to_string()),
+        );
+
+        let log_format = match get("LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    format!("'{other}' is not a log format (expected text or json)"),
+                ));
+            }
+        };
+
+        let log_level = get("LOG_LEVEL").unwrap_or_else(|| "info".to_string());
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
+            return Err(ConfigError::new(
+                "LOG_LEVEL",
+                format!("'{log_level}' is not a log filter: {e}"),
+            ));
+        }
+
+        let session_idle = Duration::from_secs(
+            60 * parse_number(
+                "SESSION_IDLE_MINUTES",
+                get("SESSION_IDLE_MINUTES"),
+                480,
+                1..=43_200,
+            )?,
+        );
+        let shutdown_grace = Duration::from_secs(parse_number(
+            "SHUTDOWN_GRACE_SECONDS",
+            get("SHUTDOWN_GRACE_SECONDS"),
+            10,
+            0..=600,
+        )?);
+
+        let salesforce = parse_salesforce(&get)?;
+
+        let smtp_url = get("SMTP_URL").map(|raw| raw.trim().to_string());
+        if let Some(raw) = &smtp_url {
+            let scheme_ok = raw.starts_with("smtp://") || raw.starts_with("smtps://");
+            if !scheme_ok || Url::parse(raw).is_err() {
+                return Err(ConfigError::new(
+                    "SMTP_URL",
+                    format!("'{}' is not an smtp:// or smtps:// URL", redact_url(raw)),
+                ));
+            }
+        }
+        let mail_from =
+            get("MAIL_FROM").unwrap_or_else(|| "Portcullis <portcullis@localhost>".to_string());
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::new(
+                "MAIL_FROM",
+                format!(
+                    "'{mail_from}' is not a sender address such as Portcullis <portcullis@example.com>"
+                ),
+            ));
+        }
+        let list = |key: &str| -> Vec<String> {
+            get(key)
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_ascii_lowercase())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let permission_set = |key: &str, default: &str| -> Option<String> {
+            match get(key) {
+                Some(v) if v.trim() == "-" => None,
+                Some(v) => Some(v.trim().to_string()),
+                None => Some(default.to_string()),
+            }
+        };
+        let roles = services::roles::RoleMapping {
+            approvers: list("ROLE_APPROVERS"),
+            security_reviewers: list("ROLE_SECURITY_REVIEWERS"),
+            owners: list("ROLE_OWNERS"),
+            approver_permission_set: permission_set(
+                "ROLE_APPROVER_PERMISSION_SET",
+                "Portcullis_Approver",
+            ),
+            security_reviewer_permission_set: permission_set(
+                "ROLE_SECURITY_REVIEWER_PERMISSION_SET",
+                "Portcullis_Security_Reviewer",
+            ),
+            owner_permission_set: permission_set("ROLE_OWNER_PERMISSION_SET", "Portcullis_Owner"),
+        };
+        let approvals_required =
+            parse_number("APPROVALS_REQUIRED", get("APPROVALS_REQUIRED"), 1, 1..=2)? as i64;
+
+        Ok(Self {
+            salesforce,
+            smtp_url,
+            mail_from,
+            roles,
+            approvals_required,
+            listen_addr,
+            public_url,
+            database_url,
+            database_max_connections,
+            data_dir,
+            site_root,
+            log_format,
+            log_level,
+            session_idle,
+            shutdown_grace,
+        })
+    }
+
+    /// Whether cookies must carry the `Secure` attribute.
+    pub fn serves_https(&self) -> bool {
+        self.public_url
+            .as_ref()
+            .is_some_and(|url| url.scheme() == "https")
+    }
+}
+
+fn parse_salesforce(get: &dyn Fn(&str) -> Option<String>) -> Result<SalesforceMode, ConfigError> {
+    match get("SALESFORCE_MODE").as_deref().map(str::trim) {
+        None | Some("sandbox") => {
+            let listen = match get("SANDBOX_ORG_LISTEN") {
+                Some(raw) => parse_socket_addr(&raw)
+                    .map_err(|e| ConfigError::new("SANDBOX_ORG_LISTEN", e.message))?,
+                None => SocketAddr::from(([127, 0, 0, 1], 3900)),
+            };
+            let daily_api_limit = parse_number(
+                "SANDBOX_ORG_DAILY_API_LIMIT",
+                get("SANDBOX_ORG_DAILY_API_LIMIT"),
+                15_000,
+                1..=100_000_000,
+            )?;
+            Ok(SalesforceMode::Sandbox {
+                listen,
+                daily_api_limit,
+            })
+        }
+        Some("org") => {
+            let raw_url = get("SALESFORCE_URL").ok_or_else(|| {
+                ConfigError::new("SALESFORCE_URL", "is required when SALESFORCE_MODE=org")
+            })?;
+            let url = Url::parse(raw_url.trim()).map_err(|e| {
+                ConfigError::new(
+                    "SALESFORCE_URL",
+                    format!("'{raw_url}' is not a valid URL: {e}"),
+                )
+            })?;
+            if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+                return Err(ConfigError::new(
+                    "SALESFORCE_URL",
+                    format!("'{raw_url}' must be the org's https:// My Domain URL"),
+                ));
+            }
+            let client_id = get("SALESFORCE_CLIENT_ID").ok_or_else(|| {
+                ConfigError::new(
+                    "SALESFORCE_CLIENT_ID",
+                    "is required when SALESFORCE_MODE=org",
+                )
+            })?;
+            let auth = match (
+                get("SALESFORCE_JWT_KEY_FILE"),
+                get("SALESFORCE_CLIENT_SECRET"),
+            ) {
+                (Some(key_file), _) => {
+                    let key_file = PathBuf::from(key_file);
+                    if !key_file.is_file() {
+                        return Err(ConfigError::new(
+                            "SALESFORCE_JWT_KEY_FILE",
+                            format!("{} is not a readable file", key_file.display()),
+                        ));
+                    }
+                    let username = get("SALESFORCE_USERNAME").ok_or_else(|| {
+                        ConfigError::new("SALESFORCE_USERNAME", "is required with SALESFORCE_JWT_KEY_FILE (the user the portal acts as)")
+                    })?;
+                    OrgAuth::JwtBearer { username, key_file }
+                }
+                (None, Some(secret)) => OrgAuth::ClientCredentials { secret },
+                (None, None) => {
+                    return Err(ConfigError::new(
+                        "SALESFORCE_JWT_KEY_FILE",
+                        "org mode needs SALESFORCE_JWT_KEY_FILE (JWT bearer, preferred) or SALESFORCE_CLIENT_SECRET (client credentials)",
+                    ));
+                }
+            };
+            let ca_file = get("SALESFORCE_CA_FILE").map(PathBuf::from);
+            if let Some(ca) = &ca_file
+                && !ca.is_file()
+            {
+                return Err(ConfigError::new(
+                    "SALESFORCE_CA_FILE",
+                    format!("{} is not a readable file", ca.display()),
+                ));
+            }
+            Ok(SalesforceMode::Org(OrgConnection {
+                url,
+                client_id,
+                auth,
+                ca_file,
+            }))
+        }
+        Some(other) => Err(ConfigError::new(
+            "SALESFORCE_MODE",
+            format!("'{other}' is not a mode (expected sandbox or org)"),
+        )),
+    }
+}
+
+fn read_file_settings(path: &Path) -> Result<FileSettings, ConfigError> {
+    const SETTING: &str = "PORTCULLIS_CONFIG";
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(SETTING, format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        // toml's messages span several lines; keep the promise of a one-line error.
+        let message = e.message().replace('\n', " ");
+        let place = e
+            .span()
+            .map(|span| {
+                let line = text[..span.start.min(text.len())].lines().count().max(1);
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        ConfigError::new(SETTING, format!("{}{place}: {message}", path.display()))
+    })
+}
+
+fn parse_socket_addr(raw: &str) -> Result<SocketAddr, ConfigError> {
+    let raw = raw.trim();
+    raw.parse::<SocketAddr>().map_err(|_| {
+        let hint = match raw.rsplit_once(':') {
+            Some((_, port)) if port.parse::<u16>().is_err() => {
+                format!("'{port}' is not a port number (0-65535)")
+            }
+            Some(_) => "the host must be an IP address such as 127.0.0.1 or 0.0.0.0".to_string(),
+            None => "expected host:port, e.g. 127.0.0.1:3000".to_string(),
+        };
+        ConfigError::new(
+            "LISTEN_ADDR",
+            format!("'{raw}' is not a listen address: {hint}"),
+        )
+    })
+}
+
+fn parse_number(
+    setting: &'static str,
+    raw: Option<String>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = raw else { return Ok(default) };
+    let value: u64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new(setting, format!("'{raw}' is not a whole number")))?;
+    if !range.contains(&value) {
+        return Err(ConfigError::new(
+            setting,
+            format!(
+                "{value} is out of range ({}-{})",
+                range.start(),
+                range.end()
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_mode() {
+        let config = load(&[]).expect("defaults are valid");
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.database_url.kind(), DatabaseKind::Sqlite);
+        assert_eq!(
+            config.database_url.sqlite_path(),
+            Some(PathBuf::from("data/portcullis.db"))
+        );
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert!(!config.serves_https());
+    }
+
+    #[test]
+    fn every_bad_value_names_its_setting() {
+        for (key, value) in [
+            ("LISTEN_ADDR", "localhost"),
+            ("LISTEN_ADDR", "127.0.0.1:99999"),
+            ("LISTEN_ADDR", "example.com:80"),
+            ("DATABASE_URL", "mysql://root@localhost/db"),
+            ("DATABASE_URL", "postgres://"),
+            ("DATABASE_URL", "sqlite://"),
+            ("PUBLIC_URL", "ftp://example.com"),
+            ("PUBLIC_URL", "not a url"),
+            ("LOG_FORMAT", "xml"),
+            ("LOG_LEVEL", "=== nope"),
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("DATABASE_MAX_CONNECTIONS", "ten"),
+            ("SESSION_IDLE_MINUTES", "-5"),
+            ("SALESFORCE_MODE", "production"),
+            ("SANDBOX_ORG_LISTEN", "nowhere"),
+            ("SMTP_URL", "mail.example.com:25"),
+            ("MAIL_FROM", "not an address"),
+            ("APPROVALS_REQUIRED", "3"),
+        ] {
+            let err = load(&[(key, value)]).expect_err(&format!("{key}={value} must be refused"));
+            assert_eq!(err.setting, key, "{key}={value}: {err}");
+            let line = err.to_string();
+            assert!(line.contains(key), "{line}");
+            assert!(!line.contains('\n'), "one line: {line}");
+        }
+    }
+
+    #[test]
+    fn org_mode_names_each_missing_connection_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, "not checked here").unwrap();
+        let key = key.to_string_lossy().to_string();
+        let org = ("SALESFORCE_MODE", "org");
+        let url = ("SALESFORCE_URL", "https://acme.my.salesforce.com");
+        let id = ("SALESFORCE_CLIENT_ID", "3MVG9example");
+        for (pairs, missing) in [
+            (vec![org], "SALESFORCE_URL"),
+            (vec![org, ("SALESFORCE_URL", "acme")], "SALESFORCE_URL"),
+            (vec![org, url], "SALESFORCE_CLIENT_ID"),
+            (vec![org, url, id], "SALESFORCE_JWT_KEY_FILE"),
+            (
+                vec![
+                    org,
+                    url,
+                    id,
+                    ("SALESFORCE_JWT_KEY_FILE", "/nonexistent.pem"),
+                ],
+                "SALESFORCE_JWT_KEY_FILE",
+            ),
+            (
+                vec![org, url, id, ("SALESFORCE_JWT_KEY_FILE", key.as_str())],
+                "SALESFORCE_USERNAME",
+            ),
+        ] {
+            assert_eq!(load(&pairs).unwrap_err().setting, missing, "{pairs:?}");
+        }
+        let config = load(&[org, url, id, ("SALESFORCE_CLIENT_SECRET", "s3cr3t-value")]).unwrap();
+        assert!(
+            matches!(&config.salesforce, SalesforceMode::Org(c) if matches!(c.auth, OrgAuth::ClientCredentials { .. }))
+        );
+        assert!(
+            !format!("{config:?}").contains("s3cr3t-value"),
+            "secrets stay out of Debug output"
+        );
+        assert!(matches!(
+            load(&[]).unwrap().salesforce,
+            SalesforceMode::Sandbox { .. }
+        ));
+    }
+
+    #[test]
+    fn database_passwords_never_appear_in_messages() {
+        let url = DatabaseUrl::parse("postgres://app:hunter2@db.internal/portcullis").unwrap();
+        assert_eq!(url.kind(), DatabaseKind::Postgres);
+        assert!(!url.to_string().contains("hunter2"));
+        assert!(!format!("{url:?}").contains("hunter2"));
+        let err = load(&[("DATABASE_URL", "mysql://app:hunter2@db/x")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn file_settings_apply_and_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portcullis.toml");
+        std::fs::write(
+            &path,
+            "listen_addr = \"127.0.0.1:4000\"\nlog_format = \"json\"\nsession_idle_minutes = 30\n",
+        )
+        .unwrap();
+        let path = path.to_string_lossy().to_string();
+        let config = load(&[("PORTCULLIS_CONFIG", &path), ("LOG_FORMAT", "text")]).unwrap();
+        assert_eq!(config.listen_addr.port(), 4000);
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.session_idle, Duration::from_secs(30 * 60));
+    }
+
+    #[test]
+    fn bad_files_are_reported_on_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "listen_adr = \"127.0.0.1:1\"\n").unwrap();
+        let path = path.to_string_lossy().to_string();
+        let err = load(&[("PORTCULLIS_CONFIG", &path)]).unwrap_err();
+        assert_eq!(err.setting, "PORTCULLIS_CONFIG");
+        assert!(err.to_string().contains("listen_adr"), "{err}");
+        assert!(!err.to_string().contains('\n'), "{err}");
+
+        let err = load(&[("PORTCULLIS_CONFIG", "/nonexistent/portcullis.toml")]).unwrap_err();
+        assert_eq!(err.setting, "PORTCULLIS_CONFIG");
+    }
+}

@@ -1,0 +1,119 @@
+//! The HTTP surface: the Leptos pages and server functions, health endpoints, and the
+//! middleware every response passes through.
+
+pub mod auth;
+pub mod health;
+pub mod security;
+pub mod trace;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use crate::config::Config;
+use crate::db::Database;
+
+/// What request handlers share.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Database,
+    pub portal: services::Portal,
+    pub org: crate::org::Org,
+    pub leptos_options: LeptosOptions,
+}
+
+/// The complete router: pages, static files, health, with all middleware.
+pub fn router(state: AppState) -> Router {
+    use leptos_axum::{LeptosRoutes, generate_route_list};
+
+    let routes = generate_route_list(app::App);
+    let leptos_options = state.leptos_options.clone();
+    // What pages and server functions get: the CSP nonce, and the portal's services.
+    let page_context = {
+        let portal = state.portal.clone();
+        move || {
+            security::provide_page_context();
+            leptos::prelude::provide_context(portal.clone());
+        }
+    };
+
+    let pages = Router::new()
+        .leptos_routes_with_context(&state, routes, page_context.clone(), {
+            let options = leptos_options.clone();
+            move || app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(page_context, app::shell));
+
+    Router::new()
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(pages)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn(
+            security::malformed_calls_are_client_errors,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            security::Policy::new(&state.config),
+            security::refuse_cross_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            security::Policy::new(&state.config),
+            security::add_headers,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            internal_error_page,
+        ))
+        .layer(trace::layer())
+}
+
+/// The response for a request whose handler panicked: a plain page that says what the user
+/// can do, and a reference that matches the log entry. Never the panic message itself.
+fn internal_error_page(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    let reference = uuid::Uuid::new_v4().simple().to_string();
+    let reference = &reference[..12];
+    tracing::error!(%reference, %detail, "request handler panicked");
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Something went wrong · Portcullis</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/portcullis.css\"></head><body><main id=\"main\">\
+         <h1>Something went wrong</h1><p>The portal hit an internal error. Nothing you sent \
+         was lost; please try again in a moment.</p><p class=\"muted\">Reference: \
+         <code>{reference}</code></p><p><a href=\"/\">Go to the start page</a></p>\
+         </main></body></html>"
+    );
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_panic_becomes_a_plain_500_page_without_the_panic_message() {
+        let response = super::internal_error_page(Box::new(String::from("db password is xyzzy")));
+        assert_eq!(response.status(), 500);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("<h1>Something went wrong</h1>"));
+        assert!(body.contains("Reference:"));
+        assert!(!body.contains("xyzzy"));
+    }
+}

@@ -1,0 +1,242 @@
+//! The `portcullis` command: runs the portal (the default), and later tools around it.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use portcullis::{Application, Config, config, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Least-privilege, monitored Salesforce API access for contractors",
+    after_help = settings_help()
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the portal (the default when no command is given).
+    Serve,
+    /// Run a standalone sandbox org: a local stand-in for a Salesforce org's HTTP API.
+    SandboxOrg(SandboxArgs),
+}
+
+#[derive(clap::Args)]
+struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3900")]
+    listen: std::net::SocketAddr,
+    /// Directory for the org's state (kept across restarts) and its TLS certificate.
+    #[arg(long)]
+    state: std::path::PathBuf,
+    /// Serve plain HTTP instead of HTTPS.
+    #[arg(long)]
+    http: bool,
+    /// DailyApiRequests limit of a newly seeded org.
+    #[arg(long, default_value_t = 15_000)]
+    daily_api_limit: u64,
+    /// A sign-in callback URL of the portal app (repeatable).
+    #[arg(long = "portal-callback")]
+    portal_callbacks: Vec<String>,
+    /// A JSON file with fault rules ({"rules": [...]}) in force from the start.
+    #[arg(long)]
+    faults: Option<std::path::PathBuf>,
+}
+
+fn settings_help() -> String {
+    let mut help = String::from("Settings (environment variables):\n");
+    for (name, what) in config::SETTINGS {
+        help.push_str(&format!("  {name:<26} {what}\n"));
+    }
+    help
+}
+
+/// Prints a line for the operator. A closed stdout (say, a pipe whose reader went away) is
+/// not a reason to stop serving, so write errors are ignored rather than panicking.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        Command::SandboxOrg(args) => sandbox_org(args),
+    }
+}
+
+fn serve() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("portcullis: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format, &config.log_level);
+    portcullis::install_crypto_provider();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("portcullis: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let app = match Application::build(config).await {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("portcullis: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(url = %app.url(), "Portcullis is listening");
+        say(&format!("Portcullis is running at {}", app.url()));
+        if let Some(org) = app.sandbox_org() {
+            say(&format!(
+                "The built-in sandbox org (a local stand-in for Salesforce) is at {}",
+                org.base_url()
+            ));
+        }
+        match app.run_until_stopped().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("portcullis: server error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn sandbox_org(args: SandboxArgs) -> ExitCode {
+    telemetry::init(config::LogFormat::Text, "info");
+    portcullis::install_crypto_provider();
+    let faults = match &args.faults {
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| {
+                #[derive(serde::Deserialize)]
+                struct Rules {
+                    rules: Vec<sandbox_org::FaultRule>,
+                }
+                serde_json::from_str::<Rules>(&t).map_err(|e| e.to_string())
+            }) {
+            Ok(rules) => rules.rules,
+            Err(e) => {
+                eprintln!("portcullis sandbox-org: --faults {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => Vec::new(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("portcullis sandbox-org: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let config = sandbox_org::SandboxConfig {
+            listen: args.listen,
+            state_dir: Some(args.state.clone()),
+            https: !args.http,
+            daily_api_limit: args.daily_api_limit,
+            portal_callbacks: args.portal_callbacks,
+            faults,
+        };
+        let org = match sandbox_org::SandboxOrg::start(config).await {
+            Ok(org) => org,
+            Err(e) => {
+                eprintln!("portcullis {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let key_path = args.state.join("portal-app-key.pem");
+        if let Some(key) = org.portal_private_key_pem()
+            && let Err(e) = sandbox_org::tls::write_private(&key_path, &key)
+        {
+            eprintln!("portcullis sandbox-org: {e}");
+            return ExitCode::FAILURE;
+        }
+        print_sandbox_banner(&org, &args.state, &key_path);
+        let stop = org.shutdown_token();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate() => {}
+            () = stop.cancelled() => {}
+        }
+        org.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn terminate() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await
+}
+
+fn print_sandbox_banner(
+    org: &sandbox_org::SandboxOrg,
+    state: &std::path::Path,
+    key_path: &std::path::Path,
+) {
+    let credentials = org.credentials();
+    say(&format!("Sandbox org running at {}", org.base_url()));
+    if org.certificate_pem().is_some() {
+        say(&format!(
+            "  TLS certificate (trust it in clients): {}",
+            state.join("cert.pem").display()
+        ));
+    }
+    say(&format!(
+        "  Org id: {}",
+        credentials["orgId"].as_str().unwrap_or("")
+    ));
+    say(&format!(
+        "  Portal app client id: {}",
+        credentials["portalClientId"].as_str().unwrap_or("")
+    ));
+    say(&format!(
+        "  Portal app client secret: {}",
+        credentials["portalClientSecret"].as_str().unwrap_or("")
+    ));
+    say(&format!("  Portal app JWT key: {}", key_path.display()));
+    say(&format!(
+        "  Provisioning user: {}",
+        credentials["provisionerUsername"].as_str().unwrap_or("")
+    ));
+    say("  People who can sign in:");
+    for person in credentials["people"].as_array().into_iter().flatten() {
+        say(&format!(
+            "    {:<12} {:<34} password {:<20} {}",
+            person["name"].as_str().unwrap_or(""),
+            person["username"].as_str().unwrap_or(""),
+            person["password"].as_str().unwrap_or(""),
+            person["role"].as_str().unwrap_or("")
+        ));
+    }
+    say(&format!("  Control API: {}/__sandbox", org.base_url()));
+}

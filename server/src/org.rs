@@ -1,0 +1,143 @@
+//! The portal's connection to its Salesforce org: the client it provisions and reads with
+//! (JWT bearer or client credentials), and the web-server flow its people sign in with.
+//! In the default mode both point at the built-in sandbox org.
+
+use std::path::PathBuf;
+
+use salesforce::oauth_web::{WebFlowConfig, WebServerFlow};
+use salesforce::{Client, ClientConfig, PortalAuth, SecretString, Url};
+
+use crate::config::{OrgAuth, OrgConnection};
+
+/// Why the portal cannot talk to its org. Names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum OrgError {
+    #[error("{setting}: {message}")]
+    Setting {
+        setting: &'static str,
+        message: String,
+    },
+}
+
+/// The portal's org.
+#[derive(Clone, Debug)]
+pub struct Org {
+    pub url: Url,
+    pub client: Client,
+    pub sign_in: WebServerFlow,
+    /// The org is the built-in sandbox org (its control API and outbox page exist).
+    pub sandbox: bool,
+}
+
+impl Org {
+    /// Connects to the built-in sandbox org with the credentials it was seeded with.
+    pub fn sandbox(org: &sandbox_org::SandboxOrg, portal_url: &str) -> Result<Self, OrgError> {
+        let credentials = org.credentials();
+        let text = |key: &str| credentials[key].as_str().unwrap_or_default().to_string();
+        let key = org
+            .portal_private_key_pem()
+            .ok_or_else(|| OrgError::Setting {
+                setting: "SANDBOX_ORG_LISTEN",
+                message: "the sandbox org has no portal app key".into(),
+            })?;
+        Self::build(
+            parse_url("SANDBOX_ORG_LISTEN", org.base_url())?,
+            text("portalClientId"),
+            None,
+            PortalAuth::JwtBearer {
+                client_id: text("portalClientId"),
+                username: text("provisionerUsername"),
+                private_key_pem: SecretString::from(key),
+                audience: org.base_url().to_string(),
+            },
+            Some(text("portalClientSecret")),
+            portal_url,
+            true,
+        )
+    }
+
+    /// Connects to a real org from the `SALESFORCE_*` settings.
+    pub fn real(connection: &OrgConnection, portal_url: &str) -> Result<Self, OrgError> {
+        let (auth, secret) = match &connection.auth {
+            OrgAuth::JwtBearer { username, key_file } => {
+                let key = std::fs::read_to_string(key_file).map_err(|e| OrgError::Setting {
+                    setting: "SALESFORCE_JWT_KEY_FILE",
+                    message: format!("cannot read {}: {e}", key_file.display()),
+                })?;
+                (
+                    PortalAuth::JwtBearer {
+                        client_id: connection.client_id.clone(),
+                        username: username.clone(),
+                        private_key_pem: SecretString::from(key),
+                        audience: "https://login.salesforce.com".into(),
+                    },
+                    None,
+                )
+            }
+            OrgAuth::ClientCredentials { secret } => (
+                PortalAuth::ClientCredentials {
+                    client_id: connection.client_id.clone(),
+                    client_secret: SecretString::from(secret.clone()),
+                },
+                Some(secret.clone()),
+            ),
+        };
+        Self::build(
+            connection.url.clone(),
+            connection.client_id.clone(),
+            connection.ca_file.clone(),
+            auth,
+            secret,
+            portal_url,
+            false,
+        )
+    }
+
+    fn build(
+        url: Url,
+        client_id: String,
+        ca_file: Option<PathBuf>,
+        auth: PortalAuth,
+        sign_in_secret: Option<String>,
+        portal_url: &str,
+        sandbox: bool,
+    ) -> Result<Self, OrgError> {
+        let mut config = ClientConfig::new(url.clone(), auth);
+        config.ca_file = ca_file;
+        let client = Client::new(config).map_err(|e| OrgError::Setting {
+            setting: "SALESFORCE_URL",
+            message: format!("cannot create the Salesforce client: {e}"),
+        })?;
+        let redirect = parse_url(
+            "PUBLIC_URL",
+            &format!("{}/auth/callback", portal_url.trim_end_matches('/')),
+        )?;
+        let sign_in = WebServerFlow::new(
+            WebFlowConfig {
+                login_url: url.clone(),
+                client_id,
+                client_secret: sign_in_secret.map(SecretString::from),
+                redirect_url: redirect,
+                scopes: vec!["openid".into(), "api".into()],
+            },
+            client.http().clone(),
+        )
+        .map_err(|e| OrgError::Setting {
+            setting: "SALESFORCE_URL",
+            message: format!("cannot set up sign-in: {e}"),
+        })?;
+        Ok(Self {
+            url,
+            client,
+            sign_in,
+            sandbox,
+        })
+    }
+}
+
+fn parse_url(setting: &'static str, raw: &str) -> Result<Url, OrgError> {
+    Url::parse(raw).map_err(|e| OrgError::Setting {
+        setting,
+        message: format!("'{raw}' is not a URL: {e}"),
+    })
+}

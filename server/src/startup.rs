@@ -1,0 +1,330 @@
+//! Building and running the application: bind, open the database, migrate, serve, and
+//! shut down gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use leptos::config::LeptosOptions;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::config::{Config, ConfigError};
+use crate::db::{Database, DatabaseError};
+use crate::http::{self, AppState};
+use crate::session_store::DbSessionStore;
+
+/// Why the application could not start. Every message names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("LISTEN_ADDR: cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    #[error("SANDBOX_ORG_LISTEN: {0}")]
+    SandboxOrg(String),
+    #[error(transparent)]
+    Org(#[from] crate::org::OrgError),
+    #[error("SMTP_URL: {0}")]
+    Mail(String),
+}
+
+/// A built application, bound to its port and ready to serve.
+pub struct Application {
+    /// The built-in sandbox org, in the default mode.
+    sandbox: Option<sandbox_org::SandboxOrg>,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    state: AppState,
+    session_store: DbSessionStore,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free port), opens the database and applies its
+    /// migrations. Nothing is served until [`Application::run_until_stopped`].
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .map_err(|source| StartupError::Listen {
+                addr: config.listen_addr,
+                source,
+            })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartupError::Listen {
+                addr: config.listen_addr,
+                source,
+            })?;
+
+        let db = crate::db::open(&config.database_url, config.database_max_connections).await?;
+        db.migrate(&config.database_url.to_string()).await?;
+
+        let portal_url = match &config.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_string(),
+            None => format!("http://{local_addr}"),
+        };
+        let sandbox = match &config.salesforce {
+            crate::config::SalesforceMode::Sandbox {
+                listen,
+                daily_api_limit,
+            } => {
+                let org = sandbox_org::SandboxOrg::start(sandbox_org::SandboxConfig {
+                    listen: *listen,
+                    state_dir: Some(config.data_dir.join("sandbox-org")),
+                    https: false,
+                    daily_api_limit: *daily_api_limit,
+                    portal_callbacks: vec![format!("{portal_url}/auth/callback")],
+                    faults: Vec::new(),
+                })
+                .await
+                .map_err(|e| StartupError::SandboxOrg(e.to_string()))?;
+                tracing::info!(url = %org.base_url(), "the built-in sandbox org is running");
+                Some(org)
+            }
+            crate::config::SalesforceMode::Org(_) => None,
+        };
+
+        let leptos_options = LeptosOptions::builder()
+            .output_name("portcullis")
+            .site_root(config.site_root.display().to_string())
+            .site_pkg_dir("pkg")
+            .site_addr(local_addr)
+            .reload_port(
+                std::env::var("LEPTOS_RELOAD_PORT")
+                    .ok()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(3001),
+            )
+            .build();
+
+        let org = match (&config.salesforce, &sandbox) {
+            (crate::config::SalesforceMode::Org(connection), _) => {
+                crate::org::Org::real(connection, &portal_url)?
+            }
+            (_, Some(sandbox)) => crate::org::Org::sandbox(sandbox, &portal_url)?,
+            (crate::config::SalesforceMode::Sandbox { .. }, None) => {
+                return Err(StartupError::SandboxOrg(
+                    "the sandbox org did not start".into(),
+                ));
+            }
+        };
+        let mail = match &config.smtp_url {
+            Some(url) => {
+                services::Mailer::smtp(url, &config.mail_from).map_err(StartupError::Mail)?
+            }
+            None => services::Mailer::outbox(),
+        };
+        let portal = services::Portal::new(
+            db.clone(),
+            mail,
+            Arc::new(services::PortalSettings {
+                public_url: portal_url.clone(),
+                approvals_required: config.approvals_required,
+                sandbox_mode: org.sandbox,
+                roles: config.roles.clone(),
+                ..services::PortalSettings::default()
+            }),
+            org.client.clone(),
+        );
+
+        let session_store = DbSessionStore::new(db.pool().clone());
+        let state = AppState {
+            config: Arc::new(config),
+            db,
+            portal,
+            org,
+            leptos_options,
+        };
+        Ok(Self {
+            sandbox,
+            listener,
+            local_addr,
+            state,
+            session_store,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The URL the portal answers at.
+    pub fn url(&self) -> String {
+        match &self.state.config.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.local_addr),
+        }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.state.db
+    }
+
+    /// The built-in sandbox org, when the portal runs in the default mode.
+    pub fn sandbox_org(&self) -> Option<&sandbox_org::SandboxOrg> {
+        self.sandbox.as_ref()
+    }
+
+    /// A token that stops the application when cancelled (as SIGINT/SIGTERM do).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until SIGINT, SIGTERM or the shutdown token, then lets in-flight requests
+    /// finish (up to `SHUTDOWN_GRACE_SECONDS`) and closes the database.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Self {
+            sandbox,
+            listener,
+            state,
+            session_store,
+            shutdown,
+            ..
+        } = self;
+        let config = state.config.clone();
+
+        let sessions = SessionManagerLayer::new(session_store.clone())
+            .with_name("portcullis_session")
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_secure(config.serves_https())
+            .with_expiry(Expiry::OnInactivity(
+                time::Duration::try_from(config.session_idle).unwrap_or(time::Duration::HOUR),
+            ));
+        let router = http::router(state.clone()).layer(sessions);
+
+        let cleanup = tokio::spawn(expired_session_cleanup(session_store, shutdown.clone()));
+        let mail_sender = tokio::spawn({
+            let shutdown = shutdown.clone();
+            state
+                .portal
+                .mail
+                .clone()
+                .run_sender(state.db.clone(), async move { shutdown.cancelled().await })
+        });
+        let expiry = tokio::spawn(expire_requests(state.portal.clone(), shutdown.clone()));
+        // A new portal starts with the two example packages in its access catalog (built
+        // from the org's describe, so it waits for the org rather than delaying start-up).
+        tokio::spawn({
+            let portal = state.portal.clone();
+            async move {
+                if let Err(e) = portal
+                    .seed_default_packages(&services::audit::Actor::system())
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not add the example access packages");
+                }
+            }
+        });
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+
+        let graceful = {
+            let shutdown = shutdown.clone();
+            async move { shutdown.cancelled().await }
+        };
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(graceful);
+        let mut server = std::pin::pin!(server.into_future());
+
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = shutdown.cancelled() => {
+                tracing::info!("shutting down: waiting for in-flight requests");
+                match tokio::time::timeout(config.shutdown_grace, &mut server).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::warn!(
+                            grace_seconds = config.shutdown_grace.as_secs(),
+                            "in-flight requests did not finish in time; stopping anyway"
+                        );
+                        Ok(())
+                    }
+                }
+            }
+        };
+        shutdown.cancel();
+        let _ = cleanup.await;
+        let _ = mail_sender.await;
+        let _ = expiry.await;
+        if let Some(org) = sandbox {
+            org.stop().await;
+        }
+        state.db.close().await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+        () = shutdown.cancelled() => return,
+    }
+    shutdown.cancel();
+}
+
+async fn expired_session_cleanup(store: DbSessionStore, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(Duration::from_secs(15 * 60));
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                if let Err(e) = store.delete_expired().await {
+                    tracing::warn!(error = %e, "could not delete expired sessions");
+                }
+            }
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Expires requests whose email was never confirmed, once a minute.
+async fn expire_requests(portal: services::Portal, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {
+                match portal.expire_unverified().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(expired = n, "expired unverified requests"),
+                    Err(e) => tracing::warn!(error = %e, "could not expire unverified requests"),
+                }
+            }
+            () = shutdown.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The test harness: the real application on port 0 with a fresh database of its own
+//! (a SQLite file, or a new PostgreSQL database), and a cookie-keeping HTTP client.
+//!
+//! PostgreSQL tests run when the server at `PORTCULLIS_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) answers. When it does not, they print a
+//! loud SKIPPED line, unless `CI` is set: then they fail.
+
+#![allow(dead_code)]
+
+pub mod portal;
+pub mod sandbox;
+
+use std::sync::Once;
+use std::time::Duration;
+
+use portcullis::config::Config;
+use portcullis::db::Database;
+use portcullis::{Application, StartupError};
+use sqlx::{Connection, Executor};
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+/// Which database engine a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+fn required() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+static POSTGRES: OnceCell<Result<(), String>> = OnceCell::const_new();
+
+/// Whether PostgreSQL tests can run. Panics in CI when they cannot.
+pub async fn postgres_available(test: &str) -> bool {
+    let status = POSTGRES
+        .get_or_init(|| async {
+            let url = postgres_admin_url();
+            match tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&url))
+                .await
+            {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("connection timed out".to_string()),
+            }
+        })
+        .await;
+    match status {
+        Ok(()) => true,
+        Err(reason) if required() => panic!(
+            "PostgreSQL is required (CI is set) but unreachable at {}: {reason}",
+            postgres_admin_url()
+        ),
+        Err(reason) => {
+            // Written straight to stderr: the test harness captures eprintln! output of
+            // passing tests, and a skip must be seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! SKIPPED {test} on PostgreSQL: no server at {} ({reason}). \
+                 Set CI=1 to make this a failure.\n",
+                postgres_admin_url()
+            );
+            false
+        }
+    }
+}
+
+/// A fresh, empty PostgreSQL database, dropped when this value is dropped.
+pub struct PgDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Self {
+        let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&postgres_admin_url())
+            .await
+            .expect("connect to the PostgreSQL admin database");
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create a test database");
+        let _ = admin.close().await;
+        let mut url = url::Url::parse(&postgres_admin_url()).expect("admin URL");
+        url.set_path(&format!("/{name}"));
+        Self {
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    /// Drops the database now, with its open connections (`WITH (FORCE)`).
+    pub async fn drop_now(name: &str) {
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+            let _ = admin
+                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await;
+            let _ = admin.close().await;
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime: clean up on a thread of our own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(PgDatabase::drop_now(&name));
+            }
+        })
+        .join();
+    }
+}
+
+/// The application under test.
+pub struct TestApp {
+    pub url: String,
+    pub port: u16,
+    pub db: Database,
+    pub client: reqwest::Client,
+    pub kind: Db,
+    pub pg: Option<PgDatabase>,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    pub dir: tempfile::TempDir,
+}
+
+static INIT: Once = Once::new();
+
+pub fn init_crypto() {
+    portcullis::install_crypto_provider();
+}
+
+fn init_process() {
+    INIT.call_once(|| {
+        portcullis::install_crypto_provider();
+        if std::env::var("TEST_LOG").is_ok() {
+            portcullis::telemetry::init(portcullis::config::LogFormat::Text, "info");
+        }
+    });
+}
+
+/// A configuration for a test: port 0, everything under `dir`.
+pub fn test_config(dir: &std::path::Path, database_url: &str) -> Config {
+    let dir = dir.display().to_string();
+    let pairs = [
+        ("LISTEN_ADDR", "127.0.0.1:0".to_string()),
+        ("DATA_DIR", dir),
+        ("DATABASE_URL", database_url.to_string()),
+        ("DATABASE_MAX_CONNECTIONS", "5".to_string()),
+        ("SHUTDOWN_GRACE_SECONDS", "5".to_string()),
+        ("SANDBOX_ORG_LISTEN", "127.0.0.1:0".to_string()),
+    ];
+    Config::load(|key| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("test configuration is valid")
+}
+
+impl TestApp {
+    /// Starts the application on `kind`; `None` when PostgreSQL is unavailable (outside CI).
+    pub async fn spawn(kind: Db) -> Option<Self> {
+        Self::spawn_with(kind, |_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with a chance to adjust the configuration first.
+    pub async fn spawn_with(kind: Db, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
+        init_process();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (database_url, pg) = match kind {
+            Db::Sqlite => (
+                format!("sqlite://{}/portcullis.db?mode=rwc", dir.path().display()),
+                None,
+            ),
+            Db::Postgres => {
+                if !postgres_available(std::thread::current().name().unwrap_or("a test")).await {
+                    return None;
+                }
+                let pg = PgDatabase::create().await;
+                (pg.url.clone(), Some(pg))
+            }
+        };
+        let mut config = test_config(dir.path(), &database_url);
+        adjust(&mut config);
+        let app = match Application::build(config).await {
+            Ok(app) => app,
+            Err(e) => panic!("the application failed to start: {e}"),
+        };
+        Some(Self::start(app, kind, pg, dir))
+    }
+
+    fn start(app: Application, kind: Db, pg: Option<PgDatabase>, dir: tempfile::TempDir) -> Self {
+        let url = app.url();
+        let port = app.port();
+        let db = app.database().clone();
+        let shutdown = app.shutdown_token();
+        let server = tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("HTTP client");
+        Self {
+            url,
+            port,
+            db,
+            client,
+            kind,
+            pg,
+            shutdown,
+            server: Some(server),
+            dir,
+        }
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.at(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// Stops the application and waits for it to finish.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        self.shutdown.cancel();
+        match self.server.take() {
+            Some(handle) => handle.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Builds the application and returns the start-up error (for tests of bad settings).
+pub async fn startup_error(config: Config) -> StartupError {
+    init_process();
+    match Application::build(config).await {
+        Ok(_) => panic!("start-up was expected to fail"),
+        Err(e) => e,
+    }
+}
+
+/// Declares one test body twice: `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! db_test {
+    ($name:ident, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $app = $crate::common::TestApp::spawn($crate::common::Db::Sqlite)
+                    .await
+                    .expect("SQLite is always available");
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some($app) = $crate::common::TestApp::spawn($crate::common::Db::Postgres).await
+                else {
+                    return;
+                };
+                $body
+            }
+        }
+    };
+}
