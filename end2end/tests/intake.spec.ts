@@ -43,14 +43,22 @@ test("with two approvals required, a second approver completes the approval", as
   await signIn(page, people.alex);
   await page.goto("/admin");
   await page.getByRole("link", { name: company }).click();
-  await page.getByLabel("Reason for the decision").fill("Looks right to me");
+  // The first approver narrows: Subject only.
+  await expect(page.getByLabel("Case.Description")).toHaveValue("read");
+  await page.getByLabel("Case.Description").selectOption("none");
+  await page.getByLabel("Reason for the decision").fill("Subject is enough");
   await page.getByRole("button", { name: "Approve" }).click();
   await expect(page.getByRole("status").filter({ hasText: "1 of 2" })).toBeVisible();
   await signOut(page);
 
+  // The second approver's form starts from that approval, not from the wider request,
+  // so confirming it as shown completes the approval.
   await signIn(page, people.blake);
   await page.goto("/admin");
   await page.getByRole("link", { name: company }).click();
+  await expect(page.getByRole("note")).toContainText("starts from");
+  await expect(page.getByLabel("Case.Description")).toHaveValue("none");
+  await expect(page.getByLabel("Case.Subject")).toHaveValue("read");
   await page.getByLabel("Reason for the decision").fill("Agreed");
   await page.getByRole("button", { name: "Approve" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Approved" })).toBeVisible();
@@ -58,6 +66,9 @@ test("with two approvals required, a second approver completes the approval", as
 
   await page.goto(status);
   await expect(page.getByText("Status:")).toContainText("approved");
+  const mail = await readMail(context, email, "approved");
+  expect(mail).toContain("Case.Subject");
+  expect(mail).not.toContain("Case.Description");
 
   // Back to one approval for the other tests.
   await signIn(page, people.alex);

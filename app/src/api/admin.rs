@@ -268,7 +268,10 @@ pub async fn admin_request(id: String) -> Result<Option<RequestView>, ServerFnEr
                 .budget
                 .clone()
                 .unwrap_or_else(|| Budget::default_for(detail.calls_per_day.max(1) as u64)),
-            end_date: d.end_date.clone().unwrap_or_else(|| detail.end_date.clone()),
+            end_date: d
+                .end_date
+                .clone()
+                .unwrap_or_else(|| detail.end_date.clone()),
             ip_ranges: d.ip_ranges.clone(),
             from_approver: Some(d.approver.clone()),
         },

@@ -8,8 +8,8 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_params_map, use_query_map};
 
 use super::FieldMessage;
-use shared::request::RequestState;
 use shared::budget::HardAction;
+use shared::request::RequestState;
 use shared::scope::Level;
 
 use crate::api::admin::{

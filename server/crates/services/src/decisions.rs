@@ -1216,16 +1216,28 @@ mod tests {
     }
 
     #[test]
-    fn earlier_approvals_vouch_only_for_risks_they_saw() {
+    fn an_earlier_approval_covers_only_what_it_agreed_to() {
         let plain = case_scope(&[("Subject", Level::Read)], false);
-        let sensitive = case_scope(&[("Description", Level::Edit)], false);
+        let more = case_scope(
+            &[("Subject", Level::Read), ("Description", Level::Edit)],
+            false,
+        );
         let view_all = case_scope(&[("Subject", Level::Read)], true);
-        assert!(vouches_for_risks(&plain, &plain));
-        assert!(!vouches_for_risks(&plain, &sensitive));
-        assert!(vouches_for_risks(&sensitive, &sensitive));
-        assert!(!vouches_for_risks(&plain, &view_all));
-        // Dropping a risky permission is fine.
-        assert!(vouches_for_risks(&view_all, &plain));
+        assert!(covers(&plain, &plain));
+        // Putting back a field, or adding View All, is more than was approved.
+        assert!(!covers(&plain, &more));
+        assert!(!covers(&plain, &view_all));
+        // Narrowing what was approved is fine.
+        assert!(covers(&more, &plain));
+        assert!(covers(&view_all, &plain));
+        // Records the approval did not name widen; dropping records narrows.
+        let mut records = plain.clone();
+        records
+            .visibility
+            .record_ids
+            .push("500000000000001AAA".into());
+        assert!(!covers(&plain, &records));
+        assert!(covers(&records, &plain));
     }
 
     #[test]

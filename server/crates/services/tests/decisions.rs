@@ -329,7 +329,10 @@ services::both_databases!(
             .fetch_one(t.db.db.pool())
             .await
             .unwrap();
-        assert_eq!(serde_json::from_str::<Scope>(&scope_json).unwrap(), narrowed);
+        assert_eq!(
+            serde_json::from_str::<Scope>(&scope_json).unwrap(),
+            narrowed
+        );
         assert_audit_intact(&t).await;
     }
 );
