@@ -160,12 +160,19 @@ impl Database {
     }
 
     /// Begins a transaction that will write.
+    ///
+    /// On SQLite the transaction takes the write lock at `BEGIN IMMEDIATE`: a deferred
+    /// transaction that reads first and writes later fails at once with "database is
+    /// locked" (the busy timeout does not apply) when another connection, e.g. a plain
+    /// `UPDATE` or the session store, committed in between.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
-        let guard = match self.kind {
-            DatabaseKind::Sqlite => Some(self.write_lock.clone().lock_owned().await),
-            DatabaseKind::Postgres => None,
+        let (guard, tx) = match self.kind {
+            DatabaseKind::Sqlite => (
+                Some(self.write_lock.clone().lock_owned().await),
+                self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            ),
+            DatabaseKind::Postgres => (None, self.pool.begin().await?),
         };
-        let tx = self.pool.begin().await?;
         Ok(WriteTx { tx, _guard: guard })
     }
 
