@@ -347,6 +347,78 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "SHUTDOWN_GRACE_SECONDS",
         "time in-flight requests get on shutdown; default 10",
     ),
+    (
+        "SALESFORCE_MODE",
+        "sandbox (the embedded sandbox org, default) or org (a real Salesforce org)",
+    ),
+    (
+        "SANDBOX_ORG_LISTEN",
+        "where the sandbox org listens (HTTPS); default 127.0.0.1:3900",
+    ),
+    (
+        "SANDBOX_ORG_DAILY_API_LIMIT",
+        "the sandbox org's daily API request limit; default 15000",
+    ),
+    (
+        "SALESFORCE_URL",
+        "org mode: the org's My Domain URL, e.g. https://acme.my.salesforce.com",
+    ),
+    (
+        "SALESFORCE_CLIENT_ID",
+        "org mode: the consumer key of the portal's own External Client App",
+    ),
+    (
+        "SALESFORCE_JWT_KEY_FILE",
+        "org mode: private key (PEM) for the JWT bearer flow (preferred)",
+    ),
+    (
+        "SALESFORCE_USERNAME",
+        "org mode, with the JWT key: the user the portal acts as",
+    ),
+    (
+        "SALESFORCE_CLIENT_SECRET",
+        "org mode: consumer secret for the client credentials flow (if no JWT key)",
+    ),
+    (
+        "SALESFORCE_CA_FILE",
+        "org mode: extra CA certificate (PEM) to trust, e.g. for a TLS-inspecting proxy",
+    ),
+    (
+        "SMTP_URL",
+        "smtp://user:pass@host:587 or smtps://…; unset: mail stays in the sandbox outbox (/outbox)",
+    ),
+    (
+        "MAIL_FROM",
+        "sender of the portal's mail; default Portcullis <portcullis@localhost>",
+    ),
+    (
+        "ROLE_APPROVERS",
+        "comma-separated Salesforce usernames who may approve",
+    ),
+    (
+        "ROLE_SECURITY_REVIEWERS",
+        "comma-separated Salesforce usernames who may review the audit log",
+    ),
+    (
+        "ROLE_OWNERS",
+        "comma-separated Salesforce usernames who run the portal (catalog, settings)",
+    ),
+    (
+        "ROLE_APPROVER_PERMISSION_SET",
+        "holders of this permission set are approvers; default Portcullis_Approver (- = none)",
+    ),
+    (
+        "ROLE_SECURITY_REVIEWER_PERMISSION_SET",
+        "holders are security reviewers; default Portcullis_Security_Reviewer (- = none)",
+    ),
+    (
+        "ROLE_OWNER_PERMISSION_SET",
+        "holders are owners; default Portcullis_Owner (- = none)",
+    ),
+    (
+        "APPROVALS_REQUIRED",
+        "approvals a request needs at first start (1 or 2; owners change it in /admin/settings); default 1",
+    ),
 ];
 
 impl Config {
@@ -688,6 +760,33 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::load(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn every_documented_setting_can_come_from_the_file_and_no_other() {
+        let documented: Vec<&str> = SETTINGS
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| *name != "PORTCULLIS_CONFIG")
+            .collect();
+        let text: String = documented
+            .iter()
+            .map(|name| format!("{} = \"x\"\n", name.to_ascii_lowercase()))
+            .collect();
+        let file: FileSettings = toml::from_str(&text).expect("every documented key is accepted");
+        for name in &documented {
+            assert_eq!(
+                file.get(name).as_deref(),
+                Some("x"),
+                "{name} is read from the file"
+            );
+        }
+        // The file takes no key the documentation does not list (deny_unknown_fields makes
+        // an extra field an error, so count the struct's fields through its Debug output).
+        let fields = format!("{:?}", FileSettings::default())
+            .matches(": None")
+            .count();
+        assert_eq!(fields, documented.len(), "every file setting is documented");
     }
 
     #[test]
