@@ -1264,8 +1264,12 @@ async fn tampered_sign_ins(app: TestApp) {
         .await
         .expect("GET");
     assert!(!response.status().is_server_error());
-    let body = response.text().await.unwrap_or_default();
-    assert!(body.contains("Sign-in"), "the failure page explains itself");
+    let status = response.status();
+    let body = response.text().await.expect("the failure page's body");
+    assert!(
+        body.contains("Sign-in failed"),
+        "the failure page explains itself ({status}): {body}"
+    );
     // After all this, a clean sign-in still works.
     sign_in(&app, &alice, portal::BLAKE).await;
     assert_eq!(
