@@ -1,4 +1,5 @@
-import { defineConfig, devices } from "@playwright/test";
+import { defineConfig, devices, type PlaywrightTestConfig } from "@playwright/test";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -9,12 +10,78 @@ const chromium =
   (existsSync("/usr/bin/chromium") ? "/usr/bin/chromium" : undefined);
 
 // The portal under test is the freshly built binary, started on its own port with an
-// empty data directory, so every run begins from a clean database.
+// empty database, so every run begins clean: once on SQLite (an empty data directory) and,
+// when PostgreSQL answers, once more on a freshly created PostgreSQL database.
 const port = Number(process.env.E2E_PORT ?? 3100);
-const baseURL = `http://127.0.0.1:${port}`;
+const pgPort = Number(process.env.E2E_POSTGRES_PORT ?? 3101);
 const repo = resolve(__dirname, "..");
 const binary = process.env.PORTCULLIS_BIN ?? join(repo, "target", "debug", "portcullis");
-const dataDir = mkdtempSync(join(tmpdir(), "portcullis-e2e-"));
+const siteRoot = process.env.SITE_ROOT ?? join(repo, "target", "site");
+const postgresUrl = process.env.E2E_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432";
+const required = !!process.env.CI && process.env.CI !== "0";
+
+function postgresAnswers(): boolean {
+  const probe = spawnSync("psql", [`${postgresUrl}/postgres`, "-Atqc", "select 1"], {
+    timeout: 10_000,
+    encoding: "utf8",
+  });
+  return probe.status === 0 && probe.stdout.trim() === "1";
+}
+
+const withPostgres = postgresAnswers();
+if (!withPostgres) {
+  const message = `PostgreSQL does not answer at ${postgresUrl}`;
+  if (required) throw new Error(`${message}; CI requires the PostgreSQL browser tests`);
+  console.warn(`\n!!! SKIPPED: the PostgreSQL browser tests (${message})\n`);
+}
+
+function server(listen: number, sandbox: number, database: "sqlite" | "postgres") {
+  return {
+    command: database === "postgres" ? join(__dirname, "serve-postgres.sh") : binary,
+    url: `http://127.0.0.1:${listen}/readyz`,
+    timeout: 60_000,
+    reuseExistingServer: false,
+    stdout: "ignore" as const,
+    stderr: "pipe" as const,
+    env: {
+      PORTCULLIS_BIN: binary,
+      E2E_POSTGRES_URL: postgresUrl,
+      LISTEN_ADDR: `127.0.0.1:${listen}`,
+      DATA_DIR: mkdtempSync(join(tmpdir(), `portcullis-e2e-${database}-`)),
+      SITE_ROOT: siteRoot,
+      SANDBOX_ORG_LISTEN: `127.0.0.1:${sandbox}`,
+      LOG_LEVEL: "warn",
+    },
+  };
+}
+
+const chromiumUse = {
+  ...devices["Desktop Chrome"],
+  launchOptions: chromium
+    ? {
+        executablePath: chromium,
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+      }
+    : {},
+};
+
+const projects: PlaywrightTestConfig["projects"] = [
+  { name: "sqlite", use: { ...chromiumUse, baseURL: `http://127.0.0.1:${port}` } },
+];
+const webServer = [server(port, Number(process.env.E2E_SANDBOX_PORT ?? 3190), "sqlite")];
+if (withPostgres) {
+  projects.push({ name: "postgres", use: { ...chromiumUse, baseURL: `http://127.0.0.1:${pgPort}` } });
+  webServer.push(server(pgPort, Number(process.env.E2E_POSTGRES_SANDBOX_PORT ?? 3191), "postgres"));
+}
 
 export default defineConfig({
   testDir: "./tests",
@@ -27,47 +94,10 @@ export default defineConfig({
   reporter: [["list"]],
   outputDir: "test-results",
   use: {
-    baseURL,
     actionTimeout: 10_000,
     screenshot: "only-on-failure",
     trace: "retain-on-failure",
   },
-  webServer: {
-    command: binary,
-    url: `${baseURL}/readyz`,
-    timeout: 60_000,
-    reuseExistingServer: false,
-    stdout: "ignore",
-    stderr: "pipe",
-    env: {
-      LISTEN_ADDR: `127.0.0.1:${port}`,
-      DATA_DIR: dataDir,
-      SITE_ROOT: process.env.SITE_ROOT ?? join(repo, "target", "site"),
-      SANDBOX_ORG_LISTEN: `127.0.0.1:${Number(process.env.E2E_SANDBOX_PORT ?? 3190)}`,
-      LOG_LEVEL: "warn",
-    },
-  },
-  projects: [
-    {
-      name: "chromium",
-      use: {
-        ...devices["Desktop Chrome"],
-        launchOptions: chromium
-          ? {
-              executablePath: chromium,
-              args: [
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-              ],
-            }
-          : {},
-      },
-    },
-  ],
+  webServer,
+  projects,
 });

@@ -42,7 +42,8 @@ step_detail() {
            END { printf "  %d passed, %d failed, %d ignored", p, f, i;
                  if (s) printf ", %d PostgreSQL runs SKIPPED", s; else printf ", PostgreSQL included" }' "$log" ;;
     playwright)
-      grep -Eo '[0-9]+ (passed|failed|skipped|flaky)' "$log" | tr '\n' ' ' | sed 's/^/  /' ;;
+      grep -Eo '[0-9]+ (passed|failed|skipped|flaky)' "$log" | tr '\n' ' ' | sed 's/^/  /'
+      if grep -q '^!!! SKIPPED' "$log"; then printf ', PostgreSQL SKIPPED'; else printf ', SQLite and PostgreSQL'; fi ;;
   esac
 }
 
