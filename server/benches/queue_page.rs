@@ -1,0 +1,257 @@
+//! The approvers' queue under load, with 10,000 requests in the database.
+//!
+//! Starts the real portal (embedded sandbox org) on SQLite and on PostgreSQL, copies one
+//! genuinely submitted and verified request into `BENCH_ROWS` (default 10,000) requests,
+//! signs in as an approver through the sandbox org's login page, and has `wrk` (Debian's
+//! package) load two things with that session cookie:
+//!
+//! - `GET /admin`: the server-rendered dashboard, whose first page of the queue is rendered
+//!   on the server (what a browser gets on a full page load);
+//! - `POST /api/admin_queue`: the server function the dashboard calls when filtering or
+//!   paging after hydration.
+//!
+//! It prints p50, p90 and p99 latency and requests per second for each, and fails if any
+//! response was not 2xx (a signed-out or broken page would otherwise look fast).
+//!
+//! ```sh
+//! cargo bench -p server --bench queue_page
+//! BENCH_ROWS=50000 BENCH_SECONDS=20 BENCH_CONNECTIONS=16 cargo bench -p server --bench queue_page
+//! ```
+//!
+//! PostgreSQL is used when `PORTCULLIS_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) answers; otherwise that half prints SKIPPED.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use common::portal::{self, spawn_portal};
+use common::{Db, TestApp};
+use reqwest::cookie::CookieStore;
+
+fn setting(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(raw) => raw
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={raw:?} is not a whole number")),
+        Err(_) => default,
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; there is nothing to filter.
+    let rows = setting("BENCH_ROWS", 10_000);
+    let seconds = setting("BENCH_SECONDS", 10);
+    let connections = setting("BENCH_CONNECTIONS", 8);
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("queue_page: wrk is not installed (apt-get install wrk)");
+        std::process::exit(1);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    println!(
+        "queue page: {rows} requests in the database, wrk {connections} connections, {seconds} s per target"
+    );
+    for db in [Db::Sqlite, Db::Postgres] {
+        runtime.block_on(run(db, rows, seconds, connections));
+    }
+}
+
+async fn run(db: Db, rows: u64, seconds: u64, connections: u64) {
+    let Some(app) = spawn_portal(db).await else {
+        println!("{db:?}: SKIPPED (PostgreSQL does not answer)");
+        return;
+    };
+    let started = Instant::now();
+    seed(&app, rows).await;
+    println!(
+        "{db:?}: seeded {rows} requests in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client");
+    portal::sign_in(&app, &client, portal::BLAKE).await;
+    let cookie = jar
+        .cookies(&app.url.parse().expect("portal URL"))
+        .expect("a session cookie after signing in");
+    let cookie = cookie.to_str().expect("cookie header").to_string();
+
+    // Both targets answer with the queue before they are measured.
+    let page = client
+        .get(app.at("/admin"))
+        .send()
+        .await
+        .expect("GET /admin");
+    assert!(page.status().is_success(), "/admin: {}", page.status());
+    let html = page.text().await.expect("page body");
+    assert!(
+        html.contains("Bench Vendor"),
+        "the dashboard lists the seeded requests"
+    );
+    let (status, body) = portal::call(&app, &client, "admin_queue", &[]).await;
+    assert!(status.is_success(), "admin_queue: {status} {body}");
+    let queue: serde_json::Value = serde_json::from_str(&body).expect("queue JSON");
+    let shown = queue["items"].as_array().map_or(0, Vec::len);
+    assert!(shown > 0, "admin_queue returns a page of requests");
+    println!(
+        "{db:?}: one page = {shown} requests, /admin = {} KiB of HTML",
+        html.len() / 1024
+    );
+
+    let script = tempfile::NamedTempFile::new().expect("wrk script");
+    std::fs::write(
+        script.path(),
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = \"\"\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\nwrk.headers[\"Origin\"] = \"{}\"\n",
+            app.url
+        ),
+    )
+    .expect("write wrk script");
+    let page_url = app.at("/admin");
+    let api_url = app.at("/api/admin_queue");
+    for (name, url, lua) in [
+        ("GET /admin", page_url.as_str(), None),
+        (
+            "POST /api/admin_queue",
+            api_url.as_str(),
+            Some(script.path()),
+        ),
+    ] {
+        let cookie_header = format!("Cookie: {cookie}");
+        let threads = connections.clamp(1, 2).to_string();
+        let connections = connections.to_string();
+        let duration = format!("{seconds}s");
+        let mut args = vec![
+            "--latency",
+            "-t",
+            threads.as_str(),
+            "-c",
+            connections.as_str(),
+            "-d",
+            duration.as_str(),
+            "-H",
+            cookie_header.as_str(),
+        ];
+        let lua_path;
+        if let Some(path) = lua {
+            lua_path = path.display().to_string();
+            args.extend(["-s", lua_path.as_str()]);
+        }
+        args.push(url);
+        let output = tokio::task::spawn_blocking({
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            move || Command::new("wrk").args(&args).output()
+        })
+        .await
+        .expect("wrk task")
+        .expect("run wrk");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "wrk failed: {text}");
+        let report = Report::parse(&text).unwrap_or_else(|| panic!("wrk output:\n{text}"));
+        assert!(
+            report.errors.is_none(),
+            "{name}: {} (wrk output:\n{text})",
+            report.errors.as_deref().unwrap_or_default()
+        );
+        println!(
+            "{db:?}: {name:<24} p50 {:>9}  p90 {:>9}  p99 {:>9}  {:>8} req/s  ({} requests)",
+            report.p50, report.p90, report.p99, report.rate, report.requests
+        );
+    }
+    app.stop().await.expect("portal stops");
+}
+
+/// Copies the one request `portal::submit` made into `rows` requests: same shape as a real
+/// one (scope JSON, verified, submitted), spread over 500 companies and over time.
+async fn seed(app: &TestApp, rows: u64) {
+    let contractor = portal::submit(app, "Bench Vendor 0", true).await;
+    let copies = rows.saturating_sub(1);
+    if copies == 0 {
+        return;
+    }
+    let sql = format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {copies})
+         INSERT INTO access_requests (id, submission_key, state, company, contact_name,
+             contact_email, justification, scope, calls_per_day, ip_ranges, end_date,
+             submitter_ip, created_at, updated_at, verification_code_hash,
+             verification_token_hash, verification_expires_at, verification_attempts,
+             verified_at, status_token_hash, risky, approvals_required)
+         SELECT r.id || '-' || n.i, r.submission_key || '-' || n.i, r.state,
+             'Bench Vendor ' || (n.i % 500), r.contact_name, r.contact_email, r.justification,
+             r.scope, r.calls_per_day, r.ip_ranges, r.end_date, r.submitter_ip,
+             r.created_at - n.i * 60000, r.updated_at - n.i * 60000, r.verification_code_hash,
+             r.verification_token_hash || '-' || n.i, r.verification_expires_at,
+             r.verification_attempts, r.verified_at, r.status_token_hash || '-' || n.i,
+             r.risky, r.approvals_required
+         FROM access_requests r, n WHERE r.id = $1"
+    );
+    let done = sqlx::query(&sql)
+        .bind(&contractor.request_id)
+        .execute(app.db.pool())
+        .await
+        .expect("seed the requests");
+    assert_eq!(done.rows_affected(), copies, "seeded rows");
+    if app.kind == Db::Postgres {
+        sqlx::query("ANALYZE access_requests")
+            .execute(app.db.pool())
+            .await
+            .expect("ANALYZE");
+    }
+}
+
+/// What the bench reads from wrk's `--latency` report.
+struct Report {
+    p50: String,
+    p90: String,
+    p99: String,
+    rate: String,
+    requests: String,
+    /// Socket errors or non-2xx answers, if any.
+    errors: Option<String>,
+}
+
+impl Report {
+    fn parse(text: &str) -> Option<Self> {
+        let percentile = |p: &str| {
+            text.lines()
+                .map(str::trim)
+                .find(|l| l.starts_with(p))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .map(str::to_string)
+        };
+        let after = |prefix: &str| {
+            text.lines()
+                .map(str::trim)
+                .find(|l| l.starts_with(prefix))
+                .map(|l| l[prefix.len()..].trim().to_string())
+        };
+        let requests = text
+            .lines()
+            .find(|l| l.contains("requests in"))
+            .and_then(|l| l.split_whitespace().next())
+            .map(str::to_string)?;
+        let errors = [after("Socket errors:"), after("Non-2xx or 3xx responses:")]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>();
+        Some(Self {
+            p50: percentile("50%")?,
+            p90: percentile("90%")?,
+            p99: percentile("99%")?,
+            rate: after("Requests/sec:")?,
+            requests,
+            errors: (!errors.is_empty()).then(|| errors.join("; ")),
+        })
+    }
+}
