@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -128,6 +129,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Counts the API requests sent through this handle (see [`Client::counting`]).
+    calls: Option<Arc<AtomicU64>>,
 }
 
 impl fmt::Debug for Client {
@@ -160,7 +163,19 @@ impl Client {
                 auth,
                 last_limit_info: RwLock::new(None),
             }),
+            calls: None,
         })
+    }
+
+    /// A handle on the same connection and token that also counts, in `calls`, every API
+    /// request it sends (retries and token-refused replays included: each one reaches
+    /// Salesforce and counts against the org's daily limit). The OAuth token requests are
+    /// not API calls and are not counted.
+    pub fn counting(&self, calls: Arc<AtomicU64>) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            calls: Some(calls),
+        }
     }
 
     pub fn instance_url(&self) -> &Url {
@@ -353,6 +368,9 @@ impl Client {
                 builder.multipart(form)
             }
         };
+        if let Some(calls) = &self.calls {
+            calls.fetch_add(1, Ordering::Relaxed);
+        }
         let response = builder
             .send()
             .await
