@@ -102,7 +102,7 @@ async fn run(db: Db, rows: u64, seconds: u64, connections: u64) {
     let (status, body) = portal::call(&app, &client, "admin_queue", &[]).await;
     assert!(status.is_success(), "admin_queue: {status} {body}");
     let queue: serde_json::Value = serde_json::from_str(&body).expect("queue JSON");
-    let shown = queue["items"].as_array().map_or(0, Vec::len);
+    let shown = queue["rows"].as_array().map_or(0, Vec::len);
     assert!(shown > 0, "admin_queue returns a page of requests");
     println!(
         "{db:?}: one page = {shown} requests, /admin = {} KiB of HTML",

@@ -938,6 +938,9 @@ impl Portal {
         .bind(now)
         .execute(&mut *tx.tx)
         .await?;
+        // The provisioning run is planned with the grant, so an approval is never left
+        // without one.
+        crate::provisioning::plan(&mut tx.tx, &grant_id, now).await?;
         add_event(
             &mut tx.tx,
             id,

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod db;
 pub mod decisions;
 pub mod mail;
+pub mod provisioning;
 pub mod requests;
 pub mod roles;
 pub mod settings;

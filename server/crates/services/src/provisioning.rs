@@ -1,0 +1,1030 @@
+//! The provisioning workflow: an approved grant becomes Salesforce configuration, one
+//! durable step at a time.
+//!
+//! Every step of a grant's run is a row in `provisioning_steps` (state, attempts, last
+//! error, what it found or made). A worker *leases* the next runnable step (a compare-and-set
+//! on the row, and `FOR UPDATE SKIP LOCKED` on PostgreSQL so concurrent workers do not queue
+//! on one row), runs it, and records the outcome only while it still holds the lease. A
+//! worker that dies leaves an expired lease, and the step is run again by whoever comes next.
+//!
+//! So a step may run twice (the first run acted in Salesforce, then the process died before
+//! recording it): every step is idempotent. Names are deterministic (from the grant id and
+//! the company), and each step looks up what it would create before creating it.
+//!
+//! Transient failures (network, 5xx, `REQUEST_LIMIT_EXCEEDED`, an unknown outcome) are
+//! retried with exponential backoff and jitter; anything else stops the run and puts the
+//! grant in `needs_attention` with the Salesforce error in words an admin can act on.
+//!
+//! Steps built so far: the integration user, its API integration licence, the permission set
+//! with exactly the approved object and field permissions, and its assignment (with the
+//! grant's end date as expiry). Record visibility, the External Client App and the
+//! least-privilege proof follow.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::Rng;
+use salesforce::{Client, Cond, SalesforceId, Soql};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use shared::scope::{Level, Scope};
+use sqlx::{Any, Row, Transaction};
+
+use crate::audit::{self, Actor, Event, Outcome};
+use crate::clock::now_ms;
+use crate::db::{Database, DatabaseKind};
+
+/// The integration user's profile (DESIGN.md, "What provisioning creates").
+const PROFILE: &str = "Minimum Access - API Only Integrations";
+/// The permission set licence every integration user gets.
+const LICENCE: &str = "SalesforceAPIIntegrationPsl";
+
+/// One step of a run, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    User,
+    Licence,
+    PermissionSet,
+    Assignment,
+}
+
+impl Step {
+    pub const ALL: [Step; 4] = [
+        Step::User,
+        Step::Licence,
+        Step::PermissionSet,
+        Step::Assignment,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::User => "user",
+            Step::Licence => "licence",
+            Step::PermissionSet => "permission_set",
+            Step::Assignment => "assignment",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Step::User => "Integration user",
+            Step::Licence => "API integration licence",
+            Step::PermissionSet => "Permission set and its permissions",
+            Step::Assignment => "Permission set assignment (expires with the grant)",
+        }
+    }
+
+    fn position(self) -> i64 {
+        Self::ALL.iter().position(|s| *s == self).unwrap_or(0) as i64
+    }
+}
+
+/// Creates the run's steps for a new grant, in the approval's transaction.
+pub(crate) async fn plan(
+    tx: &mut Transaction<'static, Any>,
+    grant_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    for step in Step::ALL {
+        sqlx::query(
+            "INSERT INTO provisioning_steps (grant_id, step, position, state, next_attempt_at, updated_at) \
+             VALUES ($1, $2, $3, 'pending', $4, $4)",
+        )
+        .bind(grant_id)
+        .bind(step.as_str())
+        .bind(step.position())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The deterministic Salesforce names of a grant's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub username: String,
+    pub alias: String,
+    pub last_name: String,
+    pub permission_set: String,
+    pub permission_set_label: String,
+}
+
+impl Names {
+    /// Derived from the grant id (unique) and the company (readable in Setup). The same
+    /// grant always gets the same names, which is what makes look-up-before-create work.
+    pub fn for_grant(grant_id: &str, company: &str) -> Self {
+        let digest = hex::encode(Sha256::digest(grant_id.as_bytes()));
+        let tag = &digest[..10];
+        let words: Vec<String> = company
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let mut chars = w.chars();
+                let first = chars.next().map(|c| c.to_ascii_uppercase());
+                first.into_iter().chain(chars).collect()
+            })
+            .collect();
+        let mut slug: String = words.concat();
+        slug.truncate(30);
+        if slug.is_empty() || !slug.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            slug = format!("C{slug}");
+        }
+        let lower = slug.to_ascii_lowercase();
+        Self {
+            username: format!("{lower}.{tag}@integrations.portcullis.invalid"),
+            alias: format!("pc{}", &tag[..6]),
+            last_name: format!(
+                "{} Integration",
+                company.trim().chars().take(60).collect::<String>()
+            ),
+            permission_set: format!("Portcullis_{slug}_{tag}"),
+            permission_set_label: format!(
+                "Portcullis {} {}",
+                company.trim().chars().take(40).collect::<String>(),
+                &tag[..6]
+            ),
+        }
+    }
+}
+
+/// Backoff for transient failures: `base * 2^(attempt-1)`, capped, with full jitter on the
+/// upper half so workers that failed together do not retry together.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub max: Duration,
+    /// Attempts before a transient failure counts as permanent.
+    pub max_attempts: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(300),
+            max_attempts: 12,
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn delay(&self, attempt: i64, rng: &mut impl Rng) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32 << (attempt.clamp(1, 20) - 1) as u32)
+            .min(self.max);
+        let half = exp / 2;
+        half + Duration::from_millis(rng.random_range(0..=half.as_millis() as u64))
+    }
+}
+
+/// A step leased by this worker.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    pub grant_id: String,
+    pub step: Step,
+    pub attempt: i64,
+}
+
+/// What a worker did with one `run_once`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ran {
+    /// Nothing was runnable.
+    Idle,
+    Succeeded {
+        grant_id: String,
+        step: Step,
+    },
+    Retrying {
+        grant_id: String,
+        step: Step,
+    },
+    Failed {
+        grant_id: String,
+        step: Step,
+    },
+    /// Another worker took the step over (our lease expired) before we recorded it.
+    LeaseLost {
+        grant_id: String,
+        step: Step,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A failure of one step.
+#[derive(Debug)]
+struct StepFailure {
+    /// For the admin: what went wrong and what to do.
+    message: String,
+    transient: bool,
+}
+
+impl From<salesforce::Error> for StepFailure {
+    fn from(error: salesforce::Error) -> Self {
+        let transient = error.is_transient();
+        let message = match error.error_code() {
+            Some("LICENSE_LIMIT_EXCEEDED") => format!(
+                "The org has no free Salesforce Integration licence (or API integration permission set licence). Free one, or buy more, then retry. Salesforce said: {error}"
+            ),
+            Some("INVALID_FIELD") | Some("INVALID_FIELD_FOR_INSERT_UPDATE") => format!(
+                "A field in the approved scope does not exist in the org (or cannot be permissioned). Check the scope against the org, then retry. Salesforce said: {error}"
+            ),
+            _ => format!("Salesforce refused the step: {error}"),
+        };
+        Self { message, transient }
+    }
+}
+
+fn not_found(what: &str) -> StepFailure {
+    StepFailure {
+        message: format!("{what} was not found in the org"),
+        transient: false,
+    }
+}
+
+/// A worker of the provisioning engine.
+#[derive(Clone)]
+pub struct Engine {
+    db: Database,
+    salesforce: Client,
+    /// This worker's identity in leases.
+    owner: String,
+    lease: Duration,
+    retry: RetryPolicy,
+}
+
+impl Engine {
+    pub fn new(db: Database, salesforce: Client) -> Self {
+        Self {
+            db,
+            salesforce,
+            owner: format!("worker-{}", uuid::Uuid::new_v4()),
+            lease: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Leases the next runnable step: the first unfinished step of a grant still being
+    /// provisioned whose earlier steps all succeeded, which is pending (or running under an
+    /// expired lease) and due.
+    pub async fn lease_next(&self) -> Result<Option<Leased>, EngineError> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let lock = match self.db.kind() {
+            DatabaseKind::Postgres => " FOR UPDATE OF s SKIP LOCKED",
+            DatabaseKind::Sqlite => "",
+        };
+        let candidate = sqlx::query(&format!(
+            "SELECT s.grant_id, s.step, s.attempts FROM provisioning_steps s \
+             JOIN grants g ON g.id = s.grant_id \
+             WHERE g.state IN ('approved', 'provisioning') \
+               AND (s.state = 'pending' OR (s.state = 'running' AND s.lease_expires_at < $1)) \
+               AND s.next_attempt_at <= $1 \
+               AND NOT EXISTS (SELECT 1 FROM provisioning_steps p \
+                   WHERE p.grant_id = s.grant_id AND p.position < s.position AND p.state <> 'succeeded') \
+             ORDER BY s.next_attempt_at, s.grant_id LIMIT 1{lock}"
+        ))
+        .bind(now)
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+        let Some(row) = candidate else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let grant_id: String = row.try_get("grant_id")?;
+        let step_name: String = row.try_get("step")?;
+        let Some(step) = Step::parse(&step_name) else {
+            tracing::error!(grant_id, step = step_name, "unknown provisioning step");
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let attempt = row.try_get::<i64, _>("attempts")? + 1;
+        let taken = sqlx::query(
+            "UPDATE provisioning_steps SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
+                 attempts = $3, started_at = COALESCE(started_at, $4), updated_at = $4 \
+             WHERE grant_id = $5 AND step = $6 \
+               AND (state = 'pending' OR (state = 'running' AND lease_expires_at < $4))",
+        )
+        .bind(&self.owner)
+        .bind(now + self.lease.as_millis() as i64)
+        .bind(attempt)
+        .bind(now)
+        .bind(&grant_id)
+        .bind(step.as_str())
+        .execute(&mut *tx.tx)
+        .await?;
+        if taken.rows_affected() != 1 {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        sqlx::query(
+            "UPDATE grants SET state = 'provisioning', updated_at = $1 WHERE id = $2 AND state = 'approved'",
+        )
+        .bind(now)
+        .bind(&grant_id)
+        .execute(&mut *tx.tx)
+        .await?;
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor: &Actor::system(),
+                action: "provisioning.step_started",
+                target_type: "grant",
+                target_id: &grant_id,
+                outcome: Outcome::Success,
+                details: json!({ "step": step.as_str(), "attempt": attempt, "worker": self.owner }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(Leased {
+            grant_id,
+            step,
+            attempt,
+        }))
+    }
+
+    /// Leases one step and runs it.
+    pub async fn run_once(&self) -> Result<Ran, EngineError> {
+        let Some(leased) = self.lease_next().await? else {
+            return Ok(Ran::Idle);
+        };
+        self.run_leased(&leased).await
+    }
+
+    /// Runs steps until nothing is runnable now; returns what was done.
+    pub async fn run_until_idle(&self) -> Result<Vec<Ran>, EngineError> {
+        let mut done = Vec::new();
+        loop {
+            match self.run_once().await? {
+                Ran::Idle => return Ok(done),
+                ran => done.push(ran),
+            }
+        }
+    }
+
+    /// Runs a step this worker holds the lease on, and records the outcome.
+    pub async fn run_leased(&self, leased: &Leased) -> Result<Ran, EngineError> {
+        let calls = Arc::new(AtomicU64::new(0));
+        let client = self.salesforce.counting(calls.clone());
+        let outcome = match self.context(&leased.grant_id).await? {
+            Some(mut context) => {
+                context.first_attempt = leased.attempt == 1;
+                run_step(&client, leased.step, &context).await
+            }
+            None => Err(StepFailure {
+                message: "the grant no longer exists".into(),
+                transient: false,
+            }),
+        };
+        self.record(leased, outcome, calls.load(Ordering::Relaxed) as i64)
+            .await
+    }
+
+    async fn context(&self, grant_id: &str) -> Result<Option<Context>, EngineError> {
+        let Some(grant) =
+            sqlx::query("SELECT company, scope, end_date, contact_email FROM grants WHERE id = $1")
+                .bind(grant_id)
+                .fetch_optional(self.db.pool())
+                .await?
+        else {
+            return Ok(None);
+        };
+        let company: String = grant.try_get("company")?;
+        let scope: Scope = serde_json::from_str(&grant.try_get::<String, _>("scope")?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let end_date: String = grant.try_get("end_date")?;
+        let rows = sqlx::query(
+            "SELECT step, output FROM provisioning_steps WHERE grant_id = $1 AND state = 'succeeded'",
+        )
+        .bind(grant_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut outputs = BTreeMap::new();
+        for row in rows {
+            let step: String = row.try_get("step")?;
+            let output: Option<String> = row.try_get("output")?;
+            if let (Some(step), Some(output)) = (
+                Step::parse(&step),
+                output.and_then(|o| serde_json::from_str::<Value>(&o).ok()),
+            ) {
+                outputs.insert(step, output);
+            }
+        }
+        Ok(Some(Context {
+            names: Names::for_grant(grant_id, &company),
+            scope,
+            end_date,
+            outputs,
+            first_attempt: false,
+        }))
+    }
+
+    async fn record(
+        &self,
+        leased: &Leased,
+        outcome: Result<Value, StepFailure>,
+        calls: i64,
+    ) -> Result<Ran, EngineError> {
+        let now = now_ms();
+        let (grant_id, step) = (leased.grant_id.clone(), leased.step);
+        let mut tx = self.db.begin_write().await?;
+        // Calls count against the org whether or not we still hold the lease.
+        sqlx::query("UPDATE grants SET api_calls = api_calls + $1 WHERE id = $2")
+            .bind(calls)
+            .bind(&grant_id)
+            .execute(&mut *tx.tx)
+            .await?;
+        let (state, next_attempt_at, error, output, action, audit_outcome, ran) = match &outcome {
+            Ok(output) => (
+                "succeeded",
+                now,
+                None,
+                Some(output.to_string()),
+                "provisioning.step_succeeded",
+                Outcome::Success,
+                Ran::Succeeded {
+                    grant_id: grant_id.clone(),
+                    step,
+                },
+            ),
+            Err(failure) if failure.transient && leased.attempt < self.retry.max_attempts => (
+                "pending",
+                now + self
+                    .retry
+                    .delay(leased.attempt, &mut rand::rng())
+                    .as_millis() as i64,
+                Some(failure.message.clone()),
+                None,
+                "provisioning.step_retry",
+                Outcome::Failure,
+                Ran::Retrying {
+                    grant_id: grant_id.clone(),
+                    step,
+                },
+            ),
+            Err(failure) => (
+                "failed",
+                now,
+                Some(failure.message.clone()),
+                None,
+                "provisioning.step_failed",
+                Outcome::Failure,
+                Ran::Failed {
+                    grant_id: grant_id.clone(),
+                    step,
+                },
+            ),
+        };
+        let updated = sqlx::query(
+            "UPDATE provisioning_steps SET state = $1, next_attempt_at = $2, last_error = $3, \
+                 output = COALESCE($4, output), lease_owner = NULL, lease_expires_at = NULL, \
+                 finished_at = CASE WHEN $1 = 'pending' THEN NULL ELSE $5 END, updated_at = $5 \
+             WHERE grant_id = $6 AND step = $7 AND state = 'running' AND lease_owner = $8",
+        )
+        .bind(state)
+        .bind(next_attempt_at)
+        .bind(&error)
+        .bind(&output)
+        .bind(now)
+        .bind(&grant_id)
+        .bind(step.as_str())
+        .bind(&self.owner)
+        .execute(&mut *tx.tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            tx.commit().await?;
+            tracing::warn!(
+                grant_id,
+                step = step.as_str(),
+                "lease lost before the step was recorded"
+            );
+            return Ok(Ran::LeaseLost { grant_id, step });
+        }
+        if state == "failed" {
+            sqlx::query(
+                "UPDATE grants SET state = 'needs_attention', attention = $1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(format!("{}: {}", step.label(), error.as_deref().unwrap_or_default()))
+            .bind(now)
+            .bind(&grant_id)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+        let mut details =
+            json!({ "step": step.as_str(), "attempt": leased.attempt, "api_calls": calls });
+        if let Some(error) = &error {
+            details["error"] = json!(error);
+        }
+        if let Ok(output) = &outcome {
+            details["salesforce"] = output.clone();
+        }
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor: &Actor::system(),
+                action,
+                target_type: "grant",
+                target_id: &grant_id,
+                outcome: audit_outcome,
+                details,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ran)
+    }
+}
+
+/// One step's view of its grant.
+struct Context {
+    names: Names,
+    scope: Scope,
+    end_date: String,
+    /// What earlier steps recorded.
+    outputs: BTreeMap<Step, Value>,
+    /// No earlier attempt of this step ever started, so nothing it makes can exist yet and
+    /// the look-ups are skipped (each costs an API call). Should a stalled earlier worker
+    /// race a later one, Salesforce's own uniqueness (usernames, permission set names,
+    /// one assignment per user and set) refuses the second create.
+    first_attempt: bool,
+}
+
+impl Context {
+    fn id_from(&self, step: Step, key: &str) -> Result<SalesforceId, StepFailure> {
+        self.outputs
+            .get(&step)
+            .and_then(|o| o[key].as_str())
+            .and_then(|id| SalesforceId::parse(id).ok())
+            .ok_or_else(|| StepFailure {
+                message: format!("the {} step recorded no {key}", step.as_str()),
+                transient: false,
+            })
+    }
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    #[serde(rename = "Id")]
+    id: SalesforceId,
+}
+
+/// The id of the first record `soql` finds, if any; on a first attempt, `None` without
+/// asking (see [`Context::first_attempt`]).
+async fn look_up(
+    client: &Client,
+    cx: &Context,
+    soql: Soql,
+) -> Result<Option<SalesforceId>, StepFailure> {
+    if cx.first_attempt {
+        return Ok(None);
+    }
+    find(client, soql).await
+}
+
+/// The id of the first record `soql` finds, if any.
+async fn find(client: &Client, soql: Soql) -> Result<Option<SalesforceId>, StepFailure> {
+    let page = client.query::<IdRow>(&soql).await?;
+    Ok(page.records.into_iter().next().map(|r| r.id))
+}
+
+fn soql(result: Result<Soql, salesforce::soql::SoqlError>) -> Result<Soql, StepFailure> {
+    result.map_err(|e| StepFailure {
+        message: format!("could not build a query: {e}"),
+        transient: false,
+    })
+}
+
+async fn licence_id(client: &Client) -> Result<SalesforceId, StepFailure> {
+    find(
+        client,
+        soql(
+            Soql::select(&["Id"])
+                .from("PermissionSetLicense")
+                .filter(Cond::eq("DeveloperName", LICENCE))
+                .build(),
+        )?,
+    )
+    .await?
+    .ok_or_else(|| not_found("The Salesforce API Integration permission set licence"))
+}
+
+async fn run_step(client: &Client, step: Step, cx: &Context) -> Result<Value, StepFailure> {
+    match step {
+        Step::User => user(client, cx).await,
+        Step::Licence => licence(client, cx).await,
+        Step::PermissionSet => permission_set(client, cx).await,
+        Step::Assignment => assignment(client, cx).await,
+    }
+}
+
+async fn user(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    let username = &cx.names.username;
+    let existing = look_up(
+        client,
+        cx,
+        soql(
+            Soql::select(&["Id"])
+                .from("User")
+                .filter(Cond::eq("Username", username.as_str()))
+                .build(),
+        )?,
+    )
+    .await?;
+    if let Some(id) = existing {
+        return Ok(json!({ "user_id": id.as_str(), "username": username, "found": true }));
+    }
+    let profile = find(
+        client,
+        soql(
+            Soql::select(&["Id"])
+                .from("Profile")
+                .filter(Cond::eq("Name", PROFILE))
+                .build(),
+        )?,
+    )
+    .await?
+    .ok_or_else(|| not_found(&format!("The profile '{PROFILE}'")))?;
+    let id = client
+        .create(
+            "User",
+            &json!({
+                "Username": username,
+                "Email": username,
+                "LastName": cx.names.last_name,
+                "Alias": cx.names.alias,
+                "ProfileId": profile.as_str(),
+                "TimeZoneSidKey": "GMT",
+                "LocaleSidKey": "en_US",
+                "EmailEncodingKey": "UTF-8",
+                "LanguageLocaleKey": "en_US",
+            }),
+        )
+        .await?;
+    Ok(json!({ "user_id": id.as_str(), "username": username, "found": false }))
+}
+
+async fn licence(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    let user = cx.id_from(Step::User, "user_id")?;
+    let psl = licence_id(client).await?;
+    let existing = look_up(
+        client,
+        cx,
+        soql(
+            Soql::select(&["Id"])
+                .from("PermissionSetLicenseAssign")
+                .filter(Cond::and([
+                    Cond::eq("AssigneeId", &user),
+                    Cond::eq("PermissionSetLicenseId", &psl),
+                ]))
+                .build(),
+        )?,
+    )
+    .await?;
+    let (id, found) = match existing {
+        Some(id) => (id, true),
+        None => (
+            client
+                .create(
+                    "PermissionSetLicenseAssign",
+                    &json!({ "AssigneeId": user.as_str(), "PermissionSetLicenseId": psl.as_str() }),
+                )
+                .await?,
+            false,
+        ),
+    };
+    Ok(json!({ "licence_assignment_id": id.as_str(), "licence_id": psl.as_str(), "found": found }))
+}
+
+/// One ObjectPermissions row a scope asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ObjectPerm {
+    read: bool,
+    edit: bool,
+    view_all: bool,
+    modify_all: bool,
+}
+
+/// One FieldPermissions row a scope asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FieldPerm {
+    object: String,
+    read: bool,
+    edit: bool,
+}
+
+/// The permissions a scope grants, as Salesforce rows: by object, and by `Object.Field`.
+fn wanted_permissions(
+    scope: &Scope,
+) -> (BTreeMap<String, ObjectPerm>, BTreeMap<String, FieldPerm>) {
+    let mut objects = BTreeMap::new();
+    let mut fields = BTreeMap::new();
+    for o in &scope.objects {
+        objects.insert(
+            o.object.clone(),
+            ObjectPerm {
+                read: true,
+                edit: o.level == Level::Edit || o.modify_all,
+                view_all: o.view_all || o.modify_all,
+                modify_all: o.modify_all,
+            },
+        );
+        for (field, level) in &o.fields {
+            fields.insert(
+                format!("{}.{}", o.object, field),
+                FieldPerm {
+                    object: o.object.clone(),
+                    read: true,
+                    edit: *level == Level::Edit,
+                },
+            );
+        }
+    }
+    (objects, fields)
+}
+
+#[derive(Deserialize)]
+struct ObjectPermRow {
+    #[serde(rename = "SobjectType")]
+    sobject_type: String,
+}
+
+#[derive(Deserialize)]
+struct FieldPermRow {
+    #[serde(rename = "Field")]
+    field: String,
+}
+
+async fn permission_set(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    let psl = cx.id_from(Step::Licence, "licence_id")?;
+    let name = &cx.names.permission_set;
+    let existing = look_up(
+        client,
+        cx,
+        soql(
+            Soql::select(&["Id"])
+                .from("PermissionSet")
+                .filter(Cond::eq("Name", name.as_str()))
+                .build(),
+        )?,
+    )
+    .await?;
+    let (ps, found) = match existing {
+        Some(id) => (id, true),
+        None => (
+            client
+                .create(
+                    "PermissionSet",
+                    &json!({
+                        "Name": name,
+                        "Label": cx.names.permission_set_label,
+                        "Description": "Made by Portcullis for one contractor grant. Do not edit by hand.",
+                        "LicenseId": psl.as_str(),
+                    }),
+                )
+                .await?,
+            false,
+        ),
+    };
+    let (objects, fields) = wanted_permissions(&cx.scope);
+
+    // Only what is missing is created, so a step that ran halfway adds the rest. A
+    // permission set made just now has nothing yet.
+    let have_objects: Vec<ObjectPermRow> = if found {
+        client
+            .query_all(&soql(
+                Soql::select(&["SobjectType"])
+                    .from("ObjectPermissions")
+                    .filter(Cond::eq("ParentId", &ps))
+                    .build(),
+            )?)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let new_objects: Vec<Value> = objects
+        .iter()
+        .filter(|(object, _)| {
+            !have_objects
+                .iter()
+                .any(|h| h.sobject_type.eq_ignore_ascii_case(object))
+        })
+        .map(|(object, p)| {
+            json!({
+                "ParentId": ps.as_str(), "SobjectType": object,
+                "PermissionsRead": p.read, "PermissionsEdit": p.edit,
+                "PermissionsCreate": false, "PermissionsDelete": false,
+                "PermissionsViewAllRecords": p.view_all, "PermissionsModifyAllRecords": p.modify_all,
+            })
+        })
+        .collect();
+    check_saved(
+        client
+            .create_collection("ObjectPermissions", &new_objects, true)
+            .await?,
+    )?;
+
+    let have_fields: Vec<FieldPermRow> = if found {
+        client
+            .query_all(&soql(
+                Soql::select(&["Field"])
+                    .from("FieldPermissions")
+                    .filter(Cond::eq("ParentId", &ps))
+                    .build(),
+            )?)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let new_fields: Vec<Value> = fields
+        .iter()
+        .filter(|(field, _)| {
+            !have_fields
+                .iter()
+                .any(|h| h.field.eq_ignore_ascii_case(field))
+        })
+        .map(|(field, p)| {
+            json!({
+                "ParentId": ps.as_str(), "SobjectType": p.object, "Field": field,
+                "PermissionsRead": p.read, "PermissionsEdit": p.edit,
+            })
+        })
+        .collect();
+    for chunk in new_fields.chunks(200) {
+        check_saved(
+            client
+                .create_collection("FieldPermissions", chunk, true)
+                .await?,
+        )?;
+    }
+    Ok(json!({
+        "permission_set_id": ps.as_str(),
+        "permission_set": name,
+        "found": found,
+        "objects": objects.len(),
+        "fields": fields.len(),
+    }))
+}
+
+fn check_saved(results: Vec<salesforce::rest::SaveResult>) -> Result<(), StepFailure> {
+    for result in results {
+        if !result.success {
+            return Err(salesforce::Error::Api {
+                status: 400,
+                errors: result.errors,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+async fn assignment(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    let user = cx.id_from(Step::User, "user_id")?;
+    let ps = cx.id_from(Step::PermissionSet, "permission_set_id")?;
+    let expires = format!("{}T23:59:59.000Z", cx.end_date);
+    let existing = look_up(
+        client,
+        cx,
+        soql(
+            Soql::select(&["Id"])
+                .from("PermissionSetAssignment")
+                .filter(Cond::and([
+                    Cond::eq("AssigneeId", &user),
+                    Cond::eq("PermissionSetId", &ps),
+                ]))
+                .build(),
+        )?,
+    )
+    .await?;
+    let (id, found) = match existing {
+        Some(id) => (id, true),
+        None => (
+            client
+                .create(
+                    "PermissionSetAssignment",
+                    &json!({
+                        "AssigneeId": user.as_str(),
+                        "PermissionSetId": ps.as_str(),
+                        "ExpirationDate": expires,
+                    }),
+                )
+                .await?,
+            false,
+        ),
+    };
+    Ok(json!({ "assignment_id": id.as_str(), "expires": expires, "found": found }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_deterministic_and_valid() {
+        let a = Names::for_grant("0193-grant-a", "Kinetic Ltd.");
+        assert_eq!(a, Names::for_grant("0193-grant-a", "Kinetic Ltd."));
+        let b = Names::for_grant("0193-grant-b", "Kinetic Ltd.");
+        assert_ne!(a.username, b.username);
+        assert_ne!(a.permission_set, b.permission_set);
+        assert!(a.permission_set.starts_with("Portcullis_KineticLtd_"));
+        assert!(a.username.starts_with("kineticltd."));
+        assert_eq!(a.alias.len(), 8);
+        for company in ["  ", "42 Widgets", "Ünïcode GmbH", "a__b", &"x".repeat(200)] {
+            let n = Names::for_grant("g", company);
+            assert!(
+                crate::decisions::is_api_name(&n.permission_set),
+                "{}",
+                n.permission_set
+            );
+            assert!(n.permission_set.len() <= 80);
+            assert!(n.username.len() <= 80);
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let policy = RetryPolicy {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            max_attempts: 5,
+        };
+        let mut rng = rand::rng();
+        for _ in 0..50 {
+            let first = policy.delay(1, &mut rng);
+            assert!((Duration::from_millis(50)..=Duration::from_millis(100)).contains(&first));
+            let third = policy.delay(3, &mut rng);
+            assert!((Duration::from_millis(200)..=Duration::from_millis(400)).contains(&third));
+            assert!(policy.delay(30, &mut rng) <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn scope_becomes_exact_permission_rows() {
+        let scope = Scope {
+            objects: vec![shared::scope::ObjectAccess {
+                object: "Case".into(),
+                level: Level::Read,
+                fields: [
+                    ("Subject".to_string(), Level::Read),
+                    ("Status".to_string(), Level::Edit),
+                ]
+                .into_iter()
+                .collect(),
+                view_all: false,
+                modify_all: false,
+            }],
+            visibility: shared::scope::Visibility {
+                rule: shared::scope::VisibilityRule::Shared,
+                record_ids: vec![],
+                group: None,
+            },
+            packages: vec![],
+        };
+        let (objects, fields) = wanted_permissions(&scope);
+        assert_eq!(
+            objects["Case"],
+            ObjectPerm {
+                read: true,
+                edit: false,
+                view_all: false,
+                modify_all: false
+            }
+        );
+        let field = |read, edit| FieldPerm {
+            object: "Case".into(),
+            read,
+            edit,
+        };
+        assert_eq!(fields["Case.Subject"], field(true, false));
+        assert_eq!(fields["Case.Status"], field(true, true));
+        assert_eq!(fields.len(), 2);
+    }
+}

@@ -1,0 +1,416 @@
+//! The provisioning engine against an in-process sandbox org: the steps make exactly the
+//! approved configuration, survive being run again after a crash, hand over an expired
+//! lease, and stop with an explained failure on a permanent error.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use salesforce::{Cond, Soql};
+use serde_json::Value;
+use services::decisions::{ApprovalInput, DecisionOutcome};
+use services::provisioning::{Engine as Worker, Names, Ran, Step};
+use shared::budget::Budget;
+use shared::scope::{Level, Scope};
+use sqlx::Row;
+
+async fn approved_grant(t: &TestPortal, company: &str, scope: Scope) -> String {
+    let id = submit_verified(t, company, "ops@vendor.example", scope.clone()).await;
+    let (alice, actor) = approver("alice@acme.example");
+    let outcome = t
+        .approve(
+            &id,
+            &alice,
+            ApprovalInput {
+                scope,
+                budget: Budget::default_for(500),
+                end_date: future_date(30),
+                ip_ranges: String::new(),
+                reason: "Needed for the triage project.".into(),
+            },
+            &actor,
+        )
+        .await
+        .unwrap();
+    match outcome {
+        DecisionOutcome::Approved { grant_id, .. } => grant_id,
+        other => panic!("expected an approval, got {other:?}"),
+    }
+}
+
+fn worker(t: &TestPortal) -> Worker {
+    Worker::new(t.db.db.clone(), t.salesforce.clone())
+}
+
+async fn records(t: &TestPortal, object: &str, fields: &[&str], cond: Cond) -> Vec<Value> {
+    let soql = Soql::select(fields)
+        .from(object)
+        .filter(cond)
+        .build()
+        .unwrap();
+    t.salesforce.query_all::<Value>(&soql).await.unwrap()
+}
+
+async fn step_states(t: &TestPortal, grant_id: &str) -> Vec<(String, String)> {
+    sqlx::query("SELECT step, state FROM provisioning_steps WHERE grant_id = $1 ORDER BY position")
+        .bind(grant_id)
+        .fetch_all(t.db.db.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.get("step"), r.get("state")))
+        .collect()
+}
+
+/// What the org holds for a grant: users, licence assignments, permission sets, object and
+/// field permissions, assignments.
+async fn org_state(t: &TestPortal, grant_id: &str, company: &str) -> OrgState {
+    let names = Names::for_grant(grant_id, company);
+    let users = records(
+        t,
+        "User",
+        &["Id"],
+        Cond::eq("Username", names.username.as_str()),
+    )
+    .await;
+    let user_id = users
+        .first()
+        .and_then(|u| u["Id"].as_str())
+        .unwrap_or("005000000000000AAA")
+        .to_string();
+    let sets = records(
+        t,
+        "PermissionSet",
+        &["Id"],
+        Cond::eq("Name", names.permission_set.as_str()),
+    )
+    .await;
+    let ps_id = sets
+        .first()
+        .and_then(|p| p["Id"].as_str())
+        .unwrap_or("0PS000000000000AAA")
+        .to_string();
+    let objects = records(
+        t,
+        "ObjectPermissions",
+        &[
+            "SobjectType",
+            "PermissionsRead",
+            "PermissionsEdit",
+            "PermissionsCreate",
+            "PermissionsDelete",
+            "PermissionsViewAllRecords",
+            "PermissionsModifyAllRecords",
+        ],
+        Cond::eq("ParentId", ps_id.as_str()),
+    )
+    .await;
+    let mut fields: Vec<(String, bool, bool)> = records(
+        t,
+        "FieldPermissions",
+        &["Field", "PermissionsRead", "PermissionsEdit"],
+        Cond::eq("ParentId", ps_id.as_str()),
+    )
+    .await
+    .iter()
+    .map(|f| {
+        (
+            f["Field"].as_str().unwrap().to_string(),
+            f["PermissionsRead"].as_bool().unwrap(),
+            f["PermissionsEdit"].as_bool().unwrap(),
+        )
+    })
+    .collect();
+    fields.sort();
+    OrgState {
+        users: users.len(),
+        licences: records(
+            t,
+            "PermissionSetLicenseAssign",
+            &["Id"],
+            Cond::eq("AssigneeId", user_id.as_str()),
+        )
+        .await
+        .len(),
+        permission_sets: sets.len(),
+        objects,
+        fields,
+        assignments: records(
+            t,
+            "PermissionSetAssignment",
+            &["Id", "ExpirationDate"],
+            Cond::and([
+                Cond::eq("AssigneeId", user_id.as_str()),
+                Cond::eq("PermissionSetId", ps_id.as_str()),
+            ]),
+        )
+        .await,
+    }
+}
+
+struct OrgState {
+    users: usize,
+    licences: usize,
+    permission_sets: usize,
+    objects: Vec<Value>,
+    fields: Vec<(String, bool, bool)>,
+    assignments: Vec<Value>,
+}
+
+impl OrgState {
+    /// Exactly one of everything, with exactly `case_scope()`'s permissions.
+    fn assert_exactly_the_case_scope(&self) {
+        assert_eq!(self.users, 1, "one integration user");
+        assert_eq!(self.licences, 1, "one licence assignment");
+        assert_eq!(self.permission_sets, 1, "one permission set");
+        assert_eq!(
+            self.objects.len(),
+            1,
+            "one object permission: {:?}",
+            self.objects
+        );
+        let case = &self.objects[0];
+        assert_eq!(case["SobjectType"], "Case");
+        assert_eq!(case["PermissionsRead"], true);
+        assert_eq!(case["PermissionsEdit"], true);
+        assert_eq!(case["PermissionsCreate"], false);
+        assert_eq!(case["PermissionsDelete"], false);
+        assert_eq!(case["PermissionsViewAllRecords"], false);
+        assert_eq!(case["PermissionsModifyAllRecords"], false);
+        assert_eq!(
+            self.fields,
+            vec![
+                ("Case.Priority".to_string(), true, false),
+                ("Case.Subject".to_string(), true, true),
+            ]
+        );
+        assert_eq!(self.assignments.len(), 1, "one assignment");
+        let expires = self.assignments[0]["ExpirationDate"].as_str().unwrap_or("");
+        assert!(
+            expires.starts_with(&future_date(30)),
+            "the assignment expires with the grant: {expires}"
+        );
+    }
+}
+
+services::both_databases!(an_approved_grant_is_provisioned_exactly_once, |engine| {
+    let Some(t) = portal_with_org(engine).await else {
+        return;
+    };
+    let grant = approved_grant(&t, "Kinetic Ltd", case_scope()).await;
+    assert!(
+        step_states(&t, &grant)
+            .await
+            .iter()
+            .all(|(_, state)| state == "pending"),
+        "the approval planned the run"
+    );
+    let ran = worker(&t).run_until_idle().await.unwrap();
+    assert_eq!(
+        ran,
+        Step::ALL
+            .iter()
+            .map(|step| Ran::Succeeded {
+                grant_id: grant.clone(),
+                step: *step
+            })
+            .collect::<Vec<_>>()
+    );
+    org_state(&t, &grant, "Kinetic Ltd")
+        .await
+        .assert_exactly_the_case_scope();
+    let row = sqlx::query("SELECT state, api_calls FROM grants WHERE id = $1")
+        .bind(&grant)
+        .fetch_one(t.db.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>("state"), "provisioning");
+    let calls: i64 = row.get("api_calls");
+    // Profile and licence look-ups, then one create per record type (the permissions in
+    // two collections): no look-ups on a first attempt.
+    assert_eq!(calls, 8, "API calls counted against the org's limit");
+    let actions = audit_actions(&t, &grant).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "provisioning.step_succeeded")
+            .count(),
+        Step::ALL.len()
+    );
+    assert_audit_intact(&t).await;
+
+    // Nothing left to do: a second worker finds nothing.
+    assert_eq!(worker(&t).run_once().await.unwrap(), Ran::Idle);
+});
+
+services::both_databases!(steps_run_again_after_a_crash_make_no_duplicates, |engine| {
+    let Some(t) = portal_with_org(engine).await else {
+        return;
+    };
+    let grant = approved_grant(&t, "Northwind", case_scope()).await;
+    worker(&t).run_until_idle().await.unwrap();
+    // As if the process died after each step acted in Salesforce but before it was recorded:
+    // every step is pending again and nothing it found is known.
+    sqlx::query(
+        "UPDATE provisioning_steps SET state = 'pending', output = NULL WHERE grant_id = $1",
+    )
+    .bind(&grant)
+    .execute(t.db.db.pool())
+    .await
+    .unwrap();
+    let ran = worker(&t).run_until_idle().await.unwrap();
+    assert_eq!(ran.len(), Step::ALL.len());
+    org_state(&t, &grant, "Northwind")
+        .await
+        .assert_exactly_the_case_scope();
+    let outputs: Vec<String> = sqlx::query_scalar(
+        "SELECT output FROM provisioning_steps WHERE grant_id = $1 ORDER BY position",
+    )
+    .bind(&grant)
+    .fetch_all(t.db.db.pool())
+    .await
+    .unwrap();
+    for output in outputs {
+        let output: Value = serde_json::from_str(&output).unwrap();
+        assert_eq!(output["found"], true, "found, not made again: {output}");
+    }
+
+    // A permission set left half-done (one field permission deleted by hand, as a crash
+    // between the two collections would leave it) is completed, not duplicated.
+    let names = Names::for_grant(&grant, "Northwind");
+    let ps = records(
+        &t,
+        "PermissionSet",
+        &["Id"],
+        Cond::eq("Name", names.permission_set.as_str()),
+    )
+    .await;
+    let field = records(
+        &t,
+        "FieldPermissions",
+        &["Id"],
+        Cond::and([
+            Cond::eq("ParentId", ps[0]["Id"].as_str().unwrap()),
+            Cond::eq("Field", "Case.Priority"),
+        ]),
+    )
+    .await;
+    let field_id = salesforce::SalesforceId::parse(field[0]["Id"].as_str().unwrap()).unwrap();
+    t.salesforce
+        .delete("FieldPermissions", &field_id)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE provisioning_steps SET state = 'pending' WHERE grant_id = $1 AND step IN ('permission_set', 'assignment')",
+    )
+    .bind(&grant)
+    .execute(t.db.db.pool())
+    .await
+    .unwrap();
+    worker(&t).run_until_idle().await.unwrap();
+    org_state(&t, &grant, "Northwind")
+        .await
+        .assert_exactly_the_case_scope();
+});
+
+services::both_databases!(
+    an_expired_lease_is_taken_over_and_the_late_worker_loses,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        let grant = approved_grant(&t, "Leaseco", case_scope()).await;
+        let slow = worker(&t).with_lease(Duration::from_millis(1));
+        let leased = slow.lease_next().await.unwrap().expect("a runnable step");
+        assert_eq!(leased.step, Step::User);
+        // While the lease holds, no one else gets the step.
+        let patient = worker(&t);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The lease has expired: another worker takes the step over and finishes the run.
+        let ran = patient.run_until_idle().await.unwrap();
+        assert_eq!(ran.len(), Step::ALL.len());
+        // The first worker wakes up, runs its step and cannot record it.
+        assert_eq!(
+            slow.run_leased(&leased).await.unwrap(),
+            Ran::LeaseLost {
+                grant_id: grant.clone(),
+                step: Step::User
+            }
+        );
+        org_state(&t, &grant, "Leaseco")
+            .await
+            .assert_exactly_the_case_scope();
+        let attempts: i64 = sqlx::query_scalar(
+            "SELECT attempts FROM provisioning_steps WHERE grant_id = $1 AND step = 'user'",
+        )
+        .bind(&grant)
+        .fetch_one(t.db.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(attempts, 2);
+
+        // A live lease is respected.
+        let other = approved_grant(&t, "Leaseco Two", case_scope()).await;
+        let holder = worker(&t).with_lease(Duration::from_secs(60));
+        let held = holder.lease_next().await.unwrap().expect("a step");
+        assert_eq!(held.grant_id, other);
+        assert_eq!(worker(&t).run_once().await.unwrap(), Ran::Idle);
+        assert!(matches!(
+            holder.run_leased(&held).await.unwrap(),
+            Ran::Succeeded { .. }
+        ));
+    }
+);
+
+services::both_databases!(
+    a_permanent_failure_needs_attention_with_the_reason,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        // A field that does not exist in the org (it was deleted after the approval, say).
+        let scope = common::scope(
+            "Case",
+            Level::Read,
+            &[("Subject", Level::Read), ("Gone_Field__c", Level::Read)],
+        );
+        let grant = approved_grant(&t, "Brokenfield", scope).await;
+        let ran = worker(&t).run_until_idle().await.unwrap();
+        assert_eq!(
+            ran.last(),
+            Some(&Ran::Failed {
+                grant_id: grant.clone(),
+                step: Step::PermissionSet
+            })
+        );
+        let row = sqlx::query("SELECT state, attention FROM grants WHERE id = $1")
+            .bind(&grant)
+            .fetch_one(t.db.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(row.get::<String, _>("state"), "needs_attention");
+        let attention: String = row.get("attention");
+        assert!(
+            attention.contains("Permission set") && attention.contains("Gone_Field__c"),
+            "the admin is told which step and what: {attention}"
+        );
+        assert_eq!(
+            step_states(&t, &grant).await,
+            vec![
+                ("user".to_string(), "succeeded".to_string()),
+                ("licence".to_string(), "succeeded".to_string()),
+                ("permission_set".to_string(), "failed".to_string()),
+                ("assignment".to_string(), "pending".to_string()),
+            ]
+        );
+        // A grant that needs attention is not picked up again by itself.
+        assert_eq!(worker(&t).run_once().await.unwrap(), Ran::Idle);
+        assert!(
+            audit_actions(&t, &grant)
+                .await
+                .contains(&"provisioning.step_failed".to_string())
+        );
+        assert_audit_intact(&t).await;
+    }
+);
