@@ -16,9 +16,9 @@
 //! grant in `needs_attention` with the Salesforce error in words an admin can act on.
 //!
 //! Steps built so far: the integration user, its API integration licence, the permission set
-//! with exactly the approved object and field permissions, and its assignment (with the
-//! grant's end date as expiry). Record visibility, the External Client App and the
-//! least-privilege proof follow.
+//! with exactly the approved object and field permissions, its assignment (with the grant's
+//! end date as expiry), and record visibility (manual shares, ownership, or group
+//! membership). The External Client App and the least-privilege proof follow.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ use salesforce::{Client, Cond, SalesforceId, Soql};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use shared::scope::{Level, Scope};
+use shared::scope::{Level, Scope, VisibilityRule};
 use sqlx::{Any, Row, Transaction};
 
 use crate::audit::{self, Actor, Event, Outcome};
@@ -49,14 +49,16 @@ pub enum Step {
     Licence,
     PermissionSet,
     Assignment,
+    Visibility,
 }
 
 impl Step {
-    pub const ALL: [Step; 4] = [
+    pub const ALL: [Step; 5] = [
         Step::User,
         Step::Licence,
         Step::PermissionSet,
         Step::Assignment,
+        Step::Visibility,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +67,7 @@ impl Step {
             Step::Licence => "licence",
             Step::PermissionSet => "permission_set",
             Step::Assignment => "assignment",
+            Step::Visibility => "visibility",
         }
     }
 
@@ -78,6 +81,7 @@ impl Step {
             Step::Licence => "API integration licence",
             Step::PermissionSet => "Permission set and its permissions",
             Step::Assignment => "Permission set assignment (expires with the grant)",
+            Step::Visibility => "Record visibility",
         }
     }
 
@@ -642,6 +646,7 @@ async fn run_step(client: &Client, step: Step, cx: &Context) -> Result<Value, St
         Step::Licence => licence(client, cx).await,
         Step::PermissionSet => permission_set(client, cx).await,
         Step::Assignment => assignment(client, cx).await,
+        Step::Visibility => visibility(client, cx).await,
     }
 }
 
@@ -941,6 +946,220 @@ async fn assignment(client: &Client, cx: &Context) -> Result<Value, StepFailure>
         ),
     };
     Ok(json!({ "assignment_id": id.as_str(), "expires": expires, "found": found }))
+}
+
+/// A standard object's manual-share object and its fields: `(share object, record field,
+/// access level field)`. Custom objects use `X__Share` with `ParentId` and `AccessLevel`.
+fn share_object(object: &str) -> (String, String, String) {
+    match object.strip_suffix("__c") {
+        Some(base) => (
+            format!("{base}__Share"),
+            "ParentId".into(),
+            "AccessLevel".into(),
+        ),
+        None => (
+            format!("{object}Share"),
+            format!("{object}Id"),
+            format!("{object}AccessLevel"),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct OwnerRow {
+    #[serde(rename = "Id")]
+    id: SalesforceId,
+    #[serde(rename = "OwnerId")]
+    owner_id: SalesforceId,
+}
+
+/// The chosen records, by the scope object they belong to (found by key prefix). A record
+/// of no granted object is a permanent failure: the approval did not grant its object.
+async fn chosen_by_object(
+    client: &Client,
+    cx: &Context,
+) -> Result<BTreeMap<String, Vec<SalesforceId>>, StepFailure> {
+    let mut ids = Vec::new();
+    for raw in &cx.scope.visibility.record_ids {
+        let id = SalesforceId::parse(raw.trim()).map_err(|_| StepFailure {
+            message: format!("'{raw}' is not a Salesforce record id"),
+            transient: false,
+        })?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let mut by_object: BTreeMap<String, Vec<SalesforceId>> = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(by_object);
+    }
+    let list = client.sobjects().await?;
+    for id in ids {
+        let object = list
+            .sobjects
+            .iter()
+            .find(|o| o.key_prefix.as_deref() == Some(id.key_prefix()))
+            .map(|o| o.name.clone())
+            .filter(|name| cx.scope.object(name).is_some())
+            .ok_or_else(|| StepFailure {
+                message: format!(
+                    "record {} is not a record of any object the grant gives access to",
+                    id.as_str()
+                ),
+                transient: false,
+            })?;
+        by_object.entry(object).or_default().push(id);
+    }
+    Ok(by_object)
+}
+
+async fn visibility(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    let user = cx.id_from(Step::User, "user_id")?;
+    let rule = cx.scope.visibility.rule;
+    match rule {
+        VisibilityRule::Shared => {
+            let mut shares = Vec::new();
+            for (object, ids) in chosen_by_object(client, cx).await? {
+                let (share, record_field, level_field) = share_object(&object);
+                let level = match cx.scope.object(&object).map(|o| o.level) {
+                    Some(Level::Edit) => "Edit",
+                    _ => "Read",
+                };
+                for chunk in ids.chunks(200) {
+                    let mut missing: Vec<&SalesforceId> = chunk.iter().collect();
+                    if !cx.first_attempt {
+                        let existing: Vec<Value> = client
+                            .query_all(&soql(
+                                Soql::select(&["Id", record_field.as_str()])
+                                    .from(&share)
+                                    .filter(Cond::and([
+                                        Cond::eq("UserOrGroupId", &user),
+                                        Cond::eq("RowCause", "Manual"),
+                                        Cond::in_list(&record_field, chunk.iter().cloned()),
+                                    ]))
+                                    .build(),
+                            )?)
+                            .await?;
+                        for row in &existing {
+                            shares.extend(row["Id"].as_str().map(str::to_string));
+                        }
+                        missing.retain(|id| {
+                            !existing
+                                .iter()
+                                .any(|row| row[record_field.as_str()].as_str() == Some(id.as_str()))
+                        });
+                    }
+                    let rows: Vec<Value> = missing
+                        .iter()
+                        .map(|id| {
+                            json!({
+                                record_field.as_str(): id.as_str(),
+                                "UserOrGroupId": user.as_str(),
+                                level_field.as_str(): level,
+                            })
+                        })
+                        .collect();
+                    for result in client.create_collection(&share, &rows, true).await? {
+                        match (result.success, result.id) {
+                            (true, Some(id)) => shares.push(id.as_str().to_string()),
+                            _ => {
+                                return Err(salesforce::Error::Api {
+                                    status: 400,
+                                    errors: result.errors,
+                                }
+                                .into());
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(json!({ "rule": rule.as_str(), "shares": shares }))
+        }
+        VisibilityRule::Owned => {
+            // The previous owners are kept so that cancelling can give the records back.
+            let mut owned = Vec::new();
+            for (object, ids) in chosen_by_object(client, cx).await? {
+                for chunk in ids.chunks(200) {
+                    let rows: Vec<OwnerRow> = client
+                        .query_all(&soql(
+                            Soql::select(&["Id", "OwnerId"])
+                                .from(&object)
+                                .filter(Cond::in_list("Id", chunk.iter().cloned()))
+                                .build(),
+                        )?)
+                        .await?;
+                    let transfer: Vec<(SalesforceId, Value)> = rows
+                        .iter()
+                        .filter(|r| r.owner_id != user)
+                        .map(|r| (r.id.clone(), json!({ "OwnerId": user.as_str() })))
+                        .collect();
+                    check_saved(client.update_collection(&object, &transfer, true).await?)?;
+                    for row in rows {
+                        owned.push(json!({
+                            "object": object,
+                            "id": row.id.as_str(),
+                            "previous_owner": row.owner_id.as_str(),
+                        }));
+                    }
+                }
+            }
+            Ok(json!({ "rule": rule.as_str(), "owned": owned }))
+        }
+        VisibilityRule::Group => {
+            let name = cx
+                .scope
+                .visibility
+                .group
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| StepFailure {
+                    message: "the group visibility rule names no public group".into(),
+                    transient: false,
+                })?;
+            let group = find(
+                client,
+                soql(
+                    Soql::select(&["Id"])
+                        .from("Group")
+                        .filter(Cond::and([
+                            Cond::eq("Type", "Regular"),
+                            Cond::or([Cond::eq("DeveloperName", name), Cond::eq("Name", name)]),
+                        ]))
+                        .build(),
+                )?,
+            )
+            .await?
+            .ok_or_else(|| not_found(&format!("The public group '{name}'")))?;
+            let existing = look_up(
+                client,
+                cx,
+                soql(
+                    Soql::select(&["Id"])
+                        .from("GroupMember")
+                        .filter(Cond::and([
+                            Cond::eq("GroupId", &group),
+                            Cond::eq("UserOrGroupId", &user),
+                        ]))
+                        .build(),
+                )?,
+            )
+            .await?;
+            let member =
+                match existing {
+                    Some(id) => id,
+                    None => client
+                        .create(
+                            "GroupMember",
+                            &json!({ "GroupId": group.as_str(), "UserOrGroupId": user.as_str() }),
+                        )
+                        .await?,
+                };
+            Ok(
+                json!({ "rule": rule.as_str(), "group_id": group.as_str(), "group_member_id": member.as_str() }),
+            )
+        }
+    }
 }
 
 #[cfg(test)]

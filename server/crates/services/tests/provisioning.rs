@@ -12,7 +12,7 @@ use serde_json::Value;
 use services::decisions::{ApprovalInput, DecisionOutcome};
 use services::provisioning::{Engine as Worker, Names, Ran, Step};
 use shared::budget::Budget;
-use shared::scope::{Level, Scope};
+use shared::scope::{Level, Scope, Visibility, VisibilityRule};
 use sqlx::Row;
 
 async fn approved_grant(t: &TestPortal, company: &str, scope: Scope) -> String {
@@ -265,7 +265,7 @@ services::both_databases!(steps_run_again_after_a_crash_make_no_duplicates, |eng
         .await
         .assert_exactly_the_case_scope();
     let outputs: Vec<String> = sqlx::query_scalar(
-        "SELECT output FROM provisioning_steps WHERE grant_id = $1 ORDER BY position",
+        "SELECT output FROM provisioning_steps WHERE grant_id = $1 AND step <> 'visibility' ORDER BY position",
     )
     .bind(&grant)
     .fetch_all(t.db.db.pool())
@@ -402,6 +402,7 @@ services::both_databases!(
                 ("licence".to_string(), "succeeded".to_string()),
                 ("permission_set".to_string(), "failed".to_string()),
                 ("assignment".to_string(), "pending".to_string()),
+                ("visibility".to_string(), "pending".to_string()),
             ]
         );
         // A grant that needs attention is not picked up again by itself.
@@ -414,3 +415,215 @@ services::both_databases!(
         assert_audit_intact(&t).await;
     }
 );
+
+async fn first_case_ids(t: &TestPortal, n: u32) -> Vec<String> {
+    let soql = Soql::select(&["Id"])
+        .from("Case")
+        .order_by("CaseNumber", salesforce::soql::Order::Asc)
+        .limit(n)
+        .build()
+        .unwrap();
+    t.salesforce
+        .query_all::<Value>(&soql)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r["Id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn with_visibility(rule: VisibilityRule, record_ids: Vec<String>, group: Option<&str>) -> Scope {
+    let mut scope = case_scope();
+    scope.visibility = Visibility {
+        rule,
+        record_ids,
+        group: group.map(str::to_string),
+    };
+    scope
+}
+
+async fn user_of(t: &TestPortal, grant: &str, company: &str) -> String {
+    let names = Names::for_grant(grant, company);
+    records(
+        t,
+        "User",
+        &["Id"],
+        Cond::eq("Username", names.username.as_str()),
+    )
+    .await[0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Sets `step` back to pending with nothing recorded, as a crash before recording leaves it.
+async fn forget(t: &TestPortal, grant: &str, step: &str) {
+    sqlx::query(
+        "UPDATE provisioning_steps SET state = 'pending', output = NULL WHERE grant_id = $1 AND step = $2",
+    )
+    .bind(grant)
+    .bind(step)
+    .execute(t.db.db.pool())
+    .await
+    .unwrap();
+}
+
+async fn case_shares(t: &TestPortal, user: &str) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = records(
+        t,
+        "CaseShare",
+        &["CaseId", "CaseAccessLevel"],
+        Cond::and([
+            Cond::eq("UserOrGroupId", user),
+            Cond::eq("RowCause", "Manual"),
+        ]),
+    )
+    .await
+    .iter()
+    .map(|r| {
+        (
+            r["CaseId"].as_str().unwrap().to_string(),
+            r["CaseAccessLevel"].as_str().unwrap().to_string(),
+        )
+    })
+    .collect();
+    rows.sort();
+    rows
+}
+
+services::both_databases!(chosen_records_are_shared_once, |engine| {
+    let Some(t) = portal_with_org(engine).await else {
+        return;
+    };
+    let cases = first_case_ids(&t, 3).await;
+    let grant = approved_grant(
+        &t,
+        "Sharewell",
+        with_visibility(VisibilityRule::Shared, cases.clone(), None),
+    )
+    .await;
+    worker(&t).run_until_idle().await.unwrap();
+    let user = user_of(&t, &grant, "Sharewell").await;
+    let mut expected: Vec<(String, String)> = cases
+        .iter()
+        .map(|c| (c.clone(), "Edit".to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(case_shares(&t, &user).await, expected);
+    forget(&t, &grant, "visibility").await;
+    worker(&t).run_until_idle().await.unwrap();
+    assert_eq!(
+        case_shares(&t, &user).await,
+        expected,
+        "no share made twice"
+    );
+});
+
+services::both_databases!(
+    chosen_records_are_transferred_and_their_owners_kept,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        let cases = first_case_ids(&t, 2).await;
+        let owners = || async {
+            records(
+                &t,
+                "Case",
+                &["Id", "OwnerId"],
+                Cond::in_list("Id", cases.iter().map(String::as_str)),
+            )
+            .await
+        };
+        let before = owners().await;
+        let grant = approved_grant(
+            &t,
+            "Ownco",
+            with_visibility(VisibilityRule::Owned, cases.clone(), None),
+        )
+        .await;
+        worker(&t).run_until_idle().await.unwrap();
+        let user = user_of(&t, &grant, "Ownco").await;
+        let after = owners().await;
+        assert_eq!(after.len(), 2);
+        assert!(after.iter().all(|r| r["OwnerId"] == user.as_str()));
+        let output: String = sqlx::query_scalar(
+            "SELECT output FROM provisioning_steps WHERE grant_id = $1 AND step = 'visibility'",
+        )
+        .bind(&grant)
+        .fetch_one(t.db.db.pool())
+        .await
+        .unwrap();
+        let output: Value = serde_json::from_str(&output).unwrap();
+        for row in &before {
+            let kept = output["owned"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["id"] == row["Id"])
+                .expect("each record is recorded");
+            assert_eq!(
+                kept["previous_owner"], row["OwnerId"],
+                "the owner to give it back to"
+            );
+        }
+    }
+);
+
+services::both_databases!(the_user_joins_the_public_group_once, |engine| {
+    let Some(t) = portal_with_org(engine).await else {
+        return;
+    };
+    let grant = approved_grant(
+        &t,
+        "Groupie",
+        with_visibility(VisibilityRule::Group, vec![], Some("Tier_2_Support")),
+    )
+    .await;
+    worker(&t).run_until_idle().await.unwrap();
+    let user = user_of(&t, &grant, "Groupie").await;
+    let members = || async {
+        records(
+            &t,
+            "GroupMember",
+            &["Id"],
+            Cond::eq("UserOrGroupId", user.as_str()),
+        )
+        .await
+        .len()
+    };
+    assert_eq!(members().await, 1);
+    forget(&t, &grant, "visibility").await;
+    worker(&t).run_until_idle().await.unwrap();
+    assert_eq!(members().await, 1, "joined once");
+});
+
+services::both_databases!(a_record_of_an_ungranted_object_stops_the_run, |engine| {
+    let Some(t) = portal_with_org(engine).await else {
+        return;
+    };
+    let account = records(&t, "Account", &["Id"], Cond::is_not_null("Id")).await[0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let grant = approved_grant(
+        &t,
+        "Strayco",
+        with_visibility(VisibilityRule::Shared, vec![account.clone()], None),
+    )
+    .await;
+    let ran = worker(&t).run_until_idle().await.unwrap();
+    assert_eq!(
+        ran.last(),
+        Some(&Ran::Failed {
+            grant_id: grant.clone(),
+            step: Step::Visibility
+        })
+    );
+    let attention: String = sqlx::query_scalar("SELECT attention FROM grants WHERE id = $1")
+        .bind(&grant)
+        .fetch_one(t.db.db.pool())
+        .await
+        .unwrap();
+    assert!(attention.contains(&account), "{attention}");
+});
