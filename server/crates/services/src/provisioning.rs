@@ -17,8 +17,10 @@
 //!
 //! Steps built so far: the integration user, its API integration licence, the permission set
 //! with exactly the approved object and field permissions, its assignment (with the grant's
-//! end date as expiry), and record visibility (manual shares, ownership, or group
-//! membership). The External Client App and the least-privilege proof follow.
+//! end date as expiry), record visibility (manual shares, ownership, or group membership),
+//! the External Client App (Metadata deploy, then polling the deploy as its own step so a
+//! restart resumes the poll rather than deploying again) and its OAuth consumer. The
+//! least-privilege proof follows.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,15 +52,21 @@ pub enum Step {
     PermissionSet,
     Assignment,
     Visibility,
+    App,
+    AppDeployed,
+    Consumer,
 }
 
 impl Step {
-    pub const ALL: [Step; 5] = [
+    pub const ALL: [Step; 8] = [
         Step::User,
         Step::Licence,
         Step::PermissionSet,
         Step::Assignment,
         Step::Visibility,
+        Step::App,
+        Step::AppDeployed,
+        Step::Consumer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +76,9 @@ impl Step {
             Step::PermissionSet => "permission_set",
             Step::Assignment => "assignment",
             Step::Visibility => "visibility",
+            Step::App => "app",
+            Step::AppDeployed => "app_deployed",
+            Step::Consumer => "consumer",
         }
     }
 
@@ -82,6 +93,9 @@ impl Step {
             Step::PermissionSet => "Permission set and its permissions",
             Step::Assignment => "Permission set assignment (expires with the grant)",
             Step::Visibility => "Record visibility",
+            Step::App => "External Client App (deploy started)",
+            Step::AppDeployed => "External Client App (deployed)",
+            Step::Consumer => "The app's OAuth consumer",
         }
     }
 
@@ -119,6 +133,8 @@ pub struct Names {
     pub last_name: String,
     pub permission_set: String,
     pub permission_set_label: String,
+    /// The External Client App's API name.
+    pub app: String,
 }
 
 impl Names {
@@ -150,6 +166,7 @@ impl Names {
                 company.trim().chars().take(60).collect::<String>()
             ),
             permission_set: format!("Portcullis_{slug}_{tag}"),
+            app: format!("Portcullis_App_{slug}_{tag}"),
             permission_set_label: format!(
                 "Portcullis {} {}",
                 company.trim().chars().take(40).collect::<String>(),
@@ -268,6 +285,28 @@ pub struct Engine {
     owner: String,
     lease: Duration,
     retry: RetryPolicy,
+    contact_email: String,
+    deploy_poll: DeployPoll,
+}
+
+/// How the deploy step polls. Each status check is an API call, so the first waits about
+/// as long as such a deploy takes (`first_check`), then every `interval`, for at most
+/// `timeout` per attempt (then the step is retried later, still polling the same deploy).
+#[derive(Debug, Clone, Copy)]
+pub struct DeployPoll {
+    pub first_check: Duration,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for DeployPoll {
+    fn default() -> Self {
+        Self {
+            first_check: Duration::from_secs(2),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(120),
+        }
+    }
 }
 
 impl Engine {
@@ -278,7 +317,20 @@ impl Engine {
             owner: format!("worker-{}", uuid::Uuid::new_v4()),
             lease: Duration::from_secs(120),
             retry: RetryPolicy::default(),
+            contact_email: "salesforce-admins@integrations.portcullis.invalid".into(),
+            deploy_poll: DeployPoll::default(),
         }
+    }
+
+    /// Who Salesforce lists as the External Client Apps' contact.
+    pub fn with_contact_email(mut self, email: impl Into<String>) -> Self {
+        self.contact_email = email.into();
+        self
+    }
+
+    pub fn with_deploy_poll(mut self, poll: DeployPoll) -> Self {
+        self.deploy_poll = poll;
+        self
     }
 
     pub fn with_lease(mut self, lease: Duration) -> Self {
@@ -414,7 +466,7 @@ impl Engine {
 
     async fn context(&self, grant_id: &str) -> Result<Option<Context>, EngineError> {
         let Some(grant) =
-            sqlx::query("SELECT company, scope, end_date, contact_email FROM grants WHERE id = $1")
+            sqlx::query("SELECT company, scope, end_date, ip_ranges FROM grants WHERE id = $1")
                 .bind(grant_id)
                 .fetch_optional(self.db.pool())
                 .await?
@@ -425,6 +477,9 @@ impl Engine {
         let scope: Scope = serde_json::from_str(&grant.try_get::<String, _>("scope")?)
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         let end_date: String = grant.try_get("end_date")?;
+        let ip_ranges: Vec<String> =
+            serde_json::from_str(&grant.try_get::<String, _>("ip_ranges")?)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         let rows = sqlx::query(
             "SELECT step, output FROM provisioning_steps WHERE grant_id = $1 AND state = 'succeeded'",
         )
@@ -446,6 +501,10 @@ impl Engine {
             names: Names::for_grant(grant_id, &company),
             scope,
             end_date,
+            ip_ranges,
+            company,
+            contact_email: self.contact_email.clone(),
+            deploy_poll: self.deploy_poll,
             outputs,
             first_attempt: false,
         }))
@@ -572,6 +631,12 @@ struct Context {
     names: Names,
     scope: Scope,
     end_date: String,
+    /// CIDR ranges the app trusts (empty: no restriction beyond the org's).
+    ip_ranges: Vec<String>,
+    company: String,
+    /// The External Client App's contact (the org's administrators).
+    contact_email: String,
+    deploy_poll: DeployPoll,
     /// What earlier steps recorded.
     outputs: BTreeMap<Step, Value>,
     /// No earlier attempt of this step ever started, so nothing it makes can exist yet and
@@ -647,6 +712,9 @@ async fn run_step(client: &Client, step: Step, cx: &Context) -> Result<Value, St
         Step::PermissionSet => permission_set(client, cx).await,
         Step::Assignment => assignment(client, cx).await,
         Step::Visibility => visibility(client, cx).await,
+        Step::App => app(client, cx).await,
+        Step::AppDeployed => app_deployed(client, cx).await,
+        Step::Consumer => consumer(client, cx).await,
     }
 }
 
@@ -1160,6 +1228,146 @@ async fn visibility(client: &Client, cx: &Context) -> Result<Value, StepFailure>
             )
         }
     }
+}
+
+fn spec_failure(e: salesforce::metadata::SpecError) -> StepFailure {
+    StepFailure {
+        message: format!("the External Client App cannot be described to Salesforce: {e}"),
+        transient: false,
+    }
+}
+
+/// The app as the grant describes it: client credentials running as the integration user,
+/// admin-approved for the grant's permission set only, trusted IP ranges when given.
+fn app_spec(cx: &Context) -> Result<salesforce::metadata::ExternalClientAppSpec, StepFailure> {
+    use salesforce::metadata::{ApiName, ExternalClientAppSpec, TrustedIpRange};
+    let mut trusted = Vec::new();
+    for raw in &cx.ip_ranges {
+        let cidr = shared::fields::Cidr::parse(raw).map_err(|e| StepFailure {
+            message: format!("the grant's IP range {e}"),
+            transient: false,
+        })?;
+        trusted.push(TrustedIpRange::new(
+            cidr.network(),
+            cidr.last(),
+            format!(
+                "{} ({raw})",
+                cx.company.chars().take(40).collect::<String>()
+            ),
+        ));
+    }
+    Ok(ExternalClientAppSpec {
+        name: ApiName::parse(&cx.names.app).map_err(spec_failure)?,
+        label: format!(
+            "Portcullis: {}",
+            cx.company.chars().take(60).collect::<String>()
+        ),
+        contact_email: cx.contact_email.clone(),
+        description: format!(
+            "API access for {}, made by Portcullis. Do not edit by hand.",
+            cx.company.chars().take(100).collect::<String>()
+        ),
+        scopes: vec!["Api".into()],
+        client_credentials_run_as: cx.names.username.clone(),
+        permission_set_names: vec![ApiName::parse(&cx.names.permission_set).map_err(spec_failure)?],
+        trusted_ip_ranges: trusted,
+        callback_url: salesforce::Url::parse(
+            "https://login.salesforce.com/services/oauth2/success",
+        )
+        .map_err(|e| StepFailure {
+            message: format!("callback URL: {e}"),
+            transient: false,
+        })?,
+        pkce_required: true,
+    })
+}
+
+/// Starts the deploy. Deploying the same app again is an update of the same components,
+/// so a repeated start makes no second app.
+async fn app(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    let spec = app_spec(cx)?;
+    spec.validate().map_err(spec_failure)?;
+    let zip = spec
+        .build_zip(client.api_version())
+        .map_err(|e| StepFailure {
+            message: format!("the External Client App package could not be built: {e}"),
+            transient: false,
+        })?;
+    let id = client
+        .deploy(&zip, &salesforce::metadata::DeployOptions::default())
+        .await?;
+    Ok(json!({ "deploy_id": id.0.as_str(), "app": cx.names.app }))
+}
+
+/// Waits for the deploy the `app` step started; a deploy still running when the wait ends
+/// is a transient failure (polled again later), a failed deploy a permanent one.
+async fn app_deployed(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    let id = salesforce::metadata::DeployId(cx.id_from(Step::App, "deploy_id")?);
+    if cx.first_attempt {
+        tokio::time::sleep(cx.deploy_poll.first_check).await;
+    }
+    let result = match client
+        .wait_for_deploy(&id, cx.deploy_poll.interval, cx.deploy_poll.timeout)
+        .await
+    {
+        Ok(result) => result,
+        Err(salesforce::Error::DeployTimedOut { waited, .. }) => {
+            return Err(StepFailure {
+                message: format!(
+                    "the deploy of the External Client App was still running after {} s",
+                    waited.as_secs()
+                ),
+                transient: true,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let app_id = result
+        .details
+        .component_successes
+        .iter()
+        .find(|c| c.component_type == salesforce::metadata::ExternalClientAppSpec::ECA_TYPE)
+        .and_then(|c| c.id.clone())
+        .ok_or_else(|| StepFailure {
+            message: "the deploy succeeded but named no External Client App".into(),
+            transient: false,
+        })?;
+    Ok(json!({ "app_id": app_id, "deploy_id": result.id }))
+}
+
+/// The app's OAuth consumer: its id, and the consumer key (not a secret). The secret is
+/// never read here: it is read once, at reveal.
+async fn consumer(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    let app_id = cx
+        .outputs
+        .get(&Step::AppDeployed)
+        .and_then(|o| o["app_id"].as_str())
+        .ok_or_else(|| StepFailure {
+            message: "the app_deployed step recorded no app_id".into(),
+            transient: false,
+        })?;
+    let consumers = client.app_credentials(app_id).await?;
+    let consumer = consumers.into_iter().next().ok_or_else(|| StepFailure {
+        // Salesforce creates the consumer with the app, a little later on a busy org.
+        message: "the External Client App has no OAuth consumer yet".into(),
+        transient: true,
+    })?;
+    let key = match consumer.key {
+        Some(key) => key,
+        None => client
+            .consumer_credential(
+                app_id,
+                &consumer.id,
+                salesforce::connect::CredentialPart::Key,
+            )
+            .await?
+            .key
+            .ok_or_else(|| StepFailure {
+                message: "Salesforce returned no consumer key".into(),
+                transient: true,
+            })?,
+    };
+    Ok(json!({ "app_id": app_id, "consumer_id": consumer.id, "consumer_key": key }))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use common::*;
 use salesforce::{Cond, Soql};
 use serde_json::Value;
 use services::decisions::{ApprovalInput, DecisionOutcome};
-use services::provisioning::{Engine as Worker, Names, Ran, Step};
+use services::provisioning::{DeployPoll, Engine as Worker, Names, Ran, Step};
 use shared::budget::Budget;
 use shared::scope::{Level, Scope, Visibility, VisibilityRule};
 use sqlx::Row;
@@ -40,7 +40,53 @@ async fn approved_grant(t: &TestPortal, company: &str, scope: Scope) -> String {
 }
 
 fn worker(t: &TestPortal) -> Worker {
-    Worker::new(t.db.db.clone(), t.salesforce.clone())
+    // The sandbox org takes 450 ms to deploy an app.
+    Worker::new(t.db.db.clone(), t.salesforce.clone()).with_deploy_poll(DeployPoll {
+        first_check: Duration::from_millis(450),
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_secs(30),
+    })
+}
+
+async fn output_of(t: &TestPortal, grant: &str, step: &str) -> Value {
+    let output: String = sqlx::query_scalar(
+        "SELECT output FROM provisioning_steps WHERE grant_id = $1 AND step = $2",
+    )
+    .bind(grant)
+    .bind(step)
+    .fetch_one(t.db.db.pool())
+    .await
+    .unwrap();
+    serde_json::from_str(&output).unwrap()
+}
+
+/// A client of the org with the contractor's credential (client credentials flow). The
+/// secret is read here only to prove the credential works; the engine never reads it.
+async fn contractor_client(t: &TestPortal, grant: &str) -> salesforce::Client {
+    let consumer = output_of(t, grant, "consumer").await;
+    let app_id = consumer["app_id"].as_str().unwrap();
+    let credential = t
+        .salesforce
+        .consumer_credential(
+            app_id,
+            consumer["consumer_id"].as_str().unwrap(),
+            salesforce::connect::CredentialPart::KeyAndSecret,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        credential.key.as_deref(),
+        consumer["consumer_key"].as_str(),
+        "the recorded key is the app's"
+    );
+    let config = salesforce::ClientConfig::new(
+        t.salesforce.instance_url().clone(),
+        salesforce::PortalAuth::ClientCredentials {
+            client_id: credential.key.unwrap(),
+            client_secret: credential.secret.unwrap(),
+        },
+    );
+    salesforce::Client::new(config).unwrap()
 }
 
 async fn records(t: &TestPortal, object: &str, fields: &[&str], cond: Cond) -> Vec<Value> {
@@ -227,9 +273,23 @@ services::both_databases!(an_approved_grant_is_provisioned_exactly_once, |engine
         .unwrap();
     assert_eq!(row.get::<String, _>("state"), "provisioning");
     let calls: i64 = row.get("api_calls");
-    // Profile and licence look-ups, then one create per record type (the permissions in
-    // two collections): no look-ups on a first attempt.
-    assert_eq!(calls, 8, "API calls counted against the org's limit");
+    // Profile and licence look-ups, one create per record type (the permissions in two
+    // collections), the deploy and its status, and the consumer: no look-ups on a first
+    // attempt.
+    assert!(
+        (11..=12).contains(&calls),
+        "API calls counted against the org's limit: {calls}"
+    );
+    eprintln!("onboarding API calls (all steps but the proof): {calls}");
+
+    // The contractor's credential works, as the integration user, and sees no case: none
+    // was chosen, and the org-wide default is Private.
+    let contractor = contractor_client(&t, &grant).await;
+    let visible = contractor
+        .count(&Soql::count().from("Case").build().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(visible, 0);
     let actions = audit_actions(&t, &grant).await;
     assert_eq!(
         actions
@@ -265,7 +325,8 @@ services::both_databases!(steps_run_again_after_a_crash_make_no_duplicates, |eng
         .await
         .assert_exactly_the_case_scope();
     let outputs: Vec<String> = sqlx::query_scalar(
-        "SELECT output FROM provisioning_steps WHERE grant_id = $1 AND step <> 'visibility' ORDER BY position",
+        "SELECT output FROM provisioning_steps WHERE grant_id = $1 \
+         AND step IN ('user', 'licence', 'permission_set', 'assignment') ORDER BY position",
     )
     .bind(&grant)
     .fetch_all(t.db.db.pool())
@@ -403,6 +464,9 @@ services::both_databases!(
                 ("permission_set".to_string(), "failed".to_string()),
                 ("assignment".to_string(), "pending".to_string()),
                 ("visibility".to_string(), "pending".to_string()),
+                ("app".to_string(), "pending".to_string()),
+                ("app_deployed".to_string(), "pending".to_string()),
+                ("consumer".to_string(), "pending".to_string()),
             ]
         );
         // A grant that needs attention is not picked up again by itself.
@@ -626,4 +690,55 @@ services::both_databases!(a_record_of_an_ungranted_object_stops_the_run, |engine
         .await
         .unwrap();
     assert!(attention.contains(&account), "{attention}");
+});
+
+services::both_databases!(the_app_is_deployed_once_and_keeps_its_consumer, |engine| {
+    let Some(t) = portal_with_org(engine).await else {
+        return;
+    };
+    let cases = first_case_ids(&t, 2).await;
+    let mut scope = with_visibility(VisibilityRule::Shared, cases.clone(), None);
+    scope.objects[0].level = Level::Read;
+    let id = submit_verified(&t, "Appco", "ops@appco.example", scope.clone()).await;
+    let (alice, actor) = approver("alice@acme.example");
+    let grant = match t
+        .approve(
+            &id,
+            &alice,
+            ApprovalInput {
+                scope,
+                budget: Budget::default_for(500),
+                end_date: future_date(30),
+                ip_ranges: "127.0.0.0/8".into(),
+                reason: "Needed for the triage project.".into(),
+            },
+            &actor,
+        )
+        .await
+        .unwrap()
+    {
+        DecisionOutcome::Approved { grant_id, .. } => grant_id,
+        other => panic!("{other:?}"),
+    };
+    worker(&t).run_until_idle().await.unwrap();
+    let first = output_of(&t, &grant, "consumer").await;
+
+    // From the trusted range (the test runs on 127.0.0.1) the credential sees exactly the
+    // two shared cases.
+    let contractor = contractor_client(&t, &grant).await;
+    let visible = contractor
+        .count(&Soql::count().from("Case").build().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(visible, 2);
+
+    // Deploying again (a crash before the deploy was recorded) updates the same app.
+    for step in ["app", "app_deployed", "consumer"] {
+        forget(&t, &grant, step).await;
+    }
+    worker(&t).run_until_idle().await.unwrap();
+    let again = output_of(&t, &grant, "consumer").await;
+    assert_eq!(again["app_id"], first["app_id"], "the same app");
+    assert_eq!(again["consumer_key"], first["consumer_key"], "the same key");
+    assert_audit_intact(&t).await;
 });
