@@ -236,6 +236,13 @@ impl Application {
             let shutdown = shutdown.clone();
             async move { shutdown.cancelled().await }
         };
+        // Without TCP_NODELAY a streamed page's later chunks wait for the browser's delayed
+        // ACK of the first (about 40 ms on Linux): measured as a 44 ms p50 on /admin.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         let server = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
