@@ -167,6 +167,26 @@ impl Client {
         })
     }
 
+    /// A client of the same org over the same connection pool (TLS set-up included) that
+    /// authenticates with `auth` instead: e.g. as a contractor's app, to check what its
+    /// credential can do. Calls are counted with this handle's counter, if any.
+    pub fn acting_as(&self, auth: &PortalAuth) -> Result<Client> {
+        let inner = &self.inner;
+        let authenticator = Authenticator::new(auth, inner.http.clone(), &inner.instance_url)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                instance_url: inner.instance_url.clone(),
+                api_version: inner.api_version,
+                retry: inner.retry,
+                retry_on_request_limit: inner.retry_on_request_limit,
+                auth: authenticator,
+                last_limit_info: RwLock::new(None),
+            }),
+            calls: self.calls.clone(),
+        })
+    }
+
     /// A handle on the same connection and token that also counts, in `calls`, every API
     /// request it sends (retries and token-refused replays included: each one reaches
     /// Salesforce and counts against the org's daily limit). The OAuth token requests are

@@ -60,6 +60,23 @@ async fn output_of(t: &TestPortal, grant: &str, step: &str) -> Value {
     serde_json::from_str(&output).unwrap()
 }
 
+async fn contractor_secret(t: &TestPortal, grant: &str) -> String {
+    use salesforce::ExposeSecret;
+    let consumer = output_of(t, grant, "consumer").await;
+    t.salesforce
+        .consumer_credential(
+            consumer["app_id"].as_str().unwrap(),
+            consumer["consumer_id"].as_str().unwrap(),
+            salesforce::connect::CredentialPart::Secret,
+        )
+        .await
+        .unwrap()
+        .secret
+        .unwrap()
+        .expose_secret()
+        .to_string()
+}
+
 /// A client of the org with the contractor's credential (client credentials flow). The
 /// secret is read here only to prove the credential works; the engine never reads it.
 async fn contractor_client(t: &TestPortal, grant: &str) -> salesforce::Client {
@@ -271,16 +288,36 @@ services::both_databases!(an_approved_grant_is_provisioned_exactly_once, |engine
         .fetch_one(t.db.db.pool())
         .await
         .unwrap();
-    assert_eq!(row.get::<String, _>("state"), "provisioning");
+    assert_eq!(row.get::<String, _>("state"), "ready", "the proof passed");
     let calls: i64 = row.get("api_calls");
-    // Profile and licence look-ups, one create per record type (the permissions in two
-    // collections), the deploy and its status, and the consumer: no look-ups on a first
-    // attempt.
+    // Counted: every call the onboarding made, the proof's calls as the contractor too.
     assert!(
-        (11..=12).contains(&calls),
+        (15..=30).contains(&calls),
         "API calls counted against the org's limit: {calls}"
     );
-    eprintln!("onboarding API calls (all steps but the proof): {calls}");
+    eprintln!("onboarding API calls: {calls}");
+    let proof = output_of(&t, &grant, "proof").await;
+    assert_eq!(proof["passed"], true);
+    let checks = proof["checks"].as_array().unwrap();
+    for name in [
+        "Case: visible fields",
+        "Case: updateable fields",
+        "Case: records",
+        "Account (not granted): query",
+    ] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["check"] == name && c["pass"] == true),
+            "{name} was checked and passed: {proof}"
+        );
+    }
+    assert!(
+        !proof
+            .to_string()
+            .contains(&*contractor_secret(&t, &grant).await),
+        "the secret is not in the evidence"
+    );
 
     // The contractor's credential works, as the integration user, and sees no case: none
     // was chosen, and the org-wide default is Private.
@@ -319,6 +356,11 @@ services::both_databases!(steps_run_again_after_a_crash_make_no_duplicates, |eng
     .execute(t.db.db.pool())
     .await
     .unwrap();
+    sqlx::query("UPDATE grants SET state = 'provisioning' WHERE id = $1")
+        .bind(&grant)
+        .execute(t.db.db.pool())
+        .await
+        .unwrap();
     let ran = worker(&t).run_until_idle().await.unwrap();
     assert_eq!(ran.len(), Step::ALL.len());
     org_state(&t, &grant, "Northwind")
@@ -363,12 +405,17 @@ services::both_databases!(steps_run_again_after_a_crash_make_no_duplicates, |eng
         .await
         .unwrap();
     sqlx::query(
-        "UPDATE provisioning_steps SET state = 'pending' WHERE grant_id = $1 AND step IN ('permission_set', 'assignment')",
+        "UPDATE provisioning_steps SET state = 'pending' WHERE grant_id = $1 AND step IN ('permission_set', 'assignment', 'proof')",
     )
     .bind(&grant)
     .execute(t.db.db.pool())
     .await
     .unwrap();
+    sqlx::query("UPDATE grants SET state = 'provisioning' WHERE id = $1")
+        .bind(&grant)
+        .execute(t.db.db.pool())
+        .await
+        .unwrap();
     worker(&t).run_until_idle().await.unwrap();
     org_state(&t, &grant, "Northwind")
         .await
@@ -467,6 +514,7 @@ services::both_databases!(
                 ("app".to_string(), "pending".to_string()),
                 ("app_deployed".to_string(), "pending".to_string()),
                 ("consumer".to_string(), "pending".to_string()),
+                ("proof".to_string(), "pending".to_string()),
             ]
         );
         // A grant that needs attention is not picked up again by itself.
@@ -520,16 +568,22 @@ async fn user_of(t: &TestPortal, grant: &str, company: &str) -> String {
         .to_string()
 }
 
-/// Sets `step` back to pending with nothing recorded, as a crash before recording leaves it.
+/// Sets `step` (and the proof after it) back to pending with nothing recorded, as a crash
+/// before recording leaves it.
 async fn forget(t: &TestPortal, grant: &str, step: &str) {
     sqlx::query(
-        "UPDATE provisioning_steps SET state = 'pending', output = NULL WHERE grant_id = $1 AND step = $2",
+        "UPDATE provisioning_steps SET state = 'pending', output = NULL WHERE grant_id = $1 AND step IN ($2, 'proof')",
     )
     .bind(grant)
     .bind(step)
     .execute(t.db.db.pool())
     .await
     .unwrap();
+    sqlx::query("UPDATE grants SET state = 'provisioning' WHERE id = $1")
+        .bind(grant)
+        .execute(t.db.db.pool())
+        .await
+        .unwrap();
 }
 
 async fn case_shares(t: &TestPortal, user: &str) -> Vec<(String, String)> {
@@ -731,6 +785,23 @@ services::both_databases!(the_app_is_deployed_once_and_keeps_its_consumer, |engi
         .await
         .unwrap();
     assert_eq!(visible, 2);
+    let proof = output_of(&t, &grant, "proof").await;
+    assert_eq!(proof["passed"], true, "{proof}");
+    let checks = proof["checks"].as_array().unwrap();
+    for name in ["Case: records", "Case.Priority (read-only): write"] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["check"] == name && c["pass"] == true),
+            "{name} was checked and passed: {proof}"
+        );
+    }
+    assert!(
+        checks.iter().any(
+            |c| c["check"].as_str().unwrap().ends_with("(not given): write") && c["pass"] == true
+        ),
+        "{proof}"
+    );
 
     // Deploying again (a crash before the deploy was recorded) updates the same app.
     for step in ["app", "app_deployed", "consumer"] {
@@ -741,4 +812,64 @@ services::both_databases!(the_app_is_deployed_once_and_keeps_its_consumer, |engi
     assert_eq!(again["app_id"], first["app_id"], "the same app");
     assert_eq!(again["consumer_key"], first["consumer_key"], "the same key");
     assert_audit_intact(&t).await;
+});
+
+services::both_databases!(a_grant_widened_by_hand_fails_the_proof, |engine| {
+    let Some(t) = portal_with_org(engine).await else {
+        return;
+    };
+    let cases = first_case_ids(&t, 1).await;
+    let grant = approved_grant(
+        &t,
+        "Widened",
+        with_visibility(VisibilityRule::Shared, cases, None),
+    )
+    .await;
+    let w = worker(&t);
+    // Everything up to the proof.
+    for _ in 1..Step::ALL.len() {
+        assert!(matches!(w.run_once().await.unwrap(), Ran::Succeeded { .. }));
+    }
+    // Someone adds a field to the contractor's permission set in Setup.
+    let names = Names::for_grant(&grant, "Widened");
+    let ps = records(
+        &t,
+        "PermissionSet",
+        &["Id"],
+        Cond::eq("Name", names.permission_set.as_str()),
+    )
+    .await;
+    t.salesforce
+        .create(
+            "FieldPermissions",
+            &serde_json::json!({
+                "ParentId": ps[0]["Id"], "SobjectType": "Case", "Field": "Case.Description",
+                "PermissionsRead": true, "PermissionsEdit": false,
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        w.run_once().await.unwrap(),
+        Ran::Failed {
+            grant_id: grant.clone(),
+            step: Step::Proof
+        }
+    );
+    let row = sqlx::query("SELECT state, attention FROM grants WHERE id = $1")
+        .bind(&grant)
+        .fetch_one(t.db.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>("state"), "needs_attention");
+    let attention: String = row.get("attention");
+    assert!(
+        attention.contains("MORE access") && attention.contains("description"),
+        "{attention}"
+    );
+    assert!(
+        audit_actions(&t, &grant)
+            .await
+            .contains(&"provisioning.step_failed".to_string())
+    );
 });

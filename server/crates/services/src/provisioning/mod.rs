@@ -19,8 +19,10 @@
 //! with exactly the approved object and field permissions, its assignment (with the grant's
 //! end date as expiry), record visibility (manual shares, ownership, or group membership),
 //! the External Client App (Metadata deploy, then polling the deploy as its own step so a
-//! restart resumes the poll rather than deploying again) and its OAuth consumer. The
-//! least-privilege proof follows.
+//! restart resumes the poll rather than deploying again), its OAuth consumer, and the
+//! least-privilege proof ([`proof`]): the contractor's own credential is used to check that
+//! it reaches exactly what was approved. A proof that finds anything wider stops the run,
+//! and the grant is not released.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,10 +57,11 @@ pub enum Step {
     App,
     AppDeployed,
     Consumer,
+    Proof,
 }
 
 impl Step {
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 9] = [
         Step::User,
         Step::Licence,
         Step::PermissionSet,
@@ -67,6 +70,7 @@ impl Step {
         Step::App,
         Step::AppDeployed,
         Step::Consumer,
+        Step::Proof,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +83,7 @@ impl Step {
             Step::App => "app",
             Step::AppDeployed => "app_deployed",
             Step::Consumer => "consumer",
+            Step::Proof => "proof",
         }
     }
 
@@ -96,6 +101,7 @@ impl Step {
             Step::App => "External Client App (deploy started)",
             Step::AppDeployed => "External Client App (deployed)",
             Step::Consumer => "The app's OAuth consumer",
+            Step::Proof => "Least-privilege proof",
         }
     }
 
@@ -591,6 +597,15 @@ impl Engine {
             );
             return Ok(Ran::LeaseLost { grant_id, step });
         }
+        if state == "succeeded" && step == Step::Proof {
+            sqlx::query(
+                "UPDATE grants SET state = 'ready', attention = NULL, updated_at = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(&grant_id)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
         if state == "failed" {
             sqlx::query(
                 "UPDATE grants SET state = 'needs_attention', attention = $1, updated_at = $2 WHERE id = $3",
@@ -715,6 +730,7 @@ async fn run_step(client: &Client, step: Step, cx: &Context) -> Result<Value, St
         Step::App => app(client, cx).await,
         Step::AppDeployed => app_deployed(client, cx).await,
         Step::Consumer => consumer(client, cx).await,
+        Step::Proof => proof::run(client, cx).await,
     }
 }
 
@@ -1369,6 +1385,8 @@ async fn consumer(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     };
     Ok(json!({ "app_id": app_id, "consumer_id": consumer.id, "consumer_key": key }))
 }
+
+pub mod proof;
 
 #[cfg(test)]
 mod tests {
