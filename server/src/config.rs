@@ -226,6 +226,8 @@ pub struct Config {
     pub roles: services::roles::RoleMapping,
     /// Approvals a request needs unless an owner changes it (`APPROVALS_REQUIRED`, 1 or 2).
     pub approvals_required: i64,
+    /// Provisioning workers this instance runs (`PROVISIONING_WORKERS`).
+    pub provisioning_workers: usize,
 }
 
 /// The settings as they may appear in the TOML file: every key optional, named like the
@@ -261,6 +263,7 @@ struct FileSettings {
     role_security_reviewer_permission_set: Option<String>,
     role_owner_permission_set: Option<String>,
     approvals_required: Option<toml::Value>,
+    provisioning_workers: Option<toml::Value>,
 }
 
 impl FileSettings {
@@ -302,6 +305,7 @@ impl FileSettings {
             }
             "ROLE_OWNER_PERMISSION_SET" => self.role_owner_permission_set.clone(),
             "APPROVALS_REQUIRED" => value(&self.approvals_required),
+            "PROVISIONING_WORKERS" => value(&self.provisioning_workers),
             _ => None,
         }
     }
@@ -414,6 +418,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "ROLE_OWNER_PERMISSION_SET",
         "holders are owners; default Portcullis_Owner (- = none)",
+    ),
+    (
+        "PROVISIONING_WORKERS",
+        "provisioning workers in this instance (0 = none: another instance provisions); default 2",
     ),
     (
         "APPROVALS_REQUIRED",
@@ -574,7 +582,15 @@ impl Config {
         let approvals_required =
             parse_number("APPROVALS_REQUIRED", get("APPROVALS_REQUIRED"), 1, 1..=2)? as i64;
 
+        let provisioning_workers = parse_number(
+            "PROVISIONING_WORKERS",
+            get("PROVISIONING_WORKERS"),
+            2,
+            0..=16,
+        )? as usize;
+
         Ok(Self {
+            provisioning_workers,
             salesforce,
             smtp_url,
             mail_from,

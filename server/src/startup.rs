@@ -217,6 +217,21 @@ impl Application {
                 .run_sender(state.db.clone(), async move { shutdown.cancelled().await })
         });
         let expiry = tokio::spawn(expire_requests(state.portal.clone(), shutdown.clone()));
+        let contact = config
+            .mail_from
+            .parse::<lettre::message::Mailbox>()
+            .map(|m| m.email.to_string())
+            .unwrap_or_else(|_| "portcullis@localhost".into());
+        let workers: Vec<_> = (0..config.provisioning_workers)
+            .map(|_| {
+                let engine = services::provisioning::Engine::new(
+                    state.portal.db.clone(),
+                    state.portal.salesforce.clone(),
+                )
+                .with_contact_email(contact.clone());
+                tokio::spawn(provisioning_worker(engine, shutdown.clone()))
+            })
+            .collect();
         // A new portal starts with the two example packages in its access catalog (built
         // from the org's describe, so it waits for the org rather than delaying start-up).
         tokio::spawn({
@@ -270,6 +285,9 @@ impl Application {
         let _ = cleanup.await;
         let _ = mail_sender.await;
         let _ = expiry.await;
+        for worker in workers {
+            let _ = worker.await;
+        }
         if let Some(org) = sandbox {
             org.stop().await;
         }
@@ -315,6 +333,35 @@ async fn expired_session_cleanup(store: DbSessionStore, shutdown: CancellationTo
                 }
             }
             () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// A provisioning worker: runs steps while there are any, then looks again every second.
+/// At shutdown a step in flight is dropped: its lease expires and the step runs again (it
+/// is idempotent) on the next start or on another instance.
+async fn provisioning_worker(engine: services::provisioning::Engine, shutdown: CancellationToken) {
+    use services::provisioning::Ran;
+    loop {
+        let idle = tokio::select! {
+            ran = engine.run_once() => match ran {
+                Ok(Ran::Idle) => true,
+                Ok(ran) => {
+                    tracing::debug!(?ran, "provisioning step done");
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "provisioning worker: database error");
+                    true
+                }
+            },
+            () = shutdown.cancelled() => return,
+        };
+        if idle {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = shutdown.cancelled() => return,
+            }
         }
     }
 }

@@ -166,6 +166,9 @@ pub fn test_config(dir: &std::path::Path, database_url: &str) -> Config {
         ("DATABASE_MAX_CONNECTIONS", "5".to_string()),
         ("SHUTDOWN_GRACE_SECONDS", "5".to_string()),
         ("SANDBOX_ORG_LISTEN", "127.0.0.1:0".to_string()),
+        // Tests that compare database snapshots need no background writers; the
+        // provisioning tests turn workers on.
+        ("PROVISIONING_WORKERS", "0".to_string()),
     ];
     Config::load(|key| {
         pairs

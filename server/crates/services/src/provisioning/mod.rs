@@ -321,7 +321,8 @@ impl Engine {
             db,
             salesforce,
             owner: format!("worker-{}", uuid::Uuid::new_v4()),
-            lease: Duration::from_secs(120),
+            // Longer than any step takes (the deploy poll waits up to two minutes).
+            lease: Duration::from_secs(300),
             retry: RetryPolicy::default(),
             contact_email: "salesforce-admins@integrations.portcullis.invalid".into(),
             deploy_poll: DeployPoll::default(),
