@@ -873,3 +873,39 @@ services::both_databases!(a_grant_widened_by_hand_fails_the_proof, |engine| {
             .contains(&"provisioning.step_failed".to_string())
     );
 });
+
+services::both_databases!(
+    with_the_licences_used_up_the_next_grant_needs_attention,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        // The seeded org has 5 Salesforce Integration licences, none in use.
+        let mut grants = Vec::new();
+        for i in 0..6 {
+            grants.push(approved_grant(&t, &format!("Seat {i}"), case_scope()).await);
+        }
+        worker(&t).run_until_idle().await.unwrap();
+        let mut ready = 0;
+        let mut stuck = Vec::new();
+        for grant in &grants {
+            let row = sqlx::query("SELECT state, attention FROM grants WHERE id = $1")
+                .bind(grant)
+                .fetch_one(t.db.db.pool())
+                .await
+                .unwrap();
+            match row.get::<String, _>("state").as_str() {
+                "ready" => ready += 1,
+                "needs_attention" => stuck.push(row.get::<String, _>("attention")),
+                other => panic!("grant {grant} is {other}"),
+            }
+        }
+        assert_eq!(ready, 5, "five grants use the five licences");
+        assert_eq!(stuck.len(), 1, "{stuck:?}");
+        assert!(
+            stuck[0].contains("no free Salesforce Integration licence"),
+            "the admin is told why: {}",
+            stuck[0]
+        );
+    }
+);
