@@ -909,3 +909,114 @@ services::both_databases!(
         );
     }
 );
+
+services::both_databases!(with_injected_faults_every_run_completes_once, |engine| {
+    let Some(t) = portal_with_org(engine).await else {
+        return;
+    };
+    let org_url = t
+        .org
+        .as_ref()
+        .unwrap()
+        .base_url()
+        .trim_end_matches('/')
+        .to_string();
+    // The sandbox-only control API, over the portal's own connection to the org.
+    let http = t.salesforce.http().reqwest().clone();
+    let mut grants = Vec::new();
+    for i in 0..3 {
+        grants.push(approved_grant(&t, &format!("Flaky {i}"), case_scope()).await);
+    }
+    // 30% of Salesforce calls answer 503 and 5% lose their connection before an answer
+    // (for a create: the outcome is unknown, and the step must look before creating again).
+    let faults = http
+        .put(format!("{org_url}/__sandbox/faults"))
+        .json(&serde_json::json!({ "rules": [
+            { "path": "/services/data/*", "errorRate": 0.3, "errorStatus": 503, "delayMs": 20 },
+            { "path": "/services/data/*", "dropRate": 0.05 }
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        faults.status().is_success(),
+        "{}",
+        faults.text().await.unwrap_or_default()
+    );
+    let patient = worker(&t).with_retry(services::provisioning::RetryPolicy {
+        base: Duration::from_millis(10),
+        max: Duration::from_millis(100),
+        max_attempts: 40,
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        patient.run_until_idle().await.unwrap();
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM provisioning_steps WHERE state <> 'succeeded'",
+        )
+        .fetch_one(t.db.db.pool())
+        .await
+        .unwrap();
+        if open == 0 || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    http.delete(format!("{org_url}/__sandbox/faults"))
+        .send()
+        .await
+        .unwrap();
+    let log: Value = http
+        .get(format!("{org_url}/__sandbox/calls"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let calls = log["calls"].as_array().unwrap();
+    let refused = calls.iter().filter(|c| c["status"] == 503).count();
+    assert!(refused > 0, "the faults were injected");
+    let effects: Vec<&str> = calls
+        .iter()
+        .flat_map(|c| c["effects"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .collect();
+    for kind in [
+        "create User ",
+        "create PermissionSet ",
+        "create PermissionSetAssignment ",
+    ] {
+        assert_eq!(
+            effects.iter().filter(|e| e.starts_with(kind)).count(),
+            3,
+            "{kind}: once per grant, never twice: {effects:?}"
+        );
+    }
+    eprintln!("503s injected: {refused}");
+    for (i, grant) in grants.iter().enumerate() {
+        let state: String = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
+            .bind(grant)
+            .fetch_one(t.db.db.pool())
+            .await
+            .unwrap();
+        let attention: Option<String> =
+            sqlx::query_scalar("SELECT attention FROM grants WHERE id = $1")
+                .bind(grant)
+                .fetch_one(t.db.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(state, "ready", "grant {i}: {attention:?}");
+        org_state(&t, grant, &format!("Flaky {i}"))
+            .await
+            .assert_exactly_the_case_scope();
+    }
+    let retries = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'provisioning.step_retry'",
+    )
+    .fetch_one(t.db.db.pool())
+    .await
+    .unwrap();
+    eprintln!("step retries under faults: {retries}");
+    assert_audit_intact(&t).await;
+});
