@@ -19,6 +19,12 @@ test("a contractor asks, an approver narrows and approves, the contractor sees i
   await page.getByLabel("Reason for the decision").fill("Subject is enough for the sync");
   await page.getByRole("button", { name: "Approve" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Approved" })).toBeVisible();
+  // The server provisions it in the sandbox org and proves it, live on this page.
+  await expect(page.getByRole("status").filter({ hasText: "Provisioning: ready" })).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByRole("table", { name: "Provisioning steps" })).toContainText("Least-privilege proof");
+  const proof = page.getByRole("table", { name: "Least-privilege proof" });
+  await expect(proof).toContainText("Case: visible fields");
+  await expect(proof).not.toContainText("FAIL");
 
   await page.goto(status);
   await expect(page.getByText("Status:")).toContainText("approved");

@@ -278,6 +278,17 @@ fn matrix(f: &Fixture) -> Vec<Row> {
             shows: Some(f.company.clone()),
         },
         Row {
+            function: "grant_progress",
+            allowed: REVIEWERS,
+            writes: false,
+            capability: false,
+            args: Box::new({
+                let id = waiting.request_id.clone();
+                move |_| strings(&[("id", &id)])
+            }),
+            shows: None,
+        },
+        Row {
             function: "catalog",
             allowed: REVIEWERS,
             writes: false,

@@ -467,3 +467,77 @@ fn salesforce_id(raw: &str) -> Option<String> {
         .ok()
         .map(|id| id.as_str().to_string())
 }
+
+/// One provisioning step, for the request's page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRow {
+    pub label: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// One line of the least-privilege proof's evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceRow {
+    pub check: String,
+    pub expected: String,
+    pub observed: String,
+    pub pass: bool,
+}
+
+/// The provisioning of an approved request's grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisioningView {
+    pub state: String,
+    pub attention: Option<String>,
+    pub api_calls: i64,
+    pub steps: Vec<StepRow>,
+    pub evidence: Vec<EvidenceRow>,
+}
+
+impl ProvisioningView {
+    /// Nothing more will happen without an admin.
+    pub fn finished(&self) -> bool {
+        matches!(self.state.as_str(), "ready" | "needs_attention")
+    }
+}
+
+#[server(endpoint = "grant_progress")]
+pub async fn grant_progress(id: String) -> Result<Option<ProvisioningView>, ServerFnError> {
+    use super::ssr::{internal, portal, require};
+    use shared::auth::Role;
+    require(&[Role::Approver, Role::Owner]).await?;
+    let portal = portal()?;
+    let Some(progress) = services::provisioning::progress(&portal.db, id.trim())
+        .await
+        .map_err(internal)?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(ProvisioningView {
+        state: progress.state,
+        attention: progress.attention,
+        api_calls: progress.api_calls,
+        steps: progress
+            .steps
+            .into_iter()
+            .map(|s| StepRow {
+                label: s.label,
+                state: s.state,
+                attempts: s.attempts,
+                last_error: s.last_error,
+            })
+            .collect(),
+        evidence: progress
+            .evidence
+            .into_iter()
+            .map(|c| EvidenceRow {
+                check: c.check,
+                expected: c.expected,
+                observed: c.observed,
+                pass: c.pass,
+            })
+            .collect(),
+    }))
+}

@@ -13,7 +13,8 @@ use shared::request::RequestState;
 use shared::scope::Level;
 
 use crate::api::admin::{
-    Decide, DecisionResult, QueuePage, RequestView, admin_queue, admin_request,
+    Decide, DecisionResult, ProvisioningView, QueuePage, RequestView, admin_queue, admin_request,
+    grant_progress,
 };
 use crate::api::session::get_viewer;
 
@@ -269,6 +270,7 @@ fn RequestReview(view: RequestView) -> impl IntoView {
     let proposal = view.proposal.clone();
     let requested = proposal.scope.clone();
     let budget = proposal.budget.clone();
+    let request_id = view.id.clone();
     view! {
         <h1>{format!("{}'s request", view.company)}</h1>
         <p class="state-line">"State: " <strong class=format!("state state-{}", view.state.as_str())>{view.state.label()}</strong>
@@ -426,6 +428,7 @@ fn RequestReview(view: RequestView) -> impl IntoView {
                 </ActionForm>
             </section>
         })}
+        <Provisioning id=request_id />
         <section aria-labelledby="history-heading">
             <h2 id="history-heading">"History"</h2>
             <ol class="history">
@@ -433,6 +436,91 @@ fn RequestReview(view: RequestView) -> impl IntoView {
                     <li><time>{e.at.clone()}</time> " " {e.message.clone()} {e.internal.then_some(" (internal)")}</li>
                 }).collect_view()}
             </ol>
+        </section>
+    }
+}
+
+/// The grant's provisioning, refreshed every two seconds until it is ready or needs an
+/// admin (the refresh runs in the browser only).
+#[component]
+fn Provisioning(id: String) -> impl IntoView {
+    let tick = RwSignal::new(0u32);
+    let progress = Resource::new(
+        move || (id.clone(), tick.get()),
+        |(id, _)| grant_progress(id),
+    );
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || {
+                let finished = progress
+                    .get_untracked()
+                    .and_then(|r| r.ok())
+                    .flatten()
+                    .is_some_and(|p| p.finished());
+                if !finished {
+                    tick.update(|t| *t += 1);
+                }
+            },
+            std::time::Duration::from_secs(2),
+        );
+        on_cleanup(move || {
+            if let Ok(handle) = handle {
+                handle.clear();
+            }
+        });
+    });
+    view! {
+        <Transition fallback=|| ()>
+            {move || progress.get().map(|result| match result {
+                Ok(Some(p)) => view! { <ProvisioningSection progress=p /> }.into_any(),
+                Ok(None) => ().into_any(),
+                Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn ProvisioningSection(progress: ProvisioningView) -> impl IntoView {
+    let state = match progress.state.as_str() {
+        "ready" => "ready: the proof passed",
+        "needs_attention" => "needs attention",
+        "provisioning" => "in progress",
+        _ => "waiting for a worker",
+    };
+    view! {
+        <section aria-labelledby="provisioning-heading">
+            <h2 id="provisioning-heading">"Provisioning"</h2>
+            <p role="status">{format!("Provisioning: {state} · {} Salesforce API calls", progress.api_calls)}</p>
+            {progress.attention.clone().map(|a| view! { <p class="notice error" role="alert">{a}</p> })}
+            <table class="data" aria-label="Provisioning steps">
+                <thead><tr><th>"Step"</th><th>"State"</th><th>"Attempts"</th><th>"Last error"</th></tr></thead>
+                <tbody>
+                    {progress.steps.iter().map(|s| view! {
+                        <tr>
+                            <td>{s.label.clone()}</td>
+                            <td>{s.state.clone()}</td>
+                            <td>{s.attempts}</td>
+                            <td>{s.last_error.clone().unwrap_or_default()}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {(!progress.evidence.is_empty()).then(|| view! {
+                <table class="data" aria-label="Least-privilege proof">
+                    <thead><tr><th>"Check"</th><th>"Expected"</th><th>"Observed"</th><th>"Result"</th></tr></thead>
+                    <tbody>
+                        {progress.evidence.iter().map(|c| view! {
+                            <tr>
+                                <td>{c.check.clone()}</td>
+                                <td>{c.expected.clone()}</td>
+                                <td>{c.observed.clone()}</td>
+                                <td>{if c.pass { "pass" } else { "FAIL" }}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
         </section>
     }
 }

@@ -1387,6 +1387,75 @@ async fn consumer(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     Ok(json!({ "app_id": app_id, "consumer_id": consumer.id, "consumer_key": key }))
 }
 
+/// One step as the admin sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepProgress {
+    pub step: String,
+    pub label: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// A grant's provisioning, for the request's page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub grant_id: String,
+    pub state: String,
+    pub attention: Option<String>,
+    pub api_calls: i64,
+    pub steps: Vec<StepProgress>,
+    /// The proof's evidence table, once it ran.
+    pub evidence: Vec<proof::Check>,
+}
+
+/// The provisioning of the grant made from request `request_id`, if it was approved.
+pub async fn progress(db: &Database, request_id: &str) -> Result<Option<Progress>, sqlx::Error> {
+    let Some(grant) =
+        sqlx::query("SELECT id, state, attention, api_calls FROM grants WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_optional(db.pool())
+            .await?
+    else {
+        return Ok(None);
+    };
+    let grant_id: String = grant.try_get("id")?;
+    let rows = sqlx::query(
+        "SELECT step, state, attempts, last_error, output FROM provisioning_steps \
+         WHERE grant_id = $1 ORDER BY position",
+    )
+    .bind(&grant_id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut steps = Vec::new();
+    let mut evidence = Vec::new();
+    for row in rows {
+        let step: String = row.try_get("step")?;
+        let label = Step::parse(&step).map_or(step.clone(), |s| s.label().to_string());
+        if step == Step::Proof.as_str()
+            && let Some(output) = row.try_get::<Option<String>, _>("output")?
+            && let Ok(value) = serde_json::from_str::<Value>(&output)
+        {
+            evidence = serde_json::from_value(value["checks"].clone()).unwrap_or_default();
+        }
+        steps.push(StepProgress {
+            step,
+            label,
+            state: row.try_get("state")?,
+            attempts: row.try_get("attempts")?,
+            last_error: row.try_get("last_error")?,
+        });
+    }
+    Ok(Some(Progress {
+        grant_id,
+        state: grant.try_get("state")?,
+        attention: grant.try_get("attention")?,
+        api_calls: grant.try_get("api_calls")?,
+        steps,
+        evidence,
+    }))
+}
+
 pub mod proof;
 
 #[cfg(test)]

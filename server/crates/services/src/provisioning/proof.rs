@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 
 use salesforce::connect::CredentialPart;
 use salesforce::{Client, Cond, PortalAuth, SalesforceId, Soql};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::scope::{Level, ObjectAccess, VisibilityRule};
 
@@ -32,7 +32,7 @@ const UNGRANTED_CANDIDATES: &[&str] = &["Account", "Contact", "Opportunity", "Le
 const MAX_IDS: u32 = 2000;
 
 /// One line of the evidence.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     pub check: String,
     pub expected: String,
