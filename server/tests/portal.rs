@@ -570,8 +570,8 @@ async fn authorisation_matrix(app: TestApp) {
         );
         checked += 1;
     }
-    // 6 pages, 17 functions and sign-out, each for 6 personas.
-    assert_eq!(checked, (6 + 17 + 1) * 6);
+    // 6 pages, 18 functions and sign-out, each for 6 personas.
+    assert_eq!(checked, (6 + 18 + 1) * 6);
 }
 on_both_databases!(the_authorisation_matrix_holds, authorisation_matrix);
 
