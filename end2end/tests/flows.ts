@@ -1,4 +1,5 @@
 import { expect, Page, BrowserContext } from "@playwright/test";
+import { waitForHydration } from "./fixtures";
 
 /** The people the sandbox org is seeded with. */
 export const people = {
@@ -37,6 +38,7 @@ export async function readMail(context: BrowserContext, to: string, subject: str
 /** A contractor asks for Case access (Subject and Description readable) and confirms the email. */
 export async function submitAndVerify(page: Page, company: string, email: string): Promise<void> {
   await page.goto("/request");
+  await waitForHydration(page);
   await page.getByLabel("Company").fill(company);
   await page.getByLabel("Your name").fill("Kim Kinetic");
   await page.getByLabel("Work email").fill(email);

@@ -1,4 +1,4 @@
-import { test, expect } from "./fixtures";
+import { test, expect, waitForHydration } from "./fixtures";
 import { people, readMail, signIn, signOut, statusLink, submitAndVerify, unique } from "./flows";
 
 test.describe.configure({ mode: "serial" });
@@ -12,6 +12,8 @@ test("a contractor asks, an approver narrows and approves, the contractor sees i
   await signIn(page, people.alex);
   await page.goto("/admin");
   await page.getByRole("link", { name: company }).click();
+  await expect(page.getByRole("heading", { level: 1, name: `${company}'s request` })).toBeVisible();
+  await waitForHydration(page);
   await expect(page.getByRole("heading", { level: 1, name: `${company}'s request` })).toBeVisible();
   await expect(page.getByRole("table", { name: "Blast radius" })).toContainText("Case");
   // Narrow: no Description.
@@ -36,6 +38,7 @@ test("a contractor asks, an approver narrows and approves, the contractor sees i
 test("with two approvals required, a second approver completes the approval", async ({ strictPage: page, context }) => {
   await signIn(page, people.alex);
   await page.goto("/admin/settings");
+  await waitForHydration(page);
   await page.getByLabel("Approvals required").selectOption("2");
   await page.getByRole("button", { name: "Save settings" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Settings saved" })).toBeVisible();
@@ -49,6 +52,8 @@ test("with two approvals required, a second approver completes the approval", as
   await signIn(page, people.alex);
   await page.goto("/admin");
   await page.getByRole("link", { name: company }).click();
+  await expect(page.getByRole("heading", { level: 1, name: `${company}'s request` })).toBeVisible();
+  await waitForHydration(page);
   // The first approver narrows: Subject only.
   await expect(page.getByLabel("Case.Description")).toHaveValue("read");
   await page.getByLabel("Case.Description").selectOption("none");
@@ -62,6 +67,8 @@ test("with two approvals required, a second approver completes the approval", as
   await signIn(page, people.blake);
   await page.goto("/admin");
   await page.getByRole("link", { name: company }).click();
+  await expect(page.getByRole("heading", { level: 1, name: `${company}'s request` })).toBeVisible();
+  await waitForHydration(page);
   await expect(page.getByRole("note")).toContainText("starts from");
   await expect(page.getByLabel("Case.Description")).toHaveValue("none");
   await expect(page.getByLabel("Case.Subject")).toHaveValue("read");
@@ -79,6 +86,7 @@ test("with two approvals required, a second approver completes the approval", as
   // Back to one approval for the other tests.
   await signIn(page, people.alex);
   await page.goto("/admin/settings");
+  await waitForHydration(page);
   await page.getByLabel("Approvals required").selectOption("1");
   await page.getByRole("button", { name: "Save settings" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Settings saved" })).toBeVisible();
@@ -92,6 +100,8 @@ test("an approver rejects with a reason, and the contractor sees it", async ({ s
   await signIn(page, people.blake);
   await page.goto("/admin");
   await page.getByRole("link", { name: company }).click();
+  await expect(page.getByRole("heading", { level: 1, name: `${company}'s request` })).toBeVisible();
+  await waitForHydration(page);
   await page.getByLabel("Reason for the decision").fill("We do not work with this vendor");
   await page.getByRole("button", { name: "Reject" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Rejected" })).toBeVisible();
