@@ -907,6 +907,67 @@ services::both_databases!(
             "the admin is told why: {}",
             stuck[0]
         );
+
+        // The admin buys a licence and retries: the run carries on from the failed step.
+        let org_url = t
+            .org
+            .as_ref()
+            .unwrap()
+            .base_url()
+            .trim_end_matches('/')
+            .to_string();
+        let bought = t
+            .salesforce
+            .http()
+            .reqwest()
+            .patch(format!("{org_url}/__sandbox/settings"))
+            .json(&serde_json::json!({ "integrationLicenses": 6 }))
+            .send()
+            .await
+            .unwrap();
+        assert!(bought.status().is_success());
+        let mut stuck_grant = None;
+        for grant in &grants {
+            let state: String = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
+                .bind(grant)
+                .fetch_one(t.db.db.pool())
+                .await
+                .unwrap();
+            if state == "needs_attention" {
+                stuck_grant = Some(grant.clone());
+            } else {
+                let refused = services::provisioning::retry(&t.db.db, grant, &contractor()).await;
+                assert!(
+                    matches!(
+                        refused,
+                        Err(services::provisioning::RetryError::NotStopped(_))
+                    ),
+                    "only a stopped grant can be retried"
+                );
+            }
+        }
+        let stuck_grant = stuck_grant.unwrap();
+        let (_, admin) = approver("alice@acme.example");
+        services::provisioning::retry(&t.db.db, &stuck_grant, &admin)
+            .await
+            .unwrap();
+        worker(&t).run_until_idle().await.unwrap();
+        let state: String = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
+            .bind(&stuck_grant)
+            .fetch_one(t.db.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(state, "ready");
+        let index = grants.iter().position(|g| *g == stuck_grant).unwrap();
+        org_state(&t, &stuck_grant, &format!("Seat {index}"))
+            .await
+            .assert_exactly_the_case_scope();
+        assert!(
+            audit_actions(&t, &stuck_grant)
+                .await
+                .contains(&"provisioning.retried".to_string())
+        );
+        assert_audit_intact(&t).await;
     }
 );
 

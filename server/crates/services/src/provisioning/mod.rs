@@ -219,6 +219,9 @@ pub struct Leased {
     pub grant_id: String,
     pub step: Step,
     pub attempt: i64,
+    /// No attempt of this step ever started before (an admin's retry resets `attempt`
+    /// but not this).
+    pub first_attempt: bool,
 }
 
 /// What a worker did with one `run_once`.
@@ -365,7 +368,7 @@ impl Engine {
             DatabaseKind::Sqlite => "",
         };
         let candidate = sqlx::query(&format!(
-            "SELECT s.grant_id, s.step, s.attempts FROM provisioning_steps s \
+            "SELECT s.grant_id, s.step, s.attempts, s.started_at FROM provisioning_steps s \
              JOIN grants g ON g.id = s.grant_id \
              WHERE g.state IN ('approved', 'provisioning') \
                AND (s.state = 'pending' OR (s.state = 'running' AND s.lease_expires_at < $1)) \
@@ -389,6 +392,7 @@ impl Engine {
             return Ok(None);
         };
         let attempt = row.try_get::<i64, _>("attempts")? + 1;
+        let first_attempt = row.try_get::<Option<i64>, _>("started_at")?.is_none();
         let taken = sqlx::query(
             "UPDATE provisioning_steps SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
                  attempts = $3, started_at = COALESCE(started_at, $4), updated_at = $4 \
@@ -431,6 +435,7 @@ impl Engine {
             grant_id,
             step,
             attempt,
+            first_attempt,
         }))
     }
 
@@ -459,7 +464,7 @@ impl Engine {
         let client = self.salesforce.counting(calls.clone());
         let outcome = match self.context(&leased.grant_id).await? {
             Some(mut context) => {
-                context.first_attempt = leased.attempt == 1;
+                context.first_attempt = leased.first_attempt;
                 run_step(&client, leased.step, &context).await
             }
             None => Err(StepFailure {
@@ -1454,6 +1459,64 @@ pub async fn progress(db: &Database, request_id: &str) -> Result<Option<Progress
         steps,
         evidence,
     }))
+}
+
+/// Why a retry was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("there is no grant {0}")]
+    NotFound(String),
+    #[error(
+        "the grant is {0}, not waiting for an admin: only a grant that needs attention can be retried"
+    )]
+    NotStopped(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// An admin's retry of a grant that needs attention (after fixing the cause in the org):
+/// the failed step runs again from a fresh attempt count, and the run carries on.
+pub async fn retry(db: &Database, grant_id: &str, actor: &Actor) -> Result<(), RetryError> {
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
+        .bind(grant_id)
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+    match state.as_deref() {
+        None => return Err(RetryError::NotFound(grant_id.to_string())),
+        Some("needs_attention") => {}
+        Some(other) => return Err(RetryError::NotStopped(other.to_string())),
+    }
+    let steps = sqlx::query(
+        "UPDATE provisioning_steps SET state = 'pending', attempts = 0, next_attempt_at = $1, \
+             last_error = NULL, updated_at = $1 WHERE grant_id = $2 AND state = 'failed'",
+    )
+    .bind(now)
+    .bind(grant_id)
+    .execute(&mut *tx.tx)
+    .await?;
+    sqlx::query(
+        "UPDATE grants SET state = 'provisioning', attention = NULL, updated_at = $1 WHERE id = $2",
+    )
+    .bind(now)
+    .bind(grant_id)
+    .execute(&mut *tx.tx)
+    .await?;
+    audit::append(
+        &mut tx.tx,
+        Event {
+            actor,
+            action: "provisioning.retried",
+            target_type: "grant",
+            target_id: grant_id,
+            outcome: Outcome::Success,
+            details: json!({ "steps": steps.rows_affected() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 pub mod proof;
