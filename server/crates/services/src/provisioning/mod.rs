@@ -24,7 +24,7 @@
 //! it reaches exactly what was approved. A proof that finds anything wider stops the run,
 //! and the grant is not released.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -686,23 +686,44 @@ struct IdRow {
     id: SalesforceId,
 }
 
-/// The id of the first record `soql` finds, if any; on a first attempt, `None` without
-/// asking (see [`Context::first_attempt`]).
+/// The id of the first `object` record matching `cond`, if any; on a first attempt,
+/// `None` without asking (see [`Context::first_attempt`]).
 async fn look_up(
     client: &Client,
     cx: &Context,
-    soql: Soql,
+    object: &str,
+    cond: Cond,
 ) -> Result<Option<SalesforceId>, StepFailure> {
     if cx.first_attempt {
         return Ok(None);
     }
-    find(client, soql).await
+    find(client, object, cond).await
 }
 
-/// The id of the first record `soql` finds, if any.
-async fn find(client: &Client, soql: Soql) -> Result<Option<SalesforceId>, StepFailure> {
-    let page = client.query::<IdRow>(&soql).await?;
+/// The id of the first `object` record matching `cond`, if any.
+async fn find(
+    client: &Client,
+    object: &str,
+    cond: Cond,
+) -> Result<Option<SalesforceId>, StepFailure> {
+    let query = soql(Soql::select(&["Id"]).from(object).filter(cond).build())?;
+    let page = client.query::<IdRow>(&query).await?;
     Ok(page.records.into_iter().next().map(|r| r.id))
+}
+
+/// The `object` record matching `cond` (looked up as [`look_up`] does), or one created
+/// from `body`: its id, and whether it was found.
+async fn find_or_create(
+    client: &Client,
+    cx: &Context,
+    object: &str,
+    cond: Cond,
+    body: &Value,
+) -> Result<(SalesforceId, bool), StepFailure> {
+    match look_up(client, cx, object, cond).await? {
+        Some(id) => Ok((id, true)),
+        None => Ok((client.create(object, body).await?, false)),
+    }
 }
 
 fn soql(result: Result<Soql, salesforce::soql::SoqlError>) -> Result<Soql, StepFailure> {
@@ -715,12 +736,8 @@ fn soql(result: Result<Soql, salesforce::soql::SoqlError>) -> Result<Soql, StepF
 async fn licence_id(client: &Client) -> Result<SalesforceId, StepFailure> {
     find(
         client,
-        soql(
-            Soql::select(&["Id"])
-                .from("PermissionSetLicense")
-                .filter(Cond::eq("DeveloperName", LICENCE))
-                .build(),
-        )?,
+        "PermissionSetLicense",
+        Cond::eq("DeveloperName", LICENCE),
     )
     .await?
     .ok_or_else(|| not_found("The Salesforce API Integration permission set licence"))
@@ -742,31 +759,13 @@ async fn run_step(client: &Client, step: Step, cx: &Context) -> Result<Value, St
 
 async fn user(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     let username = &cx.names.username;
-    let existing = look_up(
-        client,
-        cx,
-        soql(
-            Soql::select(&["Id"])
-                .from("User")
-                .filter(Cond::eq("Username", username.as_str()))
-                .build(),
-        )?,
-    )
-    .await?;
+    let existing = look_up(client, cx, "User", Cond::eq("Username", username.as_str())).await?;
     if let Some(id) = existing {
         return Ok(json!({ "user_id": id.as_str(), "username": username, "found": true }));
     }
-    let profile = find(
-        client,
-        soql(
-            Soql::select(&["Id"])
-                .from("Profile")
-                .filter(Cond::eq("Name", PROFILE))
-                .build(),
-        )?,
-    )
-    .await?
-    .ok_or_else(|| not_found(&format!("The profile '{PROFILE}'")))?;
+    let profile = find(client, "Profile", Cond::eq("Name", PROFILE))
+        .await?
+        .ok_or_else(|| not_found(&format!("The profile '{PROFILE}'")))?;
     let id = client
         .create(
             "User",
@@ -789,32 +788,17 @@ async fn user(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
 async fn licence(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     let user = cx.id_from(Step::User, "user_id")?;
     let psl = licence_id(client).await?;
-    let existing = look_up(
+    let (id, found) = find_or_create(
         client,
         cx,
-        soql(
-            Soql::select(&["Id"])
-                .from("PermissionSetLicenseAssign")
-                .filter(Cond::and([
-                    Cond::eq("AssigneeId", &user),
-                    Cond::eq("PermissionSetLicenseId", &psl),
-                ]))
-                .build(),
-        )?,
+        "PermissionSetLicenseAssign",
+        Cond::and([
+            Cond::eq("AssigneeId", &user),
+            Cond::eq("PermissionSetLicenseId", &psl),
+        ]),
+        &json!({ "AssigneeId": user.as_str(), "PermissionSetLicenseId": psl.as_str() }),
     )
     .await?;
-    let (id, found) = match existing {
-        Some(id) => (id, true),
-        None => (
-            client
-                .create(
-                    "PermissionSetLicenseAssign",
-                    &json!({ "AssigneeId": user.as_str(), "PermissionSetLicenseId": psl.as_str() }),
-                )
-                .await?,
-            false,
-        ),
-    };
     Ok(json!({ "licence_assignment_id": id.as_str(), "licence_id": psl.as_str(), "found": found }))
 }
 
@@ -865,72 +849,56 @@ fn wanted_permissions(
     (objects, fields)
 }
 
-#[derive(Deserialize)]
-struct ObjectPermRow {
-    #[serde(rename = "SobjectType")]
-    sobject_type: String,
-}
-
-#[derive(Deserialize)]
-struct FieldPermRow {
-    #[serde(rename = "Field")]
-    field: String,
+/// The `key` values (lower case) of permission set `ps`'s `object` rows: which objects or
+/// fields it already has permissions for.
+async fn permission_keys(
+    client: &Client,
+    ps: &SalesforceId,
+    object: &str,
+    key: &str,
+) -> Result<BTreeSet<String>, StepFailure> {
+    let query = soql(
+        Soql::select(&[key])
+            .from(object)
+            .filter(Cond::eq("ParentId", ps))
+            .build(),
+    )?;
+    let rows: Vec<Value> = client.query_all(&query).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r[key].as_str())
+        .map(str::to_ascii_lowercase)
+        .collect())
 }
 
 async fn permission_set(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     let psl = cx.id_from(Step::Licence, "licence_id")?;
     let name = &cx.names.permission_set;
-    let existing = look_up(
+    let (ps, found) = find_or_create(
         client,
         cx,
-        soql(
-            Soql::select(&["Id"])
-                .from("PermissionSet")
-                .filter(Cond::eq("Name", name.as_str()))
-                .build(),
-        )?,
+        "PermissionSet",
+        Cond::eq("Name", name.as_str()),
+        &json!({
+            "Name": name,
+            "Label": cx.names.permission_set_label,
+            "Description": "Made by Portcullis for one contractor grant. Do not edit by hand.",
+            "LicenseId": psl.as_str(),
+        }),
     )
     .await?;
-    let (ps, found) = match existing {
-        Some(id) => (id, true),
-        None => (
-            client
-                .create(
-                    "PermissionSet",
-                    &json!({
-                        "Name": name,
-                        "Label": cx.names.permission_set_label,
-                        "Description": "Made by Portcullis for one contractor grant. Do not edit by hand.",
-                        "LicenseId": psl.as_str(),
-                    }),
-                )
-                .await?,
-            false,
-        ),
-    };
     let (objects, fields) = wanted_permissions(&cx.scope);
 
     // Only what is missing is created, so a step that ran halfway adds the rest. A
     // permission set made just now has nothing yet.
-    let have_objects: Vec<ObjectPermRow> = if found {
-        client
-            .query_all(&soql(
-                Soql::select(&["SobjectType"])
-                    .from("ObjectPermissions")
-                    .filter(Cond::eq("ParentId", &ps))
-                    .build(),
-            )?)
-            .await?
+    let have_objects = if found {
+        permission_keys(client, &ps, "ObjectPermissions", "SobjectType").await?
     } else {
-        Vec::new()
+        BTreeSet::new()
     };
     let new_objects: Vec<Value> = objects
         .iter()
-        .filter(|(object, _)| {
-            !have_objects
-                .iter()
-                .any(|h| h.sobject_type.eq_ignore_ascii_case(object))
-        })
+        .filter(|(object, _)| !have_objects.contains(&object.to_ascii_lowercase()))
         .map(|(object, p)| {
             json!({
                 "ParentId": ps.as_str(), "SobjectType": object,
@@ -946,25 +914,14 @@ async fn permission_set(client: &Client, cx: &Context) -> Result<Value, StepFail
             .await?,
     )?;
 
-    let have_fields: Vec<FieldPermRow> = if found {
-        client
-            .query_all(&soql(
-                Soql::select(&["Field"])
-                    .from("FieldPermissions")
-                    .filter(Cond::eq("ParentId", &ps))
-                    .build(),
-            )?)
-            .await?
+    let have_fields = if found {
+        permission_keys(client, &ps, "FieldPermissions", "Field").await?
     } else {
-        Vec::new()
+        BTreeSet::new()
     };
     let new_fields: Vec<Value> = fields
         .iter()
-        .filter(|(field, _)| {
-            !have_fields
-                .iter()
-                .any(|h| h.field.eq_ignore_ascii_case(field))
-        })
+        .filter(|(field, _)| !have_fields.contains(&field.to_ascii_lowercase()))
         .map(|(field, p)| {
             json!({
                 "ParentId": ps.as_str(), "SobjectType": p.object, "Field": field,
@@ -988,53 +945,35 @@ async fn permission_set(client: &Client, cx: &Context) -> Result<Value, StepFail
     }))
 }
 
-fn check_saved(results: Vec<salesforce::rest::SaveResult>) -> Result<(), StepFailure> {
-    for result in results {
-        if !result.success {
-            return Err(salesforce::Error::Api {
-                status: 400,
-                errors: result.errors,
-            }
-            .into());
-        }
-    }
-    Ok(())
+/// The ids of a collection's saved records, or the first record's errors.
+fn check_saved(
+    results: Vec<salesforce::rest::SaveResult>,
+) -> Result<Vec<SalesforceId>, StepFailure> {
+    results
+        .into_iter()
+        .map(|result| result.into_result(400).map_err(StepFailure::from))
+        .collect()
 }
 
 async fn assignment(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     let user = cx.id_from(Step::User, "user_id")?;
     let ps = cx.id_from(Step::PermissionSet, "permission_set_id")?;
     let expires = format!("{}T23:59:59.000Z", cx.end_date);
-    let existing = look_up(
+    let (id, found) = find_or_create(
         client,
         cx,
-        soql(
-            Soql::select(&["Id"])
-                .from("PermissionSetAssignment")
-                .filter(Cond::and([
-                    Cond::eq("AssigneeId", &user),
-                    Cond::eq("PermissionSetId", &ps),
-                ]))
-                .build(),
-        )?,
+        "PermissionSetAssignment",
+        Cond::and([
+            Cond::eq("AssigneeId", &user),
+            Cond::eq("PermissionSetId", &ps),
+        ]),
+        &json!({
+            "AssigneeId": user.as_str(),
+            "PermissionSetId": ps.as_str(),
+            "ExpirationDate": expires,
+        }),
     )
     .await?;
-    let (id, found) = match existing {
-        Some(id) => (id, true),
-        None => (
-            client
-                .create(
-                    "PermissionSetAssignment",
-                    &json!({
-                        "AssigneeId": user.as_str(),
-                        "PermissionSetId": ps.as_str(),
-                        "ExpirationDate": expires,
-                    }),
-                )
-                .await?,
-            false,
-        ),
-    };
     Ok(json!({ "assignment_id": id.as_str(), "expires": expires, "found": found }))
 }
 
@@ -1149,18 +1088,8 @@ async fn visibility(client: &Client, cx: &Context) -> Result<Value, StepFailure>
                             })
                         })
                         .collect();
-                    for result in client.create_collection(&share, &rows, true).await? {
-                        match (result.success, result.id) {
-                            (true, Some(id)) => shares.push(id.as_str().to_string()),
-                            _ => {
-                                return Err(salesforce::Error::Api {
-                                    status: 400,
-                                    errors: result.errors,
-                                }
-                                .into());
-                            }
-                        }
-                    }
+                    let made = check_saved(client.create_collection(&share, &rows, true).await?)?;
+                    shares.extend(made.iter().map(|id| id.as_str().to_string()));
                 }
             }
             Ok(json!({ "rule": rule.as_str(), "shares": shares }))
@@ -1209,45 +1138,30 @@ async fn visibility(client: &Client, cx: &Context) -> Result<Value, StepFailure>
                 })?;
             let group = find(
                 client,
-                soql(
-                    Soql::select(&["Id"])
-                        .from("Group")
-                        .filter(Cond::and([
-                            Cond::eq("Type", "Regular"),
-                            Cond::or([Cond::eq("DeveloperName", name), Cond::eq("Name", name)]),
-                        ]))
-                        .build(),
-                )?,
+                "Group",
+                Cond::and([
+                    Cond::eq("Type", "Regular"),
+                    Cond::or([Cond::eq("DeveloperName", name), Cond::eq("Name", name)]),
+                ]),
             )
             .await?
             .ok_or_else(|| not_found(&format!("The public group '{name}'")))?;
-            let existing = look_up(
+            let (member, _) = find_or_create(
                 client,
                 cx,
-                soql(
-                    Soql::select(&["Id"])
-                        .from("GroupMember")
-                        .filter(Cond::and([
-                            Cond::eq("GroupId", &group),
-                            Cond::eq("UserOrGroupId", &user),
-                        ]))
-                        .build(),
-                )?,
+                "GroupMember",
+                Cond::and([
+                    Cond::eq("GroupId", &group),
+                    Cond::eq("UserOrGroupId", &user),
+                ]),
+                &json!({ "GroupId": group.as_str(), "UserOrGroupId": user.as_str() }),
             )
             .await?;
-            let member =
-                match existing {
-                    Some(id) => id,
-                    None => client
-                        .create(
-                            "GroupMember",
-                            &json!({ "GroupId": group.as_str(), "UserOrGroupId": user.as_str() }),
-                        )
-                        .await?,
-                };
-            Ok(
-                json!({ "rule": rule.as_str(), "group_id": group.as_str(), "group_member_id": member.as_str() }),
-            )
+            Ok(json!({
+                "rule": rule.as_str(),
+                "group_id": group.as_str(),
+                "group_member_id": member.as_str(),
+            }))
         }
     }
 }
