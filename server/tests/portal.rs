@@ -72,26 +72,7 @@ async fn seeded_package_ids(app: &TestApp) -> Vec<String> {
 
 /// A valid approval of `request_id`, as the review form posts it (Case read, Subject only).
 fn approval(request_id: &str) -> Vec<(String, String)> {
-    let end = (chrono::Utc::now() + chrono::Duration::days(30))
-        .date_naive()
-        .to_string();
-    strings(&[
-        ("id", request_id),
-        ("action", "approve"),
-        ("object_level[Case]", "read"),
-        ("field_level[Case.Subject]", "read"),
-        ("field_level[Case.Description]", "none"),
-        ("visibility", "shared"),
-        ("record_ids", ""),
-        ("group", ""),
-        ("calls_per_day", "500"),
-        ("calls_per_7_days", "3000"),
-        ("warn_percent", "80"),
-        ("hard_action", "none"),
-        ("end_date", end.as_str()),
-        ("ip_ranges", "203.0.113.0/24"),
-        ("reason", "The sync needs case subjects only."),
-    ])
+    portal::approval_form(request_id, "203.0.113.0/24")
 }
 
 fn package_form(name: &str) -> Vec<(String, String)> {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::portal::{self, browser, call, sign_in, submit};
+use common::portal::{self, browser, call, pairs, sign_in, submit};
 use common::{Db, TestApp};
 use reqwest::StatusCode;
 use sqlx::Row;
@@ -23,27 +23,8 @@ async fn approved_grant_becomes_ready(kind: Db) {
     let contractor = submit(&app, "Worker Ltd", true).await;
     let approver = browser();
     sign_in(&app, &approver, portal::BLAKE).await;
-    let end = (chrono::Utc::now() + chrono::Duration::days(30))
-        .date_naive()
-        .to_string();
-    let form = [
-        ("id", contractor.request_id.as_str()),
-        ("action", "approve"),
-        ("object_level[Case]", "read"),
-        ("field_level[Case.Subject]", "read"),
-        ("field_level[Case.Description]", "none"),
-        ("visibility", "shared"),
-        ("record_ids", ""),
-        ("group", ""),
-        ("calls_per_day", "500"),
-        ("calls_per_7_days", "3000"),
-        ("warn_percent", "80"),
-        ("hard_action", "none"),
-        ("end_date", end.as_str()),
-        ("ip_ranges", ""),
-        ("reason", "The sync needs case subjects only."),
-    ];
-    let (status, body) = call(&app, &approver, "decide", &form).await;
+    let form = portal::approval_form(&contractor.request_id, "");
+    let (status, body) = call(&app, &approver, "decide", &pairs(&form)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // The workers take it from here.

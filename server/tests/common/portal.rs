@@ -225,6 +225,34 @@ pub async fn call(
     (status, response.text().await.unwrap_or_default())
 }
 
+/// The decision form approving `request_id` as the review page posts it: Case read with
+/// Subject only (Description removed), shared records, a budget, 30 days, `ip_ranges`.
+pub fn approval_form(request_id: &str, ip_ranges: &str) -> Vec<(String, String)> {
+    let end = (chrono::Utc::now() + chrono::Duration::days(30))
+        .date_naive()
+        .to_string();
+    [
+        ("id", request_id),
+        ("action", "approve"),
+        ("object_level[Case]", "read"),
+        ("field_level[Case.Subject]", "read"),
+        ("field_level[Case.Description]", "none"),
+        ("visibility", "shared"),
+        ("record_ids", ""),
+        ("group", ""),
+        ("calls_per_day", "500"),
+        ("calls_per_7_days", "3000"),
+        ("warn_percent", "80"),
+        ("hard_action", "none"),
+        ("end_date", end.as_str()),
+        ("ip_ranges", ip_ranges),
+        ("reason", "The sync needs case subjects only."),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 /// A valid request form, as the request page posts it: Case access with Subject readable.
 pub fn request_form(company: &str, email: &str, key: &str) -> Vec<(String, String)> {
     let end = (chrono::Utc::now() + chrono::Duration::days(60))

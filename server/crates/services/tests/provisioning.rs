@@ -16,6 +16,17 @@ use shared::scope::{Level, Scope, Visibility, VisibilityRule};
 use sqlx::Row;
 
 async fn approved_grant(t: &TestPortal, company: &str, scope: Scope) -> String {
+    approved_grant_with(t, company, scope, "").await
+}
+
+/// A verified request from `company` for `scope`, approved as asked with these IP ranges;
+/// returns the grant's id.
+async fn approved_grant_with(
+    t: &TestPortal,
+    company: &str,
+    scope: Scope,
+    ip_ranges: &str,
+) -> String {
     let id = submit_verified(t, company, "ops@vendor.example", scope.clone()).await;
     let (alice, actor) = approver("alice@acme.example");
     let outcome = t
@@ -26,7 +37,7 @@ async fn approved_grant(t: &TestPortal, company: &str, scope: Scope) -> String {
                 scope,
                 budget: Budget::default_for(500),
                 end_date: future_date(30),
-                ip_ranges: String::new(),
+                ip_ranges: ip_ranges.into(),
                 reason: "Needed for the triage project.".into(),
             },
             &actor,
@@ -37,6 +48,16 @@ async fn approved_grant(t: &TestPortal, company: &str, scope: Scope) -> String {
         DecisionOutcome::Approved { grant_id, .. } => grant_id,
         other => panic!("expected an approval, got {other:?}"),
     }
+}
+
+/// A grant's state and what it says needs attention.
+async fn grant_state(t: &TestPortal, grant: &str) -> (String, Option<String>) {
+    let row = sqlx::query("SELECT state, attention FROM grants WHERE id = $1")
+        .bind(grant)
+        .fetch_one(t.db.db.pool())
+        .await
+        .unwrap();
+    (row.get("state"), row.get("attention"))
 }
 
 fn worker(t: &TestPortal) -> Worker {
@@ -492,13 +513,9 @@ services::both_databases!(
                 step: Step::PermissionSet
             })
         );
-        let row = sqlx::query("SELECT state, attention FROM grants WHERE id = $1")
-            .bind(&grant)
-            .fetch_one(t.db.db.pool())
-            .await
-            .unwrap();
-        assert_eq!(row.get::<String, _>("state"), "needs_attention");
-        let attention: String = row.get("attention");
+        let (state, attention) = grant_state(&t, &grant).await;
+        assert_eq!(state, "needs_attention");
+        let attention = attention.unwrap();
         assert!(
             attention.contains("Permission set") && attention.contains("Gone_Field__c"),
             "the admin is told which step and what: {attention}"
@@ -738,11 +755,7 @@ services::both_databases!(a_record_of_an_ungranted_object_stops_the_run, |engine
             step: Step::Visibility
         })
     );
-    let attention: String = sqlx::query_scalar("SELECT attention FROM grants WHERE id = $1")
-        .bind(&grant)
-        .fetch_one(t.db.db.pool())
-        .await
-        .unwrap();
+    let attention = grant_state(&t, &grant).await.1.unwrap();
     assert!(attention.contains(&account), "{attention}");
 });
 
@@ -753,27 +766,7 @@ services::both_databases!(the_app_is_deployed_once_and_keeps_its_consumer, |engi
     let cases = first_case_ids(&t, 2).await;
     let mut scope = with_visibility(VisibilityRule::Shared, cases.clone(), None);
     scope.objects[0].level = Level::Read;
-    let id = submit_verified(&t, "Appco", "ops@appco.example", scope.clone()).await;
-    let (alice, actor) = approver("alice@acme.example");
-    let grant = match t
-        .approve(
-            &id,
-            &alice,
-            ApprovalInput {
-                scope,
-                budget: Budget::default_for(500),
-                end_date: future_date(30),
-                ip_ranges: "127.0.0.0/8".into(),
-                reason: "Needed for the triage project.".into(),
-            },
-            &actor,
-        )
-        .await
-        .unwrap()
-    {
-        DecisionOutcome::Approved { grant_id, .. } => grant_id,
-        other => panic!("{other:?}"),
-    };
+    let grant = approved_grant_with(&t, "Appco", scope, "127.0.0.0/8").await;
     worker(&t).run_until_idle().await.unwrap();
     let first = output_of(&t, &grant, "consumer").await;
 
@@ -856,13 +849,9 @@ services::both_databases!(a_grant_widened_by_hand_fails_the_proof, |engine| {
             step: Step::Proof
         }
     );
-    let row = sqlx::query("SELECT state, attention FROM grants WHERE id = $1")
-        .bind(&grant)
-        .fetch_one(t.db.db.pool())
-        .await
-        .unwrap();
-    assert_eq!(row.get::<String, _>("state"), "needs_attention");
-    let attention: String = row.get("attention");
+    let (state, attention) = grant_state(&t, &grant).await;
+    assert_eq!(state, "needs_attention");
+    let attention = attention.unwrap();
     assert!(
         attention.contains("MORE access") && attention.contains("description"),
         "{attention}"
@@ -889,14 +878,10 @@ services::both_databases!(
         let mut ready = 0;
         let mut stuck = Vec::new();
         for grant in &grants {
-            let row = sqlx::query("SELECT state, attention FROM grants WHERE id = $1")
-                .bind(grant)
-                .fetch_one(t.db.db.pool())
-                .await
-                .unwrap();
-            match row.get::<String, _>("state").as_str() {
+            let (state, attention) = grant_state(&t, grant).await;
+            match state.as_str() {
                 "ready" => ready += 1,
-                "needs_attention" => stuck.push(row.get::<String, _>("attention")),
+                "needs_attention" => stuck.push(attention.unwrap()),
                 other => panic!("grant {grant} is {other}"),
             }
         }
@@ -928,12 +913,7 @@ services::both_databases!(
         assert!(bought.status().is_success());
         let mut stuck_grant = None;
         for grant in &grants {
-            let state: String = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
-                .bind(grant)
-                .fetch_one(t.db.db.pool())
-                .await
-                .unwrap();
-            if state == "needs_attention" {
+            if grant_state(&t, grant).await.0 == "needs_attention" {
                 stuck_grant = Some(grant.clone());
             } else {
                 let refused = services::provisioning::retry(&t.db.db, grant, &contractor()).await;
@@ -952,12 +932,7 @@ services::both_databases!(
             .await
             .unwrap();
         worker(&t).run_until_idle().await.unwrap();
-        let state: String = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
-            .bind(&stuck_grant)
-            .fetch_one(t.db.db.pool())
-            .await
-            .unwrap();
-        assert_eq!(state, "ready");
+        assert_eq!(grant_state(&t, &stuck_grant).await.0, "ready");
         let index = grants.iter().position(|g| *g == stuck_grant).unwrap();
         org_state(&t, &stuck_grant, &format!("Seat {index}"))
             .await
@@ -1056,17 +1031,7 @@ services::both_databases!(with_injected_faults_every_run_completes_once, |engine
     }
     eprintln!("503s injected: {refused}");
     for (i, grant) in grants.iter().enumerate() {
-        let state: String = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
-            .bind(grant)
-            .fetch_one(t.db.db.pool())
-            .await
-            .unwrap();
-        let attention: Option<String> =
-            sqlx::query_scalar("SELECT attention FROM grants WHERE id = $1")
-                .bind(grant)
-                .fetch_one(t.db.db.pool())
-                .await
-                .unwrap();
+        let (state, attention) = grant_state(&t, grant).await;
         assert_eq!(state, "ready", "grant {i}: {attention:?}");
         org_state(&t, grant, &format!("Flaky {i}"))
             .await
