@@ -266,6 +266,11 @@ fn RequestReview(view: RequestView) -> impl IntoView {
     };
     let requested_items = view.scope.items();
     let decidable = view.state == RequestState::Submitted;
+    // Only an approved request has a grant being provisioned.
+    let was_approved = view.state == RequestState::Approved;
+    let approved = Signal::derive(move || {
+        was_approved || matches!(outcome.get(), Some(Ok(DecisionResult::Approved)))
+    });
     // The form starts from what was asked, or from the earlier approval.
     let proposal = view.proposal.clone();
     let requested = proposal.scope.clone();
@@ -428,7 +433,7 @@ fn RequestReview(view: RequestView) -> impl IntoView {
                 </ActionForm>
             </section>
         })}
-        <Provisioning id=request_id />
+        <Provisioning id=request_id approved />
         <section aria-labelledby="history-heading">
             <h2 id="history-heading">"History"</h2>
             <ol class="history">
@@ -440,10 +445,10 @@ fn RequestReview(view: RequestView) -> impl IntoView {
     }
 }
 
-/// The grant's provisioning, refreshed every two seconds until it is ready or needs an
-/// admin (the refresh runs in the browser only).
+/// The grant's provisioning, refreshed every two seconds once the request is `approved`
+/// until the grant is ready or needs an admin (the refresh runs in the browser only).
 #[component]
-fn Provisioning(id: String) -> impl IntoView {
+fn Provisioning(id: String, approved: Signal<bool>) -> impl IntoView {
     let tick = RwSignal::new(0u32);
     let progress = Resource::new(
         move || (id.clone(), tick.get()),
@@ -457,7 +462,7 @@ fn Provisioning(id: String) -> impl IntoView {
                     .and_then(|r| r.ok())
                     .flatten()
                     .is_some_and(|p| p.finished());
-                if !finished {
+                if approved.get_untracked() && !finished {
                     tick.update(|t| *t += 1);
                 }
             },
