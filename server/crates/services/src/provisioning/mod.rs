@@ -1047,10 +1047,11 @@ async fn visibility(client: &Client, cx: &Context) -> Result<Value, StepFailure>
     let rule = cx.scope.visibility.rule;
     match rule {
         VisibilityRule::Shared => {
+            let chosen = chosen_by_object(client, cx).await?;
             let mut shares = Vec::new();
-            for (object, ids) in chosen_by_object(client, cx).await? {
-                let (share, record_field, level_field) = share_object(&object);
-                let level = match cx.scope.object(&object).map(|o| o.level) {
+            for (object, ids) in &chosen {
+                let (share, record_field, level_field) = share_object(object);
+                let level = match cx.scope.object(object).map(|o| o.level) {
                     Some(Level::Edit) => "Edit",
                     _ => "Read",
                 };
@@ -1092,17 +1093,18 @@ async fn visibility(client: &Client, cx: &Context) -> Result<Value, StepFailure>
                     shares.extend(made.iter().map(|id| id.as_str().to_string()));
                 }
             }
-            Ok(json!({ "rule": rule.as_str(), "shares": shares }))
+            Ok(json!({ "rule": rule.as_str(), "shares": shares, "records": chosen }))
         }
         VisibilityRule::Owned => {
             // The previous owners are kept so that cancelling can give the records back.
+            let chosen = chosen_by_object(client, cx).await?;
             let mut owned = Vec::new();
-            for (object, ids) in chosen_by_object(client, cx).await? {
+            for (object, ids) in &chosen {
                 for chunk in ids.chunks(200) {
                     let rows: Vec<OwnerRow> = client
                         .query_all(&soql(
                             Soql::select(&["Id", "OwnerId"])
-                                .from(&object)
+                                .from(object)
                                 .filter(Cond::in_list("Id", chunk.iter().cloned()))
                                 .build(),
                         )?)
@@ -1112,7 +1114,7 @@ async fn visibility(client: &Client, cx: &Context) -> Result<Value, StepFailure>
                         .filter(|r| r.owner_id != user)
                         .map(|r| (r.id.clone(), json!({ "OwnerId": user.as_str() })))
                         .collect();
-                    check_saved(client.update_collection(&object, &transfer, true).await?)?;
+                    check_saved(client.update_collection(object, &transfer, true).await?)?;
                     for row in rows {
                         owned.push(json!({
                             "object": object,
@@ -1122,7 +1124,7 @@ async fn visibility(client: &Client, cx: &Context) -> Result<Value, StepFailure>
                     }
                 }
             }
-            Ok(json!({ "rule": rule.as_str(), "owned": owned }))
+            Ok(json!({ "rule": rule.as_str(), "owned": owned, "records": chosen }))
         }
         VisibilityRule::Group => {
             let name = cx

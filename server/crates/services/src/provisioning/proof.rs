@@ -14,7 +14,7 @@
 //! The secret is read from Salesforce for the token exchange and dropped: never stored,
 //! logged or put in the evidence.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use salesforce::connect::CredentialPart;
 use salesforce::{Client, Cond, PortalAuth, SalesforceId, Soql};
@@ -94,7 +94,12 @@ pub(super) async fn run(client: &Client, cx: &Context) -> Result<Value, StepFail
         })
         .map_err(StepFailure::from)?;
 
-    let chosen = chosen_by_object(client, cx).await?;
+    // The visibility step recorded which chosen records belong to which object; ask the
+    // org again only if it did not (e.g. a run from before it recorded them).
+    let chosen = match recorded_records(cx) {
+        Some(chosen) => chosen,
+        None => chosen_by_object(client, cx).await?,
+    };
     let mut checks = Vec::new();
     for access in &cx.scope.objects {
         let ids: Vec<SalesforceId> = chosen
@@ -142,6 +147,22 @@ pub(super) async fn run(client: &Client, cx: &Context) -> Result<Value, StepFail
         ),
         transient: false,
     })
+}
+
+/// The chosen records by object, as the visibility step recorded them.
+fn recorded_records(cx: &Context) -> Option<BTreeMap<String, Vec<SalesforceId>>> {
+    let records = cx.outputs.get(&Step::Visibility)?["records"].as_object()?;
+    records
+        .iter()
+        .map(|(object, ids)| {
+            let ids = ids
+                .as_array()?
+                .iter()
+                .map(|id| id.as_str().and_then(|i| SalesforceId::parse(i).ok()))
+                .collect::<Option<Vec<_>>>()?;
+            Some((object.clone(), ids))
+        })
+        .collect()
 }
 
 async fn check_object(
