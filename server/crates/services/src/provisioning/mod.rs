@@ -462,11 +462,8 @@ impl Engine {
     pub async fn run_leased(&self, leased: &Leased) -> Result<Ran, EngineError> {
         let calls = Arc::new(AtomicU64::new(0));
         let client = self.salesforce.counting(calls.clone());
-        let outcome = match self.context(&leased.grant_id).await? {
-            Some(mut context) => {
-                context.first_attempt = leased.first_attempt;
-                run_step(&client, leased.step, &context).await
-            }
+        let outcome = match self.context(leased).await? {
+            Some(context) => run_step(&client, leased.step, &context).await,
             None => Err(StepFailure {
                 message: "the grant no longer exists".into(),
                 transient: false,
@@ -476,7 +473,8 @@ impl Engine {
             .await
     }
 
-    async fn context(&self, grant_id: &str) -> Result<Option<Context>, EngineError> {
+    async fn context(&self, leased: &Leased) -> Result<Option<Context>, EngineError> {
+        let grant_id = leased.grant_id.as_str();
         let Some(grant) =
             sqlx::query("SELECT company, scope, end_date, ip_ranges FROM grants WHERE id = $1")
                 .bind(grant_id)
@@ -518,7 +516,7 @@ impl Engine {
             contact_email: self.contact_email.clone(),
             deploy_poll: self.deploy_poll,
             outputs,
-            first_attempt: false,
+            first_attempt: leased.first_attempt,
         }))
     }
 
