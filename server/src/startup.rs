@@ -222,6 +222,19 @@ impl Application {
             .parse::<lettre::message::Mailbox>()
             .map(|m| m.email.to_string())
             .unwrap_or_else(|_| "portcullis@localhost".into());
+        // On SQLite the portal runs as a single instance, so steps left running (leased) at
+        // start-up belong to a previous process that died: they are taken up again now
+        // rather than when their leases expire.
+        if state.portal.db.kind() == services::db::DatabaseKind::Sqlite {
+            match services::provisioning::release_leases(&state.portal.db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    steps = n,
+                    "resuming provisioning steps a previous run left unfinished"
+                ),
+                Err(e) => tracing::warn!(error = %e, "could not release provisioning leases"),
+            }
+        }
         let workers: Vec<_> = (0..config.provisioning_workers)
             .map(|_| {
                 let engine = services::provisioning::Engine::new(
@@ -337,7 +350,8 @@ async fn expired_session_cleanup(store: DbSessionStore, shutdown: CancellationTo
     }
 }
 
-/// A provisioning worker: runs steps while there are any, then looks again every second.
+/// A provisioning worker: runs steps while there are any, then looks again every 250 ms (a
+/// new approval is picked up within that).
 /// At shutdown a step in flight is dropped: its lease expires and the step runs again (it
 /// is idempotent) on the next start or on another instance.
 async fn provisioning_worker(engine: services::provisioning::Engine, shutdown: CancellationToken) {
@@ -359,7 +373,7 @@ async fn provisioning_worker(engine: services::provisioning::Engine, shutdown: C
         };
         if idle {
             tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
                 () = shutdown.cancelled() => return,
             }
         }

@@ -499,7 +499,10 @@ pub struct ProvisioningView {
 impl ProvisioningView {
     /// Nothing more will happen without an admin.
     pub fn finished(&self) -> bool {
-        matches!(self.state.as_str(), "ready" | "needs_attention")
+        matches!(
+            self.state.as_str(),
+            "ready" | "needs_attention" | "cancelled"
+        )
     }
 }
 
@@ -540,4 +543,84 @@ pub async fn grant_progress(id: String) -> Result<Option<ProvisioningView>, Serv
             })
             .collect(),
     }))
+}
+
+/// What an admin's action on a grant's provisioning did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrantActionResult {
+    Done(String),
+    Refused(String),
+}
+
+/// The grant made from request `id`, for the actions below.
+#[cfg(feature = "ssr")]
+async fn grant_of(
+    portal: &services::Portal,
+    request_id: &str,
+) -> Result<Option<String>, ServerFnError> {
+    Ok(
+        services::provisioning::progress(&portal.db, request_id.trim())
+            .await
+            .map_err(super::ssr::internal)?
+            .map(|p| p.grant_id),
+    )
+}
+
+/// Runs the failed step of a grant that needs attention again (after the cause was fixed
+/// in the org).
+#[server(endpoint = "retry_grant")]
+pub async fn retry_grant(id: String) -> Result<GrantActionResult, ServerFnError> {
+    use super::ssr::{actor, internal, portal, require, status};
+    use services::provisioning::RetryError;
+    use shared::auth::Role;
+    let (user, _) = require(&[Role::Approver]).await?;
+    let portal = portal()?;
+    let Some(grant) = grant_of(&portal, &id).await? else {
+        status(404);
+        return Ok(GrantActionResult::Refused(
+            "This request has no grant.".into(),
+        ));
+    };
+    let actor = actor(&user.username).await;
+    match services::provisioning::retry(&portal.db, &grant, &actor).await {
+        Ok(()) => Ok(GrantActionResult::Done(
+            "Retrying: the failed step runs again.".into(),
+        )),
+        Err(RetryError::Database(e)) => Err(internal(e)),
+        Err(other) => {
+            status(409);
+            Ok(GrantActionResult::Refused(other.to_string()))
+        }
+    }
+}
+
+/// Cancels a grant still being provisioned: what its run made in Salesforce is undone, in
+/// reverse order.
+#[server(endpoint = "cancel_grant")]
+pub async fn cancel_grant(id: String) -> Result<GrantActionResult, ServerFnError> {
+    use super::ssr::{actor, internal, portal, require, status};
+    use services::provisioning::{CancelError, Cancelled};
+    use shared::auth::Role;
+    let (user, _) = require(&[Role::Approver]).await?;
+    let portal = portal()?;
+    let Some(grant) = grant_of(&portal, &id).await? else {
+        status(404);
+        return Ok(GrantActionResult::Refused(
+            "This request has no grant.".into(),
+        ));
+    };
+    let actor = actor(&user.username).await;
+    match services::provisioning::cancel(&portal.db, &grant, &actor).await {
+        Ok(Cancelled::Now) => Ok(GrantActionResult::Done(
+            "Cancelled: nothing had been made in Salesforce yet.".into(),
+        )),
+        Ok(Cancelled::Undoing) => Ok(GrantActionResult::Done(
+            "Cancelling: what was made in Salesforce is being undone.".into(),
+        )),
+        Err(CancelError::Database(e)) => Err(internal(e)),
+        Err(other) => {
+            status(409);
+            Ok(GrantActionResult::Refused(other.to_string()))
+        }
+    }
 }

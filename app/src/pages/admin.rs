@@ -13,8 +13,8 @@ use shared::request::RequestState;
 use shared::scope::Level;
 
 use crate::api::admin::{
-    Decide, DecisionResult, ProvisioningView, QueuePage, RequestView, admin_queue, admin_request,
-    grant_progress,
+    CancelGrant, Decide, DecisionResult, GrantActionResult, ProvisioningView, QueuePage,
+    RequestView, RetryGrant, admin_queue, admin_request, grant_progress,
 };
 use crate::api::session::get_viewer;
 
@@ -450,9 +450,19 @@ fn RequestReview(view: RequestView) -> impl IntoView {
 #[component]
 fn Provisioning(id: String, approved: Signal<bool>) -> impl IntoView {
     let tick = RwSignal::new(0u32);
+    let retry = ServerAction::<RetryGrant>::new();
+    let cancel = ServerAction::<CancelGrant>::new();
+    let request_id = id.clone();
     let progress = Resource::new(
-        move || (id.clone(), tick.get()),
-        |(id, _)| grant_progress(id),
+        move || {
+            (
+                id.clone(),
+                tick.get(),
+                retry.version().get(),
+                cancel.version().get(),
+            )
+        },
+        |(id, ..)| grant_progress(id),
     );
     Effect::new(move |_| {
         let handle = set_interval_with_handle(
@@ -477,11 +487,70 @@ fn Provisioning(id: String, approved: Signal<bool>) -> impl IntoView {
     view! {
         <Transition fallback=|| ()>
             {move || progress.get().map(|result| match result {
-                Ok(Some(p)) => view! { <ProvisioningSection progress=p /> }.into_any(),
+                Ok(Some(p)) => {
+                    let state = p.state.clone();
+                    view! {
+                        <ProvisioningSection progress=p />
+                        <GrantActions request_id=request_id.clone() state retry cancel />
+                    }.into_any()
+                }
                 Ok(None) => ().into_any(),
                 Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
             })}
         </Transition>
+    }
+}
+
+/// The admin's actions on a grant being provisioned: retry a stopped run, or cancel it
+/// (undoing what it made in Salesforce).
+#[component]
+fn GrantActions(
+    request_id: String,
+    state: String,
+    retry: ServerAction<RetryGrant>,
+    cancel: ServerAction<CancelGrant>,
+) -> impl IntoView {
+    let can_retry = state == "needs_attention";
+    let can_cancel = matches!(
+        state.as_str(),
+        "approved" | "provisioning" | "needs_attention"
+    );
+    let message = move || {
+        [retry.value().get(), cancel.value().get()]
+            .into_iter()
+            .flatten()
+            .last()
+            .map(|result| match result {
+                Ok(GrantActionResult::Done(m)) => {
+                    view! { <p class="notice" role="status">{m}</p> }.into_any()
+                }
+                Ok(GrantActionResult::Refused(m)) => {
+                    view! { <p class="notice error" role="alert">{m}</p> }.into_any()
+                }
+                Err(e) => {
+                    view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any()
+                }
+            })
+    };
+    let retry_id = request_id.clone();
+    view! {
+        {(can_retry || can_cancel).then(|| view! {
+            <div class="actions" role="group" aria-label="Provisioning actions">
+                {can_retry.then(|| view! {
+                    <ActionForm action=retry attr:aria-label="Retry provisioning">
+                        <input type="hidden" name="id" value=retry_id.clone() />
+                        <button type="submit" disabled=move || retry.pending().get()>"Retry the failed step"</button>
+                    </ActionForm>
+                })}
+                {can_cancel.then(|| view! {
+                    <ActionForm action=cancel attr:aria-label="Cancel provisioning">
+                        <input type="hidden" name="id" value=request_id.clone() />
+                        <button type="submit" disabled=move || cancel.pending().get()>"Cancel and undo in Salesforce"</button>
+                    </ActionForm>
+                })}
+            </div>
+        })}
+        {message}
     }
 }
 
@@ -491,6 +560,8 @@ fn ProvisioningSection(progress: ProvisioningView) -> impl IntoView {
         "ready" => "ready: the proof passed",
         "needs_attention" => "needs attention",
         "provisioning" => "in progress",
+        "cancelling" => "cancelling: undoing what was made",
+        "cancelled" => "cancelled",
         _ => "waiting for a worker",
     };
     view! {

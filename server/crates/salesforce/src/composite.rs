@@ -286,6 +286,28 @@ impl Subrequest {
         Ok(Self::new(SubMethod::Get, path, reference_id, None))
     }
 
+    /// `POST composite/sobjects`: creates up to 200 records of `sobject` (an sObject
+    /// Collections subrequest); its results are `@{ref[0].id}`. Values may be references
+    /// to earlier subrequests, e.g. a `ParentId` of `@{newSet.id}`.
+    pub fn create_collection<T: Serialize>(
+        reference_id: ReferenceId,
+        sobject: &str,
+        records: &[T],
+        all_or_none: bool,
+    ) -> Result<Self> {
+        check_collection_size(records.len())?;
+        let records = collection_records(sobject, records.iter().map(|r| (None, r)))?;
+        Ok(Self {
+            kind: Kind::QueryOrCollection,
+            ..Self::new(
+                SubMethod::Post,
+                "composite/sobjects".into(),
+                reference_id,
+                Some(json!({ "allOrNone": all_or_none, "records": records })),
+            )
+        })
+    }
+
     /// `GET query?q=...`; its records are `@{ref.records[0].Id}`.
     pub fn query(reference_id: ReferenceId, soql: &Soql) -> Self {
         let q: String = url::form_urlencoded::byte_serialize(soql.as_str().as_bytes()).collect();

@@ -45,6 +45,7 @@ pub fn router(state: ControlState) -> Router {
             get(get_settings).patch(patch_settings),
         )
         .route("/__sandbox/calls", get(calls))
+        .route("/__sandbox/apps", get(apps))
         .route(
             "/__sandbox/event-log-files",
             axum::routing::post(place_log_file),
@@ -61,6 +62,33 @@ async fn info(State(state): State<ControlState>) -> Json<Value> {
         "baseUrl": state.org.base_url(),
         "settings": data.settings,
     }))
+}
+
+/// The org's apps (External Client Apps and connected apps), as Setup's App Manager lists
+/// them: for tests and demos that check what was made or removed.
+async fn apps(State(state): State<ControlState>) -> Json<Value> {
+    let data = state.org.read();
+    let mut apps: Vec<Value> = data
+        .apps
+        .values()
+        .map(|a| {
+            json!({
+                "id": a.id,
+                "developerName": a.developer_name,
+                "label": a.label,
+                "kind": match a.kind {
+                    crate::apps::AppKind::ExternalClientApp => "ExternalClientApplication",
+                    crate::apps::AppKind::ConnectedApp => "ConnectedApp",
+                },
+            })
+        })
+        .collect();
+    apps.sort_by(|a, b| {
+        a["developerName"]
+            .as_str()
+            .cmp(&b["developerName"].as_str())
+    });
+    Json(json!({ "apps": apps }))
 }
 
 async fn credentials(State(state): State<ControlState>) -> Json<Value> {

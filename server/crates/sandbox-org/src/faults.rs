@@ -22,6 +22,11 @@ pub struct FaultRule {
     /// Added before the request is handled.
     #[serde(default)]
     pub delay_ms: u64,
+    /// Added after the request is handled, before the answer is sent: Salesforce has
+    /// acted, and the caller has not heard yet (a client that dies or times out now leaves
+    /// an outcome it does not know).
+    #[serde(default)]
+    pub response_delay_ms: u64,
     /// Fraction (0..=1) of matching requests answered with an error instead of being handled.
     #[serde(default)]
     pub error_rate: f64,
@@ -63,6 +68,9 @@ impl FaultRule {
                 "errorStatus must be 400-599, got {}",
                 self.error_status
             ));
+        }
+        if self.response_delay_ms > 120_000 {
+            return Err("responseDelayMs must be at most 120000".into());
         }
         if self.delay_ms > 120_000 {
             return Err("delayMs must be at most 120000".into());
@@ -116,6 +124,17 @@ pub fn decide(rules: &[FaultRule], method: &str, path: &str) -> Verdict {
         };
     }
     Verdict::Proceed { delay }
+}
+
+/// How long to hold a handled request's answer (the first matching rule's
+/// `responseDelayMs`).
+pub fn response_delay(rules: &[FaultRule], method: &str, path: &str) -> Duration {
+    rules
+        .iter()
+        .find(|r| r.matches(method, path))
+        .map_or(Duration::ZERO, |r| {
+            Duration::from_millis(r.response_delay_ms)
+        })
 }
 
 /// `*` matches any (possibly empty) run of characters; everything else literally.

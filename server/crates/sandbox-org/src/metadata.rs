@@ -263,7 +263,20 @@ fn finish(data: &mut OrgData, id: &str, at: DateTime<Utc>) {
             deploy.error_message = Some(message);
             deploy.error_status_code = Some("INVALID_CROSS_REFERENCE_KEY".into());
         }
-        Ok(planned) => {
+        Ok(mut planned) => {
+            // Salesforce warns about deleting a component that is not there; a warning
+            // fails the deploy unless ignoreWarnings is set.
+            for (component_type, member, file) in &planned.deletes {
+                if !ignore_warnings && app_named(data, component_type, member).is_none() {
+                    planned.failures.push(json!({
+                        "changed": false, "columnNumber": null, "componentType": component_type,
+                        "created": false, "createdDate": sf_datetime(at), "deleted": false,
+                        "fileName": file, "fullName": member, "id": null, "lineNumber": null,
+                        "problem": format!("No {component_type} named: {member} found"),
+                        "problemType": "Warning", "success": false,
+                    }));
+                }
+            }
             let failures: Vec<Value> = planned.failures.clone();
             let failed = !failures.is_empty();
             let warned = planned.needs_ignore_warnings && !ignore_warnings;
@@ -333,6 +346,19 @@ fn finish(data: &mut OrgData, id: &str, at: DateTime<Utc>) {
                     "lineNumber": null, "problem": null, "problemType": null, "success": true,
                 }));
             }
+            for (component_type, member, file) in &planned.deletes {
+                if let Some(app_id) = app_named(data, component_type, member) {
+                    if apply {
+                        data.apps.remove(&app_id);
+                    }
+                    deploy.successes.push(json!({
+                        "changed": false, "columnNumber": null, "componentType": component_type,
+                        "created": false, "createdDate": sf_datetime(at), "deleted": true,
+                        "fileName": file, "fullName": member, "id": app_id,
+                        "lineNumber": null, "problem": null, "problemType": null, "success": true,
+                    }));
+                }
+            }
             deploy.successes.push(json!({
                 "changed": false, "columnNumber": null, "componentType": "", "created": false,
                 "createdDate": sf_datetime(at), "deleted": false, "fileName": "package.xml",
@@ -377,6 +403,8 @@ struct Planned {
     needs_ignore_warnings: bool,
     rotation_file: String,
     rotation_app: String,
+    /// From `destructiveChanges*.xml`: (metadata type, member, file) to delete.
+    deletes: Vec<(&'static str, String, String)>,
 }
 
 fn failure(
@@ -492,6 +520,7 @@ fn run_deploy(
         needs_ignore_warnings: false,
         rotation_file: String::new(),
         rotation_app: String::new(),
+        deletes: Vec::new(),
     };
     let mut by_app: BTreeMap<String, AppFiles> = BTreeMap::new();
     for (name, text) in &files {
@@ -508,6 +537,13 @@ fn run_deploy(
                     at,
                 ));
             }
+            continue;
+        }
+        if matches!(
+            name.as_str(),
+            "destructiveChanges.xml" | "destructiveChangesPre.xml" | "destructiveChangesPost.xml"
+        ) {
+            plan_deletes(name, text, at, &mut planned);
             continue;
         }
         let (folder, file) = name.split_once('/').unwrap_or(("", name.as_str()));
@@ -593,6 +629,70 @@ fn run_deploy(
         }
     }
     Ok(planned)
+}
+
+/// The id of the app of this type and name, if it exists.
+fn app_named(data: &OrgData, component_type: &str, name: &str) -> Option<String> {
+    data.apps
+        .values()
+        .find(|a| {
+            a.developer_name.eq_ignore_ascii_case(name)
+                && (component_type == "ConnectedApp") == (a.kind == AppKind::ConnectedApp)
+        })
+        .map(|a| a.id.clone())
+}
+
+/// Reads a `destructiveChanges*.xml` manifest: the apps it deletes.
+fn plan_deletes(file: &str, text: &str, at: DateTime<Utc>, planned: &mut Planned) {
+    let doc = match roxmltree::Document::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let pos = e.pos();
+            planned.failures.push(failure(
+                "",
+                file,
+                file.trim_end_matches(".xml"),
+                format!("Error parsing file: {e}"),
+                Some(pos.row),
+                Some(pos.col),
+                at,
+            ));
+            return;
+        }
+    };
+    for types in doc
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("types"))
+    {
+        let text_of = |n: roxmltree::Node<'_, '_>| n.text().unwrap_or("").trim().to_string();
+        let name = types
+            .children()
+            .find(|n| n.has_tag_name("name"))
+            .map(text_of)
+            .unwrap_or_default();
+        let component_type = match name.as_str() {
+            "ExternalClientApplication" => "ExternalClientApplication",
+            "ConnectedApp" => "ConnectedApp",
+            other => {
+                planned.failures.push(failure(
+                    other,
+                    file,
+                    other,
+                    format!("Unknown type name '{other}' specified in {file}"),
+                    None,
+                    None,
+                    at,
+                ));
+                continue;
+            }
+        };
+        for member in types.children().filter(|n| n.has_tag_name("members")) {
+            planned
+                .deletes
+                .push((component_type, text_of(member), file.to_string()));
+        }
+    }
 }
 
 fn valid_api_name(name: &str) -> bool {

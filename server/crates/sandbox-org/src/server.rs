@@ -343,7 +343,9 @@ async fn accept_loop(
 /// Fault injection, and the passage of time for deploys, before any Salesforce route.
 async fn faults_and_clock(State(org): State<Arc<Org>>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
+    let mut hold = std::time::Duration::ZERO;
     if !path.starts_with("/__sandbox") {
+        hold = crate::faults::response_delay(&org.faults(), request.method().as_str(), &path);
         let verdict = decide(&org.faults(), request.method().as_str(), &path);
         match verdict {
             Verdict::Proceed { delay } => {
@@ -394,7 +396,11 @@ async fn faults_and_clock(State(org): State<Arc<Org>>, request: Request, next: N
             crate::metadata::advance(&mut org.write(), Utc::now());
         }
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    if !hold.is_zero() {
+        tokio::time::sleep(hold).await;
+    }
+    response
 }
 
 async fn not_found() -> Response {

@@ -188,6 +188,15 @@ impl ExternalClientAppSpec {
     pub fn build_zip(&self, version: ApiVersion) -> Result<DeployZip, SpecError> {
         self.package(version)?.build()
     }
+
+    /// A deploy that deletes the app `name` (with its settings and OAuth consumer): an
+    /// empty `package.xml` and a `destructiveChanges.xml` naming it. Deploy it with
+    /// `ignore_warnings` to make deleting an app that is already gone a success.
+    pub fn deletion_zip(name: &ApiName, version: ApiVersion) -> Result<DeployZip, SpecError> {
+        let mut package = PackageBuilder::new(version);
+        package.destroy(Self::ECA_TYPE, name.as_str());
+        package.build()
+    }
 }
 
 #[cfg(test)]

@@ -45,6 +45,8 @@ pub struct PackageBuilder {
     types: BTreeMap<&'static str, Vec<String>>,
     /// Path in the zip → content.
     files: BTreeMap<String, String>,
+    /// Metadata type → members to delete, for `destructiveChanges.xml`.
+    destroy: BTreeMap<&'static str, Vec<String>>,
 }
 
 impl PackageBuilder {
@@ -53,6 +55,7 @@ impl PackageBuilder {
             version,
             types: BTreeMap::new(),
             files: BTreeMap::new(),
+            destroy: BTreeMap::new(),
         }
     }
 
@@ -75,6 +78,34 @@ impl PackageBuilder {
         self
     }
 
+    /// Deletes component `member` of `metadata_type` (listed in `destructiveChanges.xml`,
+    /// which the Metadata API applies after the rest of the deploy). The member name must
+    /// already be a checked API name.
+    pub fn destroy(&mut self, metadata_type: &'static str, member: &str) -> &mut Self {
+        self.destroy
+            .entry(metadata_type)
+            .or_default()
+            .push(member.to_string());
+        self
+    }
+
+    /// `destructiveChanges.xml`, when anything is to be deleted.
+    pub fn destructive_xml(&self) -> Result<Option<String>, SpecError> {
+        if self.destroy.is_empty() {
+            return Ok(None);
+        }
+        let mut xml = XmlWriter::new("Package");
+        for (metadata_type, members) in &self.destroy {
+            xml.open("types");
+            for member in members {
+                xml.text("members", "member name", member)?;
+            }
+            xml.constant("name", metadata_type);
+            xml.close();
+        }
+        Ok(Some(xml.finish()))
+    }
+
     /// `package.xml`, naming each member explicitly (a `*` wildcard would also pick up
     /// components this deploy did not mean to touch when `purgeOnDelete` is used).
     pub fn package_xml(&self) -> Result<String, SpecError> {
@@ -94,6 +125,7 @@ impl PackageBuilder {
     /// The file names the zip will contain, `package.xml` first.
     pub fn file_names(&self) -> Vec<String> {
         std::iter::once("package.xml".to_string())
+            .chain((!self.destroy.is_empty()).then(|| "destructiveChanges.xml".to_string()))
             .chain(self.files.keys().cloned())
             .collect()
     }
@@ -109,6 +141,11 @@ impl PackageBuilder {
         zip.start_file("package.xml", options).map_err(zip_error)?;
         zip.write_all(self.package_xml()?.as_bytes())
             .map_err(io_error)?;
+        if let Some(destructive) = self.destructive_xml()? {
+            zip.start_file("destructiveChanges.xml", options)
+                .map_err(zip_error)?;
+            zip.write_all(destructive.as_bytes()).map_err(io_error)?;
+        }
         for (path, content) in &self.files {
             zip.start_file(path.as_str(), options).map_err(zip_error)?;
             zip.write_all(content.as_bytes()).map_err(io_error)?;

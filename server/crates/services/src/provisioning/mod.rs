@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
+use salesforce::composite::{CompositeRequest, CompositeResponse, ReferenceId, Subrequest};
 use salesforce::{Client, Cond, SalesforceId, Soql};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -222,6 +223,8 @@ pub struct Leased {
     /// No attempt of this step ever started before (an admin's retry resets `attempt`
     /// but not this).
     pub first_attempt: bool,
+    /// Leased to undo the step (its grant is being cancelled), not to run it.
+    pub undo: bool,
 }
 
 /// What a worker did with one `run_once`.
@@ -359,8 +362,15 @@ impl Engine {
 
     /// Leases the next runnable step: the first unfinished step of a grant still being
     /// provisioned whose earlier steps all succeeded, which is pending (or running under an
-    /// expired lease) and due.
+    /// expired lease) and due; else the next step to undo of a grant being cancelled.
     pub async fn lease_next(&self) -> Result<Option<Leased>, EngineError> {
+        match self.lease_forward().await? {
+            Some(leased) => Ok(Some(leased)),
+            None => self.lease_undo().await,
+        }
+    }
+
+    async fn lease_forward(&self) -> Result<Option<Leased>, EngineError> {
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         let lock = match self.db.kind() {
@@ -436,6 +446,7 @@ impl Engine {
             step,
             attempt,
             first_attempt,
+            undo: false,
         }))
     }
 
@@ -463,14 +474,19 @@ impl Engine {
         let calls = Arc::new(AtomicU64::new(0));
         let client = self.salesforce.counting(calls.clone());
         let outcome = match self.context(leased).await? {
+            Some(context) if leased.undo => undo::run(&client, leased.step, &context).await,
             Some(context) => run_step(&client, leased.step, &context).await,
             None => Err(StepFailure {
                 message: "the grant no longer exists".into(),
                 transient: false,
             }),
         };
-        self.record(leased, outcome, calls.load(Ordering::Relaxed) as i64)
-            .await
+        let calls = calls.load(Ordering::Relaxed) as i64;
+        if leased.undo {
+            self.record_undo(leased, outcome, calls).await
+        } else {
+            self.record(leased, outcome, calls).await
+        }
     }
 
     async fn context(&self, leased: &Leased) -> Result<Option<Context>, EngineError> {
@@ -490,15 +506,23 @@ impl Engine {
         let ip_ranges: Vec<String> =
             serde_json::from_str(&grant.try_get::<String, _>("ip_ranges")?)
                 .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        // Outputs of steps that succeeded (and, when undoing, of steps that did and were
+        // undone since): what they found or made.
         let rows = sqlx::query(
-            "SELECT step, output FROM provisioning_steps WHERE grant_id = $1 AND state = 'succeeded'",
+            "SELECT step, output, checkpoint FROM provisioning_steps WHERE grant_id = $1",
         )
         .bind(grant_id)
         .fetch_all(self.db.pool())
         .await?;
         let mut outputs = BTreeMap::new();
+        let mut checkpoint = None;
         for row in rows {
             let step: String = row.try_get("step")?;
+            if step == leased.step.as_str() {
+                checkpoint = row
+                    .try_get::<Option<String>, _>("checkpoint")?
+                    .and_then(|c| serde_json::from_str::<Value>(&c).ok());
+            }
             let output: Option<String> = row.try_get("output")?;
             if let (Some(step), Some(output)) = (
                 Step::parse(&step),
@@ -516,7 +540,14 @@ impl Engine {
             contact_email: self.contact_email.clone(),
             deploy_poll: self.deploy_poll,
             outputs,
-            first_attempt: leased.first_attempt,
+            first_attempt: leased.first_attempt && !leased.undo,
+            checkpoint,
+            saver: Checkpointer {
+                db: self.db.clone(),
+                grant_id: grant_id.to_string(),
+                step: leased.step,
+                owner: self.owner.clone(),
+            },
         }))
     }
 
@@ -601,9 +632,11 @@ impl Engine {
             );
             return Ok(Ran::LeaseLost { grant_id, step });
         }
+        // A grant cancelled while this step ran stays cancelling.
         if state == "succeeded" && step == Step::Proof {
             sqlx::query(
-                "UPDATE grants SET state = 'ready', attention = NULL, updated_at = $1 WHERE id = $2",
+                "UPDATE grants SET state = 'ready', attention = NULL, updated_at = $1 \
+                 WHERE id = $2 AND state IN ('approved', 'provisioning')",
             )
             .bind(now)
             .bind(&grant_id)
@@ -612,9 +645,14 @@ impl Engine {
         }
         if state == "failed" {
             sqlx::query(
-                "UPDATE grants SET state = 'needs_attention', attention = $1, updated_at = $2 WHERE id = $3",
+                "UPDATE grants SET state = 'needs_attention', attention = $1, updated_at = $2 \
+                 WHERE id = $3 AND state IN ('approved', 'provisioning')",
             )
-            .bind(format!("{}: {}", step.label(), error.as_deref().unwrap_or_default()))
+            .bind(format!(
+                "{}: {}",
+                step.label(),
+                error.as_deref().unwrap_or_default()
+            ))
             .bind(now)
             .bind(&grant_id)
             .execute(&mut *tx.tx)
@@ -663,6 +701,49 @@ struct Context {
     /// race a later one, Salesforce's own uniqueness (usernames, permission set names,
     /// one assignment per user and set) refuses the second create.
     first_attempt: bool,
+    /// What an earlier attempt of this step saved before acting (see [`Checkpointer`]).
+    checkpoint: Option<Value>,
+    saver: Checkpointer,
+}
+
+/// Saves what a step needs kept *before* it acts in Salesforce (the records' previous
+/// owners, say), so a crash between acting and recording cannot lose it.
+struct Checkpointer {
+    db: Database,
+    grant_id: String,
+    step: Step,
+    owner: String,
+}
+
+impl Checkpointer {
+    async fn save(&self, value: &Value) -> Result<(), StepFailure> {
+        let lost = || StepFailure {
+            message: "another worker took the step over".into(),
+            transient: true,
+        };
+        let database = |e: sqlx::Error| StepFailure {
+            message: format!("the portal's database: {e}"),
+            transient: true,
+        };
+        let mut tx = self.db.begin_write().await.map_err(database)?;
+        let saved = sqlx::query(
+            "UPDATE provisioning_steps SET checkpoint = $1 \
+             WHERE grant_id = $2 AND step = $3 AND lease_owner = $4",
+        )
+        .bind(value.to_string())
+        .bind(&self.grant_id)
+        .bind(self.step.as_str())
+        .bind(&self.owner)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(database)?;
+        tx.commit().await.map_err(database)?;
+        if saved.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(lost())
+        }
+    }
 }
 
 impl Context {
@@ -761,42 +842,118 @@ async fn user(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     if let Some(id) = existing {
         return Ok(json!({ "user_id": id.as_str(), "username": username, "found": true }));
     }
-    let profile = find(client, "Profile", Cond::eq("Name", PROFILE))
-        .await?
-        .ok_or_else(|| not_found(&format!("The profile '{PROFILE}'")))?;
-    let id = client
-        .create(
+    // One API call: the profile's and the licence's look-ups, the user, and its licence
+    // assignment, as one composite request (all setup objects). Not all-or-none: a user
+    // whose licence is refused is kept, and the licence step explains the refusal.
+    let profile = reference("profile")?;
+    let licence = reference("licence")?;
+    let user = reference("user")?;
+    let assign = reference("assign")?;
+    let mut request = CompositeRequest::new(false);
+    let build = |request: &mut CompositeRequest| -> salesforce::Result<()> {
+        request.push(Subrequest::query(
+            profile.clone(),
+            &Soql::select(&["Id"])
+                .from("Profile")
+                .filter(Cond::eq("Name", PROFILE))
+                .build()
+                .map_err(|e| salesforce::Error::InvalidRequest(e.to_string()))?,
+        ))?;
+        request.push(Subrequest::query(
+            licence.clone(),
+            &Soql::select(&["Id"])
+                .from("PermissionSetLicense")
+                .filter(Cond::eq("DeveloperName", LICENCE))
+                .build()
+                .map_err(|e| salesforce::Error::InvalidRequest(e.to_string()))?,
+        ))?;
+        request.push(Subrequest::create(
+            user.clone(),
             "User",
             &json!({
                 "Username": username,
                 "Email": username,
                 "LastName": cx.names.last_name,
                 "Alias": cx.names.alias,
-                "ProfileId": profile.as_str(),
+                "ProfileId": profile.field("records[0].Id")?.as_str(),
                 "TimeZoneSidKey": "GMT",
                 "LocaleSidKey": "en_US",
                 "EmailEncodingKey": "UTF-8",
                 "LanguageLocaleKey": "en_US",
             }),
-        )
-        .await?;
-    Ok(json!({ "user_id": id.as_str(), "username": username, "found": false }))
+        )?)?;
+        request.push(Subrequest::create(
+            assign.clone(),
+            "PermissionSetLicenseAssign",
+            &json!({
+                "AssigneeId": user.id().as_str(),
+                "PermissionSetLicenseId": licence.field("records[0].Id")?.as_str(),
+            }),
+        )?)?;
+        Ok(())
+    };
+    build(&mut request).map_err(composite_failure)?;
+    let response = client.composite(&request).await?;
+    first_record(&response, &profile)?
+        .ok_or_else(|| not_found(&format!("The profile '{PROFILE}'")))?;
+    let id = response
+        .get(&user)
+        .and_then(|r| r.created_id())
+        .ok_or_else(|| match response.get(&user).and_then(|r| r.error()) {
+            Some(e) => StepFailure::from(e),
+            None => StepFailure {
+                message: "Salesforce returned no id for the new user".into(),
+                transient: true,
+            },
+        })?;
+    let mut output = json!({ "user_id": id.as_str(), "username": username, "found": false });
+    if let (Ok(Some(psl)), Some(assigned)) = (
+        first_record(&response, &licence),
+        response.get(&assign).and_then(|r| r.created_id()),
+    ) {
+        output["licence_id"] = json!(psl.as_str());
+        output["licence_assignment_id"] = json!(assigned.as_str());
+    }
+    Ok(output)
 }
 
 async fn licence(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     let user = cx.id_from(Step::User, "user_id")?;
+    let made = cx.outputs.get(&Step::User);
+    // The user step's composite assigned the licence: nothing to do but record it.
+    if let Some(made) = made
+        && let (Some(id), Some(psl)) = (
+            made["licence_assignment_id"].as_str(),
+            made["licence_id"].as_str(),
+        )
+    {
+        return Ok(json!({ "licence_assignment_id": id, "licence_id": psl, "found": true }));
+    }
     let psl = licence_id(client).await?;
-    let (id, found) = find_or_create(
-        client,
-        cx,
-        "PermissionSetLicenseAssign",
-        Cond::and([
-            Cond::eq("AssigneeId", &user),
-            Cond::eq("PermissionSetLicenseId", &psl),
-        ]),
-        &json!({ "AssigneeId": user.as_str(), "PermissionSetLicenseId": psl.as_str() }),
-    )
-    .await?;
+    // Look before creating unless this is certainly the first try (the user is new and
+    // its composite did not get as far as the licence).
+    let fresh = cx.first_attempt && made.is_some_and(|m| m["found"] == false);
+    let cond = Cond::and([
+        Cond::eq("AssigneeId", &user),
+        Cond::eq("PermissionSetLicenseId", &psl),
+    ]);
+    let existing = if fresh {
+        None
+    } else {
+        find(client, "PermissionSetLicenseAssign", cond).await?
+    };
+    let (id, found) = match existing {
+        Some(id) => (id, true),
+        None => (
+            client
+                .create(
+                    "PermissionSetLicenseAssign",
+                    &json!({ "AssigneeId": user.as_str(), "PermissionSetLicenseId": psl.as_str() }),
+                )
+                .await?,
+            false,
+        ),
+    };
     Ok(json!({ "licence_assignment_id": id.as_str(), "licence_id": psl.as_str(), "found": found }))
 }
 
@@ -872,20 +1029,24 @@ async fn permission_keys(
 async fn permission_set(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     let psl = cx.id_from(Step::Licence, "licence_id")?;
     let name = &cx.names.permission_set;
+    let body = json!({
+        "Name": name,
+        "Label": cx.names.permission_set_label,
+        "Description": "Made by Portcullis for one contractor grant. Do not edit by hand.",
+        "LicenseId": psl.as_str(),
+    });
+    let (objects, fields) = wanted_permissions(&cx.scope);
+    if cx.first_attempt && objects.len() <= 200 && fields.len() <= 200 * 3 {
+        return new_permission_set(client, cx, &body, &objects, &fields).await;
+    }
     let (ps, found) = find_or_create(
         client,
         cx,
         "PermissionSet",
         Cond::eq("Name", name.as_str()),
-        &json!({
-            "Name": name,
-            "Label": cx.names.permission_set_label,
-            "Description": "Made by Portcullis for one contractor grant. Do not edit by hand.",
-            "LicenseId": psl.as_str(),
-        }),
+        &body,
     )
     .await?;
-    let (objects, fields) = wanted_permissions(&cx.scope);
 
     // Only what is missing is created, so a step that ran halfway adds the rest. A
     // permission set made just now has nothing yet.
@@ -943,6 +1104,162 @@ async fn permission_set(client: &Client, cx: &Context) -> Result<Value, StepFail
     }))
 }
 
+/// The assignment's expiry: the end of the grant's last day.
+fn assignment_expiry(cx: &Context) -> String {
+    format!("{}T23:59:59.000Z", cx.end_date)
+}
+
+/// A first attempt's permission set: the set, its object permissions, its field
+/// permissions and its assignment to the integration user in one composite request (one
+/// API call; all setup objects, so no mixed DML; all or none).
+/// The collections' results are checked one by one: a refused permission fails the step,
+/// and the retry finds the set and adds what is missing.
+async fn new_permission_set(
+    client: &Client,
+    cx: &Context,
+    body: &Value,
+    objects: &BTreeMap<String, ObjectPerm>,
+    fields: &BTreeMap<String, FieldPerm>,
+) -> Result<Value, StepFailure> {
+    let set = reference("set")?;
+    let parent = set.id();
+    let mut request = CompositeRequest::new(true);
+    request
+        .push(Subrequest::create(set.clone(), "PermissionSet", body)?)
+        .map_err(composite_failure)?;
+    let object_rows: Vec<Value> = objects
+        .iter()
+        .map(|(object, p)| {
+            json!({
+                "ParentId": parent.as_str(), "SobjectType": object,
+                "PermissionsRead": p.read, "PermissionsEdit": p.edit,
+                "PermissionsCreate": false, "PermissionsDelete": false,
+                "PermissionsViewAllRecords": p.view_all, "PermissionsModifyAllRecords": p.modify_all,
+            })
+        })
+        .collect();
+    let field_rows: Vec<Value> = fields
+        .iter()
+        .map(|(field, p)| {
+            json!({
+                "ParentId": parent.as_str(), "SobjectType": p.object, "Field": field,
+                "PermissionsRead": p.read, "PermissionsEdit": p.edit,
+            })
+        })
+        .collect();
+    let mut collections = Vec::new();
+    for (i, chunk) in object_rows.chunks(200).enumerate() {
+        let r = reference(&format!("objects{i}"))?;
+        request
+            .push(Subrequest::create_collection(
+                r.clone(),
+                "ObjectPermissions",
+                chunk,
+                true,
+            )?)
+            .map_err(composite_failure)?;
+        collections.push(r);
+    }
+    for (i, chunk) in field_rows.chunks(200).enumerate() {
+        let r = reference(&format!("fields{i}"))?;
+        request
+            .push(Subrequest::create_collection(
+                r.clone(),
+                "FieldPermissions",
+                chunk,
+                true,
+            )?)
+            .map_err(composite_failure)?;
+        collections.push(r);
+    }
+    let assign = reference("assign")?;
+    let user = cx.id_from(Step::User, "user_id")?;
+    request
+        .push(Subrequest::create(
+            assign.clone(),
+            "PermissionSetAssignment",
+            &json!({
+                "AssigneeId": user.as_str(),
+                "PermissionSetId": parent.as_str(),
+                "ExpirationDate": assignment_expiry(cx),
+            }),
+        )?)
+        .map_err(composite_failure)?;
+    let response = client.composite(&request).await?;
+    let ps = created(response.clone(), &set)?;
+    let assignment = created(response.clone(), &assign)?;
+    for r in &collections {
+        let result = response
+            .get(r)
+            .cloned()
+            .ok_or_else(|| StepFailure {
+                message: format!("Salesforce did not answer the subrequest {}", r.as_str()),
+                transient: true,
+            })?
+            .into_result()?;
+        let saved: Vec<salesforce::rest::SaveResult> =
+            serde_json::from_value(result).map_err(|e| StepFailure {
+                message: format!(
+                    "Salesforce's answer to {} was not understood: {e}",
+                    r.as_str()
+                ),
+                transient: true,
+            })?;
+        check_saved(saved)?;
+    }
+    Ok(json!({
+        "permission_set_id": ps.as_str(),
+        "permission_set": cx.names.permission_set,
+        "found": false,
+        "objects": objects.len(),
+        "fields": fields.len(),
+        "assignment_id": assignment.as_str(),
+    }))
+}
+
+fn reference(name: &str) -> Result<ReferenceId, StepFailure> {
+    ReferenceId::new(name).map_err(composite_failure)
+}
+
+fn composite_failure(e: salesforce::Error) -> StepFailure {
+    StepFailure {
+        message: format!("could not build a composite request: {e}"),
+        transient: false,
+    }
+}
+
+/// The first record id a query subrequest found (`None`: no record), or its error.
+fn first_record(
+    response: &CompositeResponse,
+    query: &ReferenceId,
+) -> Result<Option<SalesforceId>, StepFailure> {
+    let result = response.get(query).ok_or_else(|| StepFailure {
+        message: format!(
+            "Salesforce did not answer the subrequest {}",
+            query.as_str()
+        ),
+        transient: true,
+    })?;
+    if let Some(error) = result.error() {
+        return Err(error.into());
+    }
+    Ok(result.body["records"][0]["Id"]
+        .as_str()
+        .and_then(|id| SalesforceId::parse(id).ok()))
+}
+
+/// The id a create subrequest made, or the composite's explaining failure.
+fn created(response: CompositeResponse, create: &ReferenceId) -> Result<SalesforceId, StepFailure> {
+    let response = response.ensure_success()?;
+    response
+        .get(create)
+        .and_then(|r| r.created_id())
+        .ok_or_else(|| StepFailure {
+            message: format!("Salesforce returned no id for {}", create.as_str()),
+            transient: true,
+        })
+}
+
 /// The ids of a collection's saved records, or the first record's errors.
 fn check_saved(
     results: Vec<salesforce::rest::SaveResult>,
@@ -956,22 +1273,40 @@ fn check_saved(
 async fn assignment(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     let user = cx.id_from(Step::User, "user_id")?;
     let ps = cx.id_from(Step::PermissionSet, "permission_set_id")?;
-    let expires = format!("{}T23:59:59.000Z", cx.end_date);
-    let (id, found) = find_or_create(
-        client,
-        cx,
-        "PermissionSetAssignment",
-        Cond::and([
-            Cond::eq("AssigneeId", &user),
-            Cond::eq("PermissionSetId", &ps),
-        ]),
-        &json!({
-            "AssigneeId": user.as_str(),
-            "PermissionSetId": ps.as_str(),
-            "ExpirationDate": expires,
-        }),
-    )
-    .await?;
+    let expires = assignment_expiry(cx);
+    let set = cx.outputs.get(&Step::PermissionSet);
+    // The permission set step's composite assigned it: nothing to do but record it.
+    if let Some(id) = set.and_then(|o| o["assignment_id"].as_str()) {
+        return Ok(json!({ "assignment_id": id, "expires": expires, "found": true }));
+    }
+    // A permission set found (not made) by its step may come with an assignment an
+    // earlier, unrecorded composite made: look first.
+    let cond = Cond::and([
+        Cond::eq("AssigneeId", &user),
+        Cond::eq("PermissionSetId", &ps),
+    ]);
+    let fresh = cx.first_attempt && set.is_some_and(|o| o["found"] == false);
+    let existing = if fresh {
+        None
+    } else {
+        find(client, "PermissionSetAssignment", cond).await?
+    };
+    let (id, found) = match existing {
+        Some(id) => (id, true),
+        None => (
+            client
+                .create(
+                    "PermissionSetAssignment",
+                    &json!({
+                        "AssigneeId": user.as_str(),
+                        "PermissionSetId": ps.as_str(),
+                        "ExpirationDate": expires,
+                    }),
+                )
+                .await?,
+            false,
+        ),
+    };
     Ok(json!({ "assignment_id": id.as_str(), "expires": expires, "found": found }))
 }
 
@@ -1000,6 +1335,18 @@ struct OwnerRow {
     owner_id: SalesforceId,
 }
 
+/// Key prefixes of standard objects, fixed across all orgs.
+const STANDARD_PREFIXES: &[(&str, &str)] = &[
+    ("001", "Account"),
+    ("003", "Contact"),
+    ("006", "Opportunity"),
+    ("00Q", "Lead"),
+    ("500", "Case"),
+    ("00T", "Task"),
+    ("00U", "Event"),
+    ("800", "Contract"),
+];
+
 /// The chosen records, by the scope object they belong to (found by key prefix). A record
 /// of no granted object is a permanent failure: the approval did not grant its object.
 async fn chosen_by_object(
@@ -1020,13 +1367,26 @@ async fn chosen_by_object(
     if ids.is_empty() {
         return Ok(by_object);
     }
-    let list = client.sobjects().await?;
-    for id in ids {
-        let object = list
-            .sobjects
+    // Standard objects' key prefixes are the same in every org; the org's object list
+    // (an API call) is needed only for others.
+    let known = |id: &SalesforceId| {
+        STANDARD_PREFIXES
             .iter()
-            .find(|o| o.key_prefix.as_deref() == Some(id.key_prefix()))
-            .map(|o| o.name.clone())
+            .find(|(prefix, _)| *prefix == id.key_prefix())
+            .map(|(_, object)| object.to_string())
+    };
+    let list = if ids.iter().all(|id| known(id).is_some()) {
+        Vec::new()
+    } else {
+        client.sobjects().await?.sobjects
+    };
+    for id in ids {
+        let object = known(&id)
+            .or_else(|| {
+                list.iter()
+                    .find(|o| o.key_prefix.as_deref() == Some(id.key_prefix()))
+                    .map(|o| o.name.clone())
+            })
             .filter(|name| cx.scope.object(name).is_some())
             .ok_or_else(|| StepFailure {
                 message: format!(
@@ -1094,9 +1454,15 @@ async fn visibility(client: &Client, cx: &Context) -> Result<Value, StepFailure>
             Ok(json!({ "rule": rule.as_str(), "shares": shares, "records": chosen }))
         }
         VisibilityRule::Owned => {
-            // The previous owners are kept so that cancelling can give the records back.
+            // The previous owners are saved before the transfer (and kept in the output)
+            // so that cancelling can give the records back, even after a crash mid-way.
             let chosen = chosen_by_object(client, cx).await?;
-            let mut owned = Vec::new();
+            let mut previous: BTreeMap<String, String> = cx
+                .checkpoint
+                .as_ref()
+                .and_then(|c| serde_json::from_value(c["previous_owners"].clone()).ok())
+                .unwrap_or_default();
+            let mut current = Vec::new();
             for (object, ids) in &chosen {
                 for chunk in ids.chunks(200) {
                     let rows: Vec<OwnerRow> = client
@@ -1107,19 +1473,36 @@ async fn visibility(client: &Client, cx: &Context) -> Result<Value, StepFailure>
                                 .build(),
                         )?)
                         .await?;
-                    let transfer: Vec<(SalesforceId, Value)> = rows
-                        .iter()
-                        .filter(|r| r.owner_id != user)
-                        .map(|r| (r.id.clone(), json!({ "OwnerId": user.as_str() })))
-                        .collect();
-                    check_saved(client.update_collection(object, &transfer, true).await?)?;
-                    for row in rows {
-                        owned.push(json!({
-                            "object": object,
-                            "id": row.id.as_str(),
-                            "previous_owner": row.owner_id.as_str(),
-                        }));
-                    }
+                    current.extend(rows.into_iter().map(|r| (object.clone(), r)));
+                }
+            }
+            for (_, row) in &current {
+                if row.owner_id != user {
+                    previous.insert(
+                        row.id.as_str().to_string(),
+                        row.owner_id.as_str().to_string(),
+                    );
+                }
+            }
+            cx.saver
+                .save(&json!({ "previous_owners": previous }))
+                .await?;
+            let mut owned = Vec::new();
+            for (object, ids) in &chosen {
+                let transfer: Vec<(SalesforceId, Value)> = current
+                    .iter()
+                    .filter(|(o, r)| o == object && r.owner_id != user)
+                    .map(|(_, r)| (r.id.clone(), json!({ "OwnerId": user.as_str() })))
+                    .collect();
+                for chunk in transfer.chunks(200) {
+                    check_saved(client.update_collection(object, chunk, true).await?)?;
+                }
+                for id in ids {
+                    owned.push(json!({
+                        "object": object,
+                        "id": id.as_str(),
+                        "previous_owner": previous.get(id.as_str()),
+                    }));
                 }
             }
             Ok(json!({ "rule": rule.as_str(), "owned": owned, "records": chosen }))
@@ -1306,6 +1689,20 @@ async fn consumer(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     Ok(json!({ "app_id": app_id, "consumer_id": consumer.id, "consumer_key": key }))
 }
 
+/// Makes every leased step (running or undoing) available again at once. Only for a
+/// single instance at start-up (SQLite), where any lease is a dead process's.
+pub async fn release_leases(db: &Database) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let released = sqlx::query(
+        "UPDATE provisioning_steps SET lease_expires_at = 0 \
+         WHERE state IN ('running', 'undoing') AND lease_owner IS NOT NULL",
+    )
+    .execute(&mut *tx.tx)
+    .await?;
+    tx.commit().await?;
+    Ok(released.rows_affected())
+}
+
 /// One step as the admin sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepProgress {
@@ -1384,6 +1781,8 @@ pub enum RetryError {
         "the grant is {0}, not waiting for an admin: only a grant that needs attention can be retried"
     )]
     NotStopped(String),
+    #[error("the grant's cancellation stopped part-way: cancel it again to finish undoing it")]
+    Cancelling,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -1401,6 +1800,15 @@ pub async fn retry(db: &Database, grant_id: &str, actor: &Actor) -> Result<(), R
         None => return Err(RetryError::NotFound(grant_id.to_string())),
         Some("needs_attention") => {}
         Some(other) => return Err(RetryError::NotStopped(other.to_string())),
+    }
+    let undoing: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM provisioning_steps WHERE grant_id = $1 AND state IN ('undoing', 'undone', 'cancelled')",
+    )
+    .bind(grant_id)
+    .fetch_one(&mut *tx.tx)
+    .await?;
+    if undoing > 0 {
+        return Err(RetryError::Cancelling);
     }
     let steps = sqlx::query(
         "UPDATE provisioning_steps SET state = 'pending', attempts = 0, next_attempt_at = $1, \
@@ -1434,6 +1842,9 @@ pub async fn retry(db: &Database, grant_id: &str, actor: &Actor) -> Result<(), R
 }
 
 pub mod proof;
+mod undo;
+
+pub use undo::{CancelError, Cancelled, cancel};
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,633 @@
+//! Cancelling a run: what it made in Salesforce is undone in reverse order (the app, the
+//! record visibility, the permission set assignment, the permission set with its
+//! permissions, the licence assignment; the integration user, which Salesforce never
+//! deletes, is deactivated), leaving the org as it was before the run started.
+//!
+//! Undo is durable like the run: each step that ever started gets undone by a worker under
+//! a lease, newest first, and a crash part-way resumes. Every step that started is undone,
+//! whatever it recorded: a step that crashed after Salesforce acted but before it was
+//! recorded is found by its deterministic names, as the run itself does.
+
+use salesforce::metadata::{ApiName, DeployId, DeployOptions, ExternalClientAppSpec};
+use salesforce::{Client, Cond, SalesforceId, Soql};
+use serde_json::{Value, json};
+use shared::scope::VisibilityRule;
+use sqlx::Row;
+
+use super::{
+    Context, Engine, EngineError, LICENCE, Leased, Ran, Step, StepFailure, chosen_by_object, find,
+    licence_id, share_object, soql,
+};
+use crate::audit::{self, Actor, Event, Outcome};
+use crate::clock::now_ms;
+use crate::db::{Database, DatabaseKind};
+
+/// Why a cancel was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error("there is no grant {0}")]
+    NotFound(String),
+    #[error("the grant is {0}: only a grant still being provisioned can be cancelled")]
+    NotCancellable(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// Nothing had started: the grant is cancelled already.
+    Now,
+    /// Steps had started: workers undo them, then the grant is cancelled.
+    Undoing,
+}
+
+/// An admin's cancel of a grant that is approved, provisioning or needs attention (also a
+/// cancel that stopped part-way, which carries on). Steps that never started are marked
+/// cancelled; the others are undone by the workers.
+pub async fn cancel(
+    db: &Database,
+    grant_id: &str,
+    actor: &Actor,
+) -> Result<Cancelled, CancelError> {
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
+        .bind(grant_id)
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+    match state.as_deref() {
+        None => return Err(CancelError::NotFound(grant_id.to_string())),
+        Some("approved" | "provisioning" | "needs_attention" | "cancelling") => {}
+        Some(other) => return Err(CancelError::NotCancellable(other.to_string())),
+    }
+    sqlx::query(
+        "UPDATE provisioning_steps SET state = 'cancelled', updated_at = $1 \
+         WHERE grant_id = $2 AND started_at IS NULL",
+    )
+    .bind(now)
+    .bind(grant_id)
+    .execute(&mut *tx.tx)
+    .await?;
+    sqlx::query(
+        "UPDATE provisioning_steps SET next_attempt_at = $1, updated_at = $1 \
+         WHERE grant_id = $2 AND started_at IS NOT NULL AND state <> 'undone'",
+    )
+    .bind(now)
+    .bind(grant_id)
+    .execute(&mut *tx.tx)
+    .await?;
+    let started: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM provisioning_steps \
+         WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> 'undone'",
+    )
+    .bind(grant_id)
+    .fetch_one(&mut *tx.tx)
+    .await?;
+    let (grant_state, action, outcome) = if started == 0 {
+        ("cancelled", "provisioning.cancelled", Cancelled::Now)
+    } else {
+        (
+            "cancelling",
+            "provisioning.cancel_requested",
+            Cancelled::Undoing,
+        )
+    };
+    sqlx::query("UPDATE grants SET state = $1, attention = NULL, updated_at = $2 WHERE id = $3")
+        .bind(grant_state)
+        .bind(now)
+        .bind(grant_id)
+        .execute(&mut *tx.tx)
+        .await?;
+    audit::append(
+        &mut tx.tx,
+        Event {
+            actor,
+            action,
+            target_type: "grant",
+            target_id: grant_id,
+            outcome: Outcome::Success,
+            details: json!({ "was": state, "steps_to_undo": started }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+impl Engine {
+    /// Leases the newest started step of a grant being cancelled that is not undone yet,
+    /// once no later step is left and no worker is running it.
+    pub(super) async fn lease_undo(&self) -> Result<Option<Leased>, EngineError> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let lock = match self.db.kind() {
+            DatabaseKind::Postgres => " FOR UPDATE OF s SKIP LOCKED",
+            DatabaseKind::Sqlite => "",
+        };
+        let candidate = sqlx::query(&format!(
+            "SELECT s.grant_id, s.step, s.state, s.attempts, s.updated_at FROM provisioning_steps s \
+             JOIN grants g ON g.id = s.grant_id \
+             WHERE g.state = 'cancelling' AND s.started_at IS NOT NULL \
+               AND (s.state IN ('succeeded', 'failed', 'pending') \
+                    OR (s.state IN ('running', 'undoing') \
+                        AND (s.lease_expires_at IS NULL OR s.lease_expires_at < $1))) \
+               AND s.next_attempt_at <= $1 \
+               AND NOT EXISTS (SELECT 1 FROM provisioning_steps p \
+                   WHERE p.grant_id = s.grant_id AND p.position > s.position \
+                     AND p.started_at IS NOT NULL AND p.state <> 'undone') \
+             ORDER BY s.next_attempt_at, s.grant_id LIMIT 1{lock}"
+        ))
+        .bind(now)
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+        let Some(row) = candidate else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let grant_id: String = row.try_get("grant_id")?;
+        let step_name: String = row.try_get("step")?;
+        let was: String = row.try_get("state")?;
+        let updated_at: i64 = row.try_get("updated_at")?;
+        let Some(step) = Step::parse(&step_name) else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let attempt = if was == "undoing" {
+            row.try_get::<i64, _>("attempts")? + 1
+        } else {
+            1
+        };
+        let taken = sqlx::query(
+            "UPDATE provisioning_steps SET state = 'undoing', lease_owner = $1, lease_expires_at = $2, \
+                 attempts = $3, updated_at = $4 \
+             WHERE grant_id = $5 AND step = $6 AND state = $7 AND updated_at = $8",
+        )
+        .bind(&self.owner)
+        .bind(now + self.lease.as_millis() as i64)
+        .bind(attempt)
+        .bind(now)
+        .bind(&grant_id)
+        .bind(step.as_str())
+        .bind(&was)
+        .bind(updated_at)
+        .execute(&mut *tx.tx)
+        .await?;
+        if taken.rows_affected() != 1 {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor: &Actor::system(),
+                action: "provisioning.undo_started",
+                target_type: "grant",
+                target_id: &grant_id,
+                outcome: Outcome::Success,
+                details: json!({ "step": step.as_str(), "attempt": attempt, "worker": self.owner }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(Leased {
+            grant_id,
+            step,
+            attempt,
+            first_attempt: false,
+            undo: true,
+        }))
+    }
+
+    pub(super) async fn record_undo(
+        &self,
+        leased: &Leased,
+        outcome: Result<Value, StepFailure>,
+        calls: i64,
+    ) -> Result<Ran, EngineError> {
+        let now = now_ms();
+        let (grant_id, step) = (leased.grant_id.clone(), leased.step);
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query("UPDATE grants SET api_calls = api_calls + $1 WHERE id = $2")
+            .bind(calls)
+            .bind(&grant_id)
+            .execute(&mut *tx.tx)
+            .await?;
+        let (state, next_attempt_at, error, action, audit_outcome, ran) = match &outcome {
+            Ok(_) => (
+                "undone",
+                now,
+                None,
+                "provisioning.step_undone",
+                Outcome::Success,
+                Ran::Succeeded {
+                    grant_id: grant_id.clone(),
+                    step,
+                },
+            ),
+            Err(failure) if failure.transient && leased.attempt < self.retry.max_attempts => (
+                "undoing",
+                now + self
+                    .retry
+                    .delay(leased.attempt, &mut rand::rng())
+                    .as_millis() as i64,
+                Some(failure.message.clone()),
+                "provisioning.undo_retry",
+                Outcome::Failure,
+                Ran::Retrying {
+                    grant_id: grant_id.clone(),
+                    step,
+                },
+            ),
+            Err(failure) => (
+                "undoing",
+                now,
+                Some(failure.message.clone()),
+                "provisioning.undo_failed",
+                Outcome::Failure,
+                Ran::Failed {
+                    grant_id: grant_id.clone(),
+                    step,
+                },
+            ),
+        };
+        let updated = sqlx::query(
+            "UPDATE provisioning_steps SET state = $1, next_attempt_at = $2, last_error = $3, \
+                 lease_owner = NULL, lease_expires_at = NULL, \
+                 finished_at = CASE WHEN $1 = 'undone' THEN $4 ELSE finished_at END, updated_at = $4 \
+             WHERE grant_id = $5 AND step = $6 AND state = 'undoing' AND lease_owner = $7",
+        )
+        .bind(state)
+        .bind(next_attempt_at)
+        .bind(&error)
+        .bind(now)
+        .bind(&grant_id)
+        .bind(step.as_str())
+        .bind(&self.owner)
+        .execute(&mut *tx.tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            tx.commit().await?;
+            return Ok(Ran::LeaseLost { grant_id, step });
+        }
+        if matches!(ran, Ran::Failed { .. }) {
+            sqlx::query(
+                "UPDATE grants SET state = 'needs_attention', attention = $1, updated_at = $2 \
+                 WHERE id = $3 AND state = 'cancelling'",
+            )
+            .bind(format!(
+                "Cancelling stopped at \"{}\": {} Fix it in the org, then cancel again.",
+                step.label(),
+                error.as_deref().unwrap_or_default()
+            ))
+            .bind(now)
+            .bind(&grant_id)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+        let mut details =
+            json!({ "step": step.as_str(), "attempt": leased.attempt, "api_calls": calls });
+        if let Some(error) = &error {
+            details["error"] = json!(error);
+        }
+        if let Ok(output) = &outcome {
+            details["salesforce"] = output.clone();
+        }
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor: &Actor::system(),
+                action,
+                target_type: "grant",
+                target_id: &grant_id,
+                outcome: audit_outcome,
+                details,
+            },
+        )
+        .await?;
+        if state == "undone" {
+            let left: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM provisioning_steps \
+                 WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> 'undone'",
+            )
+            .bind(&grant_id)
+            .fetch_one(&mut *tx.tx)
+            .await?;
+            if left == 0 {
+                let done = sqlx::query(
+                    "UPDATE grants SET state = 'cancelled', updated_at = $1 \
+                     WHERE id = $2 AND state = 'cancelling'",
+                )
+                .bind(now)
+                .bind(&grant_id)
+                .execute(&mut *tx.tx)
+                .await?;
+                if done.rows_affected() == 1 {
+                    audit::append(
+                        &mut tx.tx,
+                        Event {
+                            actor: &Actor::system(),
+                            action: "provisioning.cancelled",
+                            target_type: "grant",
+                            target_id: &grant_id,
+                            outcome: Outcome::Success,
+                            details: json!({ "undone": true }),
+                        },
+                    )
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(ran)
+    }
+}
+
+/// Undoes one step; what it removed or gave back, as evidence.
+pub(super) async fn run(client: &Client, step: Step, cx: &Context) -> Result<Value, StepFailure> {
+    match step {
+        // Nothing of their own in the org: the proof only read, the consumer and the
+        // deploy's result belong to the app, which the app step's undo deletes.
+        Step::Proof | Step::Consumer | Step::AppDeployed => Ok(json!({ "nothing": true })),
+        Step::App => delete_app(client, cx).await,
+        Step::Visibility => undo_visibility(client, cx).await,
+        Step::Assignment => delete_assignment(client, cx).await,
+        Step::PermissionSet => delete_permission_set(client, cx).await,
+        Step::Licence => delete_licence(client, cx).await,
+        Step::User => deactivate_user(client, cx).await,
+    }
+}
+
+/// The integration user's id: as recorded, else by its deterministic username.
+async fn user_id(client: &Client, cx: &Context) -> Result<Option<SalesforceId>, StepFailure> {
+    if let Ok(id) = cx.id_from(Step::User, "user_id") {
+        return Ok(Some(id));
+    }
+    find(
+        client,
+        "User",
+        Cond::eq("Username", cx.names.username.as_str()),
+    )
+    .await
+}
+
+async fn permission_set_id(
+    client: &Client,
+    cx: &Context,
+) -> Result<Option<SalesforceId>, StepFailure> {
+    if let Ok(id) = cx.id_from(Step::PermissionSet, "permission_set_id") {
+        return Ok(Some(id));
+    }
+    find(
+        client,
+        "PermissionSet",
+        Cond::eq("Name", cx.names.permission_set.as_str()),
+    )
+    .await
+}
+
+/// A record that is already gone counts as deleted.
+async fn delete_if_there(
+    client: &Client,
+    object: &str,
+    id: &SalesforceId,
+) -> Result<bool, StepFailure> {
+    match client.delete(object, id).await {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(e.error_code(), Some("ENTITY_IS_DELETED" | "NOT_FOUND")) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes the app by a destructive deploy, after any deploy of it still running (deploys
+/// run one at a time per org, in order, so a deploy the crashed run started but did not
+/// record finishes before this one deletes what it made).
+async fn delete_app(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    let name = ApiName::parse(&cx.names.app).map_err(super::spec_failure)?;
+    let zip = ExternalClientAppSpec::deletion_zip(&name, client.api_version()).map_err(|e| {
+        StepFailure {
+            message: format!("the deletion package could not be built: {e}"),
+            transient: false,
+        }
+    })?;
+    let options = DeployOptions {
+        ignore_warnings: true,
+        ..DeployOptions::default()
+    };
+    // A deletion this step started before (and the crash lost) is simply done again.
+    let id = client.deploy(&zip, &options).await?;
+    let result = match client
+        .wait_for_deploy(&id, cx.deploy_poll.interval, cx.deploy_poll.timeout)
+        .await
+    {
+        Ok(result) => result,
+        Err(salesforce::Error::DeployTimedOut { waited, .. }) => {
+            return Err(StepFailure {
+                message: format!(
+                    "the deletion of the External Client App was still running after {} s",
+                    waited.as_secs()
+                ),
+                transient: true,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let deleted = result
+        .details
+        .component_successes
+        .iter()
+        .any(|c| c.component_type == ExternalClientAppSpec::ECA_TYPE && c.deleted);
+    let DeployId(id) = id;
+    Ok(json!({ "app": cx.names.app, "deleted": deleted, "deploy_id": id.as_str() }))
+}
+
+async fn undo_visibility(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    let Some(user) = user_id(client, cx).await? else {
+        return Ok(json!({ "nothing": true }));
+    };
+    match cx.scope.visibility.rule {
+        VisibilityRule::Shared => {
+            let objects: Vec<String> = match cx.outputs.get(&Step::Visibility) {
+                Some(output) => output["records"]
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default(),
+                None => chosen_by_object(client, cx).await?.into_keys().collect(),
+            };
+            let mut removed = Vec::new();
+            for object in objects {
+                let (share, _, _) = share_object(&object);
+                let rows: Vec<Value> = client
+                    .query_all(&soql(
+                        Soql::select(&["Id"])
+                            .from(&share)
+                            .filter(Cond::and([
+                                Cond::eq("UserOrGroupId", &user),
+                                Cond::eq("RowCause", "Manual"),
+                            ]))
+                            .build(),
+                    )?)
+                    .await?;
+                let ids: Vec<SalesforceId> = rows
+                    .iter()
+                    .filter_map(|r| r["Id"].as_str())
+                    .filter_map(|id| SalesforceId::parse(id).ok())
+                    .collect();
+                for chunk in ids.chunks(200) {
+                    for result in client.delete_collection(chunk, false).await? {
+                        let gone = result.success
+                            || result
+                                .errors
+                                .iter()
+                                .any(|e| e.error_code == "ENTITY_IS_DELETED");
+                        if !gone {
+                            result.into_result(400).map_err(StepFailure::from)?;
+                        }
+                    }
+                }
+                removed.extend(ids.iter().map(|id| id.as_str().to_string()));
+            }
+            Ok(json!({ "rule": "shared", "shares_deleted": removed }))
+        }
+        VisibilityRule::Owned => {
+            // Previous owners: saved before the transfer (checkpoint), also in the output.
+            let mut previous: std::collections::BTreeMap<String, String> = cx
+                .checkpoint
+                .as_ref()
+                .and_then(|c| serde_json::from_value(c["previous_owners"].clone()).ok())
+                .unwrap_or_default();
+            if let Some(owned) = cx
+                .outputs
+                .get(&Step::Visibility)
+                .and_then(|o| o["owned"].as_array())
+            {
+                for row in owned {
+                    if let (Some(id), Some(owner)) =
+                        (row["id"].as_str(), row["previous_owner"].as_str())
+                    {
+                        previous.insert(id.to_string(), owner.to_string());
+                    }
+                }
+            }
+            let chosen = chosen_by_object(client, cx).await?;
+            let mut given_back = Vec::new();
+            for (object, ids) in &chosen {
+                for chunk in ids.chunks(200) {
+                    let rows: Vec<super::OwnerRow> = client
+                        .query_all(&soql(
+                            Soql::select(&["Id", "OwnerId"])
+                                .from(object)
+                                .filter(Cond::in_list("Id", chunk.iter().cloned()))
+                                .build(),
+                        )?)
+                        .await?;
+                    let back: Vec<(SalesforceId, Value)> = rows
+                        .iter()
+                        .filter(|r| r.owner_id == user)
+                        .filter_map(|r| {
+                            previous
+                                .get(r.id.as_str())
+                                .map(|owner| (r.id.clone(), json!({ "OwnerId": owner })))
+                        })
+                        .collect();
+                    super::check_saved(client.update_collection(object, &back, true).await?)?;
+                    given_back.extend(back.iter().map(|(id, _)| id.as_str().to_string()));
+                }
+            }
+            Ok(json!({ "rule": "owned", "given_back": given_back }))
+        }
+        VisibilityRule::Group => {
+            let member = match cx
+                .outputs
+                .get(&Step::Visibility)
+                .and_then(|o| o["group_member_id"].as_str())
+                .and_then(|id| SalesforceId::parse(id).ok())
+            {
+                Some(id) => Some(id),
+                None => find(client, "GroupMember", Cond::eq("UserOrGroupId", &user)).await?,
+            };
+            let removed = match &member {
+                Some(id) => delete_if_there(client, "GroupMember", id).await?,
+                None => false,
+            };
+            Ok(json!({ "rule": "group", "group_member_deleted": removed }))
+        }
+    }
+}
+
+async fn delete_assignment(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    let (Some(user), Some(ps)) = (
+        user_id(client, cx).await?,
+        permission_set_id(client, cx).await?,
+    ) else {
+        return Ok(json!({ "nothing": true }));
+    };
+    let assignment = find(
+        client,
+        "PermissionSetAssignment",
+        Cond::and([
+            Cond::eq("AssigneeId", &user),
+            Cond::eq("PermissionSetId", &ps),
+        ]),
+    )
+    .await?;
+    let deleted = match &assignment {
+        Some(id) => delete_if_there(client, "PermissionSetAssignment", id).await?,
+        None => false,
+    };
+    Ok(json!({ "assignment_deleted": deleted }))
+}
+
+async fn delete_permission_set(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    let ps = find(
+        client,
+        "PermissionSet",
+        Cond::eq("Name", cx.names.permission_set.as_str()),
+    )
+    .await?;
+    let deleted = match &ps {
+        Some(id) => delete_if_there(client, "PermissionSet", id).await?,
+        None => false,
+    };
+    Ok(json!({ "permission_set": cx.names.permission_set, "deleted": deleted }))
+}
+
+async fn delete_licence(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    let Some(user) = user_id(client, cx).await? else {
+        return Ok(json!({ "nothing": true }));
+    };
+    let psl = match cx.outputs.get(&Step::Licence).and_then(|o| {
+        o["licence_id"]
+            .as_str()
+            .and_then(|id| SalesforceId::parse(id).ok())
+    }) {
+        Some(id) => id,
+        None => licence_id(client).await?,
+    };
+    let assignment = find(
+        client,
+        "PermissionSetLicenseAssign",
+        Cond::and([
+            Cond::eq("AssigneeId", &user),
+            Cond::eq("PermissionSetLicenseId", &psl),
+        ]),
+    )
+    .await?;
+    let deleted = match &assignment {
+        Some(id) => delete_if_there(client, "PermissionSetLicenseAssign", id).await?,
+        None => false,
+    };
+    Ok(json!({ "licence": LICENCE, "deleted": deleted }))
+}
+
+/// Salesforce never deletes users: the integration user is deactivated (which also frees
+/// its Salesforce Integration user licence).
+async fn deactivate_user(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    let Some(user) = user_id(client, cx).await? else {
+        return Ok(json!({ "nothing": true }));
+    };
+    client
+        .update("User", &user, &json!({ "IsActive": false }))
+        .await?;
+    Ok(json!({ "user_id": user.as_str(), "deactivated": true }))
+}
