@@ -74,13 +74,24 @@ const chromiumUse = {
     : {},
 };
 
+const sandboxPort = Number(process.env.E2E_SANDBOX_PORT ?? 3190);
+const pgSandboxPort = Number(process.env.E2E_POSTGRES_SANDBOX_PORT ?? 3191);
+// Each project's sandbox org (its control API sets faults for the tests that need them).
 const projects: PlaywrightTestConfig["projects"] = [
-  { name: "sqlite", use: { ...chromiumUse, baseURL: `http://127.0.0.1:${port}` } },
+  {
+    name: "sqlite",
+    use: { ...chromiumUse, baseURL: `http://127.0.0.1:${port}` },
+    metadata: { sandbox: `http://127.0.0.1:${sandboxPort}` },
+  },
 ];
-const webServer = [server(port, Number(process.env.E2E_SANDBOX_PORT ?? 3190), "sqlite")];
+const webServer = [server(port, sandboxPort, "sqlite")];
 if (withPostgres) {
-  projects.push({ name: "postgres", use: { ...chromiumUse, baseURL: `http://127.0.0.1:${pgPort}` } });
-  webServer.push(server(pgPort, Number(process.env.E2E_POSTGRES_SANDBOX_PORT ?? 3191), "postgres"));
+  projects.push({
+    name: "postgres",
+    use: { ...chromiumUse, baseURL: `http://127.0.0.1:${pgPort}` },
+    metadata: { sandbox: `http://127.0.0.1:${pgSandboxPort}` },
+  });
+  webServer.push(server(pgPort, pgSandboxPort, "postgres"));
 }
 
 export default defineConfig({

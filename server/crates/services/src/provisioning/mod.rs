@@ -314,7 +314,7 @@ pub struct DeployPoll {
 impl Default for DeployPoll {
     fn default() -> Self {
         Self {
-            first_check: Duration::from_secs(2),
+            first_check: Duration::from_secs(1),
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(120),
         }
