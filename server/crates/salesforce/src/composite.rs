@@ -286,6 +286,22 @@ impl Subrequest {
         Ok(Self::new(SubMethod::Get, path, reference_id, None))
     }
 
+    /// `GET sobjects/{sobject}/describe`: the object as the caller sees it.
+    pub fn describe(reference_id: ReferenceId, sobject: &str) -> Result<Self> {
+        validate_identifier(sobject)?;
+        Ok(Self::new(
+            SubMethod::Get,
+            format!("sobjects/{sobject}/describe"),
+            reference_id,
+            None,
+        ))
+    }
+
+    /// Whether this subrequest counts against the query/collection limit of a composite.
+    pub fn is_query_or_collection(&self) -> bool {
+        self.kind == Kind::QueryOrCollection
+    }
+
     /// `POST composite/sobjects`: creates up to 200 records of `sobject` (an sObject
     /// Collections subrequest); its results are `@{ref[0].id}`. Values may be references
     /// to earlier subrequests, e.g. a `ParentId` of `@{newSet.id}`.

@@ -646,6 +646,16 @@ services::both_databases!(chosen_records_are_shared_once, |engine| {
         .collect();
     expected.sort();
     assert_eq!(case_shares(&t, &user).await, expected);
+    // With records to see, the proof also tried both writes that must be refused.
+    let proof = output_of(&t, &grant, "proof").await;
+    let checks = proof["checks"].as_array().unwrap();
+    for kind in ["Case: records", "(read-only): write", "(not given): write"] {
+        let check = checks
+            .iter()
+            .find(|c| c["check"].as_str().unwrap_or("").contains(kind))
+            .unwrap_or_else(|| panic!("no {kind} check: {proof}"));
+        assert_eq!(check["pass"], true, "{check}");
+    }
     forget(&t, &grant, "visibility").await;
     worker(&t).run_until_idle().await.unwrap();
     assert_eq!(
@@ -1284,5 +1294,71 @@ services::both_databases!(
         worker(&t).run_until_idle().await.unwrap();
         assert_eq!(grant_state(&t, &grant).await.0, "cancelled");
         assert_same_org(&before, &org_snapshot(&t).await);
+    }
+);
+
+services::both_databases!(
+    a_cancel_the_org_refuses_needs_attention_and_can_be_cancelled_again,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        let (_, actor) = approver("alice@acme.example");
+        let before = org_snapshot(&t).await;
+        let grant = approved_grant(&t, "Stubborn", case_scope()).await;
+        let w = worker(&t);
+        for _ in 0..Step::ALL.len() - 1 {
+            assert!(matches!(w.run_once().await.unwrap(), Ran::Succeeded { .. }));
+        }
+        // The org refuses deploys, so the app cannot be deleted.
+        let org_url = t
+            .salesforce
+            .instance_url()
+            .as_str()
+            .trim_end_matches('/')
+            .to_string();
+        let http = t.salesforce.http().reqwest().clone();
+        let refused = http
+            .put(format!("{org_url}/__sandbox/faults"))
+            .json(&serde_json::json!({ "rules": [{
+                "path": "/services/data/*/metadata/deployRequest", "methods": ["POST"],
+                "errorRate": 1, "errorStatus": 400, "errorCode": "INVALID_CROSS_REFERENCE_KEY",
+                "errorMessage": "Deploys are switched off"
+            }]}))
+            .send()
+            .await
+            .unwrap();
+        assert!(refused.status().is_success());
+        services::provisioning::cancel(&t.db.db, &grant, &actor)
+            .await
+            .unwrap();
+        w.run_until_idle().await.unwrap();
+        let (state, attention) = grant_state(&t, &grant).await;
+        assert_eq!(state, "needs_attention");
+        let attention = attention.unwrap_or_default();
+        assert!(
+            attention.contains("Cancelling stopped at") && attention.contains("cancel again"),
+            "{attention}"
+        );
+        assert!(matches!(
+            services::provisioning::retry(&t.db.db, &grant, &actor).await,
+            Err(services::provisioning::RetryError::Cancelling)
+        ));
+        // Fixed in the org: cancelling again finishes the undo.
+        http.delete(format!("{org_url}/__sandbox/faults"))
+            .send()
+            .await
+            .unwrap();
+        services::provisioning::cancel(&t.db.db, &grant, &actor)
+            .await
+            .unwrap();
+        w.run_until_idle().await.unwrap();
+        assert_eq!(grant_state(&t, &grant).await.0, "cancelled");
+        assert_same_org(&before, &org_snapshot(&t).await);
+        assert!(
+            audit_actions(&t, &grant)
+                .await
+                .contains(&"provisioning.undo_failed".to_string())
+        );
     }
 );

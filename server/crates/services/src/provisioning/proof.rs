@@ -16,7 +16,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::collections::HashMap;
+
+use salesforce::composite::{
+    CompositeRequest, MAX_QUERY_OR_COLLECTION_SUBREQUESTS, MAX_SUBREQUESTS, ReferenceId,
+    Subrequest, SubrequestResult,
+};
 use salesforce::connect::CredentialPart;
+use salesforce::rest::Describe;
 use salesforce::{Client, Cond, PortalAuth, SalesforceId, Soql};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -100,21 +107,219 @@ pub(super) async fn run(client: &Client, cx: &Context) -> Result<Value, StepFail
         Some(chosen) => chosen,
         None => chosen_by_object(client, cx).await?,
     };
-    let mut checks = Vec::new();
-    for access in &cx.scope.objects {
-        let ids: Vec<SalesforceId> = chosen
+    let chosen_of = |object: &str| -> Vec<SalesforceId> {
+        chosen
             .iter()
-            .find(|(object, _)| object.eq_ignore_ascii_case(&access.object))
+            .find(|(o, _)| o.eq_ignore_ascii_case(object))
             .map(|(_, ids)| ids.clone())
-            .unwrap_or_default();
-        check_object(client, &contractor, cx, access, &ids, &mut checks).await?;
-    }
-    if let Some(object) = UNGRANTED_CANDIDATES
+            .unwrap_or_default()
+    };
+    let ungranted = UNGRANTED_CANDIDATES
         .iter()
         .find(|o| cx.scope.object(o).is_none())
-    {
-        let query = soql(Soql::select(&["Id"]).from(object).limit(1).build())?;
-        let result = contractor.query::<Value>(&query).await.map(|_| ());
+        .copied();
+
+    // Few API calls: what the contractor can see is asked in composite requests (one call
+    // for up to 25 subrequests), and so is what the admin looks up.
+    // As the contractor: each granted object's describe and visible records (with the
+    // granted fields' values), and a query of an object not granted.
+    let mut reads = Vec::new();
+    // As the admin: for each object, a record the contractor was not given, and for View
+    // All, how many records there are.
+    let mut lookups = Vec::new();
+    for (i, access) in cx.scope.objects.iter().enumerate() {
+        let object = access.object.as_str();
+        reads.push(Subrequest::describe(
+            reference(&format!("describe{i}"))?,
+            object,
+        )?);
+        let mut fields = vec!["Id".to_string()];
+        fields.extend(
+            access
+                .fields
+                .keys()
+                .filter(|f| !f.eq_ignore_ascii_case("Id"))
+                .cloned(),
+        );
+        let names: Vec<&str> = fields.iter().map(String::as_str).collect();
+        reads.push(Subrequest::query(
+            reference(&format!("records{i}"))?,
+            &soql(Soql::select(&names).from(object).limit(MAX_IDS).build())?,
+        ));
+        if everything(access) {
+            reads.push(Subrequest::query(
+                reference(&format!("count{i}"))?,
+                &soql(Soql::count().from(object).build())?,
+            ));
+            lookups.push(Subrequest::query(
+                reference(&format!("total{i}"))?,
+                &soql(Soql::count().from(object).build())?,
+            ));
+        } else if let Some(field) = write_field(access) {
+            let given = chosen_of(object);
+            let mut query = Soql::select(&["Id", field.as_str()]).from(object).limit(1);
+            if !given.is_empty() {
+                query = query.filter(Cond::not_in_list("Id", given.iter().take(200).cloned()));
+            }
+            lookups.push(Subrequest::query(
+                reference(&format!("other{i}"))?,
+                &soql(query.build())?,
+            ));
+        }
+    }
+    if let Some(object) = ungranted {
+        reads.push(Subrequest::query(
+            reference("ungranted")?,
+            &soql(Soql::select(&["Id"]).from(object).limit(1).build())?,
+        ));
+    }
+    let (seen_by_contractor, looked_up) =
+        tokio::join!(batched(&contractor, reads), batched(client, lookups));
+    let (answers, admin) = (seen_by_contractor?, looked_up?);
+
+    // The writes that must be refused, as the contractor, again in one composite: a field
+    // granted read-only on a record it can see, and a record it was not given. Each writes
+    // the value the record holds, so even a write wrongly accepted changes nothing.
+    let mut checks = Vec::new();
+    let mut writes = Vec::new();
+    let mut write_checks = Vec::new();
+    for (i, access) in cx.scope.objects.iter().enumerate() {
+        let object = access.object.as_str();
+        let describe = match answer(&answers, &format!("describe{i}"))? {
+            Ok(value) => serde_json::from_value::<Describe>(value).map_err(|e| StepFailure {
+                message: format!("{object}'s describe could not be read: {e}"),
+                transient: true,
+            })?,
+            Err(e) => {
+                checks.push(Check {
+                    check: format!("{object}: describe"),
+                    expected: "allowed".into(),
+                    observed: format!("refused ({})", e.error_code().unwrap_or("error")),
+                    pass: false,
+                    wider: false,
+                });
+                continue;
+            }
+        };
+        let rows: Vec<Value> = match answer(&answers, &format!("records{i}"))? {
+            Ok(value) => value["records"].as_array().cloned().unwrap_or_default(),
+            Err(e) => {
+                checks.push(Check {
+                    check: format!("{object}: records"),
+                    expected: "readable".into(),
+                    observed: format!("refused ({})", e.error_code().unwrap_or("error")),
+                    pass: false,
+                    wider: false,
+                });
+                Vec::new()
+            }
+        };
+        field_checks(object, access, &describe, &mut checks);
+        let seen: Vec<SalesforceId> = rows
+            .iter()
+            .filter_map(|r| r["Id"].as_str().and_then(|id| SalesforceId::parse(id).ok()))
+            .collect();
+        let seen_set: BTreeSet<String> = seen.iter().map(|i| i.as_str().to_string()).collect();
+        if everything(access) {
+            let total =
+                answer(&admin, &format!("total{i}"))?.map_err(StepFailure::from)?["totalSize"]
+                    .as_u64()
+                    .unwrap_or(0);
+            let observed = answer(&answers, &format!("count{i}"))?
+                .map(|v| v["totalSize"].as_u64().unwrap_or(0))
+                .unwrap_or(0);
+            checks.push(Check {
+                check: format!("{object}: records (View All)"),
+                expected: format!("all {total}"),
+                observed: observed.to_string(),
+                pass: observed == total,
+                wider: observed > total,
+            });
+        } else if cx.scope.visibility.rule == VisibilityRule::Group {
+            checks.push(Check {
+                check: format!("{object}: records (public group)"),
+                expected: "what the group sees".into(),
+                observed: format!("{} records", seen.len()),
+                pass: true,
+                wider: false,
+            });
+        } else {
+            let expected: BTreeSet<String> = chosen_of(object)
+                .iter()
+                .map(|i| i.as_str().to_string())
+                .collect();
+            let extra: BTreeSet<String> = seen_set.difference(&expected).cloned().collect();
+            checks.push(Check {
+                check: format!("{object}: records"),
+                expected: format!("{} chosen: {}", expected.len(), list(&expected)),
+                observed: format!("{} visible: {}", seen_set.len(), list(&seen_set)),
+                pass: expected == seen_set,
+                wider: !extra.is_empty(),
+            });
+        }
+
+        let read_only = access
+            .fields
+            .iter()
+            .find(|(f, l)| {
+                **l == Level::Read
+                    && describe.fields.iter().any(|d| {
+                        d.name.eq_ignore_ascii_case(f) && d.type_ != "id" && d.type_ != "reference"
+                    })
+            })
+            .map(|(f, _)| f.clone());
+        if let (Some(field), Some(row), Some(record)) = (read_only, rows.first(), seen.first()) {
+            let current = row
+                .as_object()
+                .and_then(|r| r.iter().find(|(k, _)| k.eq_ignore_ascii_case(&field)))
+                .map(|(_, v)| v.clone())
+                .unwrap_or(Value::Null);
+            let r = reference(&format!("readonly{i}"))?;
+            writes.push(Subrequest::update(
+                r.clone(),
+                object,
+                record.clone(),
+                &json!({ field.as_str(): current }),
+            )?);
+            write_checks.push((r, format!("{object}.{field} (read-only): write")));
+        }
+        if !everything(access)
+            && let Some(field) = write_field(access)
+            && let Ok(found) = answer(&admin, &format!("other{i}"))?
+            && let Some(other) = found["records"].as_array().and_then(|r| r.first())
+            && let Some(id) = other["Id"]
+                .as_str()
+                .and_then(|i| SalesforceId::parse(i).ok())
+        {
+            let value = other
+                .as_object()
+                .and_then(|r| r.iter().find(|(k, _)| k.eq_ignore_ascii_case(&field)))
+                .map(|(_, v)| v.clone())
+                .unwrap_or(Value::Null);
+            let r = reference(&format!("notgiven{i}"))?;
+            writes.push(Subrequest::update(
+                r.clone(),
+                object,
+                id.clone(),
+                &json!({ field.as_str(): value }),
+            )?);
+            write_checks.push((r, format!("{object} {} (not given): write", id.as_str())));
+        }
+    }
+    let written = batched(&contractor, writes).await?;
+    for (r, check) in write_checks {
+        let result = answer(&written, r.as_str())?.map(|_| ());
+        let (pass, observed) = refused(&result);
+        checks.push(Check {
+            check,
+            expected: "refused".into(),
+            observed,
+            pass,
+            wider: !pass,
+        });
+    }
+    if let Some(object) = ungranted {
+        let result = answer(&answers, "ungranted")?.map(|_| ());
         let (pass, observed) = refused(&result);
         checks.push(Check {
             check: format!("{object} (not granted): query"),
@@ -165,30 +370,23 @@ fn recorded_records(cx: &Context) -> Option<BTreeMap<String, Vec<SalesforceId>>>
         .collect()
 }
 
-async fn check_object(
-    admin: &Client,
-    contractor: &Client,
-    cx: &Context,
-    access: &ObjectAccess,
-    chosen: &[SalesforceId],
-    checks: &mut Vec<Check>,
-) -> Result<(), StepFailure> {
-    let object = &access.object;
-    let describe = match contractor.describe(object).await {
-        Ok(d) => d,
-        Err(e) if !e.is_transient() => {
-            checks.push(Check {
-                check: format!("{object}: describe"),
-                expected: "allowed".into(),
-                observed: format!("refused ({})", e.error_code().unwrap_or("error")),
-                pass: false,
-                wider: false,
-            });
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    // Fields: what the credential sees among the fields access is granted to.
+/// Every record of the object is granted (View All or Modify All).
+fn everything(access: &ObjectAccess) -> bool {
+    access.view_all || access.modify_all
+}
+
+/// The field a write to a record not given uses: an editable one if any.
+fn write_field(access: &ObjectAccess) -> Option<String> {
+    access
+        .fields
+        .iter()
+        .find(|(_, l)| **l == Level::Edit)
+        .or_else(|| access.fields.iter().next())
+        .map(|(f, _)| f.clone())
+}
+
+/// The fields the credential sees and may update, against the granted ones.
+fn field_checks(object: &str, access: &ObjectAccess, describe: &Describe, checks: &mut Vec<Check>) {
     let granted: BTreeSet<String> = access
         .fields
         .keys()
@@ -228,132 +426,57 @@ async fn check_object(
         pass: editable == updateable,
         wider: !updateable.is_subset(&editable),
     });
+}
 
-    // Records: what the credential sees, against what the rule grants.
-    let seen: Vec<SalesforceId> = contractor
-        .query_all::<super::IdRow>(&soql(
-            Soql::select(&["Id"]).from(object).limit(MAX_IDS).build(),
-        )?)
-        .await?
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-    let seen_set: BTreeSet<String> = seen.iter().map(|i| i.as_str().to_string()).collect();
-    let everything = access.view_all || access.modify_all;
-    if everything {
-        let total = admin
-            .count(&soql(Soql::count().from(object).build())?)
-            .await?;
-        let observed = contractor
-            .count(&soql(Soql::count().from(object).build())?)
-            .await?;
-        checks.push(Check {
-            check: format!("{object}: records (View All)"),
-            expected: format!("all {total}"),
-            observed: observed.to_string(),
-            pass: observed == total,
-            wider: observed > total,
-        });
-    } else if cx.scope.visibility.rule == VisibilityRule::Group {
-        checks.push(Check {
-            check: format!("{object}: records (public group)"),
-            expected: "what the group sees".into(),
-            observed: format!("{} records", seen.len()),
-            pass: true,
-            wider: false,
-        });
-    } else {
-        let expected: BTreeSet<String> = chosen.iter().map(|i| i.as_str().to_string()).collect();
-        let extra: BTreeSet<String> = seen_set.difference(&expected).cloned().collect();
-        checks.push(Check {
-            check: format!("{object}: records"),
-            expected: format!("{} chosen: {}", expected.len(), list(&expected)),
-            observed: format!("{} visible: {}", seen_set.len(), list(&seen_set)),
-            pass: expected == seen_set,
-            wider: !extra.is_empty(),
-        });
-    }
+fn reference(name: &str) -> Result<ReferenceId, StepFailure> {
+    ReferenceId::new(name).map_err(|e| StepFailure {
+        message: format!("could not build a composite request: {e}"),
+        transient: false,
+    })
+}
 
-    // A write to a field granted read-only, on a record it can see. The value written is
-    // the one the record holds, so even a write that is wrongly accepted changes nothing.
-    let read_only = access
-        .fields
-        .iter()
-        .find(|(f, l)| {
-            **l == Level::Read
-                && describe.fields.iter().any(|d| {
-                    d.name.eq_ignore_ascii_case(f) && d.type_ != "id" && d.type_ != "reference"
-                })
-        })
-        .map(|(f, _)| f.clone());
-    if let (Some(field), Some(record)) = (read_only, seen.first()) {
-        let current = contractor
-            .query::<Value>(&soql(
-                Soql::select(&["Id", field.as_str()])
-                    .from(object)
-                    .filter(Cond::eq("Id", record))
-                    .build(),
-            )?)
-            .await?
-            .records
-            .into_iter()
-            .next()
-            .map(|r| r[field.as_str()].clone())
-            .unwrap_or(Value::Null);
-        let result = contractor
-            .update(object, record, &json!({ field.as_str(): current }))
-            .await
-            .map(|_| ());
-        let (pass, observed) = refused(&result);
-        checks.push(Check {
-            check: format!("{object}.{field} (read-only): write"),
-            expected: "refused".into(),
-            observed,
-            pass,
-            wider: !pass,
-        });
-    }
-
-    // A write to a record it was not given (again with the value the record holds).
-    let field = access
-        .fields
-        .iter()
-        .find(|(_, l)| **l == Level::Edit)
-        .or_else(|| access.fields.iter().next())
-        .map(|(f, _)| f.clone());
-    if let (false, Some(field)) = (everything, field) {
-        let mut query = Soql::select(&["Id", field.as_str()]).from(object).limit(1);
-        if !seen.is_empty() {
-            query = query.filter(Cond::not_in_list("Id", seen.iter().take(200).cloned()));
+/// Sends `subrequests` in as few composite requests as their limits allow (not all or
+/// none: each is answered on its own); the answers by reference id.
+async fn batched(
+    client: &Client,
+    subrequests: Vec<Subrequest>,
+) -> Result<HashMap<String, SubrequestResult>, StepFailure> {
+    let mut answers = HashMap::new();
+    let mut pending = subrequests.into_iter().peekable();
+    while pending.peek().is_some() {
+        let mut request = CompositeRequest::new(false);
+        let mut queries = 0;
+        while let Some(next) = pending.peek() {
+            let query = next.is_query_or_collection();
+            if request.len() == MAX_SUBREQUESTS
+                || (query && queries == MAX_QUERY_OR_COLLECTION_SUBREQUESTS)
+            {
+                break;
+            }
+            let next = pending.next().expect("peeked");
+            queries += usize::from(query);
+            request.push(next).map_err(StepFailure::from)?;
         }
-        let other = admin
-            .query::<Value>(&soql(query.build())?)
-            .await?
-            .records
-            .into_iter()
-            .next();
-        if let Some(other) = other
-            && let Some(id) = other["Id"]
-                .as_str()
-                .and_then(|i| SalesforceId::parse(i).ok())
-        {
-            let result = contractor
-                .update(
-                    object,
-                    &id,
-                    &json!({ field.as_str(): other[field.as_str()] }),
-                )
-                .await
-                .map(|_| ());
-            let (pass, observed) = refused(&result);
-            checks.push(Check {
-                check: format!("{object} {} (not given): write", id.as_str()),
-                expected: "refused".into(),
-                observed,
-                pass,
-                wider: !pass,
-            });
+        let response = client.composite(&request).await?;
+        for result in response.results {
+            answers.insert(result.reference_id.clone(), result);
         }
     }
-    Ok(())
+    Ok(answers)
+}
+
+/// One subrequest's answer: its body, or the refusal. A transient failure (or no answer at
+/// all) fails the step, to be retried.
+fn answer(
+    answers: &HashMap<String, SubrequestResult>,
+    reference: &str,
+) -> Result<Result<Value, salesforce::Error>, StepFailure> {
+    let result = answers.get(reference).ok_or_else(|| StepFailure {
+        message: format!("Salesforce did not answer the subrequest {reference}"),
+        transient: true,
+    })?;
+    match result.clone().into_result() {
+        Err(e) if e.is_transient() => Err(e.into()),
+        other => Ok(other),
+    }
 }
