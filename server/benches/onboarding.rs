@@ -75,7 +75,7 @@ async fn run(label: &str, url: &str, runs: usize, latency: u64) {
             .last()
             .and_then(|c| c["seq"].as_u64())
             .unwrap_or(0);
-        let grant = approve_grants(&db, &org, &[format!("Bench {label} {run}")], &scope)
+        let grant = approve_grants(&db, &org, &[format!("Bench {label} {run}")], &scope, "")
             .await
             .remove(0);
         let started = Instant::now();

@@ -63,6 +63,8 @@ async fn killed_at_every_step_boundary_the_run_completes_without_duplicates() {
         &org,
         std::slice::from_ref(&company),
         &case_scope(cases.clone()),
+        // The app trusts the test host's range, applied (a deploy) after the proof.
+        "127.0.0.0/8",
     )
     .await
     .remove(0);

@@ -39,7 +39,7 @@ async fn two_instances_provision_fifty_grants_with_no_step_twice() {
         .map(|c| c.as_str().to_string())
         .collect();
     let companies: Vec<String> = (0..GRANTS).map(|i| format!("Vendor {i}")).collect();
-    let grants = approve_grants(&db, &org, &companies, &case_scope(cases.clone())).await;
+    let grants = approve_grants(&db, &org, &companies, &case_scope(cases.clone()), "").await;
     let since = binary::call_log(&org)
         .await
         .last()

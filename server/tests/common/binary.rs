@@ -70,6 +70,7 @@ pub async fn approve_grants(
     org: &StandaloneOrg,
     companies: &[String],
     scope: &Scope,
+    ip_ranges: &str,
 ) -> Vec<String> {
     let portal = Portal::new(
         db.clone(),
@@ -139,7 +140,7 @@ pub async fn approve_grants(
                     scope: scope.clone(),
                     budget: Budget::default_for(500),
                     end_date: future_date(30),
-                    ip_ranges: String::new(),
+                    ip_ranges: ip_ranges.into(),
                     reason: "Needed for the triage project.".into(),
                 },
                 &actor("alice@acme.example"),

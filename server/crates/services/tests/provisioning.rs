@@ -533,6 +533,7 @@ services::both_databases!(
                 ("app_deployed".to_string(), "pending".to_string()),
                 ("consumer".to_string(), "pending".to_string()),
                 ("proof".to_string(), "pending".to_string()),
+                ("restrict".to_string(), "pending".to_string()),
             ]
         );
         // A grant that needs attention is not picked up again by itself.
@@ -831,7 +832,7 @@ services::both_databases!(a_grant_widened_by_hand_fails_the_proof, |engine| {
     .await;
     let w = worker(&t);
     // Everything up to the proof.
-    for _ in 1..Step::ALL.len() {
+    for _ in 0..Step::ALL.len() - 2 {
         assert!(matches!(w.run_once().await.unwrap(), Ran::Succeeded { .. }));
     }
     // Someone adds a field to the contractor's permission set in Setup.
@@ -1284,7 +1285,7 @@ services::both_databases!(
         )
         .await;
         let w = worker(&t);
-        // Everything but the proof.
+        // Everything but the last step (the proof has passed).
         for _ in 0..Step::ALL.len() - 1 {
             assert!(matches!(w.run_once().await.unwrap(), Ran::Succeeded { .. }));
         }
@@ -1360,5 +1361,31 @@ services::both_databases!(
                 .await
                 .contains(&"provisioning.undo_failed".to_string())
         );
+    }
+);
+
+services::both_databases!(
+    trusted_ip_ranges_are_applied_after_the_proof_from_the_portal_host,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        // The contractor's range does not include the portal's host (127.0.0.1), from
+        // which the proof runs.
+        let grant = approved_grant_with(&t, "Faraway", case_scope(), "203.0.113.0/24").await;
+        worker(&t).run_until_idle().await.unwrap();
+        let (state, attention) = grant_state(&t, &grant).await;
+        assert_eq!(state, "ready", "{attention:?}");
+        assert_eq!(output_of(&t, &grant, "proof").await["passed"], true);
+        let restrict = output_of(&t, &grant, "restrict").await;
+        assert_eq!(restrict["deployed"], true, "{restrict}");
+        assert_eq!(restrict["ip_ranges"], serde_json::json!(["203.0.113.0/24"]));
+        // Now the app trusts only the contractor's range: from here the token is refused.
+        let contractor = contractor_client(&t, &grant).await;
+        let refused = contractor
+            .count(&Soql::count().from("Case").build().unwrap())
+            .await
+            .expect_err("a token from outside the trusted ranges");
+        assert!(refused.to_string().contains("ip restricted"), "{refused}");
     }
 );

@@ -15,14 +15,17 @@
 //! retried with exponential backoff and jitter; anything else stops the run and puts the
 //! grant in `needs_attention` with the Salesforce error in words an admin can act on.
 //!
-//! Steps built so far: the integration user, its API integration licence, the permission set
-//! with exactly the approved object and field permissions, its assignment (with the grant's
-//! end date as expiry), record visibility (manual shares, ownership, or group membership),
-//! the External Client App (Metadata deploy, then polling the deploy as its own step so a
-//! restart resumes the poll rather than deploying again), its OAuth consumer, and the
+//! The steps: the integration user (with its API integration licence, in one composite
+//! request), the licence step recording it, the permission set with exactly the approved
+//! object and field permissions and its assignment (expiring with the grant; one composite),
+//! the assignment step recording it, record visibility (manual shares, ownership, or group
+//! membership), the External Client App (Metadata deploy, then polling the deploy as its own
+//! step so a restart resumes the poll rather than deploying again), its OAuth consumer, the
 //! least-privilege proof ([`proof`]): the contractor's own credential is used to check that
-//! it reaches exactly what was approved. A proof that finds anything wider stops the run,
-//! and the grant is not released.
+//! it reaches exactly what was approved (a proof that finds anything wider stops the run,
+//! and the grant is not released), and last the grant's trusted IP ranges on the app.
+//!
+//! Cancelling undoes a run in reverse order ([`cancel`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -59,10 +62,11 @@ pub enum Step {
     AppDeployed,
     Consumer,
     Proof,
+    Restrict,
 }
 
 impl Step {
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 10] = [
         Step::User,
         Step::Licence,
         Step::PermissionSet,
@@ -72,7 +76,11 @@ impl Step {
         Step::AppDeployed,
         Step::Consumer,
         Step::Proof,
+        Step::Restrict,
     ];
+
+    /// The step whose success makes the grant ready.
+    pub const LAST: Step = Step::Restrict;
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -85,6 +93,7 @@ impl Step {
             Step::AppDeployed => "app_deployed",
             Step::Consumer => "consumer",
             Step::Proof => "proof",
+            Step::Restrict => "restrict",
         }
     }
 
@@ -103,6 +112,7 @@ impl Step {
             Step::AppDeployed => "External Client App (deployed)",
             Step::Consumer => "The app's OAuth consumer",
             Step::Proof => "Least-privilege proof",
+            Step::Restrict => "Trusted IP ranges (applied after the proof)",
         }
     }
 
@@ -633,7 +643,7 @@ impl Engine {
             return Ok(Ran::LeaseLost { grant_id, step });
         }
         // A grant cancelled while this step ran stays cancelling.
-        if state == "succeeded" && step == Step::Proof {
+        if state == "succeeded" && step == Step::LAST {
             sqlx::query(
                 "UPDATE grants SET state = 'ready', attention = NULL, updated_at = $1 \
                  WHERE id = $2 AND state IN ('approved', 'provisioning')",
@@ -833,6 +843,7 @@ async fn run_step(client: &Client, step: Step, cx: &Context) -> Result<Value, St
         Step::AppDeployed => app_deployed(client, cx).await,
         Step::Consumer => consumer(client, cx).await,
         Step::Proof => proof::run(client, cx).await,
+        Step::Restrict => restrict(client, cx).await,
     }
 }
 
@@ -1558,10 +1569,13 @@ fn spec_failure(e: salesforce::metadata::SpecError) -> StepFailure {
 
 /// The app as the grant describes it: client credentials running as the integration user,
 /// admin-approved for the grant's permission set only, trusted IP ranges when given.
-fn app_spec(cx: &Context) -> Result<salesforce::metadata::ExternalClientAppSpec, StepFailure> {
+fn app_spec(
+    cx: &Context,
+    with_ranges: bool,
+) -> Result<salesforce::metadata::ExternalClientAppSpec, StepFailure> {
     use salesforce::metadata::{ApiName, ExternalClientAppSpec, TrustedIpRange};
     let mut trusted = Vec::new();
-    for raw in &cx.ip_ranges {
+    for raw in cx.ip_ranges.iter().filter(|_| with_ranges) {
         let cidr = shared::fields::Cidr::parse(raw).map_err(|e| StepFailure {
             message: format!("the grant's IP range {e}"),
             transient: false,
@@ -1602,9 +1616,11 @@ fn app_spec(cx: &Context) -> Result<salesforce::metadata::ExternalClientAppSpec,
 }
 
 /// Starts the deploy. Deploying the same app again is an update of the same components,
-/// so a repeated start makes no second app.
+/// so a repeated start makes no second app. The app trusts no IP ranges yet: the proof runs
+/// from the portal's host, which the contractor's ranges need not include; the ranges are
+/// applied after it ([`restrict`]), which can only narrow what the proof saw.
 async fn app(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
-    let spec = app_spec(cx)?;
+    let spec = app_spec(cx, false)?;
     spec.validate().map_err(spec_failure)?;
     let zip = spec
         .build_zip(client.api_version())
@@ -1701,6 +1717,44 @@ pub async fn release_leases(db: &Database) -> Result<u64, sqlx::Error> {
     .await?;
     tx.commit().await?;
     Ok(released.rows_affected())
+}
+
+/// Applies the grant's trusted IP ranges to the proven app (a deploy of the same app with
+/// them, waited for), or does nothing when the grant has none. Run again after a crash, it
+/// deploys the same spec again: an update, not a second app.
+async fn restrict(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
+    if cx.ip_ranges.is_empty() {
+        return Ok(json!({ "ip_ranges": [], "deployed": false }));
+    }
+    let spec = app_spec(cx, true)?;
+    spec.validate().map_err(spec_failure)?;
+    let zip = spec
+        .build_zip(client.api_version())
+        .map_err(|e| StepFailure {
+            message: format!("the External Client App package could not be built: {e}"),
+            transient: false,
+        })?;
+    let id = client
+        .deploy(&zip, &salesforce::metadata::DeployOptions::default())
+        .await?;
+    tokio::time::sleep(cx.deploy_poll.first_check).await;
+    let result = match client
+        .wait_for_deploy(&id, cx.deploy_poll.interval, cx.deploy_poll.timeout)
+        .await
+    {
+        Ok(result) => result,
+        Err(salesforce::Error::DeployTimedOut { waited, .. }) => {
+            return Err(StepFailure {
+                message: format!(
+                    "the deploy of the trusted IP ranges was still running after {} s",
+                    waited.as_secs()
+                ),
+                transient: true,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(json!({ "ip_ranges": cx.ip_ranges, "deployed": true, "deploy_id": result.id }))
 }
 
 /// One step as the admin sees it.

@@ -446,15 +446,11 @@ async fn batched(
     while pending.peek().is_some() {
         let mut request = CompositeRequest::new(false);
         let mut queries = 0;
-        while let Some(next) = pending.peek() {
-            let query = next.is_query_or_collection();
-            if request.len() == MAX_SUBREQUESTS
-                || (query && queries == MAX_QUERY_OR_COLLECTION_SUBREQUESTS)
-            {
-                break;
-            }
-            let next = pending.next().expect("peeked");
-            queries += usize::from(query);
+        while let Some(next) = pending.next_if(|next| {
+            request.len() < MAX_SUBREQUESTS
+                && (!next.is_query_or_collection() || queries < MAX_QUERY_OR_COLLECTION_SUBREQUESTS)
+        }) {
+            queries += usize::from(next.is_query_or_collection());
             request.push(next).map_err(StepFailure::from)?;
         }
         let response = client.composite(&request).await?;

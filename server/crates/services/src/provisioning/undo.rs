@@ -346,9 +346,12 @@ impl Engine {
 /// Undoes one step; what it removed or gave back, as evidence.
 pub(super) async fn run(client: &Client, step: Step, cx: &Context) -> Result<Value, StepFailure> {
     match step {
-        // Nothing of their own in the org: the proof only read, the consumer and the
-        // deploy's result belong to the app, which the app step's undo deletes.
-        Step::Proof | Step::Consumer | Step::AppDeployed => Ok(json!({ "nothing": true })),
+        // Nothing of their own in the org: the proof only read; the consumer, the deploy's
+        // result and the trusted IP ranges belong to the app, which the app step's undo
+        // deletes.
+        Step::Restrict | Step::Proof | Step::Consumer | Step::AppDeployed => {
+            Ok(json!({ "nothing": true }))
+        }
         Step::App => delete_app(client, cx).await,
         Step::Visibility => undo_visibility(client, cx).await,
         Step::Assignment => delete_assignment(client, cx).await,
