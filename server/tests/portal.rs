@@ -514,7 +514,17 @@ async fn authorisation_matrix(app: TestApp) {
                     } else {
                         "Sign in to continue"
                     };
-                    assert!(body.contains(expected), "{path} as {persona:?}: {expected}");
+                    assert!(
+                        body.contains(expected),
+                        "{path} as {persona:?}: {expected} ({status}): {}",
+                        body.chars()
+                            .rev()
+                            .take(3000)
+                            .collect::<String>()
+                            .chars()
+                            .rev()
+                            .collect::<String>()
+                    );
                 } else {
                     assert_eq!(status, StatusCode::NOT_FOUND, "{path} as {persona:?}");
                 }
