@@ -489,7 +489,20 @@ async fn authorisation_matrix(app: TestApp) {
                 .await
                 .expect("GET a page");
             let status = response.status();
-            let body = response.text().await.unwrap_or_default();
+            let body = match response.text().await {
+                Ok(body) => body,
+                Err(e) => {
+                    let mut chain = format!("{e}");
+                    let mut source = std::error::Error::source(&e);
+                    while let Some(cause) = source {
+                        chain.push_str(&format!(": {cause}"));
+                        source = cause.source();
+                    }
+                    panic!(
+                        "{path} as {persona:?}: the page's body did not arrive ({status}): {chain}"
+                    )
+                }
+            };
             assert_ne!(
                 status,
                 StatusCode::INTERNAL_SERVER_ERROR,
