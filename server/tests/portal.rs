@@ -127,6 +127,32 @@ struct Fixture {
     packages: Vec<String>,
 }
 
+/// GETs a page: its status and body. A body that stalls (no byte for 10 s) is reported and
+/// asked for once more: twice in this session's CI runs, `/admin` answered 200 and then sent
+/// nothing until the client gave up (not reproduced locally; see the issue notes). What this
+/// test checks, who sees what, is checked on the answer that arrives.
+async fn get_page(
+    client: &reqwest::Client,
+    url: &str,
+    path: &str,
+    persona: Persona,
+) -> (StatusCode, String) {
+    let mut last_error = String::new();
+    for attempt in 1..=2 {
+        let response = client.get(url).send().await.expect("GET a page");
+        let status = response.status();
+        match tokio::time::timeout(std::time::Duration::from_secs(10), response.text()).await {
+            Ok(Ok(body)) => return (status, body),
+            Ok(Err(e)) => last_error = format!("{e:?}"),
+            Err(_) => last_error = "no body within 10 s".into(),
+        }
+        eprintln!(
+            "WARNING: {path} as {persona:?} (attempt {attempt}): {status} but the body did not arrive: {last_error}"
+        );
+    }
+    panic!("{path} as {persona:?}: the page's body did not arrive twice: {last_error}")
+}
+
 fn matrix(f: &Fixture) -> Vec<Row> {
     let waiting = f.waiting.clone();
     let by_code = f.by_code.clone();
@@ -483,26 +509,7 @@ async fn authorisation_matrix(app: TestApp) {
     for row in pages(&fixture) {
         for persona in Persona::ALL {
             let path = (row.path)(persona);
-            let response = clients[&persona]
-                .get(app.at(&path))
-                .send()
-                .await
-                .expect("GET a page");
-            let status = response.status();
-            let body = match response.text().await {
-                Ok(body) => body,
-                Err(e) => {
-                    let mut chain = format!("{e}");
-                    let mut source = std::error::Error::source(&e);
-                    while let Some(cause) = source {
-                        chain.push_str(&format!(": {cause}"));
-                        source = cause.source();
-                    }
-                    panic!(
-                        "{path} as {persona:?}: the page's body did not arrive ({status}): {chain}"
-                    )
-                }
-            };
+            let (status, body) = get_page(&clients[&persona], &app.at(&path), &path, persona).await;
             assert_ne!(
                 status,
                 StatusCode::INTERNAL_SERVER_ERROR,
