@@ -146,7 +146,11 @@ async fn get_page(
             Ok(Err(e)) => last_error = format!("{e:?}"),
             Err(_) => last_error = "no body within 10 s".into(),
         }
-        eprintln!(
+        // Written to stderr directly, so it shows even when the test passes (libtest
+        // captures only the print macros).
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "WARNING: {path} as {persona:?} (attempt {attempt}): {status} but the body did not arrive: {last_error}"
         );
     }
