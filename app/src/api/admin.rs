@@ -552,36 +552,42 @@ pub enum GrantActionResult {
     Refused(String),
 }
 
-/// The grant made from request `id`, for the actions below.
+/// An approver's action on the grant made from request `request_id`: the portal, the grant
+/// and the actor; or, when the request has no grant, the refusal to answer (404).
 #[cfg(feature = "ssr")]
-async fn grant_of(
-    portal: &services::Portal,
+async fn grant_action(
     request_id: &str,
-) -> Result<Option<String>, ServerFnError> {
-    Ok(
-        services::provisioning::progress(&portal.db, request_id.trim())
-            .await
-            .map_err(super::ssr::internal)?
-            .map(|p| p.grant_id),
-    )
+) -> Result<
+    Result<(services::Portal, String, services::audit::Actor), GrantActionResult>,
+    ServerFnError,
+> {
+    use super::ssr::{actor, internal, portal, require, status};
+    use shared::auth::Role;
+    let (user, _) = require(&[Role::Approver]).await?;
+    let portal = portal()?;
+    let grant = services::provisioning::grant_of_request(&portal.db, request_id.trim())
+        .await
+        .map_err(internal)?;
+    let Some(grant) = grant else {
+        status(404);
+        return Ok(Err(GrantActionResult::Refused(
+            "This request has no grant.".into(),
+        )));
+    };
+    let actor = actor(&user.username).await;
+    Ok(Ok((portal, grant, actor)))
 }
 
 /// Runs the failed step of a grant that needs attention again (after the cause was fixed
 /// in the org).
 #[server(endpoint = "retry_grant")]
 pub async fn retry_grant(id: String) -> Result<GrantActionResult, ServerFnError> {
-    use super::ssr::{actor, internal, portal, require, status};
+    use super::ssr::{internal, status};
     use services::provisioning::RetryError;
-    use shared::auth::Role;
-    let (user, _) = require(&[Role::Approver]).await?;
-    let portal = portal()?;
-    let Some(grant) = grant_of(&portal, &id).await? else {
-        status(404);
-        return Ok(GrantActionResult::Refused(
-            "This request has no grant.".into(),
-        ));
+    let (portal, grant, actor) = match grant_action(&id).await? {
+        Ok(action) => action,
+        Err(refused) => return Ok(refused),
     };
-    let actor = actor(&user.username).await;
     match services::provisioning::retry(&portal.db, &grant, &actor).await {
         Ok(()) => Ok(GrantActionResult::Done(
             "Retrying: the failed step runs again.".into(),
@@ -598,18 +604,12 @@ pub async fn retry_grant(id: String) -> Result<GrantActionResult, ServerFnError>
 /// reverse order.
 #[server(endpoint = "cancel_grant")]
 pub async fn cancel_grant(id: String) -> Result<GrantActionResult, ServerFnError> {
-    use super::ssr::{actor, internal, portal, require, status};
+    use super::ssr::{internal, status};
     use services::provisioning::{CancelError, Cancelled};
-    use shared::auth::Role;
-    let (user, _) = require(&[Role::Approver]).await?;
-    let portal = portal()?;
-    let Some(grant) = grant_of(&portal, &id).await? else {
-        status(404);
-        return Ok(GrantActionResult::Refused(
-            "This request has no grant.".into(),
-        ));
+    let (portal, grant, actor) = match grant_action(&id).await? {
+        Ok(action) => action,
+        Err(refused) => return Ok(refused),
     };
-    let actor = actor(&user.username).await;
     match services::provisioning::cancel(&portal.db, &grant, &actor).await {
         Ok(Cancelled::Now) => Ok(GrantActionResult::Done(
             "Cancelled: nothing had been made in Salesforce yet.".into(),

@@ -570,12 +570,7 @@ impl Engine {
         let now = now_ms();
         let (grant_id, step) = (leased.grant_id.clone(), leased.step);
         let mut tx = self.db.begin_write().await?;
-        // Calls count against the org whether or not we still hold the lease.
-        sqlx::query("UPDATE grants SET api_calls = api_calls + $1 WHERE id = $2")
-            .bind(calls)
-            .bind(&grant_id)
-            .execute(&mut *tx.tx)
-            .await?;
+        add_calls(&mut tx.tx, &grant_id, calls).await?;
         let (state, next_attempt_at, error, output, action, audit_outcome, ran) = match &outcome {
             Ok(output) => (
                 "succeeded",
@@ -668,29 +663,68 @@ impl Engine {
             .execute(&mut *tx.tx)
             .await?;
         }
-        let mut details =
-            json!({ "step": step.as_str(), "attempt": leased.attempt, "api_calls": calls });
-        if let Some(error) = &error {
-            details["error"] = json!(error);
-        }
-        if let Ok(output) = &outcome {
-            details["salesforce"] = output.clone();
-        }
-        audit::append(
+        audit_outcome_of(
             &mut tx.tx,
-            Event {
-                actor: &Actor::system(),
-                action,
-                target_type: "grant",
-                target_id: &grant_id,
-                outcome: audit_outcome,
-                details,
-            },
+            leased,
+            action,
+            audit_outcome,
+            calls,
+            error.as_deref(),
+            outcome.as_ref().ok(),
         )
         .await?;
         tx.commit().await?;
         Ok(ran)
     }
+}
+
+/// Adds a step's API calls to its grant's count. They count against the org whether or not
+/// the worker still holds the lease, so this is done before the lease is checked.
+async fn add_calls(
+    tx: &mut Transaction<'static, Any>,
+    grant_id: &str,
+    calls: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE grants SET api_calls = api_calls + $1 WHERE id = $2")
+        .bind(calls)
+        .bind(grant_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The audit event for a step's (or an undo's) outcome: the step, attempt, API calls, and
+/// the error or what Salesforce made.
+async fn audit_outcome_of(
+    tx: &mut Transaction<'static, Any>,
+    leased: &Leased,
+    action: &str,
+    outcome: Outcome,
+    calls: i64,
+    error: Option<&str>,
+    output: Option<&Value>,
+) -> Result<(), sqlx::Error> {
+    let mut details =
+        json!({ "step": leased.step.as_str(), "attempt": leased.attempt, "api_calls": calls });
+    if let Some(error) = error {
+        details["error"] = json!(error);
+    }
+    if let Some(output) = output {
+        details["salesforce"] = output.clone();
+    }
+    audit::append(
+        tx,
+        Event {
+            actor: &Actor::system(),
+            action,
+            target_type: "grant",
+            target_id: &leased.grant_id,
+            outcome,
+            details,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// One step's view of its grant.
@@ -1620,7 +1654,17 @@ fn app_spec(
 /// from the portal's host, which the contractor's ranges need not include; the ranges are
 /// applied after it ([`restrict`]), which can only narrow what the proof saw.
 async fn app(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
-    let spec = app_spec(cx, false)?;
+    let id = deploy_app(client, cx, false).await?;
+    Ok(json!({ "deploy_id": id.0.as_str(), "app": cx.names.app }))
+}
+
+/// Starts a deploy of the grant's app, with or without its trusted IP ranges.
+async fn deploy_app(
+    client: &Client,
+    cx: &Context,
+    with_ranges: bool,
+) -> Result<salesforce::metadata::DeployId, StepFailure> {
+    let spec = app_spec(cx, with_ranges)?;
     spec.validate().map_err(spec_failure)?;
     let zip = spec
         .build_zip(client.api_version())
@@ -1628,35 +1672,42 @@ async fn app(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
             message: format!("the External Client App package could not be built: {e}"),
             transient: false,
         })?;
-    let id = client
+    Ok(client
         .deploy(&zip, &salesforce::metadata::DeployOptions::default())
-        .await?;
-    Ok(json!({ "deploy_id": id.0.as_str(), "app": cx.names.app }))
+        .await?)
 }
 
-/// Waits for the deploy the `app` step started; a deploy still running when the wait ends
-/// is a transient failure (polled again later), a failed deploy a permanent one.
+/// Waits (as [`DeployPoll`] says) for deploy `id` of `what`: a deploy still running when the
+/// wait ends is a transient failure (polled again later), a failed deploy a permanent one.
+async fn wait_for_deploy(
+    client: &Client,
+    cx: &Context,
+    id: &salesforce::metadata::DeployId,
+    what: &str,
+) -> Result<salesforce::metadata::DeployResult, StepFailure> {
+    match client
+        .wait_for_deploy(id, cx.deploy_poll.interval, cx.deploy_poll.timeout)
+        .await
+    {
+        Ok(result) => Ok(result),
+        Err(salesforce::Error::DeployTimedOut { waited, .. }) => Err(StepFailure {
+            message: format!(
+                "the deploy of {what} was still running after {} s",
+                waited.as_secs()
+            ),
+            transient: true,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Waits for the deploy the `app` step started (see [`wait_for_deploy`]).
 async fn app_deployed(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     let id = salesforce::metadata::DeployId(cx.id_from(Step::App, "deploy_id")?);
     if cx.first_attempt {
         tokio::time::sleep(cx.deploy_poll.first_check).await;
     }
-    let result = match client
-        .wait_for_deploy(&id, cx.deploy_poll.interval, cx.deploy_poll.timeout)
-        .await
-    {
-        Ok(result) => result,
-        Err(salesforce::Error::DeployTimedOut { waited, .. }) => {
-            return Err(StepFailure {
-                message: format!(
-                    "the deploy of the External Client App was still running after {} s",
-                    waited.as_secs()
-                ),
-                transient: true,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let result = wait_for_deploy(client, cx, &id, "the External Client App").await?;
     let app_id = result
         .details
         .component_successes
@@ -1726,34 +1777,9 @@ async fn restrict(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     if cx.ip_ranges.is_empty() {
         return Ok(json!({ "ip_ranges": [], "deployed": false }));
     }
-    let spec = app_spec(cx, true)?;
-    spec.validate().map_err(spec_failure)?;
-    let zip = spec
-        .build_zip(client.api_version())
-        .map_err(|e| StepFailure {
-            message: format!("the External Client App package could not be built: {e}"),
-            transient: false,
-        })?;
-    let id = client
-        .deploy(&zip, &salesforce::metadata::DeployOptions::default())
-        .await?;
+    let id = deploy_app(client, cx, true).await?;
     tokio::time::sleep(cx.deploy_poll.first_check).await;
-    let result = match client
-        .wait_for_deploy(&id, cx.deploy_poll.interval, cx.deploy_poll.timeout)
-        .await
-    {
-        Ok(result) => result,
-        Err(salesforce::Error::DeployTimedOut { waited, .. }) => {
-            return Err(StepFailure {
-                message: format!(
-                    "the deploy of the trusted IP ranges was still running after {} s",
-                    waited.as_secs()
-                ),
-                transient: true,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let result = wait_for_deploy(client, cx, &id, "the trusted IP ranges").await?;
     Ok(json!({ "ip_ranges": cx.ip_ranges, "deployed": true, "deploy_id": result.id }))
 }
 
@@ -1777,6 +1803,17 @@ pub struct Progress {
     pub steps: Vec<StepProgress>,
     /// The proof's evidence table, once it ran.
     pub evidence: Vec<proof::Check>,
+}
+
+/// The id of the grant made from request `request_id`, if it was approved.
+pub async fn grant_of_request(
+    db: &Database,
+    request_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM grants WHERE request_id = $1")
+        .bind(request_id)
+        .fetch_optional(db.pool())
+        .await
 }
 
 /// The provisioning of the grant made from request `request_id`, if it was approved.

@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::collections::HashMap;
 
 use salesforce::composite::{
-    CompositeRequest, MAX_QUERY_OR_COLLECTION_SUBREQUESTS, MAX_SUBREQUESTS, ReferenceId,
-    Subrequest, SubrequestResult,
+    CompositeRequest, MAX_QUERY_OR_COLLECTION_SUBREQUESTS, MAX_SUBREQUESTS, Subrequest,
+    SubrequestResult,
 };
 use salesforce::connect::CredentialPart;
 use salesforce::rest::Describe;
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::scope::{Level, ObjectAccess, VisibilityRule};
 
-use super::{Context, Step, StepFailure, chosen_by_object, soql};
+use super::{Context, Step, StepFailure, chosen_by_object, reference, soql};
 
 /// Objects tried as "not granted", in this order; the first the scope does not include is
 /// used.
@@ -426,13 +426,6 @@ fn field_checks(object: &str, access: &ObjectAccess, describe: &Describe, checks
         pass: editable == updateable,
         wider: !updateable.is_subset(&editable),
     });
-}
-
-fn reference(name: &str) -> Result<ReferenceId, StepFailure> {
-    ReferenceId::new(name).map_err(|e| StepFailure {
-        message: format!("could not build a composite request: {e}"),
-        transient: false,
-    })
 }
 
 /// Sends `subrequests` in as few composite requests as their limits allow (not all or

@@ -208,11 +208,7 @@ impl Engine {
         let now = now_ms();
         let (grant_id, step) = (leased.grant_id.clone(), leased.step);
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("UPDATE grants SET api_calls = api_calls + $1 WHERE id = $2")
-            .bind(calls)
-            .bind(&grant_id)
-            .execute(&mut *tx.tx)
-            .await?;
+        super::add_calls(&mut tx.tx, &grant_id, calls).await?;
         let (state, next_attempt_at, error, action, audit_outcome, ran) = match &outcome {
             Ok(_) => (
                 "undone",
@@ -285,24 +281,14 @@ impl Engine {
             .execute(&mut *tx.tx)
             .await?;
         }
-        let mut details =
-            json!({ "step": step.as_str(), "attempt": leased.attempt, "api_calls": calls });
-        if let Some(error) = &error {
-            details["error"] = json!(error);
-        }
-        if let Ok(output) = &outcome {
-            details["salesforce"] = output.clone();
-        }
-        audit::append(
+        super::audit_outcome_of(
             &mut tx.tx,
-            Event {
-                actor: &Actor::system(),
-                action,
-                target_type: "grant",
-                target_id: &grant_id,
-                outcome: audit_outcome,
-                details,
-            },
+            leased,
+            action,
+            audit_outcome,
+            calls,
+            error.as_deref(),
+            outcome.as_ref().ok(),
         )
         .await?;
         if state == "undone" {
@@ -419,22 +405,8 @@ async fn delete_app(client: &Client, cx: &Context) -> Result<Value, StepFailure>
     };
     // A deletion this step started before (and the crash lost) is simply done again.
     let id = client.deploy(&zip, &options).await?;
-    let result = match client
-        .wait_for_deploy(&id, cx.deploy_poll.interval, cx.deploy_poll.timeout)
-        .await
-    {
-        Ok(result) => result,
-        Err(salesforce::Error::DeployTimedOut { waited, .. }) => {
-            return Err(StepFailure {
-                message: format!(
-                    "the deletion of the External Client App was still running after {} s",
-                    waited.as_secs()
-                ),
-                transient: true,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let result =
+        super::wait_for_deploy(client, cx, &id, "the External Client App's deletion").await?;
     let deleted = result
         .details
         .component_successes
