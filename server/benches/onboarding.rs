@@ -23,19 +23,9 @@ use common::sandbox::{StandaloneOrg, first_cases};
 use common::{PgDatabase, postgres_available};
 use serde_json::json;
 
-fn setting(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(raw) => raw
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={raw:?} is not a whole number")),
-        Err(_) => default,
-    }
-}
-
 fn main() {
-    let runs = setting("BENCH_RUNS", 5) as usize;
-    let latency = setting("BENCH_LATENCY_MS", 100);
+    let runs = common::setting("BENCH_RUNS", 5) as usize;
+    let latency = common::setting("BENCH_LATENCY_MS", 100);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

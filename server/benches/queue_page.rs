@@ -32,21 +32,11 @@ use common::portal::{self, spawn_portal};
 use common::{Db, TestApp};
 use reqwest::cookie::CookieStore;
 
-fn setting(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(raw) => raw
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={raw:?} is not a whole number")),
-        Err(_) => default,
-    }
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; there is nothing to filter.
-    let rows = setting("BENCH_ROWS", 10_000);
-    let seconds = setting("BENCH_SECONDS", 10);
-    let connections = setting("BENCH_CONNECTIONS", 8);
+    let rows = common::setting("BENCH_ROWS", 10_000);
+    let seconds = common::setting("BENCH_SECONDS", 10);
+    let connections = common::setting("BENCH_CONNECTIONS", 8);
     if Command::new("wrk").arg("--version").output().is_err() {
         eprintln!("queue_page: wrk is not installed (apt-get install wrk)");
         std::process::exit(1);
