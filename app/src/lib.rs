@@ -25,6 +25,7 @@ use crate::pages::{
     not_found::NotFound,
     outbox::OutboxPage,
     request::RequestAccess,
+    reveal::Reveal,
     status::Status,
     verify::VerifyEmail,
 };
@@ -71,6 +72,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("audit") view=AuditLog />
                     <Route path=(StaticSegment("status"), ParamSegment("token")) view=Status />
                     <Route path=(StaticSegment("verify"), ParamSegment("token")) view=VerifyEmail />
+                    <Route path=(StaticSegment("reveal"), ParamSegment("token")) view=Reveal />
                     <Route path=StaticSegment("outbox") view=OutboxPage />
                     <Route path=(StaticSegment("auth"), StaticSegment("failed")) view=AuthFailed />
                 </Routes>

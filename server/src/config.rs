@@ -228,6 +228,8 @@ pub struct Config {
     pub approvals_required: i64,
     /// Provisioning workers this instance runs (`PROVISIONING_WORKERS`).
     pub provisioning_workers: usize,
+    /// How long a credential reveal link works (`REVEAL_LINK_HOURS`).
+    pub reveal_link_hours: i64,
 }
 
 /// The settings as they may appear in the TOML file: every key optional, named like the
@@ -264,6 +266,7 @@ struct FileSettings {
     role_owner_permission_set: Option<String>,
     approvals_required: Option<toml::Value>,
     provisioning_workers: Option<toml::Value>,
+    reveal_link_hours: Option<toml::Value>,
 }
 
 impl FileSettings {
@@ -306,6 +309,7 @@ impl FileSettings {
             "ROLE_OWNER_PERMISSION_SET" => self.role_owner_permission_set.clone(),
             "APPROVALS_REQUIRED" => value(&self.approvals_required),
             "PROVISIONING_WORKERS" => value(&self.provisioning_workers),
+            "REVEAL_LINK_HOURS" => value(&self.reveal_link_hours),
             _ => None,
         }
     }
@@ -426,6 +430,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "APPROVALS_REQUIRED",
         "approvals a request needs at first start (1 or 2; owners change it in /admin/settings); default 1",
+    ),
+    (
+        "REVEAL_LINK_HOURS",
+        "hours a contractor's credential reveal link works (1 to 720); default 72",
     ),
 ];
 
@@ -589,7 +597,11 @@ impl Config {
             0..=16,
         )? as usize;
 
+        let reveal_link_hours =
+            parse_number("REVEAL_LINK_HOURS", get("REVEAL_LINK_HOURS"), 72, 1..=720)? as i64;
+
         Ok(Self {
+            reveal_link_hours,
             provisioning_workers,
             salesforce,
             smtp_url,
@@ -839,6 +851,8 @@ mod tests {
             ("SMTP_URL", "mail.example.com:25"),
             ("MAIL_FROM", "not an address"),
             ("APPROVALS_REQUIRED", "3"),
+            ("REVEAL_LINK_HOURS", "0"),
+            ("REVEAL_LINK_HOURS", "three days"),
         ] {
             let err = load(&[(key, value)]).expect_err(&format!("{key}={value} must be refused"));
             assert_eq!(err.setting, key, "{key}={value}: {err}");

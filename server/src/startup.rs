@@ -128,6 +128,7 @@ impl Application {
             Arc::new(services::PortalSettings {
                 public_url: portal_url.clone(),
                 approvals_required: config.approvals_required,
+                reveal_link_hours: config.reveal_link_hours,
                 sandbox_mode: org.sandbox,
                 roles: config.roles.clone(),
                 ..services::PortalSettings::default()
@@ -241,7 +242,8 @@ impl Application {
                     state.portal.db.clone(),
                     state.portal.salesforce.clone(),
                 )
-                .with_contact_email(contact.clone());
+                .with_contact_email(contact.clone())
+                .with_handover(state.portal.handover());
                 tokio::spawn(provisioning_worker(engine, shutdown.clone()))
             })
             .collect();

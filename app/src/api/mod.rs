@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod intake;
 pub mod manage;
+pub mod reveal;
 pub mod session;
 
 #[cfg(feature = "ssr")]

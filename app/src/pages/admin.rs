@@ -16,6 +16,7 @@ use crate::api::admin::{
     CancelGrant, Decide, DecisionResult, GrantActionResult, ProvisioningView, QueuePage,
     RequestView, RetryGrant, admin_queue, admin_request, grant_progress,
 };
+use crate::api::reveal::{ReissueRevealLink, grant_credential};
 use crate::api::session::get_viewer;
 
 /// Who may open the approvers' pages.
@@ -489,9 +490,11 @@ fn Provisioning(id: String, approved: Signal<bool>) -> impl IntoView {
             {move || progress.get().map(|result| match result {
                 Ok(Some(p)) => {
                     let state = p.state.clone();
+                    let set_up = matches!(state.as_str(), "ready" | "active");
                     view! {
                         <ProvisioningSection progress=p />
                         <GrantActions request_id=request_id.clone() state retry cancel />
+                        {set_up.then(|| view! { <Credential request_id=request_id.clone() /> })}
                     }.into_any()
                 }
                 Ok(None) => ().into_any(),
@@ -554,10 +557,54 @@ fn GrantActions(
     }
 }
 
+/// Where the contractor's credential stands, and "send a new link" (which changes the
+/// secret first).
+#[component]
+fn Credential(request_id: String) -> impl IntoView {
+    let reissue = ServerAction::<ReissueRevealLink>::new();
+    let status = Resource::new(
+        {
+            let id = request_id.clone();
+            move || (id.clone(), reissue.version().get())
+        },
+        |(id, _)| grant_credential(id),
+    );
+    view! {
+        <section aria-labelledby="credential-heading">
+            <h2 id="credential-heading">"Credential"</h2>
+            <Transition fallback=|| ()>
+                {move || {
+                    let form_id = request_id.clone();
+                    status.get().map(|result| match result {
+                    Ok(Some(c)) => view! {
+                        <p role="status" class=format!("credential credential-{}", c.status)>{c.summary.clone()}</p>
+                        <p>{format!("Links sent: {}", c.links_sent)}</p>
+                        {c.can_reissue.then(|| view! {
+                            <ActionForm action=reissue attr:aria-label="Send a new credential link">
+                                <input type="hidden" name="request_id" value=form_id.clone() />
+                                <button type="submit" disabled=move || reissue.pending().get()>
+                                    "Send a new link (changes the secret)"
+                                </button>
+                            </ActionForm>
+                        })}
+                    }.into_any(),
+                    Ok(None) => ().into_any(),
+                    Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+                })}}
+            </Transition>
+            {move || reissue.value().get().map(|result| match result {
+                Ok(()) => view! { <p class="notice" role="status">"A new link was sent and the secret was changed."</p> }.into_any(),
+                Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
+        </section>
+    }
+}
+
 #[component]
 fn ProvisioningSection(progress: ProvisioningView) -> impl IntoView {
     let state = match progress.state.as_str() {
         "ready" => "ready: the proof passed",
+        "active" => "active: the contractor collected the credential",
         "needs_attention" => "needs attention",
         "provisioning" => "in progress",
         "cancelling" => "cancelling: undoing what was made",

@@ -11,6 +11,7 @@ pub mod manage;
 pub mod not_found;
 pub mod outbox;
 pub mod request;
+pub mod reveal;
 pub mod status;
 pub mod verify;
 

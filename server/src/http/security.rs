@@ -56,6 +56,7 @@ pub async fn add_headers(
 ) -> Response {
     let nonce = CspNonce::generate();
     request.extensions_mut().insert(nonce.clone());
+    let carries_secrets = carries_secrets(request.uri().path());
     let mut response = next.run(request).await;
 
     let connect_src = match policy.reload_port {
@@ -76,6 +77,16 @@ pub async fn add_headers(
         .is_some_and(|v| v.starts_with("text/html"));
 
     let headers = response.headers_mut();
+    // The reveal page and its calls: never stored by any cache (the browser's included),
+    // never named in a Referer, never framed (the CSP's frame-ancestors and X-Frame-Options).
+    if carries_secrets {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+    }
     let mut set_default = |name: HeaderName, value: &str| {
         if !headers.contains_key(&name)
             && let Ok(value) = HeaderValue::from_str(value)
@@ -110,6 +121,18 @@ pub async fn add_headers(
         set_default(header::CACHE_CONTROL, "no-store");
     }
     response
+}
+
+/// Paths whose responses may carry a reveal token or the credential itself.
+pub fn carries_secrets(path: &str) -> bool {
+    path.starts_with("/reveal/")
+        || [
+            "/api/reveal_link",
+            "/api/send_reveal_code",
+            "/api/reveal_now",
+            "/api/disown_reveal",
+        ]
+        .contains(&path)
 }
 
 /// Context every server-rendered page gets: the CSP nonce for Leptos's inline scripts.

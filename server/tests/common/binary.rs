@@ -168,10 +168,41 @@ impl PortalProcess {
         data_dir: &std::path::Path,
         workers: u32,
     ) -> Self {
+        Self::spawn(org, database_url, data_dir, workers, None)
+    }
+
+    /// Like [`PortalProcess::start`], logging at `level` into `log` (stdout and stderr both):
+    /// for tests that read what the portal logged.
+    pub fn start_logged(
+        org: &StandaloneOrg,
+        database_url: &str,
+        data_dir: &std::path::Path,
+        workers: u32,
+        level: &str,
+        log: &std::path::Path,
+    ) -> Self {
+        Self::spawn(org, database_url, data_dir, workers, Some((level, log)))
+    }
+
+    fn spawn(
+        org: &StandaloneOrg,
+        database_url: &str,
+        data_dir: &std::path::Path,
+        workers: u32,
+        log: Option<(&str, &std::path::Path)>,
+    ) -> Self {
         let key_file = data_dir.join("portal-app-key.pem");
         if !key_file.exists() {
             std::fs::write(&key_file, &org.key_pem).expect("write the portal app's key");
         }
+        let (level, stderr, mut log_file) = match log {
+            Some((level, path)) => {
+                let file = std::fs::File::create(path).expect("create the log file");
+                let stderr = file.try_clone().expect("share the log file");
+                (level, Stdio::from(stderr), Some(file))
+            }
+            None => ("warn", Stdio::null(), None),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -185,9 +216,9 @@ impl PortalProcess {
             .env("SALESFORCE_USERNAME", &org.provisioner)
             .env("SALESFORCE_CA_FILE", &org.ca_file)
             .env("PROVISIONING_WORKERS", workers.to_string())
-            .env("LOG_LEVEL", "warn")
+            .env("LOG_LEVEL", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start the portcullis binary");
         let stdout = child.stdout.take().expect("stdout");
@@ -196,13 +227,29 @@ impl PortalProcess {
             .next()
             .and_then(Result::ok)
             .unwrap_or_else(|| panic!("the portal printed nothing (did it fail to start?)"));
-        std::thread::spawn(move || for _ in lines {});
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Some(file) = log_file.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(file, "{line}");
+                }
+            }
+        });
         let url = first
             .trim()
             .strip_prefix("Portcullis is running at ")
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_string();
         Self { child, url }
+    }
+
+    /// SIGTERM, then waits for the process to finish (its logs are then complete).
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
     }
 
     /// SIGKILL: no shutdown, no chance to record anything.

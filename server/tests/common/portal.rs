@@ -322,7 +322,7 @@ pub fn link_path(body: &str, prefix: &str) -> Option<String> {
     Some(rest[..end].to_string())
 }
 
-fn six_digits(body: &str) -> Option<String> {
+pub fn six_digits(body: &str) -> Option<String> {
     body.split(|c: char| !c.is_ascii_digit())
         .find(|w| w.len() == 6)
         .map(str::to_string)

@@ -16,6 +16,7 @@ pub mod decisions;
 pub mod mail;
 pub mod provisioning;
 pub mod requests;
+pub mod reveal;
 pub mod roles;
 pub mod settings;
 #[cfg(feature = "testing")]
@@ -35,6 +36,8 @@ pub struct PortalSettings {
     /// The portal's public base URL, for links in mail (no trailing slash).
     pub public_url: String,
     pub verification_ttl_hours: i64,
+    /// How long a credential reveal link works.
+    pub reveal_link_hours: i64,
     pub max_end_days: i64,
     pub submissions_per_hour: i64,
     pub approvals_required: i64,
@@ -48,6 +51,7 @@ impl Default for PortalSettings {
         Self {
             public_url: "http://127.0.0.1:3000".into(),
             verification_ttl_hours: 24,
+            reveal_link_hours: 72,
             max_end_days: 365,
             submissions_per_hour: 10,
             approvals_required: 1,

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod budget;
 pub mod fields;
 pub mod request;
+pub mod reveal;
 pub mod scope;
 
 pub use budget::{Budget, HardAction};

@@ -309,6 +309,8 @@ pub struct Engine {
     retry: RetryPolicy,
     contact_email: String,
     deploy_poll: DeployPoll,
+    /// Sends the contractor their reveal link when the grant becomes ready.
+    handover: crate::reveal::Handover,
 }
 
 /// How the deploy step polls. Each status check is an API call, so the first waits about
@@ -342,7 +344,14 @@ impl Engine {
             retry: RetryPolicy::default(),
             contact_email: "salesforce-admins@integrations.portcullis.invalid".into(),
             deploy_poll: DeployPoll::default(),
+            handover: crate::reveal::Handover::default(),
         }
+    }
+
+    /// How the contractor is sent their reveal link (mail, the portal's URL, link expiry).
+    pub fn with_handover(mut self, handover: crate::reveal::Handover) -> Self {
+        self.handover = handover;
+        self
     }
 
     /// Who Salesforce lists as the External Client Apps' contact.
@@ -638,15 +647,18 @@ impl Engine {
             return Ok(Ran::LeaseLost { grant_id, step });
         }
         // A grant cancelled while this step ran stays cancelling.
+        let mut link_sent = false;
         if state == "succeeded" && step == Step::LAST {
-            sqlx::query(
+            let became_ready = sqlx::query(
                 "UPDATE grants SET state = 'ready', attention = NULL, updated_at = $1 \
                  WHERE id = $2 AND state IN ('approved', 'provisioning')",
             )
             .bind(now)
             .bind(&grant_id)
             .execute(&mut *tx.tx)
-            .await?;
+            .await?
+            .rows_affected();
+            link_sent = became_ready == 1;
         }
         if state == "failed" {
             sqlx::query(
@@ -673,7 +685,22 @@ impl Engine {
             outcome.as_ref().ok(),
         )
         .await?;
+        // The link goes out in the same transaction that makes the grant ready: never a
+        // ready grant without one, never two.
+        if link_sent {
+            crate::reveal::issue_link(
+                &mut tx.tx,
+                &self.handover,
+                &grant_id,
+                &Actor::system(),
+                "provisioned",
+            )
+            .await?;
+        }
         tx.commit().await?;
+        if link_sent {
+            self.handover.mail.wake();
+        }
         Ok(ran)
     }
 }

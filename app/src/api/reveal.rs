@@ -1,0 +1,114 @@
+//! The contractor's side of the credential hand-over (behind the emailed reveal link), and
+//! the approvers' "send a new link". Reading a link changes nothing; the code and the
+//! reveal are explicit POSTs. The reveal's answer is the only response that ever carries
+//! the secret, and it is never cached (see the server's security headers).
+
+use leptos::prelude::*;
+use shared::reveal::{CredentialStatus, LinkView, RevealedCredential};
+
+#[cfg(feature = "ssr")]
+fn refusal(error: services::reveal::RevealError) -> ServerFnError {
+    use services::reveal::RevealError;
+    match error {
+        RevealError::Database(e) => super::ssr::internal(e),
+        other => super::ssr::refuse(other.status(), &other.to_string()),
+    }
+}
+
+/// What the link is for and where it stands (404 for a link that is not one of ours).
+#[server(endpoint = "reveal_link")]
+pub async fn reveal_link(token: String) -> Result<Option<LinkView>, ServerFnError> {
+    let portal = super::ssr::portal()?;
+    let view = portal
+        .reveal_link(token.trim())
+        .await
+        .map_err(super::ssr::internal)?;
+    if view.is_none() {
+        super::ssr::status(404);
+    }
+    Ok(view)
+}
+
+/// Mails a one-time code to the contractor's verified address; returns it masked.
+#[server(endpoint = "send_reveal_code")]
+pub async fn send_reveal_code(token: String) -> Result<String, ServerFnError> {
+    let portal = super::ssr::portal()?;
+    let actor = super::ssr::actor("contractor").await;
+    portal
+        .send_reveal_code(token.trim(), &actor)
+        .await
+        .map_err(refusal)
+}
+
+/// "Reveal now": the code from the email; answers with the credential, once.
+#[server(endpoint = "reveal_now")]
+pub async fn reveal_now(token: String, code: String) -> Result<RevealedCredential, ServerFnError> {
+    use secrecy::ExposeSecret;
+    let portal = super::ssr::portal()?;
+    let actor = super::ssr::actor("contractor").await;
+    let revealed = portal
+        .reveal(token.trim(), &code, &actor)
+        .await
+        .map_err(refusal)?;
+    Ok(RevealedCredential {
+        consumer_key: revealed.consumer_key,
+        consumer_secret: revealed.consumer_secret.expose_secret().to_string(),
+        instance_url: revealed.instance_url,
+        token_url: revealed.token_url,
+        api_version: revealed.api_version,
+        revealed_at: revealed.revealed_at,
+    })
+}
+
+/// "I did not do this": alerts the approvers and changes the secret.
+#[server(endpoint = "disown_reveal")]
+pub async fn disown_reveal(token: String) -> Result<(), ServerFnError> {
+    let portal = super::ssr::portal()?;
+    let actor = super::ssr::actor("contractor").await;
+    portal
+        .disown_reveal(token.trim(), &actor)
+        .await
+        .map_err(refusal)
+}
+
+/// Where a request's credential stands (approvers and owners).
+#[server(endpoint = "grant_credential")]
+pub async fn grant_credential(
+    request_id: String,
+) -> Result<Option<CredentialStatus>, ServerFnError> {
+    use super::ssr::{internal, portal, require};
+    use shared::auth::Role;
+    require(&[Role::Approver, Role::Owner, Role::SecurityReviewer]).await?;
+    let portal = portal()?;
+    let Some(grant_id) = services::provisioning::grant_of_request(&portal.db, request_id.trim())
+        .await
+        .map_err(internal)?
+    else {
+        return Ok(None);
+    };
+    portal
+        .credential_status(&grant_id)
+        .await
+        .map(Some)
+        .map_err(internal)
+}
+
+/// An approver sends the contractor a new reveal link; the secret is changed first.
+#[server(endpoint = "reissue_reveal_link")]
+pub async fn reissue_reveal_link(request_id: String) -> Result<(), ServerFnError> {
+    use super::ssr::{actor, internal, portal, refuse, require};
+    use shared::auth::Role;
+    let (user, _) = require(&[Role::Approver]).await?;
+    let portal = portal()?;
+    let Some(grant_id) = services::provisioning::grant_of_request(&portal.db, request_id.trim())
+        .await
+        .map_err(internal)?
+    else {
+        return Err(refuse(404, "There is no grant for this request."));
+    };
+    let actor = actor(&user.username).await;
+    portal
+        .reissue_reveal_link(&grant_id, &actor)
+        .await
+        .map_err(refusal)
+}

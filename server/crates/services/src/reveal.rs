@@ -1,0 +1,1019 @@
+//! Handing the credential over: the gated one-time reveal.
+//!
+//! When a grant is ready its contractor is emailed a reveal link (a capability URL: a 256-bit
+//! token of which only the hash is kept, valid for 72 hours by default). Opening the link
+//! changes nothing (mail scanners and chat previews open links). On the page the contractor
+//! asks for a one-time code, which is mailed to the verified contact email (6 digits, valid
+//! for 10 minutes; 5 wrong codes lock the link and alert the approvers), enters it and
+//! presses "Reveal now".
+//!
+//! The secret is never stored: it is read from the org at that moment (Connect REST
+//! credentials, `part=keyandsecret`) and goes out in that one response. The reveal is a
+//! claim on the link row (`open` → `revealing` → `revealed`) made under the row's write lock,
+//! so of any number of concurrent attempts exactly one gets the secret; if the org does not
+//! answer, the claim is given back and nothing is used up.
+//!
+//! Opening a revealed link again offers "I did not do this": the approvers are alerted and
+//! the secret is rotated in the org (staged credentials, then rotate), so whatever was
+//! revealed stops working. An approver can send a new link (which also rotates the secret);
+//! so can they for a link that expired or locked without being used.
+
+use secrecy::SecretString;
+use serde_json::json;
+use sqlx::{Any, Row, Transaction};
+
+pub use shared::reveal::{CredentialStatus, LinkState, LinkView};
+
+use crate::Portal;
+use crate::audit::{self, Actor, Event, Outcome};
+use crate::clock::{now_ms, rfc3339};
+use crate::db::DatabaseKind;
+use crate::mail::{Mail, Mailer};
+use crate::requests::add_event;
+use crate::tokens;
+
+/// How long a mailed code is valid.
+pub const CODE_TTL_MS: i64 = 10 * 60 * 1000;
+/// Wrong codes a link takes before it locks.
+pub const MAX_ATTEMPTS: i64 = 5;
+/// Codes a link may have mailed (each is mail to the contractor's inbox).
+pub const MAX_CODES: i64 = 10;
+/// How long one request may hold the claim while it reads the secret from the org; a
+/// request that died holding it gives the link back after this.
+const CLAIM_MS: i64 = 60_000;
+
+/// What the workflow needs to send a reveal link when a grant becomes ready.
+#[derive(Clone, Debug)]
+pub struct Handover {
+    pub mail: Mailer,
+    /// The portal's public base URL (no trailing slash), for the link.
+    pub public_url: String,
+    pub link_ttl_hours: i64,
+}
+
+impl Default for Handover {
+    fn default() -> Self {
+        Self {
+            mail: Mailer::outbox(),
+            public_url: crate::PortalSettings::default().public_url,
+            link_ttl_hours: crate::PortalSettings::default().reveal_link_hours,
+        }
+    }
+}
+
+/// The credential, once. `Debug` never shows the secret.
+#[derive(Debug, Clone)]
+pub struct Revealed {
+    pub consumer_key: String,
+    pub consumer_secret: SecretString,
+    /// The org's base URL (My Domain), for the token request and the API.
+    pub instance_url: String,
+    pub token_url: String,
+    pub api_version: String,
+    pub revealed_at: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevealError {
+    #[error("This link is not valid. Use the newest link from your email.")]
+    NotFound,
+    #[error("This link expired on {0} without being used. Ask Acme's admin for a new one.")]
+    Expired(String),
+    #[error("A newer link was sent for this credential. Use the newest link from your email.")]
+    Superseded,
+    #[error(
+        "This link is locked after {MAX_ATTEMPTS} wrong codes. Acme's admins have been told; ask them for a new link."
+    )]
+    Locked,
+    #[error("The credential was already revealed, on {0}.")]
+    AlreadyRevealed(String),
+    #[error("The credential is being revealed in another window. Reload the page in a minute.")]
+    InProgress,
+    #[error("Ask for a code first: we email it to you.")]
+    NoCode,
+    #[error("The code expired. Ask for a new one.")]
+    CodeExpired,
+    #[error("The code is the 6 digits from the email.")]
+    MalformedCode,
+    #[error("{0}")]
+    WrongCode(String),
+    #[error(
+        "Too many codes were sent for this link. Use the newest code, or ask Acme's admin for a new link."
+    )]
+    TooManyCodes,
+    #[error("This credential has not been revealed, so there is nothing to report.")]
+    NotRevealed,
+    #[error("This was already reported, on {0}; the secret was changed then.")]
+    AlreadyDisowned(String),
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("Salesforce did not answer as expected ({0}). Nothing was used up; try again.")]
+    Salesforce(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl RevealError {
+    /// The HTTP status that fits.
+    pub fn status(&self) -> u16 {
+        match self {
+            RevealError::NotFound => 404,
+            RevealError::Expired(_) | RevealError::Superseded => 410,
+            RevealError::Locked => 423,
+            RevealError::AlreadyRevealed(_)
+            | RevealError::InProgress
+            | RevealError::NotRevealed
+            | RevealError::AlreadyDisowned(_)
+            | RevealError::NotAllowed(_) => 409,
+            RevealError::NoCode
+            | RevealError::CodeExpired
+            | RevealError::MalformedCode
+            | RevealError::WrongCode(_) => 400,
+            RevealError::TooManyCodes => 429,
+            RevealError::Salesforce(_) => 503,
+            RevealError::Database(_) => 500,
+        }
+    }
+}
+
+fn from_salesforce(error: &salesforce::Error) -> RevealError {
+    RevealError::Salesforce(error.to_string())
+}
+
+/// `a•••@example.com`: enough for the contractor to know which inbox to look in.
+fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}•••@{domain}")
+        }
+        None => "your email".into(),
+    }
+}
+
+/// A link row as read for a decision.
+struct Link {
+    id: String,
+    grant_id: String,
+    request_id: String,
+    state: String,
+    expires_at: i64,
+    code_hash: Option<String>,
+    code_expires_at: Option<i64>,
+    codes_sent: i64,
+    code_attempts: i64,
+    claim_until: Option<i64>,
+    revealed_at: Option<i64>,
+    disowned_at: Option<i64>,
+    contact_email: String,
+    company: String,
+}
+
+const LINK_COLUMNS: &str = "l.id, l.grant_id, g.request_id, l.state, l.expires_at, l.code_hash, \
+     l.code_expires_at, l.codes_sent, l.code_attempts, l.claim_until, l.revealed_at, \
+     l.disowned_at, g.contact_email, g.company";
+
+impl Link {
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            grant_id: row.try_get("grant_id")?,
+            request_id: row.try_get("request_id")?,
+            state: row.try_get("state")?,
+            expires_at: row.try_get("expires_at")?,
+            code_hash: row.try_get("code_hash")?,
+            code_expires_at: row.try_get("code_expires_at")?,
+            codes_sent: row.try_get("codes_sent")?,
+            code_attempts: row.try_get("code_attempts")?,
+            claim_until: row.try_get("claim_until")?,
+            revealed_at: row.try_get("revealed_at")?,
+            disowned_at: row.try_get("disowned_at")?,
+            contact_email: row.try_get("contact_email")?,
+            company: row.try_get("company")?,
+        })
+    }
+
+    /// The refusal for a link that cannot be used for a code or a reveal now, if any.
+    fn unusable(&self, now: i64) -> Option<RevealError> {
+        match self.state.as_str() {
+            "superseded" => Some(RevealError::Superseded),
+            "locked" => Some(RevealError::Locked),
+            "revealed" => Some(RevealError::AlreadyRevealed(rfc3339(
+                self.revealed_at.unwrap_or_default(),
+            ))),
+            "revealing" if self.claim_until.unwrap_or(0) > now => Some(RevealError::InProgress),
+            _ if self.expires_at <= now => Some(RevealError::Expired(rfc3339(self.expires_at))),
+            _ => None,
+        }
+    }
+}
+
+/// The code's stored form: bound to the link, so one link's code hash says nothing about
+/// another's.
+fn code_hash(link_id: &str, code: &str) -> String {
+    tokens::hash(&format!("{link_id}:{code}"))
+}
+
+/// Reads a link by its token inside `tx`, holding its row for the rest of the transaction
+/// (on SQLite the write transaction already holds the database).
+async fn lock_link(
+    tx: &mut Transaction<'static, Any>,
+    kind: DatabaseKind,
+    token: &str,
+) -> Result<Option<Link>, sqlx::Error> {
+    if !tokens::looks_like_token(token) {
+        return Ok(None);
+    }
+    let lock = match kind {
+        DatabaseKind::Postgres => " FOR UPDATE OF l",
+        DatabaseKind::Sqlite => "",
+    };
+    let row = sqlx::query(&format!(
+        "SELECT {LINK_COLUMNS} FROM reveal_links l JOIN grants g ON g.id = l.grant_id \
+         WHERE l.token_hash = $1{lock}"
+    ))
+    .bind(tokens::hash(token))
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(Link::from_row).transpose()
+}
+
+/// Sends a new reveal link for a grant inside `tx`: earlier links stop working, the
+/// contractor is mailed, and the issue is audited. Call `handover.mail.wake()` after commit.
+pub(crate) async fn issue_link(
+    tx: &mut Transaction<'static, Any>,
+    handover: &Handover,
+    grant_id: &str,
+    actor: &Actor,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let grant = sqlx::query("SELECT request_id, company, contact_email FROM grants WHERE id = $1")
+        .bind(grant_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let request_id: String = grant.try_get("request_id")?;
+    let company: String = grant.try_get("company")?;
+    let contact_email: String = grant.try_get("contact_email")?;
+    let now = now_ms();
+    let superseded = sqlx::query(
+        "UPDATE reveal_links SET state = 'superseded', code_hash = NULL, updated_at = $1 \
+         WHERE grant_id = $2 AND state IN ('open', 'revealing')",
+    )
+    .bind(now)
+    .bind(grant_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    let (token, token_hash) = tokens::new_token();
+    let link_id = uuid::Uuid::now_v7().to_string();
+    let expires_at = now + handover.link_ttl_hours.max(1) * 3_600_000;
+    sqlx::query(
+        "INSERT INTO reveal_links (id, grant_id, token_hash, state, issued_by, created_at, expires_at, updated_at) \
+         VALUES ($1, $2, $3, 'open', $4, $5, $6, $5)",
+    )
+    .bind(&link_id)
+    .bind(grant_id)
+    .bind(&token_hash)
+    .bind(&actor.name)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
+    handover
+        .mail
+        .queue(
+            tx,
+            &Mail {
+                to: contact_email.clone(),
+                subject: format!("Your API credential for Acme's Salesforce org ({company})"),
+                body: format!(
+                    "Hello,\n\nThe API access Acme approved for {company} is set up. Collect the \
+                     credential (consumer key and secret) here:\n\n{}/reveal/{token}\n\n\
+                     The link works until {} and shows the secret once. Opening it is safe: the \
+                     page asks for a one-time code we send to this address before it reveals \
+                     anything. Do not forward this email.\n",
+                    handover.public_url,
+                    rfc3339(expires_at)
+                ),
+            },
+        )
+        .await?;
+    add_event(
+        tx,
+        &request_id,
+        "reveal_link_sent",
+        "Your access is ready: we emailed you a link to collect the credential.",
+        true,
+    )
+    .await?;
+    audit::append(
+        tx,
+        Event {
+            actor,
+            action: "reveal.link_issued",
+            target_type: "grant",
+            target_id: grant_id,
+            outcome: Outcome::Success,
+            details: json!({
+                "link": link_id,
+                "reason": reason,
+                "expires_at": rfc3339(expires_at),
+                "sent_to": contact_email,
+                "links_superseded": superseded,
+            }),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The app and consumer the grant's provisioning recorded.
+async fn consumer_of(
+    tx: &mut Transaction<'static, Any>,
+    grant_id: &str,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let output: Option<String> = sqlx::query_scalar(
+        "SELECT output FROM provisioning_steps WHERE grant_id = $1 AND step = 'consumer' AND state = 'succeeded'",
+    )
+    .bind(grant_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .flatten();
+    let Some(value) = output.and_then(|o| serde_json::from_str::<serde_json::Value>(&o).ok())
+    else {
+        return Ok(None);
+    };
+    Ok(value["app_id"]
+        .as_str()
+        .zip(value["consumer_id"].as_str())
+        .map(|(a, c)| (a.to_string(), c.to_string())))
+}
+
+/// Emails of the approvers who have signed in (alerts go to them).
+async fn approver_emails(tx: &mut Transaction<'static, Any>) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT email FROM portal_users WHERE is_approver = $1 AND email <> '' ORDER BY email",
+    )
+    .bind(true)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+impl Portal {
+    /// What the workflow uses to send links for this portal.
+    pub fn handover(&self) -> Handover {
+        Handover {
+            mail: self.mail.clone(),
+            public_url: self.settings.public_url.clone(),
+            link_ttl_hours: self.settings.reveal_link_hours,
+        }
+    }
+
+    /// What a reveal link is for and where it stands. Reading changes nothing.
+    pub async fn reveal_link(&self, token: &str) -> Result<Option<LinkView>, sqlx::Error> {
+        if !tokens::looks_like_token(token) {
+            return Ok(None);
+        }
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {LINK_COLUMNS}, g.end_date, g.scope FROM reveal_links l \
+             JOIN grants g ON g.id = l.grant_id WHERE l.token_hash = $1"
+        ))
+        .bind(tokens::hash(token))
+        .fetch_optional(self.db.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let link = Link::from_row(&row)?;
+        let scope: Option<shared::scope::Scope> =
+            serde_json::from_str(&row.try_get::<String, _>("scope")?).ok();
+        let now = now_ms();
+        let state = match link.state.as_str() {
+            "superseded" => LinkState::Superseded,
+            "locked" => LinkState::Locked,
+            "revealed" => LinkState::Revealed {
+                revealed_at: rfc3339(link.revealed_at.unwrap_or_default()),
+                disowned_at: link.disowned_at.map(rfc3339),
+            },
+            _ if link.expires_at <= now => LinkState::Expired {
+                expired_at: rfc3339(link.expires_at),
+            },
+            _ => LinkState::Open {
+                expires_at: rfc3339(link.expires_at),
+                code_sent_to: link
+                    .code_expires_at
+                    .filter(|at| *at > now && link.code_hash.is_some())
+                    .map(|_| mask_email(&link.contact_email)),
+                attempts_left: (MAX_ATTEMPTS - link.code_attempts).max(0),
+            },
+        };
+        Ok(Some(LinkView {
+            company: link.company,
+            end_date: row.try_get("end_date")?,
+            access: scope
+                .map(|s| {
+                    s.items()
+                        .into_iter()
+                        .map(|(k, v)| format!("{k}: {}", v.as_str()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            state,
+        }))
+    }
+
+    /// Mails a new one-time code for the link to the grant's verified contact email (the
+    /// previous code stops working). Returns the masked address it went to.
+    pub async fn send_reveal_code(
+        &self,
+        token: &str,
+        actor: &Actor,
+    ) -> Result<String, RevealError> {
+        let mut tx = self.db.begin_write().await?;
+        let link = lock_link(&mut tx.tx, self.db.kind(), token)
+            .await?
+            .ok_or(RevealError::NotFound)?;
+        let now = now_ms();
+        if let Some(refusal) = link.unusable(now) {
+            return Err(refusal);
+        }
+        if link.codes_sent >= MAX_CODES {
+            return Err(RevealError::TooManyCodes);
+        }
+        let code = tokens::new_code();
+        sqlx::query(
+            "UPDATE reveal_links SET code_hash = $1, code_expires_at = $2, codes_sent = codes_sent + 1, \
+             updated_at = $3 WHERE id = $4",
+        )
+        .bind(code_hash(&link.id, &code))
+        .bind(now + CODE_TTL_MS)
+        .bind(now)
+        .bind(&link.id)
+        .execute(&mut *tx.tx)
+        .await?;
+        self.mail
+            .queue(
+                &mut tx.tx,
+                &Mail {
+                    to: link.contact_email.clone(),
+                    subject: format!("Your code to reveal {}'s API credential", link.company),
+                    body: format!(
+                        "Hello,\n\nYour one-time code is {code}\n\nEnter it on the reveal page within \
+                         10 minutes. If you did not ask for it, ignore this email: nothing is \
+                         revealed without the code.\n"
+                    ),
+                },
+            )
+            .await?;
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor,
+                action: "reveal.code_sent",
+                target_type: "grant",
+                target_id: &link.grant_id,
+                outcome: Outcome::Success,
+                details: json!({ "link": link.id, "sent_to": link.contact_email, "code_number": link.codes_sent + 1 }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.mail.wake();
+        Ok(mask_email(&link.contact_email))
+    }
+
+    /// Reveals the credential: checks the code, claims the link, reads the key and secret
+    /// from the org, and records the reveal. Exactly one of any number of concurrent calls
+    /// succeeds.
+    pub async fn reveal(
+        &self,
+        token: &str,
+        code: &str,
+        actor: &Actor,
+    ) -> Result<Revealed, RevealError> {
+        let code = code.trim();
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(RevealError::MalformedCode);
+        }
+        // 1. Check the code and claim the link, under its row lock.
+        let (link, app_id, consumer_id) = {
+            let mut tx = self.db.begin_write().await?;
+            let link = lock_link(&mut tx.tx, self.db.kind(), token)
+                .await?
+                .ok_or(RevealError::NotFound)?;
+            let now = now_ms();
+            if let Some(refusal) = link.unusable(now) {
+                return Err(refusal);
+            }
+            let Some(expected) = link.code_hash.as_deref() else {
+                return Err(RevealError::NoCode);
+            };
+            if link.code_expires_at.unwrap_or(0) <= now {
+                return Err(RevealError::CodeExpired);
+            }
+            if !tokens::constant_time_eq(&code_hash(&link.id, code), expected) {
+                return Err(self.wrong_code(tx, &link, actor).await?);
+            }
+            let Some((app_id, consumer_id)) = consumer_of(&mut tx.tx, &link.grant_id).await? else {
+                return Err(RevealError::NotAllowed(
+                    "This credential's app is not recorded; ask Acme's admin for a new link."
+                        .into(),
+                ));
+            };
+            sqlx::query(
+                "UPDATE reveal_links SET state = 'revealing', claim_until = $1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(now + CLAIM_MS)
+            .bind(now)
+            .bind(&link.id)
+            .execute(&mut *tx.tx)
+            .await?;
+            tx.commit().await?;
+            (link, app_id, consumer_id)
+        };
+
+        // 2. Read the credential from the org; on failure give the claim back.
+        let credential = match self
+            .salesforce
+            .consumer_credential(
+                &app_id,
+                &consumer_id,
+                salesforce::connect::CredentialPart::KeyAndSecret,
+            )
+            .await
+        {
+            Ok(c) => match (c.key, c.secret) {
+                (Some(key), Some(secret)) => Ok((key, secret)),
+                _ => Err(RevealError::Salesforce(
+                    "the org returned no key or no secret".into(),
+                )),
+            },
+            Err(e) => Err(from_salesforce(&e)),
+        };
+        let (key, secret) = match credential {
+            Ok(c) => c,
+            Err(e) => {
+                let mut tx = self.db.begin_write().await?;
+                sqlx::query(
+                    "UPDATE reveal_links SET state = 'open', claim_until = NULL, updated_at = $1 \
+                     WHERE id = $2 AND state = 'revealing'",
+                )
+                .bind(now_ms())
+                .bind(&link.id)
+                .execute(&mut *tx.tx)
+                .await?;
+                audit::append(
+                    &mut tx.tx,
+                    Event {
+                        actor,
+                        action: "secret.reveal_failed",
+                        target_type: "grant",
+                        target_id: &link.grant_id,
+                        outcome: Outcome::Failure,
+                        details: json!({ "link": link.id, "error": e.to_string() }),
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+                return Err(e);
+            }
+        };
+
+        // 3. Record the reveal.
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let recorded = sqlx::query(
+            "UPDATE reveal_links SET state = 'revealed', claim_until = NULL, code_hash = NULL, \
+             revealed_at = $1, revealed_ip = $2, revealed_user_agent = $3, updated_at = $1 \
+             WHERE id = $4 AND state = 'revealing'",
+        )
+        .bind(now)
+        .bind(&actor.ip)
+        .bind(&actor.user_agent)
+        .bind(&link.id)
+        .execute(&mut *tx.tx)
+        .await?
+        .rows_affected();
+        if recorded != 1 {
+            // The claim ran out and another request took the link over: this one reveals
+            // nothing (the secret read above is dropped here).
+            return Err(RevealError::InProgress);
+        }
+        sqlx::query(
+            "UPDATE grants SET state = 'active', updated_at = $1 WHERE id = $2 AND state = 'ready'",
+        )
+        .bind(now)
+        .bind(&link.grant_id)
+        .execute(&mut *tx.tx)
+        .await?;
+        add_event(
+            &mut tx.tx,
+            &link.request_id,
+            "secret_revealed",
+            &format!(
+                "You collected the credential on {}. The link cannot show it again.",
+                rfc3339(now)
+            ),
+            true,
+        )
+        .await?;
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor,
+                action: "secret.revealed",
+                target_type: "grant",
+                target_id: &link.grant_id,
+                outcome: Outcome::Success,
+                details: json!({
+                    "link": link.id,
+                    "consumer_key": key,
+                    "app": app_id,
+                    "source": "salesforce",
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        let instance = self
+            .salesforce
+            .instance_url()
+            .as_str()
+            .trim_end_matches('/');
+        Ok(Revealed {
+            consumer_key: key,
+            consumer_secret: secret,
+            instance_url: instance.to_string(),
+            token_url: format!("{instance}/services/oauth2/token"),
+            api_version: self.salesforce.api_version().to_string(),
+            revealed_at: rfc3339(now),
+        })
+    }
+
+    /// Counts a wrong code; the last allowed one locks the link and alerts the approvers.
+    async fn wrong_code(
+        &self,
+        mut tx: crate::db::WriteTx,
+        link: &Link,
+        actor: &Actor,
+    ) -> Result<RevealError, sqlx::Error> {
+        let attempts = link.code_attempts + 1;
+        let locks = attempts >= MAX_ATTEMPTS;
+        let now = now_ms();
+        let update = if locks {
+            "UPDATE reveal_links SET code_attempts = $1, state = 'locked', code_hash = NULL, \
+             updated_at = $2 WHERE id = $3"
+        } else {
+            "UPDATE reveal_links SET code_attempts = $1, updated_at = $2 WHERE id = $3"
+        };
+        sqlx::query(update)
+            .bind(attempts)
+            .bind(now)
+            .bind(&link.id)
+            .execute(&mut *tx.tx)
+            .await?;
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor,
+                action: "reveal.code_rejected",
+                target_type: "grant",
+                target_id: &link.grant_id,
+                outcome: Outcome::Denied,
+                details: json!({ "link": link.id, "attempt": attempts }),
+            },
+        )
+        .await?;
+        if locks {
+            self.alert_approvers(
+                &mut tx.tx,
+                &format!("{}'s credential link was locked", link.company),
+                &format!(
+                    "Hello,\n\nSomeone entered {MAX_ATTEMPTS} wrong codes on the link that reveals \
+                     {}'s API credential, so the link is locked and revealed nothing. If the \
+                     contractor still needs the credential, send them a new link from the \
+                     request's page:\n\n{}/admin/requests/{}\n",
+                    link.company, self.settings.public_url, link.request_id
+                ),
+            )
+            .await?;
+            audit::append(
+                &mut tx.tx,
+                Event {
+                    actor,
+                    action: "reveal.locked",
+                    target_type: "grant",
+                    target_id: &link.grant_id,
+                    outcome: Outcome::Denied,
+                    details: json!({ "link": link.id, "attempts": attempts }),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.mail.wake();
+        Ok(if locks {
+            RevealError::Locked
+        } else {
+            let left = MAX_ATTEMPTS - attempts;
+            RevealError::WrongCode(format!(
+                "That code is not right. {left} attempt{} left.",
+                if left == 1 { "" } else { "s" }
+            ))
+        })
+    }
+
+    async fn alert_approvers(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        subject: &str,
+        body: &str,
+    ) -> Result<usize, sqlx::Error> {
+        let emails = approver_emails(tx).await?;
+        for to in &emails {
+            self.mail
+                .queue(
+                    tx,
+                    &Mail {
+                        to: to.clone(),
+                        subject: subject.to_string(),
+                        body: body.to_string(),
+                    },
+                )
+                .await?;
+        }
+        Ok(emails.len())
+    }
+
+    /// Replaces the app's key and secret in the org: new staged credentials, then rotate.
+    /// Whatever was revealed before stops working. The new secret is not kept.
+    async fn rotate(&self, grant_id: &str) -> Result<(), RevealError> {
+        let mut tx = self.db.begin_write().await?;
+        let consumer = consumer_of(&mut tx.tx, grant_id).await?;
+        tx.commit().await?;
+        let Some((app_id, consumer_id)) = consumer else {
+            return Err(RevealError::NotAllowed(
+                "This grant's app is not recorded, so its secret cannot be changed.".into(),
+            ));
+        };
+        let staged = self
+            .salesforce
+            .create_staged(&app_id, &consumer_id)
+            .await
+            .map_err(|e| from_salesforce(&e))?;
+        self.salesforce
+            .rotate_staged(&app_id, &consumer_id, &staged.id)
+            .await
+            .map_err(|e| from_salesforce(&e))?;
+        Ok(())
+    }
+
+    /// "I did not do this": alerts the approvers and rotates the secret, so the one that
+    /// was revealed stops working. The grant waits for an approver to send a new link.
+    pub async fn disown_reveal(&self, token: &str, actor: &Actor) -> Result<(), RevealError> {
+        let link = {
+            let mut tx = self.db.begin_write().await?;
+            let link = lock_link(&mut tx.tx, self.db.kind(), token)
+                .await?
+                .ok_or(RevealError::NotFound)?;
+            tx.commit().await?;
+            link
+        };
+        if link.state != "revealed" {
+            return Err(RevealError::NotRevealed);
+        }
+        if let Some(at) = link.disowned_at {
+            return Err(RevealError::AlreadyDisowned(rfc3339(at)));
+        }
+        let rotated = self.rotate(&link.grant_id).await;
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let recorded = sqlx::query(
+            "UPDATE reveal_links SET disowned_at = $1, updated_at = $1 WHERE id = $2 AND disowned_at IS NULL",
+        )
+        .bind(now)
+        .bind(&link.id)
+        .execute(&mut *tx.tx)
+        .await?
+        .rows_affected();
+        if recorded == 0 {
+            return Err(RevealError::AlreadyDisowned(rfc3339(now)));
+        }
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor,
+                action: "secret.disowned",
+                target_type: "grant",
+                target_id: &link.grant_id,
+                outcome: Outcome::Success,
+                details: json!({ "link": link.id, "revealed_at": link.revealed_at.map(rfc3339) }),
+            },
+        )
+        .await?;
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor,
+                action: "secret.rotated",
+                target_type: "grant",
+                target_id: &link.grant_id,
+                outcome: if rotated.is_ok() {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                },
+                details: json!({
+                    "reason": "contractor reported a reveal they did not make",
+                    "error": rotated.as_ref().err().map(|e| e.to_string()),
+                }),
+            },
+        )
+        .await?;
+        let rotation = match &rotated {
+            Ok(()) => {
+                "The secret has been changed in Salesforce, so the revealed one no longer works."
+                    .to_string()
+            }
+            Err(e) => format!(
+                "Changing the secret in Salesforce FAILED ({e}); the revealed secret still works. \
+                 Send a new link from the request's page (it changes the secret too), or rotate it in Setup."
+            ),
+        };
+        self.alert_approvers(
+            &mut tx.tx,
+            &format!(
+                "{}: a credential reveal was reported as not theirs",
+                link.company
+            ),
+            &format!(
+                "Hello,\n\nThe contractor for {} says they did not reveal the API credential that \
+                 was revealed on {}. {rotation}\n\nIf they still need access, send them a new link \
+                 from the request's page:\n\n{}/admin/requests/{}\n",
+                link.company,
+                rfc3339(link.revealed_at.unwrap_or_default()),
+                self.settings.public_url,
+                link.request_id
+            ),
+        )
+        .await?;
+        sqlx::query(
+            "UPDATE grants SET state = 'ready', updated_at = $1 WHERE id = $2 AND state = 'active'",
+        )
+        .bind(now)
+        .bind(&link.grant_id)
+        .execute(&mut *tx.tx)
+        .await?;
+        add_event(
+            &mut tx.tx,
+            &link.request_id,
+            "secret_disowned",
+            "You reported a reveal you did not make. The secret was changed; Acme's admins will send you a new link.",
+            true,
+        )
+        .await?;
+        tx.commit().await?;
+        self.mail.wake();
+        rotated
+    }
+
+    /// An approver sends the contractor a new link, changing the secret first so that
+    /// nothing an earlier link showed (or could still show) works.
+    pub async fn reissue_reveal_link(
+        &self,
+        grant_id: &str,
+        actor: &Actor,
+    ) -> Result<(), RevealError> {
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
+            .bind(grant_id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        match state.as_deref() {
+            None => return Err(RevealError::NotFound),
+            Some("ready" | "active") => {}
+            Some(other) => {
+                return Err(RevealError::NotAllowed(format!(
+                    "A new link can be sent only for a grant that is set up (this one is {}).",
+                    other.replace('_', " ")
+                )));
+            }
+        }
+        if let Err(e) = self.rotate(grant_id).await {
+            let mut tx = self.db.begin_write().await?;
+            audit::append(
+                &mut tx.tx,
+                Event {
+                    actor,
+                    action: "secret.rotated",
+                    target_type: "grant",
+                    target_id: grant_id,
+                    outcome: Outcome::Failure,
+                    details: json!({ "reason": "new link", "error": e.to_string() }),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(e);
+        }
+        let mut tx = self.db.begin_write().await?;
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor,
+                action: "secret.rotated",
+                target_type: "grant",
+                target_id: grant_id,
+                outcome: Outcome::Success,
+                details: json!({ "reason": "new link" }),
+            },
+        )
+        .await?;
+        issue_link(&mut tx.tx, &self.handover(), grant_id, actor, "reissued").await?;
+        sqlx::query(
+            "UPDATE grants SET state = 'ready', updated_at = $1 WHERE id = $2 AND state = 'active'",
+        )
+        .bind(now_ms())
+        .bind(grant_id)
+        .execute(&mut *tx.tx)
+        .await?;
+        tx.commit().await?;
+        self.mail.wake();
+        Ok(())
+    }
+
+    /// Where the grant's credential stands (for the approvers' request page).
+    pub async fn credential_status(&self, grant_id: &str) -> Result<CredentialStatus, sqlx::Error> {
+        let grant_state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
+                .bind(grant_id)
+                .fetch_optional(self.db.pool())
+                .await?;
+        let links: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM reveal_links WHERE grant_id = $1")
+                .bind(grant_id)
+                .fetch_one(self.db.pool())
+                .await?;
+        let latest = sqlx::query(
+            "SELECT state, expires_at, revealed_at, disowned_at, code_attempts FROM reveal_links \
+             WHERE grant_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(grant_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        let set_up = matches!(grant_state.as_deref(), Some("ready" | "active"));
+        let now = now_ms();
+        let (status, summary) = match &latest {
+            None => (
+                "not_sent",
+                "No credential link has been sent yet.".to_string(),
+            ),
+            Some(row) => {
+                let state: String = row.try_get("state")?;
+                let expires_at: i64 = row.try_get("expires_at")?;
+                let revealed_at: Option<i64> = row.try_get("revealed_at")?;
+                let disowned_at: Option<i64> = row.try_get("disowned_at")?;
+                match (state.as_str(), disowned_at) {
+                    ("revealed", Some(at)) => (
+                        "disowned",
+                        format!(
+                            "The contractor reported on {} that they did not reveal it; the secret was changed. Send a new link.",
+                            rfc3339(at)
+                        ),
+                    ),
+                    ("revealed", None) => (
+                        "revealed",
+                        format!(
+                            "Collected by the contractor on {}.",
+                            rfc3339(revealed_at.unwrap_or_default())
+                        ),
+                    ),
+                    ("locked", _) => (
+                        "locked",
+                        "The link locked after too many wrong codes; nothing was revealed."
+                            .to_string(),
+                    ),
+                    _ if expires_at <= now => (
+                        "not_collected",
+                        format!(
+                            "Credential not collected: the link expired on {} unused.",
+                            rfc3339(expires_at)
+                        ),
+                    ),
+                    _ => (
+                        "waiting",
+                        format!(
+                            "Link sent; waiting for the contractor (the link works until {}).",
+                            rfc3339(expires_at)
+                        ),
+                    ),
+                }
+            }
+        };
+        Ok(CredentialStatus {
+            status: status.to_string(),
+            summary,
+            links_sent: links,
+            can_reissue: set_up,
+        })
+    }
+}

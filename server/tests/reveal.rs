@@ -1,0 +1,587 @@
+//! The credential hand-over, over HTTP as the contractor's browser does it, against the
+//! running portal and its embedded sandbox org, on SQLite and PostgreSQL: a link that a
+//! scanner opens stays usable; the code and "Reveal now" show the credential once, and it
+//! works against the org; of 1,000 concurrent reveals exactly one gets the secret; wrong
+//! codes lock the link and alert the approvers; an expired link reveals nothing and an
+//! approver's new link changes the secret; "I did not do this" changes it too; and every
+//! step is in the audit log.
+
+mod common;
+
+use std::time::Duration;
+
+use common::portal::{self, browser, call, link_path, mail_to, pairs, sign_in, six_digits, submit};
+use common::{Db, TestApp};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::Row;
+
+/// A grant approved by Blake and provisioned by the portal's workers, ready to hand over.
+struct Ready {
+    app: TestApp,
+    contractor: portal::Contractor,
+    approver: reqwest::Client,
+    grant_id: String,
+    /// `/reveal/<token>` from the "credential" mail.
+    reveal_path: String,
+}
+
+async fn ready_grant(kind: Db) -> Option<Ready> {
+    let app = TestApp::spawn_with(kind, |config| {
+        config.roles = portal::one_role_each();
+        config.provisioning_workers = 2;
+    })
+    .await?;
+    let contractor = submit(&app, "Reveal Ltd", true).await;
+    let approver = browser();
+    sign_in(&app, &approver, portal::BLAKE).await;
+    let form = portal::approval_form(&contractor.request_id, "");
+    let (status, body) = call(&app, &approver, "decide", &pairs(&form)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let grant_id = wait_for_state(&app, &contractor.request_id, "ready").await;
+    let mail = mail_to(&app, &contractor.email, "Your API credential")
+        .await
+        .expect("the reveal link is mailed when the grant is ready");
+    let reveal_path = link_path(&mail, "/reveal/").expect("a reveal link in the mail");
+    Some(Ready {
+        app,
+        contractor,
+        approver,
+        grant_id,
+        reveal_path,
+    })
+}
+
+async fn wait_for_state(app: &TestApp, request_id: &str, want: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let row = sqlx::query("SELECT id, state, attention FROM grants WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_optional(app.db.pool())
+            .await
+            .expect("read grants");
+        if let Some(row) = &row {
+            let state: String = row.get("state");
+            if state == want {
+                return row.get("id");
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "grant is {state}, not {want}: {:?}",
+                row.get::<Option<String>, _>("attention")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn token_of(path: &str) -> &str {
+    path.trim_start_matches("/reveal/")
+}
+
+/// Asks for a code as the contractor and reads it from their mail.
+async fn code_for(r: &Ready, client: &reqwest::Client) -> String {
+    let before = mail_count(&r.app, &r.contractor.email).await;
+    let (status, body) = call(
+        &r.app,
+        client,
+        "send_reveal_code",
+        &[("token", token_of(&r.reveal_path))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "send_reveal_code: {body}");
+    assert_eq!(mail_count(&r.app, &r.contractor.email).await, before + 1);
+    let mail = mail_to(&r.app, &r.contractor.email, "Your code to reveal")
+        .await
+        .expect("a code mail");
+    six_digits(&mail).expect("six digits in the code mail")
+}
+
+async fn mail_count(app: &TestApp, to: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox WHERE recipient = $1")
+        .bind(to)
+        .fetch_one(app.db.pool())
+        .await
+        .expect("count mail")
+}
+
+async fn reveal(
+    r: &Ready,
+    client: &reqwest::Client,
+    path: &str,
+    code: &str,
+) -> (StatusCode, String) {
+    call(
+        &r.app,
+        client,
+        "reveal_now",
+        &[("token", token_of(path)), ("code", code)],
+    )
+    .await
+}
+
+/// Exchanges the key and secret for a token at the org, as the seed's curl does.
+async fn token_exchange(credential: &Value) -> StatusCode {
+    let url = credential["token_url"].as_str().expect("token_url");
+    reqwest::Client::new()
+        .post(url)
+        .basic_auth(
+            credential["consumer_key"].as_str().unwrap(),
+            credential["consumer_secret"].as_str(),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("the org answers")
+        .status()
+}
+
+async fn link_state(app: &TestApp, grant_id: &str) -> Vec<String> {
+    sqlx::query_scalar("SELECT state FROM reveal_links WHERE grant_id = $1 ORDER BY created_at, id")
+        .bind(grant_id)
+        .fetch_all(app.db.pool())
+        .await
+        .expect("read reveal_links")
+}
+
+async fn audit_actions(app: &TestApp, targets: &[&str]) -> Vec<String> {
+    let mut actions = Vec::new();
+    for row in sqlx::query("SELECT action, target_id FROM audit_log ORDER BY seq")
+        .fetch_all(app.db.pool())
+        .await
+        .expect("read audit_log")
+    {
+        let target: String = row.get("target_id");
+        if targets.contains(&target.as_str()) {
+            actions.push(row.get::<String, _>("action"));
+        }
+    }
+    actions
+}
+
+async fn approver_alerts(app: &TestApp, subject: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM mail_outbox m JOIN portal_users u ON u.email = m.recipient \
+         WHERE u.is_approver = $1 AND m.subject LIKE $2",
+    )
+    .bind(true)
+    .bind(format!("%{subject}%"))
+    .fetch_one(app.db.pool())
+    .await
+    .expect("count alerts")
+}
+
+async fn the_credential_is_revealed_once(kind: Db) {
+    let Some(r) = ready_grant(kind).await else {
+        return;
+    };
+    let contractor = browser();
+
+    // A scanner (or a chat preview) opens the link: the page says what it is for, with
+    // headers that keep it out of caches and Referers, and nothing is used up.
+    for _ in 0..2 {
+        let page = r
+            .app
+            .client
+            .get(r.app.at(&r.reveal_path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let headers = page.headers().clone();
+        assert_eq!(headers["cache-control"], "no-store");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        let html = page.text().await.unwrap();
+        assert!(html.contains("Reveal Ltd"), "the page names the company");
+        assert!(html.contains("Email me a code"), "the link is still usable");
+    }
+    assert_eq!(link_state(&r.app, &r.grant_id).await, ["open"]);
+
+    // A code is needed, and a malformed or absent one reveals nothing.
+    let (status, body) = reveal(&r, &contractor, &r.reveal_path, "123456").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("Ask for a code first"), "{body}");
+    let code = code_for(&r, &contractor).await;
+    let (status, body) = reveal(&r, &contractor, &r.reveal_path, "12ab").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("6 digits"), "{body}");
+
+    // 1,000 concurrent "Reveal now" with the right code: exactly one gets the secret.
+    let results = futures::future::join_all((0..1000).map(|_| {
+        let (app, path, code) = (&r.app, r.reveal_path.clone(), code.clone());
+        async move {
+            let client = browser();
+            let response = client
+                .post(app.at("/api/reveal_now"))
+                .header(reqwest::header::ORIGIN, app.url.as_str())
+                .form(&[("token", token_of(&path)), ("code", code.as_str())])
+                .timeout(Duration::from_secs(120))
+                .send()
+                .await
+                .expect("reveal_now answers");
+            let status = response.status();
+            let no_store = response.headers().get("cache-control").cloned();
+            (status, no_store, response.text().await.unwrap_or_default())
+        }
+    }))
+    .await;
+    let winners: Vec<&(StatusCode, _, String)> = results
+        .iter()
+        .filter(|(s, ..)| *s == StatusCode::OK)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one reveal succeeds");
+    for (status, _, body) in &results {
+        if *status != StatusCode::OK {
+            assert_eq!(*status, StatusCode::CONFLICT, "{body}");
+            assert!(!body.contains("consumer_secret"), "{body}");
+        }
+    }
+    let (_, no_store, body) = winners[0];
+    assert_eq!(no_store.as_ref().unwrap(), "no-store");
+    let credential: Value = serde_json::from_str(body).expect("the credential as JSON");
+    let secret = credential["consumer_secret"].as_str().unwrap().to_string();
+    assert!(secret.len() >= 32, "a real secret");
+    assert!(
+        credential["token_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/services/oauth2/token")
+    );
+
+    // It works against the org.
+    assert_eq!(token_exchange(&credential).await, StatusCode::OK);
+
+    // Reloading says it was revealed, and when; another reveal is refused.
+    let html = r.app.get(&r.reveal_path).await.text().await.unwrap();
+    assert!(html.contains("Already revealed"), "{html}");
+    assert!(html.contains("I did not do this"));
+    let (status, body) = reveal(&r, &contractor, &r.reveal_path, &code).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("already revealed"), "{body}");
+    let state: String = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
+        .bind(&r.grant_id)
+        .fetch_one(r.app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "active");
+
+    // The secret is in none of the portal's tables (nor the audit log).
+    assert_secret_not_stored(&r.app, &secret).await;
+
+    // Every action of the flow, for this grant and its request, in order.
+    let actions = audit_actions(&r.app, &[&r.grant_id, &r.contractor.request_id]).await;
+    let mut expected = vec![
+        "request.submitted",
+        "request.verified",
+        "request.approved",
+        "grant.created",
+    ];
+    for _ in services::provisioning::Step::ALL {
+        expected.extend(["provisioning.step_started", "provisioning.step_succeeded"]);
+    }
+    expected.extend(["reveal.link_issued", "reveal.code_sent", "secret.revealed"]);
+    assert_eq!(actions, expected);
+    let (status, body) = call(
+        &r.app,
+        &r.approver,
+        "grant_credential",
+        &[("request_id", &r.contractor.request_id)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("\"revealed\""), "{body}");
+    r.app.stop().await.unwrap();
+}
+
+/// Every text column of every table, searched for the secret.
+async fn assert_secret_not_stored(app: &TestApp, secret: &str) {
+    let tables: Vec<String> = match app.kind {
+        Db::Sqlite => sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(app.db.pool())
+            .await
+            .unwrap(),
+        Db::Postgres => sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_all(app.db.pool())
+        .await
+        .unwrap(),
+    };
+    assert!(tables.iter().any(|t| t == "audit_log"));
+    if app.kind == Db::Postgres {
+        for table in tables {
+            let found: i64 = sqlx::query_scalar(&format!(
+                "SELECT COUNT(*) FROM \"{table}\" t WHERE t::text LIKE '%' || $1 || '%'"
+            ))
+            .bind(secret)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+            assert_eq!(found, 0, "the secret is stored in {table}");
+        }
+    }
+    if app.kind == Db::Sqlite {
+        // The whole database file (and its write-ahead log), byte for byte.
+        for name in ["portcullis.db", "portcullis.db-wal"] {
+            let path = app.dir.path().join(name);
+            if let Ok(bytes) = std::fs::read(&path) {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "the secret is in {name}"
+                );
+            }
+        }
+    }
+}
+
+async fn wrong_codes_lock_the_link(kind: Db) {
+    let Some(r) = ready_grant(kind).await else {
+        return;
+    };
+    let contractor = browser();
+    let code = code_for(&r, &contractor).await;
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    for attempt in 1..=5 {
+        let (status, body) = reveal(&r, &contractor, &r.reveal_path, wrong).await;
+        if attempt < 5 {
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            assert!(body.contains(&format!("{} attempt", 5 - attempt)), "{body}");
+        } else {
+            assert_eq!(status, StatusCode::LOCKED, "{body}");
+        }
+    }
+    // Locked: the right code reveals nothing now, and neither does a new one.
+    let (status, body) = reveal(&r, &contractor, &r.reveal_path, &code).await;
+    assert_eq!(status, StatusCode::LOCKED, "{body}");
+    let (status, _) = call(
+        &r.app,
+        &contractor,
+        "send_reveal_code",
+        &[("token", token_of(&r.reveal_path))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::LOCKED);
+    assert_eq!(link_state(&r.app, &r.grant_id).await, ["locked"]);
+    assert_eq!(
+        approver_alerts(&r.app, "credential link was locked").await,
+        1
+    );
+    let html = r.app.get(&r.reveal_path).await.text().await.unwrap();
+    assert!(html.contains("locked"), "{html}");
+    let actions = audit_actions(&r.app, &[&r.grant_id]).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "reveal.code_rejected")
+            .count(),
+        5
+    );
+    assert!(actions.contains(&"reveal.locked".to_string()));
+    let (_, body) = call(
+        &r.app,
+        &r.approver,
+        "grant_credential",
+        &[("request_id", &r.contractor.request_id)],
+    )
+    .await;
+    assert!(body.contains("\"locked\""), "{body}");
+    r.app.stop().await.unwrap();
+}
+
+async fn an_expired_link_reveals_nothing_and_a_new_one_rotates(kind: Db) {
+    let Some(r) = ready_grant(kind).await else {
+        return;
+    };
+    let contractor = browser();
+    let code = code_for(&r, &contractor).await;
+    // 72 hours pass.
+    sqlx::query("UPDATE reveal_links SET expires_at = $1 WHERE grant_id = $2")
+        .bind(services::clock::now_ms() - 1)
+        .bind(&r.grant_id)
+        .execute(r.app.db.pool())
+        .await
+        .unwrap();
+    let (status, body) = reveal(&r, &contractor, &r.reveal_path, &code).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert!(body.contains("expired"), "{body}");
+    let html = r.app.get(&r.reveal_path).await.text().await.unwrap();
+    assert!(html.contains("expired on"), "{html}");
+    let (_, body) = call(
+        &r.app,
+        &r.approver,
+        "grant_credential",
+        &[("request_id", &r.contractor.request_id)],
+    )
+    .await;
+    assert!(body.contains("Credential not collected"), "{body}");
+
+    // The approver sends a new link: the secret changes first, the old link is dead.
+    let (status, body) = call(
+        &r.app,
+        &r.approver,
+        "reissue_reveal_link",
+        &[("request_id", &r.contractor.request_id)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mail = mail_to(&r.app, &r.contractor.email, "Your API credential")
+        .await
+        .unwrap();
+    let new_path = link_path(&mail, "/reveal/").unwrap();
+    assert_ne!(new_path, r.reveal_path);
+    assert_eq!(
+        link_state(&r.app, &r.grant_id).await,
+        ["superseded", "open"]
+    );
+    let (status, _) = reveal(&r, &contractor, &r.reveal_path, &code).await;
+    assert_eq!(status, StatusCode::GONE);
+    let r2 = Ready {
+        reveal_path: new_path,
+        ..r
+    };
+    let code = code_for(&r2, &contractor).await;
+    let (status, body) = reveal(&r2, &contractor, &r2.reveal_path, &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let credential: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(token_exchange(&credential).await, StatusCode::OK);
+    assert_ne!(
+        credential["consumer_key"].as_str().unwrap(),
+        provisioned_key(&r2.app, &r2.grant_id).await,
+        "the new link came with rotated credentials"
+    );
+    let actions = audit_actions(&r2.app, &[&r2.grant_id]).await;
+    assert!(
+        actions.contains(&"secret.rotated".to_string()),
+        "{actions:?}"
+    );
+    r2.app.stop().await.unwrap();
+}
+
+/// The consumer key provisioning recorded (rotation replaces key and secret in the org).
+async fn provisioned_key(app: &TestApp, grant_id: &str) -> String {
+    let output: String = sqlx::query_scalar(
+        "SELECT output FROM provisioning_steps WHERE grant_id = $1 AND step = 'consumer'",
+    )
+    .bind(grant_id)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    let output: Value = serde_json::from_str(&output).unwrap();
+    output["consumer_key"].as_str().unwrap().to_string()
+}
+
+async fn i_did_not_do_this_rotates_the_secret(kind: Db) {
+    let Some(r) = ready_grant(kind).await else {
+        return;
+    };
+    let contractor = browser();
+    let code = code_for(&r, &contractor).await;
+    let (status, body) = reveal(&r, &contractor, &r.reveal_path, &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let old: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(token_exchange(&old).await, StatusCode::OK);
+
+    let (status, body) = call(
+        &r.app,
+        &contractor,
+        "disown_reveal",
+        &[("token", token_of(&r.reveal_path))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The revealed secret no longer works; the approvers know.
+    assert_ne!(token_exchange(&old).await, StatusCode::OK);
+    assert_eq!(approver_alerts(&r.app, "reported as not theirs").await, 1);
+    let html = r.app.get(&r.reveal_path).await.text().await.unwrap();
+    assert!(html.contains("The secret was changed"), "{html}");
+    let (status, _) = call(
+        &r.app,
+        &contractor,
+        "disown_reveal",
+        &[("token", token_of(&r.reveal_path))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "reported once");
+    let actions = audit_actions(&r.app, &[&r.grant_id]).await;
+    assert!(
+        actions.ends_with(&["secret.disowned".to_string(), "secret.rotated".to_string()]),
+        "{actions:?}"
+    );
+
+    // A fresh link from the approver hands over the new secret, which works.
+    let (status, body) = call(
+        &r.app,
+        &r.approver,
+        "reissue_reveal_link",
+        &[("request_id", &r.contractor.request_id)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mail = mail_to(&r.app, &r.contractor.email, "Your API credential")
+        .await
+        .unwrap();
+    let r2 = Ready {
+        reveal_path: link_path(&mail, "/reveal/").unwrap(),
+        ..r
+    };
+    let code = code_for(&r2, &contractor).await;
+    let (status, body) = reveal(&r2, &contractor, &r2.reveal_path, &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let new: Value = serde_json::from_str(&body).unwrap();
+    assert_ne!(new["consumer_secret"], old["consumer_secret"]);
+    assert_eq!(token_exchange(&new).await, StatusCode::OK);
+    assert_ne!(token_exchange(&old).await, StatusCode::OK);
+    r2.app.stop().await.unwrap();
+}
+
+async fn bad_links_are_clear_refusals(kind: Db) {
+    let Some(app) = portal::spawn_portal(kind).await else {
+        return;
+    };
+    let client = browser();
+    let fake = "A".repeat(43);
+    for (name, args) in [
+        ("send_reveal_code", vec![("token", fake.as_str())]),
+        (
+            "reveal_now",
+            vec![("token", fake.as_str()), ("code", "123456")],
+        ),
+        ("disown_reveal", vec![("token", "not-a-token")]),
+    ] {
+        let (status, body) = call(&app, &client, name, &args).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{name}: {body}");
+        assert!(body.contains("not valid"), "{name}: {body}");
+    }
+    let page = app.get(&format!("/reveal/{fake}")).await;
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("This link is not valid")
+    );
+    app.stop().await.unwrap();
+}
+
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(Db::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(Db::Postgres).await;
+            }
+        }
+    };
+}
+
+both!(the_credential_is_revealed_once);
+both!(wrong_codes_lock_the_link);
+both!(an_expired_link_reveals_nothing_and_a_new_one_rotates);
+both!(i_did_not_do_this_rotates_the_secret);
+both!(bad_links_are_clear_refusals);
