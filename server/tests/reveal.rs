@@ -286,8 +286,8 @@ async fn the_credential_is_revealed_once(kind: Db) {
     let (status, body) = call(
         &r.app,
         &r.approver,
-        "grant_credential",
-        &[("request_id", &r.contractor.request_id)],
+        "grant_progress",
+        &[("id", &r.contractor.request_id)],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -382,8 +382,8 @@ async fn wrong_codes_lock_the_link(kind: Db) {
     let (_, body) = call(
         &r.app,
         &r.approver,
-        "grant_credential",
-        &[("request_id", &r.contractor.request_id)],
+        "grant_progress",
+        &[("id", &r.contractor.request_id)],
     )
     .await;
     assert!(body.contains("\"locked\""), "{body}");
@@ -411,8 +411,8 @@ async fn an_expired_link_reveals_nothing_and_a_new_one_rotates(kind: Db) {
     let (_, body) = call(
         &r.app,
         &r.approver,
-        "grant_credential",
-        &[("request_id", &r.contractor.request_id)],
+        "grant_progress",
+        &[("id", &r.contractor.request_id)],
     )
     .await;
     assert!(body.contains("Credential not collected"), "{body}");

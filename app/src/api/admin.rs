@@ -494,6 +494,8 @@ pub struct ProvisioningView {
     pub api_calls: i64,
     pub steps: Vec<StepRow>,
     pub evidence: Vec<EvidenceRow>,
+    /// Where the contractor's credential stands, once the grant is set up.
+    pub credential: Option<shared::reveal::CredentialStatus>,
 }
 
 impl ProvisioningView {
@@ -518,7 +520,23 @@ pub async fn grant_progress(id: String) -> Result<Option<ProvisioningView>, Serv
     else {
         return Ok(None);
     };
+    let credential = match progress.state.as_str() {
+        "ready" | "active" => match services::provisioning::grant_of_request(&portal.db, id.trim())
+            .await
+            .map_err(internal)?
+        {
+            Some(grant_id) => Some(
+                portal
+                    .credential_status(&grant_id)
+                    .await
+                    .map_err(internal)?,
+            ),
+            None => None,
+        },
+        _ => None,
+    };
     Ok(Some(ProvisioningView {
+        credential,
         state: progress.state,
         attention: progress.attention,
         api_calls: progress.api_calls,

@@ -4,7 +4,7 @@
 //! the secret, and it is never cached (see the server's security headers).
 
 use leptos::prelude::*;
-use shared::reveal::{CredentialStatus, LinkView, RevealedCredential};
+use shared::reveal::{LinkView, RevealedCredential};
 
 #[cfg(feature = "ssr")]
 fn refusal(error: services::reveal::RevealError) -> ServerFnError {
@@ -69,28 +69,6 @@ pub async fn disown_reveal(token: String) -> Result<(), ServerFnError> {
         .disown_reveal(token.trim(), &actor)
         .await
         .map_err(refusal)
-}
-
-/// Where a request's credential stands (approvers and owners).
-#[server(endpoint = "grant_credential")]
-pub async fn grant_credential(
-    request_id: String,
-) -> Result<Option<CredentialStatus>, ServerFnError> {
-    use super::ssr::{internal, portal, require};
-    use shared::auth::Role;
-    require(&[Role::Approver, Role::Owner, Role::SecurityReviewer]).await?;
-    let portal = portal()?;
-    let Some(grant_id) = services::provisioning::grant_of_request(&portal.db, request_id.trim())
-        .await
-        .map_err(internal)?
-    else {
-        return Ok(None);
-    };
-    portal
-        .credential_status(&grant_id)
-        .await
-        .map(Some)
-        .map_err(internal)
 }
 
 /// An approver sends the contractor a new reveal link; the secret is changed first.

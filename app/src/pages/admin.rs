@@ -16,8 +16,9 @@ use crate::api::admin::{
     CancelGrant, Decide, DecisionResult, GrantActionResult, ProvisioningView, QueuePage,
     RequestView, RetryGrant, admin_queue, admin_request, grant_progress,
 };
-use crate::api::reveal::{ReissueRevealLink, grant_credential};
+use crate::api::reveal::ReissueRevealLink;
 use crate::api::session::get_viewer;
+use shared::reveal::CredentialStatus;
 
 /// Who may open the approvers' pages.
 pub fn approver_or_owner(roles: &shared::auth::Roles) -> bool {
@@ -453,6 +454,7 @@ fn Provisioning(id: String, approved: Signal<bool>) -> impl IntoView {
     let tick = RwSignal::new(0u32);
     let retry = ServerAction::<RetryGrant>::new();
     let cancel = ServerAction::<CancelGrant>::new();
+    let reissue = ServerAction::<ReissueRevealLink>::new();
     let request_id = id.clone();
     let progress = Resource::new(
         move || {
@@ -461,6 +463,7 @@ fn Provisioning(id: String, approved: Signal<bool>) -> impl IntoView {
                 tick.get(),
                 retry.version().get(),
                 cancel.version().get(),
+                reissue.version().get(),
             )
         },
         |(id, ..)| grant_progress(id),
@@ -490,11 +493,11 @@ fn Provisioning(id: String, approved: Signal<bool>) -> impl IntoView {
             {move || progress.get().map(|result| match result {
                 Ok(Some(p)) => {
                     let state = p.state.clone();
-                    let set_up = matches!(state.as_str(), "ready" | "active");
+                    let credential = p.credential.clone();
                     view! {
                         <ProvisioningSection progress=p />
                         <GrantActions request_id=request_id.clone() state retry cancel />
-                        {set_up.then(|| view! { <Credential request_id=request_id.clone() /> })}
+                        {credential.map(|status| view! { <Credential request_id=request_id.clone() status reissue /> })}
                     }.into_any()
                 }
                 Ok(None) => ().into_any(),
@@ -560,38 +563,24 @@ fn GrantActions(
 /// Where the contractor's credential stands, and "send a new link" (which changes the
 /// secret first).
 #[component]
-fn Credential(request_id: String) -> impl IntoView {
-    let reissue = ServerAction::<ReissueRevealLink>::new();
-    let status = Resource::new(
-        {
-            let id = request_id.clone();
-            move || (id.clone(), reissue.version().get())
-        },
-        |(id, _)| grant_credential(id),
-    );
+fn Credential(
+    request_id: String,
+    status: CredentialStatus,
+    reissue: ServerAction<ReissueRevealLink>,
+) -> impl IntoView {
     view! {
         <section aria-labelledby="credential-heading">
             <h2 id="credential-heading">"Credential"</h2>
-            <Transition fallback=|| ()>
-                {move || {
-                    let form_id = request_id.clone();
-                    status.get().map(|result| match result {
-                    Ok(Some(c)) => view! {
-                        <p role="status" class=format!("credential credential-{}", c.status)>{c.summary.clone()}</p>
-                        <p>{format!("Links sent: {}", c.links_sent)}</p>
-                        {c.can_reissue.then(|| view! {
-                            <ActionForm action=reissue attr:aria-label="Send a new credential link">
-                                <input type="hidden" name="request_id" value=form_id.clone() />
-                                <button type="submit" disabled=move || reissue.pending().get()>
-                                    "Send a new link (changes the secret)"
-                                </button>
-                            </ActionForm>
-                        })}
-                    }.into_any(),
-                    Ok(None) => ().into_any(),
-                    Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
-                })}}
-            </Transition>
+            <p role="status" class=format!("credential credential-{}", status.status)>{status.summary.clone()}</p>
+            <p>{format!("Links sent: {}", status.links_sent)}</p>
+            {status.can_reissue.then(|| view! {
+                <ActionForm action=reissue attr:aria-label="Send a new credential link">
+                    <input type="hidden" name="request_id" value=request_id.clone() />
+                    <button type="submit" disabled=move || reissue.pending().get()>
+                        "Send a new link (changes the secret)"
+                    </button>
+                </ActionForm>
+            })}
             {move || reissue.value().get().map(|result| match result {
                 Ok(()) => view! { <p class="notice" role="status">"A new link was sent and the secret was changed."</p> }.into_any(),
                 Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
