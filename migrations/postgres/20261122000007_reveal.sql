@@ -23,3 +23,12 @@ CREATE TABLE reveal_links (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX reveal_links_grant ON reveal_links (grant_id, created_at);
+
+-- Only for orgs whose credentials API returns no consumer secrets: the secret the portal
+-- chose for the grant's app, sealed with AES-256-GCM (bound to the grant), kept until it is
+-- revealed or no link can reveal it any more, then deleted.
+CREATE TABLE sealed_secrets (
+    grant_id TEXT PRIMARY KEY NOT NULL REFERENCES grants (id),
+    sealed TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);

@@ -230,6 +230,9 @@ pub struct Config {
     pub provisioning_workers: usize,
     /// How long a credential reveal link works (`REVEAL_LINK_HOURS`).
     pub reveal_link_hours: i64,
+    /// The AES-256-GCM key for orgs whose credentials API returns no secrets
+    /// (`CREDENTIAL_KEY_FILE`; generated when absent).
+    pub credential_key_file: PathBuf,
 }
 
 /// The settings as they may appear in the TOML file: every key optional, named like the
@@ -267,6 +270,7 @@ struct FileSettings {
     approvals_required: Option<toml::Value>,
     provisioning_workers: Option<toml::Value>,
     reveal_link_hours: Option<toml::Value>,
+    credential_key_file: Option<String>,
 }
 
 impl FileSettings {
@@ -310,6 +314,7 @@ impl FileSettings {
             "APPROVALS_REQUIRED" => value(&self.approvals_required),
             "PROVISIONING_WORKERS" => value(&self.provisioning_workers),
             "REVEAL_LINK_HOURS" => value(&self.reveal_link_hours),
+            "CREDENTIAL_KEY_FILE" => self.credential_key_file.clone(),
             _ => None,
         }
     }
@@ -434,6 +439,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "REVEAL_LINK_HOURS",
         "hours a contractor's credential reveal link works (1 to 720); default 72",
+    ),
+    (
+        "CREDENTIAL_KEY_FILE",
+        "AES-256-GCM key (base64 of 32 bytes) sealing secrets for orgs whose credentials API returns none; generated when absent; default <DATA_DIR>/credential.key",
     ),
 ];
 
@@ -600,7 +609,12 @@ impl Config {
         let reveal_link_hours =
             parse_number("REVEAL_LINK_HOURS", get("REVEAL_LINK_HOURS"), 72, 1..=720)? as i64;
 
+        let credential_key_file = get("CREDENTIAL_KEY_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("credential.key"));
+
         Ok(Self {
+            credential_key_file,
             reveal_link_hours,
             provisioning_workers,
             salesforce,

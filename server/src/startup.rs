@@ -34,6 +34,8 @@ pub enum StartupError {
     Org(#[from] crate::org::OrgError),
     #[error("SMTP_URL: {0}")]
     Mail(String),
+    #[error("CREDENTIAL_KEY_FILE: {0}")]
+    CredentialKey(#[from] services::vault::VaultError),
 }
 
 /// A built application, bound to its port and ready to serve.
@@ -134,7 +136,11 @@ impl Application {
                 ..services::PortalSettings::default()
             }),
             org.client.clone(),
-        );
+        )
+        .with_vault(services::vault::Vault::load_or_create(
+            &config.credential_key_file,
+        )?)
+        .with_app_contact_email(app_contact(&config.mail_from));
 
         let session_store = DbSessionStore::new(db.pool().clone());
         let state = AppState {
@@ -218,11 +224,23 @@ impl Application {
                 .run_sender(state.db.clone(), async move { shutdown.cancelled().await })
         });
         let expiry = tokio::spawn(expire_requests(state.portal.clone(), shutdown.clone()));
-        let contact = config
-            .mail_from
-            .parse::<lettre::message::Mailbox>()
-            .map(|m| m.email.to_string())
-            .unwrap_or_else(|_| "portcullis@localhost".into());
+        let contact = state.portal.app_contact_email.clone();
+        // Sealed secrets no link can reveal any more are destroyed (orgs whose credentials
+        // API returns no secrets only; elsewhere there are none).
+        tokio::spawn({
+            let (db, shutdown) = (state.portal.db.clone(), shutdown.clone());
+            async move {
+                loop {
+                    if let Err(e) = services::reveal::destroy_uncollectable(&db).await {
+                        tracing::warn!(error = %e, "could not destroy uncollectable sealed secrets");
+                    }
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+                    }
+                }
+            }
+        });
         // On SQLite the portal runs as a single instance, so steps left running (leased) at
         // start-up belong to a previous process that died: they are taken up again now
         // rather than when their leases expire.
@@ -397,4 +415,12 @@ async fn expire_requests(portal: services::Portal, shutdown: CancellationToken) 
             () = shutdown.cancelled() => return,
         }
     }
+}
+
+/// Who Salesforce lists as the contact of the apps the portal makes: the sender address.
+fn app_contact(mail_from: &str) -> String {
+    mail_from
+        .parse::<lettre::message::Mailbox>()
+        .map(|m| m.email.to_string())
+        .unwrap_or_else(|_| "portcullis@localhost".into())
 }

@@ -27,11 +27,33 @@ struct Ready {
 }
 
 async fn ready_grant(kind: Db) -> Option<Ready> {
+    ready_grant_in(kind, true).await
+}
+
+/// With `secrets_via_api` false the org's credentials API returns no secrets
+/// (`enableClientSecretInRestApiAccess` off), as Salesforce's health check recommends.
+async fn ready_grant_in(kind: Db, secrets_via_api: bool) -> Option<Ready> {
     let app = TestApp::spawn_with(kind, |config| {
         config.roles = portal::one_role_each();
         config.provisioning_workers = 2;
     })
     .await?;
+    if !secrets_via_api {
+        let response = reqwest::Client::new()
+            .patch(format!(
+                "{}/__sandbox/settings",
+                app.sandbox_url.as_ref().unwrap()
+            ))
+            .json(&serde_json::json!({ "enableClientSecretInRestApiAccess": false }))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{:?}",
+            response.text().await
+        );
+    }
     let contractor = submit(&app, "Reveal Ltd", true).await;
     let approver = browser();
     sign_in(&app, &approver, portal::BLAKE).await;
@@ -580,7 +602,98 @@ macro_rules! both {
     };
 }
 
+async fn sealed_secrets_where_the_org_returns_none(kind: Db) {
+    let Some(r) = ready_grant_in(kind, false).await else {
+        return;
+    };
+    // Provisioning chose the secret, deployed it and sealed it (the proof used it).
+    let sealed: String =
+        sqlx::query_scalar("SELECT sealed FROM sealed_secrets WHERE grant_id = $1")
+            .bind(&r.grant_id)
+            .fetch_one(r.app.db.pool())
+            .await
+            .expect("a sealed secret");
+    assert!(sealed.starts_with("v1:"));
+    let contractor = browser();
+    let code = code_for(&r, &contractor).await;
+    let (status, body) = reveal(&r, &contractor, &r.reveal_path, &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let old: Value = serde_json::from_str(&body).unwrap();
+    let secret = old["consumer_secret"].as_str().unwrap().to_string();
+    assert!(!sealed.contains(&secret), "sealed, not stored in the clear");
+    assert_eq!(token_exchange(&old).await, StatusCode::OK);
+    // The reveal destroyed the ciphertext.
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sealed_secrets")
+        .fetch_one(r.app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    assert_secret_not_stored(&r.app, &secret).await;
+    let details: String = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'secret.revealed' AND target_id = $1",
+    )
+    .bind(&r.grant_id)
+    .fetch_one(r.app.db.pool())
+    .await
+    .unwrap();
+    assert!(details.contains("\"source\":\"sealed\""), "{details}");
+
+    // "I did not do this" rotates by deploying a new chosen secret: the old pair is refused.
+    let (status, body) = call(
+        &r.app,
+        &contractor,
+        "disown_reveal",
+        &[("token", token_of(&r.reveal_path))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_ne!(token_exchange(&old).await, StatusCode::OK);
+    // Nothing can reveal the new one until a new link is sent; once the grace period is
+    // over the sweeper destroys it (the grace is passed here by ageing the row).
+    sqlx::query("UPDATE sealed_secrets SET created_at = created_at - 3600000")
+        .execute(r.app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        services::reveal::destroy_uncollectable(&r.app.db)
+            .await
+            .unwrap(),
+        1
+    );
+    // A new link rotates again (sealed again) and hands over a pair that works.
+    let (status, body) = call(
+        &r.app,
+        &r.approver,
+        "reissue_reveal_link",
+        &[("request_id", &r.contractor.request_id)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        services::reveal::destroy_uncollectable(&r.app.db)
+            .await
+            .unwrap(),
+        0,
+        "an open link keeps it"
+    );
+    let mail = mail_to(&r.app, &r.contractor.email, "Your API credential")
+        .await
+        .unwrap();
+    let r2 = Ready {
+        reveal_path: link_path(&mail, "/reveal/").unwrap(),
+        ..r
+    };
+    let code = code_for(&r2, &contractor).await;
+    let (status, body) = reveal(&r2, &contractor, &r2.reveal_path, &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let new: Value = serde_json::from_str(&body).unwrap();
+    assert_ne!(new["consumer_secret"], old["consumer_secret"]);
+    assert_eq!(token_exchange(&new).await, StatusCode::OK);
+    r2.app.stop().await.unwrap();
+}
+
 both!(the_credential_is_revealed_once);
+both!(sealed_secrets_where_the_org_returns_none);
 both!(wrong_codes_lock_the_link);
 both!(an_expired_link_reveals_nothing_and_a_new_one_rotates);
 both!(i_did_not_do_this_rotates_the_secret);

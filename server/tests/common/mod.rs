@@ -148,6 +148,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub kind: Db,
     pub pg: Option<PgDatabase>,
+    /// The embedded sandbox org's base URL (its control API is under `/__sandbox`).
+    pub sandbox_url: Option<String>,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     pub dir: tempfile::TempDir,
@@ -227,6 +229,7 @@ impl TestApp {
         let url = app.url();
         let port = app.port();
         let db = app.database().clone();
+        let sandbox_url = app.sandbox_org().map(|o| o.base_url().to_string());
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
@@ -242,6 +245,7 @@ impl TestApp {
             client,
             kind,
             pg,
+            sandbox_url,
             shutdown,
             server: Some(server),
             dir,

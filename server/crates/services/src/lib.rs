@@ -22,6 +22,7 @@ pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;
+pub mod vault;
 
 use std::sync::Arc;
 
@@ -73,6 +74,10 @@ pub struct Portal {
     /// The org's describe for the scope pickers and the catalog (see
     /// [`Portal::org_objects`]).
     org_cache: catalog::OrgCache,
+    /// Seals secrets for orgs whose credentials API returns none ([`vault`]).
+    pub vault: Option<vault::Vault>,
+    /// The External Client Apps' contact (as the provisioning engine deploys them).
+    pub app_contact_email: String,
 }
 
 impl Portal {
@@ -88,6 +93,20 @@ impl Portal {
             settings,
             salesforce,
             org_cache: catalog::OrgCache::default(),
+            vault: None,
+            app_contact_email: reveal::Handover::default().app_contact_email,
         }
+    }
+
+    /// Keeps secrets sealed with `vault` for orgs whose credentials API returns none.
+    pub fn with_vault(mut self, vault: vault::Vault) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// The apps' contact email, as the provisioning engine is given it.
+    pub fn with_app_contact_email(mut self, email: impl Into<String>) -> Self {
+        self.app_contact_email = email.into();
+        self
     }
 }

@@ -31,6 +31,97 @@ use crate::db::DatabaseKind;
 use crate::mail::{Mail, Mailer};
 use crate::requests::add_event;
 use crate::tokens;
+use crate::vault::{self, Vault};
+
+/// How long a sealed secret may wait for its link to be issued before the sweeper may
+/// destroy it (a rotation seals first, then sends the link).
+const SEALED_GRACE_MS: i64 = 10 * 60 * 1000;
+
+/// The secret sealed for `grant_id`, or a new one sealed now (the row is written before
+/// the secret is deployed, so a crash in between loses nothing).
+pub(crate) async fn sealed_or_new(
+    db: &crate::Database,
+    vault: &Vault,
+    grant_id: &str,
+) -> Result<SecretString, String> {
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT sealed FROM sealed_secrets WHERE grant_id = $1")
+            .bind(grant_id)
+            .fetch_optional(db.pool())
+            .await
+            .map_err(|e| format!("the sealed secret could not be read: {e}"))?;
+    if let Some(sealed) = existing {
+        return vault.open(grant_id, &sealed).map_err(|e| e.to_string());
+    }
+    let secret = vault::new_secret();
+    store_sealed(db, vault, grant_id, &secret)
+        .await
+        .map_err(|e| format!("the chosen secret could not be kept: {e}"))?;
+    Ok(secret)
+}
+
+/// Seals `secret` as the grant's (replacing any earlier one); returns what it replaced.
+async fn store_sealed(
+    db: &crate::Database,
+    vault: &Vault,
+    grant_id: &str,
+    secret: &SecretString,
+) -> Result<Option<String>, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let previous: Option<String> =
+        sqlx::query_scalar("SELECT sealed FROM sealed_secrets WHERE grant_id = $1")
+            .bind(grant_id)
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+    sqlx::query(
+        "INSERT INTO sealed_secrets (grant_id, sealed, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (grant_id) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at",
+    )
+    .bind(grant_id)
+    .bind(vault.seal(grant_id, secret))
+    .bind(now_ms())
+    .execute(&mut *tx.tx)
+    .await?;
+    tx.commit().await?;
+    Ok(previous)
+}
+
+/// Destroys sealed secrets that can no longer be collected: the grant is set up and has no
+/// link that still works (expired, locked, revealed or reported). Returns how many.
+pub async fn destroy_uncollectable(db: &crate::Database) -> Result<u64, sqlx::Error> {
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let grants: Vec<String> = sqlx::query_scalar(
+        "SELECT s.grant_id FROM sealed_secrets s JOIN grants g ON g.id = s.grant_id \
+         WHERE g.state IN ('ready', 'active') AND s.created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM reveal_links l WHERE l.grant_id = s.grant_id \
+             AND l.state IN ('open', 'revealing') AND l.expires_at > $2)",
+    )
+    .bind(now - SEALED_GRACE_MS)
+    .bind(now)
+    .fetch_all(&mut *tx.tx)
+    .await?;
+    for grant_id in &grants {
+        sqlx::query("DELETE FROM sealed_secrets WHERE grant_id = $1")
+            .bind(grant_id)
+            .execute(&mut *tx.tx)
+            .await?;
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor: &Actor::system(),
+                action: "secret.sealed_destroyed",
+                target_type: "grant",
+                target_id: grant_id,
+                outcome: Outcome::Success,
+                details: json!({ "reason": "no link can reveal it any more" }),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(grants.len() as u64)
+}
 
 /// How long a mailed code is valid.
 pub const CODE_TTL_MS: i64 = 10 * 60 * 1000;
@@ -49,6 +140,11 @@ pub struct Handover {
     /// The portal's public base URL (no trailing slash), for the link.
     pub public_url: String,
     pub link_ttl_hours: i64,
+    /// For orgs whose credentials API returns no secrets: seals the secret the portal
+    /// chooses instead (see [`crate::vault`]). `None`: such orgs cannot be served.
+    pub vault: Option<Vault>,
+    /// The apps' contact (the provisioning engine's), for redeploying an app's secret.
+    pub app_contact_email: String,
 }
 
 impl Default for Handover {
@@ -57,6 +153,8 @@ impl Default for Handover {
             mail: Mailer::outbox(),
             public_url: crate::PortalSettings::default().public_url,
             link_ttl_hours: crate::PortalSettings::default().reveal_link_hours,
+            vault: None,
+            app_contact_email: "salesforce-admins@integrations.portcullis.invalid".into(),
         }
     }
 }
@@ -366,6 +464,8 @@ impl Portal {
             mail: self.mail.clone(),
             public_url: self.settings.public_url.clone(),
             link_ttl_hours: self.settings.reveal_link_hours,
+            vault: self.vault.clone(),
+            app_contact_email: self.app_contact_email.clone(),
         }
     }
 
@@ -533,24 +633,10 @@ impl Portal {
         };
 
         // 2. Read the credential from the org; on failure give the claim back.
-        let credential = match self
-            .salesforce
-            .consumer_credential(
-                &app_id,
-                &consumer_id,
-                salesforce::connect::CredentialPart::KeyAndSecret,
-            )
-            .await
-        {
-            Ok(c) => match (c.key, c.secret) {
-                (Some(key), Some(secret)) => Ok((key, secret)),
-                _ => Err(RevealError::Salesforce(
-                    "the org returned no key or no secret".into(),
-                )),
-            },
-            Err(e) => Err(from_salesforce(&e)),
-        };
-        let (key, secret) = match credential {
+        let credential = self
+            .credential_for(&link.grant_id, &app_id, &consumer_id)
+            .await;
+        let (key, secret, source) = match credential {
             Ok(c) => c,
             Err(e) => {
                 let mut tx = self.db.begin_write().await?;
@@ -606,6 +692,11 @@ impl Portal {
         .bind(&link.grant_id)
         .execute(&mut *tx.tx)
         .await?;
+        // Revealed: a sealed copy (orgs that return no secrets) is destroyed with the reveal.
+        sqlx::query("DELETE FROM sealed_secrets WHERE grant_id = $1")
+            .bind(&link.grant_id)
+            .execute(&mut *tx.tx)
+            .await?;
         add_event(
             &mut tx.tx,
             &link.request_id,
@@ -629,7 +720,7 @@ impl Portal {
                     "link": link.id,
                     "consumer_key": key,
                     "app": app_id,
-                    "source": "salesforce",
+                    "source": source,
                 }),
             },
         )
@@ -648,6 +739,57 @@ impl Portal {
             api_version: self.salesforce.api_version().to_string(),
             revealed_at: rfc3339(now),
         })
+    }
+
+    /// The key and secret: read from the org, or — where its credentials API returns no
+    /// secrets — the key from the org and the secret the portal sealed.
+    async fn credential_for(
+        &self,
+        grant_id: &str,
+        app_id: &str,
+        consumer_id: &str,
+    ) -> Result<(String, SecretString, &'static str), RevealError> {
+        use salesforce::connect::CredentialPart;
+        let error = match self
+            .salesforce
+            .consumer_credential(app_id, consumer_id, CredentialPart::KeyAndSecret)
+            .await
+        {
+            Ok(c) => {
+                return match (c.key, c.secret) {
+                    (Some(key), Some(secret)) => Ok((key, secret, "salesforce")),
+                    _ => Err(RevealError::Salesforce(
+                        "the org returned no key or no secret".into(),
+                    )),
+                };
+            }
+            Err(e) => e,
+        };
+        if !salesforce::connect::is_secret_access_disabled(&error) {
+            return Err(from_salesforce(&error));
+        }
+        let sealed: Option<String> =
+            sqlx::query_scalar("SELECT sealed FROM sealed_secrets WHERE grant_id = $1")
+                .bind(grant_id)
+                .fetch_optional(self.db.pool())
+                .await?;
+        let (Some(vault), Some(sealed)) = (self.vault.as_ref(), sealed) else {
+            return Err(RevealError::NotAllowed(
+                "The org does not hand out this secret and Portcullis holds no copy of it; ask Acme's admin for a new link."
+                    .into(),
+            ));
+        };
+        let secret = vault.open(grant_id, &sealed).map_err(|e| {
+            RevealError::NotAllowed(format!("{e}; ask Acme's admin for a new link."))
+        })?;
+        let key = self
+            .salesforce
+            .consumer_credential(app_id, consumer_id, CredentialPart::Key)
+            .await
+            .map_err(|e| from_salesforce(&e))?
+            .key
+            .ok_or_else(|| RevealError::Salesforce("the org returned no consumer key".into()))?;
+        Ok((key, secret, "sealed"))
     }
 
     /// Counts a wrong code; the last allowed one locks the link and alerts the approvers.
@@ -756,15 +898,55 @@ impl Portal {
                 "This grant's app is not recorded, so its secret cannot be changed.".into(),
             ));
         };
-        let staged = self
-            .salesforce
-            .create_staged(&app_id, &consumer_id)
-            .await
-            .map_err(|e| from_salesforce(&e))?;
+        let staged = match self.salesforce.create_staged(&app_id, &consumer_id).await {
+            Ok(staged) => staged,
+            Err(e) if salesforce::connect::is_secret_access_disabled(&e) => {
+                return self.rotate_by_deploy(grant_id).await;
+            }
+            Err(e) => return Err(from_salesforce(&e)),
+        };
         self.salesforce
             .rotate_staged(&app_id, &consumer_id, &staged.id)
             .await
             .map_err(|e| from_salesforce(&e))?;
+        Ok(())
+    }
+
+    /// Rotation where the credentials API is closed: a new secret of the portal's choosing,
+    /// sealed first, then deployed as the app's. If the deploy fails the earlier sealed
+    /// secret (still the app's) is put back.
+    async fn rotate_by_deploy(&self, grant_id: &str) -> Result<(), RevealError> {
+        let Some(vault) = self.vault.as_ref() else {
+            return Err(RevealError::NotAllowed(
+                "The org does not let Portcullis rotate this secret (its credentials API is closed and no credential key is configured); rotate it in Setup.".into(),
+            ));
+        };
+        let secret = vault::new_secret();
+        let previous = store_sealed(&self.db, vault, grant_id, &secret).await?;
+        let handover = self.handover();
+        let engine = crate::provisioning::Engine::new(self.db.clone(), self.salesforce.clone())
+            .with_contact_email(handover.app_contact_email.clone())
+            .with_handover(handover);
+        if let Err(message) = engine.deploy_chosen_secret(grant_id, &secret).await {
+            let mut tx = self.db.begin_write().await?;
+            match previous {
+                Some(sealed) => {
+                    sqlx::query("UPDATE sealed_secrets SET sealed = $1 WHERE grant_id = $2")
+                        .bind(sealed)
+                        .bind(grant_id)
+                        .execute(&mut *tx.tx)
+                        .await?
+                }
+                None => {
+                    sqlx::query("DELETE FROM sealed_secrets WHERE grant_id = $1")
+                        .bind(grant_id)
+                        .execute(&mut *tx.tx)
+                        .await?
+                }
+            };
+            tx.commit().await?;
+            return Err(RevealError::Salesforce(message));
+        }
         Ok(())
     }
 

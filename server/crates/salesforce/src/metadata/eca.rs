@@ -8,6 +8,8 @@
 
 use url::Url;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::package::{DeployZip, PackageBuilder};
 use super::spec::{self, ApiName, SpecError, TrustedIpRange};
 use super::xml::XmlWriter;
@@ -105,8 +107,18 @@ impl ExternalClientAppSpec {
 
     /// `extlClntAppGlobalOauthSets/<name>.ecaGlblOauth`.
     pub fn global_oauth_xml(&self) -> Result<String, SpecError> {
+        self.global_oauth_xml_with(None)
+    }
+
+    /// The global settings choosing the consumer secret: for orgs whose credentials API
+    /// does not return secrets, the portal sets the secret itself (ConnectedApp documents a
+    /// chosen `consumerSecret`; for ECAs it is UNCONFIRMED, see the reference).
+    fn global_oauth_xml_with(&self, secret: Option<&SecretString>) -> Result<String, SpecError> {
         let mut xml = XmlWriter::new(Self::GLOBAL_OAUTH_TYPE);
         xml.text("callbackUrl", "callback URL", self.callback_url.as_str())?;
+        if let Some(secret) = secret {
+            xml.text("consumerSecret", "consumer secret", secret.expose_secret())?;
+        }
         xml.text("externalClientApplication", "name", self.name.as_str())?;
         xml.flag("isClientCredentialsFlowEnabled", true);
         xml.flag("isConsumerSecretOptional", false);
@@ -149,6 +161,14 @@ impl ExternalClientAppSpec {
 
     /// The package: package.xml and the four component files.
     pub fn package(&self, version: ApiVersion) -> Result<PackageBuilder, SpecError> {
+        self.package_with(version, None)
+    }
+
+    fn package_with(
+        &self,
+        version: ApiVersion,
+        secret: Option<&SecretString>,
+    ) -> Result<PackageBuilder, SpecError> {
         self.validate()?;
         let name = self.name.as_str();
         let mut package = PackageBuilder::new(version);
@@ -172,7 +192,7 @@ impl ExternalClientAppSpec {
                 "extlClntAppGlobalOauthSets",
                 "ecaGlblOauth",
                 name,
-                self.global_oauth_xml()?,
+                self.global_oauth_xml_with(secret)?,
             )
             .add(
                 Self::OAUTH_POLICIES_TYPE,
@@ -187,6 +207,16 @@ impl ExternalClientAppSpec {
     /// The deploy zip.
     pub fn build_zip(&self, version: ApiVersion) -> Result<DeployZip, SpecError> {
         self.package(version)?.build()
+    }
+
+    /// The deploy package with the consumer secret set to `secret` (see
+    /// [`ExternalClientAppSpec::global_oauth_xml_with`]).
+    pub fn build_zip_with_secret(
+        &self,
+        version: ApiVersion,
+        secret: &SecretString,
+    ) -> Result<DeployZip, SpecError> {
+        self.package_with(version, Some(secret))?.build()
     }
 
     /// A deploy that deletes the app `name` (with its settings and OAuth consumer): an

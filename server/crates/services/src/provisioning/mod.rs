@@ -567,7 +567,49 @@ impl Engine {
                 step: leased.step,
                 owner: self.owner.clone(),
             },
+            vault: self.handover.vault.clone(),
         }))
+    }
+
+    /// Deploys `secret` as the consumer secret of a set-up grant's app (with its trusted IP
+    /// ranges), for orgs whose credentials API cannot rotate or return secrets. Waits for
+    /// the deploy.
+    pub async fn deploy_chosen_secret(
+        &self,
+        grant_id: &str,
+        secret: &secrecy::SecretString,
+    ) -> Result<(), String> {
+        self.deploy_secret(grant_id, secret)
+            .await
+            .map_err(|f| f.message)
+    }
+
+    async fn deploy_secret(
+        &self,
+        grant_id: &str,
+        secret: &secrecy::SecretString,
+    ) -> Result<(), StepFailure> {
+        let leased = Leased {
+            grant_id: grant_id.to_string(),
+            step: Step::Restrict,
+            attempt: 1,
+            first_attempt: false,
+            undo: false,
+        };
+        let cx = self
+            .context(&leased)
+            .await
+            .map_err(|e| StepFailure {
+                message: e.to_string(),
+                transient: true,
+            })?
+            .ok_or_else(|| StepFailure {
+                message: "there is no such grant".into(),
+                transient: false,
+            })?;
+        let id = deploy_app_with_secret(&self.salesforce, &cx, true, secret).await?;
+        wait_for_deploy(&self.salesforce, &cx, &id, "the app's new secret").await?;
+        Ok(())
     }
 
     async fn record(
@@ -775,6 +817,8 @@ struct Context {
     /// What an earlier attempt of this step saved before acting (see [`Checkpointer`]).
     checkpoint: Option<Value>,
     saver: Checkpointer,
+    /// Seals a secret the portal chooses, for orgs whose credentials API returns none.
+    vault: Option<crate::vault::Vault>,
 }
 
 /// Saves what a step needs kept *before* it acts in Salesforce (the records' previous
@@ -1695,13 +1739,76 @@ async fn deploy_app(
     spec.validate().map_err(spec_failure)?;
     let zip = spec
         .build_zip(client.api_version())
-        .map_err(|e| StepFailure {
-            message: format!("the External Client App package could not be built: {e}"),
-            transient: false,
-        })?;
+        .map_err(package_failure)?;
     Ok(client
         .deploy(&zip, &salesforce::metadata::DeployOptions::default())
         .await?)
+}
+
+/// Like [`deploy_app`], choosing the app's consumer secret.
+async fn deploy_app_with_secret(
+    client: &Client,
+    cx: &Context,
+    with_ranges: bool,
+    secret: &secrecy::SecretString,
+) -> Result<salesforce::metadata::DeployId, StepFailure> {
+    let spec = app_spec(cx, with_ranges)?;
+    let zip = spec
+        .build_zip_with_secret(client.api_version(), secret)
+        .map_err(package_failure)?;
+    Ok(client
+        .deploy(&zip, &salesforce::metadata::DeployOptions::default())
+        .await?)
+}
+
+fn package_failure(e: salesforce::metadata::SpecError) -> StepFailure {
+    StepFailure {
+        message: format!("the External Client App package could not be built: {e}"),
+        transient: false,
+    }
+}
+
+/// The app's secret, for the proof: read from the org; or, where the org's credentials API
+/// returns no secrets, one the portal chooses, seals (kept until the reveal) and deploys.
+/// A retry reuses the secret an earlier attempt sealed.
+async fn contractor_secret(
+    client: &Client,
+    cx: &Context,
+    app_id: &str,
+    consumer_id: &str,
+) -> Result<secrecy::SecretString, StepFailure> {
+    use salesforce::connect::CredentialPart;
+    let error = match client
+        .consumer_credential(app_id, consumer_id, CredentialPart::Secret)
+        .await
+    {
+        Ok(credential) => {
+            return credential.secret.ok_or_else(|| StepFailure {
+                message: "Salesforce did not return the app's secret for the proof".into(),
+                transient: true,
+            });
+        }
+        Err(e) => e,
+    };
+    if !salesforce::connect::is_secret_access_disabled(&error) {
+        return Err(error.into());
+    }
+    let vault = cx.vault.as_ref().ok_or_else(|| StepFailure {
+        message: "the org does not let the credentials API return consumer secrets \
+                  (enableClientSecretInRestApiAccess), and no credential key is configured \
+                  to keep one the portal chooses"
+            .into(),
+        transient: false,
+    })?;
+    let secret = crate::reveal::sealed_or_new(&cx.saver.db, vault, &cx.saver.grant_id)
+        .await
+        .map_err(|message| StepFailure {
+            message,
+            transient: true,
+        })?;
+    let id = deploy_app_with_secret(client, cx, false, &secret).await?;
+    wait_for_deploy(client, cx, &id, "the app's chosen secret").await?;
+    Ok(secret)
 }
 
 /// Waits (as [`DeployPoll`] says) for deploy `id` of `what`: a deploy still running when the

@@ -22,7 +22,6 @@ use salesforce::composite::{
     CompositeRequest, MAX_QUERY_OR_COLLECTION_SUBREQUESTS, MAX_SUBREQUESTS, Subrequest,
     SubrequestResult,
 };
-use salesforce::connect::CredentialPart;
 use salesforce::rest::Describe;
 use salesforce::{Client, Cond, PortalAuth, SalesforceId, Soql};
 use serde::{Deserialize, Serialize};
@@ -86,14 +85,7 @@ pub(super) async fn run(client: &Client, cx: &Context) -> Result<Value, StepFail
         field("consumer_id")?,
         field("consumer_key")?,
     );
-    let secret = client
-        .consumer_credential(&app_id, &consumer_id, CredentialPart::Secret)
-        .await?
-        .secret
-        .ok_or_else(|| StepFailure {
-            message: "Salesforce did not return the app's secret for the proof".into(),
-            transient: true,
-        })?;
+    let secret = super::contractor_secret(client, cx, &app_id, &consumer_id).await?;
     let contractor = client
         .acting_as(&PortalAuth::ClientCredentials {
             client_id: key,
