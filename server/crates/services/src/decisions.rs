@@ -469,7 +469,8 @@ fn parse_state(raw: &str) -> RequestState {
     RequestState::parse(raw).unwrap_or(RequestState::Submitted)
 }
 
-fn parse_scope(raw: &str) -> Scope {
+/// A stored scope (an unreadable one as no access at all).
+pub fn parse_scope(raw: &str) -> Scope {
     serde_json::from_str(raw).unwrap_or_else(|_| Scope {
         objects: Vec::new(),
         visibility: Visibility {

@@ -199,3 +199,105 @@ macro_rules! both_databases {
         }
     };
 }
+
+/// Appends `n` varied entries to the audit log, properly chained, in bulk (for paging tests
+/// and the audit page's benchmark): actors, actions, targets and outcomes cycle through
+/// realistic values; times start at `start_ms` and advance `step_ms` per entry; one entry
+/// in 1,000 mentions "needle" in its details. Returns the last sequence number.
+pub async fn audit_fill(db: &Database, n: i64, start_ms: i64, step_ms: i64) -> i64 {
+    use crate::audit::{Entry, canonical_json, search::KNOWN_ACTIONS};
+    use sqlx::Row;
+
+    const ACTORS: &[&str] = &[
+        "admin@acme-sandbox.example",
+        "approver@acme-sandbox.example",
+        "system",
+        "contractor:dev@kinetic.example",
+        "contractor:ops@northwind.example",
+    ];
+    const TYPES: &[&str] = &["request", "grant", "user", "package"];
+    let head = sqlx::query("SELECT last_seq, last_hash, last_at FROM audit_head WHERE id = 1")
+        .fetch_one(db.pool())
+        .await
+        .expect("read the audit head");
+    let mut seq: i64 = head.get("last_seq");
+    let mut prev: String = head.get("last_hash");
+    let mut at: i64 = head.get::<i64, _>("last_at").max(start_ms);
+    let mut done = 0i64;
+    while done < n {
+        let batch = (n - done).min(1_000);
+        let mut tx = db.pool().begin().await.expect("begin");
+        let mut entries = Vec::with_capacity(batch as usize);
+        for _ in 0..batch {
+            seq += 1;
+            at += step_ms;
+            let i = seq as usize;
+            let mut details = serde_json::json!({
+                "note": format!("generated entry {seq}"),
+                "api_calls": i % 17,
+            });
+            if seq % 1_000 == 0 {
+                details["note"] = serde_json::json!(format!("the Needle in entry {seq}"));
+            }
+            let mut entry = Entry {
+                seq,
+                at,
+                actor: ACTORS[i % ACTORS.len()].to_string(),
+                actor_ip: format!("192.0.2.{}", i % 250),
+                user_agent: "audit-fill".into(),
+                action: KNOWN_ACTIONS[i % KNOWN_ACTIONS.len()].to_string(),
+                target_type: TYPES[i % TYPES.len()].to_string(),
+                target_id: format!("target-{}", i % 5_000),
+                outcome: ["success", "success", "success", "failure", "denied"][(i / 7) % 5]
+                    .to_string(),
+                details: canonical_json(&details),
+                prev_hash: prev.clone(),
+                hash: String::new(),
+            };
+            entry.hash = Entry::compute_hash(&entry.prev_hash, &entry.canonical());
+            prev = entry.hash.clone();
+            entries.push(entry);
+        }
+        // Numbered placeholders: the Any driver passes them through to either database.
+        let rows: Vec<String> = (0..entries.len())
+            .map(|r| {
+                let cols: Vec<String> = (1..=12).map(|c| format!("${}", r * 12 + c)).collect();
+                format!("({})", cols.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO audit_log ({}) VALUES {}",
+            crate::audit::COLUMNS,
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for e in &entries {
+            query = query
+                .bind(e.seq)
+                .bind(e.at)
+                .bind(e.actor.clone())
+                .bind(e.actor_ip.clone())
+                .bind(e.user_agent.clone())
+                .bind(e.action.clone())
+                .bind(e.target_type.clone())
+                .bind(e.target_id.clone())
+                .bind(e.outcome.clone())
+                .bind(e.details.clone())
+                .bind(e.prev_hash.clone())
+                .bind(e.hash.clone());
+        }
+        query.execute(&mut *tx).await.expect("insert audit entries");
+        sqlx::query(
+            "UPDATE audit_head SET last_seq = $1, last_hash = $2, last_at = $3 WHERE id = 1",
+        )
+        .bind(seq)
+        .bind(&prev)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .expect("move the audit head");
+        tx.commit().await.expect("commit");
+        done += batch;
+    }
+    seq
+}

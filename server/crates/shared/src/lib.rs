@@ -3,6 +3,7 @@
 //! the data transfer types of the pages. Compiled into the server and into the browser
 //! (so forms can be checked as they are typed), so it depends on nothing heavier than serde.
 
+pub mod audit;
 pub mod auth;
 pub mod budget;
 pub mod fields;

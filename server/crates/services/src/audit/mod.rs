@@ -136,6 +136,14 @@ impl Entry {
         hex::encode(hasher.finalize())
     }
 
+    /// The details as indented JSON, for reading.
+    pub fn pretty_details(&self) -> String {
+        serde_json::from_str::<Value>(&self.details)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| self.details.clone())
+    }
+
     pub fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
             seq: row.try_get("seq")?,
@@ -164,15 +172,18 @@ pub async fn append(
     // Taking the head row first serialises appends (a row lock on PostgreSQL, the write
     // lock on SQLite), so the chain never forks.
     let head = sqlx::query(
-        "UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash",
+        "UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash, last_at",
     )
     .fetch_one(&mut **tx)
     .await?;
     let seq: i64 = head.try_get("last_seq")?;
     let prev_hash: String = head.try_get("last_hash")?;
+    let last_at: i64 = head.try_get("last_at")?;
     let mut entry = Entry {
         seq,
-        at: now_ms(),
+        // Never before the entry it follows (clocks of several instances differ a little),
+        // so that time order is chain order and a time range is a range of entries.
+        at: now_ms().max(last_at),
         actor: event.actor.name.clone(),
         actor_ip: event.actor.ip.clone(),
         user_agent: event.actor.user_agent.chars().take(400).collect(),
@@ -200,12 +211,16 @@ pub async fn append(
         .bind(&entry.hash)
         .execute(&mut **tx)
         .await?;
-    sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
+    sqlx::query("UPDATE audit_head SET last_hash = $1, last_at = $2 WHERE id = 1")
         .bind(&entry.hash)
+        .bind(entry.at)
         .execute(&mut **tx)
         .await?;
     Ok(seq)
 }
+
+pub mod evidence;
+pub mod search;
 
 /// What verification found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,6 +246,16 @@ pub enum Problem {
     Missing,
     /// The entry does not follow the one before it, or is not part of the chain.
     Inserted,
+}
+
+impl Problem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Problem::Changed => "changed",
+            Problem::Missing => "missing",
+            Problem::Inserted => "inserted",
+        }
+    }
 }
 
 /// Recomputes the chain over entries `from..=to` (the whole log by default).

@@ -1,0 +1,413 @@
+//! Finding entries: filters by actor, action, target, outcome and time, a text search in the
+//! details, and cursor paging newest first (`before` a sequence number, never OFFSET, so a
+//! page deep in a million entries costs what the first one does).
+
+use sqlx::Row;
+
+use super::{COLUMNS, Entry, Outcome};
+use crate::db::Database;
+
+/// What the reviewer asked for. Every field narrows; an empty filter is the whole log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Exactly this actor (a Salesforce username, `contractor:<email>` or `system`).
+    pub actor: Option<String>,
+    /// Exactly this action, or a family: `request.*` (or `request.`) is every request event.
+    pub action: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// Unix milliseconds, inclusive.
+    pub from_ms: Option<i64>,
+    /// Unix milliseconds, exclusive.
+    pub to_ms: Option<i64>,
+    /// Words in the details, case-insensitively (ASCII case on SQLite).
+    pub text: Option<String>,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        *self == Filter::default()
+    }
+}
+
+/// One page, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub entries: Vec<Entry>,
+    /// Pass as `before` for the next (older) page; `None` on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// The largest page anyone gets.
+pub const MAX_PAGE: i64 = 1_000;
+
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// `%`, `_` and the escape character itself match literally.
+fn like_escape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len() + 2);
+    for c in raw.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The first entry at or after `at_ms` (entry times never go backwards, so every entry
+/// from it on is at or after `at_ms`).
+async fn first_seq_from(db: &Database, at_ms: i64) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT seq FROM audit_log WHERE at >= $1 ORDER BY at, seq LIMIT 1")
+        .bind(at_ms)
+        .fetch_optional(db.pool())
+        .await
+}
+
+/// The WHERE clause and its values, or `None` when the filter matches nothing.
+async fn conditions(
+    db: &Database,
+    filter: &Filter,
+    before: Option<i64>,
+) -> Result<Option<(String, Vec<Bind>)>, sqlx::Error> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut binds: Vec<Bind> = Vec::new();
+    let mut push = |clause: &str, bind: Bind, binds_len: &mut usize| {
+        *binds_len += 1;
+        clauses.push(clause.replace('?', &format!("${binds_len}")));
+        binds.push(bind);
+    };
+    let mut n = 0usize;
+    if let Some(actor) = &filter.actor {
+        push("actor = ?", Bind::Text(actor.clone()), &mut n);
+    }
+    if let Some(action) = &filter.action {
+        match action
+            .strip_suffix(".*")
+            .or_else(|| action.strip_suffix('.'))
+        {
+            // A family is a range of the index on action: "request." up to "request/".
+            Some(family) => {
+                push("action >= ?", Bind::Text(format!("{family}.")), &mut n);
+                push("action < ?", Bind::Text(format!("{family}/")), &mut n);
+            }
+            None => push("action = ?", Bind::Text(action.clone()), &mut n),
+        }
+    }
+    if let Some(target_type) = &filter.target_type {
+        push("target_type = ?", Bind::Text(target_type.clone()), &mut n);
+    }
+    if let Some(target_id) = &filter.target_id {
+        push("target_id = ?", Bind::Text(target_id.clone()), &mut n);
+    }
+    if let Some(outcome) = filter.outcome {
+        push("outcome = ?", Bind::Text(outcome.as_str().into()), &mut n);
+    }
+    if let Some(from) = filter.from_ms {
+        match first_seq_from(db, from).await? {
+            Some(seq) => push("seq >= ?", Bind::Int(seq), &mut n),
+            None => return Ok(None),
+        }
+    }
+    if let Some(to) = filter.to_ms
+        && let Some(seq) = first_seq_from(db, to).await?
+    {
+        push("seq < ?", Bind::Int(seq), &mut n);
+    }
+    if let Some(before) = before {
+        push("seq < ?", Bind::Int(before), &mut n);
+    }
+    if let Some(text) = &filter.text {
+        push(
+            "LOWER(details) LIKE ? ESCAPE '\\'",
+            Bind::Text(format!("%{}%", like_escape(&text.to_lowercase()))),
+            &mut n,
+        );
+    }
+    let clause = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    Ok(Some((clause, binds)))
+}
+
+/// A page of at most `limit` entries older than `before` (the newest when `None`).
+pub async fn search(
+    db: &Database,
+    filter: &Filter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Page, sqlx::Error> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let Some((clause, binds)) = conditions(db, filter, before).await? else {
+        return Ok(Page {
+            entries: Vec::new(),
+            next_before: None,
+        });
+    };
+    // One more than asked for says whether there is a next page.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_log {clause} ORDER BY seq DESC LIMIT {}",
+        limit + 1
+    );
+    let mut query = sqlx::query(&sql);
+    for bind in binds {
+        query = match bind {
+            Bind::Text(v) => query.bind(v),
+            Bind::Int(v) => query.bind(v),
+        };
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    let mut entries = rows
+        .iter()
+        .map(Entry::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_before = if entries.len() as i64 > limit {
+        entries.truncate(limit as usize);
+        entries.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok(Page {
+        entries,
+        next_before,
+    })
+}
+
+/// One entry by its sequence number.
+pub async fn entry(db: &Database, seq: i64) -> Result<Option<Entry>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_log WHERE seq = $1"))
+        .bind(seq)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(Entry::from_row).transpose()
+}
+
+/// The number of entries in the log (from the chain head: no count over the table).
+pub async fn total(db: &Database) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT last_seq FROM audit_head WHERE id = 1")
+        .fetch_one(db.pool())
+        .await?;
+    row.try_get("last_seq")
+}
+
+pub use shared::audit::{KNOWN_ACTIONS, TARGET_TYPES};
+
+/// The filter as a form or a URL carries it: every field optional text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Query {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub outcome: Option<String>,
+    /// A UTC date (`2026-11-22`) or date and time (`2026-11-22T14:20`), inclusive.
+    pub from: Option<String>,
+    /// The same; a date alone means the end of that day.
+    pub to: Option<String>,
+    /// Words to find in the details.
+    pub q: Option<String>,
+}
+
+/// A field of the query that is not usable, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct QueryError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn given(raw: &Option<String>) -> Option<&str> {
+    raw.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && *s != "any")
+}
+
+fn bounded(field: &'static str, raw: &Option<String>) -> Result<Option<String>, QueryError> {
+    match given(raw) {
+        Some(value) if value.chars().count() > 200 => Err(QueryError {
+            field,
+            message: "is longer than 200 characters".into(),
+        }),
+        other => Ok(other.map(str::to_string)),
+    }
+}
+
+/// Unix milliseconds of a UTC date or date-time; `end_of_day` moves a bare date to the
+/// start of the next day (for an exclusive upper bound).
+pub fn parse_time(raw: &str, end_of_day: bool) -> Option<i64> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Some(t.timestamp_millis());
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(raw, format) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?;
+    let date = if end_of_day { date.succ_opt()? } else { date };
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
+impl Query {
+    /// The filter this query asks for, or the first field that is not usable.
+    pub fn filter(&self) -> Result<Filter, QueryError> {
+        let action = bounded("action", &self.action)?;
+        if let Some(action) = &action {
+            let valid = action
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.' || c == '*');
+            if !valid || action.starts_with('.') {
+                return Err(QueryError {
+                    field: "action",
+                    message: format!(
+                        "'{action}' is not an action (like request.submitted, or request.* for all request events)"
+                    ),
+                });
+            }
+        }
+        let target_type = bounded("target_type", &self.target_type)?;
+        if let Some(t) = &target_type
+            && !TARGET_TYPES.contains(&t.as_str())
+        {
+            return Err(QueryError {
+                field: "target_type",
+                message: format!("'{t}' is not a target type ({})", TARGET_TYPES.join(", ")),
+            });
+        }
+        let outcome = match given(&self.outcome) {
+            None => None,
+            Some("success") => Some(Outcome::Success),
+            Some("failure") => Some(Outcome::Failure),
+            Some("denied") => Some(Outcome::Denied),
+            Some(other) => {
+                return Err(QueryError {
+                    field: "outcome",
+                    message: format!("'{other}' is not an outcome (success, failure or denied)"),
+                });
+            }
+        };
+        let time = |field: &'static str, raw: &Option<String>, end: bool| {
+            match given(raw) {
+            None => Ok(None),
+            Some(raw) => parse_time(raw, end).map(Some).ok_or_else(|| QueryError {
+                field,
+                message: format!("'{raw}' is not a date (YYYY-MM-DD) or a date and time (YYYY-MM-DDTHH:MM), in UTC"),
+            }),
+        }
+        };
+        let from_ms = time("from", &self.from, false)?;
+        let to_ms = time("to", &self.to, true)?;
+        if let (Some(from), Some(to)) = (from_ms, to_ms)
+            && to <= from
+        {
+            return Err(QueryError {
+                field: "to",
+                message: "is not after 'from'".into(),
+            });
+        }
+        Ok(Filter {
+            actor: bounded("actor", &self.actor)?,
+            action,
+            target_type,
+            target_id: bounded("target_id", &self.target_id)?,
+            outcome,
+            from_ms,
+            to_ms,
+            text: bounded("q", &self.q)?,
+        })
+    }
+
+    /// The query as URL parameters (only the fields given), for links that keep it.
+    pub fn to_url_query(&self) -> String {
+        let pairs = [
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("target_type", &self.target_type),
+            ("target_id", &self.target_id),
+            ("outcome", &self.outcome),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("q", &self.q),
+        ];
+        let mut out = String::new();
+        for (key, value) in pairs {
+            if let Some(value) = given(value) {
+                if !out.is_empty() {
+                    out.push('&');
+                }
+                out.push_str(key);
+                out.push('=');
+                out.push_str(&shared::audit::url_encode(value));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(f: impl FnOnce(&mut Query)) -> Query {
+        let mut query = Query::default();
+        f(&mut query);
+        query
+    }
+
+    #[test]
+    fn dates_and_times_are_utc_and_a_bare_end_date_includes_its_day() {
+        let day = parse_time("2026-11-22", false).unwrap();
+        assert_eq!(parse_time("2026-11-22", true).unwrap() - day, 86_400_000);
+        assert_eq!(
+            parse_time("2026-11-22T14:20", false).unwrap() - day,
+            51_600_000
+        );
+        assert_eq!(
+            parse_time("2026-11-22T14:20:00Z", false),
+            parse_time("2026-11-22T14:20", false)
+        );
+        assert_eq!(parse_time("22/11/2026", false), None);
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let field = |query: Query| query.filter().unwrap_err().field;
+        assert_eq!(field(q(|q| q.outcome = Some("maybe".into()))), "outcome");
+        assert_eq!(field(q(|q| q.from = Some("yesterday".into()))), "from");
+        assert_eq!(field(q(|q| q.action = Some("DROP TABLE".into()))), "action");
+        assert_eq!(
+            field(q(|q| q.target_type = Some("org".into()))),
+            "target_type"
+        );
+        assert_eq!(field(q(|q| q.q = Some("x".repeat(201)))), "q");
+        assert_eq!(
+            field(q(|q| {
+                q.from = Some("2026-11-22".into());
+                q.to = Some("2026-11-21".into());
+            })),
+            "to"
+        );
+        let ok = q(|q| {
+            q.outcome = Some("any".into());
+            q.actor = Some("  ".into());
+        });
+        assert!(ok.filter().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_url_query_keeps_only_given_fields() {
+        let query = q(|q| {
+            q.actor = Some("a b@c".into());
+            q.outcome = Some("any".into());
+            q.action = Some("request.*".into());
+        });
+        assert_eq!(query.to_url_query(), "actor=a%20b%40c&action=request.%2A");
+    }
+}
