@@ -18,7 +18,7 @@ use leptos_router::{
 use crate::layout::Layout;
 use crate::pages::{
     admin::{AdminDashboard, AdminRequest},
-    audit::AuditLog,
+    audit::{AuditEntry, AuditLog},
     auth_failed::AuthFailed,
     home::Home,
     manage::{CatalogPage, SettingsPage},
@@ -70,6 +70,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("admin"), StaticSegment("catalog")) view=CatalogPage />
                     <Route path=(StaticSegment("admin"), StaticSegment("settings")) view=SettingsPage />
                     <Route path=StaticSegment("audit") view=AuditLog />
+                    <Route path=(StaticSegment("audit"), StaticSegment("entries"), ParamSegment("seq")) view=AuditEntry />
                     <Route path=(StaticSegment("status"), ParamSegment("token")) view=Status />
                     <Route path=(StaticSegment("verify"), ParamSegment("token")) view=VerifyEmail />
                     <Route path=(StaticSegment("reveal"), ParamSegment("token")) view=Reveal />

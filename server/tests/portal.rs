@@ -115,6 +115,7 @@ const EVERYONE: &[Persona] = &Persona::ALL;
 const REVIEWERS: &[Persona] = &[Approver, Owner];
 const APPROVERS: &[Persona] = &[Approver];
 const OWNERS: &[Persona] = &[Owner];
+const AUDITORS: &[Persona] = &[SecurityReviewer, Owner];
 const LINK_HOLDER: &[Persona] = &[LinkHolder];
 
 struct Fixture {
@@ -430,6 +431,33 @@ fn matrix(f: &Fixture) -> Vec<Row> {
             }),
             shows: Some("only for a grant that is set up".into()),
         },
+        Row {
+            function: "audit_search",
+            allowed: AUDITORS,
+            writes: false,
+            capability: false,
+            allowed_status: StatusCode::OK,
+            args: Box::new(|_| strings(&[("action", "request.submitted")])),
+            shows: Some("request.submitted".into()),
+        },
+        Row {
+            function: "audit_entry",
+            allowed: AUDITORS,
+            writes: false,
+            capability: false,
+            allowed_status: StatusCode::OK,
+            args: Box::new(|_| strings(&[("seq", "1")])),
+            shows: Some("prev_hash".into()),
+        },
+        Row {
+            function: "audit_verify",
+            allowed: AUDITORS,
+            writes: false,
+            capability: false,
+            allowed_status: StatusCode::OK,
+            args: no_args(),
+            shows: Some("Intact".into()),
+        },
     ]
 }
 
@@ -467,6 +495,17 @@ fn pages(f: &Fixture) -> Vec<PageRow> {
             path: fixed("/admin/settings"),
             allowed: OWNERS,
             shows: "Review settings".into(),
+        },
+        PageRow {
+            path: fixed(&format!("/audit?target_id={}", f.waiting.request_id)),
+            allowed: AUDITORS,
+            // The request's details name the company.
+            shows: f.company.clone(),
+        },
+        PageRow {
+            path: fixed("/audit/entries/1"),
+            allowed: AUDITORS,
+            shows: "Previous hash".into(),
         },
         PageRow {
             path: Box::new(move |persona| {
@@ -545,7 +584,7 @@ async fn authorisation_matrix(app: TestApp) {
                     "{path} as {persona:?} must not show '{}'",
                     row.shows
                 );
-                if path.starts_with("/admin") {
+                if path.starts_with("/admin") || path.starts_with("/audit") {
                     let expected = if persona.signed_in() {
                         "Not authorised"
                     } else {
@@ -644,8 +683,8 @@ async fn authorisation_matrix(app: TestApp) {
         );
         checked += 1;
     }
-    // 6 pages, 21 functions and sign-out, each for 6 personas.
-    assert_eq!(checked, (6 + 21 + 1) * 6);
+    // 8 pages, 24 functions and sign-out, each for 6 personas.
+    assert_eq!(checked, (8 + 24 + 1) * 6);
 }
 on_both_databases!(the_authorisation_matrix_holds, authorisation_matrix);
 

@@ -314,6 +314,81 @@ async fn the_credential_is_revealed_once(kind: Db) {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("\"revealed\""), "{body}");
+
+    // The security reviewer's evidence pack tells the whole story, and holds no secret.
+    let reviewer = browser();
+    sign_in(&r.app, &reviewer, portal::SAM).await;
+    let evidence_path = format!("/audit/evidence/{}.json", r.grant_id);
+    let refused = r
+        .approver
+        .get(r.app.at(&evidence_path))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "approvers do not get it"
+    );
+    let response = reviewer.get(r.app.at(&evidence_path)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        !text.contains(&secret),
+        "the secret is not in the evidence pack"
+    );
+    let pack: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(pack["format"], "portcullis-evidence/1");
+    assert_eq!(pack["grant"]["id"], r.grant_id.as_str());
+    assert_eq!(pack["request"]["id"], r.contractor.request_id.as_str());
+    assert_eq!(pack["request"]["company"], "Reveal Ltd");
+    let approvals = pack["approvals"].as_array().unwrap();
+    assert_eq!(approvals.len(), 1, "{approvals:?}");
+    assert_eq!(approvals[0]["approver"], portal::BLAKE.0);
+    assert_eq!(approvals[0]["decision"], "approved");
+    assert!(pack["scope_diff"].is_array());
+    let steps = pack["provisioning"].as_array().unwrap();
+    assert_eq!(steps.len(), services::provisioning::Step::ALL.len());
+    assert!(steps.iter().all(|s| s["state"] == "succeeded"), "{steps:?}");
+    let user_step = steps.iter().find(|s| s["step"] == "user").unwrap();
+    assert!(
+        user_step["salesforce"].to_string().contains("005"),
+        "the integration user's Salesforce id: {user_step}"
+    );
+    let proof = pack["proof"].as_array().unwrap();
+    assert!(!proof.is_empty());
+    assert!(proof.iter().all(|c| c["pass"] == true), "{proof:?}");
+    let receipt = &pack["reveal_receipt"][0];
+    assert_eq!(receipt["state"], "revealed");
+    assert!(receipt["revealed_at"].is_string(), "{receipt}");
+    assert!(receipt["revealed_from_ip"].is_string(), "{receipt}");
+    let entries = pack["audit"]["entries"].as_array().unwrap();
+    let packed: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(packed, expected, "every audit entry of the grant, in order");
+    for e in entries {
+        let entry: services::audit::Entry = serde_json::from_value(e.clone()).unwrap();
+        assert_eq!(
+            services::audit::Entry::compute_hash(&entry.prev_hash, &entry.canonical()),
+            entry.hash,
+            "each packed entry matches its hash"
+        );
+    }
+    assert_eq!(pack["audit"]["chain"]["status"], "intact");
+    let missing = reviewer
+        .get(r.app.at("/audit/evidence/no-such-grant.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     r.app.stop().await.unwrap();
 }
 

@@ -3,6 +3,7 @@
 //! can call them by name.
 
 pub mod admin;
+pub mod audit;
 pub mod intake;
 pub mod manage;
 pub mod reveal;

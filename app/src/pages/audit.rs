@@ -1,19 +1,299 @@
-//! The security reviewers' view of the tamper-evident audit log.
+//! The security reviewers' view of the tamper-evident audit log: filters, text search,
+//! cursor paging, one entry in full, exports, the evidence pack and "Verify chain".
 
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use shared::audit::{KNOWN_ACTIONS, TARGET_TYPES, families, url_encode};
+
+use crate::api::audit::{
+    AuditPage, AuditVerify, EntryView, VerifyView, audit_entry, audit_search, reviewer_or_owner,
+};
+use crate::pages::admin::{RequireRole, load_for};
+
+const FIELDS: [&str; 8] = [
+    "actor",
+    "action",
+    "target_type",
+    "target_id",
+    "outcome",
+    "from",
+    "to",
+    "q",
+];
 
 #[component]
 pub fn AuditLog() -> impl IntoView {
+    // Created outside the role check's <Suspense> (see AdminDashboard).
+    let query = use_query_map();
+    let params = move || {
+        let q = query.read();
+        let mut values: Vec<Option<String>> = FIELDS.iter().map(|f| q.get(f)).collect();
+        values.push(q.get("before"));
+        values
+    };
+    let page = Resource::new(params, |v| {
+        let mut v = v.into_iter();
+        let mut next = move || v.next().flatten();
+        let (actor, action, target_type, target_id, outcome, from, to, q, before) = (
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+        );
+        load_for(
+            reviewer_or_owner,
+            audit_search(
+                actor,
+                action,
+                target_type,
+                target_id,
+                outcome,
+                from,
+                to,
+                q,
+                before,
+            ),
+        )
+    });
+    let verify = ServerAction::<AuditVerify>::new();
     view! {
         <Title text="Audit log" />
         <h1>"Audit log"</h1>
-        <p class="lead">
-            "Every request, approval, provisioning step and credential reveal, hash-chained so "
-            "that any change to the record shows."
+        <RequireRole allow=reviewer_or_owner>
+            <p class="lead">
+                "Every request, approval, provisioning step and credential reveal, hash-chained so "
+                "that any change to the record shows. Times are UTC."
+            </p>
+            <Filters />
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || page.get().map(|result| match result {
+                    Ok(Some(page)) => view! { <Entries page /> }.into_any(),
+                    Ok(None) => ().into_any(),
+                    Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+                })}
+            </Suspense>
+            <VerifyChain verify />
+        </RequireRole>
+    }
+}
+
+#[component]
+fn Filters() -> impl IntoView {
+    let query = use_query_map();
+    let current = move |key: &str| query.read().get(key).unwrap_or_default();
+    view! {
+        <form method="get" action="/audit" class="filters" aria-label="Filter the audit log">
+            <label for="audit-actor">"Actor"</label>
+            <input id="audit-actor" name="actor" type="text" maxlength="200" value=move || current("actor") />
+            <label for="audit-action">"Action"</label>
+            <select id="audit-action" name="action">
+                <option value="any">"Any action"</option>
+                <optgroup label="All events of">
+                    {families().into_iter().map(|family| {
+                        let value = format!("{family}.*");
+                        let shown = value.clone();
+                        let selected = value.clone();
+                        view! { <option value=value selected=move || current("action") == selected>{shown}</option> }
+                    }).collect_view()}
+                </optgroup>
+                <optgroup label="One action">
+                    {KNOWN_ACTIONS.iter().map(|action| {
+                        view! { <option value=*action selected=move || current("action") == *action>{*action}</option> }
+                    }).collect_view()}
+                </optgroup>
+            </select>
+            <label for="audit-target-type">"Target type"</label>
+            <select id="audit-target-type" name="target_type">
+                <option value="any">"Any target"</option>
+                {TARGET_TYPES.iter().map(|t| {
+                    view! { <option value=*t selected=move || current("target_type") == *t>{*t}</option> }
+                }).collect_view()}
+            </select>
+            <label for="audit-target-id">"Target id"</label>
+            <input id="audit-target-id" name="target_id" type="text" maxlength="200" value=move || current("target_id") />
+            <label for="audit-outcome">"Outcome"</label>
+            <select id="audit-outcome" name="outcome">
+                <option value="any">"Any outcome"</option>
+                {["success", "failure", "denied"].into_iter().map(|o| {
+                    view! { <option value=o selected=move || current("outcome") == o>{o}</option> }
+                }).collect_view()}
+            </select>
+            <label for="audit-from">"From (UTC)"</label>
+            <input id="audit-from" name="from" type="datetime-local" value=move || current("from") />
+            <label for="audit-to">"To (UTC)"</label>
+            <input id="audit-to" name="to" type="datetime-local" value=move || current("to") />
+            <label for="audit-q">"Search details"</label>
+            <input id="audit-q" name="q" type="search" maxlength="200" value=move || current("q") />
+            <button type="submit">"Filter"</button>
+        </form>
+    }
+}
+
+#[component]
+fn Entries(page: AuditPage) -> impl IntoView {
+    let AuditPage {
+        rows,
+        next_before,
+        total,
+        query,
+        grant,
+    } = page;
+    let with = |extra: String| {
+        if query.is_empty() {
+            extra
+        } else if extra.is_empty() {
+            query.clone()
+        } else {
+            format!("{query}&{extra}")
+        }
+    };
+    let csv = format!("/audit/export.csv?{query}");
+    let jsonl = format!("/audit/export.jsonl?{query}");
+    let older = next_before.map(|n| format!("/audit?{}", with(format!("before={n}"))));
+    let newest = format!("/audit?{query}");
+    let shown = rows.len();
+    view! {
+        <p class="muted">{format!("{total} entries in the log.")}</p>
+        <p class="actions">
+            <a href=csv rel="external" download="">"Export CSV"</a>
+            " · "
+            <a href=jsonl rel="external" download="">"Export JSON Lines"</a>
+            {grant.map(|g| view! {
+                " · "
+                <a href=format!("/audit/evidence/{}", url_encode(&g)) rel="external" download="">"Download the evidence pack"</a>
+            })}
         </p>
-        <p class="notice" role="status">
-            "Security reviewers sign in with Salesforce. Sign-in is not enabled on this portal yet."
+        {if rows.is_empty() {
+            view! { <p role="status">"No entries match."</p> }.into_any()
+        } else {
+            view! {
+                <table class="data audit" aria-label="Audit entries">
+                    <thead><tr><th>"#"</th><th>"Time"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"Outcome"</th><th>"Details"</th></tr></thead>
+                    <tbody>
+                        {rows.into_iter().map(|row| view! {
+                            <tr>
+                                <td><a href=format!("/audit/entries/{}", row.seq) aria-label=format!("Entry {}", row.seq)>{row.seq}</a></td>
+                                <td><time datetime=row.at.clone()>{row.at.clone()}</time></td>
+                                <td>{row.actor.clone()}<br /><span class="muted">{row.actor_ip.clone()}</span></td>
+                                <td><code>{row.action.clone()}</code></td>
+                                <td>{row.target_type.clone()}<br /><span class="muted">{row.target_id.clone()}</span></td>
+                                <td><span class=format!("outcome outcome-{}", row.outcome)>{row.outcome.clone()}</span></td>
+                                <td class="details"><code>{row.summary.clone()}</code></td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
+        <nav aria-label="Pages" class="pager">
+            <span class="muted">{format!("{shown} shown")}</span>
+            " "
+            <a href=newest>"Newest entries"</a>
+            {older.map(|href| view! { " " <a href=href>"Older entries"</a> })}
+        </nav>
+    }
+}
+
+#[component]
+fn VerifyChain(verify: ServerAction<AuditVerify>) -> impl IntoView {
+    let result = verify.value();
+    view! {
+        <section class="card" aria-labelledby="verify-heading">
+            <h2 id="verify-heading">"Verify the chain"</h2>
+            <p>"Recomputes every entry's hash from its content and the entry before it. Leave the range empty for the whole log."</p>
+            <ActionForm action=verify attr:aria-label="Verify the chain" attr:class="filters">
+                <label for="verify-from">"From entry"</label>
+                <input id="verify-from" name="from_seq" type="number" min="1" />
+                <label for="verify-to">"To entry"</label>
+                <input id="verify-to" name="to_seq" type="number" min="1" />
+                <button type="submit">"Verify chain"</button>
+            </ActionForm>
+            {move || verify.pending().get().then(|| view! { <p role="status">"Verifying…"</p> })}
+            {move || result.get().map(|outcome| match outcome {
+                Ok(VerifyView::Intact { entries, first_seq, last_seq }) => view! {
+                    <p class="notice" role="status">
+                        <strong>"Intact. "</strong>
+                        {if entries == 0 {
+                            "There are no entries in that range.".to_string()
+                        } else {
+                            format!("Entries {first_seq} to {last_seq} ({entries}) match their hashes and follow each other.")
+                        }}
+                    </p>
+                }.into_any(),
+                Ok(VerifyView::Broken { seq, problem, detail }) => view! {
+                    <p class="notice error" role="alert">
+                        <strong>{format!("Broken at entry {seq} ({problem}). ")}</strong>
+                        {detail}
+                        " "
+                        <a href=format!("/audit/entries/{seq}")>{format!("Open entry {seq}")}</a>
+                    </p>
+                }.into_any(),
+                Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
+        </section>
+    }
+}
+
+#[component]
+pub fn AuditEntry() -> impl IntoView {
+    let params = use_params_map();
+    let entry = Resource::new(
+        move || params.read().get("seq").unwrap_or_default(),
+        |seq| load_for(reviewer_or_owner, audit_entry(seq)),
+    );
+    view! {
+        <Title text="Audit entry" />
+        <h1>"Audit entry"</h1>
+        <RequireRole allow=reviewer_or_owner>
+            <p><a href="/audit">"Back to the audit log"</a></p>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || entry.get().map(|result| match result {
+                    Ok(Some(Some(entry))) => view! { <EntryDetail entry /> }.into_any(),
+                    Ok(Some(None)) => view! { <p role="alert">"There is no entry with that number."</p> }.into_any(),
+                    Ok(None) => ().into_any(),
+                    Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+                })}
+            </Suspense>
+        </RequireRole>
+    }
+}
+
+#[component]
+fn EntryDetail(entry: EntryView) -> impl IntoView {
+    let about = format!(
+        "/audit?target_type={}&target_id={}",
+        url_encode(&entry.target_type),
+        url_encode(&entry.target_id)
+    );
+    let evidence = (entry.target_type == "grant")
+        .then(|| format!("/audit/evidence/{}", url_encode(&entry.target_id)));
+    view! {
+        <h2>{format!("Entry {}: {}", entry.seq, entry.action)}</h2>
+        <dl class="entry" aria-label=format!("Entry {}", entry.seq)>
+            <dt>"Time (UTC)"</dt><dd><time datetime=entry.at.clone()>{entry.at.clone()}</time></dd>
+            <dt>"Actor"</dt><dd>{entry.actor.clone()}</dd>
+            <dt>"IP address"</dt><dd>{entry.actor_ip.clone()}</dd>
+            <dt>"Browser"</dt><dd>{entry.user_agent.clone()}</dd>
+            <dt>"Action"</dt><dd><code>{entry.action.clone()}</code></dd>
+            <dt>"Target"</dt><dd>{format!("{} {}", entry.target_type, entry.target_id)}</dd>
+            <dt>"Outcome"</dt><dd>{entry.outcome.clone()}</dd>
+            <dt>"Details"</dt><dd><pre>{entry.details.clone()}</pre></dd>
+            <dt>"Previous hash"</dt><dd><code class="hash">{entry.prev_hash.clone()}</code></dd>
+            <dt>"Hash"</dt><dd><code class="hash">{entry.hash.clone()}</code></dd>
+        </dl>
+        <p class="actions">
+            <a href=about>"All entries about this target"</a>
+            {evidence.map(|href| view! {
+                " · "
+                <a href=href rel="external" download="">"Download the evidence pack"</a>
+            })}
         </p>
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: the Leptos pages and server functions, health endpoints, and the
 //! middleware every response passes through.
 
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod security;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(auth::router())
+        .merge(audit::router())
         .merge(pages)
         .with_state(state.clone())
         .layer(axum::middleware::from_fn(
