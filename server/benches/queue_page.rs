@@ -23,8 +23,9 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/wrk.rs"]
+mod wrk;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,10 +38,7 @@ fn main() {
     let rows = common::setting("BENCH_ROWS", 10_000);
     let seconds = common::setting("BENCH_SECONDS", 10);
     let connections = common::setting("BENCH_CONNECTIONS", 8);
-    if Command::new("wrk").arg("--version").output().is_err() {
-        eprintln!("queue_page: wrk is not installed (apt-get install wrk)");
-        std::process::exit(1);
-    }
+    wrk::require_wrk("queue_page");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -118,42 +116,7 @@ async fn run(db: Db, rows: u64, seconds: u64, connections: u64) {
             Some(script.path()),
         ),
     ] {
-        let cookie_header = format!("Cookie: {cookie}");
-        let threads = connections.clamp(1, 2).to_string();
-        let connections = connections.to_string();
-        let duration = format!("{seconds}s");
-        let mut args = vec![
-            "--latency",
-            "-t",
-            threads.as_str(),
-            "-c",
-            connections.as_str(),
-            "-d",
-            duration.as_str(),
-            "-H",
-            cookie_header.as_str(),
-        ];
-        let lua_path;
-        if let Some(path) = lua {
-            lua_path = path.display().to_string();
-            args.extend(["-s", lua_path.as_str()]);
-        }
-        args.push(url);
-        let output = tokio::task::spawn_blocking({
-            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-            move || Command::new("wrk").args(&args).output()
-        })
-        .await
-        .expect("wrk task")
-        .expect("run wrk");
-        let text = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "wrk failed: {text}");
-        let report = Report::parse(&text).unwrap_or_else(|| panic!("wrk output:\n{text}"));
-        assert!(
-            report.errors.is_none(),
-            "{name}: {} (wrk output:\n{text})",
-            report.errors.as_deref().unwrap_or_default()
-        );
+        let report = wrk::load(name, url, &cookie, connections, seconds, lua).await;
         println!(
             "{db:?}: {name:<24} p50 {:>9}  p90 {:>9}  p99 {:>9}  {:>8} req/s  ({} requests)",
             report.p50, report.p90, report.p99, report.rate, report.requests
@@ -197,51 +160,5 @@ async fn seed(app: &TestApp, rows: u64) {
             .execute(app.db.pool())
             .await
             .expect("ANALYZE");
-    }
-}
-
-/// What the bench reads from wrk's `--latency` report.
-struct Report {
-    p50: String,
-    p90: String,
-    p99: String,
-    rate: String,
-    requests: String,
-    /// Socket errors or non-2xx answers, if any.
-    errors: Option<String>,
-}
-
-impl Report {
-    fn parse(text: &str) -> Option<Self> {
-        let percentile = |p: &str| {
-            text.lines()
-                .map(str::trim)
-                .find(|l| l.starts_with(p))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .map(str::to_string)
-        };
-        let after = |prefix: &str| {
-            text.lines()
-                .map(str::trim)
-                .find(|l| l.starts_with(prefix))
-                .map(|l| l[prefix.len()..].trim().to_string())
-        };
-        let requests = text
-            .lines()
-            .find(|l| l.contains("requests in"))
-            .and_then(|l| l.split_whitespace().next())
-            .map(str::to_string)?;
-        let errors = [after("Socket errors:"), after("Non-2xx or 3xx responses:")]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>();
-        Some(Self {
-            p50: percentile("50%")?,
-            p90: percentile("90%")?,
-            p99: percentile("99%")?,
-            rate: after("Requests/sec:")?,
-            requests,
-            errors: (!errors.is_empty()).then(|| errors.join("; ")),
-        })
     }
 }
