@@ -202,18 +202,85 @@ fn QueueTable(page: QueuePage) -> impl IntoView {
     }
 }
 
+/// The request page's actions, made once per page (outside any <Suspense>).
+#[derive(Clone, Copy)]
+struct PageActions {
+    decide: ServerAction<Decide>,
+    retry: ServerAction<RetryGrant>,
+    cancel: ServerAction<CancelGrant>,
+    reissue: ServerAction<ReissueRevealLink>,
+}
+
+type ProgressResource = Resource<Result<Option<Option<ProvisioningView>>, ServerFnError>>;
+
 #[component]
 pub fn AdminRequest() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
     let request = Resource::new(id, |id| load_for(approver_or_owner, admin_request(id)));
+    // Every resource of the page is created here, outside the role check's <Suspense> (see
+    // AdminDashboard): the grant's progress too, or a full page load of an approved request
+    // hydrates with another resource's data and fails.
+    let actions = PageActions {
+        decide: ServerAction::new(),
+        retry: ServerAction::new(),
+        cancel: ServerAction::new(),
+        reissue: ServerAction::new(),
+    };
+    let tick = RwSignal::new(0u32);
+    let progress: ProgressResource = Resource::new(
+        move || {
+            (
+                id(),
+                tick.get(),
+                actions.decide.version().get(),
+                actions.retry.version().get(),
+                actions.cancel.version().get(),
+                actions.reissue.version().get(),
+            )
+        },
+        |(id, ..)| load_for(approver_or_owner, grant_progress(id)),
+    );
+    // Refreshed every two seconds while an approved request's grant is being provisioned
+    // (in the browser only: effects do not run on the server).
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || {
+                let approved = request
+                    .get_untracked()
+                    .and_then(|r| r.ok())
+                    .flatten()
+                    .flatten()
+                    .is_some_and(|v| v.state == RequestState::Approved)
+                    || matches!(
+                        actions.decide.value().get_untracked(),
+                        Some(Ok(DecisionResult::Approved))
+                    );
+                let finished = progress
+                    .get_untracked()
+                    .and_then(|r| r.ok())
+                    .flatten()
+                    .flatten()
+                    .is_some_and(|p| p.finished());
+                if approved && !finished {
+                    tick.update(|t| *t += 1);
+                }
+            },
+            std::time::Duration::from_secs(2),
+        );
+        on_cleanup(move || {
+            if let Ok(handle) = handle {
+                handle.clear();
+            }
+        });
+    });
     view! {
         <Title text="Review a request" />
         <RequireRole allow=approver_or_owner>
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || request.get().map(|result| match result {
                     Ok(None) => ().into_any(),
-                    Ok(Some(Some(view))) => view! { <RequestReview view /> }.into_any(),
+                    Ok(Some(Some(view))) => view! { <RequestReview view actions progress /> }.into_any(),
                     Ok(Some(None)) => view! { <h1>"Request not found"</h1><p>"There is no request with this id."</p> }.into_any(),
                     Err(e) => view! { <h1>"Review a request"</h1><p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
@@ -231,8 +298,12 @@ fn level_text(level: Option<Level>) -> &'static str {
 }
 
 #[component]
-fn RequestReview(view: RequestView) -> impl IntoView {
-    let decide = ServerAction::<Decide>::new();
+fn RequestReview(
+    view: RequestView,
+    actions: PageActions,
+    progress: ProgressResource,
+) -> impl IntoView {
+    let decide = actions.decide;
     let outcome = decide.value();
     let error = move |field: &'static str| {
         Signal::derive(move || match outcome.get() {
@@ -268,11 +339,6 @@ fn RequestReview(view: RequestView) -> impl IntoView {
     };
     let requested_items = view.scope.items();
     let decidable = view.state == RequestState::Submitted;
-    // Only an approved request has a grant being provisioned.
-    let was_approved = view.state == RequestState::Approved;
-    let approved = Signal::derive(move || {
-        was_approved || matches!(outcome.get(), Some(Ok(DecisionResult::Approved)))
-    });
     // The form starts from what was asked, or from the earlier approval.
     let proposal = view.proposal.clone();
     let requested = proposal.scope.clone();
@@ -435,7 +501,7 @@ fn RequestReview(view: RequestView) -> impl IntoView {
                 </ActionForm>
             </section>
         })}
-        <Provisioning id=request_id approved />
+        <Provisioning request_id progress actions />
         <section aria-labelledby="history-heading">
             <h2 id="history-heading">"History"</h2>
             <ol class="history">
@@ -447,51 +513,24 @@ fn RequestReview(view: RequestView) -> impl IntoView {
     }
 }
 
-/// The grant's provisioning, refreshed every two seconds once the request is `approved`
-/// until the grant is ready or needs an admin (the refresh runs in the browser only).
+/// The grant's provisioning (refreshed by the page while it runs), its actions, and where
+/// the credential stands.
 #[component]
-fn Provisioning(id: String, approved: Signal<bool>) -> impl IntoView {
-    let tick = RwSignal::new(0u32);
-    let retry = ServerAction::<RetryGrant>::new();
-    let cancel = ServerAction::<CancelGrant>::new();
-    let reissue = ServerAction::<ReissueRevealLink>::new();
-    let request_id = id.clone();
-    let progress = Resource::new(
-        move || {
-            (
-                id.clone(),
-                tick.get(),
-                retry.version().get(),
-                cancel.version().get(),
-                reissue.version().get(),
-            )
-        },
-        |(id, ..)| grant_progress(id),
-    );
-    Effect::new(move |_| {
-        let handle = set_interval_with_handle(
-            move || {
-                let finished = progress
-                    .get_untracked()
-                    .and_then(|r| r.ok())
-                    .flatten()
-                    .is_some_and(|p| p.finished());
-                if approved.get_untracked() && !finished {
-                    tick.update(|t| *t += 1);
-                }
-            },
-            std::time::Duration::from_secs(2),
-        );
-        on_cleanup(move || {
-            if let Ok(handle) = handle {
-                handle.clear();
-            }
-        });
-    });
+fn Provisioning(
+    request_id: String,
+    progress: ProgressResource,
+    actions: PageActions,
+) -> impl IntoView {
+    let PageActions {
+        retry,
+        cancel,
+        reissue,
+        ..
+    } = actions;
     view! {
         <Transition fallback=|| ()>
             {move || progress.get().map(|result| match result {
-                Ok(Some(p)) => {
+                Ok(Some(Some(p))) => {
                     let state = p.state.clone();
                     let credential = p.credential.clone();
                     view! {
@@ -500,7 +539,7 @@ fn Provisioning(id: String, approved: Signal<bool>) -> impl IntoView {
                         {credential.map(|status| view! { <Credential request_id=request_id.clone() status reissue /> })}
                     }.into_any()
                 }
-                Ok(None) => ().into_any(),
+                Ok(_) => ().into_any(),
                 Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
             })}
         </Transition>
