@@ -25,13 +25,11 @@ mod common;
 #[path = "support/wrk.rs"]
 mod wrk;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use common::portal::{self, spawn_portal};
 use common::{Db, TestApp};
 use futures::StreamExt;
-use reqwest::cookie::CookieStore;
 
 fn main() {
     let entries = common::setting("BENCH_AUDIT_ENTRIES", 1_000_000) as i64;
@@ -87,19 +85,7 @@ async fn run(db: Db, entries: i64, seconds: u64, connections: u64) {
         started.elapsed().as_secs_f64()
     );
 
-    let jar = Arc::new(reqwest::cookie::Jar::default());
-    let client = reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("HTTP client");
-    portal::sign_in(&app, &client, portal::SAM).await;
-    let cookie = jar
-        .cookies(&app.url.parse().expect("portal URL"))
-        .expect("a session cookie after signing in")
-        .to_str()
-        .expect("cookie header")
-        .to_string();
+    let (client, cookie) = wrk::signed_in(&app, portal::SAM).await;
 
     let targets = [
         ("first page", "/audit".to_string()),

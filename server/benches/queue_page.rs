@@ -26,12 +26,10 @@ mod common;
 #[path = "support/wrk.rs"]
 mod wrk;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use common::portal::{self, spawn_portal};
 use common::{Db, TestApp};
-use reqwest::cookie::CookieStore;
 
 fn main() {
     // `cargo bench` passes `--bench`; there is nothing to filter.
@@ -63,17 +61,7 @@ async fn run(db: Db, rows: u64, seconds: u64, connections: u64) {
         started.elapsed().as_secs_f64()
     );
 
-    let jar = Arc::new(reqwest::cookie::Jar::default());
-    let client = reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("HTTP client");
-    portal::sign_in(&app, &client, portal::BLAKE).await;
-    let cookie = jar
-        .cookies(&app.url.parse().expect("portal URL"))
-        .expect("a session cookie after signing in");
-    let cookie = cookie.to_str().expect("cookie header").to_string();
+    let (client, cookie) = wrk::signed_in(&app, portal::BLAKE).await;
 
     // Both targets answer with the queue before they are measured.
     let page = client

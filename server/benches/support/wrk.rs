@@ -1,6 +1,30 @@
 //! Load with `wrk` (Debian's package) and its `--latency` report, for the page benchmarks.
 
 use std::process::Command;
+use std::sync::Arc;
+
+use reqwest::cookie::CookieStore;
+
+use crate::common::{TestApp, portal};
+
+/// A client signed in as `who` through the sandbox org's login page, and its session cookie
+/// (for wrk's `Cookie:` header).
+pub async fn signed_in(app: &TestApp, who: (&str, &str)) -> (reqwest::Client, String) {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client");
+    portal::sign_in(app, &client, who).await;
+    let cookie = jar
+        .cookies(&app.url.parse().expect("portal URL"))
+        .expect("a session cookie after signing in")
+        .to_str()
+        .expect("cookie header")
+        .to_string();
+    (client, cookie)
+}
 
 /// Exits with a clear message when wrk is missing.
 pub fn require_wrk(bench: &str) {

@@ -216,17 +216,22 @@ pub async fn audit_fill(db: &Database, n: i64, start_ms: i64, step_ms: i64) -> i
         "contractor:ops@northwind.example",
     ];
     const TYPES: &[&str] = &["request", "grant", "user", "package"];
-    let head = sqlx::query("SELECT last_seq, last_hash, last_at FROM audit_head WHERE id = 1")
-        .fetch_one(db.pool())
-        .await
-        .expect("read the audit head");
-    let mut seq: i64 = head.get("last_seq");
-    let mut prev: String = head.get("last_hash");
-    let mut at: i64 = head.get::<i64, _>("last_at").max(start_ms);
+    let mut seq = 0i64;
     let mut done = 0i64;
     while done < n {
         let batch = (n - done).min(1_000);
         let mut tx = db.pool().begin().await.expect("begin");
+        // The head is read under its write lock, as `append` does, so entries the portal
+        // appends meanwhile (at start-up, say) chain in before or after a batch.
+        let head = sqlx::query(
+            "UPDATE audit_head SET last_seq = last_seq WHERE id = 1 RETURNING last_seq, last_hash, last_at",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .expect("read the audit head");
+        seq = head.get("last_seq");
+        let mut prev: String = head.get("last_hash");
+        let mut at: i64 = head.get::<i64, _>("last_at").max(start_ms + step_ms * done);
         let mut entries = Vec::with_capacity(batch as usize);
         for _ in 0..batch {
             seq += 1;
