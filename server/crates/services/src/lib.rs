@@ -22,6 +22,7 @@ pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;
+pub mod usage;
 pub mod vault;
 
 use std::sync::Arc;

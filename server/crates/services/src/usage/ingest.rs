@@ -1,0 +1,526 @@
+//! Reading one ApiTotalUsage event log file as it streams in, keeping only what the budgets
+//! need: per user and hour, the calls made and the calls that count against the org's limit.
+//!
+//! The CSV is read with `csv-core` (the allocation-free state machine under the `csv` crate
+//! and `xsv`), chunk by chunk as the download arrives, so a file of any size costs a few
+//! kilobytes plus one entry per user and hour. Quoted values (with commas, newlines and
+//! doubled quotes inside) are handled by the state machine; the column order comes from the
+//! file's header row, and columns we do not use are skipped without being copied.
+//!
+//! A file that ends part-way through a row (a cut-off download) is refused as a whole: its
+//! totals are never half-counted.
+
+use std::collections::HashMap;
+
+use csv_core::{ReadFieldResult, Reader};
+
+/// The columns read; every other column is skipped.
+const USER_ID: &str = "USER_ID";
+const TIMESTAMP_DERIVED: &str = "TIMESTAMP_DERIVED";
+const TIMESTAMP: &str = "TIMESTAMP";
+const COUNTS: &str = "COUNTS_AGAINST_API_LIMIT";
+
+/// Why a file cannot be counted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    #[error("the file is empty: it has no header row")]
+    NoHeader,
+    #[error("the header row has no {0} column")]
+    MissingColumn(&'static str),
+    #[error(
+        "row {row} has {found} values where the header has {expected}: the file is cut off or malformed"
+    )]
+    FieldCount {
+        row: u64,
+        found: usize,
+        expected: usize,
+    },
+    #[error("row {row}: '{value}' is not a time")]
+    BadTime { row: u64, value: String },
+    #[error("row {row}: '{value}' is not true or false (COUNTS_AGAINST_API_LIMIT)")]
+    BadFlag { row: u64, value: String },
+    #[error("row {row}: '{value}' is not a Salesforce user id")]
+    BadUser { row: u64, value: String },
+}
+
+/// Calls in one hour by one user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Every call the file lists.
+    pub calls: u64,
+    /// The calls that count against the org's daily limit.
+    pub counted: u64,
+}
+
+/// One user's hour, as the file reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserHour {
+    /// The 15-character user id the file carries.
+    pub user_id15: String,
+    /// The start of the hour, Unix milliseconds (UTC).
+    pub hour_ms: i64,
+    pub totals: Totals,
+}
+
+/// What a whole file said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTotals {
+    /// Data rows (the header excluded).
+    pub rows: u64,
+    /// Per user and hour, sorted by user then hour.
+    pub hours: Vec<UserHour>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    user: usize,
+    /// TIMESTAMP_DERIVED when present (ISO 8601), else TIMESTAMP (`yyyyMMddHHmmss.SSS`).
+    time: usize,
+    time_is_derived: bool,
+    counts: usize,
+    count: usize,
+}
+
+/// A 15-character id without allocating (longer ids are cut to their case-sensitive 15).
+type UserKey = [u8; 15];
+
+/// The streaming reader: [`feed`](Self::feed) it the download's chunks, then
+/// [`finish`](Self::finish).
+pub struct Ingest {
+    reader: Reader,
+    scratch: [u8; 8192],
+    /// The current field, when it is one we read (or a header name).
+    field: Vec<u8>,
+    /// The index of the current field within its row.
+    index: usize,
+    header: Vec<String>,
+    columns: Option<Columns>,
+    user: Option<UserKey>,
+    hour: Option<i64>,
+    counts: Option<bool>,
+    rows: u64,
+    totals: HashMap<(UserKey, i64), Totals>,
+}
+
+impl Default for Ingest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Ingest {
+    pub fn new() -> Self {
+        Self {
+            reader: Reader::new(),
+            scratch: [0; 8192],
+            field: Vec::with_capacity(64),
+            index: 0,
+            header: Vec::new(),
+            columns: None,
+            user: None,
+            hour: None,
+            counts: None,
+            rows: 0,
+            totals: HashMap::new(),
+        }
+    }
+
+    /// Whether the current field is one we keep the bytes of.
+    fn wanted(&self) -> bool {
+        match &self.columns {
+            None => true,
+            Some(c) => self.index == c.user || self.index == c.time || self.index == c.counts,
+        }
+    }
+
+    /// Reads the next chunk of the file.
+    pub fn feed(&mut self, mut input: &[u8]) -> Result<(), IngestError> {
+        // csv-core takes empty input as the end of the file: only `finish` gives it that.
+        while !input.is_empty() {
+            let (result, read, written) = self.reader.read_field(input, &mut self.scratch);
+            input = &input[read..];
+            if written > 0 && self.wanted() {
+                self.field.extend_from_slice(&self.scratch[..written]);
+            }
+            match result {
+                ReadFieldResult::InputEmpty | ReadFieldResult::End => return Ok(()),
+                ReadFieldResult::OutputFull => {}
+                ReadFieldResult::Field { record_end } => {
+                    self.end_field()?;
+                    if record_end {
+                        self.end_row()?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of the download: the last row (which may lack a line break) is read, and
+    /// the totals returned. A file that stops inside a row is refused.
+    pub fn finish(mut self) -> Result<FileTotals, IngestError> {
+        loop {
+            let (result, _, written) = self.reader.read_field(&[], &mut self.scratch);
+            if written > 0 && self.wanted() {
+                self.field.extend_from_slice(&self.scratch[..written]);
+            }
+            match result {
+                ReadFieldResult::InputEmpty | ReadFieldResult::End => break,
+                ReadFieldResult::OutputFull => {}
+                ReadFieldResult::Field { record_end } => {
+                    self.end_field()?;
+                    if record_end {
+                        self.end_row()?;
+                    }
+                }
+            }
+        }
+        if self.columns.is_none() {
+            return Err(if self.header.is_empty() {
+                IngestError::NoHeader
+            } else {
+                self.resolve_header().err().unwrap_or(IngestError::NoHeader)
+            });
+        }
+        let mut hours: Vec<UserHour> = self
+            .totals
+            .into_iter()
+            .map(|((user, hour_ms), totals)| UserHour {
+                user_id15: String::from_utf8_lossy(&user).into_owned(),
+                hour_ms,
+                totals,
+            })
+            .collect();
+        hours.sort_by(|a, b| (&a.user_id15, a.hour_ms).cmp(&(&b.user_id15, b.hour_ms)));
+        Ok(FileTotals {
+            rows: self.rows,
+            hours,
+        })
+    }
+
+    fn row_number(&self) -> u64 {
+        // The header is row 1 of the file; data rows follow.
+        self.rows + 2
+    }
+
+    fn end_field(&mut self) -> Result<(), IngestError> {
+        let index = self.index;
+        self.index += 1;
+        let Some(columns) = self.columns else {
+            self.header
+                .push(String::from_utf8_lossy(&self.field).trim().to_string());
+            self.field.clear();
+            return Ok(());
+        };
+        if index == columns.user {
+            self.user = Some(user_key(&self.field).ok_or_else(|| IngestError::BadUser {
+                row: self.row_number(),
+                value: String::from_utf8_lossy(&self.field).into_owned(),
+            })?);
+        } else if index == columns.time {
+            let hour = if columns.time_is_derived {
+                hour_of_iso(&self.field)
+            } else {
+                hour_of_compact(&self.field)
+            };
+            self.hour = Some(hour.ok_or_else(|| IngestError::BadTime {
+                row: self.row_number(),
+                value: String::from_utf8_lossy(&self.field).into_owned(),
+            })?);
+        } else if index == columns.counts {
+            self.counts = Some(match self.field.as_slice() {
+                b"true" | b"TRUE" | b"True" | b"1" => true,
+                b"false" | b"FALSE" | b"False" | b"0" => false,
+                other => {
+                    return Err(IngestError::BadFlag {
+                        row: self.row_number(),
+                        value: String::from_utf8_lossy(other).into_owned(),
+                    });
+                }
+            });
+        }
+        self.field.clear();
+        Ok(())
+    }
+
+    fn resolve_header(&self) -> Result<Columns, IngestError> {
+        let find = |name: &str| {
+            self.header
+                .iter()
+                .position(|h| h.eq_ignore_ascii_case(name))
+        };
+        let user = find(USER_ID).ok_or(IngestError::MissingColumn(USER_ID))?;
+        let counts = find(COUNTS).ok_or(IngestError::MissingColumn(COUNTS))?;
+        let (time, time_is_derived) = match (find(TIMESTAMP_DERIVED), find(TIMESTAMP)) {
+            (Some(i), _) => (i, true),
+            (None, Some(i)) => (i, false),
+            (None, None) => return Err(IngestError::MissingColumn(TIMESTAMP_DERIVED)),
+        };
+        Ok(Columns {
+            user,
+            time,
+            time_is_derived,
+            counts,
+            count: self.header.len(),
+        })
+    }
+
+    fn end_row(&mut self) -> Result<(), IngestError> {
+        let found = self.index;
+        self.index = 0;
+        let Some(columns) = self.columns else {
+            // A blank line before the header is not a header.
+            if self.header.len() == 1 && self.header[0].is_empty() {
+                self.header.clear();
+                return Ok(());
+            }
+            self.columns = Some(self.resolve_header()?);
+            return Ok(());
+        };
+        let (user, hour, counts) = (self.user.take(), self.hour.take(), self.counts.take());
+        // A blank line (one empty value) is not a row.
+        if found == 1 && user.is_none() && hour.is_none() && counts.is_none() {
+            return Ok(());
+        }
+        if found != columns.count {
+            return Err(IngestError::FieldCount {
+                row: self.row_number(),
+                found,
+                expected: columns.count,
+            });
+        }
+        let (Some(user), Some(hour), Some(counts)) = (user, hour, counts) else {
+            // Unreachable with the count checked, but never a panic on a file.
+            return Err(IngestError::FieldCount {
+                row: self.row_number(),
+                found,
+                expected: columns.count,
+            });
+        };
+        let totals = self.totals.entry((user, hour)).or_default();
+        totals.calls += 1;
+        if counts {
+            totals.counted += 1;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+}
+
+fn user_key(raw: &[u8]) -> Option<UserKey> {
+    if (raw.len() != 15 && raw.len() != 18) || !raw.iter().all(u8::is_ascii_alphanumeric) {
+        return None;
+    }
+    let mut key = [0u8; 15];
+    key.copy_from_slice(&raw[..15]);
+    Some(key)
+}
+
+fn digits(raw: &[u8]) -> Option<i64> {
+    if raw.is_empty() {
+        return None;
+    }
+    raw.iter().try_fold(0i64, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+    })
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> Option<i64> {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+fn hour_ms(year: i64, month: i64, day: i64, hour: i64) -> Option<i64> {
+    if !(0..24).contains(&hour) {
+        return None;
+    }
+    Some((days_from_civil(year, month, day)? * 24 + hour) * 3_600_000)
+}
+
+/// `2026-03-01T10:15:00.123Z` → the start of its hour (the file's times are UTC).
+fn hour_of_iso(raw: &[u8]) -> Option<i64> {
+    if raw.len() < 13 || raw[4] != b'-' || raw[7] != b'-' || !matches!(raw[10], b'T' | b' ') {
+        return None;
+    }
+    hour_ms(
+        digits(&raw[0..4])?,
+        digits(&raw[5..7])?,
+        digits(&raw[8..10])?,
+        digits(&raw[11..13])?,
+    )
+}
+
+/// `20260301101500.123` → the start of its hour.
+fn hour_of_compact(raw: &[u8]) -> Option<i64> {
+    if raw.len() < 10 {
+        return None;
+    }
+    hour_ms(
+        digits(&raw[0..4])?,
+        digits(&raw[4..6])?,
+        digits(&raw[6..8])?,
+        digits(&raw[8..10])?,
+    )
+}
+
+/// Reads a whole file held in memory (for tests and small files).
+pub fn ingest_bytes(file: &[u8]) -> Result<FileTotals, IngestError> {
+    let mut ingest = Ingest::new();
+    ingest.feed(file)?;
+    ingest.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(iso: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(iso)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    #[test]
+    fn times_are_read_in_both_formats() {
+        assert_eq!(
+            hour_of_iso(b"2026-03-01T10:15:00.123Z"),
+            Some(at("2026-03-01T10:00:00Z"))
+        );
+        assert_eq!(
+            hour_of_compact(b"20260301101500.123"),
+            Some(at("2026-03-01T10:00:00Z"))
+        );
+        assert_eq!(
+            hour_of_iso(b"2024-02-29T23:59:59Z"),
+            Some(at("2024-02-29T23:00:00Z"))
+        );
+        assert_eq!(hour_of_iso(b"2026-13-01T10:00:00Z"), None);
+        assert_eq!(hour_of_iso(b"yesterday"), None);
+        assert_eq!(hour_of_compact(b"2026030125"), None);
+    }
+
+    #[test]
+    fn quoted_values_with_commas_newlines_and_doubled_quotes_are_one_value() {
+        let file = "\"EVENT_TYPE\",\"USER_ID\",\"CLIENT_NAME\",\"COUNTS_AGAINST_API_LIMIT\",\"TIMESTAMP_DERIVED\"\n\
+                    \"ApiTotalUsage\",\"0055g00000XyZab\",\"a, b\",\"true\",\"2026-03-01T10:15:00.000Z\"\n\
+                    \"ApiTotalUsage\",\"0055g00000XyZab\",\"line one\nline two\",\"true\",\"2026-03-01T10:20:00.000Z\"\n\
+                    \"ApiTotalUsage\",\"0055g00000XyZab\",\"say \"\"hi\"\"\"\"\",\"false\",\"2026-03-01T11:00:00.000Z\"\n";
+        let totals = ingest_bytes(file.as_bytes()).unwrap();
+        assert_eq!(totals.rows, 3);
+        assert_eq!(
+            totals.hours,
+            vec![
+                UserHour {
+                    user_id15: "0055g00000XyZab".into(),
+                    hour_ms: at("2026-03-01T10:00:00Z"),
+                    totals: Totals {
+                        calls: 2,
+                        counted: 2
+                    },
+                },
+                UserHour {
+                    user_id15: "0055g00000XyZab".into(),
+                    hour_ms: at("2026-03-01T11:00:00Z"),
+                    totals: Totals {
+                        calls: 1,
+                        counted: 0
+                    },
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_header_sets_the_column_order_and_unknown_columns_are_skipped() {
+        let file = "NEW_THING,COUNTS_AGAINST_API_LIMIT,TIMESTAMP,USER_ID,ANOTHER\r\n\
+                    x,1,20260301101500.123,0055g00000XyZabAAA,\"y,z\"\r\n\
+                    x,0,20260301111500.123,005000000000001,\r\n\
+                    x,1,20260301111500.123,005000000000001,";
+        let totals = ingest_bytes(file.as_bytes()).unwrap();
+        assert_eq!(totals.rows, 3, "the last row needs no line break");
+        assert_eq!(totals.hours.len(), 2);
+        assert_eq!(totals.hours[0].user_id15, "005000000000001");
+        assert_eq!(
+            totals.hours[0].totals,
+            Totals {
+                calls: 2,
+                counted: 1
+            }
+        );
+        assert_eq!(
+            totals.hours[1].user_id15, "0055g00000XyZab",
+            "18-character ids are keyed by their 15"
+        );
+        assert_eq!(totals.hours[1].hour_ms, at("2026-03-01T10:00:00Z"));
+    }
+
+    #[test]
+    fn chunk_boundaries_anywhere_give_the_same_totals() {
+        let file = "\"USER_ID\",\"NOTE\",\"COUNTS_AGAINST_API_LIMIT\",\"TIMESTAMP_DERIVED\"\n\
+                    \"005000000000001\",\"a \"\"quoted\"\", multi\nline value\",\"true\",\"2026-03-01T10:15:00.000Z\"\n\
+                    \"005000000000002\",\"\",\"false\",\"2026-03-01T12:15:00.000Z\"\n";
+        let whole = ingest_bytes(file.as_bytes()).unwrap();
+        for size in 1..file.len() {
+            let mut ingest = Ingest::new();
+            for chunk in file.as_bytes().chunks(size) {
+                ingest.feed(chunk).unwrap();
+            }
+            assert_eq!(ingest.finish().unwrap(), whole, "chunks of {size} bytes");
+        }
+    }
+
+    #[test]
+    fn a_cut_off_file_is_refused_whole() {
+        let file = "USER_ID,CLIENT_NAME,COUNTS_AGAINST_API_LIMIT,TIMESTAMP_DERIVED\n\
+                    005000000000001,a,true,2026-03-01T10:15:00.000Z\n\
+                    005000000000001,\"cut in the mid";
+        assert!(matches!(
+            ingest_bytes(file.as_bytes()),
+            Err(IngestError::FieldCount {
+                row: 3,
+                found: 2,
+                expected: 4
+            })
+        ));
+        let file =
+            "USER_ID,COUNTS_AGAINST_API_LIMIT,TIMESTAMP_DERIVED\n005000000000001,true,2026-03-0";
+        assert!(matches!(
+            ingest_bytes(file.as_bytes()),
+            Err(IngestError::BadTime { row: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        assert_eq!(ingest_bytes(b""), Err(IngestError::NoHeader));
+        assert_eq!(
+            ingest_bytes(b"USER_ID,TIMESTAMP_DERIVED\n"),
+            Err(IngestError::MissingColumn(COUNTS))
+        );
+        assert!(matches!(
+            ingest_bytes(
+                b"USER_ID,COUNTS_AGAINST_API_LIMIT,TIMESTAMP\nnot-an-id,true,20260301101500\n"
+            ),
+            Err(IngestError::BadUser { row: 2, .. })
+        ));
+        assert!(matches!(
+            ingest_bytes(b"USER_ID,COUNTS_AGAINST_API_LIMIT,TIMESTAMP\n005000000000001,maybe,20260301101500\n"),
+            Err(IngestError::BadFlag { row: 2, .. })
+        ));
+        // Blank lines are not rows.
+        let totals = ingest_bytes(
+            b"USER_ID,COUNTS_AGAINST_API_LIMIT,TIMESTAMP\n\n005000000000001,true,20260301101500\n\n",
+        )
+        .unwrap();
+        assert_eq!(totals.rows, 1);
+    }
+}
