@@ -14,6 +14,34 @@ use tokio::sync::OnceCell;
 
 use crate::db::{Database, DatabaseKind};
 
+/// A whole-number setting for a benchmark from the environment, or `default`.
+pub fn setting(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(raw) => raw
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={raw:?} is not a whole number")),
+        Err(_) => default,
+    }
+}
+
+/// The largest resident set this process has had since start or the last
+/// [`reset_peak_rss`], in MiB (Linux; NaN elsewhere).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Starts a new peak (Linux: writing 5 to clear_refs resets VmHWM to the current RSS).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// Which engine a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -263,34 +291,10 @@ pub async fn audit_fill(db: &Database, n: i64, start_ms: i64, step_ms: i64) -> i
             prev = entry.hash.clone();
             entries.push(entry);
         }
-        // Numbered placeholders: the Any driver passes them through to either database.
-        let rows: Vec<String> = (0..entries.len())
-            .map(|r| {
-                let cols: Vec<String> = (1..=12).map(|c| format!("${}", r * 12 + c)).collect();
-                format!("({})", cols.join(", "))
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO audit_log ({}) VALUES {}",
-            crate::audit::COLUMNS,
-            rows.join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for e in &entries {
-            query = query
-                .bind(e.seq)
-                .bind(e.at)
-                .bind(e.actor.clone())
-                .bind(e.actor_ip.clone())
-                .bind(e.user_agent.clone())
-                .bind(e.action.clone())
-                .bind(e.target_type.clone())
-                .bind(e.target_id.clone())
-                .bind(e.outcome.clone())
-                .bind(e.details.clone())
-                .bind(e.prev_hash.clone())
-                .bind(e.hash.clone());
-        }
+        let sql = crate::audit::insert_sql(entries.len());
+        let query = entries
+            .iter()
+            .fold(sqlx::query(&sql), crate::audit::bind_entry);
         query.execute(&mut *tx).await.expect("insert audit entries");
         sqlx::query(
             "UPDATE audit_head SET last_seq = $1, last_hash = $2, last_at = $3 WHERE id = 1",

@@ -65,25 +65,11 @@ async fn drop_triggers(db: &TestDb) {
 }
 
 async fn insert_raw(db: &TestDb, e: &Entry) {
-    sqlx::query(&format!(
-        "INSERT INTO audit_log ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        audit::COLUMNS
-    ))
-    .bind(e.seq)
-    .bind(e.at)
-    .bind(&e.actor)
-    .bind(&e.actor_ip)
-    .bind(&e.user_agent)
-    .bind(&e.action)
-    .bind(&e.target_type)
-    .bind(&e.target_id)
-    .bind(&e.outcome)
-    .bind(&e.details)
-    .bind(&e.prev_hash)
-    .bind(&e.hash)
-    .execute(db.db.pool())
-    .await
-    .unwrap();
+    let sql = audit::insert_sql(1);
+    audit::bind_entry(sqlx::query(&sql), e)
+        .execute(db.db.pool())
+        .await
+        .unwrap();
 }
 
 both_databases!(the_database_refuses_changes_to_the_log, |engine| {

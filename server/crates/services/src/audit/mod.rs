@@ -164,6 +164,41 @@ impl Entry {
 
 pub const COLUMNS: &str = "seq, at, actor, actor_ip, user_agent, action, target_type, target_id, outcome, details, prev_hash, hash";
 
+/// `INSERT INTO audit_log` of `rows` entries, with numbered placeholders (which the Any
+/// driver passes to either database); bind each entry with [`bind_entry`].
+pub fn insert_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let columns: Vec<String> = (1..=12).map(|c| format!("${}", row * 12 + c)).collect();
+            format!("({})", columns.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO audit_log ({COLUMNS}) VALUES {}",
+        values.join(", ")
+    )
+}
+
+/// Binds an entry's columns to `query`, in [`COLUMNS`] order.
+pub fn bind_entry<'q>(
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    entry: &'q Entry,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(entry.seq)
+        .bind(entry.at)
+        .bind(&entry.actor)
+        .bind(&entry.actor_ip)
+        .bind(&entry.user_agent)
+        .bind(&entry.action)
+        .bind(&entry.target_type)
+        .bind(&entry.target_id)
+        .bind(&entry.outcome)
+        .bind(&entry.details)
+        .bind(&entry.prev_hash)
+        .bind(&entry.hash)
+}
+
 /// Appends an event in `tx`; returns the new entry's sequence number.
 pub async fn append(
     tx: &mut Transaction<'static, Any>,
@@ -196,19 +231,8 @@ pub async fn append(
         hash: String::new(),
     };
     entry.hash = Entry::compute_hash(&entry.prev_hash, &entry.canonical());
-    sqlx::query(&format!("INSERT INTO audit_log ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
-        .bind(entry.seq)
-        .bind(entry.at)
-        .bind(&entry.actor)
-        .bind(&entry.actor_ip)
-        .bind(&entry.user_agent)
-        .bind(&entry.action)
-        .bind(&entry.target_type)
-        .bind(&entry.target_id)
-        .bind(&entry.outcome)
-        .bind(&entry.details)
-        .bind(&entry.prev_hash)
-        .bind(&entry.hash)
+    let sql = insert_sql(1);
+    bind_entry(sqlx::query(&sql), &entry)
         .execute(&mut **tx)
         .await?;
     sqlx::query("UPDATE audit_head SET last_hash = $1, last_at = $2 WHERE id = 1")
