@@ -76,14 +76,13 @@ async fn conditions(
 ) -> Result<Option<(String, Vec<Bind>)>, sqlx::Error> {
     let mut clauses: Vec<String> = Vec::new();
     let mut binds: Vec<Bind> = Vec::new();
-    let mut push = |clause: &str, bind: Bind, binds_len: &mut usize| {
-        *binds_len += 1;
-        clauses.push(clause.replace('?', &format!("${binds_len}")));
+    // Each clause has one `?`, numbered after the values before it.
+    let mut push = |clause: &str, bind: Bind| {
         binds.push(bind);
+        clauses.push(clause.replace('?', &format!("${}", binds.len())));
     };
-    let mut n = 0usize;
     if let Some(actor) = &filter.actor {
-        push("actor = ?", Bind::Text(actor.clone()), &mut n);
+        push("actor = ?", Bind::Text(actor.clone()));
     }
     if let Some(action) = &filter.action {
         match action
@@ -92,40 +91,39 @@ async fn conditions(
         {
             // A family is a range of the index on action: "request." up to "request/".
             Some(family) => {
-                push("action >= ?", Bind::Text(format!("{family}.")), &mut n);
-                push("action < ?", Bind::Text(format!("{family}/")), &mut n);
+                push("action >= ?", Bind::Text(format!("{family}.")));
+                push("action < ?", Bind::Text(format!("{family}/")));
             }
-            None => push("action = ?", Bind::Text(action.clone()), &mut n),
+            None => push("action = ?", Bind::Text(action.clone())),
         }
     }
     if let Some(target_type) = &filter.target_type {
-        push("target_type = ?", Bind::Text(target_type.clone()), &mut n);
+        push("target_type = ?", Bind::Text(target_type.clone()));
     }
     if let Some(target_id) = &filter.target_id {
-        push("target_id = ?", Bind::Text(target_id.clone()), &mut n);
+        push("target_id = ?", Bind::Text(target_id.clone()));
     }
     if let Some(outcome) = filter.outcome {
-        push("outcome = ?", Bind::Text(outcome.as_str().into()), &mut n);
+        push("outcome = ?", Bind::Text(outcome.as_str().into()));
     }
     if let Some(from) = filter.from_ms {
         match first_seq_from(db, from).await? {
-            Some(seq) => push("seq >= ?", Bind::Int(seq), &mut n),
+            Some(seq) => push("seq >= ?", Bind::Int(seq)),
             None => return Ok(None),
         }
     }
     if let Some(to) = filter.to_ms
         && let Some(seq) = first_seq_from(db, to).await?
     {
-        push("seq < ?", Bind::Int(seq), &mut n);
+        push("seq < ?", Bind::Int(seq));
     }
     if let Some(before) = before {
-        push("seq < ?", Bind::Int(before), &mut n);
+        push("seq < ?", Bind::Int(before));
     }
     if let Some(text) = &filter.text {
         push(
             "LOWER(details) LIKE ? ESCAPE '\\'",
             Bind::Text(format!("%{}%", like_escape(&text.to_lowercase()))),
-            &mut n,
         );
     }
     let clause = if clauses.is_empty() {
