@@ -12,56 +12,43 @@ use crate::api::audit::{
 };
 use crate::pages::admin::{RequireRole, load_for};
 
-const FIELDS: [&str; 8] = [
-    "actor",
-    "action",
-    "target_type",
-    "target_id",
-    "outcome",
-    "from",
-    "to",
-    "q",
-];
-
 #[component]
 pub fn AuditLog() -> impl IntoView {
     // Created outside the role check's <Suspense> (see AdminDashboard).
     let query = use_query_map();
     let params = move || {
         let q = query.read();
-        let mut values: Vec<Option<String>> = FIELDS.iter().map(|f| q.get(f)).collect();
-        values.push(q.get("before"));
-        values
-    };
-    let page = Resource::new(params, |v| {
-        let mut v = v.into_iter();
-        let mut next = move || v.next().flatten();
-        let (actor, action, target_type, target_id, outcome, from, to, q, before) = (
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-        );
-        load_for(
-            reviewer_or_owner,
-            audit_search(
-                actor,
-                action,
-                target_type,
-                target_id,
-                outcome,
-                from,
-                to,
-                q,
-                before,
-            ),
+        (
+            q.get("actor"),
+            q.get("action"),
+            q.get("target_type"),
+            q.get("target_id"),
+            q.get("outcome"),
+            q.get("from"),
+            q.get("to"),
+            q.get("q"),
+            q.get("before"),
         )
-    });
+    };
+    let page = Resource::new(
+        params,
+        |(actor, action, target_type, target_id, outcome, from, to, q, before)| {
+            load_for(
+                reviewer_or_owner,
+                audit_search(
+                    actor,
+                    action,
+                    target_type,
+                    target_id,
+                    outcome,
+                    from,
+                    to,
+                    q,
+                    before,
+                ),
+            )
+        },
+    );
     let verify = ServerAction::<AuditVerify>::new();
     view! {
         <Title text="Audit log" />

@@ -45,7 +45,7 @@ async fn reviewer(state: &AppState, session: &Session) -> Result<SignedInUser, R
         ));
     };
     match state.portal.roles_of(&user).await {
-        Ok(roles) if roles.security_reviewer || roles.owner => Ok(user),
+        Ok(roles) if app::api::audit::reviewer_or_owner(&roles) => Ok(user),
         Ok(_) => Err(plain(
             StatusCode::FORBIDDEN,
             "You are signed in, but not authorised to read the audit log.",
