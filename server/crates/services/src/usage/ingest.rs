@@ -133,24 +133,34 @@ impl Ingest {
         }
     }
 
+    /// Reads one field's worth of `input` (empty input is the end of the file). Returns
+    /// the bytes read and whether the reader needs more input (or has ended).
+    fn advance(&mut self, input: &[u8]) -> Result<(usize, bool), IngestError> {
+        let (result, read, written) = self.reader.read_field(input, &mut self.scratch);
+        if written > 0 && self.wanted() {
+            self.field.extend_from_slice(&self.scratch[..written]);
+        }
+        match result {
+            ReadFieldResult::InputEmpty | ReadFieldResult::End => Ok((read, true)),
+            ReadFieldResult::OutputFull => Ok((read, false)),
+            ReadFieldResult::Field { record_end } => {
+                self.end_field()?;
+                if record_end {
+                    self.end_row()?;
+                }
+                Ok((read, false))
+            }
+        }
+    }
+
     /// Reads the next chunk of the file.
     pub fn feed(&mut self, mut input: &[u8]) -> Result<(), IngestError> {
         // csv-core takes empty input as the end of the file: only `finish` gives it that.
         while !input.is_empty() {
-            let (result, read, written) = self.reader.read_field(input, &mut self.scratch);
+            let (read, stop) = self.advance(input)?;
             input = &input[read..];
-            if written > 0 && self.wanted() {
-                self.field.extend_from_slice(&self.scratch[..written]);
-            }
-            match result {
-                ReadFieldResult::InputEmpty | ReadFieldResult::End => return Ok(()),
-                ReadFieldResult::OutputFull => {}
-                ReadFieldResult::Field { record_end } => {
-                    self.end_field()?;
-                    if record_end {
-                        self.end_row()?;
-                    }
-                }
+            if stop {
+                break;
             }
         }
         Ok(())
@@ -159,28 +169,11 @@ impl Ingest {
     /// The end of the download: the last row (which may lack a line break) is read, and
     /// the totals returned. A file that stops inside a row is refused.
     pub fn finish(mut self) -> Result<FileTotals, IngestError> {
-        loop {
-            let (result, _, written) = self.reader.read_field(&[], &mut self.scratch);
-            if written > 0 && self.wanted() {
-                self.field.extend_from_slice(&self.scratch[..written]);
-            }
-            match result {
-                ReadFieldResult::InputEmpty | ReadFieldResult::End => break,
-                ReadFieldResult::OutputFull => {}
-                ReadFieldResult::Field { record_end } => {
-                    self.end_field()?;
-                    if record_end {
-                        self.end_row()?;
-                    }
-                }
-            }
-        }
+        while !self.advance(&[])?.1 {}
+        // A header row that names the wrong columns was refused when it ended; no columns
+        // now means there was no header at all.
         if self.columns.is_none() {
-            return Err(if self.header.is_empty() {
-                IngestError::NoHeader
-            } else {
-                self.resolve_header().err().unwrap_or(IngestError::NoHeader)
-            });
+            return Err(IngestError::NoHeader);
         }
         let mut hours: Vec<UserHour> = self
             .totals
