@@ -27,14 +27,15 @@ mod wrk;
 
 use std::time::Instant;
 
+use common::Db;
 use common::portal::{self, spawn_portal};
-use common::{Db, TestApp};
 use futures::StreamExt;
+use services::testing::{peak_rss_mib, reset_peak_rss};
 
 fn main() {
-    let entries = common::setting("BENCH_AUDIT_ENTRIES", 1_000_000) as i64;
-    let seconds = common::setting("BENCH_SECONDS", 10);
-    let connections = common::setting("BENCH_CONNECTIONS", 8);
+    let entries = services::testing::setting("BENCH_AUDIT_ENTRIES", 1_000_000) as i64;
+    let seconds = services::testing::setting("BENCH_SECONDS", 10);
+    let connections = services::testing::setting("BENCH_CONNECTIONS", 8);
     wrk::require_wrk("audit_page");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -46,22 +47,6 @@ fn main() {
     for db in [Db::Sqlite, Db::Postgres] {
         runtime.block_on(run(db, entries, seconds, connections));
     }
-}
-
-/// The largest resident set this process has had since the last reset, in MiB.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-/// Starts a new peak (Linux: writing 5 to clear_refs resets VmHWM to the current RSS).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 async fn run(db: Db, entries: i64, seconds: u64, connections: u64) {
@@ -167,9 +152,5 @@ async fn run(db: Db, entries: i64, seconds: u64, connections: u64) {
         verified,
         started.elapsed().as_secs_f64()
     );
-    drop_app(app).await;
-}
-
-async fn drop_app(app: TestApp) {
     app.stop().await.expect("portal stops");
 }

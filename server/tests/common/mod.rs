@@ -21,17 +21,6 @@ use sqlx::{Connection, Executor};
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-/// A whole-number setting for a benchmark from the environment, or `default`.
-pub fn setting(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(raw) => raw
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={raw:?} is not a whole number")),
-        Err(_) => default,
-    }
-}
-
 /// Which database engine a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Db {

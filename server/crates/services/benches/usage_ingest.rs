@@ -17,27 +17,8 @@ use std::io::{BufWriter, Read, Write};
 use std::process::Command;
 use std::time::Instant;
 
+use services::testing::{peak_rss_mib, reset_peak_rss, setting};
 use services::usage::ingest::Ingest;
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
-        })
-        .unwrap_or(default)
-}
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 /// Writes about `bytes` of CSV; returns the number of data rows.
 fn generate(path: &std::path::Path, bytes: u64) -> u64 {
@@ -95,7 +76,7 @@ fn main() {
     while file.read(&mut buffer).expect("read") > 0 {}
 
     let baseline = peak_rss_mib();
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    reset_peak_rss();
     let started = Instant::now();
     let mut file = std::fs::File::open(&path).expect("open");
     let mut ingest = Ingest::new();
