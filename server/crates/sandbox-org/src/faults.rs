@@ -1,5 +1,6 @@
 //! Fault and latency injection, for tests and benchmarks: per path pattern, a delay, an
-//! error rate with a given status and errorCode, and dropped connections. Rules are set at
+//! error rate with a given status and errorCode, dropped connections, and answers whose
+//! body is cut off part-way. A rule may apply a limited number of `times`. Rules are set at
 //! start-up or through the control API (`/__sandbox/faults`), which exists only on the
 //! sandbox org.
 
@@ -40,6 +41,14 @@ pub struct FaultRule {
     /// (before the request is handled).
     #[serde(default)]
     pub drop_rate: f64,
+    /// Fraction (0..=1) of matching requests that are handled but whose answer stops
+    /// half-way through its body, the connection then closed (a download cut off).
+    #[serde(default)]
+    pub truncate_rate: f64,
+    /// How many more matching requests the rule applies to; absent: every one. A rule
+    /// that has run out no longer matches, so the next rule (or none) applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u64>,
 }
 
 fn any_path() -> String {
@@ -58,7 +67,11 @@ fn default_message() -> String {
 impl FaultRule {
     /// Checks the rule's values; the message names the bad one.
     pub fn validate(&self) -> Result<(), String> {
-        for (name, rate) in [("errorRate", self.error_rate), ("dropRate", self.drop_rate)] {
+        for (name, rate) in [
+            ("errorRate", self.error_rate),
+            ("dropRate", self.drop_rate),
+            ("truncateRate", self.truncate_rate),
+        ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0 and 1, got {rate}"));
             }
@@ -82,7 +95,9 @@ impl FaultRule {
     }
 
     pub fn matches(&self, method: &str, path: &str) -> bool {
-        (self.methods.is_empty() || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
+        self.times != Some(0)
+            && (self.methods.is_empty()
+                || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
             && glob_match(&self.path, path)
     }
 }
@@ -90,8 +105,12 @@ impl FaultRule {
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
+    /// Handle it, after `delay`; hold the answer for `hold`; with `truncate`, send only the
+    /// first half of its body and close the connection.
     Proceed {
         delay: Duration,
+        hold: Duration,
+        truncate: bool,
     },
     Fail {
         delay: Duration,
@@ -104,12 +123,18 @@ pub enum Verdict {
     },
 }
 
-pub fn decide(rules: &[FaultRule], method: &str, path: &str) -> Verdict {
-    let Some(rule) = rules.iter().find(|r| r.matches(method, path)) else {
+/// The verdict of the first rule matching the request (counting down its `times`).
+pub fn decide(rules: &mut [FaultRule], method: &str, path: &str) -> Verdict {
+    let Some(rule) = rules.iter_mut().find(|r| r.matches(method, path)) else {
         return Verdict::Proceed {
             delay: Duration::ZERO,
+            hold: Duration::ZERO,
+            truncate: false,
         };
     };
+    if let Some(times) = rule.times.as_mut() {
+        *times = times.saturating_sub(1);
+    }
     let delay = Duration::from_millis(rule.delay_ms);
     let mut rng = rand::rng();
     if rule.drop_rate > 0.0 && rng.random::<f64>() < rule.drop_rate {
@@ -123,18 +148,11 @@ pub fn decide(rules: &[FaultRule], method: &str, path: &str) -> Verdict {
             message: rule.error_message.clone(),
         };
     }
-    Verdict::Proceed { delay }
-}
-
-/// How long to hold a handled request's answer (the first matching rule's
-/// `responseDelayMs`).
-pub fn response_delay(rules: &[FaultRule], method: &str, path: &str) -> Duration {
-    rules
-        .iter()
-        .find(|r| r.matches(method, path))
-        .map_or(Duration::ZERO, |r| {
-            Duration::from_millis(r.response_delay_ms)
-        })
+    Verdict::Proceed {
+        delay,
+        hold: Duration::from_millis(rule.response_delay_ms),
+        truncate: rule.truncate_rate > 0.0 && rng.random::<f64>() < rule.truncate_rate,
+    }
 }
 
 /// `*` matches any (possibly empty) run of characters; everything else literally.
@@ -186,17 +204,41 @@ mod tests {
             ..serde_json::from_str("{}").unwrap()
         };
         assert!(matches!(
-            decide(&[always_fail], "GET", "/services/data"),
+            decide(&mut [always_fail], "GET", "/services/data"),
             Verdict::Fail { status: 503, .. }
         ));
         let never: FaultRule = serde_json::from_str(r#"{"delayMs": 5}"#).unwrap();
         assert_eq!(
-            decide(&[never], "GET", "/services/x"),
+            decide(&mut [never], "GET", "/services/x"),
             Verdict::Proceed {
-                delay: Duration::from_millis(5)
+                delay: Duration::from_millis(5),
+                hold: Duration::ZERO,
+                truncate: false,
             }
         );
         let bad: FaultRule = serde_json::from_str(r#"{"errorRate": 2}"#).unwrap();
         assert!(bad.validate().unwrap_err().contains("errorRate"));
+        let bad: FaultRule = serde_json::from_str(r#"{"truncateRate": -1}"#).unwrap();
+        assert!(bad.validate().unwrap_err().contains("truncateRate"));
+    }
+
+    #[test]
+    fn a_rule_with_times_applies_that_often_then_lets_requests_through() {
+        let mut rules: Vec<FaultRule> =
+            vec![serde_json::from_str(r#"{"truncateRate": 1, "times": 2}"#).unwrap()];
+        for _ in 0..2 {
+            assert!(matches!(
+                decide(&mut rules, "GET", "/services/data/v66.0/x"),
+                Verdict::Proceed { truncate: true, .. }
+            ));
+        }
+        assert_eq!(rules[0].times, Some(0));
+        assert!(matches!(
+            decide(&mut rules, "GET", "/services/data/v66.0/x"),
+            Verdict::Proceed {
+                truncate: false,
+                ..
+            }
+        ));
     }
 }

@@ -22,7 +22,7 @@ use tower::ServiceExt;
 
 use crate::control::{self, ControlState};
 use crate::error::SfError;
-use crate::faults::{FaultRule, Verdict, decide};
+use crate::faults::{FaultRule, Verdict};
 use crate::oauth::{self, ClientAddr};
 use crate::seed::{SeedOptions, seed};
 use crate::state::{Org, Tokens};
@@ -344,14 +344,19 @@ async fn accept_loop(
 async fn faults_and_clock(State(org): State<Arc<Org>>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let mut hold = std::time::Duration::ZERO;
+    let mut truncate = false;
     if !path.starts_with("/__sandbox") {
-        hold = crate::faults::response_delay(&org.faults(), request.method().as_str(), &path);
-        let verdict = decide(&org.faults(), request.method().as_str(), &path);
+        let verdict = org.fault_verdict(request.method().as_str(), &path);
         match verdict {
-            Verdict::Proceed { delay } => {
+            Verdict::Proceed {
+                delay,
+                hold: held,
+                truncate: cut,
+            } => {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
+                (hold, truncate) = (held, cut);
             }
             Verdict::Fail {
                 delay,
@@ -400,7 +405,32 @@ async fn faults_and_clock(State(org): State<Arc<Org>>, request: Request, next: N
     if !hold.is_zero() {
         tokio::time::sleep(hold).await;
     }
+    if truncate {
+        return truncated(response).await;
+    }
     response
+}
+
+/// The response with only the first half of its body, then a broken stream: the server
+/// closes the connection mid-body, as a download cut off by the network looks to a client.
+async fn truncated(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let half = bytes.slice(..bytes.len() / 2);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(half),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "truncated by a sandbox fault rule",
+        )),
+    ];
+    Response::from_parts(
+        parts,
+        axum::body::Body::from_stream(futures::stream::iter(chunks)),
+    )
 }
 
 async fn not_found() -> Response {

@@ -184,6 +184,11 @@ impl Org {
         *recover(self.faults.write()) = rules;
     }
 
+    /// What the fault rules say about a request (counting down a rule's `times`).
+    pub fn fault_verdict(&self, method: &str, path: &str) -> crate::faults::Verdict {
+        crate::faults::decide(&mut recover(self.faults.write()), method, path)
+    }
+
     pub fn base_url(&self) -> String {
         recover(self.base_url.read()).clone()
     }
