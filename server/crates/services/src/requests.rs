@@ -548,7 +548,7 @@ impl Portal {
                 },
             )
             .await?;
-        for approver in self.approver_emails(&mut tx.tx).await? {
+        for approver in crate::roles::approver_emails(&mut tx.tx).await? {
             self.mail
                 .queue(
                     &mut tx.tx,
@@ -566,20 +566,6 @@ impl Portal {
         tx.commit().await?;
         self.mail.wake();
         Ok(())
-    }
-
-    /// Emails of people who hold the approver role and have signed in.
-    async fn approver_emails(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-    ) -> Result<Vec<String>, sqlx::Error> {
-        let emails: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT email FROM portal_users WHERE is_approver = $1 AND email <> ''",
-        )
-        .bind(true)
-        .fetch_all(&mut **tx)
-        .await?;
-        Ok(emails)
     }
 
     /// The contractor's view of their request, through the status link.

@@ -447,16 +447,6 @@ async fn consumer_of(
         .map(|(a, c)| (a.to_string(), c.to_string())))
 }
 
-/// Emails of the approvers who have signed in (alerts go to them).
-async fn approver_emails(tx: &mut Transaction<'static, Any>) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT email FROM portal_users WHERE is_approver = $1 AND email <> '' ORDER BY email",
-    )
-    .bind(true)
-    .fetch_all(&mut **tx)
-    .await
-}
-
 impl Portal {
     /// What the workflow uses to send links for this portal.
     pub fn handover(&self) -> Handover {
@@ -871,7 +861,7 @@ impl Portal {
         subject: &str,
         body: &str,
     ) -> Result<usize, sqlx::Error> {
-        let emails = approver_emails(tx).await?;
+        let emails = crate::roles::approver_emails(tx).await?;
         for to in &emails {
             self.mail
                 .queue(

@@ -10,6 +10,18 @@ use crate::Portal;
 use crate::audit::{self, Actor, Event, Outcome};
 use crate::clock::now_ms;
 
+/// Emails of the people who hold the approver role and have signed in: alerts go to them.
+pub(crate) async fn approver_emails(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT email FROM portal_users WHERE is_approver = $1 AND email <> '' ORDER BY email",
+    )
+    .bind(true)
+    .fetch_all(&mut **tx)
+    .await
+}
+
 /// How roles map from Salesforce, per configuration.
 #[derive(Debug, Clone, Default)]
 pub struct RoleMapping {
