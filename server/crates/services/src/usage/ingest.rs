@@ -5,20 +5,22 @@
 //! and `xsv`), chunk by chunk as the download arrives, so a file of any size costs a few
 //! kilobytes plus one entry per user and hour. Quoted values (with commas, newlines and
 //! doubled quotes inside) are handled by the state machine; the column order comes from the
-//! file's header row, and columns we do not use are skipped without being copied.
+//! file's header row, and columns we do not use are never looked at.
 //!
 //! A file that ends part-way through a row (a cut-off download) is refused as a whole: its
 //! totals are never half-counted.
 
 use std::collections::HashMap;
 
-use csv_core::{ReadFieldResult, Reader};
+use csv_core::{ReadRecordResult, Reader};
 
 /// The columns read; every other column is skipped.
 const USER_ID: &str = "USER_ID";
 const TIMESTAMP_DERIVED: &str = "TIMESTAMP_DERIVED";
 const TIMESTAMP: &str = "TIMESTAMP";
 const COUNTS: &str = "COUNTS_AGAINST_API_LIMIT";
+/// Optional: the username next to each user id, kept once per user for the dashboard.
+const USER_NAME: &str = "USER_NAME";
 
 /// Why a file cannot be counted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +71,8 @@ pub struct FileTotals {
     pub rows: u64,
     /// Per user and hour, sorted by user then hour.
     pub hours: Vec<UserHour>,
+    /// Each user's username (from `USER_NAME`, when the file has it), sorted by user id.
+    pub usernames: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +82,7 @@ struct Columns {
     time: usize,
     time_is_derived: bool,
     counts: usize,
+    username: Option<usize>,
     count: usize,
 }
 
@@ -86,20 +91,25 @@ type UserKey = [u8; 15];
 
 /// The streaming reader: [`feed`](Self::feed) it the download's chunks, then
 /// [`finish`](Self::finish).
+///
+/// Whole records are read with one call each (`csv_core::Reader::read_record`, the call
+/// the `csv` crate and `xsv count` are built on); a record's values land in one buffer that
+/// is reused for every row, and only the three columns the budgets need are looked at.
 pub struct Ingest {
     reader: Reader,
-    scratch: [u8; 8192],
-    /// The current field, when it is one we read (or a header name).
-    field: Vec<u8>,
-    /// The index of the current field within its row.
-    index: usize,
-    header: Vec<String>,
+    /// The current record's values, back to back, and where each ends.
+    record: Vec<u8>,
+    ends: Vec<usize>,
+    /// How much of `record` and `ends` the current (unfinished) record has filled.
+    record_len: usize,
+    ends_len: usize,
     columns: Option<Columns>,
-    user: Option<UserKey>,
-    hour: Option<i64>,
-    counts: Option<bool>,
     rows: u64,
+    bytes: u64,
     totals: HashMap<(UserKey, i64), Totals>,
+    /// The last (user, hour) counted: consecutive rows usually share it.
+    last: Option<((UserKey, i64), Totals)>,
+    usernames: HashMap<UserKey, String>,
 }
 
 impl Default for Ingest {
@@ -112,42 +122,52 @@ impl Ingest {
     pub fn new() -> Self {
         Self {
             reader: Reader::new(),
-            scratch: [0; 8192],
-            field: Vec::with_capacity(64),
-            index: 0,
-            header: Vec::new(),
+            record: vec![0; 4096],
+            ends: vec![0; 64],
+            record_len: 0,
+            ends_len: 0,
             columns: None,
-            user: None,
-            hour: None,
-            counts: None,
             rows: 0,
+            bytes: 0,
             totals: HashMap::new(),
+            last: None,
+            usernames: HashMap::new(),
         }
     }
 
-    /// Whether the current field is one we keep the bytes of.
-    fn wanted(&self) -> bool {
-        match &self.columns {
-            None => true,
-            Some(c) => self.index == c.user || self.index == c.time || self.index == c.counts,
-        }
+    /// The bytes fed so far (to compare with the length the org announced).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes
     }
 
-    /// Reads one field's worth of `input` (empty input is the end of the file). Returns
-    /// the bytes read and whether the reader needs more input (or has ended).
+    /// Reads from `input` until it is used up or a record ends (empty input is the end of
+    /// the file). Returns the bytes read and whether the reader needs more input (or the
+    /// file has ended).
     fn advance(&mut self, input: &[u8]) -> Result<(usize, bool), IngestError> {
-        let (result, read, written) = self.reader.read_field(input, &mut self.scratch);
-        if written > 0 && self.wanted() {
-            self.field.extend_from_slice(&self.scratch[..written]);
-        }
+        let (result, read, written, ended) = self.reader.read_record(
+            input,
+            &mut self.record[self.record_len..],
+            &mut self.ends[self.ends_len..],
+        );
+        self.record_len += written;
+        self.ends_len += ended;
         match result {
-            ReadFieldResult::InputEmpty | ReadFieldResult::End => Ok((read, true)),
-            ReadFieldResult::OutputFull => Ok((read, false)),
-            ReadFieldResult::Field { record_end } => {
-                self.end_field()?;
-                if record_end {
-                    self.end_row()?;
-                }
+            ReadRecordResult::InputEmpty | ReadRecordResult::End => Ok((read, true)),
+            ReadRecordResult::OutputFull => {
+                let grown = self.record.len() * 2;
+                self.record.resize(grown, 0);
+                Ok((read, false))
+            }
+            ReadRecordResult::OutputEndsFull => {
+                let grown = self.ends.len() * 2;
+                self.ends.resize(grown, 0);
+                Ok((read, false))
+            }
+            ReadRecordResult::Record => {
+                let fields = self.ends_len;
+                self.record_len = 0;
+                self.ends_len = 0;
+                self.end_record(fields)?;
                 Ok((read, false))
             }
         }
@@ -155,6 +175,7 @@ impl Ingest {
 
     /// Reads the next chunk of the file.
     pub fn feed(&mut self, mut input: &[u8]) -> Result<(), IngestError> {
+        self.bytes += input.len() as u64;
         // csv-core takes empty input as the end of the file: only `finish` gives it that.
         while !input.is_empty() {
             let (read, stop) = self.advance(input)?;
@@ -175,6 +196,7 @@ impl Ingest {
         if self.columns.is_none() {
             return Err(IngestError::NoHeader);
         }
+        self.flush_last();
         let mut hours: Vec<UserHour> = self
             .totals
             .into_iter()
@@ -185,9 +207,16 @@ impl Ingest {
             })
             .collect();
         hours.sort_by(|a, b| (&a.user_id15, a.hour_ms).cmp(&(&b.user_id15, b.hour_ms)));
+        let mut usernames: Vec<(String, String)> = self
+            .usernames
+            .into_iter()
+            .map(|(user, name)| (String::from_utf8_lossy(&user).into_owned(), name))
+            .collect();
+        usernames.sort();
         Ok(FileTotals {
             rows: self.rows,
             hours,
+            usernames,
         })
     }
 
@@ -196,108 +225,110 @@ impl Ingest {
         self.rows + 2
     }
 
-    fn end_field(&mut self) -> Result<(), IngestError> {
-        let index = self.index;
-        self.index += 1;
+    /// Value `index` of the record just read (`fields` values).
+    fn value(&self, index: usize) -> &[u8] {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        &self.record[start..self.ends[index]]
+    }
+
+    fn end_record(&mut self, fields: usize) -> Result<(), IngestError> {
+        // A blank line (one empty value) is not a row, nor a header.
+        if fields == 0 || (fields == 1 && self.ends[0] == 0) {
+            return Ok(());
+        }
         let Some(columns) = self.columns else {
-            self.header
-                .push(String::from_utf8_lossy(&self.field).trim().to_string());
-            self.field.clear();
+            let header: Vec<String> = (0..fields)
+                .map(|i| String::from_utf8_lossy(self.value(i)).trim().to_string())
+                .collect();
+            self.columns = Some(resolve_header(&header)?);
             return Ok(());
         };
-        if index == columns.user {
-            self.user = Some(user_key(&self.field).ok_or_else(|| IngestError::BadUser {
+        if fields != columns.count {
+            return Err(IngestError::FieldCount {
                 row: self.row_number(),
-                value: String::from_utf8_lossy(&self.field).into_owned(),
-            })?);
-        } else if index == columns.time {
-            let hour = if columns.time_is_derived {
-                hour_of_iso(&self.field)
-            } else {
-                hour_of_compact(&self.field)
-            };
-            self.hour = Some(hour.ok_or_else(|| IngestError::BadTime {
-                row: self.row_number(),
-                value: String::from_utf8_lossy(&self.field).into_owned(),
-            })?);
-        } else if index == columns.counts {
-            self.counts = Some(match self.field.as_slice() {
-                b"true" | b"TRUE" | b"True" | b"1" => true,
-                b"false" | b"FALSE" | b"False" | b"0" => false,
-                other => {
-                    return Err(IngestError::BadFlag {
-                        row: self.row_number(),
-                        value: String::from_utf8_lossy(other).into_owned(),
-                    });
-                }
+                found: fields,
+                expected: columns.count,
             });
         }
-        self.field.clear();
-        Ok(())
-    }
-
-    fn resolve_header(&self) -> Result<Columns, IngestError> {
-        let find = |name: &str| {
-            self.header
-                .iter()
-                .position(|h| h.eq_ignore_ascii_case(name))
-        };
-        let user = find(USER_ID).ok_or(IngestError::MissingColumn(USER_ID))?;
-        let counts = find(COUNTS).ok_or(IngestError::MissingColumn(COUNTS))?;
-        let (time, time_is_derived) = match (find(TIMESTAMP_DERIVED), find(TIMESTAMP)) {
-            (Some(i), _) => (i, true),
-            (None, Some(i)) => (i, false),
-            (None, None) => return Err(IngestError::MissingColumn(TIMESTAMP_DERIVED)),
-        };
-        Ok(Columns {
-            user,
-            time,
-            time_is_derived,
-            counts,
-            count: self.header.len(),
-        })
-    }
-
-    fn end_row(&mut self) -> Result<(), IngestError> {
-        let found = self.index;
-        self.index = 0;
-        let Some(columns) = self.columns else {
-            // A blank line before the header is not a header.
-            if self.header.len() == 1 && self.header[0].is_empty() {
-                self.header.clear();
-                return Ok(());
+        let raw = self.value(columns.user);
+        let user = user_key(raw).ok_or_else(|| IngestError::BadUser {
+            row: self.row_number(),
+            value: String::from_utf8_lossy(raw).into_owned(),
+        })?;
+        let raw = self.value(columns.time);
+        let hour = if columns.time_is_derived {
+            hour_of_iso(raw)
+        } else {
+            hour_of_compact(raw)
+        }
+        .ok_or_else(|| IngestError::BadTime {
+            row: self.row_number(),
+            value: String::from_utf8_lossy(raw).into_owned(),
+        })?;
+        let counts = match self.value(columns.counts) {
+            b"true" | b"TRUE" | b"True" | b"1" => true,
+            b"false" | b"FALSE" | b"False" | b"0" => false,
+            other => {
+                return Err(IngestError::BadFlag {
+                    row: self.row_number(),
+                    value: String::from_utf8_lossy(other).into_owned(),
+                });
             }
-            self.columns = Some(self.resolve_header()?);
-            return Ok(());
         };
-        let (user, hour, counts) = (self.user.take(), self.hour.take(), self.counts.take());
-        // A blank line (one empty value) is not a row.
-        if found == 1 && user.is_none() && hour.is_none() && counts.is_none() {
-            return Ok(());
-        }
-        if found != columns.count {
-            return Err(IngestError::FieldCount {
-                row: self.row_number(),
-                found,
-                expected: columns.count,
-            });
-        }
-        let (Some(user), Some(hour), Some(counts)) = (user, hour, counts) else {
-            // Unreachable with the count checked, but never a panic on a file.
-            return Err(IngestError::FieldCount {
-                row: self.row_number(),
-                found,
-                expected: columns.count,
-            });
-        };
-        let totals = self.totals.entry((user, hour)).or_default();
-        totals.calls += 1;
-        if counts {
-            totals.counted += 1;
+        let key = (user, hour);
+        match &mut self.last {
+            Some((last, totals)) if *last == key => totals.add(counts),
+            _ => {
+                self.flush_last();
+                if let Some(column) = columns.username
+                    && !self.usernames.contains_key(&user)
+                {
+                    let name = String::from_utf8_lossy(self.value(column)).into_owned();
+                    self.usernames.insert(user, name);
+                }
+                let mut totals = Totals::default();
+                totals.add(counts);
+                self.last = Some((key, totals));
+            }
         }
         self.rows += 1;
         Ok(())
     }
+
+    /// Adds the run of rows kept in `last` to the totals.
+    fn flush_last(&mut self) {
+        if let Some((key, run)) = self.last.take() {
+            let totals = self.totals.entry(key).or_default();
+            totals.calls += run.calls;
+            totals.counted += run.counted;
+        }
+    }
+}
+
+impl Totals {
+    fn add(&mut self, counts: bool) {
+        self.calls += 1;
+        self.counted += u64::from(counts);
+    }
+}
+
+fn resolve_header(header: &[String]) -> Result<Columns, IngestError> {
+    let find = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let user = find(USER_ID).ok_or(IngestError::MissingColumn(USER_ID))?;
+    let counts = find(COUNTS).ok_or(IngestError::MissingColumn(COUNTS))?;
+    let (time, time_is_derived) = match (find(TIMESTAMP_DERIVED), find(TIMESTAMP)) {
+        (Some(i), _) => (i, true),
+        (None, Some(i)) => (i, false),
+        (None, None) => return Err(IngestError::MissingColumn(TIMESTAMP_DERIVED)),
+    };
+    Ok(Columns {
+        user,
+        time,
+        time_is_derived,
+        counts,
+        username: find(USER_NAME),
+        count: header.len(),
+    })
 }
 
 fn user_key(raw: &[u8]) -> Option<UserKey> {
