@@ -233,6 +233,30 @@ pub struct Config {
     /// The AES-256-GCM key for orgs whose credentials API returns no secrets
     /// (`CREDENTIAL_KEY_FILE`; generated when absent).
     pub credential_key_file: PathBuf,
+    /// How often this instance collects API usage from the org (`USAGE_COLLECT_SECONDS`);
+    /// `None`: never (another instance does).
+    pub usage_collect_every: Option<Duration>,
+    /// Where budget alerts are posted (`ALERT_WEBHOOK_URL`), signed with
+    /// `ALERT_WEBHOOK_SECRET`.
+    pub alert_webhook: Option<AlertWebhook>,
+    /// Salesforce Integration licences the org includes (`INTEGRATION_LICENCES_INCLUDED`)
+    /// and the monthly price of each more, in cents (`INTEGRATION_LICENCE_PRICE`).
+    pub licences: services::usage::report::LicencePricing,
+}
+
+/// The alert webhook's target and signing secret (never printed).
+#[derive(Clone)]
+pub struct AlertWebhook {
+    pub url: Url,
+    pub secret: secrecy::SecretString,
+}
+
+impl std::fmt::Debug for AlertWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertWebhook")
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The settings as they may appear in the TOML file: every key optional, named like the
@@ -271,6 +295,11 @@ struct FileSettings {
     provisioning_workers: Option<toml::Value>,
     reveal_link_hours: Option<toml::Value>,
     credential_key_file: Option<String>,
+    usage_collect_seconds: Option<toml::Value>,
+    alert_webhook_url: Option<String>,
+    alert_webhook_secret: Option<String>,
+    integration_licences_included: Option<toml::Value>,
+    integration_licence_price: Option<toml::Value>,
 }
 
 impl FileSettings {
@@ -315,6 +344,11 @@ impl FileSettings {
             "PROVISIONING_WORKERS" => value(&self.provisioning_workers),
             "REVEAL_LINK_HOURS" => value(&self.reveal_link_hours),
             "CREDENTIAL_KEY_FILE" => self.credential_key_file.clone(),
+            "USAGE_COLLECT_SECONDS" => value(&self.usage_collect_seconds),
+            "ALERT_WEBHOOK_URL" => self.alert_webhook_url.clone(),
+            "ALERT_WEBHOOK_SECRET" => self.alert_webhook_secret.clone(),
+            "INTEGRATION_LICENCES_INCLUDED" => value(&self.integration_licences_included),
+            "INTEGRATION_LICENCE_PRICE" => value(&self.integration_licence_price),
             _ => None,
         }
     }
@@ -443,6 +477,26 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "CREDENTIAL_KEY_FILE",
         "AES-256-GCM key (base64 of 32 bytes) sealing secrets for orgs whose credentials API returns none; generated when absent; default <DATA_DIR>/credential.key",
+    ),
+    (
+        "USAGE_COLLECT_SECONDS",
+        "how often API usage is read from the org's event log files (60 to 86400; 0 = never, another instance collects); default 600",
+    ),
+    (
+        "ALERT_WEBHOOK_URL",
+        "http(s) URL budget alerts are posted to (JSON with a Slack-compatible text field); unset: mail only",
+    ),
+    (
+        "ALERT_WEBHOOK_SECRET",
+        "with ALERT_WEBHOOK_URL: the HMAC-SHA256 key (16+ characters) that signs each post (X-Portcullis-Signature)",
+    ),
+    (
+        "INTEGRATION_LICENCES_INCLUDED",
+        "Salesforce Integration licences the org includes at no cost; default 5",
+    ),
+    (
+        "INTEGRATION_LICENCE_PRICE",
+        "monthly price of each further Salesforce Integration licence, in USD (e.g. 10 or 12.50); default 10",
     ),
 ];
 
@@ -613,7 +667,41 @@ impl Config {
             .map(PathBuf::from)
             .unwrap_or_else(|| data_dir.join("credential.key"));
 
+        let usage_collect_every = match parse_number(
+            "USAGE_COLLECT_SECONDS",
+            get("USAGE_COLLECT_SECONDS"),
+            600,
+            0..=86_400,
+        )? {
+            0 => None,
+            seconds if seconds < 60 => {
+                return Err(ConfigError::new(
+                    "USAGE_COLLECT_SECONDS",
+                    format!(
+                        "{seconds} is too often: at least 60 seconds (each run costs API calls), or 0 for never"
+                    ),
+                ));
+            }
+            seconds => Some(Duration::from_secs(seconds)),
+        };
+        let alert_webhook = parse_webhook(&get)?;
+        let licences = services::usage::report::LicencePricing {
+            included: parse_number(
+                "INTEGRATION_LICENCES_INCLUDED",
+                get("INTEGRATION_LICENCES_INCLUDED"),
+                5,
+                0..=100_000,
+            )?,
+            price_cents: match get("INTEGRATION_LICENCE_PRICE") {
+                Some(raw) => parse_price("INTEGRATION_LICENCE_PRICE", &raw)?,
+                None => 1000,
+            },
+        };
+
         Ok(Self {
+            usage_collect_every,
+            alert_webhook,
+            licences,
             credential_key_file,
             reveal_link_hours,
             provisioning_workers,
@@ -767,6 +855,71 @@ fn parse_socket_addr(raw: &str) -> Result<SocketAddr, ConfigError> {
     })
 }
 
+fn parse_webhook(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<AlertWebhook>, ConfigError> {
+    let secret = get("ALERT_WEBHOOK_SECRET");
+    let Some(raw) = get("ALERT_WEBHOOK_URL") else {
+        if secret.is_some() {
+            return Err(ConfigError::new(
+                "ALERT_WEBHOOK_SECRET",
+                "is set but ALERT_WEBHOOK_URL is not: set both, or neither",
+            ));
+        }
+        return Ok(None);
+    };
+    let url = Url::parse(raw.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .ok_or_else(|| {
+            ConfigError::new(
+                "ALERT_WEBHOOK_URL",
+                format!(
+                    "'{}' is not an http:// or https:// URL",
+                    redact_url(raw.trim())
+                ),
+            )
+        })?;
+    let secret = secret.map(|s| s.trim().to_string()).ok_or_else(|| {
+        ConfigError::new(
+            "ALERT_WEBHOOK_SECRET",
+            "is required with ALERT_WEBHOOK_URL: every alert is signed with it",
+        )
+    })?;
+    if secret.len() < 16 {
+        return Err(ConfigError::new(
+            "ALERT_WEBHOOK_SECRET",
+            "is too short: use at least 16 characters",
+        ));
+    }
+    Ok(Some(AlertWebhook {
+        url,
+        secret: secrecy::SecretString::from(secret),
+    }))
+}
+
+/// A price in USD (`10`, `12.5`, `12.50`) as cents.
+fn parse_price(setting: &'static str, raw: &str) -> Result<u64, ConfigError> {
+    let bad = || {
+        ConfigError::new(
+            setting,
+            format!("'{raw}' is not a price in USD such as 10 or 12.50"),
+        )
+    };
+    let text = raw.trim().trim_start_matches('$');
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() || fraction.len() > 2 || !fraction.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let whole: u64 = whole.parse().map_err(|_| bad())?;
+    let cents: u64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
+    whole
+        .checked_mul(100)
+        .and_then(|w| w.checked_add(cents))
+        .filter(|c| *c <= 100_000_000)
+        .ok_or_else(bad)
+}
+
 fn parse_number(
     setting: &'static str,
     raw: Option<String>,
@@ -867,6 +1020,13 @@ mod tests {
             ("APPROVALS_REQUIRED", "3"),
             ("REVEAL_LINK_HOURS", "0"),
             ("REVEAL_LINK_HOURS", "three days"),
+            ("USAGE_COLLECT_SECONDS", "5"),
+            ("USAGE_COLLECT_SECONDS", "hourly"),
+            ("ALERT_WEBHOOK_URL", "hooks.example.com/x"),
+            ("ALERT_WEBHOOK_SECRET", "0123456789abcdef"),
+            ("INTEGRATION_LICENCES_INCLUDED", "five"),
+            ("INTEGRATION_LICENCE_PRICE", "ten dollars"),
+            ("INTEGRATION_LICENCE_PRICE", "10.005"),
         ] {
             let err = load(&[(key, value)]).expect_err(&format!("{key}={value} must be refused"));
             assert_eq!(err.setting, key, "{key}={value}: {err}");
@@ -874,6 +1034,39 @@ mod tests {
             assert!(line.contains(key), "{line}");
             assert!(!line.contains('\n'), "one line: {line}");
         }
+    }
+
+    #[test]
+    fn usage_settings_are_read_and_the_webhook_secret_stays_hidden() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.usage_collect_every, Some(Duration::from_secs(600)));
+        assert!(config.alert_webhook.is_none());
+        assert_eq!(config.licences.included, 5);
+        assert_eq!(config.licences.price_cents, 1000);
+        let config = load(&[
+            ("USAGE_COLLECT_SECONDS", "0"),
+            ("ALERT_WEBHOOK_URL", "https://hooks.example.com/portcullis"),
+            ("ALERT_WEBHOOK_SECRET", "a-long-signing-secret"),
+            ("INTEGRATION_LICENCES_INCLUDED", "1"),
+            ("INTEGRATION_LICENCE_PRICE", "12.5"),
+        ])
+        .unwrap();
+        assert_eq!(config.usage_collect_every, None);
+        assert_eq!(config.licences.included, 1);
+        assert_eq!(config.licences.price_cents, 1250);
+        assert_eq!(
+            config.alert_webhook.as_ref().map(|w| w.url.as_str()),
+            Some("https://hooks.example.com/portcullis")
+        );
+        assert!(!format!("{config:?}").contains("a-long-signing-secret"));
+        let short = load(&[
+            ("ALERT_WEBHOOK_URL", "https://hooks.example.com/x"),
+            ("ALERT_WEBHOOK_SECRET", "short"),
+        ])
+        .unwrap_err();
+        assert_eq!(short.setting, "ALERT_WEBHOOK_SECRET");
+        assert_eq!(parse_price("P", "$7").unwrap(), 700);
+        assert_eq!(parse_price("P", "0.05").unwrap(), 5);
     }
 
     #[test]

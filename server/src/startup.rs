@@ -36,6 +36,8 @@ pub enum StartupError {
     Mail(String),
     #[error("CREDENTIAL_KEY_FILE: {0}")]
     CredentialKey(#[from] services::vault::VaultError),
+    #[error("ALERT_WEBHOOK_URL: {0}")]
+    Webhook(String),
 }
 
 /// A built application, bound to its port and ready to serve.
@@ -133,6 +135,7 @@ impl Application {
                 reveal_link_hours: config.reveal_link_hours,
                 sandbox_mode: org.sandbox,
                 roles: config.roles.clone(),
+                licences: config.licences,
                 ..services::PortalSettings::default()
             }),
             org.client.clone(),
@@ -141,6 +144,13 @@ impl Application {
             &config.credential_key_file,
         )?)
         .with_app_contact_email(app_contact(&config.mail_from));
+        let portal = match &config.alert_webhook {
+            Some(hook) => portal.with_webhook(
+                services::usage::webhook::Webhook::new(hook.url.as_str(), hook.secret.clone())
+                    .map_err(StartupError::Webhook)?,
+            ),
+            None => portal,
+        };
 
         let session_store = DbSessionStore::new(db.pool().clone());
         let state = AppState {
@@ -224,6 +234,19 @@ impl Application {
                 .run_sender(state.db.clone(), async move { shutdown.cancelled().await })
         });
         let expiry = tokio::spawn(expire_requests(state.portal.clone(), shutdown.clone()));
+        let webhook_sender = state.portal.webhook.clone().map(|webhook| {
+            let shutdown = shutdown.clone();
+            tokio::spawn(
+                webhook.run_sender(state.db.clone(), async move { shutdown.cancelled().await }),
+            )
+        });
+        let collector = config.usage_collect_every.map(|every| {
+            tokio::spawn(collect_usage(
+                state.portal.usage_collector(),
+                every,
+                shutdown.clone(),
+            ))
+        });
         let contact = state.portal.app_contact_email.clone();
         // Sealed secrets no link can reveal any more are destroyed (orgs whose credentials
         // API returns no secrets only; elsewhere there are none).
@@ -252,6 +275,9 @@ impl Application {
                     "resuming provisioning steps a previous run left unfinished"
                 ),
                 Err(e) => tracing::warn!(error = %e, "could not release provisioning leases"),
+            }
+            if let Err(e) = services::usage::collector::release_lease(&state.portal.db).await {
+                tracing::warn!(error = %e, "could not release the usage collector's lease");
             }
         }
         let workers: Vec<_> = (0..config.provisioning_workers)
@@ -318,6 +344,12 @@ impl Application {
         let _ = cleanup.await;
         let _ = mail_sender.await;
         let _ = expiry.await;
+        if let Some(sender) = webhook_sender {
+            let _ = sender.await;
+        }
+        if let Some(collector) = collector {
+            let _ = collector.await;
+        }
         for worker in workers {
             let _ = worker.await;
         }
@@ -396,6 +428,39 @@ async fn provisioning_worker(engine: services::provisioning::Engine, shutdown: C
                 () = tokio::time::sleep(Duration::from_millis(250)) => {}
                 () = shutdown.cancelled() => return,
             }
+        }
+    }
+}
+
+/// Reads the org's API usage every `every` (the first time a minute after start, or sooner
+/// with a shorter interval), then checks the budgets. A run in flight at shutdown is
+/// dropped: what it had not committed is read again next time.
+async fn collect_usage(
+    collector: services::usage::collector::Collector,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    use services::usage::collector::CollectError;
+    let mut wait = every.min(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.cancelled() => return,
+        }
+        wait = every;
+        tokio::select! {
+            result = collector.run_once() => match result {
+                Ok(report) => tracing::info!(
+                    listed = report.listed,
+                    read = report.read.len(),
+                    failed = report.failed.len(),
+                    alerts = report.budgets.raised.len(),
+                    "usage collected"
+                ),
+                Err(CollectError::Busy) => tracing::debug!("another instance is collecting usage"),
+                Err(e) => tracing::warn!(error = %e, "usage collection failed; will try again"),
+            },
+            () = shutdown.cancelled() => return,
         }
     }
 }

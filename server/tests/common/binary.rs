@@ -216,6 +216,7 @@ impl PortalProcess {
             .env("SALESFORCE_USERNAME", &org.provisioner)
             .env("SALESFORCE_CA_FILE", &org.ca_file)
             .env("PROVISIONING_WORKERS", workers.to_string())
+            .env("USAGE_COLLECT_SECONDS", "0")
             .env("LOG_LEVEL", level)
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -10,6 +10,7 @@
 pub mod binary;
 pub mod portal;
 pub mod sandbox;
+pub mod smtp;
 
 use std::sync::Once;
 use std::time::Duration;
@@ -172,6 +173,8 @@ pub fn test_config(dir: &std::path::Path, database_url: &str) -> Config {
         // Tests that compare database snapshots need no background writers; the
         // provisioning tests turn workers on.
         ("PROVISIONING_WORKERS", "0".to_string()),
+        // Usage is collected when a test asks for it.
+        ("USAGE_COLLECT_SECONDS", "0".to_string()),
     ];
     Config::load(|key| {
         pairs

@@ -1,6 +1,7 @@
 //! Portcullis's domain services, over SQLite or PostgreSQL: contractor requests, decisions,
-//! grants, mail, roles, settings and the audit log. Plain Rust, tested without HTTP or a
-//! browser; the server's routes and the pages' server functions are thin layers over it.
+//! grants, mail, roles, settings, API usage and budgets, and the audit log. Plain Rust,
+//! tested without HTTP or a browser; the server's routes and the pages' server functions
+//! are thin layers over it.
 
 #![cfg_attr(
     not(test),
@@ -46,6 +47,8 @@ pub struct PortalSettings {
     /// The built-in sandbox org is in use (the mail outbox page exists only then).
     pub sandbox_mode: bool,
     pub roles: roles::RoleMapping,
+    /// Salesforce Integration licences included with the org, and the price of each more.
+    pub licences: usage::report::LicencePricing,
 }
 
 impl Default for PortalSettings {
@@ -59,6 +62,7 @@ impl Default for PortalSettings {
             approvals_required: 1,
             sandbox_mode: true,
             roles: roles::RoleMapping::default(),
+            licences: usage::report::LicencePricing::default(),
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct Portal {
     pub vault: Option<vault::Vault>,
     /// The External Client Apps' contact (as the provisioning engine deploys them).
     pub app_contact_email: String,
+    /// Where budget alerts are posted, besides the approvers' mail.
+    pub webhook: Option<usage::webhook::Webhook>,
 }
 
 impl Portal {
@@ -96,7 +102,32 @@ impl Portal {
             org_cache: catalog::OrgCache::default(),
             vault: None,
             app_contact_email: reveal::Handover::default().app_contact_email,
+            webhook: None,
         }
+    }
+
+    /// Posts budget alerts to `webhook` too.
+    pub fn with_webhook(mut self, webhook: usage::webhook::Webhook) -> Self {
+        self.webhook = Some(webhook);
+        self
+    }
+
+    /// Where budget alerts go.
+    pub fn usage_alerts(&self) -> usage::budgets::Alerts {
+        usage::budgets::Alerts {
+            mail: self.mail.clone(),
+            webhook: self.webhook.clone(),
+            public_url: self.settings.public_url.clone(),
+        }
+    }
+
+    /// A usage collector over this portal's database and org.
+    pub fn usage_collector(&self) -> usage::collector::Collector {
+        usage::collector::Collector::new(
+            self.db.clone(),
+            self.salesforce.clone(),
+            self.usage_alerts(),
+        )
     }
 
     /// Keeps secrets sealed with `vault` for orgs whose credentials API returns none.

@@ -1,3 +1,9 @@
-//! Per-contractor API usage: reading the org's ApiTotalUsage event log files.
+//! Per-contractor API usage: the org's ApiTotalUsage event log files read as they stream in
+//! ([`ingest`]) by a collector job ([`collector`]), budgets and their alerts, suspension and
+//! freeze ([`budgets`], [`webhook`]), and what the usage pages show ([`report`]).
 
+pub mod budgets;
+pub mod collector;
 pub mod ingest;
+pub mod report;
+pub mod webhook;

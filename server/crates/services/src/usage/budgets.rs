@@ -1,0 +1,670 @@
+//! Budgets: each grant's calls per UTC day and per rolling 7 days, against the budget the
+//! approver set. Crossing the warning percentage or the budget itself raises an alert at
+//! most once per window (a UTC day; for the 7-day budget, once in any 7 days): an email to
+//! the approvers, a signed webhook and an audit entry, all in one transaction with the
+//! alert's record. With the hard action "freeze", the grant is suspended in the same
+//! transaction and its integration user frozen in Salesforce (`UserLogin.IsFrozen`) right
+//! after; a freeze the org refused is tried again on the next run. An approver lifts it
+//! ([`lift`]): the user is unfrozen and the grant returns to the state it had.
+//!
+//! Calls are those the files say count against the org's limit; a composite request is one.
+
+use salesforce::composite::{CompositeRequest, ReferenceId, Subrequest};
+use salesforce::{Client, Cond, SalesforceId, Soql};
+use serde_json::{Value, json};
+use shared::budget::{Budget, HardAction};
+use sqlx::Row;
+
+use super::webhook::Webhook;
+use crate::Mailer;
+use crate::audit::{self, Actor, Event, Outcome};
+use crate::clock::{now_ms, rfc3339};
+use crate::db::Database;
+use crate::mail::Mail;
+
+pub const HOUR_MS: i64 = 3_600_000;
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// How severe a crossing is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// The warning percentage of the budget.
+    Warn,
+    /// The whole budget.
+    Hard,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Warn => "warn",
+            Level::Hard => "hard",
+        }
+    }
+
+    fn action(self) -> &'static str {
+        match self {
+            Level::Warn => "usage.limit_warning",
+            Level::Hard => "usage.limit_exceeded",
+        }
+    }
+}
+
+/// Which budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    Day,
+    Week,
+}
+
+impl Window {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::Day => "day",
+            Window::Week => "week",
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Window::Day => "today (UTC)",
+            Window::Week => "in the last 7 days",
+        }
+    }
+
+    fn per(self) -> &'static str {
+        match self {
+            Window::Day => "per day",
+            Window::Week => "per 7 days",
+        }
+    }
+}
+
+/// The start of the UTC day of `ms`.
+pub fn day_start(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS) * DAY_MS
+}
+
+/// The start of the hour of `ms`.
+pub fn hour_start(ms: i64) -> i64 {
+    ms.div_euclid(HOUR_MS) * HOUR_MS
+}
+
+/// The calls at which the warning is due: `percent` of `limit`, rounded up.
+pub fn warn_at(limit: u64, percent: u8) -> u64 {
+    (limit * u64::from(percent)).div_ceil(100).max(1)
+}
+
+/// The level `calls` reached against `limit`.
+pub fn level_of(calls: u64, limit: u64, warn_percent: u8) -> Option<Level> {
+    if calls >= limit {
+        Some(Level::Hard)
+    } else if calls >= warn_at(limit, warn_percent) {
+        Some(Level::Warn)
+    } else {
+        None
+    }
+}
+
+/// A grant whose integration user exists, with what its budget needs.
+#[derive(Debug, Clone)]
+pub struct Monitored {
+    pub grant_id: String,
+    pub request_id: String,
+    pub company: String,
+    pub contact_email: String,
+    pub state: String,
+    pub budget: Budget,
+    pub user_id: SalesforceId,
+    pub frozen_at: Option<i64>,
+}
+
+impl Monitored {
+    /// The 15-character id the usage files carry.
+    pub fn user_key(&self) -> &str {
+        self.user_id.as_15()
+    }
+}
+
+/// Grants being used or about to be (ready, active, suspended) and their integration users.
+pub async fn monitored(db: &Database) -> Result<Vec<Monitored>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT g.id, g.request_id, g.company, g.contact_email, g.state, g.budget, g.frozen_at, s.output \
+         FROM grants g JOIN provisioning_steps s ON s.grant_id = g.id AND s.step = 'user' AND s.state = 'succeeded' \
+         WHERE g.state IN ('ready', 'active', 'suspended') ORDER BY g.company, g.id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let mut grants = Vec::with_capacity(rows.len());
+    for row in rows {
+        let output: Option<String> = row.try_get("output")?;
+        let user_id = output
+            .and_then(|o| serde_json::from_str::<Value>(&o).ok())
+            .and_then(|o| o["user_id"].as_str().map(str::to_string))
+            .and_then(|id| SalesforceId::parse(&id).ok());
+        let budget: Option<Budget> =
+            serde_json::from_str(&row.try_get::<String, _>("budget")?).ok();
+        let (Some(user_id), Some(budget)) = (user_id, budget) else {
+            continue;
+        };
+        grants.push(Monitored {
+            grant_id: row.try_get("id")?,
+            request_id: row.try_get("request_id")?,
+            company: row.try_get("company")?,
+            contact_email: row.try_get("contact_email")?,
+            state: row.try_get("state")?,
+            budget,
+            user_id,
+            frozen_at: row.try_get("frozen_at")?,
+        });
+    }
+    Ok(grants)
+}
+
+/// Counted calls of `user_key` in hours starting in `[from, to)`.
+pub async fn counted(
+    db: &Database,
+    user_key: &str,
+    from: i64,
+    to: i64,
+) -> Result<u64, sqlx::Error> {
+    let sum: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(SUM(counted) AS BIGINT) FROM usage_effective WHERE user_key = $1 AND hour_start >= $2 AND hour_start < $3",
+    )
+    .bind(user_key)
+    .bind(from)
+    .bind(to)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(sum.unwrap_or(0).max(0) as u64)
+}
+
+/// A grant's calls in its two budget windows at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub today: u64,
+    pub last_7_days: u64,
+}
+
+pub async fn standing(db: &Database, user_key: &str, now: i64) -> Result<Standing, sqlx::Error> {
+    let today = day_start(now);
+    let next_hour = hour_start(now) + HOUR_MS;
+    Ok(Standing {
+        today: counted(db, user_key, today, today + DAY_MS).await?,
+        last_7_days: counted(db, user_key, next_hour - 7 * DAY_MS, next_hour).await?,
+    })
+}
+
+/// Where alerts go.
+#[derive(Debug, Clone)]
+pub struct Alerts {
+    pub mail: Mailer,
+    pub webhook: Option<Webhook>,
+    /// The portal's base URL, for links in alerts.
+    pub public_url: String,
+}
+
+/// One alert sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raised {
+    pub grant_id: String,
+    pub window: Window,
+    pub level: Level,
+    pub calls: u64,
+    pub limit: u64,
+}
+
+/// What checking the budgets did.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluation {
+    /// Alerts sent (the most severe new crossing of each grant, per window).
+    pub raised: Vec<Raised>,
+    /// Grants suspended now.
+    pub suspended: Vec<String>,
+    /// Grants whose integration user was frozen now.
+    pub frozen: Vec<String>,
+    /// Freezes the org refused (grant, why); tried again next run.
+    pub freeze_failures: Vec<(String, String)>,
+}
+
+impl Alerts {
+    /// Checks every monitored grant's budget at `now`, alerts on new crossings, suspends
+    /// grants whose hard action is freeze, and applies the freezes still to be applied.
+    pub async fn evaluate(
+        &self,
+        db: &Database,
+        salesforce: &Client,
+        now: i64,
+    ) -> Result<Evaluation, sqlx::Error> {
+        let mut evaluation = Evaluation::default();
+        for grant in monitored(db).await? {
+            if grant.state == "suspended" {
+                continue;
+            }
+            let standing = standing(db, grant.user_key(), now).await?;
+            self.check(db, &grant, standing, now, &mut evaluation)
+                .await?;
+        }
+        apply_freezes(db, salesforce, &mut evaluation).await?;
+        Ok(evaluation)
+    }
+
+    async fn check(
+        &self,
+        db: &Database,
+        grant: &Monitored,
+        standing: Standing,
+        now: i64,
+        evaluation: &mut Evaluation,
+    ) -> Result<(), sqlx::Error> {
+        let budget = &grant.budget;
+        let today = day_start(now);
+        let windows = [
+            (Window::Day, standing.today, budget.calls_per_day),
+            (Window::Week, standing.last_7_days, budget.calls_per_7_days),
+        ];
+        if windows
+            .iter()
+            .all(|(_, calls, limit)| level_of(*calls, *limit, budget.warn_percent).is_none())
+        {
+            return Ok(());
+        }
+        let mut tx = db.begin_write().await?;
+        // New crossings: (window, level, calls, limit), lower levels included so that a
+        // warning is not sent after the budget's own alert.
+        let mut new = Vec::new();
+        for (window, calls, limit) in windows {
+            let Some(reached) = level_of(calls, limit, budget.warn_percent) else {
+                continue;
+            };
+            for level in [Level::Warn, Level::Hard] {
+                if level > reached {
+                    continue;
+                }
+                // A day's alert once per UTC day; a 7-day alert once in any 7 days.
+                let since = match window {
+                    Window::Day => today,
+                    Window::Week => today - 6 * DAY_MS,
+                };
+                let earlier: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM usage_alerts WHERE grant_id = $1 AND budget_window = $2 AND level = $3 AND window_start >= $4 LIMIT 1",
+                )
+                .bind(&grant.grant_id)
+                .bind(window.as_str())
+                .bind(level.as_str())
+                .bind(since)
+                .fetch_optional(&mut *tx.tx)
+                .await?;
+                if earlier.is_some() {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO usage_alerts (grant_id, budget_window, window_start, level, calls, limit_calls, raised_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&grant.grant_id)
+                .bind(window.as_str())
+                .bind(today)
+                .bind(level.as_str())
+                .bind(calls as i64)
+                .bind(limit as i64)
+                .bind(now)
+                .execute(&mut *tx.tx)
+                .await?;
+                new.push(Raised {
+                    grant_id: grant.grant_id.clone(),
+                    window,
+                    level,
+                    calls,
+                    limit,
+                });
+            }
+        }
+        let Some(top) = new.iter().map(|r| r.level).max() else {
+            return Ok(());
+        };
+        // One message per grant and run, about its most severe new crossings.
+        let notify: Vec<&Raised> = new.iter().filter(|r| r.level == top).collect();
+        let freeze = top == Level::Hard && budget.hard_action == HardAction::Freeze;
+        let system = Actor::system();
+        for raised in &new {
+            audit::append(
+                &mut tx.tx,
+                Event {
+                    actor: &system,
+                    action: raised.level.action(),
+                    target_type: "grant",
+                    target_id: &grant.grant_id,
+                    outcome: Outcome::Success,
+                    details: json!({
+                        "company": grant.company,
+                        "budget": raised.window.as_str(),
+                        "calls": raised.calls,
+                        "limit": raised.limit,
+                        "warn_percent": budget.warn_percent,
+                        "integration_user": grant.user_id.as_str(),
+                        "notified": raised.level == top,
+                        "hard_action": budget.hard_action.as_str(),
+                    }),
+                },
+            )
+            .await?;
+        }
+        if freeze {
+            let suspended = sqlx::query(
+                "UPDATE grants SET suspended_from = state, state = 'suspended', frozen_at = NULL, updated_at = $1 \
+                 WHERE id = $2 AND state IN ('ready', 'active')",
+            )
+            .bind(now)
+            .bind(&grant.grant_id)
+            .execute(&mut *tx.tx)
+            .await?;
+            if suspended.rows_affected() == 1 {
+                let reason = notify
+                    .iter()
+                    .map(|r| format!("{} of {} calls {}", r.calls, r.limit, r.window.words()))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                audit::append(
+                    &mut tx.tx,
+                    Event {
+                        actor: &system,
+                        action: "grant.suspended",
+                        target_type: "grant",
+                        target_id: &grant.grant_id,
+                        outcome: Outcome::Success,
+                        details: json!({
+                            "reason": format!("API budget used up: {reason}"),
+                            "previous_state": grant.state,
+                            "integration_user": grant.user_id.as_str(),
+                        }),
+                    },
+                )
+                .await?;
+                crate::requests::add_event(
+                    &mut tx.tx,
+                    &grant.request_id,
+                    "suspended",
+                    &format!(
+                        "API access suspended: the budget was used up ({reason}). An approver can lift the suspension."
+                    ),
+                    true,
+                )
+                .await?;
+                evaluation.suspended.push(grant.grant_id.clone());
+            }
+        }
+        let (subject, body) = self.message(grant, &notify, freeze);
+        for to in crate::roles::approver_emails(&mut tx.tx).await? {
+            self.mail
+                .queue(
+                    &mut tx.tx,
+                    &Mail {
+                        to,
+                        subject: subject.clone(),
+                        body: body.clone(),
+                    },
+                )
+                .await?;
+        }
+        if let Some(webhook) = &self.webhook {
+            let payload = json!({
+                "text": format!("{subject}\n{}", notify.iter().map(|r| format!("• {}", line(r))).collect::<Vec<_>>().join("\n")),
+                "event": top.action(),
+                "grant_id": grant.grant_id,
+                "request_id": grant.request_id,
+                "company": grant.company,
+                "level": top.as_str(),
+                "budgets": notify.iter().map(|r| json!({
+                    "window": r.window.as_str(), "calls": r.calls, "limit": r.limit,
+                })).collect::<Vec<_>>(),
+                "action": if freeze { "freeze" } else { "none" },
+                "dashboard": format!("{}/admin/usage", self.public_url),
+                "at": rfc3339(now),
+            });
+            webhook.queue(&mut tx.tx, top.action(), &payload).await?;
+        }
+        tx.commit().await?;
+        self.mail.wake();
+        if let Some(webhook) = &self.webhook {
+            webhook.wake();
+        }
+        tracing::info!(grant = %grant.grant_id, level = top.as_str(), freeze, "API budget alert");
+        evaluation.raised.extend(notify.into_iter().cloned());
+        Ok(())
+    }
+
+    fn message(&self, grant: &Monitored, notify: &[&Raised], freeze: bool) -> (String, String) {
+        let hard = notify.iter().any(|r| r.level == Level::Hard);
+        let subject = if hard {
+            format!("Portcullis: {} has used up its API budget", grant.company)
+        } else {
+            format!(
+                "Portcullis: {} has used {}% of its API budget",
+                grant.company, grant.budget.warn_percent
+            )
+        };
+        let lines: Vec<String> = notify.iter().map(|r| format!("- {}", line(r))).collect();
+        let action = if freeze {
+            "Portcullis has suspended the grant and frozen its integration user in Salesforce: its calls are refused until an approver lifts the suspension on the usage page."
+        } else if hard {
+            "No action was taken: this grant's budget only alerts."
+        } else {
+            "Nothing has been stopped. If the work needs more calls, raise the budget; otherwise ask the contractor why."
+        };
+        let body = format!(
+            "{company}'s integration user ({user}):\n{lines}\n\n{action}\n\nUsage: {url}/admin/usage\nThe request: {url}/admin/requests/{request}\n",
+            company = grant.company,
+            user = grant.user_id.as_str(),
+            lines = lines.join("\n"),
+            url = self.public_url,
+            request = grant.request_id,
+        );
+        (subject, body)
+    }
+}
+
+fn line(r: &Raised) -> String {
+    format!(
+        "{} API calls {}, against a budget of {} {}",
+        r.calls,
+        r.window.words(),
+        r.limit,
+        r.window.per()
+    )
+}
+
+/// Freezes (or unfreezes) the user in Salesforce: its UserLogin, found and updated in one
+/// composite request.
+pub async fn set_frozen(
+    salesforce: &Client,
+    user_id: &SalesforceId,
+    frozen: bool,
+) -> Result<(), salesforce::Error> {
+    let login = ReferenceId::new("login")?;
+    let soql = Soql::select(&["Id"])
+        .from("UserLogin")
+        .filter(Cond::eq("UserId", user_id.as_str()))
+        .limit(1)
+        .build()?;
+    let mut request = CompositeRequest::new(true);
+    request.push(Subrequest::query(login.clone(), &soql))?;
+    request.push(Subrequest::update(
+        ReferenceId::new("freeze")?,
+        "UserLogin",
+        login.field("records[0].Id")?,
+        &json!({ "IsFrozen": frozen }),
+    )?)?;
+    salesforce.composite(&request).await?.ensure_success()?;
+    Ok(())
+}
+
+/// Freezes the integration users of suspended grants that are not frozen yet.
+async fn apply_freezes(
+    db: &Database,
+    salesforce: &Client,
+    evaluation: &mut Evaluation,
+) -> Result<(), sqlx::Error> {
+    for grant in monitored(db).await? {
+        if grant.state != "suspended" || grant.frozen_at.is_some() {
+            continue;
+        }
+        if let Err(e) = set_frozen(salesforce, &grant.user_id, true).await {
+            tracing::warn!(grant = %grant.grant_id, error = %e, "could not freeze the integration user; will try again");
+            evaluation
+                .freeze_failures
+                .push((grant.grant_id.clone(), e.to_string()));
+            continue;
+        }
+        let mut tx = db.begin_write().await?;
+        let now = now_ms();
+        let recorded = sqlx::query(
+            "UPDATE grants SET frozen_at = $1, updated_at = $1 WHERE id = $2 AND state = 'suspended' AND frozen_at IS NULL",
+        )
+        .bind(now)
+        .bind(&grant.grant_id)
+        .execute(&mut *tx.tx)
+        .await?;
+        if recorded.rows_affected() == 0 {
+            // Lifted while the freeze was under way: undo it.
+            tx.commit().await?;
+            if let Err(e) = set_frozen(salesforce, &grant.user_id, false).await {
+                tracing::warn!(grant = %grant.grant_id, error = %e, "a freeze crossed a lift and could not be undone");
+            }
+            continue;
+        }
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor: &Actor::system(),
+                action: "grant.frozen",
+                target_type: "grant",
+                target_id: &grant.grant_id,
+                outcome: Outcome::Success,
+                details: json!({
+                    "integration_user": grant.user_id.as_str(),
+                    "company": grant.company,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        evaluation.frozen.push(grant.grant_id.clone());
+    }
+    Ok(())
+}
+
+/// Why a suspension could not be lifted.
+#[derive(Debug, thiserror::Error)]
+pub enum LiftError {
+    #[error("There is no grant with this id.")]
+    NotFound,
+    #[error("This grant is not suspended (it is {0}).")]
+    NotSuspended(String),
+    #[error("Give a reason for lifting the suspension.")]
+    NoReason,
+    #[error("Salesforce refused to unfreeze the integration user: {0}")]
+    Salesforce(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// An approver lifts a suspension: the integration user is unfrozen in Salesforce, then
+/// the grant returns to the state it had, with the reason in the audit log. Until the next
+/// window (the next UTC day, or 7 days for the weekly budget) the same budget does not
+/// suspend it again.
+pub async fn lift(
+    db: &Database,
+    salesforce: &Client,
+    grant_id: &str,
+    actor: &Actor,
+    reason: &str,
+) -> Result<(), LiftError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(LiftError::NoReason);
+    }
+    let grant = monitored(db)
+        .await?
+        .into_iter()
+        .find(|g| g.grant_id == grant_id);
+    let Some(grant) = grant else {
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
+            .bind(grant_id)
+            .fetch_optional(db.pool())
+            .await?;
+        return Err(match state {
+            Some(state) => LiftError::NotSuspended(state),
+            None => LiftError::NotFound,
+        });
+    };
+    if grant.state != "suspended" {
+        return Err(LiftError::NotSuspended(grant.state));
+    }
+    set_frozen(salesforce, &grant.user_id, false)
+        .await
+        .map_err(|e| LiftError::Salesforce(e.to_string()))?;
+    let mut tx = db.begin_write().await?;
+    let restored: Option<String> = sqlx::query_scalar(
+        "UPDATE grants SET state = COALESCE(suspended_from, 'active'), suspended_from = NULL, frozen_at = NULL, updated_at = $1 \
+         WHERE id = $2 AND state = 'suspended' RETURNING state",
+    )
+    .bind(now_ms())
+    .bind(grant_id)
+    .fetch_optional(&mut *tx.tx)
+    .await?;
+    let Some(restored) = restored else {
+        return Err(LiftError::NotSuspended("no longer suspended".into()));
+    };
+    audit::append(
+        &mut tx.tx,
+        Event {
+            actor,
+            action: "grant.unfrozen",
+            target_type: "grant",
+            target_id: grant_id,
+            outcome: Outcome::Success,
+            details: json!({
+                "reason": reason.chars().take(1000).collect::<String>(),
+                "state": restored,
+                "integration_user": grant.user_id.as_str(),
+            }),
+        },
+    )
+    .await?;
+    crate::requests::add_event(
+        &mut tx.tx,
+        &grant.request_id,
+        "unsuspended",
+        "API access restored by an approver.",
+        true,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_follow_the_budget() {
+        assert_eq!(warn_at(100, 80), 80);
+        assert_eq!(warn_at(7, 80), 6, "rounded up");
+        assert_eq!(level_of(79, 100, 80), None);
+        assert_eq!(level_of(80, 100, 80), Some(Level::Warn));
+        assert_eq!(level_of(99, 100, 80), Some(Level::Warn));
+        assert_eq!(level_of(100, 100, 80), Some(Level::Hard));
+        assert_eq!(level_of(120, 100, 80), Some(Level::Hard));
+        assert_eq!(level_of(0, 1, 99), None);
+    }
+
+    #[test]
+    fn days_and_hours_start_in_utc() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-01T14:20:07Z")
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(rfc3339(day_start(at)), "2026-03-01T00:00:00Z");
+        assert_eq!(rfc3339(hour_start(at)), "2026-03-01T14:00:00Z");
+    }
+}
