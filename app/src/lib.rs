@@ -27,6 +27,7 @@ use crate::pages::{
     request::RequestAccess,
     reveal::Reveal,
     status::Status,
+    usage::{MyUsagePage, UsagePage},
     verify::VerifyEmail,
 };
 
@@ -67,11 +68,13 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("request") view=RequestAccess />
                     <Route path=StaticSegment("admin") view=AdminDashboard />
                     <Route path=(StaticSegment("admin"), StaticSegment("requests"), ParamSegment("id")) view=AdminRequest />
+                    <Route path=(StaticSegment("admin"), StaticSegment("usage")) view=UsagePage />
                     <Route path=(StaticSegment("admin"), StaticSegment("catalog")) view=CatalogPage />
                     <Route path=(StaticSegment("admin"), StaticSegment("settings")) view=SettingsPage />
                     <Route path=StaticSegment("audit") view=AuditLog />
                     <Route path=(StaticSegment("audit"), StaticSegment("entries"), ParamSegment("seq")) view=AuditEntry />
                     <Route path=(StaticSegment("status"), ParamSegment("token")) view=Status />
+                    <Route path=(StaticSegment("status"), ParamSegment("token"), StaticSegment("usage")) view=MyUsagePage />
                     <Route path=(StaticSegment("verify"), ParamSegment("token")) view=VerifyEmail />
                     <Route path=(StaticSegment("reveal"), ParamSegment("token")) view=Reveal />
                     <Route path=StaticSegment("outbox") view=OutboxPage />

@@ -573,7 +573,7 @@ pub enum GrantActionResult {
 /// An approver's action on the grant made from request `request_id`: the portal, the grant
 /// and the actor; or, when the request has no grant, the refusal to answer (404).
 #[cfg(feature = "ssr")]
-async fn grant_action(
+pub(crate) async fn grant_action(
     request_id: &str,
 ) -> Result<
     Result<(services::Portal, String, services::audit::Actor), GrantActionResult>,

@@ -8,6 +8,7 @@ pub mod intake;
 pub mod manage;
 pub mod reveal;
 pub mod session;
+pub mod usage;
 
 #[cfg(feature = "ssr")]
 pub mod ssr {

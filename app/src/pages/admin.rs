@@ -116,6 +116,8 @@ pub fn AdminDashboard() -> impl IntoView {
             <nav aria-label="Admin" class="subnav">
                 <A href="/admin">"Requests"</A>
                 " · "
+                <A href="/admin/usage">"API usage"</A>
+                " · "
                 <A href="/admin/catalog">"Access catalog"</A>
                 " · "
                 <A href="/admin/settings">"Roles and settings"</A>

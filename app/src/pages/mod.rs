@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod request;
 pub mod reveal;
 pub mod status;
+pub mod usage;
 pub mod verify;
 
 /// The message next to a form field: `<p id="{field}-error">`, which the field's

@@ -25,6 +25,7 @@ pub fn Status() -> impl IntoView {
                         <dt>"Access until"</dt><dd>{view.end_date.clone()}</dd>
                         <dt>"Access asked for"</dt><dd>{view.access.join(", ")}</dd>
                     </dl>
+                    <p><a href=format!("/status/{}/usage", token())>"Your API usage"</a></p>
                     <h2>"History"</h2>
                     <ol class="history">
                         {view.history.iter().map(|item| view! {
