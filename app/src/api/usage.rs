@@ -121,11 +121,10 @@ pub struct UsageOverview {
 /// What the contractor's usage link shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum OwnUsage {
-    Usage(ContractorView),
+    /// Boxed: the view is large and the other variant is a name.
+    Usage(Box<ContractorView>),
     /// The request has no working grant (yet).
-    NotYet {
-        company: String,
-    },
+    NotYet { company: String },
 }
 
 #[cfg(feature = "ssr")]
@@ -367,7 +366,7 @@ pub async fn my_usage(token: String) -> Result<Option<OwnUsage>, ServerFnError> 
             status(404);
             None
         }
-        Some(Some(usage)) => Some(OwnUsage::Usage(ssr::contractor(usage))),
+        Some(Some(usage)) => Some(OwnUsage::Usage(Box::new(ssr::contractor(usage)))),
         Some(None) => {
             let company = portal
                 .status(token.trim())

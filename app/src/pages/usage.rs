@@ -5,7 +5,6 @@
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
-use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::admin::GrantActionResult;
@@ -13,7 +12,7 @@ use crate::api::usage::{
     BudgetStatus, CollectUsageNow, ContractorView, DayBar, LicenceView, LiftSuspension, OwnUsage,
     UsageOverview, my_usage, usage_dashboard,
 };
-use crate::pages::admin::{RequireRole, approver_or_owner, load_for};
+use crate::pages::admin::{AdminNav, RequireRole, approver_or_owner, load_for};
 
 /// The chart's drawing area, in SVG units.
 const WIDTH: f64 = 640.0;
@@ -151,15 +150,7 @@ pub fn UsagePage() -> impl IntoView {
         <Title text="API usage" />
         <h1>"API usage"</h1>
         <RequireRole allow=approver_or_owner>
-            <nav aria-label="Admin" class="subnav">
-                <A href="/admin">"Requests"</A>
-                " · "
-                <A href="/admin/usage">"API usage"</A>
-                " · "
-                <A href="/admin/catalog">"Access catalog"</A>
-                " · "
-                <A href="/admin/settings">"Roles and settings"</A>
-            </nav>
+            <AdminNav />
             <p class="lead">
                 "Each contractor's API calls, read from the org's ApiTotalUsage event log files, against the budget its approver set. Salesforce limits only the whole org; Portcullis watches each contractor."
             </p>
@@ -308,7 +299,7 @@ pub fn MyUsagePage() -> impl IntoView {
         <Meta name="referrer" content="no-referrer" />
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || usage.get().map(|result| match result {
-                Ok(Some(OwnUsage::Usage(c))) => view! { <MyUsageView c token=token() /> }.into_any(),
+                Ok(Some(OwnUsage::Usage(c))) => view! { <MyUsageView c=*c token=token() /> }.into_any(),
                 Ok(Some(OwnUsage::NotYet { company })) => view! {
                     <h1>{format!("{company}'s API usage")}</h1>
                     <p>"Your access is not set up yet: usage appears here once it is."</p>
