@@ -503,7 +503,7 @@ impl ProvisioningView {
     pub fn finished(&self) -> bool {
         matches!(
             self.state.as_str(),
-            "ready" | "active" | "needs_attention" | "cancelled"
+            "ready" | "active" | "needs_attention" | "cancelled" | "suspended"
         )
     }
 }

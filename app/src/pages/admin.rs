@@ -83,6 +83,22 @@ pub fn RequireRole(allow: fn(&shared::auth::Roles) -> bool, children: ChildrenFn
     }
 }
 
+/// The links between the admins' pages.
+#[component]
+pub fn AdminNav() -> impl IntoView {
+    view! {
+        <nav aria-label="Admin" class="subnav">
+            <A href="/admin">"Requests"</A>
+            " · "
+            <A href="/admin/usage">"API usage"</A>
+            " · "
+            <A href="/admin/catalog">"Access catalog"</A>
+            " · "
+            <A href="/admin/settings">"Roles and settings"</A>
+        </nav>
+    }
+}
+
 fn age_label(hours: i64) -> String {
     match hours {
         h if h < 1 => "under an hour".into(),
@@ -113,15 +129,7 @@ pub fn AdminDashboard() -> impl IntoView {
         <Title text="Admin dashboard" />
         <h1>"Admin dashboard"</h1>
         <RequireRole allow=approver_or_owner>
-            <nav aria-label="Admin" class="subnav">
-                <A href="/admin">"Requests"</A>
-                " · "
-                <A href="/admin/usage">"API usage"</A>
-                " · "
-                <A href="/admin/catalog">"Access catalog"</A>
-                " · "
-                <A href="/admin/settings">"Roles and settings"</A>
-            </nav>
+            <AdminNav />
             <Queue page />
         </RequireRole>
     }
@@ -639,6 +647,7 @@ fn ProvisioningSection(progress: ProvisioningView) -> impl IntoView {
         "provisioning" => "in progress",
         "cancelling" => "cancelling: undoing what was made",
         "cancelled" => "cancelled",
+        "suspended" => "suspended: the API budget was used up (lift it on the API usage page)",
         _ => "waiting for a worker",
     };
     view! {
