@@ -46,6 +46,19 @@ fn token_of(path: &str) -> String {
     path.rsplit('/').next().unwrap_or_default().to_string()
 }
 
+/// The `token` argument: the one in `path` for the link holder, a made-up one for others.
+fn link_token(path: &str) -> Box<dyn Fn(Persona) -> Vec<(String, String)>> {
+    let token = token_of(path);
+    Box::new(move |persona| {
+        let token = if persona == LinkHolder {
+            token.clone()
+        } else {
+            made_up_token()
+        };
+        strings(&[("token", &token)])
+    })
+}
+
 /// A well-formed token that opens nothing.
 fn made_up_token() -> String {
     format!(
@@ -205,17 +218,7 @@ fn matrix(f: &Fixture) -> Vec<Row> {
             writes: false,
             capability: true,
             allowed_status: StatusCode::OK,
-            args: Box::new({
-                let token = token_of(&by_link.verify_path);
-                move |persona| {
-                    let token = if persona == LinkHolder {
-                        token.clone()
-                    } else {
-                        made_up_token()
-                    };
-                    strings(&[("token", &token)])
-                }
-            }),
+            args: link_token(&by_link.verify_path),
             shows: Some("Pending Two".into()),
         },
         Row {
@@ -224,17 +227,7 @@ fn matrix(f: &Fixture) -> Vec<Row> {
             writes: true,
             capability: true,
             allowed_status: StatusCode::OK,
-            args: Box::new({
-                let token = token_of(&by_link.verify_path);
-                move |persona| {
-                    let token = if persona == LinkHolder {
-                        token.clone()
-                    } else {
-                        made_up_token()
-                    };
-                    strings(&[("token", &token)])
-                }
-            }),
+            args: link_token(&by_link.verify_path),
             shows: Some("Verified".into()),
         },
         Row {
@@ -259,17 +252,17 @@ fn matrix(f: &Fixture) -> Vec<Row> {
             writes: false,
             capability: true,
             allowed_status: StatusCode::OK,
-            args: Box::new({
-                let token = token_of(&waiting.status_path);
-                move |persona| {
-                    let token = if persona == LinkHolder {
-                        token.clone()
-                    } else {
-                        made_up_token()
-                    };
-                    strings(&[("token", &token)])
-                }
-            }),
+            args: link_token(&waiting.status_path),
+            shows: Some(f.company.clone()),
+        },
+        // The request has no grant yet: the usage link says so, with the company's name.
+        Row {
+            function: "my_usage",
+            allowed: LINK_HOLDER,
+            writes: false,
+            capability: true,
+            allowed_status: StatusCode::OK,
+            args: link_token(&waiting.status_path),
             shows: Some(f.company.clone()),
         },
         Row {
@@ -382,6 +375,24 @@ fn matrix(f: &Fixture) -> Vec<Row> {
             shows: Some("Saved".into()),
         },
         Row {
+            function: "usage_dashboard",
+            allowed: REVIEWERS,
+            writes: false,
+            capability: false,
+            allowed_status: StatusCode::OK,
+            args: no_args(),
+            shows: Some("monthly_cost".into()),
+        },
+        Row {
+            function: "collect_usage_now",
+            allowed: REVIEWERS,
+            writes: true,
+            capability: false,
+            allowed_status: StatusCode::OK,
+            args: no_args(),
+            shows: Some("Collected".into()),
+        },
+        Row {
             function: "decide",
             allowed: APPROVERS,
             writes: true,
@@ -418,6 +429,19 @@ fn matrix(f: &Fixture) -> Vec<Row> {
                 move |_| strings(&[("id", &id)])
             }),
             shows: Some("Cancelled".into()),
+        },
+        // Nor is a cancelled grant suspended.
+        Row {
+            function: "lift_suspension",
+            allowed: APPROVERS,
+            writes: false,
+            capability: false,
+            allowed_status: StatusCode::CONFLICT,
+            args: Box::new({
+                let id = waiting.request_id.clone();
+                move |_| strings(&[("id", &id), ("reason", "Matrix check")])
+            }),
+            shows: Some("not suspended".into()),
         },
         // The grant is cancelled now: no link can be sent for it.
         Row {
@@ -476,6 +500,7 @@ fn pages(f: &Fixture) -> Vec<PageRow> {
         Box::new(move |_: Persona| p.clone()) as Box<dyn Fn(Persona) -> String>
     };
     let status = f.waiting.status_path.clone();
+    let usage = format!("{status}/usage");
     vec![
         PageRow {
             path: fixed("/admin"),
@@ -486,6 +511,11 @@ fn pages(f: &Fixture) -> Vec<PageRow> {
             path: fixed(&format!("/admin/requests/{}", f.waiting.request_id)),
             allowed: REVIEWERS,
             shows: f.company.clone(),
+        },
+        PageRow {
+            path: fixed("/admin/usage"),
+            allowed: REVIEWERS,
+            shows: "Salesforce Integration licences".into(),
         },
         PageRow {
             path: fixed("/admin/catalog"),
@@ -514,6 +544,17 @@ fn pages(f: &Fixture) -> Vec<PageRow> {
                     status.clone()
                 } else {
                     format!("/status/{}", made_up_token())
+                }
+            }),
+            allowed: LINK_HOLDER,
+            shows: f.company.clone(),
+        },
+        PageRow {
+            path: Box::new(move |persona| {
+                if persona == LinkHolder {
+                    usage.clone()
+                } else {
+                    format!("/status/{}/usage", made_up_token())
                 }
             }),
             allowed: LINK_HOLDER,
@@ -684,8 +725,8 @@ async fn authorisation_matrix(app: TestApp) {
         );
         checked += 1;
     }
-    // 8 pages, 24 functions and sign-out, each for 6 personas.
-    assert_eq!(checked, (8 + 24 + 1) * 6);
+    // 10 pages, 28 functions and sign-out, each for 6 personas.
+    assert_eq!(checked, (10 + 28 + 1) * 6);
 }
 on_both_databases!(the_authorisation_matrix_holds, authorisation_matrix);
 

@@ -144,18 +144,7 @@ async fn reveal(
 
 /// Exchanges the key and secret for a token at the org, as the seed's curl does.
 async fn token_exchange(credential: &Value) -> StatusCode {
-    let url = credential["token_url"].as_str().expect("token_url");
-    reqwest::Client::new()
-        .post(url)
-        .basic_auth(
-            credential["consumer_key"].as_str().unwrap(),
-            credential["consumer_secret"].as_str(),
-        )
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .expect("the org answers")
-        .status()
+    portal::client_credentials(credential).await.0
 }
 
 async fn link_state(app: &TestApp, grant_id: &str) -> Vec<String> {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::portal::{self, browser, call, link_path, pairs, sign_in, six_digits};
-use common::smtp::SmtpSink;
+use common::smtp::{self, SmtpSink};
 use common::{Db, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -75,18 +75,7 @@ fn signature_is_valid(header: &str, body: &str) -> bool {
 /// `client_credentials` with the contractor's key and secret: the access token and the
 /// instance URL, or the refusal's status and body.
 async fn token(credential: &Value) -> Result<(String, String), (StatusCode, String)> {
-    let response = reqwest::Client::new()
-        .post(credential["token_url"].as_str().unwrap())
-        .basic_auth(
-            credential["consumer_key"].as_str().unwrap(),
-            credential["consumer_secret"].as_str(),
-        )
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .expect("the org answers");
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
+    let (status, body) = portal::client_credentials(credential).await;
     if status != StatusCode::OK {
         return Err((status, body));
     }
@@ -144,7 +133,7 @@ async fn over_budget_end_to_end(kind: Db) {
         .wait_for(|m| m.contains(&email) && m.contains("Confirm your email"))
         .await
         .expect("the confirmation mail");
-    let code = six_digits(&mail).unwrap();
+    let code = six_digits(smtp::body(&mail)).unwrap();
     let (status, body) = call(
         &app,
         &contractor,
@@ -202,7 +191,7 @@ async fn over_budget_end_to_end(kind: Db) {
         .wait_for(|m| m.contains(&email) && m.contains("Your code to reveal"))
         .await
         .expect("the reveal code");
-    let code = six_digits(&mail).unwrap();
+    let code = six_digits(smtp::body(&mail)).unwrap();
     let (status, body) = call(
         &app,
         &contractor,

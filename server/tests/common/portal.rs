@@ -452,3 +452,20 @@ pub fn changed_tables(
         .map(|(table, _)| table.clone())
         .collect()
 }
+
+/// Exchanges a revealed credential's key and secret for a token at the org (client
+/// credentials), as the seed's curl does: the answer's status and body.
+pub async fn client_credentials(credential: &Value) -> (StatusCode, String) {
+    let response = reqwest::Client::new()
+        .post(credential["token_url"].as_str().expect("token_url"))
+        .basic_auth(
+            credential["consumer_key"].as_str().expect("consumer_key"),
+            credential["consumer_secret"].as_str(),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("the org answers");
+    let status = response.status();
+    (status, response.text().await.unwrap_or_default())
+}

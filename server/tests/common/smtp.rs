@@ -103,6 +103,14 @@ impl Drop for SmtpSink {
     }
 }
 
+/// The body of a message (what follows the headers).
+pub fn body(message: &str) -> &str {
+    message
+        .split_once("\r\n\r\n")
+        .or_else(|| message.split_once("\n\n"))
+        .map_or(message, |(_, body)| body)
+}
+
 /// Undoes quoted-printable soft line breaks and `=XX` escapes, as a mail reader would.
 pub fn decode_quoted_printable(raw: &str) -> String {
     let joined = raw.replace("=\r\n", "").replace("=\n", "");
