@@ -51,6 +51,9 @@ function server(listen: number, sandbox: number, database: "sqlite" | "postgres"
       SITE_ROOT: siteRoot,
       SANDBOX_ORG_LISTEN: `127.0.0.1:${sandbox}`,
       LOG_LEVEL: "warn",
+      // The usage collector runs when a test presses "Collect usage now", never on its
+      // own in the middle of one.
+      USAGE_COLLECT_SECONDS: "0",
     },
   };
 }
