@@ -72,6 +72,15 @@ fn signature_is_valid(header: &str, body: &str) -> bool {
     ring::hmac::verify(&key, format!("{t}.{body}").as_bytes(), &tag).is_ok()
 }
 
+/// The six-digit code in the mail to `email` about `subject`, as it reached the SMTP sink.
+async fn code_mailed(sink: &SmtpSink, email: &str, subject: &str) -> String {
+    let mail = sink
+        .wait_for(|m| m.contains(email) && m.contains(subject))
+        .await
+        .unwrap_or_else(|| panic!("a mail about '{subject}'"));
+    six_digits(smtp::body(&mail)).expect("a six-digit code in the body")
+}
+
 /// `client_credentials` with the contractor's key and secret: the access token and the
 /// instance URL, or the refusal's status and body.
 async fn token(credential: &Value) -> Result<(String, String), (StatusCode, String)> {
@@ -129,11 +138,7 @@ async fn over_budget_end_to_end(kind: Db) {
         .as_str()
         .unwrap()
         .to_string();
-    let mail = sink
-        .wait_for(|m| m.contains(&email) && m.contains("Confirm your email"))
-        .await
-        .expect("the confirmation mail");
-    let code = six_digits(smtp::body(&mail)).unwrap();
+    let code = code_mailed(&sink, &email, "Confirm your email").await;
     let (status, body) = call(
         &app,
         &contractor,
@@ -187,11 +192,7 @@ async fn over_budget_end_to_end(kind: Db) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let mail = sink
-        .wait_for(|m| m.contains(&email) && m.contains("Your code to reveal"))
-        .await
-        .expect("the reveal code");
-    let code = six_digits(smtp::body(&mail)).unwrap();
+    let code = code_mailed(&sink, &email, "Your code to reveal").await;
     let (status, body) = call(
         &app,
         &contractor,

@@ -91,6 +91,13 @@ fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// `n` counted queries by `user`, one a second from `start_ms`.
+fn queries(user: &str, start_ms: i64, n: i64, client: &str) -> Vec<Vec<String>> {
+    (0..n)
+        .map(|i| row(user, at(start_ms + i * 1000), "/v66.0/query", client, true))
+        .collect()
+}
+
 fn at(ms: i64) -> DateTime<Utc> {
     services::clock::to_datetime(ms)
 }
@@ -199,17 +206,7 @@ services::both_databases!(crafted_files_are_each_counted_once, |engine| {
     assert_eq!(counted(&t, KIM, d2, d2 + DAY_MS).await, 3);
 
     // Re-delivered: the same day, more calls, a newer file. It replaces the first.
-    let rows: Vec<Vec<String>> = (0..5)
-        .map(|i| {
-            row(
-                KIM,
-                at(d2 + 12 * HOUR_MS + i * 1000),
-                "/v66.0/query",
-                "sync",
-                true,
-            )
-        })
-        .collect();
+    let rows = queries(KIM, d2 + 12 * HOUR_MS, 5, "sync");
     let second_id = place(&t, "Daily", d2, csv(HEADER, &rows)).await;
     assert_ne!(first_id, second_id);
     let report = collector(&t).run_once().await.unwrap();
@@ -226,28 +223,8 @@ services::both_databases!(crafted_files_are_each_counted_once, |engine| {
     // 10:00 that belongs to another hour's file.
     let d3 = day(3);
     let lee18 = format!("{LEE}AAA");
-    let nine: Vec<Vec<String>> = (0..10)
-        .map(|i| {
-            row(
-                &lee18,
-                at(d3 + 9 * HOUR_MS + i * 1000),
-                "/v66.0/query",
-                "etl",
-                true,
-            )
-        })
-        .collect();
-    let ten: Vec<Vec<String>> = (0..4)
-        .map(|i| {
-            row(
-                LEE,
-                at(d3 + 10 * HOUR_MS + i * 1000),
-                "/v66.0/query",
-                "etl",
-                true,
-            )
-        })
-        .collect();
+    let nine = queries(&lee18, d3 + 9 * HOUR_MS, 10, "etl");
+    let ten = queries(LEE, d3 + 10 * HOUR_MS, 4, "etl");
     place(
         &t,
         "Daily",
@@ -314,17 +291,7 @@ services::both_databases!(
             return;
         };
         let d1 = day(1);
-        let rows: Vec<Vec<String>> = (0..40)
-            .map(|i| {
-                row(
-                    MAY,
-                    at(d1 + 8 * HOUR_MS + i * 1000),
-                    "/v66.0/query",
-                    "bulk, sync",
-                    true,
-                )
-            })
-            .collect();
+        let rows = queries(MAY, d1 + 8 * HOUR_MS, 40, "bulk, sync");
         let id = place(&t, "Daily", d1, csv(HEADER, &rows)).await;
 
         // The first download stops half-way: the run downloads the file again and counts it once.
@@ -339,17 +306,7 @@ services::both_databases!(
 
         // Every download of a re-delivered file breaks off: the run fails that file, counts
         // none of it (the earlier version still stands) and leaves the cursor before it.
-        let more: Vec<Vec<String>> = (0..60)
-            .map(|i| {
-                row(
-                    MAY,
-                    at(d1 + 9 * HOUR_MS + i * 1000),
-                    "/v66.0/query",
-                    "bulk",
-                    true,
-                )
-            })
-            .collect();
+        let more = queries(MAY, d1 + 9 * HOUR_MS, 60, "bulk");
         let again = place(&t, "Daily", d1, csv(HEADER, &[rows.clone(), more].concat())).await;
         set_faults(
         &t,
@@ -428,28 +385,8 @@ services::both_databases!(
             return;
         };
         let (d4, d5) = (day(4), day(5));
-        let kim: Vec<Vec<String>> = (0..7)
-            .map(|i| {
-                row(
-                    KIM,
-                    at(d5 + 8 * HOUR_MS + i * 1000),
-                    "/v66.0/query",
-                    "a",
-                    true,
-                )
-            })
-            .collect();
-        let lee: Vec<Vec<String>> = (0..11)
-            .map(|i| {
-                row(
-                    LEE,
-                    at(d4 + 8 * HOUR_MS + i * 1000),
-                    "/v66.0/query",
-                    "b",
-                    true,
-                )
-            })
-            .collect();
+        let kim = queries(KIM, d5 + 8 * HOUR_MS, 7, "a");
+        let lee = queries(LEE, d4 + 8 * HOUR_MS, 11, "b");
         let first = place(&t, "Daily", d5, csv(HEADER, &kim)).await;
         let second = place(&t, "Daily", d4, csv(HEADER, &lee)).await;
 
