@@ -499,8 +499,18 @@ fn pages(f: &Fixture) -> Vec<PageRow> {
         let p = p.to_string();
         Box::new(move |_: Persona| p.clone()) as Box<dyn Fn(Persona) -> String>
     };
-    let status = f.waiting.status_path.clone();
-    let usage = format!("{status}/usage");
+    // A page under the status link: the real one for the link holder, a made-up one for others.
+    let by_link = |suffix: &str| {
+        let mine = format!("{}{suffix}", f.waiting.status_path);
+        let suffix = suffix.to_string();
+        Box::new(move |persona: Persona| {
+            if persona == LinkHolder {
+                mine.clone()
+            } else {
+                format!("/status/{}{suffix}", made_up_token())
+            }
+        }) as Box<dyn Fn(Persona) -> String>
+    };
     vec![
         PageRow {
             path: fixed("/admin"),
@@ -539,24 +549,12 @@ fn pages(f: &Fixture) -> Vec<PageRow> {
             shows: "Previous hash".into(),
         },
         PageRow {
-            path: Box::new(move |persona| {
-                if persona == LinkHolder {
-                    status.clone()
-                } else {
-                    format!("/status/{}", made_up_token())
-                }
-            }),
+            path: by_link(""),
             allowed: LINK_HOLDER,
             shows: f.company.clone(),
         },
         PageRow {
-            path: Box::new(move |persona| {
-                if persona == LinkHolder {
-                    usage.clone()
-                } else {
-                    format!("/status/{}/usage", made_up_token())
-                }
-            }),
+            path: by_link("/usage"),
             allowed: LINK_HOLDER,
             shows: f.company.clone(),
         },
