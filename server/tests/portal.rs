@@ -1496,7 +1496,8 @@ async fn smtp_delivery(kind: Db) {
         .to_string();
     let page = client.get(&link).send().await.expect("open the link");
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap_or_default().contains(company));
+    let html = page.text().await.unwrap_or_default();
+    assert!(html.contains(company), "{html}");
     let token = token_of(&link);
     let (status, body) = call(&app, &client, "verify_link", &[("token", &token)]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
