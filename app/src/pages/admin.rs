@@ -423,7 +423,7 @@ fn RequestReview(
                 <h2 id="decide-heading">"Decide"</h2>
                 <p class="muted">"Narrow the access if the work needs less. Anything wider than asked is recorded as such."</p>
                 {proposal.from_approver.clone().map(|who| view! {
-                    <p class="notice" role="note">{format!("The form starts from {who}'s approval. An approval counts towards this one only if it covers everything you grant.")}</p>
+                    <p class="notice" role="note">{format!("The form starts from {who}'s approval. An approval counts towards this one only if it covers everything you grant: access, records, both budgets, the warning level, the over-budget action, the end date and the IP ranges.")}</p>
                 })}
                 <ActionForm action=decide attr:aria-label="Decision" attr:class="stacked-form">
                     <input type="hidden" name="id" value=view.id.clone() />

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::FieldErrors;
 use shared::auth::SignedInUser;
-use shared::budget::Budget;
+use shared::budget::{Budget, HardAction};
 use shared::fields::{self, Cidr};
 use shared::request::RequestState;
 use shared::scope::{Level, Scope, ScopeChange, Visibility, VisibilityRule};
@@ -320,17 +320,169 @@ fn visibility_widens(requested: &Visibility, granted: &Visibility) -> bool {
             .any(|id| !requested.record_ids.contains(id))
 }
 
-/// Whether an earlier approval of `approved` covers everything `granted` gives. When a
-/// request needs two approvals, each approval counted must have agreed to all of the final
-/// grant: a second approver who widens what the first approved (puts back a field the first
-/// removed, adds View All, changes the record rule) does not get the first approval counted,
-/// and a third person must agree. Narrowing is always fine: the grant takes the last
-/// approver's scope (see [`Portal::approve`]).
-fn covers(approved: &Scope, granted: &Scope) -> bool {
-    !scope_changes(approved, granted)
+/// Where `granted` gives more access than `approved`: widening scope changes and records
+/// `approved` did not show.
+fn scope_widenings(approved: &Scope, granted: &Scope) -> Vec<String> {
+    let mut out: Vec<String> = scope_changes(approved, granted)
         .iter()
-        .any(ScopeChange::is_widening)
-        && !visibility_widens(&approved.visibility, &granted.visibility)
+        .filter(|c| c.is_widening())
+        .map(|c| {
+            format!(
+                "access: {} ({} instead of {})",
+                c.item,
+                c.granted.map_or("none", Level::as_str),
+                c.requested.map_or("none", Level::as_str)
+            )
+        })
+        .collect();
+    if visibility_widens(&approved.visibility, &granted.visibility) {
+        out.push(format!(
+            "records: {} instead of {}",
+            granted.visibility.rule.describe(),
+            approved.visibility.rule.describe()
+        ));
+    }
+    out
+}
+
+/// Whether an earlier approval of `approved` covers the scope `granted` gives.
+#[cfg(test)]
+fn covers(approved: &Scope, granted: &Scope) -> bool {
+    scope_widenings(approved, granted).is_empty()
+}
+
+/// Everything a decision grants (or a request asks for), field by field.
+struct Terms {
+    scope: Scope,
+    budget: Budget,
+    end_date: NaiveDate,
+    /// Empty: any address.
+    ip_ranges: Vec<Cidr>,
+}
+
+impl Terms {
+    /// An approval as stored in `decisions`; `None` when a part cannot be read (such an
+    /// approval covers nothing).
+    fn stored(
+        scope: Option<&str>,
+        budget: Option<&str>,
+        end_date: Option<&str>,
+        ip_ranges: Option<&str>,
+    ) -> Option<Terms> {
+        let scope: Scope = serde_json::from_str(scope?).ok()?;
+        let budget: Budget = serde_json::from_str(budget?).ok()?;
+        let end_date = NaiveDate::parse_from_str(end_date?, "%Y-%m-%d").ok()?;
+        let ranges: Vec<String> = serde_json::from_str(ip_ranges?).ok()?;
+        let ip_ranges = ranges
+            .iter()
+            .map(|r| Cidr::parse(r).ok())
+            .collect::<Option<Vec<_>>>()?;
+        Some(Terms {
+            scope,
+            budget,
+            end_date,
+            ip_ranges,
+        })
+    }
+
+    /// What the contractor asked for: their scope, calls per day (with the budget the
+    /// decision form starts from: 7 days' worth a week, a warning at 80%, alerts only),
+    /// end date and IP ranges.
+    fn requested(pending: &Pending) -> Option<Terms> {
+        let calls = u64::try_from(pending.calls_per_day).unwrap_or(1).max(1);
+        let ranges: Vec<String> = serde_json::from_str(&pending.ip_ranges).ok()?;
+        Terms::stored(
+            Some(&to_json(&pending.scope)),
+            Some(&to_json(&Budget::default_for(calls))),
+            Some(&pending.end_date),
+            Some(&to_json(&ranges)),
+        )
+    }
+}
+
+fn ranges_text(ranges: &[Cidr]) -> String {
+    if ranges.is_empty() {
+        "any address".into()
+    } else {
+        ranges
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Where `later` gives more than `earlier`, in words; empty when `earlier` covers all of
+/// it. Every field counts: the scope and records, calls per day and per 7 days, the warning
+/// percentage (a later warning is less warning), the over-budget action (alert only is less
+/// than freeze), the end date, and the IP ranges (each of `later`'s inside `earlier`'s;
+/// none means any address, the widest).
+///
+/// When a request needs two approvals, each approval counted must cover all of the final
+/// grant: a second approver who widens anything the first approved does not get the first
+/// approval counted, and a third person must agree. Narrowing is always fine: the grant
+/// takes the last approver's values (see [`Portal::approve`]).
+fn widenings(earlier: &Terms, later: &Terms) -> Vec<String> {
+    let mut out = scope_widenings(&earlier.scope, &later.scope);
+    let (was, now) = (&earlier.budget, &later.budget);
+    if now.calls_per_day > was.calls_per_day {
+        out.push(format!(
+            "calls per day: {} instead of {}",
+            now.calls_per_day, was.calls_per_day
+        ));
+    }
+    if now.calls_per_7_days > was.calls_per_7_days {
+        out.push(format!(
+            "calls per 7 days: {} instead of {}",
+            now.calls_per_7_days, was.calls_per_7_days
+        ));
+    }
+    if now.warn_percent > was.warn_percent {
+        out.push(format!(
+            "warning at {}% instead of {}%",
+            now.warn_percent, was.warn_percent
+        ));
+    }
+    if was.hard_action == HardAction::Freeze && now.hard_action != HardAction::Freeze {
+        out.push(format!(
+            "over budget: {} instead of {}",
+            now.hard_action.label(),
+            was.hard_action.label()
+        ));
+    }
+    if later.end_date > earlier.end_date {
+        out.push(format!(
+            "end date: {} instead of {}",
+            later.end_date, earlier.end_date
+        ));
+    }
+    if !earlier.ip_ranges.is_empty() {
+        let outside: Vec<&Cidr> = if later.ip_ranges.is_empty() {
+            Vec::new()
+        } else {
+            later
+                .ip_ranges
+                .iter()
+                .filter(|r| !r.covered_by(&earlier.ip_ranges))
+                .collect()
+        };
+        if later.ip_ranges.is_empty() || !outside.is_empty() {
+            out.push(format!(
+                "IP ranges: {} not within {}",
+                if outside.is_empty() {
+                    "any address".to_string()
+                } else {
+                    outside
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                ranges_text(&earlier.ip_ranges)
+            ));
+        }
+    }
+    out
 }
 
 /// A validated approval.
@@ -395,6 +547,10 @@ struct Pending {
     contact_email: String,
     scope: Scope,
     approvals_required: i64,
+    calls_per_day: i64,
+    /// JSON, as stored.
+    ip_ranges: String,
+    end_date: String,
 }
 
 fn cursor_encode(created_at: i64, id: &str) -> String {
@@ -710,7 +866,8 @@ impl Portal {
             DatabaseKind::Sqlite => "",
         };
         let Some(row) = sqlx::query(&format!(
-            "SELECT state, company, contact_email, scope, approvals_required FROM access_requests WHERE id = $1{lock}"
+            "SELECT state, company, contact_email, scope, approvals_required, calls_per_day, ip_ranges, end_date \
+             FROM access_requests WHERE id = $1{lock}"
         ))
         .bind(id)
         .fetch_optional(&mut **tx)
@@ -732,6 +889,9 @@ impl Portal {
             contact_email: row.try_get("contact_email")?,
             scope: parse_scope(&row.try_get::<String, _>("scope")?),
             approvals_required: row.try_get("approvals_required")?,
+            calls_per_day: row.try_get("calls_per_day")?,
+            ip_ranges: row.try_get("ip_ranges")?,
+            end_date: row.try_get("end_date")?,
         }))
     }
 
@@ -769,13 +929,16 @@ impl Portal {
     /// number when it was verified, 2 when its requested scope was risky), and 2 whenever
     /// the scope this approver grants is risky. Each person decides a request once (the
     /// `decisions (request_id, approver)` unique key is the final guard), so the approvals
-    /// come from different people. An earlier approval counts toward a risky grant only if
-    /// it approved each of its risky permissions too.
+    /// come from different people. An earlier approval counts only if it covers every field
+    /// of this one (see [`widenings`]): scope and records, both budgets, the warning
+    /// percentage, the over-budget action, the end date and the IP ranges. The audit entry
+    /// lists the approvals that did not count and why (`not_counted`).
     ///
     /// The grant takes the **last** approver's scope, budget, end date and IP ranges: the
-    /// final approver saw what the earlier ones decided and is the one who completes it.
-    /// Granting more than was requested is allowed; the decision records the difference
-    /// (see [`scope_changes`]) and the audit entry says `widened: true`.
+    /// final approver saw what the earlier ones decided and is the one who completes it, and
+    /// every approval counted covers them. Granting more than was requested is allowed; the
+    /// decision records the difference (see [`scope_changes`]), and the audit entry says
+    /// `widened: true` and lists every field that is wider than the request (`widenings`).
     pub async fn approve(
         &self,
         id: &str,
@@ -794,8 +957,9 @@ impl Portal {
         let mut tx = self.db.begin_write().await?;
         let pending = self.begin_decision(&mut tx.tx, id, &approver_name).await?;
 
-        let earlier: Vec<Option<String>> = sqlx::query_scalar(
-            "SELECT scope FROM decisions WHERE request_id = $1 AND decision = 'approved'",
+        let earlier = sqlx::query(
+            "SELECT approver, scope, budget, end_date, ip_ranges FROM decisions \
+             WHERE request_id = $1 AND decision = 'approved' ORDER BY at, id",
         )
         .bind(id)
         .fetch_all(&mut *tx.tx)
@@ -806,16 +970,43 @@ impl Portal {
         } else {
             pending.approvals_required.max(2)
         };
-        let vouching = earlier
-            .iter()
-            .flatten()
-            .filter(|s| covers(&parse_scope(s), &approval.scope))
-            .count() as i64;
+        let granted = Terms {
+            scope: approval.scope.clone(),
+            budget: approval.budget.clone(),
+            end_date: approval.end_date,
+            ip_ranges: approval.ip_ranges.clone(),
+        };
+        // An earlier approval counts only if it covers every field of this grant.
+        let mut vouching = 0i64;
+        let mut not_counted = Vec::new();
+        for row in &earlier {
+            let terms = Terms::stored(
+                row.try_get::<Option<String>, _>("scope")?.as_deref(),
+                row.try_get::<Option<String>, _>("budget")?.as_deref(),
+                row.try_get::<Option<String>, _>("end_date")?.as_deref(),
+                row.try_get::<Option<String>, _>("ip_ranges")?.as_deref(),
+            );
+            let wider = match &terms {
+                Some(terms) => widenings(terms, &granted),
+                None => vec!["its recorded terms could not be read".to_string()],
+            };
+            if wider.is_empty() {
+                vouching += 1;
+            } else {
+                not_counted.push(json!({
+                    "approver": row.try_get::<String, _>("approver")?,
+                    "wider_in": wider,
+                }));
+            }
+        }
         let approvals = 1 + vouching;
         let changes = scope_changes(&pending.scope, &approval.scope);
         let visibility_changed = pending.scope.visibility != approval.scope.visibility;
-        let widened = changes.iter().any(ScopeChange::is_widening)
-            || visibility_widens(&pending.scope.visibility, &approval.scope.visibility);
+        let wider_than_requested = match Terms::requested(&pending) {
+            Some(requested) => widenings(&requested, &granted),
+            None => vec!["the request's terms could not be read".to_string()],
+        };
+        let widened = !wider_than_requested.is_empty();
         let ip_ranges: Vec<String> = approval.ip_ranges.iter().map(ToString::to_string).collect();
         let now = now_ms();
 
@@ -842,6 +1033,8 @@ impl Portal {
             "scope": approval.scope.items(),
             "scope_changes": changes,
             "widened": widened,
+            "widenings": wider_than_requested,
+            "not_counted": not_counted,
             "visibility": {
                 "requested": pending.scope.visibility,
                 "approved": approval.scope.visibility,

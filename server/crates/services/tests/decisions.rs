@@ -19,7 +19,8 @@ fn input(scope: Scope) -> ApprovalInput {
             hard_action: HardAction::Freeze,
         },
         end_date: future_date(45),
-        ip_ranges: "203.0.113.0/24\n198.51.100.0/28".into(),
+        // Inside the request's 203.0.113.0/24: anything else is wider than asked.
+        ip_ranges: "203.0.113.0/25\n203.0.113.128/28".into(),
         reason: "Scope matches the triage work described.".into(),
     }
 }
@@ -74,7 +75,7 @@ services::both_databases!(one_approval_approves_and_creates_the_grant, |engine| 
     assert_eq!(decision.end_date.as_deref(), Some(future_date(45).as_str()));
     assert_eq!(
         decision.ip_ranges,
-        vec!["203.0.113.0/24", "198.51.100.0/28"]
+        vec!["203.0.113.0/25", "203.0.113.128/28"]
     );
     // The contractor sees the approval; the internal note names the approver.
     assert!(
@@ -106,7 +107,7 @@ services::both_databases!(one_approval_approves_and_creates_the_grant, |engine| 
     assert_eq!(budget.calls_per_7_days, 2000);
     assert_eq!(row.get::<String, _>("end_date"), future_date(45));
     let ranges: Vec<String> = serde_json::from_str(&row.get::<String, _>("ip_ranges")).unwrap();
-    assert_eq!(ranges, vec!["203.0.113.0/24", "198.51.100.0/28"]);
+    assert_eq!(ranges, vec!["203.0.113.0/25", "203.0.113.128/28"]);
 
     // Mail to the contact, audit entries for the request and the grant.
     let mails = services::mail::outbox(&t.db.db, Some("ops@kinetic.example"), 10)
@@ -202,12 +203,19 @@ services::both_databases!(two_configured_approvals_need_two_people, |engine| {
         Err(DecisionError::AlreadyDecided)
     ));
 
-    // Bob narrows (drops Priority) and completes it: the grant takes his scope and budget.
+    // Bob narrows every field (drops Priority, fewer calls, an earlier end, one range) and
+    // completes it: the grant takes his scope, budget, end date and ranges.
     let narrowed = scope("Case", Level::Edit, &[("Subject", Level::Edit)]);
+    let narrower_budget = Budget {
+        calls_per_day: 100,
+        calls_per_7_days: 700,
+        warn_percent: 75,
+        hard_action: HardAction::Freeze,
+    };
     let mut second = input(narrowed.clone());
-    second.budget = Budget::default_for(100);
+    second.budget = narrower_budget.clone();
     second.end_date = future_date(20);
-    second.ip_ranges = String::new();
+    second.ip_ranges = "203.0.113.0/26".into();
     let outcome = t.approve(&id, &bob, second, &bob_actor).await.unwrap();
     let DecisionOutcome::Approved { grant_id } = outcome else {
         panic!("expected an approval, got {outcome:?}");
@@ -224,10 +232,10 @@ services::both_databases!(two_configured_approvals_need_two_people, |engine| {
     );
     assert_eq!(
         serde_json::from_str::<Budget>(&budget_json).unwrap(),
-        Budget::default_for(100)
+        narrower_budget
     );
     assert_eq!(end_date, future_date(20));
-    assert_eq!(ranges, "[]");
+    assert_eq!(ranges, "[\"203.0.113.0/26\"]");
     assert_eq!(
         audit_actions(&t, &id).await,
         vec![
@@ -711,5 +719,264 @@ services::both_databases!(widening_is_allowed_and_recorded, |engine| {
             .iter()
             .any(|e| e.kind == "decision" && e.message.contains("wider than requested"))
     );
+    assert_audit_intact(&t).await;
+});
+
+// The live case from the security review (issue 15, finding 1): the second approver kept
+// the scope but dropped the IP ranges, stretched the term to a year, raised the budget to
+// the maximum and turned the freeze off. That is wider than the first approval on every
+// other field, so the first approval must not count, and it is wider than the request.
+services::both_databases!(
+    an_earlier_approval_does_not_count_for_wider_ranges_budget_term_or_action,
+    |engine| {
+        let Some(t) = portal(engine).await else {
+            return;
+        };
+        let (_, owner_actor) = approver("owner@acme.example");
+        t.update_settings(2, 365, &owner_actor).await.unwrap();
+        let id = submit_verified(&t, "Kinetic Ltd", "ops@kinetic.example", case_scope()).await;
+        let (alice, alice_actor) = approver("alice@acme.example");
+        let (bob, bob_actor) = approver("bob@acme.example");
+
+        let strict = ApprovalInput {
+            scope: case_scope(),
+            budget: Budget {
+                calls_per_day: 100,
+                calls_per_7_days: 700,
+                warn_percent: 80,
+                hard_action: HardAction::Freeze,
+            },
+            end_date: future_date(30),
+            ip_ranges: "203.0.113.0/24".into(),
+            reason: "Fine within the contractor's network.".into(),
+        };
+        let outcome = t
+            .approve(&id, &alice, strict.clone(), &alice_actor)
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            DecisionOutcome::Recorded {
+                approvals: 1,
+                required: 2
+            }
+        );
+
+        let wide = ApprovalInput {
+            scope: case_scope(),
+            budget: Budget {
+                calls_per_day: 1_000_000,
+                calls_per_7_days: 7_000_000,
+                warn_percent: 80,
+                hard_action: HardAction::None,
+            },
+            end_date: future_date(365),
+            ip_ranges: String::new(),
+            reason: "Looks fine to me as well.".into(),
+        };
+        let outcome = t.approve(&id, &bob, wide, &bob_actor).await.unwrap();
+        assert_eq!(
+            outcome,
+            DecisionOutcome::Recorded {
+                approvals: 1,
+                required: 2
+            },
+            "Alice's approval must not count for a grant wider than hers"
+        );
+        assert_eq!(state_of(&t, &id).await, RequestState::Submitted);
+        assert_eq!(
+            count(&t, "SELECT COUNT(*) FROM grants WHERE request_id = $1", &id).await,
+            0
+        );
+        let recorded = audit_details(&t, "request.approval_recorded", &id).await;
+        assert_eq!(recorded["approver"], "bob@acme.example");
+        assert_eq!(recorded["widened"], true, "{recorded}");
+        let widenings = recorded["widenings"].to_string();
+        // Against the request (500 a day, alerts only): more calls, later, any address.
+        for what in ["IP ranges", "calls per day", "end date"] {
+            assert!(widenings.contains(what), "{what}: {widenings}");
+        }
+        let uncounted = &recorded["not_counted"][0];
+        assert_eq!(uncounted["approver"], "alice@acme.example");
+        let why = uncounted["wider_in"].to_string();
+        for what in [
+            "IP ranges",
+            "calls per day",
+            "calls per 7 days",
+            "end date",
+            "over budget",
+        ] {
+            assert!(why.contains(what), "{what}: {why}");
+        }
+
+        // Carol confirms Alice's terms: both approvals cover the grant, which takes them.
+        let (carol, carol_actor) = approver("carol@acme.example");
+        let DecisionOutcome::Approved { grant_id } =
+            t.approve(&id, &carol, strict, &carol_actor).await.unwrap()
+        else {
+            panic!("Carol's grant is within Alice's approval");
+        };
+        let (budget_json, end_date, ranges): (String, String, String) =
+            sqlx::query_as("SELECT budget, end_date, ip_ranges FROM grants WHERE id = $1")
+                .bind(&grant_id)
+                .fetch_one(t.db.db.pool())
+                .await
+                .unwrap();
+        let budget: Budget = serde_json::from_str(&budget_json).unwrap();
+        assert_eq!(budget.calls_per_day, 100);
+        assert_eq!(budget.hard_action, HardAction::Freeze);
+        assert_eq!(end_date, future_date(30));
+        assert_eq!(ranges, "[\"203.0.113.0/24\"]");
+        // Bob's wider approval covers Carol's terms too: all three agreed to them.
+        let approved = audit_details(&t, "request.approved", &id).await;
+        assert_eq!(approved["approvals"], 3);
+        assert_eq!(approved["not_counted"], serde_json::json!([]));
+        assert_eq!(approved["widened"], false, "{approved}");
+        assert_audit_intact(&t).await;
+    }
+);
+
+// Each field on its own: a second approval wider than the first in just that field does
+// not complete the request; narrower in every field does.
+services::both_databases!(
+    each_field_of_an_earlier_approval_must_cover_the_grant,
+    |engine| {
+        let Some(t) = portal(engine).await else {
+            return;
+        };
+        let (_, owner_actor) = approver("owner@acme.example");
+        t.update_settings(2, 365, &owner_actor).await.unwrap();
+        let first = || ApprovalInput {
+            scope: case_scope(),
+            budget: Budget {
+                calls_per_day: 400,
+                calls_per_7_days: 2000,
+                warn_percent: 75,
+                hard_action: HardAction::Freeze,
+            },
+            end_date: future_date(45),
+            ip_ranges: "203.0.113.0/25\n203.0.113.128/25".into(),
+            reason: "Scope matches the triage work described.".into(),
+        };
+        type Tweak = fn(&mut ApprovalInput);
+        let wider: [(&str, Tweak); 7] = [
+            ("calls per day", |i| i.budget.calls_per_day = 401),
+            ("calls per 7 days", |i| i.budget.calls_per_7_days = 2001),
+            ("warning", |i| i.budget.warn_percent = 76),
+            ("over budget", |i| i.budget.hard_action = HardAction::None),
+            ("end date", |i| i.end_date = future_date(46)),
+            ("IP ranges", |i| {
+                i.ip_ranges = "203.0.113.0/24\n198.51.100.0/28".into()
+            }),
+            ("IP ranges", |i| i.ip_ranges = String::new()),
+        ];
+        for (n, (what, tweak)) in wider.into_iter().enumerate() {
+            let id = submit_verified(
+                &t,
+                "Kinetic Ltd",
+                &format!("ops{n}@kinetic.example"),
+                case_scope(),
+            )
+            .await;
+            let (alice, alice_actor) = approver("alice@acme.example");
+            let (bob, bob_actor) = approver("bob@acme.example");
+            t.approve(&id, &alice, first(), &alice_actor).await.unwrap();
+            let mut second = first();
+            tweak(&mut second);
+            let outcome = t.approve(&id, &bob, second, &bob_actor).await.unwrap();
+            assert_eq!(
+                outcome,
+                DecisionOutcome::Recorded {
+                    approvals: 1,
+                    required: 2
+                },
+                "wider {what} must not complete the request"
+            );
+            let recorded = audit_details(&t, "request.approval_recorded", &id).await;
+            let why = recorded["not_counted"][0]["wider_in"].to_string();
+            assert!(why.contains(what), "{what}: {why}");
+        }
+
+        // Narrower in every field (two ranges merged into the /24 they make up still count
+        // as inside: the union of the earlier ranges covers it).
+        let id = submit_verified(&t, "Kinetic Ltd", "narrow@kinetic.example", case_scope()).await;
+        let (alice, alice_actor) = approver("alice@acme.example");
+        let (bob, bob_actor) = approver("bob@acme.example");
+        t.approve(&id, &alice, first(), &alice_actor).await.unwrap();
+        let narrower = ApprovalInput {
+            scope: scope("Case", Level::Edit, &[("Subject", Level::Edit)]),
+            budget: Budget {
+                calls_per_day: 300,
+                calls_per_7_days: 1500,
+                warn_percent: 50,
+                hard_action: HardAction::Freeze,
+            },
+            end_date: future_date(44),
+            ip_ranges: "203.0.113.0/24".into(),
+            reason: "Less is enough for this work.".into(),
+        };
+        let outcome = t.approve(&id, &bob, narrower, &bob_actor).await.unwrap();
+        assert!(
+            matches!(outcome, DecisionOutcome::Approved { .. }),
+            "{outcome:?}"
+        );
+        let approved = audit_details(&t, "request.approved", &id).await;
+        assert_eq!(approved["approvals"], 2);
+        assert_eq!(approved["widened"], false, "{approved}");
+        assert_audit_intact(&t).await;
+    }
+);
+
+// `widened` compares every field with what the contractor asked for (500 calls a day,
+// 203.0.113.0/24, 60 days; the form's default budget is 7 times the day with a warning
+// at 80%), not only the scope.
+services::both_databases!(widened_compares_every_field_with_the_request, |engine| {
+    let Some(t) = portal(engine).await else {
+        return;
+    };
+    let asked = || ApprovalInput {
+        scope: case_scope(),
+        budget: Budget::default_for(500),
+        end_date: future_date(60),
+        ip_ranges: "203.0.113.0/24".into(),
+        reason: "Exactly what was asked for.".into(),
+    };
+    type Tweak = fn(&mut ApprovalInput);
+    let cases: [(&str, bool, Tweak); 6] = [
+        ("as asked", false, |_| {}),
+        ("more calls", true, |i| {
+            i.budget = Budget::default_for(501);
+        }),
+        ("later end", true, |i| i.end_date = future_date(61)),
+        ("any address", true, |i| i.ip_ranges = String::new()),
+        ("other range", true, |i| {
+            i.ip_ranges = "203.0.113.0/24\n198.51.100.0/28".into()
+        }),
+        ("narrower everywhere", false, |i| {
+            i.budget = Budget {
+                calls_per_day: 10,
+                calls_per_7_days: 70,
+                warn_percent: 50,
+                hard_action: HardAction::Freeze,
+            };
+            i.end_date = future_date(10);
+            i.ip_ranges = "203.0.113.64/26".into();
+        }),
+    ];
+    let (alice, actor) = approver("alice@acme.example");
+    for (n, (what, expect_widened, tweak)) in cases.into_iter().enumerate() {
+        let id = submit_verified(
+            &t,
+            "Kinetic Ltd",
+            &format!("w{n}@kinetic.example"),
+            case_scope(),
+        )
+        .await;
+        let mut input = asked();
+        tweak(&mut input);
+        t.approve(&id, &alice, input, &actor).await.unwrap();
+        let details = audit_details(&t, "request.approved", &id).await;
+        assert_eq!(details["widened"], expect_widened, "{what}: {details}");
+    }
     assert_audit_intact(&t).await;
 });

@@ -279,6 +279,43 @@ impl Cidr {
         };
         self.address_of((self.bits() & self.mask()) | host_bits)
     }
+
+    /// The first and last address as numbers.
+    fn span(&self) -> (u128, u128) {
+        let host = self.width() - u32::from(self.prefix);
+        let host_bits: u128 = if host >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << host) - 1
+        };
+        let first = self.bits() & self.mask();
+        (first, first | host_bits)
+    }
+
+    /// Whether every address of this range is in `ranges` (in their union: two halves
+    /// cover the whole). Ranges of the other address family cover nothing.
+    pub fn covered_by(&self, ranges: &[Cidr]) -> bool {
+        let v4 = self.address.is_ipv4();
+        let mut spans: Vec<(u128, u128)> = ranges
+            .iter()
+            .filter(|r| r.address.is_ipv4() == v4)
+            .map(Cidr::span)
+            .collect();
+        spans.sort_unstable();
+        let (mut next, last) = self.span();
+        for (start, end) in spans {
+            if start > next {
+                break;
+            }
+            if end >= last {
+                return true;
+            }
+            if end >= next {
+                next = end + 1;
+            }
+        }
+        false
+    }
 }
 
 impl TryFrom<String> for Cidr {
@@ -410,6 +447,25 @@ mod tests {
         );
         assert!(cidr_list("").unwrap().is_empty());
         assert!(cidr_list("1.2.3.4/24").is_err());
+    }
+
+    #[test]
+    fn ranges_are_covered_by_the_union_of_others() {
+        let list = |raw: &str| cidr_list(raw).unwrap();
+        let c = |raw: &str| Cidr::parse(raw).unwrap();
+        assert!(c("203.0.113.0/24").covered_by(&list("203.0.113.0/24")));
+        assert!(c("203.0.113.64/26").covered_by(&list("203.0.113.0/24")));
+        assert!(!c("203.0.113.0/24").covered_by(&list("203.0.113.0/25")));
+        // Two halves make up the whole; a gap does not.
+        assert!(c("203.0.113.0/24").covered_by(&list("203.0.113.128/25, 203.0.113.0/25")));
+        assert!(!c("203.0.113.0/24").covered_by(&list("203.0.113.0/25, 203.0.113.192/26")));
+        assert!(!c("198.51.100.0/28").covered_by(&list("203.0.113.0/24")));
+        assert!(!c("203.0.113.0/24").covered_by(&[]));
+        // The other family covers nothing.
+        assert!(!c("2001:db8::/48").covered_by(&list("203.0.113.0/24")));
+        assert!(c("2001:db8:0:1::/64").covered_by(&list("2001:db8::/48")));
+        assert!(c("255.255.255.0/24").covered_by(&list("255.255.0.0/16")));
+        assert!(c("ffff:ffff:1::/48").covered_by(&list("ffff:ffff::/32")));
     }
 
     #[test]
