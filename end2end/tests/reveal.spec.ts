@@ -93,4 +93,39 @@ test("the contractor collects the credential once, and it works against the org"
   expect(page.url()).toBe(requestPage);
   await expect(page.getByRole("status").filter({ hasText: "Collected by the contractor" })).toBeVisible();
   await expect(page.getByRole("status").filter({ hasText: "Provisioning: active" })).toBeVisible();
+
+  // "I did not do this", back in the contractor's browser: it takes a code mailed for the
+  // report (the code that revealed the secret does not do), then changes the secret.
+  const reporter = await browser.newContext();
+  const report = await reporter.newPage();
+  report.on("pageerror", (e) => errors.push(String(e)));
+  await report.goto(path);
+  await waitForHydration(report);
+  await report.getByLabel("Code from the email").fill(code!);
+  await report.getByRole("button", { name: "I did not do this" }).click();
+  await expect(report.getByRole("alert").filter({ hasText: "Ask for a code first" })).toBeVisible();
+  await report.getByRole("button", { name: "Email me a code to report it" }).click();
+  await expect(report.getByRole("status").filter({ hasText: "We sent a code to" })).toBeVisible();
+  const reportMail = await readMail(reporter, email, "Your code to report");
+  const reportCode = reportMail.match(/\b(\d{6})\b/)?.[1];
+  expect(reportCode, "a six-digit report code").toBeTruthy();
+  expect(reportCode).not.toBe(code);
+  await report.getByLabel("Code from the email").fill(reportCode!);
+  await report.getByRole("button", { name: "I did not do this" }).click();
+  await expect(report.getByRole("status").filter({ hasText: "The secret was changed" })).toBeVisible();
+  await expect(report.getByRole("button", { name: "I did not do this" })).toHaveCount(0);
+  expect(errors).toEqual([]);
+  await reporter.close();
+
+  // The revealed pair no longer works, and the approver sees the report.
+  const after = await playwrightRequest.newContext({ ignoreHTTPSErrors: true });
+  const refused = await after.post(tokenUrl, {
+    headers: { Authorization: `Basic ${Buffer.from(`${key}:${secret}`).toString("base64")}` },
+    form: { grant_type: "client_credentials" },
+  });
+  expect(refused.status()).not.toBe(200);
+  await after.dispose();
+  await page.reload();
+  await waitForHydration(page);
+  await expect(page.getByRole("status").filter({ hasText: "did not reveal it; the secret was changed" })).toBeVisible();
 });

@@ -230,6 +230,8 @@ pub struct Config {
     pub provisioning_workers: usize,
     /// How long a credential reveal link works (`REVEAL_LINK_HOURS`).
     pub reveal_link_hours: i64,
+    /// How long after a reveal "I did not do this" is taken (`REVEAL_REPORT_HOURS`).
+    pub reveal_report_hours: i64,
     /// The AES-256-GCM key for orgs whose credentials API returns no secrets
     /// (`CREDENTIAL_KEY_FILE`; generated when absent).
     pub credential_key_file: PathBuf,
@@ -294,6 +296,7 @@ struct FileSettings {
     approvals_required: Option<toml::Value>,
     provisioning_workers: Option<toml::Value>,
     reveal_link_hours: Option<toml::Value>,
+    reveal_report_hours: Option<toml::Value>,
     credential_key_file: Option<String>,
     usage_collect_seconds: Option<toml::Value>,
     alert_webhook_url: Option<String>,
@@ -343,6 +346,7 @@ impl FileSettings {
             "APPROVALS_REQUIRED" => value(&self.approvals_required),
             "PROVISIONING_WORKERS" => value(&self.provisioning_workers),
             "REVEAL_LINK_HOURS" => value(&self.reveal_link_hours),
+            "REVEAL_REPORT_HOURS" => value(&self.reveal_report_hours),
             "CREDENTIAL_KEY_FILE" => self.credential_key_file.clone(),
             "USAGE_COLLECT_SECONDS" => value(&self.usage_collect_seconds),
             "ALERT_WEBHOOK_URL" => self.alert_webhook_url.clone(),
@@ -473,6 +477,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "REVEAL_LINK_HOURS",
         "hours a contractor's credential reveal link works (1 to 720); default 72",
+    ),
+    (
+        "REVEAL_REPORT_HOURS",
+        "hours after a reveal during which the contractor can report it as not theirs (\"I did not do this\", newest link only, with a mailed code; 1 to 720); default 168",
     ),
     (
         "CREDENTIAL_KEY_FILE",
@@ -662,6 +670,12 @@ impl Config {
 
         let reveal_link_hours =
             parse_number("REVEAL_LINK_HOURS", get("REVEAL_LINK_HOURS"), 72, 1..=720)? as i64;
+        let reveal_report_hours = parse_number(
+            "REVEAL_REPORT_HOURS",
+            get("REVEAL_REPORT_HOURS"),
+            168,
+            1..=720,
+        )? as i64;
 
         let credential_key_file = get("CREDENTIAL_KEY_FILE")
             .map(PathBuf::from)
@@ -704,6 +718,7 @@ impl Config {
             licences,
             credential_key_file,
             reveal_link_hours,
+            reveal_report_hours,
             provisioning_workers,
             salesforce,
             smtp_url,
@@ -1020,6 +1035,8 @@ mod tests {
             ("APPROVALS_REQUIRED", "3"),
             ("REVEAL_LINK_HOURS", "0"),
             ("REVEAL_LINK_HOURS", "three days"),
+            ("REVEAL_REPORT_HOURS", "0"),
+            ("REVEAL_REPORT_HOURS", "a week"),
             ("USAGE_COLLECT_SECONDS", "5"),
             ("USAGE_COLLECT_SECONDS", "hourly"),
             ("ALERT_WEBHOOK_URL", "hooks.example.com/x"),

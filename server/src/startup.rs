@@ -133,6 +133,7 @@ impl Application {
                 public_url: portal_url.clone(),
                 approvals_required: config.approvals_required,
                 reveal_link_hours: config.reveal_link_hours,
+                reveal_report_hours: config.reveal_report_hours,
                 sandbox_mode: org.sandbox,
                 roles: config.roles.clone(),
                 licences: config.licences,

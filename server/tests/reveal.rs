@@ -142,6 +142,46 @@ async fn reveal(
     .await
 }
 
+/// "I did not do this" as the reveal page does it: a code mailed for the report, then the
+/// report with that code.
+async fn disown(r: &Ready, client: &reqwest::Client, path: &str) -> (StatusCode, String) {
+    let (status, body) = call(
+        &r.app,
+        client,
+        "send_disown_code",
+        &[("token", token_of(path))],
+    )
+    .await;
+    if status != StatusCode::OK {
+        return (status, body);
+    }
+    let code = disown_code(&r.app, &r.contractor.email).await;
+    call(
+        &r.app,
+        client,
+        "disown_reveal",
+        &[("token", token_of(path)), ("code", &code)],
+    )
+    .await
+}
+
+/// The newest code mailed to report a reveal.
+async fn disown_code(app: &TestApp, email: &str) -> String {
+    let mail = mail_to(app, email, "Your code to report")
+        .await
+        .expect("a code mailed for the report");
+    six_digits(&mail).expect("six digits in the report code mail")
+}
+
+async fn count_actions(app: &TestApp, action: &str, target: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = $1 AND target_id = $2")
+        .bind(action)
+        .bind(target)
+        .fetch_one(app.db.pool())
+        .await
+        .expect("count audit entries")
+}
+
 /// Exchanges the key and secret for a token at the org, as the seed's curl does.
 async fn token_exchange(credential: &Value) -> StatusCode {
     portal::client_credentials(credential).await.0
@@ -569,26 +609,14 @@ async fn i_did_not_do_this_rotates_the_secret(kind: Db) {
     let old: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(token_exchange(&old).await, StatusCode::OK);
 
-    let (status, body) = call(
-        &r.app,
-        &contractor,
-        "disown_reveal",
-        &[("token", token_of(&r.reveal_path))],
-    )
-    .await;
+    let (status, body) = disown(&r, &contractor, &r.reveal_path).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // The revealed secret no longer works; the approvers know.
     assert_ne!(token_exchange(&old).await, StatusCode::OK);
     assert_eq!(approver_alerts(&r.app, "reported as not theirs").await, 1);
     let html = r.app.get(&r.reveal_path).await.text().await.unwrap();
     assert!(html.contains("The secret was changed"), "{html}");
-    let (status, _) = call(
-        &r.app,
-        &contractor,
-        "disown_reveal",
-        &[("token", token_of(&r.reveal_path))],
-    )
-    .await;
+    let (status, _) = disown(&r, &contractor, &r.reveal_path).await;
     assert_eq!(status, StatusCode::CONFLICT, "reported once");
     let actions = audit_actions(&r.app, &[&r.grant_id]).await;
     assert!(
@@ -622,6 +650,251 @@ async fn i_did_not_do_this_rotates_the_secret(kind: Db) {
     r2.app.stop().await.unwrap();
 }
 
+/// "I did not do this" needs a code mailed for that purpose (issue 15, finding 2): without
+/// one, with the code that revealed the secret, or with a wrong one, nothing is rotated.
+async fn i_did_not_do_this_needs_a_fresh_code(kind: Db) {
+    let Some(r) = ready_grant(kind).await else {
+        return;
+    };
+    let contractor = browser();
+    let code = code_for(&r, &contractor).await;
+    let (status, body) = reveal(&r, &contractor, &r.reveal_path, &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let revealed: Value = serde_json::from_str(&body).unwrap();
+    let token = token_of(&r.reveal_path);
+
+    // No code, the reveal's own code, a malformed one, a made-up one: refused, and the
+    // revealed secret still works (nothing was rotated, the grant is still active).
+    for args in [
+        vec![("token", token)],
+        vec![("token", token), ("code", code.as_str())],
+        vec![("token", token), ("code", "12ab")],
+        vec![("token", token), ("code", "123456")],
+    ] {
+        let (status, body) = call(&r.app, &contractor, "disown_reveal", &args).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{args:?}: {body}");
+        assert!(body.contains("code"), "{args:?}: {body}");
+    }
+    assert_eq!(token_exchange(&revealed).await, StatusCode::OK);
+    assert_eq!(
+        count_actions(&r.app, "secret.rotated", &r.grant_id).await,
+        0
+    );
+    assert_eq!(
+        count_actions(&r.app, "secret.disowned", &r.grant_id).await,
+        0
+    );
+
+    // A code mailed for the report; a wrong one counts against it.
+    let before = mail_count(&r.app, &r.contractor.email).await;
+    let (status, body) = call(&r.app, &contractor, "send_disown_code", &[("token", token)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("•••@"), "the masked address: {body}");
+    assert_eq!(mail_count(&r.app, &r.contractor.email).await, before + 1);
+    let report_code = disown_code(&r.app, &r.contractor.email).await;
+    assert_ne!(report_code, code);
+    let wrong = if report_code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let (status, body) = call(
+        &r.app,
+        &contractor,
+        "disown_reveal",
+        &[("token", token), ("code", wrong)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("not right"), "{body}");
+    assert_eq!(token_exchange(&revealed).await, StatusCode::OK);
+
+    // The right one reports it: rotated, the approvers alerted.
+    let (status, body) = call(
+        &r.app,
+        &contractor,
+        "disown_reveal",
+        &[("token", token), ("code", &report_code)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_ne!(token_exchange(&revealed).await, StatusCode::OK);
+    assert_eq!(approver_alerts(&r.app, "reported as not theirs").await, 1);
+    assert_eq!(
+        count_actions(&r.app, "reveal.disown_code_sent", &r.grant_id).await,
+        1
+    );
+    assert_eq!(
+        count_actions(&r.app, "reveal.disown_code_rejected", &r.grant_id).await,
+        1
+    );
+    // The code is used up.
+    let (status, body) = call(
+        &r.app,
+        &contractor,
+        "disown_reveal",
+        &[("token", token), ("code", &report_code)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // The mailed code is not stored as such.
+    let stored: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT disown_code_hash FROM reveal_links WHERE grant_id = $1")
+            .bind(&r.grant_id)
+            .fetch_all(r.app.db.pool())
+            .await
+            .unwrap();
+    assert!(stored.iter().flatten().all(|h| !h.contains(&report_code)));
+    r.app.stop().await.unwrap();
+}
+
+/// A link that was superseded by a newer one, or revealed longer ago than the report window,
+/// cannot report anything: an old link left in a mailbox must not rotate the contractor's
+/// current secret and send the grant back to ready.
+async fn i_did_not_do_this_only_on_the_newest_link_in_time(kind: Db) {
+    let Some(r) = ready_grant(kind).await else {
+        return;
+    };
+    let contractor = browser();
+    let code = code_for(&r, &contractor).await;
+    let (status, body) = reveal(&r, &contractor, &r.reveal_path, &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first_path = r.reveal_path.clone();
+
+    // An approver sends a new link, and the contractor collects the new secret with it.
+    let (status, body) = call(
+        &r.app,
+        &r.approver,
+        "reissue_reveal_link",
+        &[("request_id", &r.contractor.request_id)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mail = mail_to(&r.app, &r.contractor.email, "Your API credential")
+        .await
+        .unwrap();
+    let second_path = link_path(&mail, "/reveal/").unwrap();
+    assert_ne!(second_path, first_path);
+    let r2 = Ready {
+        reveal_path: second_path.clone(),
+        ..r
+    };
+    let code = code_for(&r2, &contractor).await;
+    let (status, body) = reveal(&r2, &contractor, &second_path, &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let current: Value = serde_json::from_str(&body).unwrap();
+    let rotations = count_actions(&r2.app, "secret.rotated", &r2.grant_id).await;
+
+    // The first link, revealed and superseded: no report, no code, nothing rotated.
+    let (status, body) = call(
+        &r2.app,
+        &contractor,
+        "disown_reveal",
+        &[("token", token_of(&first_path)), ("code", "123456")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert!(body.contains("newer link"), "{body}");
+    let (status, body) = call(
+        &r2.app,
+        &contractor,
+        "send_disown_code",
+        &[("token", token_of(&first_path))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert!(body.contains("newer link"), "{body}");
+    let html = r2.app.get(&first_path).await.text().await.unwrap();
+    assert!(!html.contains("I did not do this"), "{html}");
+    assert!(html.contains("newer link"), "{html}");
+    assert_eq!(token_exchange(&current).await, StatusCode::OK);
+    assert_eq!(
+        count_actions(&r2.app, "secret.rotated", &r2.grant_id).await,
+        rotations
+    );
+    let state: String = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
+        .bind(&r2.grant_id)
+        .fetch_one(r2.app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "active", "the grant was not sent back to ready");
+
+    // The newest link, revealed more than the window (7 days by default) ago: too late.
+    let age = |sign: &'static str| {
+        let app = &r2.app;
+        let grant = r2.grant_id.clone();
+        async move {
+            sqlx::query(&format!(
+                "UPDATE reveal_links SET revealed_at = revealed_at {sign} $1 WHERE grant_id = $2"
+            ))
+            .bind(8 * 24 * 3_600_000i64)
+            .bind(&grant)
+            .execute(app.db.pool())
+            .await
+            .unwrap();
+        }
+    };
+    age("-").await;
+    let before = mail_count(&r2.app, &r2.contractor.email).await;
+    let (status, body) = call(
+        &r2.app,
+        &contractor,
+        "send_disown_code",
+        &[("token", token_of(&second_path))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert!(body.contains("too late to report"), "{body}");
+    let (status, body) = call(
+        &r2.app,
+        &contractor,
+        "disown_reveal",
+        &[("token", token_of(&second_path)), ("code", "123456")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(mail_count(&r2.app, &r2.contractor.email).await, before);
+    let html = r2.app.get(&second_path).await.text().await.unwrap();
+    assert!(html.contains("too late to report"), "{html}");
+    assert_eq!(token_exchange(&current).await, StatusCode::OK);
+    age("+").await;
+
+    // The newest link can, and only a bounded number of codes is mailed for it.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let (status, _) = call(
+            &r2.app,
+            &contractor,
+            "send_disown_code",
+            &[("token", token_of(&second_path))],
+        )
+        .await;
+        statuses.push(status);
+    }
+    assert!(
+        statuses[..3].iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    let (status, body) = disown(&r2, &contractor, &second_path).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let code = disown_code(&r2.app, &r2.contractor.email).await;
+    let (status, body) = call(
+        &r2.app,
+        &contractor,
+        "disown_reveal",
+        &[("token", token_of(&second_path)), ("code", &code)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_ne!(token_exchange(&current).await, StatusCode::OK);
+    r2.app.stop().await.unwrap();
+}
+
 async fn bad_links_are_clear_refusals(kind: Db) {
     let Some(app) = portal::spawn_portal(kind).await else {
         return;
@@ -635,6 +908,7 @@ async fn bad_links_are_clear_refusals(kind: Db) {
             vec![("token", fake.as_str()), ("code", "123456")],
         ),
         ("disown_reveal", vec![("token", "not-a-token")]),
+        ("send_disown_code", vec![("token", fake.as_str())]),
     ] {
         let (status, body) = call(&app, &client, name, &args).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{name}: {body}");
@@ -703,13 +977,7 @@ async fn sealed_secrets_where_the_org_returns_none(kind: Db) {
     assert!(details.contains("\"source\":\"sealed\""), "{details}");
 
     // "I did not do this" rotates by deploying a new chosen secret: the old pair is refused.
-    let (status, body) = call(
-        &r.app,
-        &contractor,
-        "disown_reveal",
-        &[("token", token_of(&r.reveal_path))],
-    )
-    .await;
+    let (status, body) = disown(&r, &contractor, &r.reveal_path).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_ne!(token_exchange(&old).await, StatusCode::OK);
     // Nothing can reveal the new one until a new link is sent; once the grace period is
@@ -761,4 +1029,6 @@ both!(sealed_secrets_where_the_org_returns_none);
 both!(wrong_codes_lock_the_link);
 both!(an_expired_link_reveals_nothing_and_a_new_one_rotates);
 both!(i_did_not_do_this_rotates_the_secret);
+both!(i_did_not_do_this_needs_a_fresh_code);
+both!(i_did_not_do_this_only_on_the_newest_link_in_time);
 both!(bad_links_are_clear_refusals);

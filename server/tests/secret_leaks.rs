@@ -134,7 +134,18 @@ async fn the_secret_is_not_kept(kind: Db) {
     );
     let again = page(format!("/reveal/{token}")).await;
     assert!(again.contains("Already revealed"));
-    post("disown_reveal", vec![("token", token.clone())]).await;
+    post("send_disown_code", vec![("token", token.clone())]).await;
+    let report_mail = newest_mail("Your code to report").await;
+    let report_code: String = report_mail
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a report code")
+        .to_string();
+    post(
+        "disown_reveal",
+        vec![("token", token.clone()), ("code", report_code)],
+    )
+    .await;
     portal.stop();
 
     let contains = |haystack: &[u8]| {

@@ -60,13 +60,26 @@ pub async fn reveal_now(token: String, code: String) -> Result<RevealedCredentia
     })
 }
 
-/// "I did not do this": alerts the approvers and changes the secret.
-#[server(endpoint = "disown_reveal")]
-pub async fn disown_reveal(token: String) -> Result<(), ServerFnError> {
+/// Mails a one-time code for reporting a reveal as not the contractor's; returns the
+/// address it went to, masked.
+#[server(endpoint = "send_disown_code")]
+pub async fn send_disown_code(token: String) -> Result<String, ServerFnError> {
     let portal = super::ssr::portal()?;
     let actor = super::ssr::actor("contractor").await;
     portal
-        .disown_reveal(token.trim(), &actor)
+        .send_disown_code(token.trim(), &actor)
+        .await
+        .map_err(refusal)
+}
+
+/// "I did not do this", with the code mailed for the report: alerts the approvers and
+/// changes the secret.
+#[server(endpoint = "disown_reveal")]
+pub async fn disown_reveal(token: String, code: Option<String>) -> Result<(), ServerFnError> {
+    let portal = super::ssr::portal()?;
+    let actor = super::ssr::actor("contractor").await;
+    portal
+        .disown_reveal(token.trim(), code.as_deref(), &actor)
         .await
         .map_err(refusal)
 }

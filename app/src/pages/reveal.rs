@@ -6,9 +6,9 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
 use leptos_router::hooks::use_params_map;
-use shared::reveal::{LinkState, LinkView, RevealedCredential};
+use shared::reveal::{LinkState, LinkView, Report, RevealedCredential};
 
-use crate::api::reveal::{DisownReveal, RevealNow, SendRevealCode, reveal_link};
+use crate::api::reveal::{DisownReveal, RevealNow, SendDisownCode, SendRevealCode, reveal_link};
 
 #[component]
 pub fn Reveal() -> impl IntoView {
@@ -53,21 +53,20 @@ fn LinkPage(
         LinkState::Open { expires_at, code_sent_to, attempts_left } => view! {
             <RevealForm token expires_at code_sent_to attempts_left />
         }.into_any(),
-        LinkState::Revealed { revealed_at, disowned_at } => view! {
+        LinkState::Revealed { revealed_at, disowned_at, report } => view! {
             <p class="notice" role="status">{format!("Already revealed: this credential was revealed on {revealed_at}. The link cannot show it again.")}</p>
-            {match disowned_at {
-                Some(at) => view! {
+            {match (disowned_at, report) {
+                (Some(at), _) => view! {
                     <p class="notice" role="status">{format!("You reported on {at} that this was not you. The secret was changed, so what was revealed no longer works; Acme's admins will send you a new link.")}</p>
                 }.into_any(),
-                None => view! {
-                    <p>"If you did not reveal it, tell us: Acme's admins are alerted and the secret is changed at once, so whatever was revealed stops working."</p>
-                    <ActionForm action=disown attr:aria-label="Report a reveal that was not you">
-                        <input type="hidden" name="token" value=token.get_untracked() />
-                        <button class="danger" type="submit" disabled=move || disown.pending().get()>"I did not do this"</button>
-                    </ActionForm>
-                    {move || disown.value().get().and_then(|r| r.err()).map(|e| view! {
-                        <p class="notice error" role="alert">{e.to_string()}</p>
-                    })}
+                (None, Report::Open { until, code_sent_to, attempts_left }) => view! {
+                    <ReportForm token disown until code_sent_to attempts_left />
+                }.into_any(),
+                (None, Report::Superseded) => view! {
+                    <p class="notice" role="status">"A newer link was sent for this credential: to report anything, use the newest link from your email."</p>
+                }.into_any(),
+                (None, Report::TooLate { until }) => view! {
+                    <p class="notice" role="status">{format!("It is too late to report this reveal from this link: reports were taken until {until}. If you think someone else has the credential, tell Acme's admin.")}</p>
                 }.into_any(),
             }}
         }.into_any(),
@@ -82,6 +81,54 @@ fn LinkPage(
         }.into_any(),
     };
     view! { {about} {body} }
+}
+
+/// "I did not do this": a code mailed for the report first, then the report with it.
+#[component]
+fn ReportForm(
+    token: Signal<String>,
+    disown: ServerAction<DisownReveal>,
+    until: String,
+    code_sent_to: Option<String>,
+    attempts_left: i64,
+) -> impl IntoView {
+    let send = ServerAction::<SendDisownCode>::new();
+    let sent_to = Signal::derive(move || {
+        send.value()
+            .get()
+            .and_then(|r| r.ok())
+            .or_else(|| code_sent_to.clone())
+    });
+    view! {
+        <p>{format!("If you did not reveal it, tell us (until {until}): Acme's admins are alerted and the secret is changed at once, so whatever was revealed stops working. We first email a one-time code to the address that asked for access.")}</p>
+        <ol class="steps">
+            <li>
+                <ActionForm action=send attr:aria-label="Email me a code to report it">
+                    <input type="hidden" name="token" value=token.get_untracked() />
+                    <button type="submit" disabled=move || send.pending().get()>"Email me a code to report it"</button>
+                </ActionForm>
+                {move || match send.value().get() {
+                    Some(Err(e)) => Some(view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any()),
+                    _ => sent_to.get().map(|to| view! {
+                        <p class="notice" role="status">{format!("We sent a code to {to}. It works for 10 minutes.")}</p>
+                    }.into_any()),
+                }}
+            </li>
+            <li>
+                <ActionForm action=disown attr:aria-label="Report a reveal that was not you">
+                    <input type="hidden" name="token" value=token.get_untracked() />
+                    <label for="report-code">"Code from the email"</label>
+                    <input id="report-code" name="code" inputmode="numeric" autocomplete="one-time-code"
+                        pattern="[0-9]{6}" maxlength="6" required />
+                    <button class="danger" type="submit" disabled=move || disown.pending().get()>"I did not do this"</button>
+                </ActionForm>
+                <p class="hint">{format!("{attempts_left} wrong codes end reporting from this link.")}</p>
+                {move || disown.value().get().and_then(|r| r.err()).map(|e| view! {
+                    <p class="notice error" role="alert">{e.to_string()}</p>
+                })}
+            </li>
+        </ol>
+    }
 }
 
 #[component]

@@ -41,6 +41,9 @@ pub struct PortalSettings {
     pub verification_ttl_hours: i64,
     /// How long a credential reveal link works.
     pub reveal_link_hours: i64,
+    /// How long after a reveal the contractor can report it as not theirs ("I did not do
+    /// this"), from the newest link.
+    pub reveal_report_hours: i64,
     pub max_end_days: i64,
     pub submissions_per_hour: i64,
     pub approvals_required: i64,
@@ -57,6 +60,7 @@ impl Default for PortalSettings {
             public_url: "http://127.0.0.1:3000".into(),
             verification_ttl_hours: 24,
             reveal_link_hours: 72,
+            reveal_report_hours: 168,
             max_end_days: 365,
             submissions_per_hour: 10,
             approvals_required: 1,

@@ -13,16 +13,19 @@
 //! so of any number of concurrent attempts exactly one gets the secret; if the org does not
 //! answer, the claim is given back and nothing is used up.
 //!
-//! Opening a revealed link again offers "I did not do this": the approvers are alerted and
-//! the secret is rotated in the org (staged credentials, then rotate), so whatever was
-//! revealed stops working. An approver can send a new link (which also rotates the secret);
-//! so can they for a link that expired or locked without being used.
+//! Opening a revealed link again offers "I did not do this": with a one-time code mailed for
+//! the report (the reveal's own code does not do), from the newest link of the grant and
+//! within a window after the reveal (`reveal_report_hours`, 7 days by default), the approvers
+//! are alerted and the secret is rotated in the org (staged credentials, then rotate), so
+//! whatever was revealed stops working. An old link left in a mailbox reports nothing. An
+//! approver can send a new link (which also rotates the secret); so can they for a link that
+//! expired or locked without being used.
 
 use secrecy::SecretString;
 use serde_json::json;
 use sqlx::{Any, Row, Transaction};
 
-pub use shared::reveal::{CredentialStatus, LinkState, LinkView};
+pub use shared::reveal::{CredentialStatus, LinkState, LinkView, Report};
 
 use crate::Portal;
 use crate::audit::{self, Actor, Event, Outcome};
@@ -201,6 +204,16 @@ pub enum RevealError {
     TooManyCodes,
     #[error("This credential has not been revealed, so there is nothing to report.")]
     NotRevealed,
+    #[error(
+        "It is too late to report this reveal from this link: reports were taken until {0}. Ask Acme's admin for help."
+    )]
+    ReportTooLate(String),
+    #[error("Ask for a code first: we email it to you, to confirm the report.")]
+    NoReportCode,
+    #[error("Too many wrong codes were entered to report this reveal. Ask Acme's admin for help.")]
+    ReportLocked,
+    #[error("Too many attempts from your address. Try again in {0} minutes.")]
+    RateLimited(i64),
     #[error("This was already reported, on {0}; the secret was changed then.")]
     AlreadyDisowned(String),
     #[error("{0}")]
@@ -216,18 +229,21 @@ impl RevealError {
     pub fn status(&self) -> u16 {
         match self {
             RevealError::NotFound => 404,
-            RevealError::Expired(_) | RevealError::Superseded => 410,
-            RevealError::Locked => 423,
+            RevealError::Expired(_) | RevealError::Superseded | RevealError::ReportTooLate(_) => {
+                410
+            }
+            RevealError::Locked | RevealError::ReportLocked => 423,
             RevealError::AlreadyRevealed(_)
             | RevealError::InProgress
             | RevealError::NotRevealed
             | RevealError::AlreadyDisowned(_)
             | RevealError::NotAllowed(_) => 409,
             RevealError::NoCode
+            | RevealError::NoReportCode
             | RevealError::CodeExpired
             | RevealError::MalformedCode
             | RevealError::WrongCode(_) => 400,
-            RevealError::TooManyCodes => 429,
+            RevealError::TooManyCodes | RevealError::RateLimited(_) => 429,
             RevealError::Salesforce(_) => 503,
             RevealError::Database(_) => 500,
         }
@@ -265,11 +281,21 @@ struct Link {
     disowned_at: Option<i64>,
     contact_email: String,
     company: String,
+    disown_code_hash: Option<String>,
+    disown_code_expires_at: Option<i64>,
+    disown_codes_sent: i64,
+    disown_attempts: i64,
+    /// No later link was sent for the grant.
+    newest: bool,
 }
 
 const LINK_COLUMNS: &str = "l.id, l.grant_id, g.request_id, l.state, l.expires_at, l.code_hash, \
      l.code_expires_at, l.codes_sent, l.code_attempts, l.claim_until, l.revealed_at, \
-     l.disowned_at, g.contact_email, g.company";
+     l.disowned_at, g.contact_email, g.company, l.disown_code_hash, l.disown_code_expires_at, \
+     l.disown_codes_sent, l.disown_attempts, \
+     CASE WHEN EXISTS (SELECT 1 FROM reveal_links n WHERE n.grant_id = l.grant_id \
+         AND (n.created_at > l.created_at OR (n.created_at = l.created_at AND n.id > l.id))) \
+     THEN 0 ELSE 1 END AS newest";
 
 impl Link {
     fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
@@ -288,7 +314,33 @@ impl Link {
             disowned_at: row.try_get("disowned_at")?,
             contact_email: row.try_get("contact_email")?,
             company: row.try_get("company")?,
+            disown_code_hash: row.try_get("disown_code_hash")?,
+            disown_code_expires_at: row.try_get("disown_code_expires_at")?,
+            disown_codes_sent: row.try_get("disown_codes_sent")?,
+            disown_attempts: row.try_get("disown_attempts")?,
+            newest: row.try_get::<i64, _>("newest")? != 0,
         })
+    }
+
+    /// The refusal for reporting this link's reveal now, if any: it must be revealed, not
+    /// reported yet, the newest link of its grant, and within `window_ms` of the reveal.
+    fn unreportable(&self, now: i64, window_ms: i64) -> Option<RevealError> {
+        let Some(revealed_at) = self.revealed_at.filter(|_| self.state == "revealed") else {
+            return Some(RevealError::NotRevealed);
+        };
+        if let Some(at) = self.disowned_at {
+            return Some(RevealError::AlreadyDisowned(rfc3339(at)));
+        }
+        if !self.newest {
+            return Some(RevealError::Superseded);
+        }
+        if revealed_at + window_ms <= now {
+            return Some(RevealError::ReportTooLate(rfc3339(revealed_at + window_ms)));
+        }
+        if self.disown_attempts >= MAX_ATTEMPTS {
+            return Some(RevealError::ReportLocked);
+        }
+        None
     }
 
     /// The refusal for a link that cannot be used for a code or a reveal now, if any.
@@ -310,6 +362,12 @@ impl Link {
 /// another's.
 fn code_hash(link_id: &str, code: &str) -> String {
     tokens::hash(&format!("{link_id}:{code}"))
+}
+
+/// A report code's stored form: bound to the link and the purpose, so a reveal code is never
+/// taken for a report code.
+fn report_code_hash(link_id: &str, code: &str) -> String {
+    tokens::hash(&format!("{link_id}:report:{code}"))
 }
 
 /// Reads a link by its token inside `tx`, holding its row for the rest of the transaction
@@ -447,6 +505,27 @@ async fn consumer_of(
         .map(|(a, c)| (a.to_string(), c.to_string())))
 }
 
+/// Report codes and reports from one client address: at most this many an hour.
+const REPORTS_PER_HOUR: i64 = 20;
+
+/// Counts a report action (a code mailed or a code checked) against the client's address.
+async fn report_rate_limit(
+    tx: &mut Transaction<'static, Any>,
+    actor: &Actor,
+) -> Result<(), RevealError> {
+    match crate::requests::rate_limit(
+        tx,
+        &format!("report:{}", actor.ip),
+        REPORTS_PER_HOUR,
+        3_600_000,
+    )
+    .await?
+    {
+        Ok(()) => Ok(()),
+        Err(minutes) => Err(RevealError::RateLimited(minutes)),
+    }
+}
+
 impl Portal {
     /// What the workflow uses to send links for this portal.
     pub fn handover(&self) -> Handover {
@@ -457,6 +536,11 @@ impl Portal {
             vault: self.vault.clone(),
             app_contact_email: self.app_contact_email.clone(),
         }
+    }
+
+    /// How long after a reveal it can be reported as not the contractor's.
+    fn report_window_ms(&self) -> i64 {
+        self.settings.reveal_report_hours.max(1) * 3_600_000
     }
 
     /// What a reveal link is for and where it stands. Reading changes nothing.
@@ -484,6 +568,22 @@ impl Portal {
             "revealed" => LinkState::Revealed {
                 revealed_at: rfc3339(link.revealed_at.unwrap_or_default()),
                 disowned_at: link.disowned_at.map(rfc3339),
+                report: {
+                    let window = self.report_window_ms();
+                    let until = rfc3339(link.revealed_at.unwrap_or_default() + window);
+                    match link.unreportable(now, window) {
+                        Some(RevealError::Superseded) => Report::Superseded,
+                        Some(RevealError::ReportTooLate(_)) => Report::TooLate { until },
+                        _ => Report::Open {
+                            until,
+                            code_sent_to: link
+                                .disown_code_expires_at
+                                .filter(|at| *at > now && link.disown_code_hash.is_some())
+                                .map(|_| mask_email(&link.contact_email)),
+                            attempts_left: (MAX_ATTEMPTS - link.disown_attempts).max(0),
+                        },
+                    }
+                },
             },
             _ if link.expires_at <= now => LinkState::Expired {
                 expired_at: rfc3339(link.expires_at),
@@ -940,49 +1040,167 @@ impl Portal {
         Ok(())
     }
 
-    /// "I did not do this": alerts the approvers and rotates the secret, so the one that
-    /// was revealed stops working. The grant waits for an approver to send a new link.
-    pub async fn disown_reveal(&self, token: &str, actor: &Actor) -> Result<(), RevealError> {
+    /// Mails a one-time code for reporting the link's reveal as not the contractor's (the
+    /// previous report code stops working). Only the newest link of the grant, within the
+    /// report window after its reveal, gets one. Returns the masked address it went to.
+    pub async fn send_disown_code(
+        &self,
+        token: &str,
+        actor: &Actor,
+    ) -> Result<String, RevealError> {
+        let mut tx = self.db.begin_write().await?;
+        let link = lock_link(&mut tx.tx, self.db.kind(), token)
+            .await?
+            .ok_or(RevealError::NotFound)?;
+        let now = now_ms();
+        if let Some(refusal) = link.unreportable(now, self.report_window_ms()) {
+            return Err(refusal);
+        }
+        if link.disown_codes_sent >= MAX_CODES {
+            return Err(RevealError::TooManyCodes);
+        }
+        report_rate_limit(&mut tx.tx, actor).await?;
+        let code = tokens::new_code();
+        sqlx::query(
+            "UPDATE reveal_links SET disown_code_hash = $1, disown_code_expires_at = $2, \
+             disown_codes_sent = disown_codes_sent + 1, updated_at = $3 WHERE id = $4",
+        )
+        .bind(report_code_hash(&link.id, &code))
+        .bind(now + CODE_TTL_MS)
+        .bind(now)
+        .bind(&link.id)
+        .execute(&mut *tx.tx)
+        .await?;
+        self.mail
+            .queue(
+                &mut tx.tx,
+                &Mail {
+                    to: link.contact_email.clone(),
+                    subject: format!(
+                        "Your code to report a reveal of {}'s API credential",
+                        link.company
+                    ),
+                    body: format!(
+                        "Hello,\n\nYour one-time code is {code}\n\nSomeone asked, on the reveal page, to \
+                         report that {}'s API credential was revealed by someone else. Enter the code \
+                         there within 10 minutes to report it: Acme's admins are alerted and the \
+                         secret is changed at once. If you did not ask for it, ignore this email.\n",
+                        link.company
+                    ),
+                },
+            )
+            .await?;
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor,
+                action: "reveal.disown_code_sent",
+                target_type: "grant",
+                target_id: &link.grant_id,
+                outcome: Outcome::Success,
+                details: json!({ "link": link.id, "sent_to": link.contact_email, "code_number": link.disown_codes_sent + 1 }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.mail.wake();
+        Ok(mask_email(&link.contact_email))
+    }
+
+    /// "I did not do this": with the code mailed for the report, from the newest link and
+    /// within the report window, records the report, alerts the approvers and rotates the
+    /// secret, so the one that was revealed stops working. The grant waits for an approver
+    /// to send a new link.
+    pub async fn disown_reveal(
+        &self,
+        token: &str,
+        code: Option<&str>,
+        actor: &Actor,
+    ) -> Result<(), RevealError> {
         let link = {
             let mut tx = self.db.begin_write().await?;
             let link = lock_link(&mut tx.tx, self.db.kind(), token)
                 .await?
                 .ok_or(RevealError::NotFound)?;
+            let now = now_ms();
+            if let Some(refusal) = link.unreportable(now, self.report_window_ms()) {
+                return Err(refusal);
+            }
+            let code = code.map(str::trim).unwrap_or_default();
+            if code.is_empty() {
+                return Err(RevealError::NoReportCode);
+            }
+            if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(RevealError::MalformedCode);
+            }
+            let Some(expected) = link.disown_code_hash.as_deref() else {
+                return Err(RevealError::NoReportCode);
+            };
+            if link.disown_code_expires_at.unwrap_or(0) <= now {
+                return Err(RevealError::CodeExpired);
+            }
+            report_rate_limit(&mut tx.tx, actor).await?;
+            if !tokens::constant_time_eq(&report_code_hash(&link.id, code), expected) {
+                let attempts = link.disown_attempts + 1;
+                sqlx::query(
+                    "UPDATE reveal_links SET disown_attempts = $1, updated_at = $2 WHERE id = $3",
+                )
+                .bind(attempts)
+                .bind(now)
+                .bind(&link.id)
+                .execute(&mut *tx.tx)
+                .await?;
+                audit::append(
+                    &mut tx.tx,
+                    Event {
+                        actor,
+                        action: "reveal.disown_code_rejected",
+                        target_type: "grant",
+                        target_id: &link.grant_id,
+                        outcome: Outcome::Denied,
+                        details: json!({ "link": link.id, "attempt": attempts }),
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+                let left = MAX_ATTEMPTS - attempts;
+                return Err(if left <= 0 {
+                    RevealError::ReportLocked
+                } else {
+                    RevealError::WrongCode(format!(
+                        "That code is not right. {left} attempt{} left.",
+                        if left == 1 { "" } else { "s" }
+                    ))
+                });
+            }
+            // The code is used up and the report recorded before anything is rotated, under
+            // the row's lock: a second report (or a double click) finds it reported.
+            sqlx::query(
+                "UPDATE reveal_links SET disowned_at = $1, disown_code_hash = NULL, updated_at = $1 \
+                 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(&link.id)
+            .execute(&mut *tx.tx)
+            .await?;
+            audit::append(
+                &mut tx.tx,
+                Event {
+                    actor,
+                    action: "secret.disowned",
+                    target_type: "grant",
+                    target_id: &link.grant_id,
+                    outcome: Outcome::Success,
+                    details: json!({ "link": link.id, "revealed_at": link.revealed_at.map(rfc3339) }),
+                },
+            )
+            .await?;
             tx.commit().await?;
             link
         };
-        if link.state != "revealed" {
-            return Err(RevealError::NotRevealed);
-        }
-        if let Some(at) = link.disowned_at {
-            return Err(RevealError::AlreadyDisowned(rfc3339(at)));
-        }
         let rotated = self.rotate(&link.grant_id).await;
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
-        let recorded = sqlx::query(
-            "UPDATE reveal_links SET disowned_at = $1, updated_at = $1 WHERE id = $2 AND disowned_at IS NULL",
-        )
-        .bind(now)
-        .bind(&link.id)
-        .execute(&mut *tx.tx)
-        .await?
-        .rows_affected();
-        if recorded == 0 {
-            return Err(RevealError::AlreadyDisowned(rfc3339(now)));
-        }
-        audit::append(
-            &mut tx.tx,
-            Event {
-                actor,
-                action: "secret.disowned",
-                target_type: "grant",
-                target_id: &link.grant_id,
-                outcome: Outcome::Success,
-                details: json!({ "link": link.id, "revealed_at": link.revealed_at.map(rfc3339) }),
-            },
-        )
-        .await?;
         audit::append(
             &mut tx.tx,
             Event {

@@ -20,8 +20,28 @@ pub enum LinkState {
     Revealed {
         revealed_at: String,
         disowned_at: Option<String>,
+        /// Whether "I did not do this" can be used from this link now.
+        report: Report,
     },
     Superseded,
+}
+
+/// Whether a revealed link can still report the reveal as not the contractor's: only the
+/// newest link of the grant can, within a window after the reveal, with a code mailed for
+/// the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "report", rename_all = "snake_case")]
+pub enum Report {
+    /// Reports are taken until `until`; `code_sent_to` when a report code is out (masked).
+    Open {
+        until: String,
+        code_sent_to: Option<String>,
+        attempts_left: i64,
+    },
+    /// A newer link was sent for the credential: only that one can report.
+    Superseded,
+    /// The window closed at `until`.
+    TooLate { until: String },
 }
 
 /// What a reveal link is for (reading it changes nothing).
