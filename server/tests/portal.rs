@@ -316,9 +316,10 @@ fn matrix(f: &Fixture) -> Vec<Row> {
             args: no_args(),
             shows: Some("Case handling".into()),
         },
+        // Changing the catalog is for owners (README); approvers may look.
         Row {
             function: "save_package",
-            allowed: REVIEWERS,
+            allowed: OWNERS,
             writes: true,
             capability: false,
             allowed_status: StatusCode::OK,
@@ -327,7 +328,7 @@ fn matrix(f: &Fixture) -> Vec<Row> {
         },
         Row {
             function: "delete_package",
-            allowed: REVIEWERS,
+            allowed: OWNERS,
             writes: true,
             capability: false,
             allowed_status: StatusCode::OK,
@@ -728,6 +729,44 @@ async fn authorisation_matrix(app: TestApp) {
 }
 on_both_databases!(the_authorisation_matrix_holds, authorisation_matrix);
 
+/// The catalog page: approvers see the packages but not the controls that change them,
+/// which only owners get (issue 15, finding 10).
+async fn catalog_controls_are_for_owners(app: TestApp) {
+    seeded_package_ids(&app).await;
+    let clients = portal::personas(&app).await;
+    let page = |persona: Persona| {
+        let client = clients[&persona].clone();
+        let url = app.at("/admin/catalog");
+        async move {
+            let response = client.get(url).send().await.expect("GET the catalog");
+            assert_eq!(response.status(), StatusCode::OK, "{persona:?}");
+            response.text().await.unwrap_or_default()
+        }
+    };
+    let owner = page(Owner).await;
+    assert!(owner.contains("Case handling"), "{owner}");
+    assert!(owner.contains("Save package"), "the owner can add packages");
+    assert!(
+        owner.contains("Remove the package Case handling"),
+        "the owner can remove packages"
+    );
+    let approver = page(Approver).await;
+    assert!(
+        approver.contains("Case handling"),
+        "approvers see the catalog"
+    );
+    for control in ["Save package", "New package", "Remove the package"] {
+        assert!(
+            !approver.contains(control),
+            "an approver must not be offered '{control}'"
+        );
+    }
+}
+on_both_databases!(
+    only_owners_see_catalog_controls,
+    catalog_controls_are_for_owners
+);
+
 // ---------------------------------------------------------------------------------------
 // Bad input
 // ---------------------------------------------------------------------------------------
@@ -981,7 +1020,9 @@ async fn bad_input(app: TestApp) {
     assert!(body.contains("'destroy' is not a decision"), "{body}");
     checked += 1;
 
-    // The access catalog.
+    // The access catalog, as the owner (who alone may change it).
+    let owner = browser();
+    sign_in(&app, &owner, portal::ALEX).await;
     let base = package_form("Good package");
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
         ("name", vec!["", "x", &c81], "name"),
@@ -996,22 +1037,13 @@ async fn bad_input(app: TestApp) {
         ("hard_action", vec!["explode"], "hard_action"),
     ];
     for (field, values, expect) in &cases {
-        checked += refuse_each(
-            &app,
-            &approver,
-            "save_package",
-            &base,
-            field,
-            values,
-            expect,
-        )
-        .await;
+        checked += refuse_each(&app, &owner, "save_package", &base, field, values, expect).await;
     }
     // A name that is taken.
     seeded_package_ids(&app).await;
     checked += refuse_each(
         &app,
-        &approver,
+        &owner,
         "save_package",
         &base,
         "name",
@@ -1021,7 +1053,7 @@ async fn bad_input(app: TestApp) {
     .await;
     page_shows_messages_for(
         &app,
-        &approver,
+        &owner,
         "/admin/catalog",
         &[
             "name",
@@ -1037,8 +1069,6 @@ async fn bad_input(app: TestApp) {
     .await;
 
     // Settings and roles, as the owner.
-    let owner = browser();
-    sign_in(&app, &owner, portal::ALEX).await;
     let base = strings(&[("approvals_required", "1"), ("max_end_days", "365")]);
     checked += refuse_each(
         &app,
@@ -1183,7 +1213,7 @@ async fn cross_origin(app: TestApp) {
             ),
         ),
         (&approver, "decide", approval(&waiting.request_id)),
-        (&approver, "save_package", package_form("Evil package")),
+        (&owner, "save_package", package_form("Evil package")),
         (
             &owner,
             "save_settings",

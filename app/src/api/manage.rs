@@ -1,4 +1,5 @@
-//! Owners' and approvers' management: the access catalog, roles and settings.
+//! Owners' and approvers' management: the access catalog (approvers may look, owners
+//! change it), roles and settings.
 
 // A server function's arguments are its form's fields, one each.
 #![allow(clippy::too_many_arguments)]
@@ -29,12 +30,14 @@ pub struct PackageRow {
 pub struct CatalogView {
     pub packages: Vec<PackageRow>,
     pub objects: Vec<OrgObjectRow>,
+    /// The viewer is an owner, who alone may add and remove packages.
+    pub can_edit: bool,
 }
 
 #[server(endpoint = "catalog")]
 pub async fn catalog() -> Result<CatalogView, ServerFnError> {
     use super::ssr::{internal, portal, require};
-    require(&[Role::Approver, Role::Owner]).await?;
+    let (_, viewer) = require(&[Role::Approver, Role::Owner]).await?;
     let portal = portal()?;
     let packages = portal.packages().await.map_err(internal)?;
     let objects = portal.org_objects().await.map_err(internal)?;
@@ -73,6 +76,7 @@ pub async fn catalog() -> Result<CatalogView, ServerFnError> {
                 label: o.label,
             })
             .collect(),
+        can_edit: viewer.roles.owner,
     })
 }
 
@@ -96,7 +100,7 @@ pub async fn save_package(
 ) -> Result<SaveResult, ServerFnError> {
     use super::ssr::{actor, internal, portal, require, status};
     use services::catalog::CatalogError;
-    let (user, _) = require(&[Role::Approver, Role::Owner]).await?;
+    let (user, _) = require(&[Role::Owner]).await?;
     let portal = portal()?;
     let mut errors = FieldErrors::default();
     let selection = super::intake::ssr::Selection {
@@ -149,7 +153,7 @@ pub async fn save_package(
 #[server(endpoint = "delete_package")]
 pub async fn delete_package(id: String) -> Result<bool, ServerFnError> {
     use super::ssr::{actor, internal, portal, require, status};
-    let (user, _) = require(&[Role::Approver, Role::Owner]).await?;
+    let (user, _) = require(&[Role::Owner]).await?;
     let portal = portal()?;
     let actor = actor(&user.username).await;
     let deleted = portal

@@ -38,7 +38,10 @@ pub fn CatalogPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || data.get().map(|result| match result {
                     Ok(None) => ().into_any(),
-                    Ok(Some(view)) => view! {
+                    Ok(Some(view)) => {
+                    let can_edit = view.can_edit;
+                    view! {
+                        {(!can_edit).then(|| view! { <p class="muted">"Only owners add and remove packages."</p> })}
                         <table class="data" aria-label="Packages">
                             <thead><tr><th>"Package"</th><th>"Access"</th><th>"Records"</th><th>"Default budget"</th><th><span class="visually-hidden">"Actions"</span></th></tr></thead>
                             <tbody>
@@ -53,15 +56,18 @@ pub fn CatalogPage() -> impl IntoView {
                                         <td>{p.records.clone()}</td>
                                         <td>{format!("{} calls/day", p.budget.calls_per_day)}</td>
                                         <td>
-                                            <ActionForm action=delete attr:aria-label=form_label>
-                                                <input type="hidden" name="id" value=id />
-                                                <button type="submit" aria-label=button_label>"Remove"</button>
-                                            </ActionForm>
+                                            {can_edit.then(|| view! {
+                                                <ActionForm action=delete attr:aria-label=form_label>
+                                                    <input type="hidden" name="id" value=id />
+                                                    <button type="submit" aria-label=button_label>"Remove"</button>
+                                                </ActionForm>
+                                            })}
                                         </td>
                                     </tr>
                                 }}).collect_view()}
                             </tbody>
                         </table>
+                        {can_edit.then(|| view! {
                         <h2>"New package"</h2>
                         {move || (outcome.get() == Some(Ok(SaveResult::Saved))).then(|| view! { <p class="notice" role="status">"Package saved."</p> })}
                         <ActionForm action=save attr:aria-label="New package" attr:class="stacked-form">
@@ -125,7 +131,10 @@ pub fn CatalogPage() -> impl IntoView {
                             <FieldMessage id="hard_action-error" message=error("hard_action") />
                             <button class="primary" type="submit">"Save package"</button>
                         </ActionForm>
-                    }.into_any(),
+                        })}
+                    }.into_any()
+                    }
+
                     Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
             </Suspense>
