@@ -408,7 +408,12 @@ impl Alerts {
         }
         if let Some(webhook) = &self.webhook {
             let payload = json!({
-                "text": format!("{subject}\n{}", notify.iter().map(|r| format!("• {}", line(r))).collect::<Vec<_>>().join("\n")),
+                // The subject carries the company name as the contractor typed it.
+                "text": format!(
+                    "{}\n{}",
+                    super::webhook::slack_escape(&subject),
+                    notify.iter().map(|r| format!("• {}", line(r))).collect::<Vec<_>>().join("\n")
+                ),
                 "event": top.action(),
                 "grant_id": grant.grant_id,
                 "request_id": grant.request_id,

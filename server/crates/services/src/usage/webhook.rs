@@ -1,4 +1,5 @@
-//! Alert webhooks: a JSON POST to a configured URL, with a Slack-compatible `text` field,
+//! Alert webhooks: a JSON POST to a configured URL, with a Slack-compatible `text` field
+//! (values people typed, such as company names, escaped for Slack: see [`slack_escape`]),
 //! signed so the receiver can tell it came from this portal.
 //!
 //! Each delivery is written to `webhook_outbox` in the transaction of the alert it carries
@@ -41,6 +42,23 @@ impl std::fmt::Debug for Webhook {
             .field("url", &self.url)
             .finish_non_exhaustive()
     }
+}
+
+/// `text` safe to put into a Slack message's `text`: Slack reads `<…>` as mentions
+/// (`<!channel>`) and links (`<url|label>`) and `&` as the start of an escape, so a value
+/// someone typed (a company name) is escaped as Slack asks: `&amp;`, `&lt;`, `&gt;`, and
+/// nothing else.
+pub fn slack_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The signature header's value for `body` sent at `timestamp` (Unix seconds).
@@ -227,6 +245,18 @@ mod tests {
             signature("0123456789abcdef", 1_700_000_000, b"{}"),
             signature("0123456789abcdef", 1_700_000_001, b"{}"),
             "the timestamp is signed"
+        );
+    }
+
+    #[test]
+    fn slack_control_characters_are_escaped() {
+        assert_eq!(
+            slack_escape("A & B <!here> <https://x.example|y>"),
+            "A &amp; B &lt;!here&gt; &lt;https://x.example|y&gt;"
+        );
+        assert_eq!(
+            slack_escape("Kinetic Ltd *bold* _it_"),
+            "Kinetic Ltd *bold* _it_"
         );
     }
 
