@@ -1,5 +1,25 @@
 //! Python's aiosmtpd as a real SMTP server for tests, writing what it receives to a
-//! maildir, and reading those messages as a mail reader would.
+//! maildir, and reading those messages as a mail reader would. Like a real server it refuses
+//! some recipients: for good (550) when the address starts with `refuse`, for now (451) when
+//! it starts with `later`; it logs every recipient it was asked to take.
+
+/// The sink's handler: aiosmtpd's Mailbox, refusing some recipients and logging each.
+const HANDLER: &str = r#"
+import os
+from aiosmtpd.handlers import Mailbox
+
+class Handler(Mailbox):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with open(os.environ["SMTP_SINK_RCPT_LOG"], "a") as log:
+            log.write(address + "\n")
+        local = address.split("@")[0].lower()
+        if local.startswith("refuse"):
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        if local.startswith("later"):
+            return "451 4.3.0 <%s>: Temporarily unavailable, try again later" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+"#;
 
 /// Python's aiosmtpd as a local SMTP server, writing what it receives to a maildir.
 pub struct SmtpSink {
@@ -31,11 +51,14 @@ impl SmtpSink {
             .expect("a free port")
             .port();
         let maildir = tempfile::tempdir().expect("maildir");
+        std::fs::write(maildir.path().join("portcullis_sink.py"), HANDLER).expect("handler");
         let mut child = std::process::Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .args(["-c", "portcullis_sink.Handler"])
             .arg(maildir.path().join("mail"))
+            .env("PYTHONPATH", maildir.path())
+            .env("SMTP_SINK_RCPT_LOG", maildir.path().join("rcpt.log"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -78,6 +101,15 @@ impl SmtpSink {
             .map(|m| decode_quoted_printable(&m))
             .filter(|m| matches(m))
             .collect()
+    }
+
+    /// How many times the server was asked to take mail for `address` (refused or not).
+    pub fn recipient_attempts(&self, address: &str) -> usize {
+        std::fs::read_to_string(self.maildir.path().join("rcpt.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.eq_ignore_ascii_case(address))
+            .count()
     }
 
     /// The messages received so far, raw.

@@ -2,6 +2,12 @@
 //! transaction of the change that caused it (so a rolled-back change sends nothing); with
 //! SMTP configured a sender task then delivers it, otherwise it stays in the outbox, which
 //! the portal shows on its outbox page in the default (sandbox) mode.
+//!
+//! Delivery: a sender claims a message for [`CLAIM_MS`] (a claim that runs out, because the
+//! sender died mid-send, is taken up again), sends it, and records the outcome. A recipient
+//! the server refuses for good (a 5xx answer) fails at once; other failures are tried again
+//! after a backoff, oldest due first, at most [`MAX_ATTEMPTS`] times. A message that is sent
+//! or has failed keeps only its envelope: the body held codes and links.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +20,25 @@ use tokio::sync::Notify;
 
 use crate::clock::now_ms;
 use crate::db::Database;
+
+/// Attempts a message gets before it fails for good (about three hours with the backoff).
+pub const MAX_ATTEMPTS: i64 = 10;
+/// How long a sender's claim on a message lasts; well above the SMTP timeout (20 s).
+pub const CLAIM_MS: i64 = 5 * 60 * 1000;
+/// Messages one delivery run takes.
+const BATCH: i64 = 50;
+
+/// The wait before the next attempt after `attempts` failed ones: 30 s, 1 min, 2 min, ...
+/// at most an hour.
+fn backoff_ms(attempts: i64) -> i64 {
+    (30_000i64 << (attempts - 1).clamp(0, 7)).min(3_600_000)
+}
+
+/// Why a delivery failed, and whether trying again could help.
+struct Failure {
+    error: String,
+    permanent: bool,
+}
 
 /// A message to send.
 #[derive(Debug, Clone)]
@@ -100,7 +125,7 @@ impl Mailer {
             "pending"
         };
         sqlx::query(
-            "INSERT INTO mail_outbox (id, created_at, recipient, subject, body, delivery) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO mail_outbox (id, created_at, recipient, subject, body, delivery, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $2)",
         )
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(now_ms())
@@ -118,64 +143,87 @@ impl Mailer {
         self.wake.notify_one();
     }
 
-    /// Delivers pending messages over SMTP. Each is claimed first, so several portal
-    /// instances never send the same message twice. Returns how many were sent.
+    /// Delivers the messages that are due over SMTP: pending ones whose next attempt has
+    /// come, and ones whose sender's claim ran out, oldest due first. Each is claimed first,
+    /// so several portal instances never send the same message at once. Returns how many
+    /// were sent.
     pub async fn deliver_pending(&self, db: &Database) -> Result<usize, sqlx::Error> {
         let Transport::Smtp { transport, from } = &*self.transport else {
             return Ok(0);
         };
-        let pending = sqlx::query("SELECT id, recipient, subject, body FROM mail_outbox WHERE delivery = 'pending' ORDER BY created_at LIMIT 50")
-            .fetch_all(db.pool())
-            .await?;
+        const DUE: &str = "((delivery = 'pending' AND next_attempt_at <= $1) \
+             OR (delivery = 'sending' AND (claimed_until IS NULL OR claimed_until <= $1)))";
+        let now = now_ms();
+        let due = sqlx::query(&format!(
+            "SELECT id, recipient, subject, body FROM mail_outbox WHERE {DUE} \
+             ORDER BY next_attempt_at, created_at, id LIMIT {BATCH}"
+        ))
+        .bind(now)
+        .fetch_all(db.pool())
+        .await?;
         let mut sent = 0;
-        for row in pending {
+        for row in due {
             let id: String = row.try_get("id")?;
-            let claimed = sqlx::query("UPDATE mail_outbox SET delivery = 'sending' WHERE id = $1 AND delivery = 'pending'")
-                .bind(&id)
-                .execute(db.pool())
-                .await?;
-            if claimed.rows_affected() != 1 {
+            let now = now_ms();
+            let claimed = sqlx::query(&format!(
+                "UPDATE mail_outbox SET delivery = 'sending', claimed_until = $2, attempts = attempts + 1 \
+                 WHERE id = $3 AND {DUE} RETURNING attempts"
+            ))
+            .bind(now)
+            .bind(now + CLAIM_MS)
+            .bind(&id)
+            .fetch_optional(db.pool())
+            .await?;
+            let Some(claimed) = claimed else {
                 continue;
-            }
+            };
+            let attempts: i64 = claimed.try_get("attempts")?;
             let recipient: String = row.try_get("recipient")?;
-            let subject: String = row.try_get("subject")?;
-            let body: String = row.try_get("body")?;
-            let outcome = match recipient.parse::<Mailbox>() {
-                Ok(to) => match Message::builder()
-                    .from(from.clone())
-                    .to(to)
-                    .subject(subject)
-                    .body(body)
-                {
-                    Ok(message) => transport
-                        .send(message)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                },
-                Err(e) => Err(format!("bad recipient: {e}")),
+            let outcome = if attempts > MAX_ATTEMPTS {
+                // Taken up after its last attempt never finished.
+                Err(Failure {
+                    error: format!("gave up after {MAX_ATTEMPTS} attempts"),
+                    permanent: true,
+                })
+            } else {
+                let subject: String = row.try_get("subject")?;
+                let body: String = row.try_get("body")?;
+                send(transport, from, &recipient, subject, body).await
             };
             match outcome {
                 Ok(()) => {
                     sent += 1;
                     // Delivered mail may carry codes and links: the copy here is no longer
                     // needed, so only the envelope is kept.
-                    sqlx::query("UPDATE mail_outbox SET delivery = 'sent', sent_at = $1, body = '' WHERE id = $2")
+                    sqlx::query("UPDATE mail_outbox SET delivery = 'sent', sent_at = $1, body = '', claimed_until = NULL, error = NULL WHERE id = $2")
                         .bind(now_ms())
                         .bind(&id)
                         .execute(db.pool())
                         .await?;
                 }
-                Err(error) => {
-                    tracing::warn!(mail = %id, %error, "SMTP delivery failed; will retry");
-                    sqlx::query(
-                        "UPDATE mail_outbox SET delivery = 'pending', error = $1 WHERE id = $2",
-                    )
-                    .bind(error.chars().take(500).collect::<String>())
-                    .bind(&id)
-                    .execute(db.pool())
-                    .await?;
+                Err(failure) => {
+                    let give_up = failure.permanent || attempts >= MAX_ATTEMPTS;
+                    let error: String = failure.error.chars().take(500).collect();
+                    if give_up {
+                        tracing::warn!(mail = %id, attempts, %error, "SMTP delivery failed for good");
+                        sqlx::query(
+                            "UPDATE mail_outbox SET delivery = 'failed', body = '', error = $1, claimed_until = NULL WHERE id = $2",
+                        )
+                        .bind(&error)
+                        .bind(&id)
+                        .execute(db.pool())
+                        .await?;
+                    } else {
+                        tracing::warn!(mail = %id, attempts, %error, "SMTP delivery failed; will retry");
+                        sqlx::query(
+                            "UPDATE mail_outbox SET delivery = 'pending', error = $1, next_attempt_at = $2, claimed_until = NULL WHERE id = $3",
+                        )
+                        .bind(&error)
+                        .bind(now_ms() + backoff_ms(attempts))
+                        .bind(&id)
+                        .execute(db.pool())
+                        .await?;
+                    }
                 }
             }
         }
@@ -200,6 +248,38 @@ impl Mailer {
             }
         }
     }
+}
+
+/// Sends one message. A 5xx answer (e.g. the recipient refused for good) or a message that
+/// cannot be built is permanent; timeouts, lost connections and 4xx answers are not.
+async fn send(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    from: &Mailbox,
+    recipient: &str,
+    subject: String,
+    body: String,
+) -> Result<(), Failure> {
+    let to = recipient.parse::<Mailbox>().map_err(|e| Failure {
+        error: format!("bad recipient: {e}"),
+        permanent: true,
+    })?;
+    let message = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .body(body)
+        .map_err(|e| Failure {
+            error: e.to_string(),
+            permanent: true,
+        })?;
+    transport
+        .send(message)
+        .await
+        .map(|_| ())
+        .map_err(|e| Failure {
+            permanent: e.is_permanent(),
+            error: e.to_string(),
+        })
 }
 
 /// The outbox, newest first (optionally only one recipient's mail).

@@ -1,8 +1,11 @@
 //! Budget alerts as the webhook receiver gets them, on SQLite and PostgreSQL: what the
 //! contractor typed (the company name) reaches a Slack-compatible `text` field escaped, so it
-//! cannot mention channels or make links.
+//! cannot mention channels or make links; and the webhook outbox takes up deliveries a
+//! crashed sender left claimed, oldest-due first.
 
 mod common;
+
+use std::sync::{Arc, Mutex};
 
 use common::*;
 use serde_json::Value;
@@ -99,4 +102,125 @@ services::both_databases!(company_names_are_escaped_in_slack_text, |engine| {
     let mails = services::mail::outbox(&t.db.db, None, 50).await.unwrap();
     assert!(mails.iter().any(|m| m.subject.contains(company)));
     assert_audit_intact(&t).await;
+});
+
+/// A local webhook receiver that answers 200 and remembers the delivery ids it got.
+struct Receiver {
+    url: String,
+    deliveries: Arc<Mutex<Vec<String>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        use axum::http::HeaderMap;
+        let deliveries = Arc::new(Mutex::new(Vec::new()));
+        let seen = deliveries.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap| {
+                let seen = seen.clone();
+                async move {
+                    let id = headers
+                        .get("x-portcullis-delivery")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    seen.lock().unwrap().push(id);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            url,
+            deliveries,
+            _task: task,
+        }
+    }
+
+    fn deliveries(&self) -> Vec<String> {
+        self.deliveries.lock().unwrap().clone()
+    }
+}
+
+async fn queue(t: &TestPortal, hook: &Webhook, n: i64) -> String {
+    let mut tx = t.db.db.begin_write().await.unwrap();
+    hook.queue(
+        &mut tx.tx,
+        "usage.limit_warning",
+        &serde_json::json!({ "n": n }),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query_scalar("SELECT id FROM webhook_outbox ORDER BY created_at DESC, id DESC LIMIT 1")
+        .fetch_one(t.db.db.pool())
+        .await
+        .unwrap()
+}
+
+services::both_databases!(webhook_deliveries_a_crash_left_claimed_are_sent, |engine| {
+    let Some(t) = portal(engine).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let hook = webhook(&receiver.url);
+    // A sender claimed this delivery and died before posting it (its claim is an hour old).
+    let stuck = queue(&t, &hook, 1).await;
+    sqlx::query(
+        "UPDATE webhook_outbox SET delivery = 'sending', attempts = 1, created_at = created_at - 3600000, \
+         next_attempt_at = next_attempt_at - 3600000 WHERE id = $1",
+    )
+    .bind(&stuck)
+    .execute(t.db.db.pool())
+    .await
+    .unwrap();
+    let fresh = queue(&t, &hook, 2).await;
+    let sent = hook.deliver_pending(&t.db.db).await.unwrap();
+    assert_eq!(sent, 2, "the stuck delivery is taken up again");
+    assert_eq!(receiver.deliveries(), vec![stuck.clone(), fresh.clone()]);
+    let states: Vec<String> =
+        sqlx::query_scalar("SELECT delivery FROM webhook_outbox ORDER BY created_at")
+            .fetch_all(t.db.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(states, ["sent", "sent"]);
+    // Nothing is sent twice.
+    assert_eq!(hook.deliver_pending(&t.db.db).await.unwrap(), 0);
+    assert_eq!(receiver.deliveries().len(), 2);
+
+    // A claim that has not run out is another sender's: left alone; one that ran out is
+    // taken up. Due deliveries go oldest-due first, not in the order they were written.
+    let claimed = queue(&t, &hook, 3).await;
+    sqlx::query("UPDATE webhook_outbox SET delivery = 'sending', claimed_until = $1 WHERE id = $2")
+        .bind(services::clock::now_ms() + 60_000)
+        .bind(&claimed)
+        .execute(t.db.db.pool())
+        .await
+        .unwrap();
+    let later = queue(&t, &hook, 4).await;
+    let earlier = queue(&t, &hook, 5).await;
+    sqlx::query(
+        "UPDATE webhook_outbox SET next_attempt_at = next_attempt_at - 60000 WHERE id = $1",
+    )
+    .bind(&earlier)
+    .execute(t.db.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(hook.deliver_pending(&t.db.db).await.unwrap(), 2);
+    assert_eq!(receiver.deliveries()[2..], [earlier.clone(), later.clone()]);
+    sqlx::query("UPDATE webhook_outbox SET claimed_until = $1 WHERE id = $2")
+        .bind(services::clock::now_ms() - 1)
+        .bind(&claimed)
+        .execute(t.db.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(hook.deliver_pending(&t.db.db).await.unwrap(), 1);
+    assert_eq!(receiver.deliveries().last(), Some(&claimed));
+    assert_eq!(hook.deliver_pending(&t.db.db).await.unwrap(), 0);
 });

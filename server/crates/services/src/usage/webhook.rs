@@ -3,8 +3,10 @@
 //! signed so the receiver can tell it came from this portal.
 //!
 //! Each delivery is written to `webhook_outbox` in the transaction of the alert it carries
-//! (a rolled-back alert sends nothing), then a sender task posts it and retries with backoff
-//! until the receiver answers 2xx. Headers:
+//! (a rolled-back alert sends nothing), then a sender task claims it for [`CLAIM_MS`] (a
+//! claim that runs out, because the sender died, is taken up again), posts it, and retries
+//! with backoff, oldest due first, until the receiver answers 2xx or the attempts run out.
+//! Headers:
 //!
 //! - `X-Portcullis-Signature: t=<unix seconds>,v1=<hex>`: HMAC-SHA256 with the configured
 //!   secret over `<t>.<body>` (the exact bytes sent). Receivers recompute it and reject
@@ -26,6 +28,8 @@ use crate::db::Database;
 
 /// Deliveries given up after this many attempts (about a day with the backoff below).
 const MAX_ATTEMPTS: i64 = 12;
+/// How long a sender's claim on a delivery lasts; well above the request timeout (15 s).
+pub const CLAIM_MS: i64 = 5 * 60 * 1000;
 
 /// Where alerts are posted. Cheap to clone; the secret is never printed.
 #[derive(Clone)]
@@ -126,13 +130,16 @@ impl Webhook {
         self.wake.notify_one();
     }
 
-    /// Posts the deliveries that are due. Each is claimed first, so several portal
-    /// instances never post the same one at once. Returns how many the receiver took.
+    /// Posts the deliveries that are due: pending ones whose next attempt has come, and
+    /// ones whose sender's claim ran out, oldest due first. Each is claimed first, so several
+    /// portal instances never post the same one at once. Returns how many the receiver took.
     pub async fn deliver_pending(&self, db: &Database) -> Result<usize, sqlx::Error> {
+        const DUE: &str = "((delivery = 'pending' AND next_attempt_at <= $1) \
+             OR (delivery = 'sending' AND (claimed_until IS NULL OR claimed_until <= $1)))";
         let now = now_ms();
-        let due = sqlx::query(
-            "SELECT id, body, attempts FROM webhook_outbox WHERE delivery = 'pending' AND next_attempt_at <= $1 ORDER BY created_at LIMIT 50",
-        )
+        let due = sqlx::query(&format!(
+            "SELECT id, body FROM webhook_outbox WHERE {DUE} ORDER BY next_attempt_at, created_at, id LIMIT 50"
+        ))
         .bind(now)
         .fetch_all(db.pool())
         .await?;
@@ -140,17 +147,20 @@ impl Webhook {
         for row in due {
             let id: String = row.try_get("id")?;
             let stored: String = row.try_get("body")?;
-            let attempts: i64 = row.try_get::<i64, _>("attempts")? + 1;
-            let claimed = sqlx::query(
-                "UPDATE webhook_outbox SET delivery = 'sending', attempts = $1 WHERE id = $2 AND delivery = 'pending'",
-            )
-            .bind(attempts)
+            let now = now_ms();
+            let claimed = sqlx::query(&format!(
+                "UPDATE webhook_outbox SET delivery = 'sending', claimed_until = $2, attempts = attempts + 1 \
+                 WHERE id = $3 AND {DUE} RETURNING attempts"
+            ))
+            .bind(now)
+            .bind(now + CLAIM_MS)
             .bind(&id)
-            .execute(db.pool())
+            .fetch_optional(db.pool())
             .await?;
-            if claimed.rows_affected() != 1 {
+            let Some(claimed) = claimed else {
                 continue;
-            }
+            };
+            let attempts: i64 = claimed.try_get("attempts")?;
             let (event, body) = match serde_json::from_str::<Value>(&stored) {
                 Ok(v) => (
                     v["event"].as_str().unwrap_or("").to_string(),
@@ -158,12 +168,17 @@ impl Webhook {
                 ),
                 Err(_) => (String::new(), stored.clone()),
             };
-            let outcome = self.post(&id, &event, body).await;
+            let outcome = if attempts > MAX_ATTEMPTS {
+                // Taken up after its last attempt never finished.
+                Err(format!("gave up after {MAX_ATTEMPTS} attempts"))
+            } else {
+                self.post(&id, &event, body).await
+            };
             match outcome {
                 Ok(()) => {
                     sent += 1;
                     sqlx::query(
-                        "UPDATE webhook_outbox SET delivery = 'sent', sent_at = $1, last_error = NULL WHERE id = $2",
+                        "UPDATE webhook_outbox SET delivery = 'sent', sent_at = $1, last_error = NULL, claimed_until = NULL WHERE id = $2",
                     )
                     .bind(now_ms())
                     .bind(&id)
@@ -174,9 +189,9 @@ impl Webhook {
                     let give_up = attempts >= MAX_ATTEMPTS;
                     tracing::warn!(delivery = %id, attempts, %error, give_up, "webhook delivery failed");
                     // 10 s, 20 s, 40 s ... at most an hour apart.
-                    let backoff = (10_000i64 << (attempts - 1).min(9)).min(3_600_000);
+                    let backoff = (10_000i64 << (attempts - 1).clamp(0, 9)).min(3_600_000);
                     sqlx::query(
-                        "UPDATE webhook_outbox SET delivery = $1, last_error = $2, next_attempt_at = $3 WHERE id = $4",
+                        "UPDATE webhook_outbox SET delivery = $1, last_error = $2, next_attempt_at = $3, claimed_until = NULL WHERE id = $4",
                     )
                     .bind(if give_up { "failed" } else { "pending" })
                     .bind(error.chars().take(500).collect::<String>())
