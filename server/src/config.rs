@@ -235,6 +235,9 @@ pub struct Config {
     /// The AES-256-GCM key for orgs whose credentials API returns no secrets
     /// (`CREDENTIAL_KEY_FILE`; generated when absent).
     pub credential_key_file: PathBuf,
+    /// The HMAC key of one-time codes' stored hashes (`CODE_KEY_FILE`; generated when
+    /// absent).
+    pub code_key_file: PathBuf,
     /// How often this instance collects API usage from the org (`USAGE_COLLECT_SECONDS`);
     /// `None`: never (another instance does).
     pub usage_collect_every: Option<Duration>,
@@ -298,6 +301,7 @@ struct FileSettings {
     reveal_link_hours: Option<toml::Value>,
     reveal_report_hours: Option<toml::Value>,
     credential_key_file: Option<String>,
+    code_key_file: Option<String>,
     usage_collect_seconds: Option<toml::Value>,
     alert_webhook_url: Option<String>,
     alert_webhook_secret: Option<String>,
@@ -348,6 +352,7 @@ impl FileSettings {
             "REVEAL_LINK_HOURS" => value(&self.reveal_link_hours),
             "REVEAL_REPORT_HOURS" => value(&self.reveal_report_hours),
             "CREDENTIAL_KEY_FILE" => self.credential_key_file.clone(),
+            "CODE_KEY_FILE" => self.code_key_file.clone(),
             "USAGE_COLLECT_SECONDS" => value(&self.usage_collect_seconds),
             "ALERT_WEBHOOK_URL" => self.alert_webhook_url.clone(),
             "ALERT_WEBHOOK_SECRET" => self.alert_webhook_secret.clone(),
@@ -485,6 +490,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "CREDENTIAL_KEY_FILE",
         "AES-256-GCM key (base64 of 32 bytes) sealing secrets for orgs whose credentials API returns none; generated when absent; default <DATA_DIR>/credential.key",
+    ),
+    (
+        "CODE_KEY_FILE",
+        "HMAC-SHA256 key (base64 of 32 bytes) one-time codes are stored under, so a copy of the database reveals none; generated when absent; default <DATA_DIR>/code.key (several instances: the same key)",
     ),
     (
         "USAGE_COLLECT_SECONDS",
@@ -680,6 +689,9 @@ impl Config {
         let credential_key_file = get("CREDENTIAL_KEY_FILE")
             .map(PathBuf::from)
             .unwrap_or_else(|| data_dir.join("credential.key"));
+        let code_key_file = get("CODE_KEY_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("code.key"));
 
         let usage_collect_every = match parse_number(
             "USAGE_COLLECT_SECONDS",
@@ -717,6 +729,7 @@ impl Config {
             alert_webhook,
             licences,
             credential_key_file,
+            code_key_file,
             reveal_link_hours,
             reveal_report_hours,
             provisioning_workers,

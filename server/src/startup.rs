@@ -36,6 +36,8 @@ pub enum StartupError {
     Mail(String),
     #[error("CREDENTIAL_KEY_FILE: {0}")]
     CredentialKey(#[from] services::vault::VaultError),
+    #[error("CODE_KEY_FILE: {0}")]
+    CodeKey(services::keys::KeyFileError),
     #[error("ALERT_WEBHOOK_URL: {0}")]
     Webhook(String),
 }
@@ -144,6 +146,10 @@ impl Application {
         .with_vault(services::vault::Vault::load_or_create(
             &config.credential_key_file,
         )?)
+        .with_code_key(
+            services::tokens::CodeKey::load_or_create(&config.code_key_file)
+                .map_err(StartupError::CodeKey)?,
+        )
         .with_app_contact_email(app_contact(&config.mail_from));
         let portal = match &config.alert_webhook {
             Some(hook) => portal.with_webhook(

@@ -895,6 +895,71 @@ async fn i_did_not_do_this_only_on_the_newest_link_in_time(kind: Db) {
     r2.app.stop().await.unwrap();
 }
 
+/// What a link holder (anyone with the link, no session) sees when Salesforce fails is a
+/// generic message, never Salesforce's own text; the audit log keeps the detail for the
+/// admins. And the code mailed for the reveal is stored keyed, not as a plain hash
+/// (issue 15, finding 13).
+async fn link_holders_see_no_salesforce_error_text(kind: Db) {
+    let Some(r) = ready_grant(kind).await else {
+        return;
+    };
+    let contractor = browser();
+    let code = code_for(&r, &contractor).await;
+    let (link_id, stored): (String, String) =
+        sqlx::query_as("SELECT id, code_hash FROM reveal_links WHERE grant_id = $1")
+            .bind(&r.grant_id)
+            .fetch_one(r.app.db.pool())
+            .await
+            .unwrap();
+    let plain = hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("{link_id}:{code}").as_bytes(),
+    ));
+    assert_ne!(
+        stored, plain,
+        "the reveal code is stored as a plain SHA-256"
+    );
+
+    // The org fails the credentials call with an error of its own.
+    let faults = format!("{}/__sandbox/faults", r.app.sandbox_url.as_ref().unwrap());
+    let http = reqwest::Client::new();
+    let rule = serde_json::json!({ "rules": [{
+        "path": "/services/data/*/apps/oauth/credentials/*",
+        "errorRate": 1.0,
+        "errorStatus": 400,
+        "errorCode": "INVALID_OPERATION",
+        "errorMessage": "Internal detail 7f3a: consumer 0H4 is in state BROKEN"
+    }]});
+    let response = http.put(&faults).json(&rule).send().await.unwrap();
+    assert!(response.status().is_success());
+    let (status, body) = reveal(&r, &contractor, &r.reveal_path, &code).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    for detail in ["7f3a", "INVALID_OPERATION", "BROKEN", "0H4"] {
+        assert!(
+            !body.contains(detail),
+            "Salesforce's text reached the link holder: {body}"
+        );
+    }
+    assert!(body.contains("Nothing was used up"), "{body}");
+    let logged: String = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'secret.reveal_failed' AND target_id = $1",
+    )
+    .bind(&r.grant_id)
+    .fetch_one(r.app.db.pool())
+    .await
+    .unwrap();
+    assert!(
+        logged.contains("7f3a"),
+        "the admins keep the detail: {logged}"
+    );
+
+    // Once the org answers again, the same code reveals the credential.
+    http.delete(&faults).send().await.unwrap();
+    let (status, body) = reveal(&r, &contractor, &r.reveal_path, &code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    r.app.stop().await.unwrap();
+}
+
 async fn bad_links_are_clear_refusals(kind: Db) {
     let Some(app) = portal::spawn_portal(kind).await else {
         return;
@@ -1032,3 +1097,4 @@ both!(i_did_not_do_this_rotates_the_secret);
 both!(i_did_not_do_this_needs_a_fresh_code);
 both!(i_did_not_do_this_only_on_the_newest_link_in_time);
 both!(bad_links_are_clear_refusals);
+both!(link_holders_see_no_salesforce_error_text);

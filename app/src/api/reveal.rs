@@ -6,12 +6,19 @@
 use leptos::prelude::*;
 use shared::reveal::{LinkView, RevealedCredential};
 
+/// The refusal a link holder (no session) sees: never Salesforce's own text, which goes to
+/// the log (and the audit log) instead.
 #[cfg(feature = "ssr")]
 fn refusal(error: services::reveal::RevealError) -> ServerFnError {
     use services::reveal::RevealError;
     match error {
         RevealError::Database(e) => super::ssr::internal(e),
-        other => super::ssr::refuse(other.status(), &other.to_string()),
+        other => {
+            if matches!(other, RevealError::Salesforce(_)) {
+                tracing::warn!(error = %other.detail(), "a reveal link's call failed at Salesforce");
+            }
+            super::ssr::refuse(other.status(), &other.to_string())
+        }
     }
 }
 
@@ -98,8 +105,12 @@ pub async fn reissue_reveal_link(request_id: String) -> Result<(), ServerFnError
         return Err(refuse(404, "There is no grant for this request."));
     };
     let actor = actor(&user.username).await;
+    // A signed-in approver gets the whole error, Salesforce's text included.
     portal
         .reissue_reveal_link(&grant_id, &actor)
         .await
-        .map_err(refusal)
+        .map_err(|e| match e {
+            services::reveal::RevealError::Database(e) => internal(e),
+            other => refuse(other.status(), &other.detail()),
+        })
 }

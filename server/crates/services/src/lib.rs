@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod clock;
 pub mod db;
 pub mod decisions;
+pub mod keys;
 pub mod mail;
 pub mod provisioning;
 pub mod requests;
@@ -38,6 +39,7 @@ pub use salesforce;
 pub struct PortalSettings {
     /// The portal's public base URL, for links in mail (no trailing slash).
     pub public_url: String,
+    /// How long the emailed confirmation link works (the code: [`requests::CODE_TTL_MS`]).
     pub verification_ttl_hours: i64,
     /// How long a credential reveal link works.
     pub reveal_link_hours: i64,
@@ -89,6 +91,9 @@ pub struct Portal {
     pub app_contact_email: String,
     /// Where budget alerts are posted, besides the approvers' mail.
     pub webhook: Option<usage::webhook::Webhook>,
+    /// The key of one-time codes' stored hashes (random per process unless set with
+    /// [`Portal::with_code_key`]).
+    pub code_key: tokens::CodeKey,
 }
 
 impl Portal {
@@ -107,7 +112,14 @@ impl Portal {
             vault: None,
             app_contact_email: reveal::Handover::default().app_contact_email,
             webhook: None,
+            code_key: tokens::CodeKey::ephemeral(),
         }
+    }
+
+    /// Stores one-time codes keyed with `key` (several instances share one key).
+    pub fn with_code_key(mut self, key: tokens::CodeKey) -> Self {
+        self.code_key = key;
+        self
     }
 
     /// Posts budget alerts to `webhook` too.

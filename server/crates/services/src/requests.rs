@@ -213,6 +213,14 @@ pub(crate) async fn add_event(
     Ok(())
 }
 
+/// How long the mailed confirmation code works (the link works `verification_ttl_hours`).
+pub const CODE_TTL_MS: i64 = 30 * 60 * 1000;
+
+/// What a request's confirmation code is stored under.
+fn code_purpose(request_id: &str) -> String {
+    format!("verify:{request_id}")
+}
+
 fn verification_mail(portal: &Portal, to: &str, company: &str, code: &str, token: &str) -> Mail {
     Mail {
         to: to.to_string(),
@@ -221,7 +229,7 @@ fn verification_mail(portal: &Portal, to: &str, company: &str, code: &str, token
             "Hello,\n\nsomeone (hopefully you) asked for API access to Acme's Salesforce org for {company}.\n\
              To confirm this address, enter this code on the request page:\n\n    {code}\n\n\
              or open this link:\n\n    {}/verify/{token}\n\n\
-             The code and the link work for {} hours. If you did not ask for access, ignore this message.\n",
+             The code works for 30 minutes and the link for {} hours. If you did not ask for access, ignore this message.\n",
             portal.settings.public_url, portal.settings.verification_ttl_hours
         ),
     }
@@ -291,7 +299,7 @@ impl Portal {
         .bind(&actor.ip)
         .bind(now)
         .bind(now)
-        .bind(tokens::hash(&code))
+        .bind(self.code_key.hash(&code_purpose(&id), &code))
         .bind(&token_hash)
         .bind(now + self.settings.verification_ttl_hours * 3_600_000)
         .bind(risky)
@@ -373,7 +381,7 @@ impl Portal {
         actor: &Actor,
     ) -> Result<(), IntakeError> {
         let mut tx = self.db.begin_write().await?;
-        let row = sqlx::query("SELECT state, verification_code_hash, verification_expires_at, verification_attempts FROM access_requests WHERE id = $1")
+        let row = sqlx::query("SELECT state, created_at, verification_code_hash, verification_expires_at, verification_attempts FROM access_requests WHERE id = $1")
             .bind(request_id)
             .fetch_optional(&mut *tx.tx)
             .await?
@@ -393,6 +401,13 @@ impl Portal {
                 "The code has expired. Submit the request again.".into(),
             ));
         }
+        let created_at: i64 = row.try_get("created_at")?;
+        if created_at + CODE_TTL_MS <= now_ms() {
+            return Err(IntakeError::NotAllowed(
+                "The code has expired (codes work for 30 minutes). Use the link in the same email, or submit the request again."
+                    .into(),
+            ));
+        }
         if attempts >= 5 {
             return Err(IntakeError::NotAllowed(
                 "Too many wrong codes. Submit the request again.".into(),
@@ -404,7 +419,10 @@ impl Portal {
         let code = code.trim();
         if code.len() != 6
             || !code.bytes().all(|b| b.is_ascii_digit())
-            || !tokens::constant_time_eq(&tokens::hash(code), &expected)
+            || !tokens::constant_time_eq(
+                &self.code_key.hash(&code_purpose(request_id), code),
+                &expected,
+            )
         {
             sqlx::query("UPDATE access_requests SET verification_attempts = verification_attempts + 1, updated_at = $1 WHERE id = $2")
                 .bind(now_ms())

@@ -218,13 +218,28 @@ pub enum RevealError {
     AlreadyDisowned(String),
     #[error("{0}")]
     NotAllowed(String),
-    #[error("Salesforce did not answer as expected ({0}). Nothing was used up; try again.")]
+    /// What Salesforce said stays with the admins ([`RevealError::detail`]): whoever holds a
+    /// link sees only that it failed.
+    #[error(
+        "Salesforce did not answer as expected. Nothing was used up; try again in a few minutes, or ask Acme's admin."
+    )]
     Salesforce(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
 
 impl RevealError {
+    /// The error in full, for the audit log, the logs and signed-in admins (the message
+    /// shown to link holders leaves Salesforce's own text out).
+    pub fn detail(&self) -> String {
+        match self {
+            RevealError::Salesforce(detail) => {
+                format!("Salesforce did not answer as expected: {detail}")
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// The HTTP status that fits.
     pub fn status(&self) -> u16 {
         match self {
@@ -358,16 +373,16 @@ impl Link {
     }
 }
 
-/// The code's stored form: bound to the link, so one link's code hash says nothing about
-/// another's.
-fn code_hash(link_id: &str, code: &str) -> String {
-    tokens::hash(&format!("{link_id}:{code}"))
+/// The code's stored form: keyed ([`tokens::CodeKey`]) and bound to the link, so one
+/// link's code hash says nothing about another's.
+fn code_hash(key: &tokens::CodeKey, link_id: &str, code: &str) -> String {
+    key.hash(&format!("reveal:{link_id}"), code)
 }
 
 /// A report code's stored form: bound to the link and the purpose, so a reveal code is never
 /// taken for a report code.
-fn report_code_hash(link_id: &str, code: &str) -> String {
-    tokens::hash(&format!("{link_id}:report:{code}"))
+fn report_code_hash(key: &tokens::CodeKey, link_id: &str, code: &str) -> String {
+    key.hash(&format!("report:{link_id}"), code)
 }
 
 /// Reads a link by its token inside `tx`, holding its row for the rest of the transaction
@@ -635,7 +650,7 @@ impl Portal {
             "UPDATE reveal_links SET code_hash = $1, code_expires_at = $2, codes_sent = codes_sent + 1, \
              updated_at = $3 WHERE id = $4",
         )
-        .bind(code_hash(&link.id, &code))
+        .bind(code_hash(&self.code_key, &link.id, &code))
         .bind(now + CODE_TTL_MS)
         .bind(now)
         .bind(&link.id)
@@ -701,7 +716,7 @@ impl Portal {
             if link.code_expires_at.unwrap_or(0) <= now {
                 return Err(RevealError::CodeExpired);
             }
-            if !tokens::constant_time_eq(&code_hash(&link.id, code), expected) {
+            if !tokens::constant_time_eq(&code_hash(&self.code_key, &link.id, code), expected) {
                 return Err(self.wrong_code(tx, &link, actor).await?);
             }
             let Some((app_id, consumer_id)) = consumer_of(&mut tx.tx, &link.grant_id).await? else {
@@ -746,7 +761,7 @@ impl Portal {
                         target_type: "grant",
                         target_id: &link.grant_id,
                         outcome: Outcome::Failure,
-                        details: json!({ "link": link.id, "error": e.to_string() }),
+                        details: json!({ "link": link.id, "error": e.detail() }),
                     },
                 )
                 .await?;
@@ -1065,7 +1080,7 @@ impl Portal {
             "UPDATE reveal_links SET disown_code_hash = $1, disown_code_expires_at = $2, \
              disown_codes_sent = disown_codes_sent + 1, updated_at = $3 WHERE id = $4",
         )
-        .bind(report_code_hash(&link.id, &code))
+        .bind(report_code_hash(&self.code_key, &link.id, &code))
         .bind(now + CODE_TTL_MS)
         .bind(now)
         .bind(&link.id)
@@ -1140,7 +1155,10 @@ impl Portal {
                 return Err(RevealError::CodeExpired);
             }
             report_rate_limit(&mut tx.tx, actor).await?;
-            if !tokens::constant_time_eq(&report_code_hash(&link.id, code), expected) {
+            if !tokens::constant_time_eq(
+                &report_code_hash(&self.code_key, &link.id, code),
+                expected,
+            ) {
                 let attempts = link.disown_attempts + 1;
                 sqlx::query(
                     "UPDATE reveal_links SET disown_attempts = $1, updated_at = $2 WHERE id = $3",
@@ -1215,7 +1233,7 @@ impl Portal {
                 },
                 details: json!({
                     "reason": "contractor reported a reveal they did not make",
-                    "error": rotated.as_ref().err().map(|e| e.to_string()),
+                    "error": rotated.as_ref().err().map(RevealError::detail),
                 }),
             },
         )
@@ -1226,8 +1244,9 @@ impl Portal {
                     .to_string()
             }
             Err(e) => format!(
-                "Changing the secret in Salesforce FAILED ({e}); the revealed secret still works. \
-                 Send a new link from the request's page (it changes the secret too), or rotate it in Setup."
+                "Changing the secret in Salesforce FAILED ({}); the revealed secret still works. \
+                 Send a new link from the request's page (it changes the secret too), or rotate it in Setup.",
+                e.detail()
             ),
         };
         self.alert_approvers(
@@ -1298,7 +1317,7 @@ impl Portal {
                     target_type: "grant",
                     target_id: grant_id,
                     outcome: Outcome::Failure,
-                    details: json!({ "reason": "new link", "error": e.to_string() }),
+                    details: json!({ "reason": "new link", "error": e.detail() }),
                 },
             )
             .await?;

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::{ExposeSecret, SecretString};
 
 const VERSION: &str = "v1:";
@@ -59,24 +58,13 @@ impl Vault {
 
     /// Reads the key file (base64 of 32 bytes), creating it (mode 0600) when it is absent.
     pub fn load_or_create(path: &Path) -> Result<Self, VaultError> {
-        let shown = path.display().to_string();
-        let io = |e: std::io::Error| VaultError::KeyFile {
-            path: shown.clone(),
-            error: e.to_string(),
-        };
-        if !path.exists() {
-            let mut key = [0u8; 32];
-            fill(&mut key);
-            write_private(path, STANDARD.encode(key).as_bytes()).map_err(io)?;
+        match crate::keys::load_or_create(path) {
+            Ok(key) => Ok(Self::from_key(&key)),
+            Err(crate::keys::KeyFileError::Io { path, error }) => {
+                Err(VaultError::KeyFile { path, error })
+            }
+            Err(crate::keys::KeyFileError::Malformed(path)) => Err(VaultError::BadKey(path)),
         }
-        let text = std::fs::read_to_string(path).map_err(io)?;
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|_| VaultError::BadKey(shown.clone()))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| VaultError::BadKey(shown.clone()))?;
-        Ok(Self::from_key(&key))
     }
 
     /// Seals `secret` for `grant_id`: `v1:` + base64(nonce ‖ ciphertext ‖ tag).
@@ -122,24 +110,7 @@ pub fn new_secret() -> SecretString {
     SecretString::from(hex::encode_upper(bytes))
 }
 
-fn fill(buffer: &mut [u8]) {
-    // The system's random source does not fail on Linux once the process runs.
-    SystemRandom::new()
-        .fill(buffer)
-        .unwrap_or_else(|_| unreachable!());
-}
-
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(contents)
-}
+use crate::keys::fill;
 
 #[cfg(test)]
 mod tests {
