@@ -238,6 +238,10 @@ pub struct Config {
     /// The HMAC key of one-time codes' stored hashes (`CODE_KEY_FILE`; generated when
     /// absent).
     pub code_key_file: PathBuf,
+    /// The key audit anchors are made with (`AUDIT_ANCHOR_KEY_FILE`; generated when absent).
+    pub audit_anchor_key_file: PathBuf,
+    /// The audit chain is anchored every this many entries (`AUDIT_ANCHOR_EVERY`).
+    pub audit_anchor_every: i64,
     /// How often this instance collects API usage from the org (`USAGE_COLLECT_SECONDS`);
     /// `None`: never (another instance does).
     pub usage_collect_every: Option<Duration>,
@@ -302,6 +306,8 @@ struct FileSettings {
     reveal_report_hours: Option<toml::Value>,
     credential_key_file: Option<String>,
     code_key_file: Option<String>,
+    audit_anchor_key_file: Option<String>,
+    audit_anchor_every: Option<toml::Value>,
     usage_collect_seconds: Option<toml::Value>,
     alert_webhook_url: Option<String>,
     alert_webhook_secret: Option<String>,
@@ -353,6 +359,8 @@ impl FileSettings {
             "REVEAL_REPORT_HOURS" => value(&self.reveal_report_hours),
             "CREDENTIAL_KEY_FILE" => self.credential_key_file.clone(),
             "CODE_KEY_FILE" => self.code_key_file.clone(),
+            "AUDIT_ANCHOR_KEY_FILE" => self.audit_anchor_key_file.clone(),
+            "AUDIT_ANCHOR_EVERY" => value(&self.audit_anchor_every),
             "USAGE_COLLECT_SECONDS" => value(&self.usage_collect_seconds),
             "ALERT_WEBHOOK_URL" => self.alert_webhook_url.clone(),
             "ALERT_WEBHOOK_SECRET" => self.alert_webhook_secret.clone(),
@@ -494,6 +502,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "CODE_KEY_FILE",
         "HMAC-SHA256 key (base64 of 32 bytes) one-time codes are stored under, so a copy of the database reveals none; generated when absent; default <DATA_DIR>/code.key (several instances: the same key)",
+    ),
+    (
+        "AUDIT_ANCHOR_KEY_FILE",
+        "HMAC-SHA256 key (base64 of 32 bytes) the audit chain is anchored with; keep it (or a copy) where a database administrator cannot write; generated when absent; default <DATA_DIR>/audit-anchor.key",
+    ),
+    (
+        "AUDIT_ANCHOR_EVERY",
+        "the audit chain is anchored every this many entries (and at shutdown); 1 to 1000000; default 1000",
     ),
     (
         "USAGE_COLLECT_SECONDS",
@@ -692,6 +708,15 @@ impl Config {
         let code_key_file = get("CODE_KEY_FILE")
             .map(PathBuf::from)
             .unwrap_or_else(|| data_dir.join("code.key"));
+        let audit_anchor_key_file = get("AUDIT_ANCHOR_KEY_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("audit-anchor.key"));
+        let audit_anchor_every = parse_number(
+            "AUDIT_ANCHOR_EVERY",
+            get("AUDIT_ANCHOR_EVERY"),
+            1_000,
+            1..=1_000_000,
+        )? as i64;
 
         let usage_collect_every = match parse_number(
             "USAGE_COLLECT_SECONDS",
@@ -730,6 +755,8 @@ impl Config {
             licences,
             credential_key_file,
             code_key_file,
+            audit_anchor_key_file,
+            audit_anchor_every,
             reveal_link_hours,
             reveal_report_hours,
             provisioning_workers,
@@ -1050,6 +1077,8 @@ mod tests {
             ("REVEAL_LINK_HOURS", "three days"),
             ("REVEAL_REPORT_HOURS", "0"),
             ("REVEAL_REPORT_HOURS", "a week"),
+            ("AUDIT_ANCHOR_EVERY", "0"),
+            ("AUDIT_ANCHOR_EVERY", "often"),
             ("USAGE_COLLECT_SECONDS", "5"),
             ("USAGE_COLLECT_SECONDS", "hourly"),
             ("ALERT_WEBHOOK_URL", "hooks.example.com/x"),

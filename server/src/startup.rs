@@ -38,6 +38,8 @@ pub enum StartupError {
     CredentialKey(#[from] services::vault::VaultError),
     #[error("CODE_KEY_FILE: {0}")]
     CodeKey(services::keys::KeyFileError),
+    #[error("AUDIT_ANCHOR_KEY_FILE: {0}")]
+    AuditAnchorKey(services::keys::KeyFileError),
     #[error("ALERT_WEBHOOK_URL: {0}")]
     Webhook(String),
 }
@@ -150,6 +152,11 @@ impl Application {
             services::tokens::CodeKey::load_or_create(&config.code_key_file)
                 .map_err(StartupError::CodeKey)?,
         )
+        .with_audit_anchor(Arc::new(services::audit::anchor::Anchorer::new(
+            &services::keys::load_or_create(&config.audit_anchor_key_file)
+                .map_err(StartupError::AuditAnchorKey)?,
+            config.audit_anchor_every,
+        )))
         .with_app_contact_email(app_contact(&config.mail_from));
         let portal = match &config.alert_webhook {
             Some(hook) => portal.with_webhook(
@@ -241,6 +248,7 @@ impl Application {
                 .run_sender(state.db.clone(), async move { shutdown.cancelled().await })
         });
         let expiry = tokio::spawn(expire_requests(state.portal.clone(), shutdown.clone()));
+        let anchoring = tokio::spawn(anchor_audit_chain(state.portal.clone(), shutdown.clone()));
         let webhook_sender = state.portal.webhook.clone().map(|webhook| {
             let shutdown = shutdown.clone();
             tokio::spawn(
@@ -360,6 +368,18 @@ impl Application {
         for worker in workers {
             let _ = worker.await;
         }
+        // Last, when nothing writes to the log any more: anchor its head.
+        let _ = anchoring.await;
+        match state
+            .portal
+            .audit_anchor
+            .anchor_head(&state.portal.db, "shutdown")
+            .await
+        {
+            Ok(Some(seq)) => tracing::info!(seq, "audit chain anchored at shutdown"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not anchor the audit chain at shutdown"),
+        }
         if let Some(org) = sandbox {
             org.stop().await;
         }
@@ -467,6 +487,22 @@ async fn collect_usage(
                 Err(CollectError::Busy) => tracing::debug!("another instance is collecting usage"),
                 Err(e) => tracing::warn!(error = %e, "usage collection failed; will try again"),
             },
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Anchors the audit chain every `AUDIT_ANCHOR_EVERY` entries: looks every 5 seconds
+/// whether the log has reached the next anchor.
+async fn anchor_audit_chain(portal: services::Portal, shutdown: CancellationToken) {
+    loop {
+        match portal.audit_anchor.catch_up(&portal.db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(anchors = n, "audit chain anchored"),
+            Err(e) => tracing::warn!(error = %e, "could not anchor the audit chain"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
             () = shutdown.cancelled() => return,
         }
     }

@@ -219,3 +219,161 @@ async fn reviewers_read_filter_verify_and_export(kind: Db) {
     app.stop().await.unwrap();
 }
 on_both_databases!(reviewers_read_filter_verify_and_export);
+
+/// What someone who can write the database does to hide what they did: drop the triggers,
+/// change an entry, recompute every hash after it and the chain head. The chain then agrees
+/// with itself again.
+async fn rewrite_consistently(app: &TestApp, seq: i64) {
+    let drops: &[&str] = match app.kind {
+        Db::Sqlite => &[
+            "DROP TRIGGER audit_log_no_update",
+            "DROP TRIGGER audit_log_no_delete",
+        ],
+        Db::Postgres => &[
+            "DROP TRIGGER audit_log_no_update ON audit_log",
+            "DROP TRIGGER audit_log_no_delete ON audit_log",
+        ],
+    };
+    for sql in drops {
+        sqlx::query(sql).execute(app.db.pool()).await.unwrap();
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT {} FROM audit_log WHERE seq >= $1 ORDER BY seq",
+        services::audit::COLUMNS
+    ))
+    .bind(seq - 1)
+    .fetch_all(app.db.pool())
+    .await
+    .unwrap();
+    let mut entries: Vec<Entry> = rows.iter().map(|r| Entry::from_row(r).unwrap()).collect();
+    let mut prev = entries.remove(0).hash;
+    let mut tx = app.db.pool().begin().await.unwrap();
+    for mut entry in entries {
+        if entry.seq == seq {
+            entry.details = r#"{"note":"nothing to see here"}"#.into();
+        }
+        entry.prev_hash = prev.clone();
+        entry.hash = Entry::compute_hash(&entry.prev_hash, &entry.canonical());
+        sqlx::query("UPDATE audit_log SET details = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
+            .bind(&entry.details)
+            .bind(&entry.prev_hash)
+            .bind(&entry.hash)
+            .bind(entry.seq)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        prev = entry.hash;
+    }
+    sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
+        .bind(&prev)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Issue 15, finding 12: a rewrite with every hash recomputed passes the chain check, but
+/// not the anchors the portal made (every 1,000 entries, with a key outside the database):
+/// "verify" names where the log stops being vouched for.
+async fn a_consistent_rewrite_is_caught_by_the_anchors(kind: Db) {
+    let Some(app) =
+        TestApp::spawn_with(kind, |config| config.roles = portal::one_role_each()).await
+    else {
+        return;
+    };
+    services::testing::audit_fill(&app.db, 2_500, services::clock::now_ms(), 1).await;
+    let reviewer = browser();
+    sign_in(&app, &reviewer, portal::SAM).await;
+    let verify = || async {
+        let (status, body) = call(&app, &reviewer, "audit_verify", &[]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    // The portal anchors in the background: wait (a while) for entries 1,000 and 2,000.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let v = verify().await;
+        if v["Intact"]["anchors"]["anchored_through"].as_i64() == Some(2_000) {
+            assert_eq!(v["Intact"]["anchors"]["self_consistent_from"], 2_001, "{v}");
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+
+    rewrite_consistently(&app, 1_500).await;
+    // The hash chain alone cannot tell.
+    assert!(matches!(
+        services::audit::verify(&app.db, None, None).await.unwrap(),
+        services::audit::Verification::Intact { .. }
+    ));
+    let v = verify().await;
+    assert!(
+        v.get("Intact").is_none(),
+        "verify must no longer say intact: {v}"
+    );
+    assert_eq!(v["Broken"]["problem"], "rewritten", "{v}");
+    assert_eq!(v["Broken"]["seq"], 1_001, "{v}");
+    let detail = v["Broken"]["detail"].as_str().unwrap();
+    assert!(detail.contains("entry 2000"), "{detail}");
+    assert!(
+        detail.contains("only self-consistent from entry 1001"),
+        "{detail}"
+    );
+    assert_eq!(v["Broken"]["anchors"]["anchored_through"], 1_000, "{v}");
+    // Nothing more is anchored on top of the rewritten entries.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_anchors")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(newest, Some(2_000));
+    app.stop().await.unwrap();
+}
+on_both_databases!(a_consistent_rewrite_is_caught_by_the_anchors);
+
+/// At shutdown the portal anchors the chain head, so after a clean stop every entry is
+/// vouched for.
+async fn the_head_is_anchored_at_shutdown(kind: Db) {
+    // A database of the test's own, which outlives the application.
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _pg) = match kind {
+        Db::Sqlite => (
+            format!("sqlite://{}/kept.db?mode=rwc", dir.path().display()),
+            None,
+        ),
+        Db::Postgres => {
+            if !common::postgres_available("the_head_is_anchored_at_shutdown").await {
+                return;
+            }
+            let pg = common::PgDatabase::create().await;
+            (pg.url.clone(), Some(pg))
+        }
+    };
+    let Some(app) = TestApp::spawn_with(kind, |config| {
+        config.roles = portal::one_role_each();
+        config.database_url = portcullis::config::DatabaseUrl::parse(&url).unwrap();
+    })
+    .await
+    else {
+        return;
+    };
+    submit(&app, "Anchored Ltd", true).await;
+    let head: i64 = sqlx::query_scalar("SELECT last_seq FROM audit_head WHERE id = 1")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert!(head >= 2);
+    app.stop().await.unwrap();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let (seq, reason): (i64, String) =
+        sqlx::query_as("SELECT seq, reason FROM audit_anchors ORDER BY seq DESC LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((seq, reason.as_str()), (head, "shutdown"));
+    pool.close().await;
+}
+on_both_databases!(the_head_is_anchored_at_shutdown);

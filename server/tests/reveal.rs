@@ -412,6 +412,11 @@ async fn the_credential_is_revealed_once(kind: Db) {
         );
     }
     assert_eq!(pack["audit"]["chain"]["status"], "intact");
+    // With what the chain's anchors say about the span (a young log: none yet).
+    let anchors = &pack["audit"]["chain"]["anchors"];
+    assert_eq!(anchors["every"], 1_000, "{anchors}");
+    assert_eq!(anchors["anchored_through"], 0, "{anchors}");
+    assert!(anchors["self_consistent_from"].is_i64(), "{anchors}");
     let missing = reviewer
         .get(r.app.at("/audit/evidence/no-such-grant.json"))
         .send()

@@ -67,12 +67,31 @@ pub enum VerifyView {
         entries: i64,
         first_seq: i64,
         last_seq: i64,
+        anchors: AnchorsView,
     },
     Broken {
         seq: i64,
         problem: String,
         detail: String,
+        anchors: AnchorsView,
     },
+}
+
+/// What the chain's anchors (HMACs under a key kept outside the database) vouch for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnchorsView {
+    /// Anchors are made every this many entries, and at shutdown.
+    pub every: i64,
+    /// Anchors made with this portal's key that hold.
+    pub checked: i64,
+    /// Entries up to here are vouched for by an anchor (0: none).
+    pub anchored_through: i64,
+    /// From here on the log is only self-consistent.
+    pub self_consistent_from: Option<i64>,
+    /// Anchors made with another key (not checkable here).
+    pub other_keys: i64,
+    /// Anchoring is behind or anchors were deleted.
+    pub overdue: bool,
 }
 
 #[cfg(feature = "ssr")]
@@ -217,10 +236,20 @@ pub async fn audit_verify(
     {
         return Err(refuse(400, "The range ends before it starts."));
     }
-    let found = services::audit::verify(&portal.db, from, to)
-        .await
-        .map_err(internal)?;
-    Ok(match found {
+    let found =
+        services::audit::anchor::verify_anchored(&portal.db, &portal.audit_anchor, from, to)
+            .await
+            .map_err(internal)?;
+    let report = found.anchors;
+    let anchors = AnchorsView {
+        every: report.every,
+        checked: report.checked,
+        anchored_through: report.anchored_through,
+        self_consistent_from: report.self_consistent_from,
+        other_keys: report.other_keys,
+        overdue: report.overdue,
+    };
+    Ok(match found.chain {
         Verification::Intact { entries, last_seq } => VerifyView::Intact {
             entries,
             first_seq: if entries == 0 {
@@ -229,6 +258,7 @@ pub async fn audit_verify(
                 last_seq - entries + 1
             },
             last_seq,
+            anchors,
         },
         Verification::Broken {
             seq,
@@ -238,6 +268,7 @@ pub async fn audit_verify(
             seq,
             problem: problem.as_str().to_string(),
             detail,
+            anchors,
         },
     })
 }

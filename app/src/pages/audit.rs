@@ -8,7 +8,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use shared::audit::{KNOWN_ACTIONS, TARGET_TYPES, families, url_encode};
 
 use crate::api::audit::{
-    AuditPage, AuditVerify, EntryView, VerifyView, audit_entry, audit_search, reviewer_or_owner,
+    AnchorsView, AuditPage, AuditVerify, EntryView, VerifyView, audit_entry, audit_search,
+    reviewer_or_owner,
 };
 use crate::pages::admin::{RequireRole, load_for};
 
@@ -194,7 +195,7 @@ fn VerifyChain(verify: ServerAction<AuditVerify>) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="verify-heading">
             <h2 id="verify-heading">"Verify the chain"</h2>
-            <p>"Recomputes every entry's hash from its content and the entry before it. Leave the range empty for the whole log."</p>
+            <p>"Recomputes every entry's hash from its content and the entry before it, and checks the chain's anchors (HMACs under a key kept outside the database). Leave the range empty for the whole log."</p>
             <ActionForm action=verify attr:aria-label="Verify the chain" attr:class="filters">
                 <label for="verify-from">"From entry"</label>
                 <input id="verify-from" name="from_seq" type="number" min="1" />
@@ -204,7 +205,7 @@ fn VerifyChain(verify: ServerAction<AuditVerify>) -> impl IntoView {
             </ActionForm>
             {move || verify.pending().get().then(|| view! { <p role="status">"Verifying…"</p> })}
             {move || result.get().map(|outcome| match outcome {
-                Ok(VerifyView::Intact { entries, first_seq, last_seq }) => view! {
+                Ok(VerifyView::Intact { entries, first_seq, last_seq, anchors }) => view! {
                     <p class="notice" role="status">
                         <strong>"Intact. "</strong>
                         {if entries == 0 {
@@ -213,18 +214,54 @@ fn VerifyChain(verify: ServerAction<AuditVerify>) -> impl IntoView {
                             format!("Entries {first_seq} to {last_seq} ({entries}) match their hashes and follow each other.")
                         }}
                     </p>
+                    {(entries > 0).then(|| view! { <AnchorsLine anchors /> })}
                 }.into_any(),
-                Ok(VerifyView::Broken { seq, problem, detail }) => view! {
+                Ok(VerifyView::Broken { seq, problem, detail, anchors }) => view! {
                     <p class="notice error" role="alert">
                         <strong>{format!("Broken at entry {seq} ({problem}). ")}</strong>
                         {detail}
                         " "
                         <a href=format!("/audit/entries/{seq}")>{format!("Open entry {seq}")}</a>
                     </p>
+                    <AnchorsLine anchors />
                 }.into_any(),
                 Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
             })}
         </section>
+    }
+}
+
+/// How far the anchors vouch, and from where the log is only self-consistent.
+#[component]
+fn AnchorsLine(anchors: AnchorsView) -> impl IntoView {
+    let vouched = if anchors.anchored_through == 0 {
+        "No anchor vouches for these entries yet.".to_string()
+    } else {
+        format!(
+            "Anchors ({} checked) vouch for the log up to entry {}.",
+            anchors.checked, anchors.anchored_through
+        )
+    };
+    let rest = match anchors.self_consistent_from {
+        Some(from) => format!(
+            " From entry {from} on the log is only self-consistent: someone who can write the database could have rewritten it (anchors are made every {} entries and at shutdown).",
+            anchors.every
+        ),
+        None => String::new(),
+    };
+    let others = (anchors.other_keys > 0).then(|| {
+        format!(
+            " {} anchors were made with another key and cannot be checked here.",
+            anchors.other_keys
+        )
+    });
+    view! {
+        <p class="hint" data-testid="anchors">{vouched}{rest}{others}</p>
+        {anchors.overdue.then(|| view! {
+            <p class="notice error" role="alert">
+                {format!("Anchoring is overdue: more than {} entries have no anchor. The portal may be behind, or anchors were deleted.", 2 * anchors.every)}
+            </p>
+        })}
     }
 }
 

@@ -94,6 +94,9 @@ pub struct Portal {
     /// The key of one-time codes' stored hashes (random per process unless set with
     /// [`Portal::with_code_key`]).
     pub code_key: tokens::CodeKey,
+    /// Anchors the audit chain and checks its anchors (a random key per process unless set
+    /// with [`Portal::with_audit_anchor`]).
+    pub audit_anchor: Arc<audit::anchor::Anchorer>,
 }
 
 impl Portal {
@@ -113,7 +116,14 @@ impl Portal {
             app_contact_email: reveal::Handover::default().app_contact_email,
             webhook: None,
             code_key: tokens::CodeKey::ephemeral(),
+            audit_anchor: Arc::new(audit::anchor::Anchorer::ephemeral(1_000)),
         }
+    }
+
+    /// Anchors the audit chain with `anchorer` (its key from `AUDIT_ANCHOR_KEY_FILE`).
+    pub fn with_audit_anchor(mut self, anchorer: Arc<audit::anchor::Anchorer>) -> Self {
+        self.audit_anchor = anchorer;
+        self
     }
 
     /// Stores one-time codes keyed with `key` (several instances share one key).

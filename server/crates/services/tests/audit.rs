@@ -360,3 +360,183 @@ both_databases!(
         assert!(last.at >= entry(&db, 3_000).await.at);
     }
 );
+
+/// The whole log as the portal keeps it, rewritten from `seq` on by someone with write
+/// access: triggers dropped, one entry changed, every hash after it and the head recomputed.
+async fn rewrite_consistently(db: &TestDb, seq: i64) {
+    let rows = sqlx::query(&format!(
+        "SELECT {} FROM audit_log WHERE seq >= $1 ORDER BY seq",
+        audit::COLUMNS
+    ))
+    .bind(seq - 1)
+    .fetch_all(db.db.pool())
+    .await
+    .unwrap();
+    let mut entries: Vec<Entry> = rows.iter().map(|r| Entry::from_row(r).unwrap()).collect();
+    let mut prev = entries.remove(0).hash;
+    for mut e in entries {
+        if e.seq == seq {
+            e.details = r#"{"rewritten":true}"#.into();
+        }
+        e.prev_hash = prev.clone();
+        e.hash = Entry::compute_hash(&e.prev_hash, &e.canonical());
+        sqlx::query("UPDATE audit_log SET details = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
+            .bind(&e.details)
+            .bind(&e.prev_hash)
+            .bind(&e.hash)
+            .bind(e.seq)
+            .execute(db.db.pool())
+            .await
+            .unwrap();
+        prev = e.hash;
+    }
+    sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
+        .bind(&prev)
+        .execute(db.db.pool())
+        .await
+        .unwrap();
+}
+
+async fn drop_anchor_triggers(db: &TestDb) {
+    let statements: &[&str] = match db.engine {
+        Engine::Sqlite => &[
+            "DROP TRIGGER audit_anchors_no_update",
+            "DROP TRIGGER audit_anchors_no_delete",
+        ],
+        Engine::Postgres => &[
+            "DROP TRIGGER audit_anchors_no_update ON audit_anchors",
+            "DROP TRIGGER audit_anchors_no_delete ON audit_anchors",
+        ],
+    };
+    for sql in statements {
+        sqlx::query(sql).execute(db.db.pool()).await.unwrap();
+    }
+}
+
+// Issue 15, finding 12: anchors (an HMAC of an entry's hash under a key outside the
+// database) every N entries and at shutdown vouch for the log up to them; verify says from
+// which entry on it is only self-consistent, and catches rewritten entries, forged anchors
+// and anchors deleted from under a running portal.
+both_databases!(
+    anchors_vouch_for_the_log_up_to_where_they_were_made,
+    |engine| {
+        use services::audit::anchor::{Anchorer, verify_anchored};
+        let db = TestDb::new(engine).await.unwrap();
+        let key = [7u8; 32];
+        let anchorer = Anchorer::new(&key, 10);
+        audit_fill(&db.db, 25, START, 1_000).await;
+        assert_eq!(
+            anchorer.catch_up(&db.db).await.unwrap(),
+            2,
+            "entries 10 and 20"
+        );
+        assert_eq!(anchorer.catch_up(&db.db).await.unwrap(), 0, "nothing twice");
+        let checked = verify_anchored(&db.db, &anchorer, None, None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            checked.chain,
+            Verification::Intact { entries: 25, .. }
+        ));
+        assert_eq!(checked.anchors.checked, 2);
+        assert_eq!(checked.anchors.anchored_through, 20);
+        assert_eq!(checked.anchors.self_consistent_from, Some(21));
+        assert!(!checked.anchors.overdue);
+
+        // At shutdown the head is anchored: every entry is vouched for.
+        assert_eq!(
+            anchorer.anchor_head(&db.db, "shutdown").await.unwrap(),
+            Some(25)
+        );
+        assert_eq!(
+            anchorer.anchor_head(&db.db, "shutdown").await.unwrap(),
+            None
+        );
+        let checked = verify_anchored(&db.db, &anchorer, None, None)
+            .await
+            .unwrap();
+        assert_eq!(checked.anchors.anchored_through, 25);
+        assert_eq!(checked.anchors.self_consistent_from, None);
+        let json = serde_json::to_value(&checked).unwrap();
+        assert_eq!(json["status"], "intact");
+        assert_eq!(json["anchors"]["anchored_through"], 25);
+
+        // The anchors table refuses changes, like the log.
+        let update = sqlx::query("UPDATE audit_anchors SET hash = 'x'")
+            .execute(db.db.pool())
+            .await;
+        assert!(update.unwrap_err().to_string().contains("append-only"));
+
+        // Another key (another portal's) can check none of them and vouches for nothing.
+        let stranger = Anchorer::new(&[8u8; 32], 10);
+        let checked = verify_anchored(&db.db, &stranger, None, None)
+            .await
+            .unwrap();
+        assert!(matches!(checked.chain, Verification::Intact { .. }));
+        assert_eq!(checked.anchors.other_keys, 3);
+        assert_eq!(checked.anchors.anchored_through, 0);
+        assert_eq!(checked.anchors.self_consistent_from, Some(1));
+
+        // A rewrite of entry 15 with every hash recomputed: the chain agrees with itself, the
+        // anchor of entry 20 does not.
+        drop_triggers(&db).await;
+        rewrite_consistently(&db, 15).await;
+        assert!(matches!(verify(&db).await, Verification::Intact { .. }));
+        let checked = verify_anchored(&db.db, &anchorer, None, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            broken(&checked.chain),
+            (11, Problem::Rewritten),
+            "{checked:?}"
+        );
+        assert_eq!(checked.anchors.anchored_through, 10);
+        assert_eq!(checked.anchors.self_consistent_from, Some(11));
+        // A portal started afresh (same key, nothing remembered) sees it too, and anchors
+        // nothing on top of the rewritten entries.
+        let restarted = Anchorer::new(&key, 10);
+        audit_fill(&db.db, 10, START + 100_000, 1_000).await;
+        assert_eq!(restarted.catch_up(&db.db).await.unwrap(), 0);
+        let checked = verify_anchored(&db.db, &restarted, None, None)
+            .await
+            .unwrap();
+        assert_eq!(broken(&checked.chain).1, Problem::Rewritten);
+
+        // Hiding it by deleting the anchors that no longer agree: the running portal remembers
+        // the newest anchor it made.
+        drop_anchor_triggers(&db).await;
+        sqlx::query("DELETE FROM audit_anchors WHERE seq > 10")
+            .execute(db.db.pool())
+            .await
+            .unwrap();
+        let checked = verify_anchored(&db.db, &anchorer, None, None)
+            .await
+            .unwrap();
+        let (seq, problem) = broken(&checked.chain);
+        assert_eq!(seq, 11);
+        assert!(
+            matches!(problem, Problem::Rewritten | Problem::Unanchored),
+            "{checked:?}"
+        );
+        // A portal started afresh has only the rows: it does not say the log is anchored past
+        // entry 10, and says from where it is only self-consistent.
+        let fresh = Anchorer::new(&key, 10);
+        let checked = verify_anchored(&db.db, &fresh, None, None).await.unwrap();
+        assert_eq!(checked.anchors.anchored_through, 10);
+        assert_eq!(checked.anchors.self_consistent_from, Some(11));
+        assert!(checked.anchors.overdue, "35 entries, 25 of them unanchored");
+
+        // An anchor made up without the key does not hold.
+        sqlx::query(
+            "INSERT INTO audit_anchors (seq, key_id, hash, at, reason, every, mac) \
+         SELECT seq, $1, hash, 0, 'interval', 10, $2 FROM audit_log WHERE seq = 30",
+        )
+        .bind(fresh.key_id())
+        .bind("00".repeat(32))
+        .execute(db.db.pool())
+        .await
+        .unwrap();
+        let checked = verify_anchored(&db.db, &fresh, None, None).await.unwrap();
+        assert_eq!(broken(&checked.chain), (30, Problem::Forged), "{checked:?}");
+    }
+);

@@ -9,7 +9,8 @@
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use super::{COLUMNS, Entry, Verification};
+use super::anchor::{self, Anchorer};
+use super::{COLUMNS, Entry};
 use crate::clock::{now_ms, rfc3339};
 use crate::db::Database;
 
@@ -73,8 +74,13 @@ async fn entries_about(
     rows.iter().map(Entry::from_row).collect()
 }
 
-/// The pack for `grant_id`, or `None` when there is no such grant.
-pub async fn pack(db: &Database, grant_id: &str) -> Result<Option<Value>, sqlx::Error> {
+/// The pack for `grant_id`, or `None` when there is no such grant. Its chain verification
+/// includes what `anchorer`'s anchors say about the span.
+pub async fn pack(
+    db: &Database,
+    anchorer: &Anchorer,
+    grant_id: &str,
+) -> Result<Option<Value>, sqlx::Error> {
     let Some(grant) = sqlx::query(
         "SELECT id, request_id, state, company, contact_email, scope, budget, end_date, \
          ip_ranges, created_at, updated_at, api_calls, attention FROM grants WHERE id = $1",
@@ -151,13 +157,13 @@ pub async fn pack(db: &Database, grant_id: &str) -> Result<Option<Value>, sqlx::
 
     let entries = entries_about(db, grant_id, &request_id).await?;
     // Whether the log is intact over the span these entries cover (from the first of them,
-    // linked to the entry before it, to the last).
+    // linked to the entry before it, to the last), and how far its anchors vouch for it.
     let chain = match (entries.first(), entries.last()) {
-        (Some(first), Some(last)) => super::verify(db, Some(first.seq), Some(last.seq)).await?,
-        _ => Verification::Intact {
-            entries: 0,
-            last_seq: 0,
-        },
+        (Some(first), Some(last)) => serde_json::to_value(
+            anchor::verify_anchored(db, anchorer, Some(first.seq), Some(last.seq)).await?,
+        )
+        .unwrap_or_default(),
+        _ => json!({ "status": "intact", "entries": 0, "last_seq": 0 }),
     };
 
     Ok(Some(json!({

@@ -1,6 +1,7 @@
 //! The audit log: append-only (the database refuses UPDATE and DELETE), hash-chained (each
-//! entry's hash covers the previous entry's hash and its own canonical form), and written
-//! in the same transaction as the change it records.
+//! entry's hash covers the previous entry's hash and its own canonical form), anchored now
+//! and then with a key kept outside the database ([`anchor`]), and written in the same
+//! transaction as the change it records.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -243,6 +244,7 @@ pub async fn append(
     Ok(seq)
 }
 
+pub mod anchor;
 pub mod evidence;
 pub mod search;
 
@@ -270,6 +272,13 @@ pub enum Problem {
     Missing,
     /// The entry does not follow the one before it, or is not part of the chain.
     Inserted,
+    /// Entries were changed and every hash after them recomputed: the chain agrees with
+    /// itself but not with an anchor made before (see [`anchor`]).
+    Rewritten,
+    /// An anchor does not verify with the anchor key.
+    Forged,
+    /// Anchor rows the running portal made are gone from the database.
+    Unanchored,
 }
 
 impl Problem {
@@ -278,6 +287,9 @@ impl Problem {
             Problem::Changed => "changed",
             Problem::Missing => "missing",
             Problem::Inserted => "inserted",
+            Problem::Rewritten => "rewritten",
+            Problem::Forged => "forged",
+            Problem::Unanchored => "unanchored",
         }
     }
 }
