@@ -59,6 +59,9 @@ fn LinkPage(
                 (Some(at), _) => view! {
                     <p class="notice" role="status">{format!("You reported on {at} that this was not you. The secret was changed, so what was revealed no longer works; Acme's admins will send you a new link.")}</p>
                 }.into_any(),
+                (None, Report::Open { attempts_left, .. }) if attempts_left <= 0 => view! {
+                    <p class="notice error" role="alert">"Too many wrong codes were entered to report this reveal from this link. If you did not reveal it, tell Acme's admin."</p>
+                }.into_any(),
                 (None, Report::Open { until, code_sent_to, attempts_left }) => view! {
                     <ReportForm token disown until code_sent_to attempts_left />
                 }.into_any(),
