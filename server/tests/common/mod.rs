@@ -11,6 +11,7 @@ pub mod binary;
 pub mod portal;
 pub mod sandbox;
 pub mod smtp;
+pub mod stress;
 
 use std::sync::Once;
 use std::time::Duration;
