@@ -26,11 +26,32 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
 }
 
+/// The app's routes, found once per process.
+///
+/// `generate_route_list` renders the app to find its routes, and while it does it holds
+/// Leptos's `SuppressResourceLoad`: a process-wide flag (a static in leptos_server 0.8), not
+/// one of this render's. A `Resource` first polled while the flag is set awaits forever
+/// instead of loading, in whichever portal of the process it belongs to: its page answers
+/// 200, streams the shell, and never sends the rest of its body. Building a router while
+/// another portal of the same process renders pages (every test binary does: one portal per
+/// test, tests in parallel; see leptos-rs/leptos#4773) stalled `/admin`, `/verify/…` and
+/// `/admin/requests/…` in CI about one run in four. The routes come from `app::App` alone,
+/// so they are found once, before the first router of the process exists; no page can be
+/// rendering while the flag is set. (The `portcullis` binary builds one router before it
+/// serves, so it did not meet this.)
+fn routes() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES
+        .get_or_init(|| leptos_axum::generate_route_list(app::App))
+        .clone()
+}
+
 /// The complete router: pages, static files, health, with all middleware.
 pub fn router(state: AppState) -> Router {
-    use leptos_axum::{LeptosRoutes, generate_route_list};
+    use leptos_axum::LeptosRoutes;
 
-    let routes = generate_route_list(app::App);
+    let routes = routes();
     let leptos_options = state.leptos_options.clone();
     // What pages and server functions get: the CSP nonce, and the portal's services.
     let page_context = {
