@@ -432,7 +432,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     (
         "SMTP_URL",
-        "smtp://user:pass@host:587 or smtps://…; unset: mail stays in the sandbox outbox (/outbox)",
+        "smtps://user:pass@host:465 or smtp://user:pass@host:587?tls=required (STARTTLS); plain smtp:// only to localhost; unset: mail stays in the sandbox outbox (/outbox)",
     ),
     (
         "MAIL_FROM",
@@ -601,13 +601,7 @@ impl Config {
 
         let smtp_url = get("SMTP_URL").map(|raw| raw.trim().to_string());
         if let Some(raw) = &smtp_url {
-            let scheme_ok = raw.starts_with("smtp://") || raw.starts_with("smtps://");
-            if !scheme_ok || Url::parse(raw).is_err() {
-                return Err(ConfigError::new(
-                    "SMTP_URL",
-                    format!("'{}' is not an smtp:// or smtps:// URL", redact_url(raw)),
-                ));
-            }
+            check_smtp_url(raw)?;
         }
         let mail_from =
             get("MAIL_FROM").unwrap_or_else(|| "Portcullis <portcullis@localhost>".to_string());
@@ -836,6 +830,62 @@ fn read_file_settings(path: &Path) -> Result<FileSettings, ConfigError> {
             .unwrap_or_default();
         ConfigError::new(SETTING, format!("{}{place}: {message}", path.display()))
     })
+}
+
+/// Mail carries verification codes and capability links, so it leaves this machine only
+/// encrypted: `smtps://` (TLS from the start) or `smtp://…?tls=required` (STARTTLS, refused
+/// if the server does not offer it). lettre sends a plain `smtp://` URL, and one with
+/// `tls=opportunistic` to a server that does not offer STARTTLS, in clear text, which is
+/// fine only for a relay on this machine.
+fn check_smtp_url(raw: &str) -> Result<(), ConfigError> {
+    const SETTING: &str = "SMTP_URL";
+    let shown = redact_url(raw);
+    let url = Url::parse(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "smtp" | "smtps"))
+        .ok_or_else(|| {
+            ConfigError::new(
+                SETTING,
+                format!("'{shown}' is not an smtp:// or smtps:// URL"),
+            )
+        })?;
+    let Some(host) = url.host() else {
+        return Err(ConfigError::new(SETTING, format!("'{shown}' names no host")));
+    };
+    if url.scheme() == "smtps" {
+        return Ok(());
+    }
+    let tls = url
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    // smtp: is not a "special" scheme, so the url crate leaves an IPv4 host as a name.
+    let loopback = match host {
+        url::Host::Domain(name) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    match tls.as_deref() {
+        Some("required") => Ok(()),
+        None | Some("opportunistic") if loopback => Ok(()),
+        None | Some("opportunistic") => Err(ConfigError::new(
+            SETTING,
+            format!(
+                "'{shown}' would send mail, with its codes and links, unencrypted: add ?tls=required \
+                 (STARTTLS, usually port 587) or use smtps:// (TLS, usually port 465); plain smtp:// \
+                 is only for a relay on this machine (localhost, 127.0.0.1, ::1)"
+            ),
+        )),
+        Some(other) => Err(ConfigError::new(
+            SETTING,
+            format!("'{shown}': tls={other} is not understood (use tls=required, or smtps://)"),
+        )),
+    }
 }
 
 fn parse_socket_addr(raw: &str) -> Result<SocketAddr, ConfigError> {
@@ -1111,6 +1161,43 @@ mod tests {
             load(&[]).unwrap().salesforce,
             SalesforceMode::Sandbox { .. }
         ));
+    }
+
+    #[test]
+    fn mail_to_a_remote_server_must_be_encrypted() {
+        // Plain smtp:// (and opportunistic STARTTLS, which a network attacker can strip)
+        // would send codes and links in clear text.
+        for plaintext in [
+            "smtp://user:hunter2@mail.example.com:587",
+            "smtp://mail.example.com",
+            "smtp://mail.example.com:25?tls=opportunistic",
+            "smtp://10.0.0.5:587",
+        ] {
+            let err = load(&[("SMTP_URL", plaintext)])
+                .expect_err(&format!("{plaintext} must be refused"));
+            assert_eq!(err.setting, "SMTP_URL");
+            let line = err.to_string();
+            assert!(line.contains("tls=required"), "{line}");
+            assert!(line.contains("smtps://"), "{line}");
+            assert!(!line.contains("hunter2"), "{line}");
+        }
+        for encrypted in [
+            "smtp://user:pass@mail.example.com:587?tls=required",
+            "smtps://user:pass@mail.example.com:465",
+            "smtps://mail.example.com",
+        ] {
+            assert!(load(&[("SMTP_URL", encrypted)]).is_ok(), "{encrypted}");
+        }
+        // A relay on this machine may be plain: nothing crosses a network.
+        for loopback in [
+            "smtp://127.0.0.1:2525",
+            "smtp://localhost:25",
+            "smtp://[::1]:25",
+            "smtp://127.0.0.2:25?tls=opportunistic",
+        ] {
+            let loaded = load(&[("SMTP_URL", loopback)]);
+            assert!(loaded.is_ok(), "{loopback}: {:?}", loaded.err());
+        }
     }
 
     #[test]
