@@ -242,6 +242,8 @@ pub struct Config {
     /// Salesforce Integration licences the org includes (`INTEGRATION_LICENCES_INCLUDED`)
     /// and the monthly price of each more, in cents (`INTEGRATION_LICENCE_PRICE`).
     pub licences: services::usage::report::LicencePricing,
+    /// Sandbox mode may listen beyond loopback (`SANDBOX_PUBLIC=1`).
+    pub sandbox_public: bool,
 }
 
 /// The alert webhook's target and signing secret (never printed).
@@ -300,6 +302,7 @@ struct FileSettings {
     alert_webhook_secret: Option<String>,
     integration_licences_included: Option<toml::Value>,
     integration_licence_price: Option<toml::Value>,
+    sandbox_public: Option<toml::Value>,
 }
 
 impl FileSettings {
@@ -349,6 +352,7 @@ impl FileSettings {
             "ALERT_WEBHOOK_SECRET" => self.alert_webhook_secret.clone(),
             "INTEGRATION_LICENCES_INCLUDED" => value(&self.integration_licences_included),
             "INTEGRATION_LICENCE_PRICE" => value(&self.integration_licence_price),
+            "SANDBOX_PUBLIC" => value(&self.sandbox_public),
             _ => None,
         }
     }
@@ -498,6 +502,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "INTEGRATION_LICENCE_PRICE",
         "monthly price of each further Salesforce Integration licence, in USD (e.g. 10 or 12.50); default 10",
     ),
+    (
+        "SANDBOX_PUBLIC",
+        "1: allow sandbox mode (its /outbox page and the sandbox org) on a non-loopback LISTEN_ADDR or SANDBOX_ORG_LISTEN; default 0",
+    ),
 ];
 
 impl Config {
@@ -598,6 +606,10 @@ impl Config {
         )?);
 
         let salesforce = parse_salesforce(&get)?;
+        let sandbox_public = parse_flag("SANDBOX_PUBLIC", get("SANDBOX_PUBLIC"))?;
+        if !sandbox_public {
+            check_sandbox_stays_local(listen_addr, &salesforce)?;
+        }
 
         let smtp_url = get("SMTP_URL").map(|raw| raw.trim().to_string());
         if let Some(raw) = &smtp_url {
@@ -693,6 +705,7 @@ impl Config {
         };
 
         Ok(Self {
+            sandbox_public,
             usage_collect_every,
             alert_webhook,
             licences,
@@ -850,7 +863,10 @@ fn check_smtp_url(raw: &str) -> Result<(), ConfigError> {
             )
         })?;
     let Some(host) = url.host() else {
-        return Err(ConfigError::new(SETTING, format!("'{shown}' names no host")));
+        return Err(ConfigError::new(
+            SETTING,
+            format!("'{shown}' names no host"),
+        ));
     };
     if url.scheme() == "smtps" {
         return Ok(());
@@ -886,6 +902,53 @@ fn check_smtp_url(raw: &str) -> Result<(), ConfigError> {
             format!("'{shown}': tls={other} is not understood (use tls=required, or smtps://)"),
         )),
     }
+}
+
+/// `1`/`true` or `0`/`false` (unset: false).
+fn parse_flag(setting: &'static str, raw: Option<String>) -> Result<bool, ConfigError> {
+    match raw.as_deref().map(str::trim) {
+        None | Some("0") | Some("false") => Ok(false),
+        Some("1") | Some("true") => Ok(true),
+        Some(other) => Err(ConfigError::new(
+            setting,
+            format!("'{other}' is not 1 or 0"),
+        )),
+    }
+}
+
+/// The sandbox mode is for trying the portal on one machine: its outbox page shows every
+/// mail (codes and links included) to anyone, and the sandbox org's home page lists its
+/// people's passwords. Serving either beyond this machine must be asked for.
+fn check_sandbox_stays_local(
+    listen_addr: SocketAddr,
+    salesforce: &SalesforceMode,
+) -> Result<(), ConfigError> {
+    let SalesforceMode::Sandbox { listen, .. } = salesforce else {
+        return Ok(());
+    };
+    let remedy = "listen on 127.0.0.1, point the portal at a real org (SALESFORCE_MODE=org), \
+                  or set SANDBOX_PUBLIC=1 to do this on purpose";
+    if !listen_addr.ip().to_canonical().is_loopback() {
+        return Err(ConfigError::new(
+            "LISTEN_ADDR",
+            format!(
+                "{listen_addr} can be reached from other machines, and with SALESFORCE_MODE=sandbox \
+                 the portal shows its outbox (/outbox: every mail, codes and links included) to \
+                 anyone who reaches it: {remedy}"
+            ),
+        ));
+    }
+    if !listen.ip().to_canonical().is_loopback() {
+        return Err(ConfigError::new(
+            "SANDBOX_ORG_LISTEN",
+            format!(
+                "{listen} can be reached from other machines, and with SALESFORCE_MODE=sandbox \
+                 that serves the sandbox org (its people's passwords, its control API) to anyone \
+                 who reaches it: {remedy}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_socket_addr(raw: &str) -> Result<SocketAddr, ConfigError> {
@@ -1198,6 +1261,50 @@ mod tests {
             let loaded = load(&[("SMTP_URL", loopback)]);
             assert!(loaded.is_ok(), "{loopback}: {:?}", loaded.err());
         }
+    }
+
+    #[test]
+    fn the_sandbox_org_is_not_served_to_the_network_by_accident() {
+        for (key, value) in [
+            ("LISTEN_ADDR", "0.0.0.0:3000"),
+            ("LISTEN_ADDR", "192.0.2.10:3000"),
+            ("LISTEN_ADDR", "[::]:3000"),
+            ("SANDBOX_ORG_LISTEN", "0.0.0.0:3900"),
+        ] {
+            let err = load(&[(key, value)]).expect_err(&format!("{key}={value}"));
+            let line = err.to_string();
+            assert!(
+                line.contains("SALESFORCE_MODE") && line.contains("SANDBOX_PUBLIC"),
+                "{key}={value}: {line}"
+            );
+            assert!(!line.contains('\n'), "{line}");
+            // On purpose, it is allowed.
+            assert!(
+                load(&[(key, value), ("SANDBOX_PUBLIC", "1")]).is_ok(),
+                "{key}={value} with SANDBOX_PUBLIC=1"
+            );
+        }
+        for loopback in ["127.0.0.1:3000", "[::1]:3000", "127.0.0.5:3000"] {
+            assert!(load(&[("LISTEN_ADDR", loopback)]).is_ok(), "{loopback}");
+        }
+        let err = load(&[("SANDBOX_PUBLIC", "yes please")]).unwrap_err();
+        assert_eq!(err.setting, "SANDBOX_PUBLIC");
+        // A real org has no outbox page and no sandbox: any address will do.
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, "not checked here").unwrap();
+        let key = key.to_string_lossy().to_string();
+        assert!(
+            load(&[
+                ("LISTEN_ADDR", "0.0.0.0:3000"),
+                ("SALESFORCE_MODE", "org"),
+                ("SALESFORCE_URL", "https://acme.my.salesforce.com"),
+                ("SALESFORCE_CLIENT_ID", "3MVG9example"),
+                ("SALESFORCE_JWT_KEY_FILE", key.as_str()),
+                ("SALESFORCE_USERNAME", "portal@acme.example"),
+            ])
+            .is_ok()
+        );
     }
 
     #[test]

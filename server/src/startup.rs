@@ -91,6 +91,11 @@ impl Application {
                 .await
                 .map_err(|e| StartupError::SandboxOrg(e.to_string()))?;
                 tracing::info!(url = %org.base_url(), "the built-in sandbox org is running");
+                if config.sandbox_public {
+                    tracing::warn!(
+                        "SANDBOX_PUBLIC=1: the sandbox outbox and the sandbox org may be reachable from other machines"
+                    );
+                }
                 Some(org)
             }
             crate::config::SalesforceMode::Org(_) => None,
