@@ -39,19 +39,49 @@ pub fn router() -> Router<AppState> {
         .route("/auth/logout", post(logout))
 }
 
-/// Only paths of this site are places to return to after signing in.
-fn safe_return_to(raw: Option<&str>) -> String {
-    match raw {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.contains('\\')
-                && path.len() < 300 =>
-        {
-            path.to_string()
-        }
-        _ => "/admin".to_string(),
+/// Where a completed sign-in sends the browser when it asked for nowhere usable.
+const DEFAULT_RETURN_TO: &str = "/admin";
+
+/// Only paths of this portal are places to return to after signing in. Browsers drop tabs
+/// and line breaks from URLs and read a backslash as `/`, so "/<tab>/evil.example" would be
+/// `//evil.example`: anything with a control or whitespace character, or a backslash, is
+/// refused outright; the rest is resolved against the portal's URL as a browser would,
+/// must keep its origin, and is re-serialised (so what is sent is what was checked).
+fn safe_return_to(raw: Option<&str>, portal_url: &str) -> String {
+    let fallback = || DEFAULT_RETURN_TO.to_string();
+    let Some(raw) = raw else {
+        return fallback();
+    };
+    if raw.len() > 512
+        || !raw.starts_with('/')
+        || raw.starts_with("//")
+        || raw.contains('\\')
+        || raw.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return fallback();
     }
+    let Ok(base) = url::Url::parse(portal_url) else {
+        return fallback();
+    };
+    let Ok(target) = base.join(raw) else {
+        return fallback();
+    };
+    if target.origin() != base.origin() || !target.path().starts_with('/') {
+        return fallback();
+    }
+    let mut path = target.path().to_string();
+    if let Some(query) = target.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    if let Some(fragment) = target.fragment() {
+        path.push('#');
+        path.push_str(fragment);
+    }
+    if path.starts_with("//") {
+        return fallback();
+    }
+    path
 }
 
 /// Who is asking, for the audit log.
@@ -85,7 +115,10 @@ async fn login(
     let record = Pending {
         state: pending.state.as_str().to_string(),
         verifier: pending.pkce_verifier.secret().expose_secret().to_string(),
-        return_to: safe_return_to(query.return_to.as_deref()),
+        return_to: safe_return_to(
+            query.return_to.as_deref(),
+            &state.portal.settings.public_url,
+        ),
     };
     if session.insert(PENDING_KEY, record).await.is_err() {
         return failed("session");
@@ -176,7 +209,12 @@ async fn callback(
         tracing::error!(error = %e, "could not record a sign-in");
         return failed("session");
     }
-    Redirect::to(&pending.return_to).into_response()
+    // Checked again on the way out: what is redirected to is always a path of this portal.
+    Redirect::to(&safe_return_to(
+        Some(&pending.return_to),
+        &state.portal.settings.public_url,
+    ))
+    .into_response()
 }
 
 /// Permission sets the person holds now (unexpired assignments), read with the portal's
