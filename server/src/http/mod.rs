@@ -51,27 +51,34 @@ pub fn router(state: AppState) -> Router {
             _,
         >(page_context, app::shell));
 
-    Router::new()
+    let app = Router::new()
         .merge(health::router())
         .merge(auth::router())
         .merge(audit::router())
         .merge(pages)
-        .with_state(state.clone())
-        .layer(axum::middleware::from_fn(
-            security::malformed_calls_are_client_errors,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            security::Policy::new(&state.config),
-            security::refuse_cross_origin,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            security::Policy::new(&state.config),
-            security::add_headers,
-        ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            internal_error_page,
-        ))
-        .layer(trace::layer())
+        .with_state(state.clone());
+    with_middleware(app, &state.config)
+}
+
+/// The middleware every response passes through (the last layer is the outermost). A
+/// panic becomes the 500 page inside `add_headers`, so that page carries the same security
+/// headers as every other response.
+fn with_middleware(app: Router, config: &Config) -> Router {
+    app.layer(axum::middleware::from_fn(
+        security::malformed_calls_are_client_errors,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        security::Policy::new(config),
+        security::refuse_cross_origin,
+    ))
+    .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        internal_error_page,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        security::Policy::new(config),
+        security::add_headers,
+    ))
+    .layer(trace::layer())
 }
 
 /// The response for a request whose handler panicked: a plain page that says what the user
@@ -106,6 +113,46 @@ fn internal_error_page(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::
 
 #[cfg(test)]
 mod tests {
+    use tower::ServiceExt;
+
+    /// A handler that panics gets the plain 500 page, with the same security headers as
+    /// every other response (the CSP, framing and caching rules).
+    #[tokio::test]
+    async fn the_panic_page_carries_the_security_headers() {
+        let config = crate::config::Config::load(|_| None).unwrap();
+        let app = axum::Router::new().route(
+            "/boom",
+            axum::routing::get(|| async {
+                panic!("the handler failed");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        );
+        let response = super::with_middleware(app, &config)
+            .oneshot(
+                axum::http::Request::get("/boom")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 500);
+        let headers = response.headers();
+        for name in [
+            "content-security-policy",
+            "x-frame-options",
+            "x-content-type-options",
+            "referrer-policy",
+            "cross-origin-opener-policy",
+        ] {
+            assert!(
+                headers.contains_key(name),
+                "{name} on the panic page: {headers:?}"
+            );
+        }
+        assert_eq!(headers["cache-control"], "no-store");
+    }
+
     #[tokio::test]
     async fn a_panic_becomes_a_plain_500_page_without_the_panic_message() {
         let response = super::internal_error_page(Box::new(String::from("db password is xyzzy")));
