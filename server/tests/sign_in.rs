@@ -38,6 +38,30 @@ async fn start_returning_to(app: &TestApp, client: &reqwest::Client, return_to: 
     }
 }
 
+/// Runs `body` on SQLite and on PostgreSQL with `env` as extra settings.
+macro_rules! both_databases {
+    ($name:ident, $env:expr, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = super::common::TestApp::spawn_env(super::Db::Sqlite, $env, |_| {})
+                    .await
+                    .expect("SQLite is always available");
+                super::$body(app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) =
+                    super::common::TestApp::spawn_env(super::Db::Postgres, $env, |_| {}).await
+                {
+                    super::$body(app).await;
+                }
+            }
+        }
+    };
+}
+
 // ---------------------------------------------------------------------------------------
 // Finding 3: where a completed sign-in sends the browser
 // ---------------------------------------------------------------------------------------
@@ -144,3 +168,36 @@ async fn a_completed_sign_in_never_leaves_the_portal() {
         .expect("SQLite");
     hostile_return_to(app).await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Finding 13: the callback checks state before anything else, and the org
+// ---------------------------------------------------------------------------------------
+
+async fn state_before_error(app: TestApp) {
+    let client = browser();
+    let flow = SignIn::start(&app, &client).await;
+    // An error with a state that is not this browser's: a forged callback, not a refusal.
+    let response = client
+        .get(app.at("/auth/callback"))
+        .query(&[("state", "forged"), ("error", "access_denied")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/auth/failed?reason=state");
+    drop(flow);
+    // With the right state, Salesforce's refusal is reported as such.
+    let flow = SignIn::start(&app, &client).await;
+    let state = flow.param("state").unwrap();
+    let response = client
+        .get(app.at("/auth/callback"))
+        .query(&[("state", state.as_str()), ("error", "access_denied")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/auth/failed?reason=denied");
+}
+both_databases!(
+    the_callback_checks_state_before_error,
+    &[],
+    state_before_error
+);
