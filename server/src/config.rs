@@ -244,6 +244,8 @@ pub struct Config {
     pub licences: services::usage::report::LicencePricing,
     /// Sandbox mode may listen beyond loopback (`SANDBOX_PUBLIC=1`).
     pub sandbox_public: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<crate::http::client::Network>,
 }
 
 /// The alert webhook's target and signing secret (never printed).
@@ -303,6 +305,7 @@ struct FileSettings {
     integration_licences_included: Option<toml::Value>,
     integration_licence_price: Option<toml::Value>,
     sandbox_public: Option<toml::Value>,
+    trusted_proxies: Option<String>,
 }
 
 impl FileSettings {
@@ -353,6 +356,7 @@ impl FileSettings {
             "INTEGRATION_LICENCES_INCLUDED" => value(&self.integration_licences_included),
             "INTEGRATION_LICENCE_PRICE" => value(&self.integration_licence_price),
             "SANDBOX_PUBLIC" => value(&self.sandbox_public),
+            "TRUSTED_PROXIES" => self.trusted_proxies.clone(),
             _ => None,
         }
     }
@@ -505,6 +509,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "SANDBOX_PUBLIC",
         "1: allow sandbox mode (its /outbox page and the sandbox org) on a non-loopback LISTEN_ADDR or SANDBOX_ORG_LISTEN; default 0",
+    ),
+    (
+        "TRUSTED_PROXIES",
+        "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client; default none",
     ),
 ];
 
@@ -704,7 +712,10 @@ impl Config {
             },
         };
 
+        let trusted_proxies = parse_trusted_proxies(get("TRUSTED_PROXIES"))?;
+
         Ok(Self {
+            trusted_proxies,
             sandbox_public,
             usage_collect_every,
             alert_webhook,
@@ -902,6 +913,33 @@ fn check_smtp_url(raw: &str) -> Result<(), ConfigError> {
             format!("'{shown}': tls={other} is not understood (use tls=required, or smtps://)"),
         )),
     }
+}
+
+/// A comma-separated list of proxy addresses and networks.
+fn parse_trusted_proxies(
+    raw: Option<String>,
+) -> Result<Vec<crate::http::client::Network>, ConfigError> {
+    const SETTING: &str = "TRUSTED_PROXIES";
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            let network = crate::http::client::Network::parse(item)
+                .map_err(|e| ConfigError::new(SETTING, e))?;
+            if network.to_string().ends_with("/0") {
+                return Err(ConfigError::new(
+                    SETTING,
+                    format!(
+                        "'{item}' trusts every address, so any client could name its own address"
+                    ),
+                ));
+            }
+            Ok(network)
+        })
+        .collect()
 }
 
 /// `1`/`true` or `0`/`false` (unset: false).

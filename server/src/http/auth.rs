@@ -2,10 +2,11 @@
 //! against the portal's org, a session id rotated at sign-in, and sign-out.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
+use axum::Extension;
 use axum::Router;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -17,6 +18,8 @@ use serde_json::{Value, json};
 use services::audit::{self, Actor, Event, Outcome};
 use shared::auth::SignedInUser;
 use tower_sessions::Session;
+
+use super::client::ClientAddr;
 
 use super::AppState;
 
@@ -84,9 +87,9 @@ fn safe_return_to(raw: Option<&str>, portal_url: &str) -> String {
     path
 }
 
-/// Who is asking, for the audit log.
-pub fn actor_from(headers: &HeaderMap, peer: Option<SocketAddr>, name: &str) -> Actor {
-    let ip = peer.map(|p| p.ip().to_string()).unwrap_or_default();
+/// Who is asking, for the audit log: `client` is the address [`super::client`] decided.
+pub fn actor_from(headers: &HeaderMap, client: Option<IpAddr>, name: &str) -> Actor {
+    let ip = client.map(|ip| ip.to_string()).unwrap_or_default();
     let user_agent = headers
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -132,11 +135,12 @@ fn failed(reason: &str) -> Response {
 
 async fn callback(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Option<Extension<ClientAddr>>,
     session: Session,
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
+    let client_ip = client.map(|Extension(ClientAddr(ip))| ip);
     // A sign-in attempt is used once: taking it out of the session makes a replayed
     // callback fail.
     let pending: Option<Pending> = session.remove(PENDING_KEY).await.ok().flatten();
@@ -144,7 +148,7 @@ async fn callback(
         record_failure(
             &state,
             &headers,
-            peer,
+            client_ip,
             "no sign-in in progress (replayed or unexpected callback)",
         )
         .await;
@@ -156,14 +160,14 @@ async fn callback(
             record_failure(
                 &state,
                 &headers,
-                peer,
+                client_ip,
                 &format!("Salesforce refused: {error}"),
             )
             .await;
             return failed("denied");
         }
         Err(e) => {
-            record_failure(&state, &headers, peer, &e.to_string()).await;
+            record_failure(&state, &headers, client_ip, &e.to_string()).await;
             return failed("state");
         }
     };
@@ -172,7 +176,7 @@ async fn callback(
         Ok(token) => token,
         Err(e) => {
             tracing::warn!(error = %e, "sign-in: the code exchange failed");
-            record_failure(&state, &headers, peer, "the code exchange was refused").await;
+            record_failure(&state, &headers, client_ip, "the code exchange was refused").await;
             return failed("exchange");
         }
     };
@@ -204,7 +208,7 @@ async fn callback(
         return failed("session");
     }
     let roles = state.portal.roles_of(&user).await.unwrap_or_default();
-    let actor = actor_from(&headers, Some(peer), &user.username);
+    let actor = actor_from(&headers, client_ip, &user.username);
     if let Err(e) = state.portal.record_sign_in(&user, &roles, &actor).await {
         tracing::error!(error = %e, "could not record a sign-in");
         return failed("session");
@@ -252,8 +256,13 @@ async fn permission_sets_of(state: &AppState, user_id: &str) -> Vec<String> {
     }
 }
 
-async fn record_failure(state: &AppState, headers: &HeaderMap, peer: SocketAddr, reason: &str) {
-    let actor = actor_from(headers, Some(peer), "anonymous");
+async fn record_failure(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+    reason: &str,
+) {
+    let actor = actor_from(headers, client, "anonymous");
     let result = async {
         let mut tx = state.db.begin_write().await?;
         audit::append(
@@ -278,14 +287,15 @@ async fn record_failure(state: &AppState, headers: &HeaderMap, peer: SocketAddr,
 
 async fn logout(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Option<Extension<ClientAddr>>,
     session: Session,
     headers: HeaderMap,
 ) -> Response {
     let user: Option<SignedInUser> = session.get(USER_KEY).await.ok().flatten();
     let _ = session.flush().await;
     if let Some(user) = user {
-        let actor = actor_from(&headers, Some(peer), &user.username);
+        let client_ip = client.map(|Extension(ClientAddr(ip))| ip);
+        let actor = actor_from(&headers, client_ip, &user.username);
         let result = async {
             let mut tx = state.db.begin_write().await?;
             audit::append(

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod client;
 pub mod health;
 pub mod security;
 pub mod trace;
@@ -77,6 +78,10 @@ fn with_middleware(app: Router, config: &Config) -> Router {
     .layer(axum::middleware::from_fn_with_state(
         security::Policy::new(config),
         security::add_headers,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        client::TrustedProxies::new(config.trusted_proxies.clone()),
+        client::resolve,
     ))
     .layer(trace::layer())
 }
