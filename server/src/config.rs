@@ -246,6 +246,11 @@ pub struct Config {
     pub sandbox_public: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<crate::http::client::Network>,
+    /// Requests to `/auth/login` and `/auth/callback` a client may make a minute
+    /// (`AUTH_RATE_LIMIT_PER_MINUTE`), and all clients together
+    /// (`AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE`).
+    pub auth_rate_limit_per_minute: u32,
+    pub auth_global_rate_limit_per_minute: u32,
 }
 
 /// The alert webhook's target and signing secret (never printed).
@@ -306,6 +311,8 @@ struct FileSettings {
     integration_licence_price: Option<toml::Value>,
     sandbox_public: Option<toml::Value>,
     trusted_proxies: Option<String>,
+    auth_rate_limit_per_minute: Option<toml::Value>,
+    auth_global_rate_limit_per_minute: Option<toml::Value>,
 }
 
 impl FileSettings {
@@ -357,6 +364,8 @@ impl FileSettings {
             "INTEGRATION_LICENCE_PRICE" => value(&self.integration_licence_price),
             "SANDBOX_PUBLIC" => value(&self.sandbox_public),
             "TRUSTED_PROXIES" => self.trusted_proxies.clone(),
+            "AUTH_RATE_LIMIT_PER_MINUTE" => value(&self.auth_rate_limit_per_minute),
+            "AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE" => value(&self.auth_global_rate_limit_per_minute),
             _ => None,
         }
     }
@@ -513,6 +522,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "TRUSTED_PROXIES",
         "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client; default none",
+    ),
+    (
+        "AUTH_RATE_LIMIT_PER_MINUTE",
+        "requests to /auth/login and /auth/callback one client (IPv4 address, IPv6 /64) may make a minute; default 30",
+    ),
+    (
+        "AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE",
+        "requests to /auth/login and /auth/callback all clients together may make a minute (per instance); default 300",
     ),
 ];
 
@@ -713,8 +730,22 @@ impl Config {
         };
 
         let trusted_proxies = parse_trusted_proxies(get("TRUSTED_PROXIES"))?;
+        let auth_rate_limit_per_minute = parse_number(
+            "AUTH_RATE_LIMIT_PER_MINUTE",
+            get("AUTH_RATE_LIMIT_PER_MINUTE"),
+            30,
+            2..=1_000_000,
+        )? as u32;
+        let auth_global_rate_limit_per_minute = parse_number(
+            "AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE",
+            get("AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE"),
+            300,
+            2..=10_000_000,
+        )? as u32;
 
         Ok(Self {
+            auth_rate_limit_per_minute,
+            auth_global_rate_limit_per_minute,
             trusted_proxies,
             sandbox_public,
             usage_collect_every,

@@ -158,12 +158,20 @@ impl Application {
         };
 
         let session_store = DbSessionStore::new(db.pool().clone());
+        let metrics = Arc::new(http::metrics::Metrics::default());
+        let auth_limits = Arc::new(http::limits::AuthLimits::new(
+            config.auth_rate_limit_per_minute,
+            config.auth_global_rate_limit_per_minute,
+            metrics.clone(),
+        ));
         let state = AppState {
             config: Arc::new(config),
             db,
             portal,
             org,
             leptos_options,
+            metrics,
+            auth_limits,
         };
         Ok(Self {
             sandbox,

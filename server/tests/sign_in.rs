@@ -7,6 +7,8 @@ mod common;
 
 use common::portal::{self, SignIn, browser, viewer};
 use common::{Db, TestApp};
+use reqwest::StatusCode;
+use serde_json::Value;
 
 /// Settings that let a test sign in many times from one address.
 const MANY_SIGN_INS: &[(&str, &str)] = &[
@@ -36,6 +38,22 @@ async fn start_returning_to(app: &TestApp, client: &reqwest::Client, return_to: 
     SignIn {
         authorize_url: url::Url::parse(&location(&response)).expect("authorize URL"),
     }
+}
+
+/// Audit entries about signing in (the portal also audits the example packages it adds
+/// to the catalog at start-up, in the background).
+async fn audit_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'auth.%'")
+        .fetch_one(app.db.pool())
+        .await
+        .expect("count audit entries")
+}
+
+async fn session_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(app.db.pool())
+        .await
+        .expect("count sessions")
 }
 
 /// Runs `body` on SQLite and on PostgreSQL with `env` as extra settings.
@@ -167,6 +185,307 @@ async fn a_completed_sign_in_never_leaves_the_portal() {
         .await
         .expect("SQLite");
     hostile_return_to(app).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Finding 4: anonymous requests write nothing permanent
+// ---------------------------------------------------------------------------------------
+
+async fn anonymous_sign_in_requests(app: TestApp) {
+    let audit_before = audit_count(&app).await;
+    let sessions_before = session_count(&app).await;
+    let attacker_text = "A".repeat(60 * 1024);
+    for i in 0..40 {
+        let client = browser();
+        let query: Vec<(&str, String)> = match i % 4 {
+            0 => vec![("code", format!("forged-{i}")), ("state", format!("s{i}"))],
+            1 => vec![
+                ("error", "access_denied".into()),
+                ("error_description", attacker_text.clone()),
+            ],
+            2 => vec![("state", attacker_text.clone())],
+            _ => vec![],
+        };
+        let response = client
+            .get(app.at("/auth/callback"))
+            .query(&query)
+            .send()
+            .await
+            .expect("GET /auth/callback");
+        assert!(
+            response.status().is_redirection(),
+            "an anonymous callback answered {}",
+            response.status()
+        );
+        assert_eq!(location(&response), "/auth/failed?reason=expired");
+    }
+    for _ in 0..40 {
+        let response = browser()
+            .get(app.at("/auth/login?return_to=/admin"))
+            .send()
+            .await
+            .expect("GET /auth/login");
+        assert!(response.status().is_redirection());
+    }
+    assert_eq!(
+        audit_count(&app).await,
+        audit_before,
+        "anonymous callbacks wrote to the permanent audit log"
+    );
+    assert_eq!(
+        session_count(&app).await,
+        sessions_before,
+        "anonymous logins created session rows"
+    );
+    // They are counted for the operator instead.
+    let metrics = browser()
+        .get(app.at("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == "portcullis_auth_callbacks_without_sign_in_total 40"),
+        "{text}"
+    );
+    // A genuine sign-in still works, and creates exactly one session.
+    let client = browser();
+    portal::sign_in(&app, &client, portal::BLAKE).await;
+    assert_eq!(session_count(&app).await, sessions_before + 1);
+}
+both_databases!(
+    anonymous_callbacks_and_logins_leave_no_trace,
+    super::MANY_SIGN_INS,
+    anonymous_sign_in_requests
+);
+
+/// A refusal with a sign-in in progress is audited, with the reason cut short.
+async fn long_reasons(app: TestApp) {
+    let client = browser();
+    let flow = SignIn::start(&app, &client).await;
+    let state = flow.param("state").expect("state");
+    let response = client
+        .get(app.at("/auth/callback"))
+        .query(&[
+            ("state", state.as_str()),
+            ("error", &"E".repeat(5000)),
+            ("error_description", &"D".repeat(5000)),
+        ])
+        .send()
+        .await
+        .expect("GET /auth/callback");
+    assert_eq!(location(&response), "/auth/failed?reason=denied");
+    let details: String = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'auth.sign_in_failed' ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .expect("the refusal is audited");
+    let details: Value = serde_json::from_str(&details).unwrap();
+    let reason = details["reason"].as_str().expect("a reason");
+    assert!(
+        reason.chars().count() <= 210,
+        "the audited reason is {} characters long",
+        reason.chars().count()
+    );
+    assert!(reason.starts_with("Salesforce refused: EEE"), "{reason}");
+}
+both_databases!(
+    audited_sign_in_failures_keep_a_short_reason,
+    &[],
+    long_reasons
+);
+
+/// The pending sign-in lives in a short-lived, sealed cookie: no session row, and neither
+/// the state nor the verifier readable from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pending_sign_in_is_a_sealed_short_lived_cookie() {
+    let app = TestApp::spawn(Db::Sqlite).await.unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .get(app.at("/auth/login?return_to=/audit"))
+        .send()
+        .await
+        .unwrap();
+    let state = url::Url::parse(&location(&response))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state");
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    let pending = cookies
+        .iter()
+        .find(|c| c.starts_with("portcullis_sign_in="))
+        .unwrap_or_else(|| panic!("no sign-in cookie: {cookies:?}"));
+    let lower = pending.to_ascii_lowercase();
+    assert!(lower.contains("httponly"), "{pending}");
+    assert!(lower.contains("samesite=lax"), "{pending}");
+    assert!(lower.contains("path=/"), "{pending}");
+    let max_age: u64 = lower
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("max-age="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Max-Age: {pending}"));
+    assert!((60..=900).contains(&max_age), "{pending}");
+    let value = pending
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("portcullis_sign_in=");
+    assert!(!value.contains(&state), "the state is readable: {pending}");
+    use base64::Engine;
+    for engine in [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ] {
+        let decoded = engine
+            .decode(value.trim_start_matches("v1:"))
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&decoded);
+        assert!(
+            !text.contains(&state) && !text.contains("verifier") && !text.contains("/audit"),
+            "the sign-in cookie is readable: {text}"
+        );
+    }
+    assert_eq!(session_count(&app).await, 0);
+
+    // A cookie changed by one character is no sign-in at all.
+    let mut tampered = value.to_string();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let flow = SignIn {
+        authorize_url: url::Url::parse(&location(&response)).unwrap(),
+    };
+    let jarred = browser();
+    let callback = flow.log_in(&jarred, portal::BLAKE, &[]).await;
+    let answer = client
+        .get(&callback)
+        .header(
+            reqwest::header::COOKIE,
+            format!("portcullis_sign_in={tampered}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&answer), "/auth/failed?reason=expired");
+    // The genuine cookie signs in, and comes back to where it asked to.
+    let answer = client
+        .get(&callback)
+        .header(
+            reqwest::header::COOKIE,
+            format!("portcullis_sign_in={value}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&answer), "/audit");
+    let cleared = answer
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+        .find(|c| c.starts_with("portcullis_sign_in="))
+        .expect("the sign-in cookie is cleared");
+    assert!(cleared.contains("max-age=0"), "{cleared}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Findings 4 and 6: /auth/* is rate-limited per client and in total
+// ---------------------------------------------------------------------------------------
+
+async fn login_from(app: &TestApp, client: &str) -> reqwest::Response {
+    browser()
+        .get(app.at("/auth/login"))
+        .header("x-forwarded-for", client)
+        .send()
+        .await
+        .expect("GET /auth/login")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_requests_are_rate_limited_per_client_and_in_total() {
+    let app = TestApp::spawn_env(
+        Db::Sqlite,
+        &[
+            ("TRUSTED_PROXIES", "127.0.0.1/32"),
+            ("AUTH_RATE_LIMIT_PER_MINUTE", "5"),
+            ("AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE", "12"),
+        ],
+        |_| {},
+    )
+    .await
+    .unwrap();
+    for _ in 0..5 {
+        assert!(
+            login_from(&app, "203.0.113.1")
+                .await
+                .status()
+                .is_redirection()
+        );
+    }
+    let refused = login_from(&app, "203.0.113.1").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key(reqwest::header::RETRY_AFTER));
+    assert!(
+        !refused.text().await.unwrap().is_empty(),
+        "the refusal says why"
+    );
+    // Callbacks count against the same budget.
+    let callback = browser()
+        .get(app.at("/auth/callback?code=x&state=y"))
+        .header("x-forwarded-for", "203.0.113.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(callback.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another client has its own budget...
+    for _ in 0..5 {
+        assert!(
+            login_from(&app, "203.0.113.2")
+                .await
+                .status()
+                .is_redirection()
+        );
+    }
+    // ... until the portal-wide limit is reached (12 admitted in all).
+    assert!(
+        login_from(&app, "203.0.113.3")
+            .await
+            .status()
+            .is_redirection()
+    );
+    assert!(
+        login_from(&app, "203.0.113.4")
+            .await
+            .status()
+            .is_redirection()
+    );
+    assert_eq!(
+        login_from(&app, "203.0.113.5").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The rest of the portal is not affected.
+    assert_eq!(
+        browser()
+            .get(app.at("/healthz"))
+            .header("x-forwarded-for", "203.0.113.1")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,5 +1,11 @@
 //! Signing in with Salesforce: the OAuth 2.0 web-server flow with PKCE and `state`
 //! against the portal's org, a session id rotated at sign-in, and sign-out.
+//!
+//! Nothing is stored for a sign-in that has not completed: its state, PKCE verifier and
+//! place to return to travel in a short-lived cookie sealed with AES-256-GCM (readable and
+//! changeable by nobody but the portal), so anonymous requests to `/auth/login` create no
+//! session row, and callbacks that arrive with no sign-in in progress are counted
+//! (`/metrics`) and logged, never audited.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -7,7 +13,7 @@ use std::net::IpAddr;
 use axum::Extension;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use salesforce::oauth_web::{AuthorizeOptions, CsrfState, PkceVerifier, WebServerFlow};
@@ -16,30 +22,102 @@ use salesforce::{Cond, ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use services::audit::{self, Actor, Event, Outcome};
+use services::vault::Vault;
 use shared::auth::SignedInUser;
 use tower_sessions::Session;
 
 use super::client::ClientAddr;
+use super::metrics::Metrics;
 
 use super::AppState;
 
 /// The session key of the signed-in user.
 pub const USER_KEY: &str = "auth.user";
-const PENDING_KEY: &str = "auth.pending";
 
-/// A sign-in in progress (kept server-side, in the session store).
+/// A sign-in in progress, sealed into the browser's sign-in cookie.
 #[derive(Serialize, Deserialize)]
 struct Pending {
     state: String,
     verifier: String,
     return_to: String,
+    /// When the sign-in began (Unix seconds).
+    began: i64,
 }
 
-pub fn router() -> Router<AppState> {
+/// How long a sign-in may take from "Log in with Salesforce" to the callback.
+const PENDING_SECONDS: i64 = 600;
+/// Binds a sealed sign-in to its purpose: nothing else the key seals opens as one.
+const PENDING_PURPOSE: &str = "portcullis:sign-in:v1";
+/// Audited reasons are cut to this many characters: they can carry the caller's text.
+const REASON_CHARS: usize = 200;
+
+pub fn router(limits: std::sync::Arc<super::limits::AuthLimits>) -> Router<AppState> {
     Router::new()
         .route("/auth/login", get(login))
         .route("/auth/callback", get(callback))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limits,
+            super::limits::limit_sign_in,
+        ))
         .route("/auth/logout", post(logout))
+}
+
+/// The sign-in cookie's name: `__Host-` under https, so no other site (a sibling
+/// subdomain included) can set or shadow it.
+fn pending_cookie(state: &AppState) -> &'static str {
+    if state.config.serves_https() {
+        "__Host-portcullis_sign_in"
+    } else {
+        "portcullis_sign_in"
+    }
+}
+
+/// A `Set-Cookie` for the sign-in cookie (an empty value with `max_age` 0 removes it).
+/// `SameSite=Lax` so the browser sends it on the top-level redirect back from Salesforce.
+fn pending_set_cookie(state: &AppState, value: &str, max_age: i64) -> Option<HeaderValue> {
+    let secure = if state.config.serves_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
+        pending_cookie(state)
+    ))
+    .ok()
+}
+
+fn seal_pending(vault: &Vault, pending: &Pending) -> Option<String> {
+    let json = serde_json::to_string(pending).ok()?;
+    Some(vault.seal(PENDING_PURPOSE, &SecretString::from(json)))
+}
+
+/// The sign-in in progress in this request's cookie, if it opens and is recent.
+fn open_pending(state: &AppState, headers: &HeaderMap) -> Option<Pending> {
+    let vault = state.portal.vault.as_ref()?;
+    let name = pending_cookie(state);
+    let value = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"'))?;
+    let json = vault.open(PENDING_PURPOSE, value).ok()?;
+    let pending: Pending = serde_json::from_str(json.expose_secret()).ok()?;
+    let age = chrono::Utc::now().timestamp() - pending.began;
+    (-60..=PENDING_SECONDS).contains(&age).then_some(pending)
+}
+
+/// A reason as it may go into the audit log: at most [`REASON_CHARS`] characters.
+fn short_reason(reason: &str) -> String {
+    if reason.chars().count() <= REASON_CHARS {
+        return reason.to_string();
+    }
+    let mut cut: String = reason.chars().take(REASON_CHARS).collect();
+    cut.push('…');
+    cut
 }
 
 /// Where a completed sign-in sends the browser when it asked for nowhere usable.
@@ -109,11 +187,7 @@ struct LoginQuery {
     return_to: Option<String>,
 }
 
-async fn login(
-    State(state): State<AppState>,
-    session: Session,
-    Query(query): Query<LoginQuery>,
-) -> Response {
+async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
     let pending = state.org.sign_in.authorize(&AuthorizeOptions::default());
     let record = Pending {
         state: pending.state.as_str().to_string(),
@@ -122,11 +196,21 @@ async fn login(
             query.return_to.as_deref(),
             &state.portal.settings.public_url,
         ),
+        began: chrono::Utc::now().timestamp(),
     };
-    if session.insert(PENDING_KEY, record).await.is_err() {
+    let cookie = state
+        .portal
+        .vault
+        .as_ref()
+        .and_then(|vault| seal_pending(vault, &record))
+        .and_then(|sealed| pending_set_cookie(&state, &sealed, PENDING_SECONDS));
+    let Some(cookie) = cookie else {
+        tracing::error!("sign-in: the sign-in cookie could not be sealed");
         return failed("session");
-    }
-    Redirect::to(pending.url.as_str()).into_response()
+    };
+    let mut response = Redirect::to(pending.url.as_str()).into_response();
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
 }
 
 fn failed(reason: &str) -> Response {
@@ -141,25 +225,42 @@ async fn callback(
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
     let client_ip = client.map(|Extension(ClientAddr(ip))| ip);
-    // A sign-in attempt is used once: taking it out of the session makes a replayed
-    // callback fail.
-    let pending: Option<Pending> = session.remove(PENDING_KEY).await.ok().flatten();
-    let Some(pending) = pending else {
-        record_failure(
-            &state,
-            &headers,
-            client_ip,
-            "no sign-in in progress (replayed or unexpected callback)",
-        )
-        .await;
-        return failed("expired");
+    let mut response = match open_pending(&state, &headers) {
+        Some(pending) => {
+            finish_sign_in(&state, &session, &headers, client_ip, &query, pending).await
+        }
+        None => {
+            // Replayed, expired, tampered with, or never started here: no one to hold to
+            // account, so it is counted and logged but leaves nothing permanent.
+            Metrics::count(&state.metrics.callbacks_without_sign_in);
+            tracing::info!(
+                client = %client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                "sign-in callback with no sign-in in progress (replayed, expired or unsolicited)"
+            );
+            failed("expired")
+        }
     };
-    let code = match WebServerFlow::callback_code(&query, &CsrfState::from_session(pending.state)) {
+    // A sign-in attempt is used once, however it ended: the cookie goes.
+    if let Some(clear) = pending_set_cookie(&state, "", 0) {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    response
+}
+
+async fn finish_sign_in(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    client_ip: Option<IpAddr>,
+    query: &BTreeMap<String, String>,
+    pending: Pending,
+) -> Response {
+    let code = match WebServerFlow::callback_code(query, &CsrfState::from_session(pending.state)) {
         Ok(code) => code,
         Err(salesforce::oauth_web::CallbackError::Denied { error, .. }) => {
             record_failure(
-                &state,
-                &headers,
+                state,
+                headers,
                 client_ip,
                 &format!("Salesforce refused: {error}"),
             )
@@ -167,7 +268,7 @@ async fn callback(
             return failed("denied");
         }
         Err(e) => {
-            record_failure(&state, &headers, client_ip, &e.to_string()).await;
+            record_failure(state, headers, client_ip, &e.to_string()).await;
             return failed("state");
         }
     };
@@ -176,7 +277,7 @@ async fn callback(
         Ok(token) => token,
         Err(e) => {
             tracing::warn!(error = %e, "sign-in: the code exchange failed");
-            record_failure(&state, &headers, client_ip, "the code exchange was refused").await;
+            record_failure(state, headers, client_ip, "the code exchange was refused").await;
             return failed("exchange");
         }
     };
@@ -197,7 +298,7 @@ async fn callback(
         .unwrap_or_default()
         .to_ascii_lowercase();
     let user = SignedInUser {
-        permission_sets: permission_sets_of(&state, &info.user_id).await,
+        permission_sets: permission_sets_of(state, &info.user_id).await,
         username,
         user_id: info.user_id.clone(),
         name: info.name.clone().unwrap_or_default(),
@@ -208,7 +309,7 @@ async fn callback(
         return failed("session");
     }
     let roles = state.portal.roles_of(&user).await.unwrap_or_default();
-    let actor = actor_from(&headers, client_ip, &user.username);
+    let actor = actor_from(headers, client_ip, &user.username);
     if let Err(e) = state.portal.record_sign_in(&user, &roles, &actor).await {
         tracing::error!(error = %e, "could not record a sign-in");
         return failed("session");
@@ -273,7 +374,7 @@ async fn record_failure(
                 target_type: "user",
                 target_id: "",
                 outcome: Outcome::Failure,
-                details: json!({ "reason": reason }),
+                details: json!({ "reason": short_reason(reason) }),
             },
         )
         .await?;

@@ -5,6 +5,8 @@ pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod health;
+pub mod limits;
+pub mod metrics;
 pub mod security;
 pub mod trace;
 
@@ -25,6 +27,10 @@ pub struct AppState {
     pub portal: services::Portal,
     pub org: crate::org::Org,
     pub leptos_options: LeptosOptions,
+    /// This process's counters (`/metrics`).
+    pub metrics: Arc<metrics::Metrics>,
+    /// This process's sign-in rate limits.
+    pub auth_limits: Arc<limits::AuthLimits>,
 }
 
 /// The complete router: pages, static files, health, with all middleware.
@@ -54,7 +60,8 @@ pub fn router(state: AppState) -> Router {
 
     let app = Router::new()
         .merge(health::router())
-        .merge(auth::router())
+        .merge(metrics::router())
+        .merge(auth::router(state.auth_limits.clone()))
         .merge(audit::router())
         .merge(pages)
         .with_state(state.clone());
