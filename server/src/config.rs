@@ -251,6 +251,9 @@ pub struct Config {
     /// (`AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE`).
     pub auth_rate_limit_per_minute: u32,
     pub auth_global_rate_limit_per_minute: u32,
+    /// The org people must sign in from (`SALESFORCE_ORG_ID`, its 15-character form);
+    /// `None`: the org the portal's own connection reaches.
+    pub salesforce_org_id: Option<String>,
 }
 
 /// The alert webhook's target and signing secret (never printed).
@@ -313,6 +316,7 @@ struct FileSettings {
     trusted_proxies: Option<String>,
     auth_rate_limit_per_minute: Option<toml::Value>,
     auth_global_rate_limit_per_minute: Option<toml::Value>,
+    salesforce_org_id: Option<String>,
 }
 
 impl FileSettings {
@@ -366,6 +370,7 @@ impl FileSettings {
             "TRUSTED_PROXIES" => self.trusted_proxies.clone(),
             "AUTH_RATE_LIMIT_PER_MINUTE" => value(&self.auth_rate_limit_per_minute),
             "AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE" => value(&self.auth_global_rate_limit_per_minute),
+            "SALESFORCE_ORG_ID" => self.salesforce_org_id.clone(),
             _ => None,
         }
     }
@@ -530,6 +535,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE",
         "requests to /auth/login and /auth/callback all clients together may make a minute (per instance); default 300",
+    ),
+    (
+        "SALESFORCE_ORG_ID",
+        "the org id (00D…) people sign in from; sign-ins from any other org are refused; default: the org the portal connects to",
     ),
 ];
 
@@ -730,6 +739,21 @@ impl Config {
         };
 
         let trusted_proxies = parse_trusted_proxies(get("TRUSTED_PROXIES"))?;
+        let salesforce_org_id = get("SALESFORCE_ORG_ID")
+            .map(|raw| {
+                let raw = raw.trim();
+                salesforce::SalesforceId::parse(raw)
+                    .ok()
+                    .map(|id| id.as_15().to_string())
+                    .filter(|id| id.starts_with("00D"))
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "SALESFORCE_ORG_ID",
+                            format!("'{raw}' is not an org id (15 or 18 characters, starting 00D)"),
+                        )
+                    })
+            })
+            .transpose()?;
         let auth_rate_limit_per_minute = parse_number(
             "AUTH_RATE_LIMIT_PER_MINUTE",
             get("AUTH_RATE_LIMIT_PER_MINUTE"),
@@ -744,6 +768,7 @@ impl Config {
         )? as u32;
 
         Ok(Self {
+            salesforce_org_id,
             auth_rate_limit_per_minute,
             auth_global_rate_limit_per_minute,
             trusted_proxies,
@@ -1209,6 +1234,10 @@ mod tests {
             ("INTEGRATION_LICENCES_INCLUDED", "five"),
             ("INTEGRATION_LICENCE_PRICE", "ten dollars"),
             ("INTEGRATION_LICENCE_PRICE", "10.005"),
+            ("SALESFORCE_ORG_ID", "005000000000001"),
+            ("SALESFORCE_ORG_ID", "acme"),
+            ("TRUSTED_PROXIES", "10.0.0.0/0"),
+            ("AUTH_RATE_LIMIT_PER_MINUTE", "0"),
         ] {
             let err = load(&[(key, value)]).expect_err(&format!("{key}={value} must be refused"));
             assert_eq!(err.setting, key, "{key}={value}: {err}");

@@ -520,3 +520,35 @@ both_databases!(
     &[],
     state_before_error
 );
+
+async fn other_org(app: TestApp) {
+    let audit_before = audit_count(&app).await;
+    let client = browser();
+    let flow = SignIn::start(&app, &client).await;
+    let callback = flow.log_in(&client, portal::ALEX, &[]).await;
+    let response = client.get(&callback).send().await.unwrap();
+    assert_eq!(location(&response), "/auth/failed?reason=org");
+    assert_eq!(viewer(&app, &client).await["user"], Value::Null);
+    let details: String = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'auth.sign_in_failed' ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .expect("the refusal is audited");
+    assert!(details.contains("organization"), "{details}");
+    assert_eq!(audit_count(&app).await, audit_before + 1);
+    let page = client
+        .get(app.at("/auth/failed?reason=org"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("another Salesforce org"), "{page}");
+}
+both_databases!(
+    a_sign_in_from_another_org_is_refused,
+    &[("SALESFORCE_ORG_ID", "00D000000000001")],
+    other_org
+);

@@ -292,6 +292,39 @@ async fn finish_sign_in(
     };
     // The portal never acts as the person: their token is revoked straight away.
     let _ = oauth.revoke(&instance, &token.access_token).await;
+    // Only people of the portal's own org sign in (a login endpoint such as
+    // login.salesforce.com serves every org, and roles come from usernames).
+    let expected = match &state.config.salesforce_org_id {
+        Some(id) => Ok(id.clone()),
+        None => state.org.id().await,
+    };
+    match expected {
+        Ok(expected) if same_org(&info.organization_id, &expected) => {}
+        Ok(expected) => {
+            let theirs: String = info.organization_id.chars().take(18).collect();
+            record_failure(
+                state,
+                headers,
+                client_ip,
+                &format!(
+                    "signed in to another Salesforce organization ({theirs}), not this portal's ({expected})"
+                ),
+            )
+            .await;
+            return failed("org");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sign-in: could not read the portal's own org id");
+            record_failure(
+                state,
+                headers,
+                client_ip,
+                "the portal could not confirm its own org",
+            )
+            .await;
+            return failed("exchange");
+        }
+    }
     let username = info
         .preferred_username
         .clone()
@@ -320,6 +353,15 @@ async fn finish_sign_in(
         &state.portal.settings.public_url,
     ))
     .into_response()
+}
+
+/// Whether two org ids (15 or 18 characters; the first 15 are case-sensitive) are one org.
+fn same_org(a: &str, b: &str) -> bool {
+    a.len() >= 15
+        && b.len() >= 15
+        && a.is_char_boundary(15)
+        && b.is_char_boundary(15)
+        && a[..15] == b[..15]
 }
 
 /// Permission sets the person holds now (unexpired assignments), read with the portal's
