@@ -254,6 +254,11 @@ pub struct Config {
     /// The org people must sign in from (`SALESFORCE_ORG_ID`, its 15-character form);
     /// `None`: the org the portal's own connection reaches.
     pub salesforce_org_id: Option<String>,
+    /// Sessions end this long after the sign-in, however active (`SESSION_MAX_HOURS`).
+    pub session_max: Duration,
+    /// How often a signed-in person's standing in the org (active, not frozen, permission
+    /// sets) is read again (`SESSION_RECHECK_MINUTES`; zero: on every request).
+    pub session_recheck: Duration,
 }
 
 /// The alert webhook's target and signing secret (never printed).
@@ -317,6 +322,8 @@ struct FileSettings {
     auth_rate_limit_per_minute: Option<toml::Value>,
     auth_global_rate_limit_per_minute: Option<toml::Value>,
     salesforce_org_id: Option<String>,
+    session_max_hours: Option<toml::Value>,
+    session_recheck_minutes: Option<toml::Value>,
 }
 
 impl FileSettings {
@@ -371,6 +378,8 @@ impl FileSettings {
             "AUTH_RATE_LIMIT_PER_MINUTE" => value(&self.auth_rate_limit_per_minute),
             "AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE" => value(&self.auth_global_rate_limit_per_minute),
             "SALESFORCE_ORG_ID" => self.salesforce_org_id.clone(),
+            "SESSION_MAX_HOURS" => value(&self.session_max_hours),
+            "SESSION_RECHECK_MINUTES" => value(&self.session_recheck_minutes),
             _ => None,
         }
     }
@@ -539,6 +548,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "SALESFORCE_ORG_ID",
         "the org id (00D…) people sign in from; sign-ins from any other org are refused; default: the org the portal connects to",
+    ),
+    (
+        "SESSION_MAX_HOURS",
+        "sign-in sessions end this many hours after the sign-in, however active (1 to 720); default 12",
+    ),
+    (
+        "SESSION_RECHECK_MINUTES",
+        "how often a signed-in person's roles and active/frozen state are read again from the org (0 to 60; 0 = every request); default 5",
     ),
 ];
 
@@ -739,6 +756,17 @@ impl Config {
         };
 
         let trusted_proxies = parse_trusted_proxies(get("TRUSTED_PROXIES"))?;
+        let session_max = Duration::from_secs(
+            3600 * parse_number("SESSION_MAX_HOURS", get("SESSION_MAX_HOURS"), 12, 1..=720)?,
+        );
+        let session_recheck = Duration::from_secs(
+            60 * parse_number(
+                "SESSION_RECHECK_MINUTES",
+                get("SESSION_RECHECK_MINUTES"),
+                5,
+                0..=60,
+            )?,
+        );
         let salesforce_org_id = get("SALESFORCE_ORG_ID")
             .map(|raw| {
                 let raw = raw.trim();
@@ -768,6 +796,8 @@ impl Config {
         )? as u32;
 
         Ok(Self {
+            session_max,
+            session_recheck,
             salesforce_org_id,
             auth_rate_limit_per_minute,
             auth_global_rate_limit_per_minute,
@@ -1235,6 +1265,8 @@ mod tests {
             ("INTEGRATION_LICENCE_PRICE", "ten dollars"),
             ("INTEGRATION_LICENCE_PRICE", "10.005"),
             ("SALESFORCE_ORG_ID", "005000000000001"),
+            ("SESSION_MAX_HOURS", "0"),
+            ("SESSION_RECHECK_MINUTES", "61"),
             ("SALESFORCE_ORG_ID", "acme"),
             ("TRUSTED_PROXIES", "10.0.0.0/0"),
             ("AUTH_RATE_LIMIT_PER_MINUTE", "0"),

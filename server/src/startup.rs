@@ -38,6 +38,45 @@ pub enum StartupError {
     CredentialKey(#[from] services::vault::VaultError),
     #[error("ALERT_WEBHOOK_URL: {0}")]
     Webhook(String),
+    #[error("DATA_DIR: cannot create {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Creates the data directory readable by this user only (0700): it holds the database,
+/// the credential key and the sandbox org's state. One that exists with wider permissions
+/// is left as the operator made it, with a warning.
+fn private_data_dir(dir: &std::path::Path) -> Result<(), StartupError> {
+    let error = |source| StartupError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir).map_err(error)?;
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(dir)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                dir = %dir.display(),
+                "DATA_DIR can be read by other users; chmod 700 it (it holds the database and keys)"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A built application, bound to its port and ready to serve.
@@ -68,6 +107,7 @@ impl Application {
                 source,
             })?;
 
+        private_data_dir(&config.data_dir)?;
         let db = crate::db::open(&config.database_url, config.database_max_connections).await?;
         db.migrate(&config.database_url.to_string()).await?;
 
@@ -157,7 +197,7 @@ impl Application {
             None => portal,
         };
 
-        let session_store = DbSessionStore::new(db.pool().clone());
+        let session_store = DbSessionStore::new(db.pool().clone(), config.session_max);
         let metrics = Arc::new(http::metrics::Metrics::default());
         let auth_limits = Arc::new(http::limits::AuthLimits::new(
             config.auth_rate_limit_per_minute,
@@ -227,8 +267,15 @@ impl Application {
         } = self;
         let config = state.config.clone();
 
+        // Under https the cookie is `__Host-`: Secure, on `/`, and no other host (a sibling
+        // subdomain included) can set or shadow it.
+        let cookie_name = if config.serves_https() {
+            "__Host-portcullis_session"
+        } else {
+            "portcullis_session"
+        };
         let sessions = SessionManagerLayer::new(session_store.clone())
-            .with_name("portcullis_session")
+            .with_name(cookie_name)
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_secure(config.serves_https())

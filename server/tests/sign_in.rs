@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::portal::{self, SignIn, browser, viewer};
+use common::portal::{self, SignIn, browser, call, viewer};
 use common::{Db, TestApp};
 use reqwest::StatusCode;
+use salesforce::{Cond, SalesforceId, Soql};
 use serde_json::Value;
 
 /// Settings that let a test sign in many times from one address.
@@ -552,3 +553,269 @@ both_databases!(
     &[("SALESFORCE_ORG_ID", "00D000000000001")],
     other_org
 );
+
+// ---------------------------------------------------------------------------------------
+// Finding 7: sessions
+// ---------------------------------------------------------------------------------------
+
+async fn absolute_lifetime(app: TestApp) {
+    let client = browser();
+    portal::sign_in(&app, &client, portal::SAM).await;
+    assert_eq!(
+        viewer(&app, &client).await["user"]["username"],
+        portal::SAM.0
+    );
+    // Signed in 11 hours ago: still signed in (the default lifetime is 12 hours).
+    let hour = 3600_i64;
+    sqlx::query("UPDATE sessions SET created_at = created_at - $1")
+        .bind(11 * hour)
+        .execute(app.db.pool())
+        .await
+        .expect("sessions keep when they began");
+    assert_eq!(
+        viewer(&app, &client).await["user"]["username"],
+        portal::SAM.0
+    );
+    // 12 hours and a minute: over, however active the session was.
+    sqlx::query("UPDATE sessions SET created_at = created_at - $1")
+        .bind(hour + 60)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(viewer(&app, &client).await["user"], Value::Null);
+    let (status, _) = call(&app, &client, "audit_search", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+both_databases!(
+    sessions_end_after_their_absolute_lifetime,
+    &[],
+    absolute_lifetime
+);
+
+/// A client acting as the embedded sandbox org's administrator (as Setup would).
+async fn org_admin(app: &TestApp) -> salesforce::Client {
+    let base = app.sandbox_url.clone().expect("the embedded sandbox org");
+    let credentials: Value = reqwest::get(format!("{base}/__sandbox/credentials"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = |key: &str| credentials[key].as_str().unwrap().to_string();
+    let config = salesforce::ClientConfig::new(
+        salesforce::Url::parse(&base).unwrap(),
+        salesforce::PortalAuth::JwtBearer {
+            client_id: text("portalClientId"),
+            username: text("provisionerUsername"),
+            private_key_pem: salesforce::SecretString::from(text("portalPrivateKeyPem")),
+            audience: base.clone(),
+        },
+    );
+    salesforce::Client::new(config).unwrap()
+}
+
+async fn first_id(client: &salesforce::Client, sobject: &str, conds: Vec<Cond>) -> SalesforceId {
+    let soql = Soql::select(&["Id"])
+        .from(sobject)
+        .filter(Cond::and(conds))
+        .build()
+        .unwrap();
+    let page = client.query::<Value>(&soql).await.expect("query the org");
+    let id = page.records.first().and_then(|r| r["Id"].as_str());
+    SalesforceId::parse(id.unwrap_or_else(|| panic!("no {sobject} found"))).unwrap()
+}
+
+async fn roles_rechecked(app: TestApp) {
+    let org = org_admin(&app).await;
+    let blake = browser();
+    portal::sign_in(&app, &blake, portal::BLAKE).await;
+    assert_eq!(viewer(&app, &blake).await["roles"]["approver"], true);
+
+    // The org takes the approver permission set away; Blake stays signed in.
+    let assignment = first_id(
+        &org,
+        "PermissionSetAssignment",
+        vec![
+            Cond::eq("Assignee.Username", portal::BLAKE.0),
+            Cond::eq("PermissionSet.Name", "Portcullis_Approver"),
+        ],
+    )
+    .await;
+    org.delete("PermissionSetAssignment", &assignment)
+        .await
+        .expect("remove the assignment");
+    let v = viewer(&app, &blake).await;
+    assert_eq!(v["user"]["username"], portal::BLAKE.0);
+    assert_eq!(v["roles"]["approver"], false, "{v}");
+    let (status, _) = call(&app, &blake, "admin_queue", &[]).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a removed approver keeps rights"
+    );
+
+    // Deactivated in the org: signed out of the portal.
+    let sam = browser();
+    portal::sign_in(&app, &sam, portal::SAM).await;
+    let sam_id = first_id(&org, "User", vec![Cond::eq("Username", portal::SAM.0)]).await;
+    org.update("User", &sam_id, &serde_json::json!({ "IsActive": false }))
+        .await
+        .expect("deactivate Sam");
+    assert_eq!(viewer(&app, &sam).await["user"], Value::Null);
+
+    // Frozen in the org: signed out too.
+    let alex = browser();
+    portal::sign_in(&app, &alex, portal::ALEX).await;
+    let alex_id = first_id(&org, "User", vec![Cond::eq("Username", portal::ALEX.0)]).await;
+    let login = first_id(&org, "UserLogin", vec![Cond::eq("UserId", alex_id)]).await;
+    org.update(
+        "UserLogin",
+        &login,
+        &serde_json::json!({ "IsFrozen": true }),
+    )
+    .await
+    .expect("freeze Alex");
+    assert_eq!(viewer(&app, &alex).await["user"], Value::Null);
+    let ended: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.session_ended'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(ended, 2, "each ended session is audited");
+}
+both_databases!(
+    roles_are_rechecked_in_the_org_while_signed_in,
+    &[("SESSION_RECHECK_MINUTES", "0")],
+    roles_rechecked
+);
+
+fn sha256_hex(text: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    hex::encode(digest.as_ref())
+}
+
+async fn hashed_ids(app: TestApp) {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    portal::sign_in(&app, &client, portal::BLAKE).await;
+    use reqwest::cookie::CookieStore;
+    let header = jar
+        .cookies(&app.url.parse().unwrap())
+        .expect("cookies")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let id = header
+        .split("; ")
+        .find_map(|c| c.strip_prefix("portcullis_session="))
+        .unwrap_or_else(|| panic!("no session cookie in {header}"))
+        .to_string();
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
+        .fetch_all(app.db.pool())
+        .await
+        .unwrap();
+    assert!(
+        !ids.contains(&id),
+        "the sessions table holds the session id itself"
+    );
+    assert_eq!(ids, vec![sha256_hex(&id)]);
+    assert_eq!(
+        viewer(&app, &client).await["user"]["username"],
+        portal::BLAKE.0
+    );
+}
+both_databases!(the_sessions_table_keeps_only_hashes, &[], hashed_ids);
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_and_database_file_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh-data");
+    let data_text = data.display().to_string();
+    let url = format!("sqlite://{}/portcullis.db?mode=rwc", data.display());
+    let app = TestApp::spawn_env(
+        Db::Sqlite,
+        &[("DATA_DIR", &data_text), ("DATABASE_URL", &url)],
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "DATA_DIR");
+    for name in ["portcullis.db", "portcullis.db-wal", "portcullis.db-shm"] {
+        let path = data.join(name);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{name}");
+        }
+    }
+    assert!(data.join("portcullis.db").exists());
+}
+
+/// Under an https PUBLIC_URL, cookies are `__Host-` and `Secure`, on `/`, with no Domain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_host_only_and_secure_under_https() {
+    let app = TestApp::spawn_env(Db::Sqlite, &[("PUBLIC_URL", "https://portal.test")], |_| {})
+        .await
+        .unwrap();
+    // The portal answers on its local port; PUBLIC_URL is what users would see.
+    let local = format!("http://127.0.0.1:{}", app.port);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("{local}/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    let set_cookies = |r: &reqwest::Response| -> Vec<String> {
+        r.headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    };
+    let check = |cookie: &str| {
+        let lower = cookie.to_ascii_lowercase();
+        assert!(cookie.starts_with("__Host-"), "{cookie}");
+        assert!(lower.contains("; secure"), "{cookie}");
+        assert!(lower.contains("; path=/"), "{cookie}");
+        assert!(!lower.contains("domain="), "{cookie}");
+    };
+    let pending = set_cookies(&response)
+        .into_iter()
+        .find(|c| c.contains("sign_in="))
+        .expect("a sign-in cookie");
+    check(&pending);
+    let flow = SignIn {
+        authorize_url: url::Url::parse(&location(&response)).unwrap(),
+    };
+    let callback = flow.log_in(&browser(), portal::BLAKE, &[]).await;
+    let callback = url::Url::parse(&callback).unwrap();
+    assert_eq!(callback.host_str(), Some("portal.test"));
+    let answer = client
+        .get(format!(
+            "{local}{}?{}",
+            callback.path(),
+            callback.query().unwrap_or_default()
+        ))
+        .header(
+            reqwest::header::COOKIE,
+            pending.split(';').next().unwrap().to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&answer), "/admin");
+    let session = set_cookies(&answer)
+        .into_iter()
+        .find(|c| c.contains("portcullis_session="))
+        .unwrap_or_else(|| panic!("no session cookie: {:?}", set_cookies(&answer)));
+    check(&session);
+}

@@ -17,10 +17,9 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use salesforce::oauth_web::{AuthorizeOptions, CsrfState, PkceVerifier, WebServerFlow};
-use salesforce::soql::Soql;
-use salesforce::{Cond, ExposeSecret, SecretString};
+use salesforce::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use services::audit::{self, Actor, Event, Outcome};
 use services::vault::Vault;
 use shared::auth::SignedInUser;
@@ -330,15 +329,31 @@ async fn finish_sign_in(
         .clone()
         .unwrap_or_default()
         .to_ascii_lowercase();
+    let permission_sets = match super::session_check::standing(state, &info.user_id).await {
+        Ok(standing) => standing.permission_sets,
+        Err(e) => {
+            tracing::warn!(error = %e, "sign-in: could not read the person's permission sets");
+            Vec::new()
+        }
+    };
     let user = SignedInUser {
-        permission_sets: permission_sets_of(state, &info.user_id).await,
+        permission_sets,
         username,
         user_id: info.user_id.clone(),
         name: info.name.clone().unwrap_or_default(),
         email: info.email.clone().unwrap_or_default(),
     };
     // A new session id at sign-in: a session fixed before it is worthless after.
-    if session.cycle_id().await.is_err() || session.insert(USER_KEY, &user).await.is_err() {
+    if session.cycle_id().await.is_err()
+        || session.insert(USER_KEY, &user).await.is_err()
+        || session
+            .insert(
+                super::session_check::CHECKED_KEY,
+                chrono::Utc::now().timestamp_millis(),
+            )
+            .await
+            .is_err()
+    {
         return failed("session");
     }
     let roles = state.portal.roles_of(&user).await.unwrap_or_default();
@@ -362,41 +377,6 @@ fn same_org(a: &str, b: &str) -> bool {
         && a.is_char_boundary(15)
         && b.is_char_boundary(15)
         && a[..15] == b[..15]
-}
-
-/// Permission sets the person holds now (unexpired assignments), read with the portal's
-/// own connection.
-async fn permission_sets_of(state: &AppState, user_id: &str) -> Vec<String> {
-    let Ok(user) = salesforce::SalesforceId::parse(user_id) else {
-        return Vec::new();
-    };
-    let soql = match Soql::select(&["PermissionSet.Name", "ExpirationDate"])
-        .from("PermissionSetAssignment")
-        .filter(Cond::eq("AssigneeId", user))
-        .build()
-    {
-        Ok(soql) => soql,
-        Err(_) => return Vec::new(),
-    };
-    let now = chrono::Utc::now();
-    match state.org.client.query_all::<Value>(&soql).await {
-        Ok(rows) => rows
-            .iter()
-            .filter(|r| {
-                r["ExpirationDate"]
-                    .as_str()
-                    .and_then(|d| {
-                        chrono::DateTime::parse_from_str(d, "%Y-%m-%dT%H:%M:%S%.f%z").ok()
-                    })
-                    .is_none_or(|d| d > now)
-            })
-            .filter_map(|r| r["PermissionSet"]["Name"].as_str().map(String::from))
-            .collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "sign-in: could not read the person's permission sets");
-            Vec::new()
-        }
-    }
 }
 
 async fn record_failure(

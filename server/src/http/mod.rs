@@ -8,6 +8,7 @@ pub mod health;
 pub mod limits;
 pub mod metrics;
 pub mod security;
+pub mod session_check;
 pub mod trace;
 
 use std::sync::Arc;
@@ -64,6 +65,10 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router(state.auth_limits.clone()))
         .merge(audit::router())
         .merge(pages)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            session_check::recheck,
+        ))
         .with_state(state.clone());
     with_middleware(app, &state.config)
 }
