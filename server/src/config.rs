@@ -259,6 +259,13 @@ pub struct Config {
     /// How often a signed-in person's standing in the org (active, not frozen, permission
     /// sets) is read again (`SESSION_RECHECK_MINUTES`; zero: on every request).
     pub session_recheck: Duration,
+    /// A client must send a request's headers within this (`HTTP_HEADER_TIMEOUT_SECONDS`).
+    pub http_header_timeout: Duration,
+    /// An answer must begin within this (`HTTP_REQUEST_TIMEOUT_SECONDS`).
+    pub http_request_timeout: Duration,
+    /// Requests in flight at once, beyond which new ones get 503
+    /// (`HTTP_MAX_CONCURRENT_REQUESTS`).
+    pub http_max_concurrent_requests: usize,
 }
 
 /// The alert webhook's target and signing secret (never printed).
@@ -324,6 +331,9 @@ struct FileSettings {
     salesforce_org_id: Option<String>,
     session_max_hours: Option<toml::Value>,
     session_recheck_minutes: Option<toml::Value>,
+    http_header_timeout_seconds: Option<toml::Value>,
+    http_request_timeout_seconds: Option<toml::Value>,
+    http_max_concurrent_requests: Option<toml::Value>,
 }
 
 impl FileSettings {
@@ -380,6 +390,9 @@ impl FileSettings {
             "SALESFORCE_ORG_ID" => self.salesforce_org_id.clone(),
             "SESSION_MAX_HOURS" => value(&self.session_max_hours),
             "SESSION_RECHECK_MINUTES" => value(&self.session_recheck_minutes),
+            "HTTP_HEADER_TIMEOUT_SECONDS" => value(&self.http_header_timeout_seconds),
+            "HTTP_REQUEST_TIMEOUT_SECONDS" => value(&self.http_request_timeout_seconds),
+            "HTTP_MAX_CONCURRENT_REQUESTS" => value(&self.http_max_concurrent_requests),
             _ => None,
         }
     }
@@ -556,6 +569,18 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "SESSION_RECHECK_MINUTES",
         "how often a signed-in person's roles and active/frozen state are read again from the org (0 to 60; 0 = every request); default 5",
+    ),
+    (
+        "HTTP_HEADER_TIMEOUT_SECONDS",
+        "a client must send a request's headers within this many seconds, or the connection is closed (1 to 300); default 10",
+    ),
+    (
+        "HTTP_REQUEST_TIMEOUT_SECONDS",
+        "an answer that has not begun after this many seconds becomes a 503 page (1 to 3600); default 60",
+    ),
+    (
+        "HTTP_MAX_CONCURRENT_REQUESTS",
+        "requests in flight at once; more get 503 with Retry-After (health checks exempt) (1 to 100000); default 512",
     ),
 ];
 
@@ -756,6 +781,24 @@ impl Config {
         };
 
         let trusted_proxies = parse_trusted_proxies(get("TRUSTED_PROXIES"))?;
+        let http_header_timeout = Duration::from_secs(parse_number(
+            "HTTP_HEADER_TIMEOUT_SECONDS",
+            get("HTTP_HEADER_TIMEOUT_SECONDS"),
+            10,
+            1..=300,
+        )?);
+        let http_request_timeout = Duration::from_secs(parse_number(
+            "HTTP_REQUEST_TIMEOUT_SECONDS",
+            get("HTTP_REQUEST_TIMEOUT_SECONDS"),
+            60,
+            1..=3600,
+        )?);
+        let http_max_concurrent_requests = parse_number(
+            "HTTP_MAX_CONCURRENT_REQUESTS",
+            get("HTTP_MAX_CONCURRENT_REQUESTS"),
+            512,
+            1..=100_000,
+        )? as usize;
         let session_max = Duration::from_secs(
             3600 * parse_number("SESSION_MAX_HOURS", get("SESSION_MAX_HOURS"), 12, 1..=720)?,
         );
@@ -796,6 +839,9 @@ impl Config {
         )? as u32;
 
         Ok(Self {
+            http_header_timeout,
+            http_request_timeout,
+            http_max_concurrent_requests,
             session_max,
             session_recheck,
             salesforce_org_id,
@@ -1267,6 +1313,9 @@ mod tests {
             ("SALESFORCE_ORG_ID", "005000000000001"),
             ("SESSION_MAX_HOURS", "0"),
             ("SESSION_RECHECK_MINUTES", "61"),
+            ("HTTP_HEADER_TIMEOUT_SECONDS", "0"),
+            ("HTTP_REQUEST_TIMEOUT_SECONDS", "forever"),
+            ("HTTP_MAX_CONCURRENT_REQUESTS", "0"),
             ("SALESFORCE_ORG_ID", "acme"),
             ("TRUSTED_PROXIES", "10.0.0.0/0"),
             ("AUTH_RATE_LIMIT_PER_MINUTE", "0"),

@@ -366,30 +366,20 @@ impl Application {
         });
         tokio::spawn(stop_on_signal(shutdown.clone()));
 
-        let graceful = {
-            let shutdown = shutdown.clone();
-            async move { shutdown.cancelled().await }
-        };
-        // Without TCP_NODELAY a streamed page's later chunks wait for the browser's delayed
-        // ACK of the first (about 40 ms on Linux): measured as a 44 ms p50 on /admin.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        let server = axum::serve(
+        let server = http::serve::serve(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(graceful);
-        let mut server = std::pin::pin!(server.into_future());
+            router,
+            config.http_header_timeout,
+            shutdown.clone(),
+        );
+        let mut server = std::pin::pin!(server);
 
-        let result = tokio::select! {
-            result = &mut server => result,
+        let result: std::io::Result<()> = tokio::select! {
+            () = &mut server => Ok(()),
             () = shutdown.cancelled() => {
                 tracing::info!("shutting down: waiting for in-flight requests");
                 match tokio::time::timeout(config.shutdown_grace, &mut server).await {
-                    Ok(result) => result,
+                    Ok(()) => Ok(()),
                     Err(_) => {
                         tracing::warn!(
                             grace_seconds = config.shutdown_grace.as_secs(),

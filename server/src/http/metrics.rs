@@ -19,6 +19,8 @@ pub struct Metrics {
     pub callbacks_without_sign_in: AtomicU64,
     pub auth_refused_per_client: AtomicU64,
     pub auth_refused_global: AtomicU64,
+    pub requests_shed: AtomicU64,
+    pub requests_timed_out: AtomicU64,
 }
 
 impl Metrics {
@@ -48,6 +50,14 @@ impl Metrics {
             &[
                 ("{limit=\"client\"}", get(&self.auth_refused_per_client)),
                 ("{limit=\"global\"}", get(&self.auth_refused_global)),
+            ],
+        );
+        counter(
+            "portcullis_http_requests_refused_total",
+            "Requests answered 503: too many in flight (HTTP_MAX_CONCURRENT_REQUESTS), or no answer in time (HTTP_REQUEST_TIMEOUT_SECONDS).",
+            &[
+                ("{reason=\"busy\"}", get(&self.requests_shed)),
+                ("{reason=\"timeout\"}", get(&self.requests_timed_out)),
             ],
         );
         out

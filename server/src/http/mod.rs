@@ -3,11 +3,13 @@
 
 pub mod audit;
 pub mod auth;
+pub mod capacity;
 pub mod client;
 pub mod health;
 pub mod limits;
 pub mod metrics;
 pub mod security;
+pub mod serve;
 pub mod session_check;
 pub mod trace;
 
@@ -70,13 +72,18 @@ pub fn router(state: AppState) -> Router {
             session_check::recheck,
         ))
         .with_state(state.clone());
-    with_middleware(app, &state.config)
+    with_middleware(app, &state.config, state.metrics.clone())
 }
 
 /// The middleware every response passes through (the last layer is the outermost). A
 /// panic becomes the 500 page inside `add_headers`, so that page carries the same security
-/// headers as every other response.
-fn with_middleware(app: Router, config: &Config) -> Router {
+/// headers as every other response; so do the 503s of the capacity limits.
+fn with_middleware(app: Router, config: &Config, metrics: Arc<metrics::Metrics>) -> Router {
+    let capacity = capacity::Capacity::new(
+        config.http_max_concurrent_requests,
+        config.http_request_timeout,
+        metrics,
+    );
     app.layer(axum::middleware::from_fn(
         security::malformed_calls_are_client_errors,
     ))
@@ -84,8 +91,16 @@ fn with_middleware(app: Router, config: &Config) -> Router {
         security::Policy::new(config),
         security::refuse_cross_origin,
     ))
+    .layer(axum::middleware::from_fn_with_state(
+        capacity.clone(),
+        capacity::deadline,
+    ))
     .layer(tower_http::catch_panic::CatchPanicLayer::custom(
         internal_error_page,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        capacity,
+        capacity::limit_in_flight,
     ))
     .layer(axum::middleware::from_fn_with_state(
         security::Policy::new(config),
@@ -145,7 +160,7 @@ mod tests {
                 ""
             }),
         );
-        let response = super::with_middleware(app, &config)
+        let response = super::with_middleware(app, &config, Default::default())
             .oneshot(
                 axum::http::Request::get("/boom")
                     .body(axum::body::Body::empty())
