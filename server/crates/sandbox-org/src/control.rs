@@ -67,12 +67,15 @@ async fn only_local_json(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    // HTTP/2 carries the host in the :authority pseudo-header (the URI), not in Host.
     let host = request
         .headers()
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_string()))
         .unwrap_or_default();
-    if !is_local_host(host, &state.org.base_url()) {
+    if !is_local_host(&host, &state.org.base_url()) {
         return (
             StatusCode::FORBIDDEN,
             Json(json!({

@@ -133,3 +133,28 @@ async fn other_host_names_are_refused() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// Over HTTP/2 the host travels as `:authority`, not `Host`: this machine's name is still
+/// accepted (clients of the standalone org speak HTTP/2 over TLS).
+#[tokio::test]
+async fn http2_requests_name_their_host_in_the_authority() {
+    let org = Org::start().await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let response = h2
+        .get(org.url("/__sandbox/credentials"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), StatusCode::OK);
+    let port = org.org.local_addr().port();
+    let response = h2
+        .get(format!("http://localhost:{port}/__sandbox/calls"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
