@@ -329,13 +329,18 @@ async fn finish_sign_in(
         .clone()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let permission_sets = match super::session_check::standing(state, &info.user_id).await {
-        Ok(standing) => standing.permission_sets,
-        Err(e) => {
-            tracing::warn!(error = %e, "sign-in: could not read the person's permission sets");
-            Vec::new()
-        }
-    };
+    // When the org does not answer, the person starts with no permission sets and the
+    // next request asks again (as if the last check were one interval ago).
+    let now = chrono::Utc::now().timestamp_millis();
+    let (permission_sets, checked_at) =
+        match super::session_check::standing(state, &info.user_id).await {
+            Ok(standing) => (standing.permission_sets, now),
+            Err(e) => {
+                tracing::warn!(error = %e, "sign-in: could not read the person's permission sets");
+                let interval = state.config.session_recheck.as_millis() as i64;
+                (Vec::new(), now - interval)
+            }
+        };
     let user = SignedInUser {
         permission_sets,
         username,
@@ -347,10 +352,7 @@ async fn finish_sign_in(
     if session.cycle_id().await.is_err()
         || session.insert(USER_KEY, &user).await.is_err()
         || session
-            .insert(
-                super::session_check::CHECKED_KEY,
-                chrono::Utc::now().timestamp_millis(),
-            )
+            .insert(super::session_check::CHECKED_KEY, checked_at)
             .await
             .is_err()
     {
