@@ -333,8 +333,8 @@ async fn finish_sign_in(
     // next request asks again (as if the last check were one interval ago).
     let now = chrono::Utc::now().timestamp_millis();
     let (permission_sets, checked_at) =
-        match super::session_check::standing(state, &info.user_id).await {
-            Ok(standing) => (standing.permission_sets, now),
+        match super::session_check::permission_sets(state, &info.user_id).await {
+            Ok(sets) => (sets, now),
             Err(e) => {
                 tracing::warn!(error = %e, "sign-in: could not read the person's permission sets");
                 let interval = state.config.session_recheck.as_millis() as i64;

@@ -75,7 +75,6 @@ pub async fn standing(state: &AppState, user_id: &str) -> Result<Standing, Strin
         Ok(body["records"].as_array().cloned().unwrap_or_default())
     };
     let user = records(&user_ref)?;
-    let now = chrono::Utc::now();
     Ok(Standing {
         // A user the org no longer shows is not active.
         active: user
@@ -84,19 +83,40 @@ pub async fn standing(state: &AppState, user_id: &str) -> Result<Standing, Strin
         frozen: records(&login_ref)?
             .iter()
             .any(|l| l["IsFrozen"].as_bool().unwrap_or(false)),
-        permission_sets: records(&sets_ref)?
-            .iter()
-            .filter(|r| {
-                r["ExpirationDate"]
-                    .as_str()
-                    .and_then(|d| {
-                        chrono::DateTime::parse_from_str(d, "%Y-%m-%dT%H:%M:%S%.f%z").ok()
-                    })
-                    .is_none_or(|d| d > now)
-            })
-            .filter_map(|r| r["PermissionSet"]["Name"].as_str().map(String::from))
-            .collect(),
+        permission_sets: unexpired_names(&records(&sets_ref)?),
     })
+}
+
+/// The permission sets `user_id` holds now, in one plain query (at sign-in: the standing's
+/// other parts are Salesforce's own business then, since it issued the person a token).
+pub async fn permission_sets(state: &AppState, user_id: &str) -> Result<Vec<String>, String> {
+    let id = SalesforceId::parse(user_id).map_err(|e| e.to_string())?;
+    let soql = Soql::select(&["PermissionSet.Name", "ExpirationDate"])
+        .from("PermissionSetAssignment")
+        .filter(Cond::eq("AssigneeId", &id))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let rows = state
+        .org
+        .client
+        .query_all::<Value>(&soql)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(unexpired_names(&rows))
+}
+
+/// Names of the permission sets in assignment rows whose ExpirationDate has not passed.
+fn unexpired_names(rows: &[Value]) -> Vec<String> {
+    let now = chrono::Utc::now();
+    rows.iter()
+        .filter(|r| {
+            r["ExpirationDate"]
+                .as_str()
+                .and_then(|d| chrono::DateTime::parse_from_str(d, "%Y-%m-%dT%H:%M:%S%.f%z").ok())
+                .is_none_or(|d| d > now)
+        })
+        .filter_map(|r| r["PermissionSet"]["Name"].as_str().map(String::from))
+        .collect()
 }
 
 /// Paths that never need to know who is signed in.
