@@ -3,8 +3,14 @@
 
 pub mod audit;
 pub mod auth;
+pub mod capacity;
+pub mod client;
 pub mod health;
+pub mod limits;
+pub mod metrics;
 pub mod security;
+pub mod serve;
+pub mod session_check;
 pub mod trace;
 
 use std::sync::Arc;
@@ -24,6 +30,10 @@ pub struct AppState {
     pub portal: services::Portal,
     pub org: crate::org::Org,
     pub leptos_options: LeptosOptions,
+    /// This process's counters (`/metrics`).
+    pub metrics: Arc<metrics::Metrics>,
+    /// This process's sign-in rate limits.
+    pub auth_limits: Arc<limits::AuthLimits>,
 }
 
 /// The app's routes, found once per process.
@@ -72,27 +82,56 @@ pub fn router(state: AppState) -> Router {
             _,
         >(page_context, app::shell));
 
-    Router::new()
+    let app = Router::new()
         .merge(health::router())
-        .merge(auth::router())
+        .merge(metrics::router())
+        .merge(auth::router(state.auth_limits.clone()))
         .merge(audit::router())
         .merge(pages)
-        .with_state(state.clone())
-        .layer(axum::middleware::from_fn(
-            security::malformed_calls_are_client_errors,
-        ))
         .layer(axum::middleware::from_fn_with_state(
-            security::Policy::new(&state.config),
-            security::refuse_cross_origin,
+            state.clone(),
+            session_check::recheck,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            security::Policy::new(&state.config),
-            security::add_headers,
-        ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            internal_error_page,
-        ))
-        .layer(trace::layer())
+        .with_state(state.clone());
+    with_middleware(app, &state.config, state.metrics.clone())
+}
+
+/// The middleware every response passes through (the last layer is the outermost). A
+/// panic becomes the 500 page inside `add_headers`, so that page carries the same security
+/// headers as every other response; so do the 503s of the capacity limits.
+fn with_middleware(app: Router, config: &Config, metrics: Arc<metrics::Metrics>) -> Router {
+    let capacity = capacity::Capacity::new(
+        config.http_max_concurrent_requests,
+        config.http_request_timeout,
+        metrics,
+    );
+    app.layer(axum::middleware::from_fn(
+        security::malformed_calls_are_client_errors,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        security::Policy::new(config),
+        security::refuse_cross_origin,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        capacity.clone(),
+        capacity::deadline,
+    ))
+    .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        internal_error_page,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        capacity,
+        capacity::limit_in_flight,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        security::Policy::new(config),
+        security::add_headers,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        client::TrustedProxies::new(config.trusted_proxies.clone()),
+        client::resolve,
+    ))
+    .layer(trace::layer())
 }
 
 /// The response for a request whose handler panicked: a plain page that says what the user
@@ -127,6 +166,46 @@ fn internal_error_page(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::
 
 #[cfg(test)]
 mod tests {
+    use tower::ServiceExt;
+
+    /// A handler that panics gets the plain 500 page, with the same security headers as
+    /// every other response (the CSP, framing and caching rules).
+    #[tokio::test]
+    async fn the_panic_page_carries_the_security_headers() {
+        let config = crate::config::Config::load(|_| None).unwrap();
+        let app = axum::Router::new().route(
+            "/boom",
+            axum::routing::get(|| async {
+                panic!("the handler failed");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        );
+        let response = super::with_middleware(app, &config, Default::default())
+            .oneshot(
+                axum::http::Request::get("/boom")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 500);
+        let headers = response.headers();
+        for name in [
+            "content-security-policy",
+            "x-frame-options",
+            "x-content-type-options",
+            "referrer-policy",
+            "cross-origin-opener-policy",
+        ] {
+            assert!(
+                headers.contains_key(name),
+                "{name} on the panic page: {headers:?}"
+            );
+        }
+        assert_eq!(headers["cache-control"], "no-store");
+    }
+
     #[tokio::test]
     async fn a_panic_becomes_a_plain_500_page_without_the_panic_message() {
         let response = super::internal_error_page(Box::new(String::from("db password is xyzzy")));
