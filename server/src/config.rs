@@ -251,6 +251,30 @@ pub struct Config {
     /// Salesforce Integration licences the org includes (`INTEGRATION_LICENCES_INCLUDED`)
     /// and the monthly price of each more, in cents (`INTEGRATION_LICENCE_PRICE`).
     pub licences: services::usage::report::LicencePricing,
+    /// Sandbox mode may listen beyond loopback (`SANDBOX_PUBLIC=1`).
+    pub sandbox_public: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<crate::http::client::Network>,
+    /// Requests to `/auth/login` and `/auth/callback` a client may make a minute
+    /// (`AUTH_RATE_LIMIT_PER_MINUTE`), and all clients together
+    /// (`AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE`).
+    pub auth_rate_limit_per_minute: u32,
+    pub auth_global_rate_limit_per_minute: u32,
+    /// The org people must sign in from (`SALESFORCE_ORG_ID`, its 15-character form);
+    /// `None`: the org the portal's own connection reaches.
+    pub salesforce_org_id: Option<String>,
+    /// Sessions end this long after the sign-in, however active (`SESSION_MAX_HOURS`).
+    pub session_max: Duration,
+    /// How often a signed-in person's standing in the org (active, not frozen, permission
+    /// sets) is read again (`SESSION_RECHECK_MINUTES`; zero: on every request).
+    pub session_recheck: Duration,
+    /// A client must send a request's headers within this (`HTTP_HEADER_TIMEOUT_SECONDS`).
+    pub http_header_timeout: Duration,
+    /// An answer must begin within this (`HTTP_REQUEST_TIMEOUT_SECONDS`).
+    pub http_request_timeout: Duration,
+    /// Requests in flight at once, beyond which new ones get 503
+    /// (`HTTP_MAX_CONCURRENT_REQUESTS`).
+    pub http_max_concurrent_requests: usize,
 }
 
 /// The alert webhook's target and signing secret (never printed).
@@ -313,6 +337,16 @@ struct FileSettings {
     alert_webhook_secret: Option<String>,
     integration_licences_included: Option<toml::Value>,
     integration_licence_price: Option<toml::Value>,
+    sandbox_public: Option<toml::Value>,
+    trusted_proxies: Option<String>,
+    auth_rate_limit_per_minute: Option<toml::Value>,
+    auth_global_rate_limit_per_minute: Option<toml::Value>,
+    salesforce_org_id: Option<String>,
+    session_max_hours: Option<toml::Value>,
+    session_recheck_minutes: Option<toml::Value>,
+    http_header_timeout_seconds: Option<toml::Value>,
+    http_request_timeout_seconds: Option<toml::Value>,
+    http_max_concurrent_requests: Option<toml::Value>,
 }
 
 impl FileSettings {
@@ -366,6 +400,16 @@ impl FileSettings {
             "ALERT_WEBHOOK_SECRET" => self.alert_webhook_secret.clone(),
             "INTEGRATION_LICENCES_INCLUDED" => value(&self.integration_licences_included),
             "INTEGRATION_LICENCE_PRICE" => value(&self.integration_licence_price),
+            "SANDBOX_PUBLIC" => value(&self.sandbox_public),
+            "TRUSTED_PROXIES" => self.trusted_proxies.clone(),
+            "AUTH_RATE_LIMIT_PER_MINUTE" => value(&self.auth_rate_limit_per_minute),
+            "AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE" => value(&self.auth_global_rate_limit_per_minute),
+            "SALESFORCE_ORG_ID" => self.salesforce_org_id.clone(),
+            "SESSION_MAX_HOURS" => value(&self.session_max_hours),
+            "SESSION_RECHECK_MINUTES" => value(&self.session_recheck_minutes),
+            "HTTP_HEADER_TIMEOUT_SECONDS" => value(&self.http_header_timeout_seconds),
+            "HTTP_REQUEST_TIMEOUT_SECONDS" => value(&self.http_request_timeout_seconds),
+            "HTTP_MAX_CONCURRENT_REQUESTS" => value(&self.http_max_concurrent_requests),
             _ => None,
         }
     }
@@ -449,7 +493,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     (
         "SMTP_URL",
-        "smtp://user:pass@host:587 or smtps://…; unset: mail stays in the sandbox outbox (/outbox)",
+        "smtps://user:pass@host:465 or smtp://user:pass@host:587?tls=required (STARTTLS); plain smtp:// only to localhost; unset: mail stays in the sandbox outbox (/outbox)",
     ),
     (
         "MAIL_FROM",
@@ -530,6 +574,46 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "INTEGRATION_LICENCE_PRICE",
         "monthly price of each further Salesforce Integration licence, in USD (e.g. 10 or 12.50); default 10",
+    ),
+    (
+        "SANDBOX_PUBLIC",
+        "1: allow sandbox mode (its /outbox page and the sandbox org) on a non-loopback LISTEN_ADDR or SANDBOX_ORG_LISTEN; default 0",
+    ),
+    (
+        "TRUSTED_PROXIES",
+        "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client; default none",
+    ),
+    (
+        "AUTH_RATE_LIMIT_PER_MINUTE",
+        "requests to /auth/login and /auth/callback one client (IPv4 address, IPv6 /64) may make a minute; default 30",
+    ),
+    (
+        "AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE",
+        "requests to /auth/login and /auth/callback all clients together may make a minute (per instance); default 300",
+    ),
+    (
+        "SALESFORCE_ORG_ID",
+        "the org id (00D…) people sign in from; sign-ins from any other org are refused; default: the org the portal connects to",
+    ),
+    (
+        "SESSION_MAX_HOURS",
+        "sign-in sessions end this many hours after the sign-in, however active (1 to 720); default 12",
+    ),
+    (
+        "SESSION_RECHECK_MINUTES",
+        "how often a signed-in person's roles and active/frozen state are read again from the org (0 to 60; 0 = every request); default 5",
+    ),
+    (
+        "HTTP_HEADER_TIMEOUT_SECONDS",
+        "a client must send a request's headers within this many seconds, or the connection is closed (1 to 300); default 10",
+    ),
+    (
+        "HTTP_REQUEST_TIMEOUT_SECONDS",
+        "an answer that has not begun after this many seconds becomes a 503 page (1 to 3600); default 60",
+    ),
+    (
+        "HTTP_MAX_CONCURRENT_REQUESTS",
+        "requests in flight at once; more get 503 with Retry-After (health checks exempt) (1 to 100000); default 512",
     ),
 ];
 
@@ -631,16 +715,14 @@ impl Config {
         )?);
 
         let salesforce = parse_salesforce(&get)?;
+        let sandbox_public = parse_flag("SANDBOX_PUBLIC", get("SANDBOX_PUBLIC"))?;
+        if !sandbox_public {
+            check_sandbox_stays_local(listen_addr, &salesforce)?;
+        }
 
         let smtp_url = get("SMTP_URL").map(|raw| raw.trim().to_string());
         if let Some(raw) = &smtp_url {
-            let scheme_ok = raw.starts_with("smtp://") || raw.starts_with("smtps://");
-            if !scheme_ok || Url::parse(raw).is_err() {
-                return Err(ConfigError::new(
-                    "SMTP_URL",
-                    format!("'{}' is not an smtp:// or smtps:// URL", redact_url(raw)),
-                ));
-            }
+            check_smtp_url(raw)?;
         }
         let mail_from =
             get("MAIL_FROM").unwrap_or_else(|| "Portcullis <portcullis@localhost>".to_string());
@@ -749,7 +831,75 @@ impl Config {
             },
         };
 
+        let trusted_proxies = parse_trusted_proxies(get("TRUSTED_PROXIES"))?;
+        let http_header_timeout = Duration::from_secs(parse_number(
+            "HTTP_HEADER_TIMEOUT_SECONDS",
+            get("HTTP_HEADER_TIMEOUT_SECONDS"),
+            10,
+            1..=300,
+        )?);
+        let http_request_timeout = Duration::from_secs(parse_number(
+            "HTTP_REQUEST_TIMEOUT_SECONDS",
+            get("HTTP_REQUEST_TIMEOUT_SECONDS"),
+            60,
+            1..=3600,
+        )?);
+        let http_max_concurrent_requests = parse_number(
+            "HTTP_MAX_CONCURRENT_REQUESTS",
+            get("HTTP_MAX_CONCURRENT_REQUESTS"),
+            512,
+            1..=100_000,
+        )? as usize;
+        let session_max = Duration::from_secs(
+            3600 * parse_number("SESSION_MAX_HOURS", get("SESSION_MAX_HOURS"), 12, 1..=720)?,
+        );
+        let session_recheck = Duration::from_secs(
+            60 * parse_number(
+                "SESSION_RECHECK_MINUTES",
+                get("SESSION_RECHECK_MINUTES"),
+                5,
+                0..=60,
+            )?,
+        );
+        let salesforce_org_id = get("SALESFORCE_ORG_ID")
+            .map(|raw| {
+                let raw = raw.trim();
+                salesforce::SalesforceId::parse(raw)
+                    .ok()
+                    .map(|id| id.as_15().to_string())
+                    .filter(|id| id.starts_with("00D"))
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "SALESFORCE_ORG_ID",
+                            format!("'{raw}' is not an org id (15 or 18 characters, starting 00D)"),
+                        )
+                    })
+            })
+            .transpose()?;
+        let auth_rate_limit_per_minute = parse_number(
+            "AUTH_RATE_LIMIT_PER_MINUTE",
+            get("AUTH_RATE_LIMIT_PER_MINUTE"),
+            30,
+            2..=1_000_000,
+        )? as u32;
+        let auth_global_rate_limit_per_minute = parse_number(
+            "AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE",
+            get("AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE"),
+            300,
+            2..=10_000_000,
+        )? as u32;
+
         Ok(Self {
+            http_header_timeout,
+            http_request_timeout,
+            http_max_concurrent_requests,
+            session_max,
+            session_recheck,
+            salesforce_org_id,
+            auth_rate_limit_per_minute,
+            auth_global_rate_limit_per_minute,
+            trusted_proxies,
+            sandbox_public,
             usage_collect_every,
             alert_webhook,
             licences,
@@ -891,6 +1041,139 @@ fn read_file_settings(path: &Path) -> Result<FileSettings, ConfigError> {
             .unwrap_or_default();
         ConfigError::new(SETTING, format!("{}{place}: {message}", path.display()))
     })
+}
+
+/// Mail carries verification codes and capability links, so it leaves this machine only
+/// encrypted: `smtps://` (TLS from the start) or `smtp://…?tls=required` (STARTTLS, refused
+/// if the server does not offer it). lettre sends a plain `smtp://` URL, and one with
+/// `tls=opportunistic` to a server that does not offer STARTTLS, in clear text, which is
+/// fine only for a relay on this machine.
+fn check_smtp_url(raw: &str) -> Result<(), ConfigError> {
+    const SETTING: &str = "SMTP_URL";
+    let shown = redact_url(raw);
+    let url = Url::parse(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "smtp" | "smtps"))
+        .ok_or_else(|| {
+            ConfigError::new(
+                SETTING,
+                format!("'{shown}' is not an smtp:// or smtps:// URL"),
+            )
+        })?;
+    let Some(host) = url.host() else {
+        return Err(ConfigError::new(
+            SETTING,
+            format!("'{shown}' names no host"),
+        ));
+    };
+    if url.scheme() == "smtps" {
+        return Ok(());
+    }
+    let tls = url
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    // smtp: is not a "special" scheme, so the url crate leaves an IPv4 host as a name.
+    let loopback = match host {
+        url::Host::Domain(name) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    match tls.as_deref() {
+        Some("required") => Ok(()),
+        None | Some("opportunistic") if loopback => Ok(()),
+        None | Some("opportunistic") => Err(ConfigError::new(
+            SETTING,
+            format!(
+                "'{shown}' would send mail, with its codes and links, unencrypted: add ?tls=required \
+                 (STARTTLS, usually port 587) or use smtps:// (TLS, usually port 465); plain smtp:// \
+                 is only for a relay on this machine (localhost, 127.0.0.1, ::1)"
+            ),
+        )),
+        Some(other) => Err(ConfigError::new(
+            SETTING,
+            format!("'{shown}': tls={other} is not understood (use tls=required, or smtps://)"),
+        )),
+    }
+}
+
+/// A comma-separated list of proxy addresses and networks.
+fn parse_trusted_proxies(
+    raw: Option<String>,
+) -> Result<Vec<crate::http::client::Network>, ConfigError> {
+    const SETTING: &str = "TRUSTED_PROXIES";
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            let network = crate::http::client::Network::parse(item)
+                .map_err(|e| ConfigError::new(SETTING, e))?;
+            if network.to_string().ends_with("/0") {
+                return Err(ConfigError::new(
+                    SETTING,
+                    format!(
+                        "'{item}' trusts every address, so any client could name its own address"
+                    ),
+                ));
+            }
+            Ok(network)
+        })
+        .collect()
+}
+
+/// `1`/`true` or `0`/`false` (unset: false).
+fn parse_flag(setting: &'static str, raw: Option<String>) -> Result<bool, ConfigError> {
+    match raw.as_deref().map(str::trim) {
+        None | Some("0") | Some("false") => Ok(false),
+        Some("1") | Some("true") => Ok(true),
+        Some(other) => Err(ConfigError::new(
+            setting,
+            format!("'{other}' is not 1 or 0"),
+        )),
+    }
+}
+
+/// The sandbox mode is for trying the portal on one machine: its outbox page shows every
+/// mail (codes and links included) to anyone, and the sandbox org's home page lists its
+/// people's passwords. Serving either beyond this machine must be asked for.
+fn check_sandbox_stays_local(
+    listen_addr: SocketAddr,
+    salesforce: &SalesforceMode,
+) -> Result<(), ConfigError> {
+    let SalesforceMode::Sandbox { listen, .. } = salesforce else {
+        return Ok(());
+    };
+    let remedy = "listen on 127.0.0.1, point the portal at a real org (SALESFORCE_MODE=org), \
+                  or set SANDBOX_PUBLIC=1 to do this on purpose";
+    if !listen_addr.ip().to_canonical().is_loopback() {
+        return Err(ConfigError::new(
+            "LISTEN_ADDR",
+            format!(
+                "{listen_addr} can be reached from other machines, and with SALESFORCE_MODE=sandbox \
+                 the portal shows its outbox (/outbox: every mail, codes and links included) to \
+                 anyone who reaches it: {remedy}"
+            ),
+        ));
+    }
+    if !listen.ip().to_canonical().is_loopback() {
+        return Err(ConfigError::new(
+            "SANDBOX_ORG_LISTEN",
+            format!(
+                "{listen} can be reached from other machines, and with SALESFORCE_MODE=sandbox \
+                 that serves the sandbox org (its people's passwords, its control API) to anyone \
+                 who reaches it: {remedy}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_socket_addr(raw: &str) -> Result<SocketAddr, ConfigError> {
@@ -1086,6 +1369,15 @@ mod tests {
             ("INTEGRATION_LICENCES_INCLUDED", "five"),
             ("INTEGRATION_LICENCE_PRICE", "ten dollars"),
             ("INTEGRATION_LICENCE_PRICE", "10.005"),
+            ("SALESFORCE_ORG_ID", "005000000000001"),
+            ("SESSION_MAX_HOURS", "0"),
+            ("SESSION_RECHECK_MINUTES", "61"),
+            ("HTTP_HEADER_TIMEOUT_SECONDS", "0"),
+            ("HTTP_REQUEST_TIMEOUT_SECONDS", "forever"),
+            ("HTTP_MAX_CONCURRENT_REQUESTS", "0"),
+            ("SALESFORCE_ORG_ID", "acme"),
+            ("TRUSTED_PROXIES", "10.0.0.0/0"),
+            ("AUTH_RATE_LIMIT_PER_MINUTE", "0"),
         ] {
             let err = load(&[(key, value)]).expect_err(&format!("{key}={value} must be refused"));
             assert_eq!(err.setting, key, "{key}={value}: {err}");
@@ -1170,6 +1462,87 @@ mod tests {
             load(&[]).unwrap().salesforce,
             SalesforceMode::Sandbox { .. }
         ));
+    }
+
+    #[test]
+    fn mail_to_a_remote_server_must_be_encrypted() {
+        // Plain smtp:// (and opportunistic STARTTLS, which a network attacker can strip)
+        // would send codes and links in clear text.
+        for plaintext in [
+            "smtp://user:hunter2@mail.example.com:587",
+            "smtp://mail.example.com",
+            "smtp://mail.example.com:25?tls=opportunistic",
+            "smtp://10.0.0.5:587",
+        ] {
+            let err = load(&[("SMTP_URL", plaintext)])
+                .expect_err(&format!("{plaintext} must be refused"));
+            assert_eq!(err.setting, "SMTP_URL");
+            let line = err.to_string();
+            assert!(line.contains("tls=required"), "{line}");
+            assert!(line.contains("smtps://"), "{line}");
+            assert!(!line.contains("hunter2"), "{line}");
+        }
+        for encrypted in [
+            "smtp://user:pass@mail.example.com:587?tls=required",
+            "smtps://user:pass@mail.example.com:465",
+            "smtps://mail.example.com",
+        ] {
+            assert!(load(&[("SMTP_URL", encrypted)]).is_ok(), "{encrypted}");
+        }
+        // A relay on this machine may be plain: nothing crosses a network.
+        for loopback in [
+            "smtp://127.0.0.1:2525",
+            "smtp://localhost:25",
+            "smtp://[::1]:25",
+            "smtp://127.0.0.2:25?tls=opportunistic",
+        ] {
+            let loaded = load(&[("SMTP_URL", loopback)]);
+            assert!(loaded.is_ok(), "{loopback}: {:?}", loaded.err());
+        }
+    }
+
+    #[test]
+    fn the_sandbox_org_is_not_served_to_the_network_by_accident() {
+        for (key, value) in [
+            ("LISTEN_ADDR", "0.0.0.0:3000"),
+            ("LISTEN_ADDR", "192.0.2.10:3000"),
+            ("LISTEN_ADDR", "[::]:3000"),
+            ("SANDBOX_ORG_LISTEN", "0.0.0.0:3900"),
+        ] {
+            let err = load(&[(key, value)]).expect_err(&format!("{key}={value}"));
+            let line = err.to_string();
+            assert!(
+                line.contains("SALESFORCE_MODE") && line.contains("SANDBOX_PUBLIC"),
+                "{key}={value}: {line}"
+            );
+            assert!(!line.contains('\n'), "{line}");
+            // On purpose, it is allowed.
+            assert!(
+                load(&[(key, value), ("SANDBOX_PUBLIC", "1")]).is_ok(),
+                "{key}={value} with SANDBOX_PUBLIC=1"
+            );
+        }
+        for loopback in ["127.0.0.1:3000", "[::1]:3000", "127.0.0.5:3000"] {
+            assert!(load(&[("LISTEN_ADDR", loopback)]).is_ok(), "{loopback}");
+        }
+        let err = load(&[("SANDBOX_PUBLIC", "yes please")]).unwrap_err();
+        assert_eq!(err.setting, "SANDBOX_PUBLIC");
+        // A real org has no outbox page and no sandbox: any address will do.
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, "not checked here").unwrap();
+        let key = key.to_string_lossy().to_string();
+        assert!(
+            load(&[
+                ("LISTEN_ADDR", "0.0.0.0:3000"),
+                ("SALESFORCE_MODE", "org"),
+                ("SALESFORCE_URL", "https://acme.my.salesforce.com"),
+                ("SALESFORCE_CLIENT_ID", "3MVG9example"),
+                ("SALESFORCE_JWT_KEY_FILE", key.as_str()),
+                ("SALESFORCE_USERNAME", "portal@acme.example"),
+            ])
+            .is_ok()
+        );
     }
 
     #[test]

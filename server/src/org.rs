@@ -27,6 +27,8 @@ pub struct Org {
     pub sign_in: WebServerFlow,
     /// The org is the built-in sandbox org (its control API and outbox page exist).
     pub sandbox: bool,
+    /// The org's id (15 characters), once known.
+    id: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl Org {
@@ -40,7 +42,8 @@ impl Org {
                 setting: "SANDBOX_ORG_LISTEN",
                 message: "the sandbox org has no portal app key".into(),
             })?;
-        Self::build(
+        let org_id = text("orgId");
+        let built = Self::build(
             parse_url("SANDBOX_ORG_LISTEN", org.base_url())?,
             text("portalClientId"),
             None,
@@ -53,7 +56,33 @@ impl Org {
             Some(text("portalClientSecret")),
             portal_url,
             true,
-        )
+        )?;
+        if org_id.len() >= 15 {
+            let _ = built.id.set(org_id[..15].to_string());
+        }
+        Ok(built)
+    }
+
+    /// The org's id (its 15-character form), read from the org once
+    /// (`SELECT Id FROM Organization`, one API call) and remembered.
+    pub async fn id(&self) -> Result<String, String> {
+        self.id
+            .get_or_try_init(|| async {
+                let soql = salesforce::Soql::trusted("SELECT Id FROM Organization LIMIT 1");
+                let page = self
+                    .client
+                    .query::<serde_json::Value>(&soql)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                page.records
+                    .first()
+                    .and_then(|r| r["Id"].as_str())
+                    .filter(|id| id.len() >= 15)
+                    .map(|id| id[..15].to_string())
+                    .ok_or_else(|| "the org did not say its id".to_string())
+            })
+            .await
+            .cloned()
     }
 
     /// Connects to a real org from the `SALESFORCE_*` settings.
@@ -131,6 +160,7 @@ impl Org {
             client,
             sign_in,
             sandbox,
+            id: Default::default(),
         })
     }
 }

@@ -42,6 +42,45 @@ pub enum StartupError {
     AuditAnchorKey(services::keys::KeyFileError),
     #[error("ALERT_WEBHOOK_URL: {0}")]
     Webhook(String),
+    #[error("DATA_DIR: cannot create {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Creates the data directory readable by this user only (0700): it holds the database,
+/// the credential key and the sandbox org's state. One that exists with wider permissions
+/// is left as the operator made it, with a warning.
+fn private_data_dir(dir: &std::path::Path) -> Result<(), StartupError> {
+    let error = |source| StartupError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir).map_err(error)?;
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(dir)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                dir = %dir.display(),
+                "DATA_DIR can be read by other users; chmod 700 it (it holds the database and keys)"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A built application, bound to its port and ready to serve.
@@ -72,6 +111,7 @@ impl Application {
                 source,
             })?;
 
+        private_data_dir(&config.data_dir)?;
         let db = crate::db::open(&config.database_url, config.database_max_connections).await?;
         db.migrate(&config.database_url.to_string()).await?;
 
@@ -95,6 +135,11 @@ impl Application {
                 .await
                 .map_err(|e| StartupError::SandboxOrg(e.to_string()))?;
                 tracing::info!(url = %org.base_url(), "the built-in sandbox org is running");
+                if config.sandbox_public {
+                    tracing::warn!(
+                        "SANDBOX_PUBLIC=1: the sandbox outbox and the sandbox org may be reachable from other machines"
+                    );
+                }
                 Some(org)
             }
             crate::config::SalesforceMode::Org(_) => None,
@@ -166,13 +211,21 @@ impl Application {
             None => portal,
         };
 
-        let session_store = DbSessionStore::new(db.pool().clone());
+        let session_store = DbSessionStore::new(db.pool().clone(), config.session_max);
+        let metrics = Arc::new(http::metrics::Metrics::default());
+        let auth_limits = Arc::new(http::limits::AuthLimits::new(
+            config.auth_rate_limit_per_minute,
+            config.auth_global_rate_limit_per_minute,
+            metrics.clone(),
+        ));
         let state = AppState {
             config: Arc::new(config),
             db,
             portal,
             org,
             leptos_options,
+            metrics,
+            auth_limits,
         };
         Ok(Self {
             sandbox,
@@ -228,8 +281,15 @@ impl Application {
         } = self;
         let config = state.config.clone();
 
+        // Under https the cookie is `__Host-`: Secure, on `/`, and no other host (a sibling
+        // subdomain included) can set or shadow it.
+        let cookie_name = if config.serves_https() {
+            "__Host-portcullis_session"
+        } else {
+            "portcullis_session"
+        };
         let sessions = SessionManagerLayer::new(session_store.clone())
-            .with_name("portcullis_session")
+            .with_name(cookie_name)
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_secure(config.serves_https())
@@ -321,30 +381,20 @@ impl Application {
         });
         tokio::spawn(stop_on_signal(shutdown.clone()));
 
-        let graceful = {
-            let shutdown = shutdown.clone();
-            async move { shutdown.cancelled().await }
-        };
-        // Without TCP_NODELAY a streamed page's later chunks wait for the browser's delayed
-        // ACK of the first (about 40 ms on Linux): measured as a 44 ms p50 on /admin.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        let server = axum::serve(
+        let server = http::serve::serve(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(graceful);
-        let mut server = std::pin::pin!(server.into_future());
+            router,
+            config.http_header_timeout,
+            shutdown.clone(),
+        );
+        let mut server = std::pin::pin!(server);
 
-        let result = tokio::select! {
-            result = &mut server => result,
+        let result: std::io::Result<()> = tokio::select! {
+            () = &mut server => Ok(()),
             () = shutdown.cancelled() => {
                 tracing::info!("shutting down: waiting for in-flight requests");
                 match tokio::time::timeout(config.shutdown_grace, &mut server).await {
-                    Ok(result) => result,
+                    Ok(()) => Ok(()),
                     Err(_) => {
                         tracing::warn!(
                             grace_seconds = config.shutdown_grace.as_secs(),

@@ -142,34 +142,22 @@ struct Fixture {
     packages: Vec<String>,
 }
 
-/// GETs a page: its status and body. A body that stalls (no byte for 10 s) is reported and
-/// asked for once more: twice in this session's CI runs, `/admin` answered 200 and then sent
-/// nothing until the client gave up (not reproduced locally; see the issue notes). What this
-/// test checks, who sees what, is checked on the answer that arrives.
+/// GETs a page once: its status and whole body. A page that answers and then stops
+/// streaming fails the test: `/admin`, `/verify/…` and `/admin/requests/…` did in CI while
+/// another test's portal was finding its routes (see `routes` in `portcullis::http`).
 async fn get_page(
     client: &reqwest::Client,
     url: &str,
     path: &str,
     persona: Persona,
 ) -> (StatusCode, String) {
-    let mut last_error = String::new();
-    for attempt in 1..=2 {
-        let response = client.get(url).send().await.expect("GET a page");
-        let status = response.status();
-        match tokio::time::timeout(std::time::Duration::from_secs(10), response.text()).await {
-            Ok(Ok(body)) => return (status, body),
-            Ok(Err(e)) => last_error = format!("{e:?}"),
-            Err(_) => last_error = "no body within 10 s".into(),
-        }
-        // Written to stderr directly, so it shows even when the test passes (libtest
-        // captures only the print macros).
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "WARNING: {path} as {persona:?} (attempt {attempt}): {status} but the body did not arrive: {last_error}"
-        );
+    let response = client.get(url).send().await.expect("GET a page");
+    let status = response.status();
+    match tokio::time::timeout(std::time::Duration::from_secs(10), response.text()).await {
+        Ok(Ok(body)) => (status, body),
+        Ok(Err(e)) => panic!("{path} as {persona:?}: {status} but the body broke off: {e:?}"),
+        Err(_) => panic!("{path} as {persona:?}: {status} but the body did not finish within 10 s"),
     }
-    panic!("{path} as {persona:?}: the page's body did not arrive twice: {last_error}")
 }
 
 fn matrix(f: &Fixture) -> Vec<Row> {
@@ -1446,9 +1434,11 @@ async fn tampered_sign_ins(app: TestApp) {
     );
     assert_eq!(signed_in_as(&app, &alice).await, None);
 
-    // Each refusal is in the audit log.
+    // Each refusal of a sign-in in progress is in the audit log (the forged state, the
+    // login CSRF, the PKCE mismatch); a callback with no sign-in in progress (the spent
+    // one) is only counted: anyone can send those, and the audit log is permanent.
     assert!(
-        failed_sign_ins(&app).await >= failures + 4,
+        failed_sign_ins(&app).await >= failures + 3,
         "failed sign-ins are audited"
     );
     // The page the browser lands on says what happened, with status 200 or 4xx, never 500.

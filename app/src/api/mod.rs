@@ -87,16 +87,23 @@ pub mod ssr {
         Ok((user, viewer))
     }
 
-    /// The caller, for the audit log.
+    /// The caller, for the audit log: the client address the server decided (behind a
+    /// trusted proxy, the client's own), else the TCP peer.
     pub async fn actor(name: &str) -> Actor {
         let parts = use_context::<http::request::Parts>();
         let ip = parts
             .as_ref()
             .and_then(|p| {
                 p.extensions
-                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .get::<services::client::ClientAddr>()
+                    .map(|c| c.0)
+                    .or_else(|| {
+                        p.extensions
+                            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                            .map(|c| c.0.ip())
+                    })
             })
-            .map(|c| c.0.ip().to_string())
+            .map(|ip| ip.to_string())
             .unwrap_or_default();
         let user_agent = parts
             .as_ref()

@@ -18,6 +18,9 @@ pub fn AuthFailed() -> impl IntoView {
         Some("exchange") => {
             "Salesforce did not accept the sign-in. Start again; if it keeps failing, ask an administrator."
         }
+        Some("org") => {
+            "You signed in to another Salesforce org than the one this portal works with. Sign in with your account in the portal's org."
+        }
         _ => "The sign-in did not complete. Start again.",
     };
     view! {

@@ -3,8 +3,14 @@
 
 pub mod audit;
 pub mod auth;
+pub mod capacity;
+pub mod client;
 pub mod health;
+pub mod limits;
+pub mod metrics;
 pub mod security;
+pub mod serve;
+pub mod session_check;
 pub mod trace;
 
 use std::sync::Arc;
@@ -24,13 +30,38 @@ pub struct AppState {
     pub portal: services::Portal,
     pub org: crate::org::Org,
     pub leptos_options: LeptosOptions,
+    /// This process's counters (`/metrics`).
+    pub metrics: Arc<metrics::Metrics>,
+    /// This process's sign-in rate limits.
+    pub auth_limits: Arc<limits::AuthLimits>,
+}
+
+/// The app's routes, found once per process.
+///
+/// `generate_route_list` renders the app to find its routes, and while it does it holds
+/// Leptos's `SuppressResourceLoad`: a process-wide flag (a static in leptos_server 0.8), not
+/// one of this render's. A `Resource` first polled while the flag is set awaits forever
+/// instead of loading, in whichever portal of the process it belongs to: its page answers
+/// 200, streams the shell, and never sends the rest of its body. Building a router while
+/// another portal of the same process renders pages (every test binary does: one portal per
+/// test, tests in parallel; see leptos-rs/leptos#4773) stalled `/admin`, `/verify/…` and
+/// `/admin/requests/…` in CI about one run in four. The routes come from `app::App` alone,
+/// so they are found once, before the first router of the process exists; no page can be
+/// rendering while the flag is set. (The `portcullis` binary builds one router before it
+/// serves, so it did not meet this.)
+fn routes() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES
+        .get_or_init(|| leptos_axum::generate_route_list(app::App))
+        .clone()
 }
 
 /// The complete router: pages, static files, health, with all middleware.
 pub fn router(state: AppState) -> Router {
-    use leptos_axum::{LeptosRoutes, generate_route_list};
+    use leptos_axum::LeptosRoutes;
 
-    let routes = generate_route_list(app::App);
+    let routes = routes();
     let leptos_options = state.leptos_options.clone();
     // What pages and server functions get: the CSP nonce, and the portal's services.
     let page_context = {
@@ -51,27 +82,56 @@ pub fn router(state: AppState) -> Router {
             _,
         >(page_context, app::shell));
 
-    Router::new()
+    let app = Router::new()
         .merge(health::router())
-        .merge(auth::router())
+        .merge(metrics::router())
+        .merge(auth::router(state.auth_limits.clone()))
         .merge(audit::router())
         .merge(pages)
-        .with_state(state.clone())
-        .layer(axum::middleware::from_fn(
-            security::malformed_calls_are_client_errors,
-        ))
         .layer(axum::middleware::from_fn_with_state(
-            security::Policy::new(&state.config),
-            security::refuse_cross_origin,
+            state.clone(),
+            session_check::recheck,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            security::Policy::new(&state.config),
-            security::add_headers,
-        ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            internal_error_page,
-        ))
-        .layer(trace::layer())
+        .with_state(state.clone());
+    with_middleware(app, &state.config, state.metrics.clone())
+}
+
+/// The middleware every response passes through (the last layer is the outermost). A
+/// panic becomes the 500 page inside `add_headers`, so that page carries the same security
+/// headers as every other response; so do the 503s of the capacity limits.
+fn with_middleware(app: Router, config: &Config, metrics: Arc<metrics::Metrics>) -> Router {
+    let capacity = capacity::Capacity::new(
+        config.http_max_concurrent_requests,
+        config.http_request_timeout,
+        metrics,
+    );
+    app.layer(axum::middleware::from_fn(
+        security::malformed_calls_are_client_errors,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        security::Policy::new(config),
+        security::refuse_cross_origin,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        capacity.clone(),
+        capacity::deadline,
+    ))
+    .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        internal_error_page,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        capacity,
+        capacity::limit_in_flight,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        security::Policy::new(config),
+        security::add_headers,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        client::TrustedProxies::new(config.trusted_proxies.clone()),
+        client::resolve,
+    ))
+    .layer(trace::layer())
 }
 
 /// The response for a request whose handler panicked: a plain page that says what the user
@@ -106,6 +166,46 @@ fn internal_error_page(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::
 
 #[cfg(test)]
 mod tests {
+    use tower::ServiceExt;
+
+    /// A handler that panics gets the plain 500 page, with the same security headers as
+    /// every other response (the CSP, framing and caching rules).
+    #[tokio::test]
+    async fn the_panic_page_carries_the_security_headers() {
+        let config = crate::config::Config::load(|_| None).unwrap();
+        let app = axum::Router::new().route(
+            "/boom",
+            axum::routing::get(|| async {
+                panic!("the handler failed");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        );
+        let response = super::with_middleware(app, &config, Default::default())
+            .oneshot(
+                axum::http::Request::get("/boom")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 500);
+        let headers = response.headers();
+        for name in [
+            "content-security-policy",
+            "x-frame-options",
+            "x-content-type-options",
+            "referrer-policy",
+            "cross-origin-opener-policy",
+        ] {
+            assert!(
+                headers.contains_key(name),
+                "{name} on the panic page: {headers:?}"
+            );
+        }
+        assert_eq!(headers["cache-control"], "no-store");
+    }
+
     #[tokio::test]
     async fn a_panic_becomes_a_plain_500_page_without_the_panic_message() {
         let response = super::internal_error_page(Box::new(String::from("db password is xyzzy")));

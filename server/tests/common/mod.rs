@@ -11,6 +11,7 @@ pub mod binary;
 pub mod portal;
 pub mod sandbox;
 pub mod smtp;
+pub mod stress;
 
 use std::sync::Once;
 use std::time::Duration;
@@ -162,6 +163,16 @@ fn init_process() {
 
 /// A configuration for a test: port 0, everything under `dir`.
 pub fn test_config(dir: &std::path::Path, database_url: &str) -> Config {
+    test_config_with(dir, database_url, &[])
+}
+
+/// [`test_config`] with further settings, as environment variables would give them (they
+/// win over the test defaults).
+pub fn test_config_with(
+    dir: &std::path::Path,
+    database_url: &str,
+    extra: &[(&str, &str)],
+) -> Config {
     let dir = dir.display().to_string();
     let pairs = [
         ("LISTEN_ADDR", "127.0.0.1:0".to_string()),
@@ -177,10 +188,16 @@ pub fn test_config(dir: &std::path::Path, database_url: &str) -> Config {
         ("USAGE_COLLECT_SECONDS", "0".to_string()),
     ];
     Config::load(|key| {
-        pairs
+        extra
             .iter()
             .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.to_string())
+            .or_else(|| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.clone())
+            })
     })
     .expect("test configuration is valid")
 }
@@ -193,6 +210,16 @@ impl TestApp {
 
     /// Like [`TestApp::spawn`], with a chance to adjust the configuration first.
     pub async fn spawn_with(kind: Db, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
+        Self::spawn_env(kind, &[], adjust).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with settings given as environment variables would
+    /// give them (read by `Config::load`, so they are checked as at start-up).
+    pub async fn spawn_env(
+        kind: Db,
+        env: &[(&str, &str)],
+        adjust: impl FnOnce(&mut Config),
+    ) -> Option<Self> {
         init_process();
         let dir = tempfile::tempdir().expect("temporary directory");
         let (database_url, pg) = match kind {
@@ -208,7 +235,7 @@ impl TestApp {
                 (pg.url.clone(), Some(pg))
             }
         };
-        let mut config = test_config(dir.path(), &database_url);
+        let mut config = test_config_with(dir.path(), &database_url, env);
         adjust(&mut config);
         let app = match Application::build(config).await {
             Ok(app) => app,

@@ -188,20 +188,22 @@ impl WebServerFlow {
     }
 
     /// Checks the callback's query parameters against the session's `state` and returns
-    /// the authorization code.
+    /// the authorization code. The state comes first: a callback that does not carry this
+    /// browser's state is forged or stale, whatever else it says (an `error` included), and
+    /// nothing in it is believed.
     pub fn callback_code(
         query: &BTreeMap<String, String>,
         expected: &CsrfState,
     ) -> std::result::Result<SecretString, CallbackError> {
+        let state = query.get("state").map(String::as_str).unwrap_or_default();
+        if !expected.matches(state) {
+            return Err(CallbackError::StateMismatch);
+        }
         if let Some(error) = query.get("error") {
             return Err(CallbackError::Denied {
                 error: error.clone(),
                 description: query.get("error_description").cloned().unwrap_or_default(),
             });
-        }
-        let state = query.get("state").map(String::as_str).unwrap_or_default();
-        if !expected.matches(state) {
-            return Err(CallbackError::StateMismatch);
         }
         match query.get("code") {
             Some(code) if !code.is_empty() => Ok(SecretString::from(code.clone())),
@@ -539,11 +541,37 @@ mod tests {
         );
         assert!(matches!(
             WebServerFlow::callback_code(
-                &query(&[("error", "access_denied"), ("error_description", "end-user denied authorization")]),
+                &query(&[("error", "access_denied"), ("error_description", "end-user denied authorization"), ("state", "abc123")]),
                 &state
             ),
             Err(CallbackError::Denied { error, .. }) if error == "access_denied"
         ));
+    }
+
+    #[test]
+    fn a_callback_is_checked_for_its_state_before_anything_else() {
+        let expected = CsrfState::from_session("abc".into());
+        for forged in [
+            query(&[("state", "forged"), ("error", "access_denied")]),
+            query(&[("error", "access_denied")]),
+            query(&[("state", "forged"), ("code", "c")]),
+        ] {
+            assert!(matches!(
+                WebServerFlow::callback_code(&forged, &expected),
+                Err(CallbackError::StateMismatch)
+            ));
+        }
+        assert!(matches!(
+            WebServerFlow::callback_code(
+                &query(&[("state", "abc"), ("error", "access_denied")]),
+                &expected
+            ),
+            Err(CallbackError::Denied { .. })
+        ));
+        assert!(
+            WebServerFlow::callback_code(&query(&[("state", "abc"), ("code", "c")]), &expected)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -50,7 +50,80 @@ pub fn router(state: ControlState) -> Router {
             "/__sandbox/event-log-files",
             axum::routing::post(place_log_file),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            only_local_json,
+        ))
         .with_state(state)
+}
+
+/// The control API changes what the org does and shows its credentials, so it answers only
+/// requests meant for it: addressed to this machine by name (a page that rebinds its own
+/// DNS name to 127.0.0.1 still sends its own name as Host), and with writes in JSON (a
+/// form on another site can send only form or plain-text bodies, and a cross-site `fetch`
+/// with JSON needs a CORS preflight this org never grants).
+async fn only_local_json(
+    State(state): State<ControlState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    // HTTP/2 carries the host in the :authority pseudo-header (the URI), not in Host.
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_string()))
+        .unwrap_or_default();
+    if !is_local_host(&host, &state.org.base_url()) {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({
+                "error": "the sandbox control API answers only to localhost, 127.0.0.1, [::1] or the org's own address"
+            })),
+        )
+            .into_response();
+    }
+    let has_body = matches!(
+        *request.method(),
+        axum::http::Method::POST | axum::http::Method::PUT | axum::http::Method::PATCH
+    );
+    let json = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    if has_body && !json {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Json(
+                json!({ "error": "the sandbox control API takes Content-Type: application/json" }),
+            ),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether `host` (a Host header: name, optional port) names this machine or the org's
+/// own listen address (the host of `base_url`).
+fn is_local_host(host: &str, base_url: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    if name.is_empty() {
+        return false;
+    }
+    let own = url::Url::parse(base_url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()));
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || own.is_some_and(|own| own.eq_ignore_ascii_case(name))
 }
 
 async fn info(State(state): State<ControlState>) -> Json<Value> {

@@ -27,7 +27,7 @@ pub enum DatabaseKind {
 /// its password (callers pass the redacted URL for display).
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
-    #[error("DATABASE_URL: cannot create the directory {path} for the SQLite database: {source}")]
+    #[error("DATABASE_URL: cannot create the SQLite database {path} or its directory: {source}")]
     CreateDir {
         path: String,
         source: std::io::Error,
@@ -39,6 +39,35 @@ pub enum DatabaseError {
         url: String,
         source: sqlx::migrate::MigrateError,
     },
+}
+
+/// Creates a SQLite database file that does not exist yet readable by this user only
+/// (0600; SQLite gives its -wal and -shm files the same mode), in a directory created 0700.
+fn create_private_file(file: &std::path::Path) -> std::io::Result<()> {
+    if file.exists() {
+        return Ok(());
+    }
+    if let Some(parent) = file.parent()
+        && !parent.as_os_str().is_empty()
+        && !parent.exists()
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(file).map(drop)
 }
 
 /// A handle to the portal's database. Cheap to clone.
@@ -85,11 +114,9 @@ impl Database {
         sqlite_file: Option<&std::path::Path>,
     ) -> Result<Self, DatabaseError> {
         sqlx::any::install_default_drivers();
-        if let Some(parent) = sqlite_file.and_then(std::path::Path::parent)
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent).map_err(|source| DatabaseError::CreateDir {
-                path: parent.display().to_string(),
+        if let Some(file) = sqlite_file {
+            create_private_file(file).map_err(|source| DatabaseError::CreateDir {
+                path: file.display().to_string(),
                 source,
             })?;
         }

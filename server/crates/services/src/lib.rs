@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod blast;
 pub mod catalog;
+pub mod client;
 pub mod clock;
 pub mod db;
 pub mod decisions;

@@ -155,6 +155,10 @@ fn validate(
 }
 
 /// Counts one more use of `bucket` in the current window; Err(minutes to wait) when over.
+///
+/// One statement reads and counts (the row's lock on PostgreSQL, the write lock on
+/// SQLite), so concurrent uses cannot all read the same count and all pass: the limit
+/// holds exactly. Uses beyond the limit are counted too, which changes nothing.
 pub async fn rate_limit(
     tx: &mut Transaction<'static, Any>,
     bucket: &str,
@@ -162,35 +166,24 @@ pub async fn rate_limit(
     window_ms: i64,
 ) -> Result<Result<(), i64>, sqlx::Error> {
     let now = now_ms();
-    let row = sqlx::query("SELECT window_start, count FROM rate_limits WHERE bucket = $1")
-        .bind(bucket)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let (start, count) = match row {
-        Some(row) => (
-            row.try_get::<i64, _>("window_start")?,
-            row.try_get::<i64, _>("count")?,
-        ),
-        None => (now, 0),
-    };
-    let (start, count) = if now - start >= window_ms {
-        (now, 0)
-    } else {
-        (start, count)
-    };
-    if count >= limit {
+    let row = sqlx::query(
+        "INSERT INTO rate_limits (bucket, window_start, count) VALUES ($1, $2, 1) \
+         ON CONFLICT (bucket) DO UPDATE SET \
+         window_start = CASE WHEN $2 - rate_limits.window_start >= $3 THEN $2 ELSE rate_limits.window_start END, \
+         count = CASE WHEN $2 - rate_limits.window_start >= $3 THEN 1 ELSE rate_limits.count + 1 END \
+         RETURNING window_start, count",
+    )
+    .bind(bucket)
+    .bind(now)
+    .bind(window_ms)
+    .fetch_one(&mut **tx)
+    .await?;
+    let start: i64 = row.try_get("window_start")?;
+    let count: i64 = row.try_get("count")?;
+    if count > limit {
         let minutes = ((start + window_ms - now) / 60_000).max(1);
         return Ok(Err(minutes));
     }
-    sqlx::query(
-        "INSERT INTO rate_limits (bucket, window_start, count) VALUES ($1, $2, $3) \
-         ON CONFLICT (bucket) DO UPDATE SET window_start = excluded.window_start, count = excluded.count",
-    )
-    .bind(bucket)
-    .bind(start)
-    .bind(count + 1)
-    .execute(&mut **tx)
-    .await?;
     Ok(Ok(()))
 }
 
@@ -248,6 +241,10 @@ impl Portal {
             .await?
             .unwrap_or(self.settings.max_end_days);
         let request = validate(&input, today, max_end_days).map_err(IntakeError::Invalid)?;
+        let risky = !request.scope.risks().is_empty();
+        // Read before the transaction: inside it, this would wait for a second pooled
+        // connection while holding one, and concurrent submissions would starve the pool.
+        let approvals = self.approvals_required(risky).await?;
         let mut tx = self.db.begin_write().await?;
         if let Some(row) =
             sqlx::query("SELECT id, contact_email FROM access_requests WHERE submission_key = $1")
@@ -263,7 +260,7 @@ impl Portal {
         }
         if let Err(minutes) = rate_limit(
             &mut tx.tx,
-            &format!("submit:{}", actor.ip),
+            &crate::client::client_bucket("submit", &actor.ip),
             self.settings.submissions_per_hour,
             3_600_000,
         )
@@ -277,8 +274,6 @@ impl Portal {
         let code = tokens::new_code();
         let (token, token_hash) = tokens::new_token();
         let now = now_ms();
-        let risky = !request.scope.risks().is_empty();
-        let approvals = self.approvals_required(risky).await?;
         sqlx::query(
             "INSERT INTO access_requests (id, submission_key, state, company, contact_name, contact_email, justification, scope, \
              calls_per_day, ip_ranges, end_date, submitter_ip, created_at, updated_at, verification_code_hash, \
@@ -381,7 +376,14 @@ impl Portal {
         actor: &Actor,
     ) -> Result<(), IntakeError> {
         let mut tx = self.db.begin_write().await?;
-        let row = sqlx::query("SELECT state, created_at, verification_code_hash, verification_expires_at, verification_attempts FROM access_requests WHERE id = $1")
+        // The row is locked while its attempts are read and counted (PostgreSQL; SQLite's
+        // write transaction already excludes other writers): concurrent guesses cannot all
+        // read the same count and all be compared.
+        let lock = match self.db.kind() {
+            crate::db::DatabaseKind::Postgres => " FOR UPDATE",
+            crate::db::DatabaseKind::Sqlite => "",
+        };
+        let row = sqlx::query(&format!("SELECT state, created_at, verification_code_hash, verification_expires_at, verification_attempts FROM access_requests WHERE id = $1{lock}"))
             .bind(request_id)
             .fetch_optional(&mut *tx.tx)
             .await?

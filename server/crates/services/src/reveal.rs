@@ -530,7 +530,7 @@ async fn report_rate_limit(
 ) -> Result<(), RevealError> {
     match crate::requests::rate_limit(
         tx,
-        &format!("report:{}", actor.ip),
+        &crate::client::client_bucket("report", &actor.ip),
         REPORTS_PER_HOUR,
         3_600_000,
     )

@@ -143,6 +143,21 @@ impl Portal {
         Ok(changed > 0)
     }
 
+    /// Records the roles a signed-in person holds now, after the org was asked again (the
+    /// change itself happened, and is recorded, in Salesforce).
+    pub async fn refresh_roles(&self, username: &str, roles: &Roles) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE portal_users SET is_approver = $1, is_security_reviewer = $2, is_owner = $3 WHERE username = $4",
+        )
+        .bind(roles.approver)
+        .bind(roles.security_reviewer)
+        .bind(roles.owner)
+        .bind(username.to_ascii_lowercase())
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Records a sign-in (who, with which roles), audited in the same transaction.
     pub async fn record_sign_in(
         &self,
