@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh run
-scripts/leptos build --release
+scripts/build --release
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 export SITE_ROOT=${SITE_ROOT:-$PWD/target/site}
 exec "$TARGET_DIR/release/portcullis" "$@"

@@ -56,7 +56,7 @@ step clippy-server cargo clippy --locked --workspace --exclude frontend --all-ta
 # toolchain needed for clippy.
 step clippy-browser cargo clippy --locked -p frontend --all-targets -- -D warnings
 step rust-tests cargo test --locked --workspace --exclude frontend
-step build-front scripts/leptos build --frontend-only
+step build-front scripts/build --frontend-only
 # The Rust tests built target/debug/portcullis (the integration tests run it); build it only
 # if they did not, so the feature set (and the build) stays the tests' own.
 [ -x "$TARGET_DIR/debug/portcullis" ] || step build-server cargo build --locked -p server --bin portcullis
