@@ -289,6 +289,7 @@ pub const USER_PERMISSIONS: &[&str] = &[
     "FreezeUsers",
     "ViewAllUsers",
     "TransferAnyEntity",
+    "EditTask",
 ];
 
 const TIME_ZONES: &[&str] = &[
