@@ -60,6 +60,9 @@ function server(listen: number, sandbox: number, database: "sqlite" | "postgres"
 
 const chromiumUse = {
   ...devices["Desktop Chrome"],
+  // The built-in sandbox org serves HTTPS with a certificate of its own (in DATA_DIR): like
+  // a user who accepted it once, the browser takes it.
+  ignoreHTTPSErrors: true,
   launchOptions: chromium
     ? {
         executablePath: chromium,
@@ -84,7 +87,7 @@ const projects: PlaywrightTestConfig["projects"] = [
   {
     name: "sqlite",
     use: { ...chromiumUse, baseURL: `http://127.0.0.1:${port}` },
-    metadata: { sandbox: `http://127.0.0.1:${sandboxPort}` },
+    metadata: { sandbox: `https://127.0.0.1:${sandboxPort}` },
   },
 ];
 const webServer = [server(port, sandboxPort, "sqlite")];
@@ -92,7 +95,7 @@ if (withPostgres) {
   projects.push({
     name: "postgres",
     use: { ...chromiumUse, baseURL: `http://127.0.0.1:${pgPort}` },
-    metadata: { sandbox: `http://127.0.0.1:${pgSandboxPort}` },
+    metadata: { sandbox: `https://127.0.0.1:${pgSandboxPort}` },
   });
   webServer.push(server(pgPort, pgSandboxPort, "postgres"));
 }

@@ -249,9 +249,18 @@ impl TestApp {
         let port = app.port();
         let db = app.database().clone();
         let sandbox_url = app.sandbox_org().map(|o| o.base_url().to_string());
+        let sandbox_ca = app
+            .sandbox_org()
+            .and_then(|o| o.certificate_pem())
+            .map(|pem| reqwest::Certificate::from_pem(pem.as_bytes()).expect("the sandbox CA"));
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(app.run_until_stopped());
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder();
+        // The embedded sandbox org serves HTTPS with its own CA.
+        if let Some(ca) = sandbox_ca {
+            client = client.add_root_certificate(ca);
+        }
+        let client = client
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
@@ -334,4 +343,16 @@ macro_rules! db_test {
             }
         }
     };
+}
+
+/// A plain HTTP client for calls to an embedded sandbox org (its control API, or a
+/// contractor's calls with a credential): like a client whose user accepted the org's
+/// self-signed certificate, it does not verify the org's TLS (the portal itself does).
+#[allow(dead_code)]
+pub fn sandbox_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client")
 }

@@ -26,11 +26,17 @@ pub struct StandaloneOrg {
 impl StandaloneOrg {
     /// Starts `portcullis sandbox-org` on a free port over HTTPS.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Like [`StandaloneOrg::start`], with more command-line arguments.
+    pub fn start_with(args: &[&str]) -> Self {
         super::init_crypto();
         let dir = tempfile::tempdir().expect("state directory");
         let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .args(["sandbox-org", "--listen", "127.0.0.1:0", "--state"])
             .arg(dir.path())
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
