@@ -701,7 +701,7 @@ fn sha256_hex(text: &str) -> String {
 async fn hashed_ids(app: TestApp) {
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let client = reqwest::Client::builder()
-        .tls_danger_accept_invalid_certs(true)
+        .add_root_certificate(common::sandbox_ca())
         .cookie_provider(jar.clone())
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -771,7 +771,7 @@ async fn cookies_are_host_only_and_secure_under_https() {
     // The portal answers on its local port; PUBLIC_URL is what users would see.
     let local = format!("http://127.0.0.1:{}", app.port);
     let client = reqwest::Client::builder()
-        .tls_danger_accept_invalid_certs(true)
+        .add_root_certificate(common::sandbox_ca())
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

@@ -74,12 +74,11 @@ pub async fn spawn_portal(kind: Db) -> Option<TestApp> {
     TestApp::spawn_with(kind, |config| config.roles = one_role_each()).await
 }
 
-/// A browser-like client of its own: cookies kept, redirects not followed. Like a browser
-/// whose user accepted the embedded sandbox org's certificate (a new one per test's data
-/// directory), it does not verify the sandbox org's TLS; the portal itself does.
+/// A browser-like client of its own: cookies kept, redirects not followed; it trusts the
+/// embedded sandbox orgs' CA, as a browser whose user accepted it.
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
-        .tls_danger_accept_invalid_certs(true)
+        .add_root_certificate(super::sandbox_ca())
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
