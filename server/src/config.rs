@@ -161,7 +161,14 @@ pub enum SalesforceMode {
 #[derive(Clone)]
 pub enum OrgAuth {
     /// JWT bearer: the app's consumer key, the user to act as, and the private key file.
-    JwtBearer { username: String, key_file: PathBuf },
+    /// `sign_in_secret` (`SALESFORCE_CLIENT_SECRET` beside the key) serves staff sign-in
+    /// only: the web-server flow's code exchange needs the consumer secret unless the app's
+    /// "Require secret for web server flow" is off (`isConsumerSecretOptional`).
+    JwtBearer {
+        username: String,
+        key_file: PathBuf,
+        sign_in_secret: Option<String>,
+    },
     /// Client credentials: the app's consumer secret (the app runs as its run-as user).
     ClientCredentials { secret: String },
 }
@@ -169,10 +176,15 @@ pub enum OrgAuth {
 impl std::fmt::Debug for OrgAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OrgAuth::JwtBearer { username, key_file } => f
+            OrgAuth::JwtBearer {
+                username,
+                key_file,
+                sign_in_secret,
+            } => f
                 .debug_struct("JwtBearer")
                 .field("username", username)
                 .field("key_file", key_file)
+                .field("sign_in_secret", &sign_in_secret.as_ref().map(|_| "***"))
                 .finish(),
             OrgAuth::ClientCredentials { .. } => f.write_str("ClientCredentials { secret: *** }"),
         }
@@ -187,6 +199,10 @@ pub struct OrgConnection {
     /// The portal app's consumer key (`SALESFORCE_CLIENT_ID`).
     pub client_id: String,
     pub auth: OrgAuth,
+    /// The JWT bearer assertion's `aud` (`SALESFORCE_JWT_AUDIENCE`); default the My Domain
+    /// URL, which production orgs and sandboxes both accept (login.salesforce.com is refused
+    /// by every sandbox).
+    pub jwt_audience: Option<String>,
     /// An extra trusted CA certificate, PEM (`SALESFORCE_CA_FILE`).
     pub ca_file: Option<PathBuf>,
 }
@@ -315,6 +331,7 @@ struct FileSettings {
     salesforce_client_secret: Option<String>,
     salesforce_username: Option<String>,
     salesforce_jwt_key_file: Option<String>,
+    salesforce_jwt_audience: Option<String>,
     salesforce_ca_file: Option<String>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
@@ -376,6 +393,7 @@ impl FileSettings {
             "SALESFORCE_CLIENT_SECRET" => self.salesforce_client_secret.clone(),
             "SALESFORCE_USERNAME" => self.salesforce_username.clone(),
             "SALESFORCE_JWT_KEY_FILE" => self.salesforce_jwt_key_file.clone(),
+            "SALESFORCE_JWT_AUDIENCE" => self.salesforce_jwt_audience.clone(),
             "SALESFORCE_CA_FILE" => self.salesforce_ca_file.clone(),
             "SMTP_URL" => self.smtp_url.clone(),
             "MAIL_FROM" => self.mail_from.clone(),
@@ -485,7 +503,11 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     (
         "SALESFORCE_CLIENT_SECRET",
-        "org mode: consumer secret for the client credentials flow (if no JWT key)",
+        "org mode: the portal app's consumer secret: the client credentials flow (if no JWT key); with the JWT key, used for staff sign-in only (required unless the app's \"Require secret for web server flow\" is off)",
+    ),
+    (
+        "SALESFORCE_JWT_AUDIENCE",
+        "org mode, with the JWT key: the assertion's audience; default SALESFORCE_URL (the My Domain URL)",
     ),
     (
         "SALESFORCE_CA_FILE",
@@ -981,7 +1003,7 @@ fn parse_salesforce(get: &dyn Fn(&str) -> Option<String>) -> Result<SalesforceMo
                 get("SALESFORCE_JWT_KEY_FILE"),
                 get("SALESFORCE_CLIENT_SECRET"),
             ) {
-                (Some(key_file), _) => {
+                (Some(key_file), secret) => {
                     let key_file = PathBuf::from(key_file);
                     if !key_file.is_file() {
                         return Err(ConfigError::new(
@@ -992,7 +1014,11 @@ fn parse_salesforce(get: &dyn Fn(&str) -> Option<String>) -> Result<SalesforceMo
                     let username = get("SALESFORCE_USERNAME").ok_or_else(|| {
                         ConfigError::new("SALESFORCE_USERNAME", "is required with SALESFORCE_JWT_KEY_FILE (the user the portal acts as)")
                     })?;
-                    OrgAuth::JwtBearer { username, key_file }
+                    OrgAuth::JwtBearer {
+                        username,
+                        key_file,
+                        sign_in_secret: secret.filter(|s| !s.trim().is_empty()),
+                    }
                 }
                 (None, Some(secret)) => OrgAuth::ClientCredentials { secret },
                 (None, None) => {
@@ -1001,6 +1027,23 @@ fn parse_salesforce(get: &dyn Fn(&str) -> Option<String>) -> Result<SalesforceMo
                         "org mode needs SALESFORCE_JWT_KEY_FILE (JWT bearer, preferred) or SALESFORCE_CLIENT_SECRET (client credentials)",
                     ));
                 }
+            };
+            let jwt_audience = match get("SALESFORCE_JWT_AUDIENCE") {
+                Some(raw) => {
+                    let raw = raw.trim().trim_end_matches('/').to_string();
+                    match Url::parse(&raw) {
+                        Ok(aud) if aud.scheme() == "https" || aud.scheme() == "http" => Some(raw),
+                        _ => {
+                            return Err(ConfigError::new(
+                                "SALESFORCE_JWT_AUDIENCE",
+                                format!(
+                                    "'{raw}' is not a URL (expected the org's My Domain URL, https://login.salesforce.com or https://test.salesforce.com)"
+                                ),
+                            ));
+                        }
+                    }
+                }
+                None => None,
             };
             let ca_file = get("SALESFORCE_CA_FILE").map(PathBuf::from);
             if let Some(ca) = &ca_file
@@ -1015,6 +1058,7 @@ fn parse_salesforce(get: &dyn Fn(&str) -> Option<String>) -> Result<SalesforceMo
                 url,
                 client_id,
                 auth,
+                jwt_audience,
                 ca_file,
             }))
         }

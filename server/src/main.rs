@@ -49,6 +49,20 @@ struct SandboxArgs {
     /// A JSON file with fault rules ({"rules": [...]}) in force from the start.
     #[arg(long)]
     faults: Option<std::path::PathBuf>,
+    /// The kind of org to stand in for: production, sandbox or developer. It decides which
+    /// JWT bearer audiences are accepted (the My Domain URL always; login.salesforce.com in
+    /// production and developer orgs). Default: the stored org's kind; a new org is a sandbox.
+    #[arg(long, value_parser = parse_kind)]
+    kind: Option<sandbox_org::store::OrgKind>,
+    /// Seconds before a newly deployed app's credentials work, as a real org takes a while
+    /// (default: the stored setting; a new org waits 2 seconds).
+    #[arg(long)]
+    app_activation_seconds: Option<u64>,
+}
+
+fn parse_kind(raw: &str) -> Result<sandbox_org::store::OrgKind, String> {
+    sandbox_org::store::OrgKind::parse(raw)
+        .ok_or_else(|| format!("'{raw}' is not a kind of org (production, sandbox or developer)"))
 }
 
 fn settings_help() -> String {
@@ -252,6 +266,8 @@ fn sandbox_org(args: SandboxArgs) -> ExitCode {
             daily_api_limit: args.daily_api_limit,
             portal_callbacks: args.portal_callbacks,
             faults,
+            kind: args.kind,
+            app_activation_seconds: args.app_activation_seconds,
         };
         let org = match sandbox_org::SandboxOrg::start(config).await {
             Ok(org) => org,
@@ -308,6 +324,15 @@ fn print_sandbox_banner(
     say(&format!(
         "  Org id: {}",
         credentials["orgId"].as_str().unwrap_or("")
+    ));
+    say(&format!(
+        "  Org kind: {} (JWT audience: {})",
+        match org.org.read().settings.kind {
+            sandbox_org::store::OrgKind::Production => "production",
+            sandbox_org::store::OrgKind::Sandbox => "sandbox",
+            sandbox_org::store::OrgKind::Developer => "developer",
+        },
+        org.base_url()
     ));
     say(&format!(
         "  Portal app client id: {}",

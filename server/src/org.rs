@@ -95,7 +95,11 @@ impl Org {
     /// Connects to a real org from the `SALESFORCE_*` settings.
     pub fn real(connection: &OrgConnection, portal_url: &str) -> Result<Self, OrgError> {
         let (auth, secret) = match &connection.auth {
-            OrgAuth::JwtBearer { username, key_file } => {
+            OrgAuth::JwtBearer {
+                username,
+                key_file,
+                sign_in_secret,
+            } => {
                 let key = std::fs::read_to_string(key_file).map_err(|e| OrgError::Setting {
                     setting: "SALESFORCE_JWT_KEY_FILE",
                     message: format!("cannot read {}: {e}", key_file.display()),
@@ -105,9 +109,9 @@ impl Org {
                         client_id: connection.client_id.clone(),
                         username: username.clone(),
                         private_key_pem: SecretString::from(key),
-                        audience: "https://login.salesforce.com".into(),
+                        audience: jwt_audience(connection),
                     },
-                    None,
+                    sign_in_secret.clone(),
                 )
             }
             OrgAuth::ClientCredentials { secret } => (
@@ -127,6 +131,37 @@ impl Org {
             portal_url,
             false,
         )
+    }
+
+    /// In JWT mode without `SALESFORCE_CLIENT_SECRET`: asks the org whether staff sign-in
+    /// needs the consumer secret, and refuses to start if it does (every sign-in would fail
+    /// with `invalid_client`). An org that cannot be asked now is not a reason to stop.
+    pub async fn check_sign_in_secret(&self, connection: &OrgConnection) -> Result<(), OrgError> {
+        if !matches!(
+            connection.auth,
+            OrgAuth::JwtBearer {
+                sign_in_secret: None,
+                ..
+            }
+        ) {
+            return Ok(());
+        }
+        match self.sign_in.secret_required().await {
+            Ok(Some(true)) => Err(OrgError::Setting {
+                setting: "SALESFORCE_CLIENT_SECRET",
+                message: "the org requires the portal app's consumer secret for staff sign-in \
+                          (the app's \"Require secret for web server flow\" is on): set \
+                          SALESFORCE_CLIENT_SECRET beside SALESFORCE_JWT_KEY_FILE (it is then \
+                          used for sign-in only), or turn that setting off in the app's OAuth \
+                          settings"
+                    .into(),
+            }),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not ask the org whether staff sign-in needs the consumer secret");
+                Ok(())
+            }
+        }
     }
 
     fn build(
@@ -187,6 +222,18 @@ impl Org {
             doctor,
         })
     }
+}
+
+/// The JWT bearer assertion's audience: `SALESFORCE_JWT_AUDIENCE`, else the org's My Domain
+/// URL. Salesforce's JWT flow page names `https://login.salesforce.com` (production) and
+/// `https://test.salesforce.com` (sandboxes); a sandbox refuses the former, and External
+/// Client Apps in sandboxes reportedly refuse the latter since Spring '26 while accepting
+/// the My Domain URL in every kind of org (3P reports, see docs/salesforce-calls.md).
+pub fn jwt_audience(connection: &OrgConnection) -> String {
+    connection
+        .jwt_audience
+        .clone()
+        .unwrap_or_else(|| connection.url.as_str().trim_end_matches('/').to_string())
 }
 
 fn parse_url(setting: &'static str, raw: &str) -> Result<Url, OrgError> {

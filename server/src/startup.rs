@@ -133,6 +133,8 @@ impl Application {
                     daily_api_limit: *daily_api_limit,
                     portal_callbacks: vec![format!("{portal_url}/auth/callback")],
                     faults: Vec::new(),
+                    kind: None,
+                    app_activation_seconds: None,
                 })
                 .await
                 .map_err(|e| StartupError::SandboxOrg(e.to_string()))?;
@@ -162,7 +164,9 @@ impl Application {
 
         let org = match (&config.salesforce, &sandbox) {
             (crate::config::SalesforceMode::Org(connection), _) => {
-                crate::org::Org::real(connection, &portal_url)?
+                let org = crate::org::Org::real(connection, &portal_url)?;
+                org.check_sign_in_secret(connection).await?;
+                org
             }
             (_, Some(sandbox)) => crate::org::Org::sandbox(
                 sandbox,

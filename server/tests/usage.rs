@@ -305,6 +305,20 @@ async fn over_budget_end_to_end(kind: Db) {
     assert_eq!(payload["action"], "freeze");
     assert!(!body.contains(credential["consumer_secret"].as_str().unwrap()));
 
+    // Frozen, and the token issued before the freeze is revoked (freezing alone may not
+    // end it: issue 14, item 10).
+    let response = http
+        .get(format!("{instance}/services/data/v66.0/limits"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "the token issued before the freeze still works"
+    );
+
     // Frozen: the org refuses the contractor's next token.
     let (status, refusal) = token(&credential)
         .await

@@ -67,6 +67,9 @@ pub struct ContractorView {
     pub forecast: String,
     pub suspended: bool,
     pub frozen: bool,
+    /// "Newest data: up to 09:00 UTC on 2026-12-05 (2 hours old)…": Salesforce publishes
+    /// usage files late (daily ones the next day).
+    pub data_age: String,
 }
 
 /// A user among the org's top consumers.
@@ -105,6 +108,10 @@ pub struct CollectorView {
     pub last_success: Option<String>,
     pub last_error: Option<String>,
     pub files_read: i64,
+    /// Malformed rows skipped in the files read.
+    pub rows_skipped: i64,
+    /// How old the newest usage data is.
+    pub data_age: String,
 }
 
 /// The approvers' usage dashboard.
@@ -209,6 +216,26 @@ mod ssr {
             last_7_days: usage.last_7_days,
             last_24_hours: usage.last_24_hours,
             frozen: usage.frozen,
+            data_age: data_age(usage.data_through, services::clock::now_ms()),
+        }
+    }
+
+    /// How old the newest usage data is, in words.
+    pub fn data_age(through: Option<i64>, now: i64) -> String {
+        match through {
+            None => "No usage data has arrived from Salesforce yet (its usage files arrive late: hourly ones within hours, daily ones the next day).".to_string(),
+            Some(through) => {
+                let hours = (now - through).max(0) / 3_600_000;
+                format!(
+                    "Newest data: up to {} ({}). Salesforce publishes usage files late: hourly ones within hours, daily ones the next day.",
+                    services::clock::to_datetime(through).format("%Y-%m-%d %H:%M UTC"),
+                    match hours {
+                        0 => "less than an hour old".to_string(),
+                        1 => "1 hour old".to_string(),
+                        n => format!("{n} hours old"),
+                    }
+                )
+            }
         }
     }
 }
@@ -231,6 +258,8 @@ pub async fn usage_dashboard() -> Result<UsageOverview, ServerFnError> {
             last_success: overview.collector.last_success_at.map(ssr::time),
             last_error: overview.collector.last_error,
             files_read: overview.collector.files_read,
+            rows_skipped: overview.rows_skipped,
+            data_age: ssr::data_age(overview.data_through, now),
         },
         pool: overview.org.map(|org| PoolView {
             max: org.daily_api_max,

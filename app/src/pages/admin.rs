@@ -504,7 +504,7 @@ fn RequestReview(
                         <label for="decision_end_date">"End date"</label>
                         <input id="decision_end_date" aria-describedby="end_date-error" name="end_date" type="date" value=proposal.end_date.clone() />
                         <FieldMessage id="end_date-error" message=error("end_date") />
-                        <label for="decision_ip_ranges">"IP ranges (one CIDR per line; empty: any)"</label>
+                        <label for="decision_ip_ranges">"IP ranges (one CIDR per line; empty: any). Salesforce does not block the app's token by them: calls from elsewhere are found in the usage files, hours later, and then suspend the grant and freeze its user."</label>
                         <textarea id="decision_ip_ranges" aria-describedby="ip_ranges-error" name="ip_ranges" rows="2">{proposal.ip_ranges.join("\n")}</textarea>
                         <FieldMessage id="ip_ranges-error" message=error("ip_ranges") />
                     </fieldset>

@@ -164,7 +164,7 @@ fn RequestFlow(options: FormOptions) -> impl IntoView {
                     <label for="calls_per_day">"Expected API calls per day"</label>
                     <input id="calls_per_day" name="calls_per_day" type="number" min="1" max="100000" required aria-describedby="calls_per_day-error" />
                     <FieldMessage id="calls_per_day-error" message=message("calls_per_day") />
-                    <label for="ip_ranges">"Source IP ranges (optional, one CIDR per line)"</label>
+                    <label for="ip_ranges">"Source IP ranges (optional, one CIDR per line): calls from elsewhere suspend your access once Salesforce reports them"</label>
                     <textarea id="ip_ranges" name="ip_ranges" rows="2" placeholder="203.0.113.0/24" aria-describedby="ip_ranges-error"></textarea>
                     <FieldMessage id="ip_ranges-error" message=message("ip_ranges") />
                     <label for="end_date">"Access needed until"</label>

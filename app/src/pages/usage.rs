@@ -134,6 +134,8 @@ fn Numbers(c: ContractorView) -> impl IntoView {
             <dd>{c.forecast.clone()}</dd>
             <dt>"When the budget is used up"</dt>
             <dd>{format!("{}; warning at {}%", c.hard_action, c.warn_percent)}</dd>
+            <dt>"Data age"</dt>
+            <dd class="data-age">{c.data_age.clone()}</dd>
         </dl>
     }
 }
@@ -188,6 +190,13 @@ fn Dashboard(d: UsageOverview, lift: ServerAction<LiftSuspension>) -> impl IntoV
             }}
         </p>
         {collector.last_error.clone().map(|e| view! { <p class="notice error" role="alert">{format!("The last collection had a problem: {e}")}</p> })}
+        <p class="muted data-age">{collector.data_age.clone()}</p>
+        {(collector.rows_skipped > 0).then(|| view! {
+            <p class="notice" role="status">{format!(
+                "{} malformed row(s) in the usage files were skipped (not counted); the rest of each file was.",
+                collector.rows_skipped
+            )}</p>
+        })}
         <section aria-labelledby="pool-heading">
             <h2 id="pool-heading">"The org's daily pool"</h2>
             {match d.pool.clone() {

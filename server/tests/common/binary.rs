@@ -214,6 +214,8 @@ impl PortalProcess {
             .env("SALESFORCE_CLIENT_ID", &org.client_id)
             .env("SALESFORCE_JWT_KEY_FILE", &key_file)
             .env("SALESFORCE_USERNAME", &org.provisioner)
+            // Staff sign-in's code exchange needs the consumer secret (issue 14, item 1).
+            .env("SALESFORCE_CLIENT_SECRET", &org.client_secret)
             .env("SALESFORCE_CA_FILE", &org.ca_file)
             .env("PROVISIONING_WORKERS", workers.to_string())
             .env("USAGE_COLLECT_SECONDS", "0")

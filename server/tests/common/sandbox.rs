@@ -34,7 +34,14 @@ impl StandaloneOrg {
         super::init_crypto();
         let dir = tempfile::tempdir().expect("state directory");
         let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .args(["sandbox-org", "--listen", "127.0.0.1:0", "--state"])
+            .args([
+                "sandbox-org",
+                "--listen",
+                "127.0.0.1:0",
+                "--app-activation-seconds",
+                "0",
+                "--state",
+            ])
             .arg(dir.path())
             .args(args)
             .stdout(Stdio::piped())
@@ -210,6 +217,23 @@ pub async fn provision_contractor(
         )
         .await
         .expect("assign the permission set");
+    // The app is pre-authorised through a licence-less permission set: one tied to the API
+    // Integration licence cannot be assigned apps (issue 14, item 3).
+    let app_permission_set = format!("{name}_Contractor_App");
+    let app_ps = client
+        .create(
+            "PermissionSet",
+            &json!({ "Name": app_permission_set, "Label": format!("{name} contractor app") }),
+        )
+        .await
+        .expect("create the app's permission set");
+    client
+        .create(
+            "PermissionSetAssignment",
+            &json!({ "AssigneeId": user_id, "PermissionSetId": app_ps, "ExpirationDate": expires }),
+        )
+        .await
+        .expect("assign the app's permission set");
     let shares: Vec<Value> = case_ids
         .iter()
         .map(|c| json!({ "CaseId": c, "UserOrGroupId": user_id, "CaseAccessLevel": "Edit" }))
@@ -230,7 +254,7 @@ pub async fn provision_contractor(
         description: format!("API access for {name}"),
         scopes: vec!["Api".into()],
         client_credentials_run_as: username.clone(),
-        permission_set_names: vec![ApiName::parse(&permission_set).unwrap()],
+        permission_set_names: vec![ApiName::parse(&app_permission_set).unwrap()],
         trusted_ip_ranges: vec![],
         callback_url: Url::parse("https://login.salesforce.com/services/oauth2/success").unwrap(),
         pkce_required: true,
@@ -247,13 +271,16 @@ pub async fn provision_contractor(
         )
         .await
         .expect("deploy the External Client App");
-    let app_id = result
-        .details
-        .component_successes
-        .iter()
-        .find(|c| c.component_type == "ExternalClientApplication")
-        .and_then(|c| c.id.clone())
-        .expect("the app's id in the deploy result");
+    assert!(result.success, "the deploy succeeded");
+    // The app's id is looked up, not taken from the deploy result (issue 14, item 7).
+    let app_id = client
+        .oauth_usage_apps()
+        .await
+        .expect("the org's apps")
+        .into_iter()
+        .find(|a| a.developer_name == spec.name.as_str())
+        .map(|a| a.identifier)
+        .expect("the new app in GET /apps/oauth/usage");
     let consumers = client
         .app_credentials(&app_id)
         .await

@@ -150,22 +150,17 @@ fn staged_list(value: Value) -> Result<Vec<StagedCredentials>> {
 }
 
 /// Whether an error says the org does not allow reading consumer secrets over REST
-/// (`enableClientSecretInRestApiAccess` off). The exact body is unconfirmed; these are the
-/// phrasings reported in the field. The portal then falls back to storing the secret.
+/// (`enableClientSecretInRestApiAccess` off): matched by its error code, never by its
+/// message (messages change and are translated). The code a real org sends is UNCONFIRMED;
+/// `FUNCTIONALITY_NOT_ENABLED` is the one for a feature turned off. The portal then falls
+/// back to storing the secret.
 pub fn is_secret_access_disabled(error: &Error) -> bool {
     let Error::Api { errors, .. } = error else {
         return false;
     };
-    errors.iter().any(|e| {
-        let message = e.message.to_ascii_lowercase();
-        [
-            "not currently enabled",
-            "feature is not enabled",
-            "not enabled for this user",
-        ]
+    errors
         .iter()
-        .any(|phrase| message.contains(phrase))
-    })
+        .any(|e| e.error_code == "FUNCTIONALITY_NOT_ENABLED")
 }
 
 impl Client {

@@ -15,6 +15,8 @@ use crate::wire;
 
 /// Longest piece of an unstructured response body quoted in an error message.
 pub(crate) const MAX_BODY_IN_MESSAGE: usize = 500;
+/// A deploy's failures listed in its error (a real deploy of one app has a handful).
+const MAX_DEPLOY_FAILURES: usize = 100;
 
 /// One entry of a REST error body (§2.3): `{"message", "errorCode", "fields"}`. Per-record
 /// results (sObject Collections, SaveResults) name the code `statusCode`; both decode here.
@@ -193,14 +195,31 @@ fn deploy_summary(
         text.push_str(": ");
         text.push_str(message);
     }
-    for failure in failures.iter().take(5) {
+    // Every failure, whole (the step's last error is what an admin acts on; issue 14).
+    for failure in failures.iter().take(MAX_DEPLOY_FAILURES) {
         text.push_str(&format!(
-            "; {} {}: {}",
-            failure.component_type, failure.full_name, failure.problem
+            "; {} {} ({}{}): {}{}",
+            failure.component_type,
+            failure.full_name,
+            failure.file_name,
+            match (failure.line_number, failure.column_number) {
+                (Some(line), Some(column)) => format!(" line {line}, column {column}"),
+                (Some(line), None) => format!(" line {line}"),
+                _ => String::new(),
+            },
+            failure
+                .problem_type
+                .as_deref()
+                .map(|t| format!("{t}: "))
+                .unwrap_or_default(),
+            failure.problem
         ));
     }
-    if failures.len() > 5 {
-        text.push_str(&format!("; and {} more", failures.len() - 5));
+    if failures.len() > MAX_DEPLOY_FAILURES {
+        text.push_str(&format!(
+            "; and {} more",
+            failures.len() - MAX_DEPLOY_FAILURES
+        ));
     }
     text
 }

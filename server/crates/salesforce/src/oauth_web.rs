@@ -139,6 +139,7 @@ pub struct WebServerFlow {
     oauth: OAuthClient2,
     http: HttpClient,
     scopes: Vec<String>,
+    has_secret: bool,
 }
 
 impl WebServerFlow {
@@ -155,6 +156,7 @@ impl WebServerFlow {
             .set_redirect_uri(RedirectUrl::from_url(config.redirect_url))
             // §1.4 sends the client credentials in the body.
             .set_auth_type(AuthType::RequestBody);
+        let has_secret = config.client_secret.is_some();
         if let Some(secret) = config.client_secret {
             oauth = oauth.set_client_secret(ClientSecret::new(secret.expose_secret().to_string()));
         }
@@ -162,6 +164,7 @@ impl WebServerFlow {
             oauth,
             http,
             scopes: config.scopes,
+            has_secret,
         })
     }
 
@@ -235,6 +238,35 @@ impl WebServerFlow {
             (Some((status, body)), _) => Err(Error::from_oauth_response(status, &body)),
             (None, Err(oauth2::RequestTokenError::Request(error))) => Err(error),
             (None, _) => Err(Error::decode("code exchange", "no answer was recorded")),
+        }
+    }
+}
+
+impl WebServerFlow {
+    /// Whether the org needs the consumer secret for this app's code exchange, asked by
+    /// exchanging a code that cannot exist without a secret: `Some(true)` when the org
+    /// refuses the client (`invalid_client`, "Require secret for web server flow" is on),
+    /// `Some(false)` when it gets as far as the code (`invalid_grant`), `None` when the
+    /// answer says neither. That Salesforce checks the client before the code is
+    /// UNCONFIRMED (the sandbox org does); an unclear answer is never taken as "required".
+    pub async fn secret_required(&self) -> Result<Option<bool>> {
+        if self.has_secret {
+            return Ok(Some(false));
+        }
+        let verifier = PkceVerifier(SecretString::from(
+            "portcullis-probe-verifier-0000000000000000000000000".to_string(),
+        ));
+        match self
+            .exchange_code(
+                &SecretString::from("portcullis-secret-requirement-probe".to_string()),
+                verifier,
+            )
+            .await
+        {
+            Err(Error::OAuth { error, .. }) if error == "invalid_client" => Ok(Some(true)),
+            Err(Error::OAuth { error, .. }) if error == "invalid_grant" => Ok(Some(false)),
+            Err(Error::OAuth { .. }) | Ok(_) => Ok(None),
+            Err(other) => Err(other),
         }
     }
 }

@@ -218,6 +218,19 @@ impl Access {
             return ObjectPerms::all();
         }
         let mut perms = self.objects.get(def.name).copied().unwrap_or_default();
+        // Activities have no object permissions (ObjectPermissions refuses them): a user
+        // reads the tasks of the records they can see, and "Edit Tasks" lets them create
+        // and edit them. Their records follow the parent's sharing (no TaskShare).
+        if matches!(def.name, "Task" | "Event") {
+            let edit = self.has("EditTask");
+            perms = ObjectPerms {
+                read: true,
+                create: edit,
+                edit,
+                delete: edit,
+                ..ObjectPerms::default()
+            };
+        }
         if self.has("ViewAllData") {
             perms.read = true;
             perms.view_all = true;

@@ -124,6 +124,20 @@ pub struct App {
     pub consumer_secret_optional: bool,
     pub trusted_ip_ranges: Vec<IpRange>,
     pub policy: Policy,
+    /// The member names of the app's settings components, by metadata type (an External
+    /// Client App deployed through the Metadata API).
+    #[serde(default)]
+    pub component_names: std::collections::BTreeMap<String, String>,
+    /// A deployed app's credentials work from this moment (none: at once).
+    #[serde(default)]
+    pub active_from: Option<DateTime<Utc>>,
+}
+
+impl App {
+    /// Whether the org has finished activating the app.
+    pub fn active(&self, now: DateTime<Utc>) -> bool {
+        self.active_from.is_none_or(|from| from <= now)
+    }
 }
 
 impl App {

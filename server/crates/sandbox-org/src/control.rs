@@ -227,7 +227,11 @@ async fn patch_settings(State(state): State<ControlState>, body: axum::body::Byt
                 return bad("integrationLicenses must be a number from 0 to 10000");
             };
             for (object, field, name) in [
-                ("UserLicense", "Name", "Salesforce Integration"),
+                (
+                    "UserLicense",
+                    "LicenseDefinitionKey",
+                    crate::seed::INTEGRATION_LICENSE_KEY,
+                ),
                 (
                     "PermissionSetLicense",
                     "DeveloperName",
@@ -269,6 +273,15 @@ async fn patch_settings(State(state): State<ControlState>, body: axum::body::Byt
                     record.insert(format!("Default{object}Access"), json!(level));
                 }
             }
+            continue;
+        }
+        // The language the org answers in: standard profile names and licence labels
+        // come back translated, as a real org returns them in the user's language.
+        if key == "language" {
+            let Some(language) = value.as_str().and_then(crate::seed::Language::parse) else {
+                return bad("language must be en_US or de");
+            };
+            crate::seed::translate(&mut data, language);
             continue;
         }
         if current.get(key).is_none() {

@@ -21,12 +21,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::access::Access;
-use crate::apps::{App, PermittedUsers, secrets_equal};
+use crate::apps::{App, AppKind, PermittedUsers, secrets_equal};
 use crate::error::{OAuthError, SfError};
 use crate::records::holds_any_permission_set;
 use crate::session::{authenticate, bearer, user_blocked};
 use crate::state::{AuthCode, Org, RefreshInfo, TokenInfo, token_hash};
-use crate::store::{OrgData, sf_datetime};
+use crate::store::{OrgData, OrgKind, sf_datetime};
 
 /// The client's address, put in the request's extensions by the server.
 #[derive(Debug, Clone, Copy)]
@@ -195,6 +195,9 @@ fn check_client(
             "client identifier invalid",
         ));
     }
+    if !app.active(Utc::now()) {
+        return Err(not_active_yet());
+    }
     match secret {
         Some(secret) if secrets_equal(secret, &app.consumer.secret) => Ok(app.clone()),
         None if !secret_required || app.consumer_secret_optional => Ok(app.clone()),
@@ -203,6 +206,13 @@ fn check_client(
                 .status(StatusCode::BAD_REQUEST),
         ),
     }
+}
+
+/// A new app's credentials are refused until the org has activated it. A real org answers
+/// as for an unknown client (`invalid_client`, or `invalid_grant` / `app_not_found` as
+/// reported in the field; UNCONFIRMED which): the client cannot tell "not yet" from "wrong".
+fn not_active_yet() -> OAuthError {
+    OAuthError::new("invalid_client", "invalid client credentials").status(StatusCode::BAD_REQUEST)
 }
 
 fn client_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
@@ -303,14 +313,10 @@ fn grant_client_credentials(
                 "user is not admin approved to access this app",
             ));
         }
-        if !app.trusted_ip_ranges.is_empty()
-            && app.policy.ip_relaxation.eq_ignore_ascii_case("Enforce")
-        {
-            let allowed = ip.is_some_and(|ip| app.trusted_ip_ranges.iter().any(|r| r.contains(ip)));
-            if !allowed {
-                return Err(OAuthError::new("invalid_grant", "ip restricted"));
-            }
-        }
+        // An app's trusted IP ranges relax the web-server flow for the listed addresses;
+        // they do not restrict a client-credentials token ("IP restrictions are enforced
+        // only when they're configured on a user's profile"). Nothing is checked here.
+        let _ = ip;
         (app, user_id)
     };
     Ok(issue(org, &user_id, Some(&app), false, now))
@@ -466,6 +472,9 @@ fn grant_jwt(
             .cloned()
             .ok_or_else(|| OAuthError::new("invalid_client_id", "client identifier invalid"))?
     };
+    if !app.active(now) {
+        return Err(not_active_yet());
+    }
     let certificate = app.certificate_pem.as_deref().ok_or_else(|| {
         OAuthError::new(
             "invalid_grant",
@@ -494,11 +503,20 @@ fn grant_jwt(
             .collect(),
         _ => Vec::new(),
     };
-    let accepted = [
-        "https://login.salesforce.com",
-        "https://test.salesforce.com",
-        base.as_str(),
-    ];
+    // The My Domain URL works in every kind of org; production and Developer Edition orgs
+    // also take login.salesforce.com, sandboxes test.salesforce.com (Salesforce's JWT flow
+    // page). External Client Apps in sandboxes reportedly refuse test.salesforce.com since
+    // Spring '26 (3P, UNCONFIRMED): the stricter reading is taken, so a sandbox accepts it
+    // only for a legacy Connected App.
+    let kind = org.read().settings.kind;
+    let mut accepted = vec![base.trim_end_matches('/')];
+    match kind {
+        OrgKind::Production | OrgKind::Developer => accepted.push("https://login.salesforce.com"),
+        OrgKind::Sandbox if app.kind != AppKind::ExternalClientApp => {
+            accepted.push("https://test.salesforce.com")
+        }
+        OrgKind::Sandbox => {}
+    }
     if !audiences
         .iter()
         .any(|a| accepted.contains(&a.trim_end_matches('/')))
@@ -917,7 +935,7 @@ fn identity_json(org: &Org, data: &OrgData, user_id: &str, version: &str) -> Opt
         .and_then(|p| p.get("UserLicenseId"))
         .and_then(Value::as_str)
         .and_then(|l| data.get("UserLicense", l))
-        .map(|l| str_of(l, "Name").to_string())
+        .map(|l| str_of(l, "LicenseDefinitionKey").to_string())
         .unwrap_or_default();
     let org_id = &data.org_id;
     Some(json!({
@@ -936,7 +954,7 @@ fn identity_json(org: &Org, data: &OrgData, user_id: &str, version: &str) -> Opt
         "profile": format!("{base}/{user_id}"),
         "picture": format!("{base}/profilephoto/005/F"),
         "address": { "country": "US" },
-        "is_salesforce_integration_user": license == "Salesforce Integration",
+        "is_salesforce_integration_user": license == crate::seed::INTEGRATION_LICENSE_KEY,
         "urls": {
             "enterprise": format!("{base}/services/Soap/c/{version}/{org_id}"),
             "metadata": format!("{base}/services/Soap/m/{version}/{org_id}"),

@@ -638,8 +638,8 @@ fn is_integration_user(data: &OrgData, user_id: &str) -> bool {
     data.get("User", user_id)
         .and_then(|u| str_of(u, "ProfileId"))
         .and_then(|p| license_of_profile(data, p))
-        .and_then(|(_, l)| str_of(l, "Name"))
-        == Some("Salesforce Integration")
+        .and_then(|(_, l)| str_of(l, "LicenseDefinitionKey"))
+        == Some(crate::seed::INTEGRATION_LICENSE_KEY)
 }
 
 fn object_permission_names(op: &Record) -> Vec<&'static str> {
@@ -819,6 +819,15 @@ fn before_insert(
         "ObjectPermissions" => {
             let parent = str_of(record, "ParentId").unwrap_or("");
             let object = str_of(record, "SobjectType").unwrap_or("");
+            // Activities are not in ObjectPermissions' SobjectType picklist: their access
+            // follows the parent record and the "Edit Tasks" user permission.
+            if matches!(object, "Task" | "Event") {
+                return Err(SfError::bad_request(
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    format!("SobjectType: bad value for restricted picklist field: {object}"),
+                )
+                .with_fields(["SobjectType"]));
+            }
             check_object_permission_dependencies(record)?;
             if let Some((id, _)) = data.table("ObjectPermissions").find(|(_, o)| {
                 str_of(o, "ParentId") == Some(parent) && str_of(o, "SobjectType") == Some(object)
@@ -1045,8 +1054,8 @@ fn check_assignment_license(data: &OrgData, assignee: &str, ps_id: &str) -> SfRe
     }
     // Integration users may only receive standard-object permissions with the API
     // Integration permission set licence.
-    let is_integration =
-        user_license.and_then(|(_, l)| str_of(l, "Name")) == Some("Salesforce Integration");
+    let is_integration = user_license.and_then(|(_, l)| str_of(l, "LicenseDefinitionKey"))
+        == Some(crate::seed::INTEGRATION_LICENSE_KEY);
     if is_integration {
         let grants_objects: Vec<String> = data
             .table("ObjectPermissions")

@@ -289,6 +289,7 @@ pub const USER_PERMISSIONS: &[&str] = &[
     "FreezeUsers",
     "ViewAllUsers",
     "TransferAnyEntity",
+    "EditTask",
     // "Use Any API Client": bypasses API Access Control's allow-list. Describes show it only
     // while API Access Control is on (`describe::apply_org_settings`).
     "UseAnyApiClient",

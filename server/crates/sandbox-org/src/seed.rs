@@ -389,7 +389,7 @@ pub fn seed(options: &SeedOptions) -> Result<Seeded, String> {
         "UserLicense",
         vec![
             ("Name", json!("Salesforce Integration")),
-            ("LicenseDefinitionKey", json!("SFDC_INTEGRATION")),
+            ("LicenseDefinitionKey", json!(INTEGRATION_LICENSE_KEY)),
             ("TotalLicenses", json!(5)),
             ("Status", json!("Active")),
         ],
@@ -411,7 +411,7 @@ pub fn seed(options: &SeedOptions) -> Result<Seeded, String> {
 
     let (admin_profile, _) = seeder.profile("System Administrator", &salesforce, ADMIN_PERMS);
     let (standard_profile, standard_ps) =
-        seeder.profile("Standard User", &salesforce, &["ApiEnabled"]);
+        seeder.profile("Standard User", &salesforce, &["ApiEnabled", "EditTask"]);
     seeder.profile(
         "Minimum Access - API Only Integrations",
         &integration,
@@ -420,17 +420,20 @@ pub fn seed(options: &SeedOptions) -> Result<Seeded, String> {
 
     // Standard users work with the business objects through their profile.
     for object in ["Account", "Contact", "Case", "Task"] {
-        seeder.put(
-            "ObjectPermissions",
-            vec![
-                ("ParentId", json!(standard_ps)),
-                ("SobjectType", json!(object)),
-                ("PermissionsRead", json!(true)),
-                ("PermissionsCreate", json!(true)),
-                ("PermissionsEdit", json!(true)),
-                ("PermissionsDelete", json!(true)),
-            ],
-        );
+        // Tasks have no object permissions ("Edit Tasks" above).
+        if object != "Task" {
+            seeder.put(
+                "ObjectPermissions",
+                vec![
+                    ("ParentId", json!(standard_ps)),
+                    ("SobjectType", json!(object)),
+                    ("PermissionsRead", json!(true)),
+                    ("PermissionsCreate", json!(true)),
+                    ("PermissionsEdit", json!(true)),
+                    ("PermissionsDelete", json!(true)),
+                ],
+            );
+        }
         if let Some(def) = schema::object_def(object) {
             for field in def.fields.iter().filter(|f| f.permissionable) {
                 let editable = field.access != schema::Access::ReadOnly;
@@ -701,6 +704,8 @@ pub fn seed(options: &SeedOptions) -> Result<Seeded, String> {
             pkce_required: true,
             consumer_secret_optional: false,
             trusted_ip_ranges: Vec::new(),
+            component_names: Default::default(),
+            active_from: None,
             policy: Policy {
                 client_credentials_enabled: true,
                 client_credentials_user: Some(provisioner_username.clone()),
@@ -805,5 +810,81 @@ mod tests {
             .collect();
         assert!(owners.len() >= 4, "cases spread over several owners");
         assert_eq!(seeded.credentials.people.len(), 4);
+    }
+}
+
+/// The Salesforce Integration user licence's `LicenseDefinitionKey`. The real value is not
+/// in Salesforce's list of keys (UNCONFIRMED); the portal also accepts the licence's name.
+pub const INTEGRATION_LICENSE_KEY: &str = "SFDC_INTEGRATION";
+
+/// A language the org can answer in (standard names translated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    English,
+    German,
+}
+
+impl Language {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "en_US" | "en" => Some(Self::English),
+            "de" | "de_DE" => Some(Self::German),
+            _ => None,
+        }
+    }
+}
+
+/// Standard names and their German translations: (object, field, English, German).
+const TRANSLATIONS: &[(&str, &str, &str, &str)] = &[
+    (
+        "Profile",
+        "Name",
+        "System Administrator",
+        "Systemadministrator",
+    ),
+    ("Profile", "Name", "Standard User", "Standardbenutzer"),
+    (
+        "Profile",
+        "Name",
+        "Minimum Access - API Only Integrations",
+        "Minimaler Zugriff – nur API-Integrationen",
+    ),
+    (
+        "UserLicense",
+        "Name",
+        "Salesforce Integration",
+        "Salesforce-Integration",
+    ),
+    (
+        "UserLicense",
+        "MasterLabel",
+        "Salesforce Integration",
+        "Salesforce-Integration",
+    ),
+    (
+        "PermissionSetLicense",
+        "MasterLabel",
+        "Salesforce API Integration",
+        "Salesforce-API-Integration",
+    ),
+];
+
+/// Renames the standard records as an org answering in `language` names them.
+pub fn translate(data: &mut OrgData, language: Language) {
+    for (object, field, english, german) in TRANSLATIONS {
+        let (from, to) = match language {
+            Language::German => (english, german),
+            Language::English => (german, english),
+        };
+        let ids: Vec<String> = data
+            .table(object)
+            .filter(|(_, r)| r.get(*field).and_then(Value::as_str) == Some(*from))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            if let Some(record) = data.get_mut(object, &id) {
+                record.insert((*field).to_string(), json!(to));
+            }
+        }
     }
 }

@@ -45,6 +45,11 @@ pub struct SandboxConfig {
     pub portal_callbacks: Vec<String>,
     /// Fault rules in force from the start.
     pub faults: Vec<FaultRule>,
+    /// The kind of org to stand in for (none: keep the stored one; a new org is a sandbox).
+    pub kind: Option<crate::store::OrgKind>,
+    /// Seconds before a newly deployed app's credentials work (none: keep the stored
+    /// setting; a new org waits a few seconds).
+    pub app_activation_seconds: Option<u64>,
 }
 
 impl Default for SandboxConfig {
@@ -56,6 +61,9 @@ impl Default for SandboxConfig {
             daily_api_limit: 15_000,
             portal_callbacks: Vec::new(),
             faults: Vec::new(),
+            kind: None,
+            // In-process orgs (tests, benchmarks) activate apps at once unless told not to.
+            app_activation_seconds: Some(0),
         }
     }
 }
@@ -149,6 +157,12 @@ impl SandboxOrg {
                 (org, credentials)
             }
         };
+        if let Some(kind) = config.kind {
+            org.write().settings.kind = kind;
+        }
+        if let Some(seconds) = config.app_activation_seconds {
+            org.write().settings.app_activation_seconds = seconds;
+        }
         let org = Arc::new(org);
         org.set_faults(config.faults.clone());
 

@@ -16,6 +16,29 @@ use crate::metadata::Deploy;
 /// strings (`2026-11-22T10:00:00.000+0000`), dates `2026-11-22`.
 pub type Record = serde_json::Map<String, Value>;
 
+/// What kind of org the sandbox org stands in for. It decides which JWT bearer audiences
+/// the token endpoint accepts (`portcullis sandbox-org --kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OrgKind {
+    Production,
+    /// The strictest: refuses `https://login.salesforce.com` as every sandbox does.
+    #[default]
+    Sandbox,
+    Developer,
+}
+
+impl OrgKind {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "production" => Some(Self::Production),
+            "sandbox" => Some(Self::Sandbox),
+            "developer" => Some(Self::Developer),
+            _ => None,
+        }
+    }
+}
+
 /// Org-level switches, changeable at start-up and through the sandbox control API.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -48,6 +71,14 @@ pub struct OrgSettings {
     /// UNCONFIRMED: that the field appears only with API Access Control on (3P). The
     /// allow-list itself is not modelled: tokens are not refused.
     pub api_access_control: bool,
+    /// Production, sandbox or Developer Edition.
+    pub kind: OrgKind,
+    /// A newly deployed app's credentials work only this long after the deploy (a real
+    /// org can take minutes: issue 14, item 4).
+    pub app_activation_seconds: u64,
+    /// Calls appear in event log files only once they are this old (Salesforce publishes
+    /// hourly files within hours and daily files the next day).
+    pub event_log_latency_seconds: u64,
 }
 
 impl Default for OrgSettings {
@@ -62,6 +93,9 @@ impl Default for OrgSettings {
             consumer_secrets_via_metadata: true,
             permset_assignment_expiration: true,
             api_access_control: false,
+            kind: OrgKind::default(),
+            app_activation_seconds: 2,
+            event_log_latency_seconds: 0,
         }
     }
 }

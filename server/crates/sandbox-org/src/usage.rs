@@ -3,9 +3,11 @@
 //! type ApiTotalUsage (Daily, and Hourly when enabled) whose LogFile is the CSV of the
 //! reference §6.2.
 //!
-//! Files are published as soon as their period has traffic and re-delivered (a new record
-//! replacing the old one, with a new CreatedDate) when more calls arrive, so a collector sees
-//! Salesforce's re-delivery behaviour on every run instead of once a day.
+//! Files are published once their period has traffic older than the org's publishing
+//! latency (`eventLogLatencySeconds`, 0 by default). When more calls arrive, a daily file is
+//! re-delivered (a new record replacing the old one, with a new CreatedDate), and an hourly
+//! one gets a late file beside it that "lists only the new events", as Salesforce documents
+//! for hourly event log files, so a collector sees both behaviours on every run.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -60,8 +62,13 @@ pub const COLUMNS: &[(&str, &str)] = &[
 /// Where a published file's content comes from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum FileContent {
-    /// The first `count` calls of the period (calls are appended in time order).
-    Usage { count: usize },
+    /// `count` calls of the period after its first `skip` (calls are appended in time
+    /// order; `skip` is what earlier hourly files of the period already listed).
+    Usage {
+        #[serde(default)]
+        skip: usize,
+        count: usize,
+    },
     /// A file placed by the sandbox control API (tests of unusual files).
     Literal(String),
 }
@@ -152,11 +159,19 @@ impl Usage {
     /// Publishes or re-delivers files for periods with new calls. Returns whether anything
     /// changed.
     pub fn publish(&mut self, data: &mut OrgData, hourly: bool, now: DateTime<Utc>) -> bool {
-        if self.published_upto >= self.events.len() {
+        // Calls younger than the latency are not in any file yet.
+        let ready_before =
+            now - Duration::seconds(data.settings.event_log_latency_seconds.min(7 * 86_400) as i64);
+        let upto = self.published_upto
+            + self.events[self.published_upto.min(self.events.len())..]
+                .iter()
+                .take_while(|e| e.at <= ready_before)
+                .count();
+        if self.published_upto >= upto {
             return false;
         }
         let mut touched: BTreeMap<(Interval, DateTime<Utc>), ()> = BTreeMap::new();
-        for event in &self.events[self.published_upto..] {
+        for event in &self.events[self.published_upto..upto] {
             touched.insert(
                 (Interval::Daily, Interval::Daily.period_start(event.at)),
                 (),
@@ -168,16 +183,26 @@ impl Usage {
                 );
             }
         }
-        self.published_upto = self.events.len();
+        self.published_upto = upto;
         for (interval, start) in touched.into_keys() {
             let end = start + interval.length();
-            let count = self
-                .events
+            let total = self.events[..upto]
                 .iter()
                 .filter(|e| e.at >= start && e.at < end)
                 .count();
-            let csv = self.csv_for(&data.org_id, interval, start, count);
-            if let Some(old) = self.current.remove(&(interval, start)) {
+            // An hourly period's earlier files stay; the new one lists only the new calls.
+            let skip = match interval {
+                Interval::Hourly => self.listed(interval, start),
+                Interval::Daily => 0,
+            };
+            let count = total.saturating_sub(skip);
+            if count == 0 {
+                continue;
+            }
+            let csv = self.csv_for(&data.org_id, interval, start, skip, count);
+            if interval == Interval::Daily
+                && let Some(old) = self.current.remove(&(interval, start))
+            {
                 data.remove("EventLogFile", &old);
                 self.files.remove(&old);
             }
@@ -189,7 +214,7 @@ impl Usage {
                 PublishedFile {
                     interval,
                     start,
-                    content: FileContent::Usage { count },
+                    content: FileContent::Usage { skip, count },
                 },
             );
             self.current
@@ -198,7 +223,20 @@ impl Usage {
         true
     }
 
-    /// Places a literal file (for tests of unusual content).
+    /// Calls of a period the published files already list.
+    fn listed(&self, interval: Interval, start: DateTime<Utc>) -> usize {
+        self.files
+            .values()
+            .filter(|f| f.interval == interval && f.start == start)
+            .map(|f| match f.content {
+                FileContent::Usage { count, .. } => count,
+                FileContent::Literal(_) => 0,
+            })
+            .sum()
+    }
+
+    /// Places a literal file (for tests of unusual content). A daily file replaces the
+    /// day's; an hourly one is a late file beside the hour's others.
     pub fn place_literal(
         &mut self,
         data: &mut OrgData,
@@ -208,7 +246,9 @@ impl Usage {
         now: DateTime<Utc>,
     ) -> String {
         let start = interval.period_start(start);
-        if let Some(old) = self.current.remove(&(interval, start)) {
+        if interval == Interval::Daily
+            && let Some(old) = self.current.remove(&(interval, start))
+        {
             data.remove("EventLogFile", &old);
             self.files.remove(&old);
         }
@@ -232,7 +272,9 @@ impl Usage {
     pub fn file_csv(&self, org_id: &str, id: &str) -> Option<String> {
         let file = self.files.get(id)?;
         Some(match &file.content {
-            FileContent::Usage { count } => self.csv_for(org_id, file.interval, file.start, *count),
+            FileContent::Usage { skip, count } => {
+                self.csv_for(org_id, file.interval, file.start, *skip, *count)
+            }
             FileContent::Literal(csv) => csv.clone(),
         })
     }
@@ -242,6 +284,7 @@ impl Usage {
         org_id: &str,
         interval: Interval,
         start: DateTime<Utc>,
+        skip: usize,
         count: usize,
     ) -> String {
         let end = start + interval.length();
@@ -253,6 +296,7 @@ impl Usage {
             .events
             .iter()
             .filter(|e| e.at >= start && e.at < end)
+            .skip(skip)
             .take(count)
         {
             let row = [
@@ -395,6 +439,9 @@ mod tests {
         assert_eq!(usage.used_last_24h(now), 1);
     }
 
+    /// A daily file is re-delivered whole; a late hourly file lists only the new calls and
+    /// stays beside the hour's first (Salesforce's hourly event log files; before issue 14
+    /// the hourly file was replaced like the daily one).
     #[test]
     fn files_are_re_delivered_as_calls_arrive() {
         let mut usage = Usage::default();
@@ -410,24 +457,73 @@ mod tests {
             2,
             "one daily, one hourly"
         );
+        let interval_of = |data: &OrgData, id: &str| {
+            data.get("EventLogFile", id)
+                .and_then(|r| r.get("Interval"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         let first: Vec<String> = data
             .table("EventLogFile")
             .map(|(id, _)| id.clone())
             .collect();
+        let first_hourly = first
+            .iter()
+            .find(|id| interval_of(&data, id) == "Hourly")
+            .unwrap()
+            .clone();
         usage.record(event(now, true));
         usage.publish(&mut data, true, now);
         let second: Vec<String> = data
             .table("EventLogFile")
             .map(|(id, _)| id.clone())
             .collect();
-        assert_eq!(second.len(), 2);
+        assert_eq!(second.len(), 3, "the daily replaced, a late hourly added");
         assert!(
-            first.iter().all(|id| !second.contains(id)),
-            "replaced, not added"
+            second.contains(&first_hourly),
+            "the first hourly file stays"
         );
-        let csv = usage.file_csv(&data.org_id, &second[0]).unwrap();
+        let daily: Vec<&String> = second
+            .iter()
+            .filter(|id| interval_of(&data, id) == "Daily")
+            .collect();
+        assert_eq!(daily.len(), 1);
+        assert!(!first.contains(daily[0]), "the daily file was re-delivered");
+        let csv = usage.file_csv(&data.org_id, daily[0]).unwrap();
         assert_eq!(csv.lines().count(), 3, "header and two calls");
         assert!(csv.contains("\"say \"\"hi\"\", please\""));
+        let late = second
+            .iter()
+            .find(|id| interval_of(&data, id) == "Hourly" && **id != first_hourly)
+            .unwrap();
+        let csv = usage.file_csv(&data.org_id, late).unwrap();
+        assert_eq!(csv.lines().count(), 2, "header and only the new call");
         assert!(!usage.publish(&mut data, true, now), "nothing new");
+    }
+
+    #[test]
+    fn calls_younger_than_the_latency_are_not_published_yet() {
+        let mut usage = Usage::default();
+        let mut data = OrgData {
+            org_id: "00D5g0000000001AAA".into(),
+            ..Default::default()
+        };
+        data.settings.event_log_latency_seconds = 600;
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap();
+        usage.record(event(now - Duration::minutes(20), true));
+        usage.record(event(now - Duration::minutes(5), true));
+        assert!(usage.publish(&mut data, false, now));
+        let (id, _) = data.table("EventLogFile").next().unwrap();
+        let id = id.clone();
+        assert_eq!(
+            usage.file_csv(&data.org_id, &id).unwrap().lines().count(),
+            2
+        );
+        assert!(
+            !usage.publish(&mut data, false, now),
+            "the newer call waits"
+        );
+        assert!(usage.publish(&mut data, false, now + Duration::minutes(6)));
     }
 }

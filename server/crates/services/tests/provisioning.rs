@@ -1380,12 +1380,244 @@ services::both_databases!(
         let restrict = output_of(&t, &grant, "restrict").await;
         assert_eq!(restrict["deployed"], true, "{restrict}");
         assert_eq!(restrict["ip_ranges"], serde_json::json!(["203.0.113.0/24"]));
-        // Now the app trusts only the contractor's range: from here the token is refused.
+        // An app's trusted IP ranges do not restrict a client-credentials token (issue 14,
+        // item 6; this test used to expect the sandbox org to refuse the token): the call
+        // from outside the ranges goes through, and is caught in the usage files instead.
         let contractor = contractor_client(&t, &grant).await;
+        contractor
+            .count(&Soql::count().from("Case").build().unwrap())
+            .await
+            .expect("the org does not restrict a client-credentials token by the app's ranges");
+        let report = t.usage_collector().run_once().await.unwrap();
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        assert_eq!(report.budgets.suspended, vec![grant.clone()], "{report:?}");
+        assert_eq!(report.budgets.frozen, vec![grant.clone()], "{report:?}");
+        let (state, _) = grant_state(&t, &grant).await;
+        assert_eq!(state, "suspended");
+        // Frozen and its tokens revoked: the contractor's next call is refused.
         let refused = contractor
             .count(&Soql::count().from("Case").build().unwrap())
             .await
-            .expect_err("a token from outside the trusted ranges");
-        assert!(refused.to_string().contains("ip restricted"), "{refused}");
+            .expect_err("a frozen integration user");
+        assert!(
+            refused.to_string().contains("invalid_grant")
+                || refused.to_string().contains("INVALID_SESSION_ID"),
+            "{refused}"
+        );
+        // Another run does not suspend it again for the same address.
+        let report = t.usage_collector().run_once().await.unwrap();
+        assert!(report.budgets.suspended.is_empty(), "{report:?}");
+    }
+);
+
+async fn step_error(t: &TestPortal, grant: &str, step: &str) -> Option<String> {
+    sqlx::query_scalar(
+        "SELECT last_error FROM provisioning_steps WHERE grant_id = $1 AND step = $2",
+    )
+    .bind(grant)
+    .bind(step)
+    .fetch_one(t.db.db.pool())
+    .await
+    .unwrap()
+}
+
+services::both_databases!(
+    a_new_app_is_waited_for_until_salesforce_activates_it,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        // A real org can take minutes before a new app's credentials work; this one 3 s.
+        t.org
+            .as_ref()
+            .unwrap()
+            .org
+            .write()
+            .settings
+            .app_activation_seconds = 3;
+        let grant = approved_grant(&t, "Patient Ltd", case_scope()).await;
+        let w = worker(&t).with_retry(services::provisioning::RetryPolicy {
+            base: Duration::from_millis(400),
+            max: Duration::from_secs(1),
+            max_attempts: 30,
+        });
+        w.run_until_idle().await.unwrap();
+        let (state, attention) = grant_state(&t, &grant).await;
+        assert_ne!(state, "needs_attention", "{attention:?}");
+        let waiting = step_error(&t, &grant, "proof").await.unwrap_or_default();
+        assert!(
+            waiting.contains("Waiting for Salesforce to activate the app"),
+            "the proof says it waits: {waiting:?}"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            w.run_until_idle().await.unwrap();
+            let (state, attention) = grant_state(&t, &grant).await;
+            if state == "ready" {
+                break;
+            }
+            assert_ne!(state, "needs_attention", "{attention:?}");
+            assert!(std::time::Instant::now() < deadline, "never ready: {state}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+);
+
+services::both_databases!(
+    an_org_answering_in_german_still_gets_its_integration_user,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        // Standard profile names and licence labels come back in the user's language.
+        let org = t.org.as_ref().unwrap();
+        let response = reqwest::Client::new()
+            .patch(format!("{}/__sandbox/settings", org.base_url()))
+            .json(&serde_json::json!({ "language": "de" }))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{:?}",
+            response.text().await
+        );
+        let grant = approved_grant(&t, "Sprachen GmbH", case_scope()).await;
+        worker(&t).run_until_idle().await.unwrap();
+        let (state, attention) = grant_state(&t, &grant).await;
+        assert_eq!(state, "ready", "{attention:?}");
+        // The usage collector finds the licence too.
+        let report = t.usage_collector().run_once().await.unwrap();
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert_eq!(report.org.integration_licences_total, Some(5));
+    }
+);
+
+services::both_databases!(
+    the_app_is_pre_authorised_through_a_licence_less_permission_set,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        let grant = approved_grant(&t, "Preauth Ltd", case_scope()).await;
+        worker(&t).run_until_idle().await.unwrap();
+        let (state, attention) = grant_state(&t, &grant).await;
+        assert_eq!(state, "ready", "{attention:?}");
+        let names = Names::for_grant(&grant, "Preauth Ltd");
+        let policy_sets = {
+            let data = t.org.as_ref().unwrap().org.read();
+            data.apps
+                .values()
+                .find(|a| a.developer_name == names.app)
+                .map(|a| a.policy.permission_sets.clone())
+                .unwrap()
+        };
+        let app_set = format!("{}_App", names.permission_set);
+        assert_eq!(policy_sets, vec![app_set.clone()]);
+        let sets = records(
+            &t,
+            "PermissionSet",
+            &["Id", "LicenseId"],
+            Cond::eq("Name", app_set.as_str()),
+        )
+        .await;
+        assert_eq!(sets.len(), 1);
+        assert!(sets[0]["LicenseId"].is_null(), "{}", sets[0]);
+        let user = user_of(&t, &grant, "Preauth Ltd").await;
+        let assigned = records(
+            &t,
+            "PermissionSetAssignment",
+            &["Id", "ExpirationDate"],
+            Cond::and([
+                Cond::eq("AssigneeId", user.as_str()),
+                Cond::eq("PermissionSetId", sets[0]["Id"].as_str().unwrap()),
+            ]),
+        )
+        .await;
+        assert_eq!(assigned.len(), 1, "assigned to the integration user");
+        assert!(
+            !assigned[0]["ExpirationDate"].is_null(),
+            "expiring with the grant"
+        );
+    }
+);
+
+services::both_databases!(
+    modify_all_is_granted_with_the_delete_and_view_all_salesforce_requires,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        let mut scope = case_scope();
+        scope.objects[0].modify_all = true;
+        let grant = approved_grant(&t, "Modifier Ltd", scope).await;
+        worker(&t).run_until_idle().await.unwrap();
+        let (state, attention) = grant_state(&t, &grant).await;
+        assert_eq!(state, "ready", "{attention:?}");
+        let names = Names::for_grant(&grant, "Modifier Ltd");
+        let ps = records(
+            &t,
+            "PermissionSet",
+            &["Id"],
+            Cond::eq("Name", names.permission_set.as_str()),
+        )
+        .await;
+        let case = records(
+            &t,
+            "ObjectPermissions",
+            &[
+                "PermissionsRead",
+                "PermissionsEdit",
+                "PermissionsDelete",
+                "PermissionsViewAllRecords",
+                "PermissionsModifyAllRecords",
+            ],
+            Cond::and([
+                Cond::eq("ParentId", ps[0]["Id"].as_str().unwrap()),
+                Cond::eq("SobjectType", "Case"),
+            ]),
+        )
+        .await;
+        assert_eq!(case.len(), 1);
+        for field in [
+            "PermissionsRead",
+            "PermissionsEdit",
+            "PermissionsDelete",
+            "PermissionsViewAllRecords",
+            "PermissionsModifyAllRecords",
+        ] {
+            assert_eq!(case[0][field], true, "{field}: {}", case[0]);
+        }
+    }
+);
+
+services::both_databases!(
+    a_task_grant_gets_edit_tasks_instead_of_object_permissions,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        let scope = common::scope("Task", Level::Edit, &[("Subject", Level::Edit)]);
+        let grant = approved_grant(&t, "Tasker Ltd", scope).await;
+        worker(&t).run_until_idle().await.unwrap();
+        let (state, attention) = grant_state(&t, &grant).await;
+        assert_eq!(state, "ready", "{attention:?}");
+        let names = Names::for_grant(&grant, "Tasker Ltd");
+        let sets = records(
+            &t,
+            "PermissionSet",
+            &["Id", "PermissionsEditTask"],
+            Cond::eq("Name", names.permission_set.as_str()),
+        )
+        .await;
+        assert_eq!(sets[0]["PermissionsEditTask"], true, "{}", sets[0]);
+        let objects = records(
+            &t,
+            "ObjectPermissions",
+            &["Id"],
+            Cond::eq("ParentId", sets[0]["Id"].as_str().unwrap()),
+        )
+        .await;
+        assert!(objects.is_empty(), "no object permissions: {objects:?}");
     }
 );

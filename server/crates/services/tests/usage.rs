@@ -501,3 +501,59 @@ services::both_databases!(
         assert!(status.last_error.unwrap().contains(&broken));
     }
 );
+
+services::both_databases!(
+    a_late_hourly_file_adds_to_its_hour_and_a_malformed_row_is_skipped,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        let d = day(8);
+        let nine = d + 9 * HOUR_MS;
+        place(
+            &t,
+            "Hourly",
+            nine,
+            csv(HEADER, &queries(MAY, nine, 4, "etl")),
+        )
+        .await;
+        let report = collector(&t).run_once().await.unwrap();
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        assert_eq!(counted(&t, MAY, nine, nine + HOUR_MS).await, 4);
+
+        // Salesforce: a late hourly file "lists only the new events". Two new calls, and a
+        // malformed row between them (too few values): the row is skipped and counted.
+        let mut late = queries(MAY, nine + 60_000, 2, "etl");
+        late.insert(1, vec!["ApiTotalUsage".into(), "broken".into()]);
+        place(&t, "Hourly", nine, csv(HEADER, &late)).await;
+        let report = collector(&t).run_once().await.unwrap();
+        assert!(
+            report.failed.is_empty(),
+            "one malformed row refused the whole file: {:?}",
+            report.failed
+        );
+        assert_eq!(
+            counted(&t, MAY, nine, nine + HOUR_MS).await,
+            6,
+            "the late file is added to the hour (4 + 2), not put in its place"
+        );
+
+        let skipped: i64 =
+            sqlx::query_scalar("SELECT CAST(SUM(rows_skipped) AS BIGINT) FROM usage_files")
+                .fetch_one(t.db.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(skipped, 1, "the skipped row is counted");
+        // The dashboard counts the skipped row and says how old the newest data is.
+        let now = services::clock::now_ms();
+        let overview = services::usage::report::overview(
+            &t.db.db,
+            services::usage::report::LicencePricing::default(),
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(overview.rows_skipped, 1);
+        assert_eq!(overview.data_through, Some(nine + HOUR_MS));
+    }
+);

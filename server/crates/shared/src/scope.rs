@@ -188,7 +188,10 @@ impl Scope {
         let mut risks = Vec::new();
         for object in &self.objects {
             if object.modify_all {
-                risks.push(format!("Modify All on {}", object.object));
+                risks.push(format!(
+                    "Modify All on {} (Salesforce grants it only with Delete and View All)",
+                    object.object
+                ));
             } else if object.view_all {
                 risks.push(format!("View All on {}", object.object));
             }

@@ -44,6 +44,19 @@ impl ExternalClientAppSpec {
     pub const GLOBAL_OAUTH_TYPE: &'static str = "ExtlClntAppGlobalOauthSettings";
     pub const OAUTH_POLICIES_TYPE: &'static str = "ExtlClntAppOauthConfigurablePolicies";
 
+    /// The member name Salesforce gives a component of app `name` when the app is made in
+    /// Setup and retrieved: `<name>_oauth`, `<name>_glbloauth`, `<name>_oauthPlcy`, the app
+    /// header itself `<name>` (Salesforce's "Deploy the Canvas External Client App" table;
+    /// the policies name from retrieved projects, 3P).
+    pub fn member(name: &str, metadata_type: &str) -> String {
+        match metadata_type {
+            Self::OAUTH_SETTINGS_TYPE => format!("{name}_oauth"),
+            Self::GLOBAL_OAUTH_TYPE => format!("{name}_glbloauth"),
+            Self::OAUTH_POLICIES_TYPE => format!("{name}_oauthPlcy"),
+            _ => name.to_string(),
+        }
+    }
+
     /// Checks the values that are not checked by their types.
     pub fn validate(&self) -> Result<(), SpecError> {
         spec::require("label", &self.label)?;
@@ -184,21 +197,21 @@ impl ExternalClientAppSpec {
                 Self::OAUTH_SETTINGS_TYPE,
                 "extlClntAppOauthSettings",
                 "ecaOauth",
-                name,
+                &Self::member(name, Self::OAUTH_SETTINGS_TYPE),
                 self.oauth_settings_xml()?,
             )
             .add(
                 Self::GLOBAL_OAUTH_TYPE,
                 "extlClntAppGlobalOauthSets",
                 "ecaGlblOauth",
-                name,
+                &Self::member(name, Self::GLOBAL_OAUTH_TYPE),
                 self.global_oauth_xml_with(secret)?,
             )
             .add(
                 Self::OAUTH_POLICIES_TYPE,
                 "extlClntAppOauthPolicies",
                 "ecaOauthPlcy",
-                name,
+                &Self::member(name, Self::OAUTH_POLICIES_TYPE),
                 self.oauth_policies_xml()?,
             );
         Ok(package)
@@ -219,12 +232,24 @@ impl ExternalClientAppSpec {
         self.package_with(version, Some(secret))?.build()
     }
 
-    /// A deploy that deletes the app `name` (with its settings and OAuth consumer): an
-    /// empty `package.xml` and a `destructiveChanges.xml` naming it. Deploy it with
+    /// A deploy that deletes the app `name` with its three settings components (a real org
+    /// refuses to delete an app whose components are left behind): an empty `package.xml`
+    /// and a `destructiveChanges.xml` listing all four. Apps deployed before the components
+    /// were named as Salesforce names them used the app's name for every component, so both
+    /// names are listed; one that is not there is a warning. Deploy it with
     /// `ignore_warnings` to make deleting an app that is already gone a success.
     pub fn deletion_zip(name: &ApiName, version: ApiVersion) -> Result<DeployZip, SpecError> {
         let mut package = PackageBuilder::new(version);
-        package.destroy(Self::ECA_TYPE, name.as_str());
+        let name = name.as_str();
+        for metadata_type in [
+            Self::OAUTH_SETTINGS_TYPE,
+            Self::GLOBAL_OAUTH_TYPE,
+            Self::OAUTH_POLICIES_TYPE,
+        ] {
+            package.destroy(metadata_type, &Self::member(name, metadata_type));
+            package.destroy(metadata_type, name);
+        }
+        package.destroy(Self::ECA_TYPE, name);
         package.build()
     }
 }
@@ -284,9 +309,9 @@ mod tests {
             vec![
                 "package.xml",
                 "externalClientApps/Acme_Contractor.eca",
-                "extlClntAppGlobalOauthSets/Acme_Contractor.ecaGlblOauth",
-                "extlClntAppOauthPolicies/Acme_Contractor.ecaOauthPlcy",
-                "extlClntAppOauthSettings/Acme_Contractor.ecaOauth",
+                "extlClntAppGlobalOauthSets/Acme_Contractor_glbloauth.ecaGlblOauth",
+                "extlClntAppOauthPolicies/Acme_Contractor_oauthPlcy.ecaOauthPlcy",
+                "extlClntAppOauthSettings/Acme_Contractor_oauth.ecaOauth",
             ]
         );
     }
@@ -324,7 +349,7 @@ mod tests {
             "Local"
         );
 
-        let settings = &files["extlClntAppOauthSettings/Acme_Contractor.ecaOauth"];
+        let settings = &files["extlClntAppOauthSettings/Acme_Contractor_oauth.ecaOauth"];
         let root = "ExtlClntAppOauthSettings";
         assert_eq!(one(settings, root, "commaSeparatedOauthScopes"), "Api");
         assert_eq!(
@@ -348,7 +373,7 @@ mod tests {
         assert_eq!(field("endIpAddress"), "203.0.113.255");
         assert_eq!(field("description"), "Kinetic office");
 
-        let global = &files["extlClntAppGlobalOauthSets/Acme_Contractor.ecaGlblOauth"];
+        let global = &files["extlClntAppGlobalOauthSets/Acme_Contractor_glbloauth.ecaGlblOauth"];
         let root = "ExtlClntAppGlobalOauthSettings";
         assert_eq!(one(global, root, "isClientCredentialsFlowEnabled"), "true");
         assert_eq!(one(global, root, "isPkceRequired"), "true");
@@ -358,7 +383,7 @@ mod tests {
         );
         assert!(child_texts(global, root, "consumerSecret").is_empty());
 
-        let policies = &files["extlClntAppOauthPolicies/Acme_Contractor.ecaOauthPlcy"];
+        let policies = &files["extlClntAppOauthPolicies/Acme_Contractor_oauthPlcy.ecaOauthPlcy"];
         let root = "ExtlClntAppOauthConfigurablePolicies";
         assert_eq!(
             one(policies, root, "isClientCredentialsFlowEnabled"),
@@ -404,7 +429,7 @@ mod tests {
         assert_eq!(one(eca, root, "description"), hostile.description);
         assert_eq!(one(eca, root, "contactEmail"), hostile.contact_email);
         assert_eq!(one(eca, root, "isProtected"), "false");
-        let settings = &files["extlClntAppOauthSettings/Acme_Contractor.ecaOauth"];
+        let settings = &files["extlClntAppOauthSettings/Acme_Contractor_oauth.ecaOauth"];
         assert_eq!(
             one(
                 settings,
@@ -420,7 +445,7 @@ mod tests {
                 .count(),
             1
         );
-        let policies = &files["extlClntAppOauthPolicies/Acme_Contractor.ecaOauthPlcy"];
+        let policies = &files["extlClntAppOauthPolicies/Acme_Contractor_oauthPlcy.ecaOauthPlcy"];
         assert_eq!(
             one(
                 policies,

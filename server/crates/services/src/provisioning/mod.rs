@@ -45,8 +45,40 @@ use crate::audit::{self, Actor, Event, Outcome};
 use crate::clock::now_ms;
 use crate::db::{Database, DatabaseKind};
 
-/// The integration user's profile (DESIGN.md, "What provisioning creates").
+/// The integration user's profile (DESIGN.md, "What provisioning creates"), by name only in
+/// messages: it is found by what it is (API only, on the Salesforce Integration licence),
+/// because a standard profile's name comes back translated in the querying user's language.
 const PROFILE: &str = "Minimum Access - API Only Integrations";
+
+/// How the Salesforce Integration user licence is found without its (translatable) label:
+/// its `LicenseDefinitionKey`, whose value is not in Salesforce's list (UNCONFIRMED), or
+/// else its `Name` (the licence's internal name).
+pub fn integration_licence() -> Cond {
+    Cond::or([
+        Cond::eq(
+            "LicenseDefinitionKey",
+            crate::usage::collector::INTEGRATION_LICENCE_KEY,
+        ),
+        Cond::eq("Name", crate::usage::collector::INTEGRATION_LICENCE),
+    ])
+}
+
+/// The API-only profile of the integration licence, by its attributes.
+fn api_only_profile() -> Cond {
+    Cond::and([
+        Cond::eq("PermissionsApiUserOnly", true),
+        Cond::or([
+            Cond::eq(
+                "UserLicense.LicenseDefinitionKey",
+                crate::usage::collector::INTEGRATION_LICENCE_KEY,
+            ),
+            Cond::eq(
+                "UserLicense.Name",
+                crate::usage::collector::INTEGRATION_LICENCE,
+            ),
+        ]),
+    ])
+}
 /// The permission set licence every integration user gets.
 const LICENCE: &str = "SalesforceAPIIntegrationPsl";
 
@@ -112,7 +144,7 @@ impl Step {
             Step::AppDeployed => "External Client App (deployed)",
             Step::Consumer => "The app's OAuth consumer",
             Step::Proof => "Least-privilege proof",
-            Step::Restrict => "Trusted IP ranges (applied after the proof)",
+            Step::Restrict => "IP ranges recorded on the app (checked in the usage files)",
         }
     }
 
@@ -150,6 +182,10 @@ pub struct Names {
     pub last_name: String,
     pub permission_set: String,
     pub permission_set_label: String,
+    /// A second permission set, tied to no licence and holding nothing but the app's
+    /// pre-authorisation: a permission set tied to the Salesforce API Integration licence
+    /// reportedly cannot be assigned apps (issue 14, item 3).
+    pub app_permission_set: String,
     /// The External Client App's API name.
     pub app: String,
 }
@@ -183,6 +219,7 @@ impl Names {
                 company.trim().chars().take(60).collect::<String>()
             ),
             permission_set: format!("Portcullis_{slug}_{tag}"),
+            app_permission_set: format!("Portcullis_{slug}_{tag}_App"),
             app: format!("Portcullis_App_{slug}_{tag}"),
             permission_set_label: format!(
                 "Portcullis {} {}",
@@ -971,7 +1008,9 @@ async fn user(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
             profile.clone(),
             &Soql::select(&["Id"])
                 .from("Profile")
-                .filter(Cond::eq("Name", PROFILE))
+                .filter(api_only_profile())
+                .order_by("CreatedDate", salesforce::soql::Order::Asc)
+                .limit(1)
                 .build()
                 .map_err(|e| salesforce::Error::InvalidRequest(e.to_string()))?,
         ))?;
@@ -1010,8 +1049,11 @@ async fn user(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     };
     build(&mut request).map_err(composite_failure)?;
     let response = client.composite(&request).await?;
-    first_record(&response, &profile)?
-        .ok_or_else(|| not_found(&format!("The profile '{PROFILE}'")))?;
+    first_record(&response, &profile)?.ok_or_else(|| {
+        not_found(&format!(
+            "The API-only profile of the Salesforce Integration licence ('{PROFILE}')"
+        ))
+    })?;
     let id = response
         .get(&user)
         .and_then(|r| r.created_id())
@@ -1078,6 +1120,9 @@ async fn licence(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
 struct ObjectPerm {
     read: bool,
     edit: bool,
+    /// Only with Modify All, which Salesforce allows only with Read, Edit, Delete and View
+    /// All ("Permission Modify All … depends on permission(s): Delete …").
+    delete: bool,
     view_all: bool,
     modify_all: bool,
 }
@@ -1091,21 +1136,26 @@ struct FieldPerm {
 }
 
 /// The permissions a scope grants, as Salesforce rows: by object, and by `Object.Field`.
+/// Tasks and events: no object permissions (ObjectPermissions refuses them) and no share
+/// object; their access follows the parent record and the "Edit Tasks" user permission.
+fn is_activity(object: &str) -> bool {
+    object.eq_ignore_ascii_case("Task") || object.eq_ignore_ascii_case("Event")
+}
+
+/// Whether the scope edits activities (the permission set then gets "Edit Tasks").
+fn edits_tasks(scope: &Scope) -> bool {
+    scope
+        .objects
+        .iter()
+        .any(|o| is_activity(&o.object) && (o.level == Level::Edit || o.modify_all))
+}
+
 fn wanted_permissions(
     scope: &Scope,
 ) -> (BTreeMap<String, ObjectPerm>, BTreeMap<String, FieldPerm>) {
     let mut objects = BTreeMap::new();
     let mut fields = BTreeMap::new();
     for o in &scope.objects {
-        objects.insert(
-            o.object.clone(),
-            ObjectPerm {
-                read: true,
-                edit: o.level == Level::Edit || o.modify_all,
-                view_all: o.view_all || o.modify_all,
-                modify_all: o.modify_all,
-            },
-        );
         for (field, level) in &o.fields {
             fields.insert(
                 format!("{}.{}", o.object, field),
@@ -1116,6 +1166,19 @@ fn wanted_permissions(
                 },
             );
         }
+        if is_activity(&o.object) {
+            continue;
+        }
+        objects.insert(
+            o.object.clone(),
+            ObjectPerm {
+                read: true,
+                edit: o.level == Level::Edit || o.modify_all,
+                delete: o.modify_all,
+                view_all: o.view_all || o.modify_all,
+                modify_all: o.modify_all,
+            },
+        );
     }
     (objects, fields)
 }
@@ -1145,12 +1208,15 @@ async fn permission_keys(
 async fn permission_set(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     let psl = cx.id_from(Step::Licence, "licence_id")?;
     let name = &cx.names.permission_set;
-    let body = json!({
+    let mut body = json!({
         "Name": name,
         "Label": cx.names.permission_set_label,
         "Description": "Made by Portcullis for one contractor grant. Do not edit by hand.",
         "LicenseId": psl.as_str(),
     });
+    if edits_tasks(&cx.scope) {
+        body["PermissionsEditTask"] = json!(true);
+    }
     let (objects, fields) = wanted_permissions(&cx.scope);
     if cx.first_attempt && objects.len() <= 200 && fields.len() <= 200 * 3 {
         return new_permission_set(client, cx, &body, &objects, &fields).await;
@@ -1178,7 +1244,7 @@ async fn permission_set(client: &Client, cx: &Context) -> Result<Value, StepFail
             json!({
                 "ParentId": ps.as_str(), "SobjectType": object,
                 "PermissionsRead": p.read, "PermissionsEdit": p.edit,
-                "PermissionsCreate": false, "PermissionsDelete": false,
+                "PermissionsCreate": false, "PermissionsDelete": p.delete,
                 "PermissionsViewAllRecords": p.view_all, "PermissionsModifyAllRecords": p.modify_all,
             })
         })
@@ -1211,12 +1277,21 @@ async fn permission_set(client: &Client, cx: &Context) -> Result<Value, StepFail
                 .await?,
         )?;
     }
+    let (app_ps, _) = find_or_create(
+        client,
+        cx,
+        "PermissionSet",
+        Cond::eq("Name", cx.names.app_permission_set.as_str()),
+        &app_permission_set_body(cx),
+    )
+    .await?;
     Ok(json!({
         "permission_set_id": ps.as_str(),
         "permission_set": name,
         "found": found,
         "objects": objects.len(),
         "fields": fields.len(),
+        "app_permission_set_id": app_ps.as_str(),
     }))
 }
 
@@ -1249,7 +1324,7 @@ async fn new_permission_set(
             json!({
                 "ParentId": parent.as_str(), "SobjectType": object,
                 "PermissionsRead": p.read, "PermissionsEdit": p.edit,
-                "PermissionsCreate": false, "PermissionsDelete": false,
+                "PermissionsCreate": false, "PermissionsDelete": p.delete,
                 "PermissionsViewAllRecords": p.view_all, "PermissionsModifyAllRecords": p.modify_all,
             })
         })
@@ -1301,9 +1376,31 @@ async fn new_permission_set(
             }),
         )?)
         .map_err(composite_failure)?;
+    let app_set = reference("appset")?;
+    let app_assign = reference("appassign")?;
+    request
+        .push(Subrequest::create(
+            app_set.clone(),
+            "PermissionSet",
+            &app_permission_set_body(cx),
+        )?)
+        .map_err(composite_failure)?;
+    request
+        .push(Subrequest::create(
+            app_assign.clone(),
+            "PermissionSetAssignment",
+            &json!({
+                "AssigneeId": user.as_str(),
+                "PermissionSetId": app_set.id().as_str(),
+                "ExpirationDate": assignment_expiry(cx),
+            }),
+        )?)
+        .map_err(composite_failure)?;
     let response = client.composite(&request).await?;
     let ps = created(response.clone(), &set)?;
     let assignment = created(response.clone(), &assign)?;
+    let app_ps = created(response.clone(), &app_set)?;
+    let app_assignment = created(response.clone(), &app_assign)?;
     for r in &collections {
         let result = response
             .get(r)
@@ -1330,7 +1427,18 @@ async fn new_permission_set(
         "objects": objects.len(),
         "fields": fields.len(),
         "assignment_id": assignment.as_str(),
+        "app_permission_set_id": app_ps.as_str(),
+        "app_assignment_id": app_assignment.as_str(),
     }))
+}
+
+/// The licence-less permission set that carries only the app's pre-authorisation.
+fn app_permission_set_body(cx: &Context) -> Value {
+    json!({
+        "Name": cx.names.app_permission_set,
+        "Label": format!("{} app", cx.names.permission_set_label),
+        "Description": "Made by Portcullis: pre-authorises one contractor grant's External Client App. Holds no permissions. Do not edit by hand.",
+    })
 }
 
 fn reference(name: &str) -> Result<ReferenceId, StepFailure> {
@@ -1391,9 +1499,19 @@ async fn assignment(client: &Client, cx: &Context) -> Result<Value, StepFailure>
     let ps = cx.id_from(Step::PermissionSet, "permission_set_id")?;
     let expires = assignment_expiry(cx);
     let set = cx.outputs.get(&Step::PermissionSet);
-    // The permission set step's composite assigned it: nothing to do but record it.
+    // The permission set step's composite assigned both sets: nothing to do but record it.
+    if let Some(id) = set.and_then(|o| o["assignment_id"].as_str())
+        && let Some(app) = set.and_then(|o| o["app_assignment_id"].as_str())
+    {
+        return Ok(
+            json!({ "assignment_id": id, "app_assignment_id": app, "expires": expires, "found": true }),
+        );
+    }
+    let app_assignment = app_assignment(client, cx, &user, &expires).await?;
     if let Some(id) = set.and_then(|o| o["assignment_id"].as_str()) {
-        return Ok(json!({ "assignment_id": id, "expires": expires, "found": true }));
+        return Ok(
+            json!({ "assignment_id": id, "app_assignment_id": app_assignment.as_str(), "expires": expires, "found": true }),
+        );
     }
     // A permission set found (not made) by its step may come with an assignment an
     // earlier, unrecorded composite made: look first.
@@ -1423,7 +1541,60 @@ async fn assignment(client: &Client, cx: &Context) -> Result<Value, StepFailure>
             false,
         ),
     };
-    Ok(json!({ "assignment_id": id.as_str(), "expires": expires, "found": found }))
+    Ok(
+        json!({ "assignment_id": id.as_str(), "app_assignment_id": app_assignment.as_str(), "expires": expires, "found": found }),
+    )
+}
+
+/// The app permission set's assignment to the integration user (found, or made).
+async fn app_assignment(
+    client: &Client,
+    cx: &Context,
+    user: &SalesforceId,
+    expires: &str,
+) -> Result<SalesforceId, StepFailure> {
+    let app_ps = match cx
+        .outputs
+        .get(&Step::PermissionSet)
+        .and_then(|o| o["app_permission_set_id"].as_str())
+        .and_then(|id| SalesforceId::parse(id).ok())
+    {
+        Some(id) => id,
+        None => find(
+            client,
+            "PermissionSet",
+            Cond::eq("Name", cx.names.app_permission_set.as_str()),
+        )
+        .await?
+        .ok_or_else(|| {
+            not_found(&format!(
+                "The permission set {}",
+                cx.names.app_permission_set
+            ))
+        })?,
+    };
+    let existing = find(
+        client,
+        "PermissionSetAssignment",
+        Cond::and([
+            Cond::eq("AssigneeId", user),
+            Cond::eq("PermissionSetId", &app_ps),
+        ]),
+    )
+    .await?;
+    match existing {
+        Some(id) => Ok(id),
+        None => Ok(client
+            .create(
+                "PermissionSetAssignment",
+                &json!({
+                    "AssigneeId": user.as_str(),
+                    "PermissionSetId": app_ps.as_str(),
+                    "ExpirationDate": expires,
+                }),
+            )
+            .await?),
+    }
 }
 
 /// A standard object's manual-share object and its fields: `(share object, record field,
@@ -1522,6 +1693,15 @@ async fn visibility(client: &Client, cx: &Context) -> Result<Value, StepFailure>
     match rule {
         VisibilityRule::Shared => {
             let chosen = chosen_by_object(client, cx).await?;
+            if let Some((object, _)) = chosen.iter().find(|(o, _)| is_activity(o)) {
+                // No TaskShare or EventShare: an activity's access follows its parent.
+                return Err(StepFailure {
+                    message: format!(
+                        "{object} records cannot be shared: Salesforce has no {object}Share, and an activity is visible with the record it belongs to. Share the parent record (the Case or Account) instead, or choose another visibility rule."
+                    ),
+                    transient: false,
+                });
+            }
             let mut shares = Vec::new();
             for (object, ids) in &chosen {
                 let (share, record_field, level_field) = share_object(object);
@@ -1707,7 +1887,10 @@ fn app_spec(
         ),
         scopes: vec!["Api".into()],
         client_credentials_run_as: cx.names.username.clone(),
-        permission_set_names: vec![ApiName::parse(&cx.names.permission_set).map_err(spec_failure)?],
+        // Pre-authorised through the licence-less app permission set (issue 14, item 3).
+        permission_set_names: vec![
+            ApiName::parse(&cx.names.app_permission_set).map_err(spec_failure)?,
+        ],
         trusted_ip_ranges: trusted,
         callback_url: salesforce::Url::parse(
             "https://login.salesforce.com/services/oauth2/success",
@@ -1842,17 +2025,26 @@ async fn app_deployed(client: &Client, cx: &Context) -> Result<Value, StepFailur
         tokio::time::sleep(cx.deploy_poll.first_check).await;
     }
     let result = wait_for_deploy(client, cx, &id, "the External Client App").await?;
-    let app_id = result
-        .details
-        .component_successes
-        .iter()
-        .find(|c| c.component_type == salesforce::metadata::ExternalClientAppSpec::ECA_TYPE)
-        .and_then(|c| c.id.clone())
+    let app_id = find_app_id(client, &cx.names.app).await?;
+    Ok(json!({ "app_id": app_id, "deploy_id": result.id, "deployed_at": crate::clock::now_ms() }))
+}
+
+/// The id Connect REST knows the app `name` by, looked up after its deploy: which id a
+/// deploy result reports for an External Client App (and whether it is this one) is not
+/// documented, so it is not trusted. The app list (`GET /apps/oauth/usage`) names each
+/// app's `developerName` and `identifier`. A new app not listed yet is retried (a real org
+/// may take a while; that it lists apps nobody has used yet is UNCONFIRMED).
+async fn find_app_id(client: &Client, name: &str) -> Result<String, StepFailure> {
+    let apps = client.oauth_usage_apps().await?;
+    apps.into_iter()
+        .find(|a| a.developer_name.eq_ignore_ascii_case(name))
+        .map(|a| a.identifier)
         .ok_or_else(|| StepFailure {
-            message: "the deploy succeeded but named no External Client App".into(),
-            transient: false,
-        })?;
-    Ok(json!({ "app_id": app_id, "deploy_id": result.id }))
+            message: format!(
+                "Salesforce does not list the External Client App {name} yet (GET /apps/oauth/usage); trying again"
+            ),
+            transient: true,
+        })
 }
 
 /// The app's OAuth consumer: its id, and the consumer key (not a secret). The secret is
@@ -2142,6 +2334,7 @@ mod tests {
             ObjectPerm {
                 read: true,
                 edit: false,
+                delete: false,
                 view_all: false,
                 modify_all: false
             }
@@ -2154,5 +2347,30 @@ mod tests {
         assert_eq!(fields["Case.Subject"], field(true, false));
         assert_eq!(fields["Case.Status"], field(true, true));
         assert_eq!(fields.len(), 2);
+    }
+
+    /// Issue 14, item 5: a task has no object permissions (ObjectPermissions refuses
+    /// Task); editing tasks is the "Edit Tasks" user permission; its fields keep FLS.
+    #[test]
+    fn tasks_get_no_object_permissions_and_editing_them_is_edit_tasks() {
+        let scope = Scope {
+            objects: vec![shared::scope::ObjectAccess {
+                object: "Task".into(),
+                level: Level::Edit,
+                fields: [("Subject".to_string(), Level::Edit)].into_iter().collect(),
+                view_all: false,
+                modify_all: false,
+            }],
+            visibility: shared::scope::Visibility {
+                rule: shared::scope::VisibilityRule::Shared,
+                record_ids: vec![],
+                group: None,
+            },
+            packages: vec![],
+        };
+        let (objects, fields) = wanted_permissions(&scope);
+        assert!(objects.is_empty(), "{objects:?}");
+        assert!(fields.contains_key("Task.Subject"));
+        assert!(edits_tasks(&scope));
     }
 }

@@ -66,6 +66,50 @@ fn refused(result: &Result<(), salesforce::Error>) -> (bool, String) {
     }
 }
 
+/// How long after its deploy a refused credential is taken for an app Salesforce is still
+/// activating (issue 14, item 4).
+pub const ACTIVATION_WAIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// What the request page says while the app is being activated.
+pub const WAITING_FOR_ACTIVATION: &str = "Waiting for Salesforce to activate the app";
+
+/// A refused first token: transient while the app may still be being activated (the
+/// refusals a new app gets: `invalid_client`, `invalid_client_id`, `invalid_grant`,
+/// `app_not_found`), permanent after [`ACTIVATION_WAIT`] or for any other answer.
+fn activation_failure(cx: &Context, error: salesforce::Error) -> StepFailure {
+    let salesforce::Error::OAuth { error: code, .. } = &error else {
+        return StepFailure::from(error);
+    };
+    if !matches!(
+        code.as_str(),
+        "invalid_client" | "invalid_client_id" | "invalid_grant" | "app_not_found"
+    ) {
+        return StepFailure::from(error);
+    }
+    let deployed_at = cx
+        .outputs
+        .get(&Step::AppDeployed)
+        .and_then(|o| o["deployed_at"].as_i64());
+    let waited_ms = deployed_at.map(|at| crate::clock::now_ms() - at);
+    let within = waited_ms.is_none_or(|ms| ms < ACTIVATION_WAIT.as_millis() as i64);
+    if within {
+        StepFailure {
+            message: format!(
+                "{WAITING_FOR_ACTIVATION} (a new app can take several minutes; trying again). Salesforce said: {error}"
+            ),
+            transient: true,
+        }
+    } else {
+        StepFailure {
+            message: format!(
+                "Salesforce still refuses the app's credential {} minutes after the app was deployed: {error}. Check the app in Setup (External Client App Manager), then retry.",
+                ACTIVATION_WAIT.as_secs() / 60
+            ),
+            transient: false,
+        }
+    }
+}
+
 pub(super) async fn run(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
     let consumer = cx.outputs.get(&Step::Consumer).ok_or_else(|| StepFailure {
         message: "the consumer step recorded nothing".into(),
@@ -86,11 +130,15 @@ pub(super) async fn run(client: &Client, cx: &Context) -> Result<Value, StepFail
         field("consumer_key")?,
     );
     let secret = super::contractor_secret(client, cx, &app_id, &consumer_id).await?;
+    // The credential's first token. A new app is not usable at once (a real org can take
+    // minutes): right after the deploy, a refusal is Salesforce still activating the app,
+    // and the step is tried again with backoff, for up to ACTIVATION_WAIT.
+    let token = salesforce::oauth_web::OAuthEndpoints::new(client.http().clone())
+        .client_credentials_token(client.instance_url(), &key, &secret)
+        .await
+        .map_err(|e| activation_failure(cx, e))?;
     let contractor = client
-        .acting_as(&PortalAuth::ClientCredentials {
-            client_id: key,
-            client_secret: secret,
-        })
+        .acting_as(&PortalAuth::AccessToken(token.access_token))
         .map_err(StepFailure::from)?;
 
     // The visibility step recorded which chosen records belong to which object; ask the

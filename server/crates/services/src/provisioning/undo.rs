@@ -550,7 +550,27 @@ async fn delete_assignment(client: &Client, cx: &Context) -> Result<Value, StepF
         Some(id) => delete_if_there(client, "PermissionSetAssignment", id).await?,
         None => false,
     };
-    Ok(json!({ "assignment_deleted": deleted }))
+    // The app permission set's assignment too.
+    let mut app_deleted = false;
+    if let Some(app_ps) = find(
+        client,
+        "PermissionSet",
+        Cond::eq("Name", cx.names.app_permission_set.as_str()),
+    )
+    .await?
+        && let Some(id) = find(
+            client,
+            "PermissionSetAssignment",
+            Cond::and([
+                Cond::eq("AssigneeId", &user),
+                Cond::eq("PermissionSetId", &app_ps),
+            ]),
+        )
+        .await?
+    {
+        app_deleted = delete_if_there(client, "PermissionSetAssignment", &id).await?;
+    }
+    Ok(json!({ "assignment_deleted": deleted, "app_assignment_deleted": app_deleted }))
 }
 
 async fn delete_permission_set(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
@@ -564,7 +584,22 @@ async fn delete_permission_set(client: &Client, cx: &Context) -> Result<Value, S
         Some(id) => delete_if_there(client, "PermissionSet", id).await?,
         None => false,
     };
-    Ok(json!({ "permission_set": cx.names.permission_set, "deleted": deleted }))
+    let app_ps = find(
+        client,
+        "PermissionSet",
+        Cond::eq("Name", cx.names.app_permission_set.as_str()),
+    )
+    .await?;
+    let app_deleted = match &app_ps {
+        Some(id) => delete_if_there(client, "PermissionSet", id).await?,
+        None => false,
+    };
+    Ok(json!({
+        "permission_set": cx.names.permission_set,
+        "deleted": deleted,
+        "app_permission_set": cx.names.app_permission_set,
+        "app_deleted": app_deleted,
+    }))
 }
 
 async fn delete_licence(client: &Client, cx: &Context) -> Result<Value, StepFailure> {

@@ -245,6 +245,7 @@ impl Alerts {
             self.check(db, &grant, standing, now, &mut evaluation)
                 .await?;
         }
+        check_ip_ranges(db, now, &mut evaluation).await?;
         apply_freezes(db, salesforce, &mut evaluation).await?;
         Ok(evaluation)
     }
@@ -478,6 +479,138 @@ fn line(r: &Raised) -> String {
     )
 }
 
+/// An External Client App's trusted IP ranges relax the web-server flow; they do not
+/// restrict a client-credentials token (ExtlClntAppOauthSettings; "IP restrictions are
+/// enforced only when they're configured on a user's profile"). So the approved ranges are
+/// checked here instead: an address in the usage files' CLIENT_IP outside a grant's ranges,
+/// for a call after the grant was set up (the proof runs from the portal's own host),
+/// suspends the grant, and [`apply_freezes`] freezes its integration user and revokes its
+/// tokens. Each address does so once per grant.
+async fn check_ip_ranges(
+    db: &Database,
+    now: i64,
+    evaluation: &mut Evaluation,
+) -> Result<(), sqlx::Error> {
+    let grants = sqlx::query(
+        "SELECT g.id, g.request_id, g.state, g.ip_ranges, s.finished_at, u.output \
+         FROM grants g \
+         JOIN provisioning_steps s ON s.grant_id = g.id AND s.step = 'restrict' AND s.state = 'succeeded' \
+         JOIN provisioning_steps u ON u.grant_id = g.id AND u.step = 'user' AND u.state = 'succeeded' \
+         WHERE g.state IN ('ready', 'active')",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    for grant in grants {
+        let grant_id: String = grant.try_get("id")?;
+        let ranges: Vec<String> =
+            serde_json::from_str(&grant.try_get::<String, _>("ip_ranges")?).unwrap_or_default();
+        let ranges: Vec<shared::fields::Cidr> = ranges
+            .iter()
+            .filter_map(|r| shared::fields::Cidr::parse(r).ok())
+            .collect();
+        if ranges.is_empty() {
+            continue;
+        }
+        let Some(user_key) = grant
+            .try_get::<Option<String>, _>("output")?
+            .and_then(|o| serde_json::from_str::<Value>(&o).ok())
+            .and_then(|o| o["user_id"].as_str().map(str::to_string))
+            .and_then(|id| SalesforceId::parse(&id).ok())
+            .map(|id| id.as_15().to_string())
+        else {
+            continue;
+        };
+        let since: i64 = grant.try_get::<Option<i64>, _>("finished_at")?.unwrap_or(0);
+        let addresses = sqlx::query(
+            "SELECT client_ip, last_at FROM usage_client_ips WHERE user_key = $1 AND last_at > $2 \
+             AND client_ip NOT IN (SELECT client_ip FROM usage_ip_alerts WHERE grant_id = $3)",
+        )
+        .bind(&user_key)
+        .bind(since)
+        .bind(&grant_id)
+        .fetch_all(db.pool())
+        .await?;
+        let outside: Vec<(String, i64)> = addresses
+            .iter()
+            .filter_map(|row| {
+                let ip: String = row.try_get("client_ip").ok()?;
+                let last_at: i64 = row.try_get("last_at").ok()?;
+                let address: std::net::IpAddr = ip.parse().ok()?;
+                let single = match address {
+                    std::net::IpAddr::V4(v4) => format!("{v4}/32"),
+                    std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                        Some(v4) => format!("{v4}/32"),
+                        None => format!("{v6}/128"),
+                    },
+                };
+                let cidr = shared::fields::Cidr::parse(&single).ok()?;
+                (!cidr.covered_by(&ranges)).then_some((ip, last_at))
+            })
+            .collect();
+        if outside.is_empty() {
+            continue;
+        }
+        let state: String = grant.try_get("state")?;
+        let request_id: String = grant.try_get("request_id")?;
+        let mut tx = db.begin_write().await?;
+        for (ip, last_at) in &outside {
+            sqlx::query(
+                "INSERT INTO usage_ip_alerts (grant_id, client_ip, last_at, raised_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (grant_id, client_ip) DO NOTHING",
+            )
+            .bind(&grant_id)
+            .bind(ip)
+            .bind(last_at)
+            .bind(now)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+        let suspended = sqlx::query(
+            "UPDATE grants SET suspended_from = state, state = 'suspended', frozen_at = NULL, updated_at = $1 \
+             WHERE id = $2 AND state IN ('ready', 'active')",
+        )
+        .bind(now)
+        .bind(&grant_id)
+        .execute(&mut *tx.tx)
+        .await?;
+        let addresses: Vec<&str> = outside.iter().map(|(ip, _)| ip.as_str()).collect();
+        if suspended.rows_affected() == 1 {
+            let reason = format!(
+                "API calls from {} (outside the approved IP ranges), seen in Salesforce's usage files",
+                addresses.join(", ")
+            );
+            audit::append(
+                &mut tx.tx,
+                Event {
+                    actor: &Actor::system(),
+                    action: "grant.suspended",
+                    target_type: "grant",
+                    target_id: &grant_id,
+                    outcome: Outcome::Success,
+                    details: json!({
+                        "reason": reason,
+                        "previous_state": state,
+                        "addresses": addresses,
+                    }),
+                },
+            )
+            .await?;
+            crate::requests::add_event(
+                &mut tx.tx,
+                &request_id,
+                "suspended",
+                &format!("API access suspended: {reason}. An approver can lift the suspension."),
+                true,
+            )
+            .await?;
+            evaluation.suspended.push(grant_id.clone());
+            tracing::warn!(grant = %grant_id, addresses = ?addresses, "calls from outside the approved IP ranges: suspended");
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
 /// Freezes (or unfreezes) the user in Salesforce: its UserLogin, found and updated in one
 /// composite request.
 pub async fn set_frozen(
@@ -503,6 +636,33 @@ pub async fn set_frozen(
     Ok(())
 }
 
+/// Revokes the tokens the grant's app issued to its integration user. A grant whose app
+/// step recorded no app id has no app (nothing to revoke).
+async fn revoke_app_tokens(
+    db: &Database,
+    salesforce: &Client,
+    grant: &Monitored,
+) -> Result<(), String> {
+    let output: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT output FROM provisioning_steps WHERE grant_id = $1 AND step = 'consumer' AND state = 'succeeded'",
+    )
+    .bind(&grant.grant_id)
+    .fetch_optional(db.pool())
+    .await
+    .map_err(|e| e.to_string())?;
+    let Some(app_id) = output
+        .flatten()
+        .and_then(|o| serde_json::from_str::<Value>(&o).ok())
+        .and_then(|o| o["app_id"].as_str().map(str::to_string))
+    else {
+        return Ok(());
+    };
+    salesforce
+        .revoke_user_app_tokens(&app_id, grant.user_id.as_str())
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Freezes the integration users of suspended grants that are not frozen yet.
 async fn apply_freezes(
     db: &Database,
@@ -515,6 +675,16 @@ async fn apply_freezes(
         }
         if let Err(e) = set_frozen(salesforce, &grant.user_id, true).await {
             tracing::warn!(grant = %grant.grant_id, error = %e, "could not freeze the integration user; will try again");
+            evaluation
+                .freeze_failures
+                .push((grant.grant_id.clone(), e.to_string()));
+            continue;
+        }
+        // Freezing stops new tokens; whether it ends the ones already issued is not
+        // documented (UNCONFIRMED), so the app's tokens for the user are revoked too
+        // (Connect REST, `DELETE /apps/oauth/usage/{app}/{user}/tokens`).
+        if let Err(e) = revoke_app_tokens(db, salesforce, &grant).await {
+            tracing::warn!(grant = %grant.grant_id, error = %e, "could not revoke the app's tokens of a frozen user; will try again");
             evaluation
                 .freeze_failures
                 .push((grant.grant_id.clone(), e.to_string()));

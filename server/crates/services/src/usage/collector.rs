@@ -10,9 +10,12 @@
 //! read) only moves past a file once every file created before it has been read, and each
 //! listing reaches an hour behind it, so a file the org publishes late is still found.
 //!
-//! A re-delivered file (the same period, a newer CreatedDate) replaces the rows of the one
-//! before it; an older copy arriving after a newer one is recorded as superseded and not
-//! counted. Rows whose time lies outside the file's own period (latent duplicates) are not
+//! A re-delivered daily file (the same day, a newer CreatedDate) replaces the rows of the
+//! one before it; an older copy arriving after a newer one is recorded as superseded and not
+//! counted. A late hourly file is different: Salesforce says it "lists only the new
+//! events", so it is added to its hour, never put in the place of the hour's earlier files
+//! (each file is still read once, by its id). A malformed row is skipped and counted in the
+//! file's record (`rows_skipped`), shown on the dashboard. Rows whose time lies outside the file's own period (latent duplicates) are not
 //! counted either.
 //!
 //! One instance collects at a time: a run takes a lease on the collector's row first.
@@ -26,7 +29,7 @@ use futures::StreamExt;
 use salesforce::composite::{CompositeRequest, ReferenceId, Subrequest};
 use salesforce::eventlog::{API_TOTAL_USAGE, EventLogFileRow, EventLogQuery, LogInterval};
 use salesforce::query::QueryPage;
-use salesforce::{Client, Cond, Soql};
+use salesforce::{Client, Soql};
 use serde::Deserialize;
 use sqlx::Row;
 
@@ -39,6 +42,9 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// The user licence the integration users hold (reference §7.3).
 pub const INTEGRATION_LICENCE: &str = "Salesforce Integration";
+/// Its `LicenseDefinitionKey` (UNCONFIRMED: not in Salesforce's list of keys); the licence
+/// is looked up by either, never by its translated label.
+pub const INTEGRATION_LICENCE_KEY: &str = "SFDC_INTEGRATION";
 
 /// Where a run is, for tests that stop it at a chosen point.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,7 +320,7 @@ impl Collector {
         };
         let licences = Soql::select(&["Id", "Name", "TotalLicenses", "UsedLicenses"])
             .from("UserLicense")
-            .filter(Cond::eq("Name", INTEGRATION_LICENCE))
+            .filter(crate::provisioning::integration_licence())
             .limit(1)
             .build()
             .map_err(|e| CollectError::Listing(e.into()))?;
@@ -391,7 +397,9 @@ impl Collector {
                 _ => DAY_MS,
             };
         let created = created_ms(file);
-        if self.newer_copy(interval, period_start, created).await? {
+        // Hourly files are deltas: none supersedes another.
+        let replaces = interval != LogInterval::Hourly;
+        if replaces && self.newer_copy(interval, period_start, created).await? {
             let mut tx = self.db.begin_write().await?;
             record_file(&mut tx, file, interval, "superseded", 0, 0, 0).await?;
             if cursor_may_move {
@@ -417,16 +425,18 @@ impl Collector {
         .bind(period_start)
         .fetch_optional(&mut *tx.tx)
         .await?;
-        if current.is_some_and(|c| c > created) {
+        if replaces && current.is_some_and(|c| c > created) {
             record_file(&mut tx, file, interval, "superseded", 0, 0, bytes).await?;
             tx.commit().await?;
             return Ok(Handled::Superseded);
         }
-        sqlx::query("DELETE FROM usage_hours WHERE log_interval = $1 AND period_start = $2")
-            .bind(interval.as_str())
-            .bind(period_start)
-            .execute(&mut *tx.tx)
-            .await?;
+        if replaces {
+            sqlx::query("DELETE FROM usage_hours WHERE log_interval = $1 AND period_start = $2")
+                .bind(interval.as_str())
+                .bind(period_start)
+                .execute(&mut *tx.tx)
+                .await?;
+        }
         for chunk in inside.chunks(200) {
             let sql = insert_hours_sql(chunk.len());
             let mut query = sqlx::query(&sql);
@@ -443,7 +453,8 @@ impl Collector {
         }
         sqlx::query(
             "INSERT INTO usage_periods (log_interval, period_start, file_id, created_date) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (log_interval, period_start) DO UPDATE SET file_id = excluded.file_id, created_date = excluded.created_date",
+             ON CONFLICT (log_interval, period_start) DO UPDATE SET file_id = excluded.file_id, created_date = excluded.created_date \
+             WHERE excluded.created_date >= usage_periods.created_date",
         )
         .bind(interval.as_str())
         .bind(period_start)
@@ -451,6 +462,20 @@ impl Collector {
         .bind(created)
         .execute(&mut *tx.tx)
         .await?;
+        // Where each user called from, for the grants' IP ranges (budgets::check_ip_ranges).
+        for ip in &totals.client_ips {
+            sqlx::query(
+                "INSERT INTO usage_client_ips (user_key, client_ip, calls, last_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_key, client_ip) DO UPDATE SET calls = usage_client_ips.calls + excluded.calls, \
+                 last_at = CASE WHEN excluded.last_at > usage_client_ips.last_at THEN excluded.last_at ELSE usage_client_ips.last_at END",
+            )
+            .bind(&ip.user_id15)
+            .bind(ip.ip.chars().take(64).collect::<String>())
+            .bind(ip.calls as i64)
+            .bind(ip.last_at_ms)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
         let now = now_ms();
         for (user, name) in &totals.usernames {
             sqlx::query(
@@ -473,6 +498,14 @@ impl Collector {
             bytes,
         )
         .await?;
+        if totals.skipped > 0 {
+            sqlx::query("UPDATE usage_files SET rows_skipped = $1 WHERE file_id = $2")
+                .bind(totals.skipped as i64)
+                .bind(file_id)
+                .execute(&mut *tx.tx)
+                .await?;
+            tracing::warn!(file = %file_id, skipped = totals.skipped, "skipped malformed rows of an ApiTotalUsage file");
+        }
         if cursor_may_move {
             advance_cursor(&mut tx, created).await?;
         }
@@ -595,7 +628,9 @@ fn insert_hours_sql(rows: usize) -> String {
         })
         .collect();
     format!(
-        "INSERT INTO usage_hours (log_interval, period_start, user_key, hour_start, calls, counted) VALUES {}",
+        "INSERT INTO usage_hours (log_interval, period_start, user_key, hour_start, calls, counted) VALUES {} \
+         ON CONFLICT (log_interval, period_start, user_key, hour_start) \
+         DO UPDATE SET calls = usage_hours.calls + excluded.calls, counted = usage_hours.counted + excluded.counted",
         values.join(", ")
     )
 }

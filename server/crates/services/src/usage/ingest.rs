@@ -8,7 +8,8 @@
 //! file's header row, and columns we do not use are never looked at.
 //!
 //! A file that ends part-way through a row (a cut-off download) is refused as a whole: its
-//! totals are never half-counted.
+//! totals are never half-counted. A malformed row inside a file (followed by a line break,
+//! so not a cut-off) is skipped and counted, not a reason to refuse the whole file.
 
 use std::collections::HashMap;
 
@@ -21,6 +22,10 @@ const TIMESTAMP: &str = "TIMESTAMP";
 const COUNTS: &str = "COUNTS_AGAINST_API_LIMIT";
 /// Optional: the username next to each user id, kept once per user for the dashboard.
 const USER_NAME: &str = "USER_NAME";
+/// Optional: the address each call came from (checked against a grant's IP ranges).
+const CLIENT_IP: &str = "CLIENT_IP";
+/// Distinct (user, address) pairs kept per file at most.
+const MAX_CLIENT_IPS: usize = 10_000;
 
 /// Why a file cannot be counted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,12 +72,26 @@ pub struct UserHour {
 /// What a whole file said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileTotals {
-    /// Data rows (the header excluded).
+    /// Data rows counted (the header and skipped rows excluded).
     pub rows: u64,
+    /// Malformed rows skipped (too few or too many values, a bad user id, time or flag).
+    pub skipped: u64,
     /// Per user and hour, sorted by user then hour.
     pub hours: Vec<UserHour>,
     /// Each user's username (from `USER_NAME`, when the file has it), sorted by user id.
     pub usernames: Vec<(String, String)>,
+    /// The addresses each user called from (`CLIENT_IP`, when the file has it), sorted.
+    pub client_ips: Vec<ClientIp>,
+}
+
+/// Calls of one user from one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIp {
+    pub user_id15: String,
+    pub ip: String,
+    pub calls: u64,
+    /// The latest call's time, Unix milliseconds.
+    pub last_at_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +102,7 @@ struct Columns {
     time_is_derived: bool,
     counts: usize,
     username: Option<usize>,
+    client_ip: Option<usize>,
     count: usize,
 }
 
@@ -105,11 +125,15 @@ pub struct Ingest {
     ends_len: usize,
     columns: Option<Columns>,
     rows: u64,
+    skipped: u64,
+    /// The reader is at the end of the file: a malformed last row is a cut-off download.
+    at_end: bool,
     bytes: u64,
     totals: HashMap<(UserKey, i64), Totals>,
     /// The last (user, hour) counted: consecutive rows usually share it.
     last: Option<((UserKey, i64), Totals)>,
     usernames: HashMap<UserKey, String>,
+    client_ips: HashMap<(UserKey, String), (u64, i64)>,
 }
 
 impl Default for Ingest {
@@ -128,10 +152,13 @@ impl Ingest {
             ends_len: 0,
             columns: None,
             rows: 0,
+            skipped: 0,
+            at_end: false,
             bytes: 0,
             totals: HashMap::new(),
             last: None,
             usernames: HashMap::new(),
+            client_ips: HashMap::new(),
         }
     }
 
@@ -190,6 +217,7 @@ impl Ingest {
     /// The end of the download: the last row (which may lack a line break) is read, and
     /// the totals returned. A file that stops inside a row is refused.
     pub fn finish(mut self) -> Result<FileTotals, IngestError> {
+        self.at_end = true;
         while !self.advance(&[])?.1 {}
         // A header row that names the wrong columns was refused when it ended; no columns
         // now means there was no header at all.
@@ -213,8 +241,21 @@ impl Ingest {
             .map(|(user, name)| (String::from_utf8_lossy(&user).into_owned(), name))
             .collect();
         usernames.sort();
+        let mut client_ips: Vec<ClientIp> = self
+            .client_ips
+            .into_iter()
+            .map(|((user, ip), (calls, last_at_ms))| ClientIp {
+                user_id15: String::from_utf8_lossy(&user).into_owned(),
+                ip,
+                calls,
+                last_at_ms,
+            })
+            .collect();
+        client_ips.sort_by(|a, b| (&a.user_id15, &a.ip).cmp(&(&b.user_id15, &b.ip)));
         Ok(FileTotals {
+            client_ips,
             rows: self.rows,
+            skipped: self.skipped,
             hours,
             usernames,
         })
@@ -222,7 +263,7 @@ impl Ingest {
 
     fn row_number(&self) -> u64 {
         // The header is row 1 of the file; data rows follow.
-        self.rows + 2
+        self.rows + self.skipped + 2
     }
 
     /// Value `index` of the record just read (`fields` values).
@@ -232,6 +273,18 @@ impl Ingest {
     }
 
     fn end_record(&mut self, fields: usize) -> Result<(), IngestError> {
+        match self.read_row(fields) {
+            // A row the file goes on after is malformed, not cut off: skip it and count it.
+            Err(error) if !self.at_end && self.columns.is_some() && !is_header_error(&error) => {
+                tracing::debug!(%error, "skipped a malformed usage row");
+                self.skipped += 1;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn read_row(&mut self, fields: usize) -> Result<(), IngestError> {
         // A blank line (one empty value) is not a row, nor a header.
         if fields == 0 || (fields == 1 && self.ends[0] == 0) {
             return Ok(());
@@ -275,6 +328,27 @@ impl Ingest {
                 });
             }
         };
+        if let Some(column) = columns.client_ip {
+            let ip = String::from_utf8_lossy(self.value(column))
+                .trim()
+                .to_string();
+            if !ip.is_empty() {
+                let raw = self.value(columns.time);
+                let at = hour + offset_in_hour(raw, columns.time_is_derived);
+                let full = self.client_ips.len() >= MAX_CLIENT_IPS;
+                let key = (user, ip);
+                match self.client_ips.get_mut(&key) {
+                    Some((calls, last)) => {
+                        *calls += 1;
+                        *last = (*last).max(at);
+                    }
+                    None if !full => {
+                        self.client_ips.insert(key, (1, at));
+                    }
+                    None => {}
+                }
+            }
+        }
         let key = (user, hour);
         match &mut self.last {
             Some((last, totals)) if *last == key => totals.add(counts),
@@ -312,6 +386,10 @@ impl Totals {
     }
 }
 
+fn is_header_error(error: &IngestError) -> bool {
+    matches!(error, IngestError::NoHeader | IngestError::MissingColumn(_))
+}
+
 fn resolve_header(header: &[String]) -> Result<Columns, IngestError> {
     let find = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
     let user = find(USER_ID).ok_or(IngestError::MissingColumn(USER_ID))?;
@@ -327,6 +405,7 @@ fn resolve_header(header: &[String]) -> Result<Columns, IngestError> {
         time_is_derived,
         counts,
         username: find(USER_NAME),
+        client_ip: find(CLIENT_IP),
         count: header.len(),
     })
 }
@@ -381,6 +460,21 @@ fn hour_of_iso(raw: &[u8]) -> Option<i64> {
         digits(&raw[8..10])?,
         digits(&raw[11..13])?,
     )
+}
+
+/// Minutes, seconds and milliseconds into the hour of a time (0 when they are not there).
+fn offset_in_hour(raw: &[u8], iso: bool) -> i64 {
+    let (minute, second, fraction) = if iso {
+        (raw.get(14..16), raw.get(17..19), raw.get(20..23))
+    } else {
+        (raw.get(10..12), raw.get(12..14), raw.get(15..18))
+    };
+    let part = |p: Option<&[u8]>| p.and_then(digits).unwrap_or(0);
+    let (m, s, f) = (part(minute), part(second), part(fraction));
+    if m > 59 || s > 60 || f > 999 {
+        return 0;
+    }
+    (m * 60 + s) * 1000 + f
 }
 
 /// `20260301101500.123` → the start of its hour.
@@ -530,14 +624,29 @@ mod tests {
             ingest_bytes(b"USER_ID,TIMESTAMP_DERIVED\n"),
             Err(IngestError::MissingColumn(COUNTS))
         );
+        // A bad value in a row the file goes on after is that row's problem only: the row
+        // is skipped and counted (issue 14, item 8; these used to refuse the whole file).
+        let totals = ingest_bytes(
+            b"USER_ID,COUNTS_AGAINST_API_LIMIT,TIMESTAMP\nnot-an-id,true,20260301101500\n005000000000001,true,20260301101500\n",
+        )
+        .unwrap();
+        assert_eq!((totals.rows, totals.skipped), (1, 1));
+        let totals = ingest_bytes(
+            b"USER_ID,COUNTS_AGAINST_API_LIMIT,TIMESTAMP\n005000000000001,maybe,20260301101500\n",
+        )
+        .unwrap();
+        assert_eq!((totals.rows, totals.skipped), (0, 1));
+        // The same bad values in a last row without a line break: a cut-off download.
         assert!(matches!(
             ingest_bytes(
-                b"USER_ID,COUNTS_AGAINST_API_LIMIT,TIMESTAMP\nnot-an-id,true,20260301101500\n"
+                b"USER_ID,COUNTS_AGAINST_API_LIMIT,TIMESTAMP\nnot-an-id,true,20260301101500"
             ),
             Err(IngestError::BadUser { row: 2, .. })
         ));
         assert!(matches!(
-            ingest_bytes(b"USER_ID,COUNTS_AGAINST_API_LIMIT,TIMESTAMP\n005000000000001,maybe,20260301101500\n"),
+            ingest_bytes(
+                b"USER_ID,COUNTS_AGAINST_API_LIMIT,TIMESTAMP\n005000000000001,maybe,20260301101500"
+            ),
             Err(IngestError::BadFlag { row: 2, .. })
         ));
         // Blank lines are not rows.

@@ -52,6 +52,9 @@ pub struct ContractorUsage {
     pub rate_per_hour: f64,
     /// The integration user is frozen in Salesforce (the grant is suspended).
     pub frozen: bool,
+    /// The end of the newest hour the org's usage files cover (daily files arrive the next
+    /// day, so the newest data can be a day old): how old the numbers are.
+    pub data_through: Option<i64>,
 }
 
 impl ContractorUsage {
@@ -110,6 +113,10 @@ pub struct Overview {
     pub contractors: Vec<ContractorUsage>,
     pub top: Vec<Consumer>,
     pub licences: Licences,
+    /// Malformed rows the collector skipped, in all the files it read.
+    pub rows_skipped: i64,
+    /// The end of the newest hour the usage files cover.
+    pub data_through: Option<i64>,
 }
 
 /// The newest org snapshot.
@@ -203,6 +210,7 @@ pub async fn contractor(
         }
     };
     Ok(ContractorUsage {
+        data_through: horizon.map(|h| h + HOUR_MS),
         grant_id: grant.grant_id.clone(),
         request_id: grant.request_id.clone(),
         company: grant.company.clone(),
@@ -288,7 +296,13 @@ pub async fn overview(
         billable,
         monthly_cost_cents: billable * pricing.price_cents,
     };
+    let rows_skipped: Option<i64> =
+        sqlx::query_scalar("SELECT CAST(SUM(rows_skipped) AS BIGINT) FROM usage_files")
+            .fetch_one(db.pool())
+            .await?;
     Ok(Overview {
+        rows_skipped: rows_skipped.unwrap_or(0),
+        data_through: horizon.map(|h| h + HOUR_MS),
         now,
         collector,
         org,
