@@ -18,10 +18,15 @@ const CALLBACK: &str = "http://127.0.0.1:3000/auth/callback";
 /// Runs `portcullis doctor` in org mode (client credentials; the secret also serves
 /// sign-in) against `org`: its exit code and its lines.
 fn doctor(org: &StandaloneOrg) -> (i32, Vec<String>) {
+    doctor_with(org, &[])
+}
+
+/// [`doctor`] with more settings (an empty value removes one).
+fn doctor_with(org: &StandaloneOrg, settings: &[(&str, &str)]) -> (i32, Vec<String>) {
     let data = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .arg("doctor")
-        .env_clear()
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command.arg("doctor").env_clear();
+    command
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATA_DIR", data.path())
         .env("LISTEN_ADDR", "127.0.0.1:3000")
@@ -30,8 +35,11 @@ fn doctor(org: &StandaloneOrg) -> (i32, Vec<String>) {
         .env("SALESFORCE_CLIENT_ID", &org.client_id)
         .env("SALESFORCE_CLIENT_SECRET", &org.client_secret)
         .env("SALESFORCE_CA_FILE", &org.ca_file)
-        .output()
-        .expect("run portcullis doctor");
+        .envs(settings.iter().filter(|(_, v)| !v.is_empty()).copied());
+    for (name, _) in settings.iter().filter(|(_, v)| v.is_empty()) {
+        command.env_remove(name);
+    }
+    let output = command.output().expect("run portcullis doctor");
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     assert!(
@@ -312,6 +320,33 @@ async fn doctor_passes_a_complete_org_and_fails_exactly_what_was_taken_away() {
         json!({ "apiAccessControl": false }),
     )
     .await;
+
+    // JWT bearer without the consumer secret: the org requires it for staff sign-in.
+    let key = org.dir.path().join("portal-app-key.pem");
+    let key = key.to_str().unwrap();
+    let jwt = [
+        ("SALESFORCE_JWT_KEY_FILE", key),
+        ("SALESFORCE_USERNAME", org.provisioner.as_str()),
+    ];
+    let (code, lines) = doctor_with(&org, &jwt);
+    assert!(
+        checks(&lines).iter().all(|(s, _, _)| s == "ok"),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        code, 0,
+        "JWT bearer with the secret for sign-in: {lines:#?}"
+    );
+    let mut without_secret = jwt.to_vec();
+    without_secret.push(("SALESFORCE_CLIENT_SECRET", ""));
+    let (code, lines) = doctor_with(&org, &without_secret);
+    only(
+        &lines,
+        code,
+        "sign-in-secret",
+        "FAIL",
+        "SALESFORCE_CLIENT_SECRET is not set",
+    );
 
     // A callback URL the portal's app does not list.
     let other = StandaloneOrg::start();
