@@ -153,6 +153,12 @@ async fn killed_at_every_step_boundary_the_run_completes_without_duplicates() {
         )
         .await
         .unwrap();
+    // Its permissions, and the licence-less set that pre-authorises its app (issue 14,
+    // item 3): one of each.
+    let (app_sets, sets): (Vec<Value>, Vec<Value>) = sets
+        .into_iter()
+        .partition(|s| s["Name"].as_str().is_some_and(|n| n.ends_with("_App")));
+    assert_eq!(app_sets.len(), 1, "one app permission set: {app_sets:?}");
     assert_eq!(sets.len(), 1, "one permission set: {sets:?}");
     assert_eq!(sets[0]["Name"], names.permission_set.as_str());
     let ps = sets[0]["Id"].as_str().unwrap();

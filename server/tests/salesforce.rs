@@ -291,10 +291,12 @@ async fn twenty_integration_users_survive_thirty_percent_injected_errors_and_one
         )
         .await
         .unwrap();
+    // Two permission sets each: the contractor's permissions, and the licence-less one
+    // that pre-authorises the app (issue 14, item 3).
     assert_eq!(
         (users, sets, assignments),
-        (20, 20, 20),
-        "exactly 20 of each, no duplicates"
+        (20, 40, 40),
+        "exactly 20 users and 2 × 20 sets and assignments, no duplicates"
     );
     let calls: Value = http
         .get(format!("{}/__sandbox/calls", org.base_url()))

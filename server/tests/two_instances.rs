@@ -114,16 +114,18 @@ async fn two_instances_provision_fifty_grants_with_no_step_twice() {
             .join(" ");
         *made.entry(kind).or_default() += 1;
     }
-    for kind in [
-        "create User",
-        "create PermissionSetLicenseAssign",
-        "create PermissionSet",
-        "create PermissionSetAssignment",
+    // Two permission sets per grant, each made and assigned once: its permissions, and the
+    // licence-less one that pre-authorises its app (issue 14, item 3).
+    for (kind, per_grant) in [
+        ("create User", 1),
+        ("create PermissionSetLicenseAssign", 1),
+        ("create PermissionSet", 2),
+        ("create PermissionSetAssignment", 2),
     ] {
         assert_eq!(
             made.get(kind).copied().unwrap_or(0),
-            GRANTS,
-            "{kind}: once per grant, never twice: {made:?}"
+            GRANTS * per_grant,
+            "{kind}: once per grant (and set), never twice: {made:?}"
         );
     }
     assert_eq!(

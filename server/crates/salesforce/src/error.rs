@@ -198,22 +198,24 @@ fn deploy_summary(
     // Every failure, whole (the step's last error is what an admin acts on; issue 14).
     for failure in failures.iter().take(MAX_DEPLOY_FAILURES) {
         text.push_str(&format!(
-            "; {} {} ({}{}): {}{}",
-            failure.component_type,
-            failure.full_name,
-            failure.file_name,
-            match (failure.line_number, failure.column_number) {
-                (Some(line), Some(column)) => format!(" line {line}, column {column}"),
-                (Some(line), None) => format!(" line {line}"),
-                _ => String::new(),
-            },
-            failure
-                .problem_type
-                .as_deref()
-                .map(|t| format!("{t}: "))
-                .unwrap_or_default(),
-            failure.problem
+            "; {} {}: {}",
+            failure.component_type, failure.full_name, failure.problem
         ));
+        let mut place = Vec::new();
+        if let Some(kind) = failure.problem_type.as_deref().filter(|k| !k.is_empty()) {
+            place.push(kind.to_string());
+        }
+        if !failure.file_name.is_empty() {
+            place.push(failure.file_name.clone());
+        }
+        match (failure.line_number, failure.column_number) {
+            (Some(line), Some(column)) => place.push(format!("line {line}, column {column}")),
+            (Some(line), None) => place.push(format!("line {line}")),
+            _ => {}
+        }
+        if !place.is_empty() {
+            text.push_str(&format!(" [{}]", place.join(", ")));
+        }
     }
     if failures.len() > MAX_DEPLOY_FAILURES {
         text.push_str(&format!(

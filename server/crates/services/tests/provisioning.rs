@@ -1030,15 +1030,17 @@ services::both_databases!(with_injected_faults_every_run_completes_once, |engine
         .flat_map(|c| c["effects"].as_array().into_iter().flatten())
         .filter_map(Value::as_str)
         .collect();
-    for kind in [
-        "create User ",
-        "create PermissionSet ",
-        "create PermissionSetAssignment ",
+    // Each grant has two permission sets (its permissions, and the licence-less one that
+    // pre-authorises its app: issue 14, item 3), each made and assigned once.
+    for (kind, per_grant) in [
+        ("create User ", 1),
+        ("create PermissionSet ", 2),
+        ("create PermissionSetAssignment ", 2),
     ] {
         assert_eq!(
             effects.iter().filter(|e| e.starts_with(kind)).count(),
-            3,
-            "{kind}: once per grant, never twice: {effects:?}"
+            3 * per_grant,
+            "{kind}: once per grant (and set), never twice: {effects:?}"
         );
     }
     eprintln!("503s injected: {refused}");
@@ -1550,7 +1552,31 @@ services::both_databases!(
         };
         let mut scope = case_scope();
         scope.objects[0].modify_all = true;
-        let grant = approved_grant(&t, "Modifier Ltd", scope).await;
+        // Modify All is risky: two approvers.
+        let id = submit_verified(&t, "Modifier Ltd", "ops@vendor.example", scope.clone()).await;
+        let mut grant = None;
+        for who in ["alice@acme.example", "bob@acme.example"] {
+            let (approver, actor) = approver(who);
+            let outcome = t
+                .approve(
+                    &id,
+                    &approver,
+                    ApprovalInput {
+                        scope: scope.clone(),
+                        budget: Budget::default_for(500),
+                        end_date: future_date(30),
+                        ip_ranges: String::new(),
+                        reason: "Needed for the clean-up project.".into(),
+                    },
+                    &actor,
+                )
+                .await
+                .unwrap();
+            if let DecisionOutcome::Approved { grant_id, .. } = outcome {
+                grant = Some(grant_id);
+            }
+        }
+        let grant = grant.expect("approved by two");
         worker(&t).run_until_idle().await.unwrap();
         let (state, attention) = grant_state(&t, &grant).await;
         assert_eq!(state, "ready", "{attention:?}");
