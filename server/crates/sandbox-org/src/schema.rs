@@ -290,6 +290,9 @@ pub const USER_PERMISSIONS: &[&str] = &[
     "ViewAllUsers",
     "TransferAnyEntity",
     "EditTask",
+    // "Use Any API Client": bypasses API Access Control's allow-list. Describes show it only
+    // while API Access Control is on (`describe::apply_org_settings`).
+    "UseAnyApiClient",
 ];
 
 const TIME_ZONES: &[&str] = &[
@@ -512,6 +515,9 @@ fn build() -> Vec<ObjectDef> {
                     .read_only()
                     .no_fls(),
                 F::string("DefaultAccountAccess", "Default Account Access", 40)
+                    .read_only()
+                    .no_fls(),
+                F::string("DefaultContactAccess", "Default Contact Access", 40)
                     .read_only()
                     .no_fls(),
                 F::string("TimeZoneSidKey", "Time Zone", 40)
