@@ -1,6 +1,6 @@
 import { defineConfig, devices, type PlaywrightTestConfig } from "@playwright/test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -106,7 +106,16 @@ if (withPostgres) {
 // outbox page) whose maildir the test reads.
 const orgPort = Number(process.env.E2E_ORG_PORT ?? 3110);
 const orgSandboxPort = Number(process.env.E2E_ORG_SANDBOX_PORT ?? 3192);
-const orgState = mkdtempSync(join(tmpdir(), "portcullis-e2e-org-"));
+// Playwright loads this file in the runner (which starts the web servers) and again in every
+// worker (which runs the tests): directories the tests read must be made once, so the runner
+// makes them and passes the parent down in the environment its workers inherit.
+const orgRunDir = (process.env.E2E_ORG_RUN_DIR ??= mkdtempSync(join(tmpdir(), "portcullis-e2e-org-")));
+const orgDir = (name: string) => {
+  const dir = join(orgRunDir, name);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+};
+const orgState = orgDir("sandbox-org");
 const orgUrl = `https://127.0.0.1:${orgSandboxPort}`;
 const orgModes = [
   { name: "org-jwt", mode: "jwt", port: orgPort, smtp: orgPort + 2 },
@@ -130,7 +139,7 @@ webServer.push({
   stderr: "pipe" as const,
 } as any);
 for (const m of orgModes) {
-  const maildir = mkdtempSync(join(tmpdir(), `portcullis-e2e-${m.name}-mail-`));
+  const maildir = orgDir(`${m.name}-mail`);
   webServer.push({
     command: `${join(__dirname, "serve-org-mode.sh")} ${m.mode}`,
     url: `http://127.0.0.1:${m.port}/readyz`,

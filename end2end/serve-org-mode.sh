@@ -22,7 +22,10 @@ if [ "$mode" = jwt ]; then
   export SALESFORCE_JWT_KEY_FILE="$state/portal-app-key.pem"
   export SALESFORCE_USERNAME=$(jq -r .provisionerUsername "$credentials")
 fi
-mkdir -p "${E2E_MAILDIR:?a maildir for the mail of the portal}"
+# aiosmtpd's Mailbox makes tmp/new/cur only for a directory that does not exist yet, and the
+# config made it already: without them every delivery fails.
+maildir=${E2E_MAILDIR:?a maildir for the mail of the portal}
+mkdir -p "$maildir/tmp" "$maildir/new" "$maildir/cur"
 python3 -m aiosmtpd -n -l "127.0.0.1:${E2E_SMTP_PORT:?}" -c aiosmtpd.handlers.Mailbox "$E2E_MAILDIR" &
 sink=$!
 trap 'kill $sink 2> /dev/null || true' EXIT
