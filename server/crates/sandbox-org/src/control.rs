@@ -241,6 +241,36 @@ async fn patch_settings(State(state): State<ControlState>, body: axum::body::Byt
             }
             continue;
         }
+        // Org-wide defaults (Setup > Sharing Settings): {"Case": "Edit"} sets the
+        // Organization record's DefaultCaseAccess.
+        if key == "orgWideDefaults" {
+            let Some(defaults) = value.as_object() else {
+                return bad("orgWideDefaults must be an object such as {\"Case\": \"Edit\"}");
+            };
+            for (object, level) in defaults {
+                let allowed: &[&str] = match object.as_str() {
+                    "Account" => &["None", "Read", "Edit"],
+                    "Case" => &["None", "Read", "Edit", "ReadEditTransfer"],
+                    "Contact" => &["None", "Read", "Edit", "ControlledByParent"],
+                    _ => {
+                        return bad(format!(
+                            "orgWideDefaults: {object} has no org-wide default here (Account, Case, Contact)"
+                        ));
+                    }
+                };
+                let Some(level) = level.as_str().filter(|l| allowed.contains(l)) else {
+                    return bad(format!(
+                        "orgWideDefaults.{object} must be one of {}",
+                        allowed.join(", ")
+                    ));
+                };
+                let org_id = data.org_id.clone();
+                if let Some(record) = data.get_mut("Organization", &org_id) {
+                    record.insert(format!("Default{object}Access"), json!(level));
+                }
+            }
+            continue;
+        }
         // The language the org answers in: standard profile names and licence labels
         // come back translated, as a real org returns them in the user's language.
         if key == "language" {

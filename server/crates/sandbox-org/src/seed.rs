@@ -363,6 +363,7 @@ pub fn seed(options: &SeedOptions) -> Result<Seeded, String> {
             ("InstanceName", json!("SBX1")),
             ("DefaultCaseAccess", json!("None")),
             ("DefaultAccountAccess", json!("None")),
+            ("DefaultContactAccess", json!("ControlledByParent")),
             ("TimeZoneSidKey", json!("GMT")),
             ("IsDeleted", json!(false)),
             ("CreatedDate", json!(stamp)),
