@@ -1650,6 +1650,52 @@ pub fn share_refusal(object: &str, default: &str, level: Level) -> Option<String
     }
 }
 
+/// Why records of `objects` cannot be shared under `scope`, from the org-wide defaults read
+/// from the org (one query of the Organization record); empty when every share is possible.
+/// Objects without a default on the Organization record (custom objects) are not checked.
+pub async fn sharing_refusals(
+    client: &Client,
+    scope: &Scope,
+    objects: &[&str],
+) -> Result<Vec<String>, salesforce::Error> {
+    let objects: Vec<&str> = objects
+        .iter()
+        .copied()
+        .filter(|o| ORG_WIDE_DEFAULTS.contains(o))
+        .collect();
+    if objects.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fields: Vec<String> = objects
+        .iter()
+        .map(|o| format!("Default{o}Access"))
+        .collect();
+    let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+    let query = Soql::select(&fields).from("Organization").build()?;
+    let rows: Vec<Value> = client.query_all(&query).await?;
+    let Some(org) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let mut refusals = Vec::new();
+    for object in objects {
+        let default = org[format!("Default{object}Access")]
+            .as_str()
+            .unwrap_or("None");
+        let level = scope.object(object).map_or(Level::Read, |o| o.level);
+        refusals.extend(share_refusal(object, default, level));
+    }
+    Ok(refusals)
+}
+
+/// The standard objects of chosen record ids, by their fixed key prefixes (others: None).
+pub fn standard_object_of(id: &str) -> Option<&'static str> {
+    let prefix = id.trim().get(..3)?;
+    STANDARD_PREFIXES
+        .iter()
+        .find(|(p, _)| *p == prefix)
+        .map(|(_, object)| *object)
+}
+
 /// Refuses, before any share is attempted, chosen records of objects whose sharing model
 /// (the org-wide default, read from the org) makes a manual share impossible.
 async fn check_sharing_models(
@@ -1657,33 +1703,8 @@ async fn check_sharing_models(
     cx: &Context,
     chosen: &BTreeMap<String, Vec<SalesforceId>>,
 ) -> Result<(), StepFailure> {
-    let objects: Vec<&str> = chosen
-        .keys()
-        .map(String::as_str)
-        .filter(|o| ORG_WIDE_DEFAULTS.contains(o))
-        .collect();
-    if objects.is_empty() {
-        return Ok(());
-    }
-    let fields: Vec<String> = objects
-        .iter()
-        .map(|o| format!("Default{o}Access"))
-        .collect();
-    let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
-    let rows: Vec<Value> = client
-        .query_all(&soql(Soql::select(&fields).from("Organization").build())?)
-        .await?;
-    let Some(org) = rows.first() else {
-        return Ok(());
-    };
-    let mut refusals = Vec::new();
-    for object in objects {
-        let default = org[format!("Default{object}Access")]
-            .as_str()
-            .unwrap_or("None");
-        let level = cx.scope.object(object).map_or(Level::Read, |o| o.level);
-        refusals.extend(share_refusal(object, default, level));
-    }
+    let objects: Vec<&str> = chosen.keys().map(String::as_str).collect();
+    let refusals = sharing_refusals(client, &cx.scope, &objects).await?;
     if refusals.is_empty() {
         Ok(())
     } else {
