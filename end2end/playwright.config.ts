@@ -60,6 +60,9 @@ function server(listen: number, sandbox: number, database: "sqlite" | "postgres"
 
 const chromiumUse = {
   ...devices["Desktop Chrome"],
+  // The built-in sandbox org serves HTTPS with a certificate of its own (in DATA_DIR): like
+  // a user who accepted it once, the browser takes it.
+  ignoreHTTPSErrors: true,
   launchOptions: chromium
     ? {
         executablePath: chromium,
@@ -84,7 +87,7 @@ const projects: PlaywrightTestConfig["projects"] = [
   {
     name: "sqlite",
     use: { ...chromiumUse, baseURL: `http://127.0.0.1:${port}` },
-    metadata: { sandbox: `http://127.0.0.1:${sandboxPort}` },
+    metadata: { sandbox: `https://127.0.0.1:${sandboxPort}` },
   },
 ];
 const webServer = [server(port, sandboxPort, "sqlite")];
@@ -92,9 +95,72 @@ if (withPostgres) {
   projects.push({
     name: "postgres",
     use: { ...chromiumUse, baseURL: `http://127.0.0.1:${pgPort}` },
-    metadata: { sandbox: `http://127.0.0.1:${pgSandboxPort}` },
+    metadata: { sandbox: `https://127.0.0.1:${pgSandboxPort}` },
   });
   webServer.push(server(pgPort, pgSandboxPort, "postgres"));
+}
+
+// Org mode (issue 14): the portal against the standalone HTTPS sandbox org (`portcullis
+// sandbox-org`), as against a real org: once with JWT bearer (plus the consumer secret for
+// staff sign-in), once with client credentials. Mail goes to an SMTP sink (org mode has no
+// outbox page) whose maildir the test reads.
+const orgPort = Number(process.env.E2E_ORG_PORT ?? 3110);
+const orgSandboxPort = Number(process.env.E2E_ORG_SANDBOX_PORT ?? 3192);
+const orgState = mkdtempSync(join(tmpdir(), "portcullis-e2e-org-"));
+const orgUrl = `https://127.0.0.1:${orgSandboxPort}`;
+const orgModes = [
+  { name: "org-jwt", mode: "jwt", port: orgPort, smtp: orgPort + 2 },
+  { name: "org-secret", mode: "secret", port: orgPort + 1, smtp: orgPort + 3 },
+];
+webServer.push({
+  command: [
+    binary,
+    "sandbox-org",
+    "--listen",
+    `127.0.0.1:${orgSandboxPort}`,
+    "--state",
+    orgState,
+    ...orgModes.flatMap((m) => ["--portal-callback", `http://127.0.0.1:${m.port}/auth/callback`]),
+  ].join(" "),
+  url: `${orgUrl}/__sandbox`,
+  ignoreHTTPSErrors: true,
+  timeout: 60_000,
+  reuseExistingServer: false,
+  stdout: "ignore" as const,
+  stderr: "pipe" as const,
+} as any);
+for (const m of orgModes) {
+  const maildir = mkdtempSync(join(tmpdir(), `portcullis-e2e-${m.name}-mail-`));
+  webServer.push({
+    command: `${join(__dirname, "serve-org-mode.sh")} ${m.mode}`,
+    url: `http://127.0.0.1:${m.port}/readyz`,
+    timeout: 60_000,
+    reuseExistingServer: false,
+    stdout: "ignore" as const,
+    stderr: "pipe" as const,
+    env: {
+      PORTCULLIS_BIN: binary,
+      E2E_ORG_STATE: orgState,
+      E2E_ORG_URL: orgUrl,
+      E2E_MAILDIR: maildir,
+      E2E_SMTP_PORT: String(m.smtp),
+      LISTEN_ADDR: `127.0.0.1:${m.port}`,
+      DATA_DIR: mkdtempSync(join(tmpdir(), `portcullis-e2e-${m.name}-`)),
+      SITE_ROOT: siteRoot,
+      LOG_LEVEL: "warn",
+      USAGE_COLLECT_SECONDS: "0",
+    },
+  } as any);
+  projects.push({
+    name: m.name,
+    testMatch: /org-mode\.spec\.ts/,
+    use: { ...chromiumUse, baseURL: `http://127.0.0.1:${m.port}` },
+    metadata: { sandbox: orgUrl, maildir, orgState, mode: m.mode },
+  });
+}
+// The other projects run every spec but the org-mode one.
+for (const p of projects) {
+  if (!p.name?.startsWith("org-")) p.testIgnore = /org-mode\.spec\.ts/;
 }
 
 export default defineConfig({

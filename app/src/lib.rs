@@ -23,6 +23,7 @@ use crate::pages::{
     home::Home,
     manage::{CatalogPage, SettingsPage},
     not_found::NotFound,
+    org::OrgPage,
     outbox::OutboxPage,
     request::RequestAccess,
     reveal::Reveal,
@@ -71,6 +72,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("admin"), StaticSegment("usage")) view=UsagePage />
                     <Route path=(StaticSegment("admin"), StaticSegment("catalog")) view=CatalogPage />
                     <Route path=(StaticSegment("admin"), StaticSegment("settings")) view=SettingsPage />
+                    <Route path=(StaticSegment("admin"), StaticSegment("org")) view=OrgPage />
                     <Route path=StaticSegment("audit") view=AuditLog />
                     <Route path=(StaticSegment("audit"), StaticSegment("entries"), ParamSegment("seq")) view=AuditEntry />
                     <Route path=(StaticSegment("status"), ParamSegment("token")) view=Status />

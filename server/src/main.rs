@@ -23,6 +23,10 @@ enum Command {
     Serve,
     /// Run a standalone sandbox org: a local stand-in for a Salesforce org's HTTP API.
     SandboxOrg(SandboxArgs),
+    /// Check the configured org (same settings as the portal) before the first grant: one
+    /// line per check, `ok`, `warn` or `FAIL` with what to change in Setup. Exits 1 when a
+    /// check fails.
+    Doctor,
 }
 
 #[derive(clap::Args)]
@@ -83,7 +87,91 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),
         Command::SandboxOrg(args) => sandbox_org(args),
+        Command::Doctor => doctor(),
     }
+}
+
+fn doctor() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("portcullis doctor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format, "warn");
+    portcullis::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("portcullis doctor: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let portal_url = match &config.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_string(),
+            None => format!("http://{}", config.listen_addr),
+        };
+        // In the default mode there is no org to configure: the doctor checks a freshly
+        // seeded built-in sandbox org (in memory), which is complete by construction.
+        let mut sandbox = None;
+        let org = match &config.salesforce {
+            portcullis::config::SalesforceMode::Org(connection) => {
+                portcullis::org::Org::real(connection, &portal_url)
+            }
+            portcullis::config::SalesforceMode::Sandbox { .. } => {
+                say("SALESFORCE_MODE is sandbox: checking a freshly seeded built-in sandbox org (set SALESFORCE_MODE=org to check a real org)");
+                let started = sandbox_org::SandboxOrg::start(sandbox_org::SandboxConfig {
+                    portal_callbacks: vec![format!("{portal_url}/auth/callback")],
+                    ..sandbox_org::SandboxConfig::default()
+                })
+                .await;
+                match started {
+                    Ok(org) => {
+                        let built = portcullis::org::Org::sandbox(&org, &portal_url, None);
+                        sandbox = Some(org);
+                        built
+                    }
+                    Err(e) => {
+                        eprintln!("portcullis doctor: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+        };
+        let org = match org {
+            Ok(org) => org,
+            Err(e) => {
+                eprintln!("portcullis doctor: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        say(&format!("Checking the org at {}", org.url));
+        let checks = services::doctor::run(&org.client, &org.doctor).await;
+        for check in &checks {
+            say(&check.line());
+        }
+        let failed = checks
+            .iter()
+            .filter(|c| c.status == shared::doctor::CheckStatus::Fail)
+            .count();
+        if let Some(org) = sandbox {
+            org.stop().await;
+        }
+        if failed == 0 {
+            say("Nothing failed: the org is ready for the first grant.");
+            ExitCode::SUCCESS
+        } else {
+            say(&format!(
+                "{failed} check(s) failed: fix them in Setup (docs/real-org.md) and run portcullis doctor again."
+            ));
+            ExitCode::FAILURE
+        }
+    })
 }
 
 fn serve() -> ExitCode {
@@ -122,6 +210,12 @@ fn serve() -> ExitCode {
                 "The built-in sandbox org (a local stand-in for Salesforce) is at {}",
                 org.base_url()
             ));
+            if let Some(cert) = app.sandbox_certificate_file() {
+                say(&format!(
+                    "  Its TLS certificate (trust it in clients): {}",
+                    cert.display()
+                ));
+            }
         }
         match app.run_until_stopped().await {
             Ok(()) => ExitCode::SUCCESS,

@@ -29,11 +29,18 @@ pub struct Org {
     pub sandbox: bool,
     /// The org's id (15 characters), once known.
     id: std::sync::Arc<tokio::sync::OnceCell<String>>,
+    /// What `portcullis doctor` and `/admin/org` check the org against.
+    pub doctor: services::doctor::Target,
 }
 
 impl Org {
     /// Connects to the built-in sandbox org with the credentials it was seeded with.
-    pub fn sandbox(org: &sandbox_org::SandboxOrg, portal_url: &str) -> Result<Self, OrgError> {
+    /// `ca_file` is the sandbox org's certificate (it serves HTTPS).
+    pub fn sandbox(
+        org: &sandbox_org::SandboxOrg,
+        portal_url: &str,
+        ca_file: Option<PathBuf>,
+    ) -> Result<Self, OrgError> {
         let credentials = org.credentials();
         let text = |key: &str| credentials[key].as_str().unwrap_or_default().to_string();
         let key = org
@@ -46,7 +53,7 @@ impl Org {
         let built = Self::build(
             parse_url("SANDBOX_ORG_LISTEN", org.base_url())?,
             text("portalClientId"),
-            None,
+            ca_file,
             PortalAuth::JwtBearer {
                 client_id: text("portalClientId"),
                 username: text("provisionerUsername"),
@@ -166,6 +173,22 @@ impl Org {
         portal_url: &str,
         sandbox: bool,
     ) -> Result<Self, OrgError> {
+        let doctor = services::doctor::Target {
+            org_url: url.clone(),
+            client_id: client_id.clone(),
+            callback_url: format!("{}/auth/callback", portal_url.trim_end_matches('/')),
+            sign_in_secret: sign_in_secret.is_some(),
+            auth: match &auth {
+                PortalAuth::JwtBearer { username, .. } => services::doctor::AuthMode::JwtBearer {
+                    username: username.clone(),
+                },
+                _ => services::doctor::AuthMode::ClientCredentials,
+            },
+            catalog_objects: services::catalog::CATALOG_OBJECTS
+                .iter()
+                .map(|o| o.to_string())
+                .collect(),
+        };
         let mut config = ClientConfig::new(url.clone(), auth);
         config.ca_file = ca_file;
         let client = Client::new(config).map_err(|e| OrgError::Setting {
@@ -196,6 +219,7 @@ impl Org {
             sign_in,
             sandbox,
             id: Default::default(),
+            doctor,
         })
     }
 }

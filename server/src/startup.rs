@@ -127,7 +127,9 @@ impl Application {
                 let org = sandbox_org::SandboxOrg::start(sandbox_org::SandboxConfig {
                     listen: *listen,
                     state_dir: Some(config.data_dir.join("sandbox-org")),
-                    https: false,
+                    // HTTPS like a real org (clients such as simple-salesforce build https://
+                    // URLs); its CA is DATA_DIR/sandbox-org/cert.pem.
+                    https: true,
                     daily_api_limit: *daily_api_limit,
                     portal_callbacks: vec![format!("{portal_url}/auth/callback")],
                     faults: Vec::new(),
@@ -166,7 +168,11 @@ impl Application {
                 org.check_sign_in_secret(connection).await?;
                 org
             }
-            (_, Some(sandbox)) => crate::org::Org::sandbox(sandbox, &portal_url)?,
+            (_, Some(sandbox)) => crate::org::Org::sandbox(
+                sandbox,
+                &portal_url,
+                Some(config.data_dir.join("sandbox-org").join("cert.pem")),
+            )?,
             (crate::config::SalesforceMode::Sandbox { .. }, None) => {
                 return Err(StartupError::SandboxOrg(
                     "the sandbox org did not start".into(),
@@ -206,7 +212,8 @@ impl Application {
                 .map_err(StartupError::AuditAnchorKey)?,
             config.audit_anchor_every,
         )))
-        .with_app_contact_email(app_contact(&config.mail_from));
+        .with_app_contact_email(app_contact(&config.mail_from))
+        .with_doctor(org.doctor.clone());
         let portal = match &config.alert_webhook {
             Some(hook) => portal.with_webhook(
                 services::usage::webhook::Webhook::new(hook.url.as_str(), hook.secret.clone())
@@ -260,6 +267,18 @@ impl Application {
 
     pub fn database(&self) -> &Database {
         &self.state.db
+    }
+
+    /// The built-in sandbox org's certificate (the CA its HTTPS is signed with), in the
+    /// default mode.
+    pub fn sandbox_certificate_file(&self) -> Option<std::path::PathBuf> {
+        self.sandbox.as_ref().map(|_| {
+            self.state
+                .config
+                .data_dir
+                .join("sandbox-org")
+                .join("cert.pem")
+        })
     }
 
     /// The built-in sandbox org, when the portal runs in the default mode.

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Makes the sandbox org's token endpoint answer only after `ms`.
 async fn slow_token_endpoint(app: &TestApp, ms: u64) {
     let base = app.sandbox_url.clone().unwrap();
-    let response = reqwest::Client::new()
+    let response = common::sandbox_http()
         .put(format!("{base}/__sandbox/faults"))
         .json(&serde_json::json!({
             "rules": [{ "path": "/services/oauth2/token", "delayMs": ms }]

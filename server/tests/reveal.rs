@@ -39,7 +39,7 @@ async fn ready_grant_in(kind: Db, secrets_via_api: bool) -> Option<Ready> {
     })
     .await?;
     if !secrets_via_api {
-        let response = reqwest::Client::new()
+        let response = common::sandbox_http()
             .patch(format!(
                 "{}/__sandbox/settings",
                 app.sandbox_url.as_ref().unwrap()
@@ -927,7 +927,7 @@ async fn link_holders_see_no_salesforce_error_text(kind: Db) {
 
     // The org fails the credentials call with an error of its own.
     let faults = format!("{}/__sandbox/faults", r.app.sandbox_url.as_ref().unwrap());
-    let http = reqwest::Client::new();
+    let http = common::sandbox_http();
     let rule = serde_json::json!({ "rules": [{
         "path": "/services/data/*/apps/oauth/credentials/*",
         "errorRate": 1.0,

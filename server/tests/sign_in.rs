@@ -595,14 +595,16 @@ both_databases!(
 /// A client acting as the embedded sandbox org's administrator (as Setup would).
 async fn org_admin(app: &TestApp) -> salesforce::Client {
     let base = app.sandbox_url.clone().expect("the embedded sandbox org");
-    let credentials: Value = reqwest::get(format!("{base}/__sandbox/credentials"))
+    let credentials: Value = common::sandbox_http()
+        .get(format!("{base}/__sandbox/credentials"))
+        .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
     let text = |key: &str| credentials[key].as_str().unwrap().to_string();
-    let config = salesforce::ClientConfig::new(
+    let mut config = salesforce::ClientConfig::new(
         salesforce::Url::parse(&base).unwrap(),
         salesforce::PortalAuth::JwtBearer {
             client_id: text("portalClientId"),
@@ -611,6 +613,8 @@ async fn org_admin(app: &TestApp) -> salesforce::Client {
             audience: base.clone(),
         },
     );
+    // The embedded org serves HTTPS with the CA in DATA_DIR/sandbox-org/cert.pem.
+    config.ca_file = Some(app.dir.path().join("sandbox-org").join("cert.pem"));
     salesforce::Client::new(config).unwrap()
 }
 
@@ -697,6 +701,7 @@ fn sha256_hex(text: &str) -> String {
 async fn hashed_ids(app: TestApp) {
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let client = reqwest::Client::builder()
+        .add_root_certificate(common::sandbox_ca())
         .cookie_provider(jar.clone())
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -766,6 +771,7 @@ async fn cookies_are_host_only_and_secure_under_https() {
     // The portal answers on its local port; PUBLIC_URL is what users would see.
     let local = format!("http://127.0.0.1:{}", app.port);
     let client = reqwest::Client::builder()
+        .add_root_certificate(common::sandbox_ca())
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

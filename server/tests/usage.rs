@@ -205,7 +205,7 @@ async fn over_budget_end_to_end(kind: Db) {
 
     // 120 calls: 119 queries and one composite request of three (which counts as one).
     let (access, instance) = token(&credential).await.expect("the credential works");
-    let http = reqwest::Client::new();
+    let http = common::sandbox_http();
     for _ in 0..119 {
         let response = http
             .get(format!("{instance}/services/data/v66.0/query"))

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod audit;
 pub mod intake;
 pub mod manage;
+pub mod org;
 pub mod reveal;
 pub mod session;
 pub mod usage;

@@ -86,6 +86,8 @@ pub fn RequireRole(allow: fn(&shared::auth::Roles) -> bool, children: ChildrenFn
 /// The links between the admins' pages.
 #[component]
 pub fn AdminNav() -> impl IntoView {
+    // Owners also see the org readiness page.
+    let viewer = Resource::new(|| (), |_| async { get_viewer().await });
     view! {
         <nav aria-label="Admin" class="subnav">
             <A href="/admin">"Requests"</A>
@@ -95,6 +97,12 @@ pub fn AdminNav() -> impl IntoView {
             <A href="/admin/catalog">"Access catalog"</A>
             " · "
             <A href="/admin/settings">"Roles and settings"</A>
+            <Transition fallback=|| ()>
+                {move || viewer.get().and_then(|v| v.ok()).filter(|v| v.user.is_some() && owner(&v.roles)).map(|_| view! {
+                    " · "
+                    <A href="/admin/org">"Org readiness"</A>
+                })}
+            </Transition>
         </nav>
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod home;
 pub mod manage;
 pub mod not_found;
+pub mod org;
 pub mod outbox;
 pub mod request;
 pub mod reveal;

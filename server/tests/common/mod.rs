@@ -235,6 +235,7 @@ impl TestApp {
                 (pg.url.clone(), Some(pg))
             }
         };
+        share_sandbox_tls(dir.path());
         let mut config = test_config_with(dir.path(), &database_url, env);
         adjust(&mut config);
         let app = match Application::build(config).await {
@@ -256,7 +257,9 @@ impl TestApp {
         let sandbox_url = app.sandbox_org().map(|o| o.base_url().to_string());
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(app.run_until_stopped());
+        // The embedded sandbox org serves HTTPS with the process's sandbox CA.
         let client = reqwest::Client::builder()
+            .add_root_certificate(sandbox_ca())
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
@@ -339,4 +342,46 @@ macro_rules! db_test {
             }
         }
     };
+}
+
+/// One TLS identity for every embedded sandbox org of this test process: written into each
+/// test's `DATA_DIR/sandbox-org` before the portal starts (the org uses files it finds there),
+/// so test clients trust the orgs' HTTPS the ordinary way, with this CA.
+fn sandbox_tls_files() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        init_crypto();
+        let dir = tempfile::tempdir().expect("a directory for the sandbox orgs' TLS identity");
+        sandbox_org::tls::server_tls(Some(dir.path()), &["127.0.0.1".to_string()])
+            .expect("the sandbox orgs' TLS identity");
+        dir
+    })
+    .path()
+}
+
+/// Gives the embedded sandbox org under `data_dir` the process's TLS identity.
+fn share_sandbox_tls(data_dir: &std::path::Path) {
+    let target = data_dir.join("sandbox-org");
+    std::fs::create_dir_all(&target).expect("the sandbox org's state directory");
+    for name in ["cert.pem", "server-cert.pem", "key.pem"] {
+        std::fs::copy(sandbox_tls_files().join(name), target.join(name))
+            .expect("copy the sandbox org's TLS files");
+    }
+}
+
+/// The CA every embedded sandbox org of this process serves HTTPS with.
+pub fn sandbox_ca() -> reqwest::Certificate {
+    let pem = std::fs::read(sandbox_tls_files().join("cert.pem")).expect("the sandbox CA");
+    reqwest::Certificate::from_pem(&pem).expect("the sandbox CA as PEM")
+}
+
+/// A plain HTTP client for calls to an embedded sandbox org (its control API, or a
+/// contractor's calls with a credential), trusting the org's CA.
+#[allow(dead_code)]
+pub fn sandbox_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(sandbox_ca())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client")
 }

@@ -74,9 +74,11 @@ pub async fn spawn_portal(kind: Db) -> Option<TestApp> {
     TestApp::spawn_with(kind, |config| config.roles = one_role_each()).await
 }
 
-/// A browser-like client of its own: cookies kept, redirects not followed.
+/// A browser-like client of its own: cookies kept, redirects not followed; it trusts the
+/// embedded sandbox orgs' CA, as a browser whose user accepted it.
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
+        .add_root_certificate(super::sandbox_ca())
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
@@ -456,7 +458,7 @@ pub fn changed_tables(
 /// Exchanges a revealed credential's key and secret for a token at the org (client
 /// credentials), as the seed's curl does: the answer's status and body.
 pub async fn client_credentials(credential: &Value) -> (StatusCode, String) {
-    let response = reqwest::Client::new()
+    let response = super::sandbox_http()
         .post(credential["token_url"].as_str().expect("token_url"))
         .basic_auth(
             credential["consumer_key"].as_str().expect("consumer_key"),

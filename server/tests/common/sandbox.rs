@@ -26,6 +26,11 @@ pub struct StandaloneOrg {
 impl StandaloneOrg {
     /// Starts `portcullis sandbox-org` on a free port over HTTPS.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Like [`StandaloneOrg::start`], with more command-line arguments.
+    pub fn start_with(args: &[&str]) -> Self {
         super::init_crypto();
         let dir = tempfile::tempdir().expect("state directory");
         let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
@@ -38,6 +43,7 @@ impl StandaloneOrg {
                 "--state",
             ])
             .arg(dir.path())
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -198,6 +198,11 @@ impl Client {
         }
     }
 
+    /// The access token this client currently uses (fetching one if it has none).
+    pub(crate) async fn current_token_secret(&self) -> Result<secrecy::SecretString> {
+        Ok(self.inner.auth.current().await?.secret)
+    }
+
     pub fn instance_url(&self) -> &Url {
         &self.inner.instance_url
     }

@@ -111,7 +111,7 @@ fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>> {
 }
 
 /// An error and its causes, one line ("error sending request: connection refused").
-pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

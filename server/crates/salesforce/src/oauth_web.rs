@@ -461,6 +461,13 @@ impl crate::client::Client {
     pub fn oauth(&self) -> OAuthEndpoints {
         OAuthEndpoints::new(self.http().clone())
     }
+
+    /// Who this client acts as: `/services/oauth2/userinfo` (§1.9) with the client's own
+    /// token (fetched first if there is none yet).
+    pub async fn own_userinfo(&self) -> Result<UserInfo> {
+        let token = self.current_token_secret().await?;
+        self.oauth().userinfo(self.instance_url(), &token).await
+    }
 }
 
 #[cfg(test)]

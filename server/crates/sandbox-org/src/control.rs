@@ -44,6 +44,10 @@ pub fn router(state: ControlState) -> Router {
             "/__sandbox/settings",
             get(get_settings).patch(patch_settings),
         )
+        .route(
+            "/__sandbox/users/{username}/permissions",
+            axum::routing::patch(patch_user_permissions),
+        )
         .route("/__sandbox/calls", get(calls))
         .route("/__sandbox/apps", get(apps))
         .route(
@@ -292,6 +296,71 @@ async fn patch_settings(State(state): State<ControlState>, body: axum::body::Byt
         }
         Err(e) => bad(format!("invalid setting value: {e}")),
     }
+}
+
+/// `PATCH /__sandbox/users/{username}/permissions` with `{"ViewEventLogFiles": false}`:
+/// sets user permissions of the user's profile (`true`) or takes them away from the profile
+/// and every permission set assigned to the user (`false`), as an admin would in Setup.
+/// The profile is shared: its other users change too.
+async fn patch_user_permissions(
+    State(state): State<ControlState>,
+    axum::extract::Path(username): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(&body) else {
+        return bad("expected a JSON object such as {\"ViewEventLogFiles\": false}");
+    };
+    let mut data = state.org.write();
+    let Some((user_id, user)) = data.find_by("User", "Username", &username) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": format!("no user {username}") })),
+        )
+            .into_response();
+    };
+    let (user_id, profile_id) = (
+        user_id.clone(),
+        user.get("ProfileId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    );
+    let sets: Vec<String> = data
+        .table("PermissionSetAssignment")
+        .filter(|(_, a)| a.get("AssigneeId").and_then(Value::as_str) == Some(user_id.as_str()))
+        .filter_map(|(_, a)| {
+            a.get("PermissionSetId")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    for (name, value) in &patch {
+        if !crate::schema::USER_PERMISSIONS.contains(&name.as_str()) {
+            return bad(format!("unknown user permission {name}"));
+        }
+        let Some(on) = value.as_bool() else {
+            return bad(format!("{name} must be true or false"));
+        };
+        let field = format!("Permissions{name}");
+        let profile_sets: Vec<String> = data
+            .table("PermissionSet")
+            .filter(|(_, ps)| {
+                ps.get("ProfileId").and_then(Value::as_str) == Some(profile_id.as_str())
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut targets = vec![("Profile", profile_id.clone())];
+        targets.extend(profile_sets.into_iter().map(|id| ("PermissionSet", id)));
+        if !on {
+            targets.extend(sets.iter().map(|id| ("PermissionSet", id.clone())));
+        }
+        for (object, id) in targets {
+            if let Some(record) = data.get_mut(object, &id) {
+                record.insert(field.clone(), json!(on));
+            }
+        }
+    }
+    Json(json!({ "username": username, "changed": patch })).into_response()
 }
 
 #[derive(Deserialize)]

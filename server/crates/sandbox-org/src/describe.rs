@@ -190,3 +190,28 @@ pub fn object(def: &ObjectDef, access: &Access, version: &str) -> Value {
     }
     result
 }
+
+/// What org settings change in a describe: with assignment expiration off,
+/// `PermissionSetAssignment.ExpirationDate` is neither createable nor updateable; with API
+/// Access Control off, PermissionSet and Profile do not list "Use Any API Client".
+/// Both UNCONFIRMED (see `OrgSettings`).
+pub fn apply_org_settings(
+    def: &ObjectDef,
+    describe: &mut Value,
+    settings: &crate::store::OrgSettings,
+) {
+    let Some(fields) = describe.get_mut("fields").and_then(Value::as_array_mut) else {
+        return;
+    };
+    if def.name == "PermissionSetAssignment" && !settings.permset_assignment_expiration {
+        for field in fields.iter_mut() {
+            if field["name"] == "ExpirationDate" {
+                field["createable"] = json!(false);
+                field["updateable"] = json!(false);
+            }
+        }
+    }
+    if matches!(def.name, "PermissionSet" | "Profile") && !settings.api_access_control {
+        fields.retain(|f| f["name"] != "PermissionsUseAnyApiClient");
+    }
+}

@@ -615,6 +615,21 @@ fn run_deploy(
                 continue;
             }
         };
+        // "Opt in to External Client Apps" (ExternalClientAppSettings.enableExternalClientApps)
+        // is needed to deploy any of the app's components. UNCONFIRMED: the exact problem text.
+        if kind != "ConnectedApp" && !data.settings.external_client_apps {
+            planned.failures.push(failure(
+                kind,
+                name,
+                stem,
+                "External Client Apps are not enabled in this org (External Client App Settings)"
+                    .into(),
+                None,
+                None,
+                at,
+            ));
+            continue;
+        }
         let doc = match roxmltree::Document::parse(text) {
             Ok(doc) => doc,
             Err(e) => {
@@ -1027,6 +1042,16 @@ fn merge_settings(
             planned
                 .explicit_key
                 .insert(app_name.clone(), key.to_string());
+        }
+        // Setting the secret needs "Allow access to OAuth consumer secrets via Metadata API"
+        // (enableConsumerSecretApiAccess). UNCONFIRMED: the exact problem text.
+        if first(global, "consumerSecret").is_some() && !data.settings.consumer_secrets_via_metadata
+        {
+            problems.push((
+                "ExtlClntAppGlobalOauthSettings",
+                file.clone(),
+                "consumerSecret: access to OAuth consumer secrets via Metadata API is not enabled in this org".into(),
+            ));
         }
         if let Some(secret) = first(global, "consumerSecret") {
             app.consumer.secret = secret.to_string();

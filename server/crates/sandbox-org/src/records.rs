@@ -942,6 +942,15 @@ fn before_insert(
             }) {
                 return Err(duplicate_value("PermissionSetId", id));
             }
+            // UNCONFIRMED: the error a real org gives when the expiration setting is off.
+            if !data.settings.permset_assignment_expiration
+                && str_of(record, "ExpirationDate").is_some()
+            {
+                return Err(integrity(
+                    "ExpirationDate: permission set assignment expiration is not enabled in this org",
+                )
+                .with_fields(["ExpirationDate"]));
+            }
             if let Some(expires) = str_of(record, "ExpirationDate").and_then(parse_sf_datetime)
                 && expires <= actor.now
             {

@@ -491,10 +491,11 @@ fn sobject(
             StatusCode::OK,
             json!({ "objectDescribe": crate::describe::summary(def, &access, &version), "recentItems": [] }),
         )),
-        (&Method::GET, ["describe"]) => Ok(Reply::Json(
-            StatusCode::OK,
-            crate::describe::object(def, &access, &version),
-        )),
+        (&Method::GET, ["describe"]) => {
+            let mut describe = crate::describe::object(def, &access, &version);
+            crate::describe::apply_org_settings(def, &mut describe, &call.org.read().settings);
+            Ok(Reply::Json(StatusCode::OK, describe))
+        }
         (&Method::POST, []) => {
             let fields = body.json_object()?;
             let actor = call.actor();

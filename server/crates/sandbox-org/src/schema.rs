@@ -290,6 +290,9 @@ pub const USER_PERMISSIONS: &[&str] = &[
     "ViewAllUsers",
     "TransferAnyEntity",
     "EditTask",
+    // "Use Any API Client": bypasses API Access Control's allow-list. Describes show it only
+    // while API Access Control is on (`describe::apply_org_settings`).
+    "UseAnyApiClient",
 ];
 
 const TIME_ZONES: &[&str] = &[

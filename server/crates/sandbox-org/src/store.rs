@@ -54,6 +54,23 @@ pub struct OrgSettings {
     /// Access tokens expire after this many minutes without use... (Salesforce: session
     /// timeout); here simply after issue.
     pub session_timeout_minutes: u64,
+    /// ExternalClientAppSettings.enableExternalClientApps: off, deploys of External Client
+    /// App components fail.
+    pub external_client_apps: bool,
+    /// ExternalClientAppSettings.enableConsumerSecretApiAccess ("Allow access to OAuth
+    /// consumer secrets via Metadata API"): off, a deploy that sets `consumerSecret` fails.
+    pub consumer_secrets_via_metadata: bool,
+    /// User Management Settings, "Permission Set and Permission Set Group Assignment
+    /// Expiration Details": off, `PermissionSetAssignment.ExpirationDate` cannot be set
+    /// (describe says it is not createable; a create that sets it is refused).
+    /// UNCONFIRMED: how a real org without the setting shows and refuses the field.
+    pub permset_assignment_expiration: bool,
+    /// API Access Control (ConnectedAppSettings.enableAdminApprovedAppsOnly, enabled by
+    /// Salesforce Support). On, the "Use Any API Client" user permission
+    /// (`PermissionsUseAnyApiClient`) appears in PermissionSet and Profile describes.
+    /// UNCONFIRMED: that the field appears only with API Access Control on (3P). The
+    /// allow-list itself is not modelled: tokens are not refused.
+    pub api_access_control: bool,
     /// Production, sandbox or Developer Edition.
     pub kind: OrgKind,
     /// A newly deployed app's credentials work only this long after the deploy (a real
@@ -72,6 +89,10 @@ impl Default for OrgSettings {
             allow_connected_app_creation: false,
             hourly_event_logs: true,
             session_timeout_minutes: 120,
+            external_client_apps: true,
+            consumer_secrets_via_metadata: true,
+            permset_assignment_expiration: true,
+            api_access_control: false,
             kind: OrgKind::default(),
             app_activation_seconds: 2,
             event_log_latency_seconds: 0,

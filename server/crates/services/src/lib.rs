@@ -15,6 +15,7 @@ pub mod client;
 pub mod clock;
 pub mod db;
 pub mod decisions;
+pub mod doctor;
 pub mod keys;
 pub mod mail;
 pub mod provisioning;
@@ -98,6 +99,8 @@ pub struct Portal {
     /// Anchors the audit chain and checks its anchors (a random key per process unless set
     /// with [`Portal::with_audit_anchor`]).
     pub audit_anchor: Arc<audit::anchor::Anchorer>,
+    /// What `/admin/org` checks the org against (the doctor's settings), when known.
+    pub doctor: Option<Arc<doctor::Target>>,
 }
 
 impl Portal {
@@ -118,7 +121,20 @@ impl Portal {
             webhook: None,
             code_key: tokens::CodeKey::ephemeral(),
             audit_anchor: Arc::new(audit::anchor::Anchorer::ephemeral(1_000)),
+            doctor: None,
         }
+    }
+
+    /// Lets owners run the doctor's checks (`/admin/org`) against `target`.
+    pub fn with_doctor(mut self, target: doctor::Target) -> Self {
+        self.doctor = Some(Arc::new(target));
+        self
+    }
+
+    /// The doctor's checks of the org (as `portcullis doctor` runs them).
+    pub async fn check_org(&self) -> Option<Vec<shared::doctor::Check>> {
+        let target = self.doctor.as_ref()?;
+        Some(doctor::run(&self.salesforce, target).await)
     }
 
     /// Anchors the audit chain with `anchorer` (its key from `AUDIT_ANCHOR_KEY_FILE`).

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod budget;
+pub mod doctor;
 pub mod fields;
 pub mod request;
 pub mod reveal;
