@@ -1625,6 +1625,7 @@ pub fn sharing_model_label(default: &str) -> &str {
         "Read" => "Public Read Only",
         "Edit" => "Public Read/Write",
         "ReadEditTransfer" => "Public Read/Write/Transfer",
+        "All" => "Public Full Access",
         "ControlledByParent" => "Controlled by Parent",
         other => other,
     }
