@@ -255,7 +255,7 @@ impl Access {
             "User" | "Group" | "GroupMember" | "Organization" => true,
             "UserLogin" => self.has("ManageUsers") || self.has("FreezeUsers"),
             "EventLogFile" => self.has("ViewEventLogFiles"),
-            "CaseShare" => self.object(case_def()).read,
+            "AccountShare" | "ContactShare" | "CaseShare" => self.can_read_shared_parent(def),
             _ => self.has("ViewSetup"),
         }
     }
@@ -276,9 +276,15 @@ impl Access {
             }
             "Group" | "GroupMember" => self.has("ManageUsers"),
             // Case owners share their own cases; checked per record.
-            "CaseShare" => self.object(case_def()).read,
+            "AccountShare" | "ContactShare" | "CaseShare" => self.can_read_shared_parent(def),
             _ => false,
         }
+    }
+
+    /// Whether the user may read the object a share object shares (`CaseShare`: Case).
+    fn can_read_shared_parent(&self, share: &ObjectDef) -> bool {
+        schema::object_def(share.name.trim_end_matches("Share"))
+            .is_some_and(|p| self.object(p).read)
     }
 
     /// Field-level security: may the user see this field?
@@ -311,10 +317,6 @@ impl Access {
     }
 }
 
-fn case_def() -> &'static ObjectDef {
-    schema::case()
-}
-
 /// Group ids the user belongs to, following nested groups.
 fn group_memberships(data: &OrgData, user_id: &str) -> HashSet<String> {
     let mut members_of: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -341,7 +343,8 @@ fn group_memberships(data: &OrgData, user_id: &str) -> HashSet<String> {
 pub struct RecordSharing<'a> {
     data: &'a OrgData,
     access: &'a Access,
-    case_shares: Option<HashMap<String, Level>>,
+    shares: HashMap<&'static str, HashMap<String, Level>>,
+    defaults: HashMap<&'static str, String>,
 }
 
 impl<'a> RecordSharing<'a> {
@@ -349,29 +352,57 @@ impl<'a> RecordSharing<'a> {
         Self {
             data,
             access,
-            case_shares: None,
+            shares: HashMap::new(),
+            defaults: HashMap::new(),
         }
     }
 
-    fn case_share_level(&mut self, case_id: &str) -> Level {
-        let shares = self.case_shares.get_or_insert_with(|| {
+    /// The user's manual-share level on a record of `object` (Account, Contact, Case).
+    fn share_level(&mut self, object: &'static str, record_id: &str) -> Level {
+        let (data, access) = (self.data, self.access);
+        let shares = self.shares.entry(object).or_insert_with(|| {
+            let (table, record_field, level_field) = (
+                format!("{object}Share"),
+                format!("{object}Id"),
+                format!("{object}AccessLevel"),
+            );
             let mut levels: HashMap<String, Level> = HashMap::new();
-            for (_, share) in self.data.table("CaseShare") {
+            for (_, share) in data.table(&table) {
                 let Some(grantee) = str_field(share, "UserOrGroupId") else {
                     continue;
                 };
-                if !self.access.is_or_contains(grantee) {
+                if !access.is_or_contains(grantee) {
                     continue;
                 }
-                if let Some(case) = str_field(share, "CaseId") {
-                    let level = Level::parse(str_field(share, "CaseAccessLevel").unwrap_or(""));
-                    let entry = levels.entry(case.to_string()).or_insert(Level::None);
+                if let Some(record) = str_field(share, &record_field) {
+                    let level = Level::parse(str_field(share, &level_field).unwrap_or(""));
+                    let entry = levels.entry(record.to_string()).or_insert(Level::None);
                     *entry = (*entry).max(level);
                 }
             }
             levels
         });
-        shares.get(case_id).copied().unwrap_or(Level::None)
+        shares.get(record_id).copied().unwrap_or(Level::None)
+    }
+
+    /// The object's sharing model: the org-wide default set in the org (Organization's
+    /// `Default<Object>Access`) for objects that have one, else the schema's.
+    fn sharing_model(&mut self, def: &ObjectDef) -> Sharing {
+        if !schema::SHARED_OBJECTS.contains(&def.name) {
+            return def.sharing;
+        }
+        let data = self.data;
+        let name = def.name;
+        let default = self
+            .defaults
+            .entry(name)
+            .or_insert_with(|| crate::records::org_wide_default(data, name));
+        match default.as_str() {
+            "Read" => Sharing::PublicRead,
+            "Edit" | "ReadEditTransfer" => Sharing::PublicReadWrite,
+            "ControlledByParent" => Sharing::ControlledByParent,
+            _ => Sharing::Private,
+        }
     }
 
     /// The user's access to a record of `def` (object permissions applied).
@@ -403,15 +434,16 @@ impl<'a> RecordSharing<'a> {
         {
             return Level::All;
         }
-        let mut level = match def.sharing {
+        let sharing = self.sharing_model(def);
+        let mut level = match sharing {
             Sharing::PublicRead => Level::Read,
             Sharing::PublicReadWrite => Level::Edit,
             _ => Level::None,
         };
-        if def.name == "Case" {
-            level = level.max(self.case_share_level(id));
+        if let Some(object) = schema::SHARED_OBJECTS.iter().find(|o| **o == def.name) {
+            level = level.max(self.share_level(object, id));
         }
-        if def.sharing == Sharing::ControlledByParent && depth < 3 {
+        if sharing == Sharing::ControlledByParent && depth < 3 {
             let parent = match def.name {
                 "Contact" => str_field(record, "AccountId"),
                 "Task" => str_field(record, "WhatId"),
@@ -440,7 +472,7 @@ impl<'a> RecordSharing<'a> {
         if !self.access.can_read_object(def) {
             return Level::None;
         }
-        if def.name == "CaseShare" {
+        if matches!(def.name, "AccountShare" | "ContactShare" | "CaseShare") {
             // Share rows are visible to whoever may share the case: its owner, or an admin.
             if self.access.modify_all_data() || self.access.view_all_data() {
                 return if self.access.modify_all_data() {
@@ -449,8 +481,9 @@ impl<'a> RecordSharing<'a> {
                     Level::Read
                 };
             }
-            let case = str_field(record, "CaseId")
-                .and_then(|c| self.data.get("Case", c).map(|r| (c.to_string(), r.clone())));
+            let parent = def.name.trim_end_matches("Share");
+            let case = str_field(record, &format!("{parent}Id"))
+                .and_then(|c| self.data.get(parent, c).map(|r| (c.to_string(), r.clone())));
             return match case {
                 Some((_, case))
                     if str_field(&case, "OwnerId")

@@ -393,6 +393,66 @@ fn system_fields(fields: &mut Vec<FieldDef>, with_owner: Option<&'static [&'stat
     );
 }
 
+/// Objects with manual shares (`<Object>Share`), and the Organization field holding
+/// each one's org-wide default.
+pub const SHARED_OBJECTS: &[&str] = &["Account", "Contact", "Case"];
+
+/// `<Object>Share` with `<Object>Id`, `UserOrGroupId`, `<Object>AccessLevel`, `RowCause`.
+fn share_object(
+    parent: &'static str,
+    label: &'static str,
+    label_plural: &'static str,
+    key_prefix: &'static str,
+) -> ObjectDef {
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let name = leak(format!("{parent}Share"));
+    object(
+        name,
+        label,
+        label_plural,
+        key_prefix,
+        Kind::Setup,
+        Sharing::None,
+        (true, true, true),
+        None,
+        vec![
+            F::reference(
+                leak(format!("{parent}Id")),
+                leak(format!("{parent} ID")),
+                leak_list(parent),
+                parent,
+            )
+            .required()
+            .create_only()
+            .no_fls(),
+            F::reference(
+                "UserOrGroupId",
+                "User/Group ID",
+                &["User", "Group"],
+                "UserOrGroup",
+            )
+            .required()
+            .create_only()
+            .no_fls(),
+            F::picklist(
+                leak(format!("{parent}AccessLevel")),
+                leak(format!("{parent} Access")),
+                SHARE_LEVELS,
+                None,
+            )
+            .required()
+            .no_fls(),
+            F::picklist("RowCause", "Row Cause", ROW_CAUSES, Some("Manual"))
+                .create_only()
+                .no_fls(),
+        ],
+    )
+}
+
+fn leak_list(parent: &'static str) -> &'static [&'static str] {
+    Box::leak(vec![parent].into_boxed_slice())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn object(
     name: &'static str,
@@ -979,37 +1039,9 @@ fn build() -> Vec<ObjectDef> {
                 F::reference("ContactId", "Contact ID", &["Contact"], "Contact"),
             ],
         ),
-        object(
-            "CaseShare",
-            "Case Share",
-            "Case Shares",
-            "01n",
-            Setup,
-            Sharing::None,
-            (true, true, true),
-            None,
-            vec![
-                F::reference("CaseId", "Case ID", &["Case"], "Case")
-                    .required()
-                    .create_only()
-                    .no_fls(),
-                F::reference(
-                    "UserOrGroupId",
-                    "User/Group ID",
-                    &["User", "Group"],
-                    "UserOrGroup",
-                )
-                .required()
-                .create_only()
-                .no_fls(),
-                F::picklist("CaseAccessLevel", "Case Access", SHARE_LEVELS, None)
-                    .required()
-                    .no_fls(),
-                F::picklist("RowCause", "Row Cause", ROW_CAUSES, Some("Manual"))
-                    .create_only()
-                    .no_fls(),
-            ],
-        ),
+        share_object("Account", "Account Share", "Account Shares", "00r"),
+        share_object("Contact", "Contact Share", "Contact Shares", "03s"),
+        share_object("Case", "Case Share", "Case Shares", "01n"),
         object(
             "Task",
             "Task",

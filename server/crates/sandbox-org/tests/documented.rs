@@ -216,3 +216,80 @@ async fn an_app_is_deleted_only_together_with_its_components() {
             .any(|a| a.developer_name == "Remover_Ltd")
     );
 }
+
+async fn set_org_wide_defaults(org: &Org, defaults: Value) {
+    let response = org
+        .http
+        .patch(org.url("/__sandbox/settings"))
+        .json(&json!({ "orgWideDefaults": defaults }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "orgWideDefaults");
+}
+
+async fn share(
+    org: &Org,
+    object: &str,
+    record: &str,
+    user: &str,
+    level: &str,
+) -> (StatusCode, Value) {
+    org.admin(
+        reqwest::Method::POST,
+        &format!("/services/data/v66.0/sobjects/{object}Share"),
+        Some(json!({
+            format!("{object}Id"): record,
+            "UserOrGroupId": user,
+            format!("{object}AccessLevel"): level,
+        })),
+    )
+    .await
+}
+
+/// Item 5: with Contact sharing Controlled by Parent (the default) there is no manual
+/// ContactShare; with a Private Contact default a Read share works.
+/// OBJ `sforce_api_objects_contactshare.htm`.
+#[tokio::test]
+async fn contact_shares_exist_only_when_contacts_are_not_controlled_by_parent() {
+    let org = Org::start().await;
+    let (user, _) = org.integration_user("conshare").await;
+    let contact = org.id_of("SELECT Id FROM Contact LIMIT 1").await;
+    let (status, body) = share(&org, "Contact", &contact, &user, "Read").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(common::error_code(&body), "INVALID_ACCESS_LEVEL", "{body}");
+    let (_, rows) = org
+        .query(
+            &org.admin_token,
+            "SELECT Id FROM ContactShare WHERE RowCause = 'Manual'",
+        )
+        .await;
+    assert_eq!(rows["totalSize"], 0, "{rows}");
+
+    set_org_wide_defaults(&org, json!({ "Contact": "None" })).await;
+    let (status, body) = share(&org, "Contact", &contact, &user, "Read").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// Item 5: a share's access level must be above the object's org-wide default; a real org
+/// refuses an equal or lower level with INVALID_ACCESS_LEVEL ("... are below organization
+/// levels"). OBJ `sforce_api_objects_accountshare.htm`, `sforce_api_objects_caseshare.htm`.
+#[tokio::test]
+async fn a_share_must_give_more_than_the_org_wide_default() {
+    let org = Org::start().await;
+    let (user, _) = org.integration_user("owdshare").await;
+    let account = org.id_of("SELECT Id FROM Account LIMIT 1").await;
+    let case = org.id_of("SELECT Id FROM Case LIMIT 1").await;
+    set_org_wide_defaults(&org, json!({ "Account": "Read", "Case": "Edit" })).await;
+    for (object, record, level) in [
+        ("Account", &account, "Read"),
+        ("Case", &case, "Read"),
+        ("Case", &case, "Edit"),
+    ] {
+        let (status, body) = share(&org, object, record, &user, level).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{object} {level}: {body}");
+        assert_eq!(common::error_code(&body), "INVALID_ACCESS_LEVEL", "{body}");
+    }
+    let (status, body) = share(&org, "Account", &account, &user, "Edit").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

@@ -939,6 +939,35 @@ impl Portal {
     /// every approval counted covers them. Granting more than was requested is allowed; the
     /// decision records the difference (see [`scope_changes`]), and the audit entry says
     /// `widened: true` and lists every field that is wider than the request (`widenings`).
+    /// Record sharing is offered only where the objects' sharing models (read from the org)
+    /// allow a manual share: an approval that shares records of a Controlled by Parent or
+    /// Public Read/Write object (or Read under Public Read Only) is refused, naming the
+    /// object and its model. An org that cannot be read now does not block the approval:
+    /// provisioning checks again before it shares.
+    async fn check_record_sharing(&self, scope: &Scope) -> Result<(), DecisionError> {
+        if scope.visibility.rule != VisibilityRule::Shared {
+            return Ok(());
+        }
+        let mut objects: Vec<&str> = scope
+            .visibility
+            .record_ids
+            .iter()
+            .filter_map(|id| crate::provisioning::standard_object_of(id))
+            .collect();
+        objects.sort_unstable();
+        objects.dedup();
+        match crate::provisioning::sharing_refusals(&self.salesforce, scope, &objects).await {
+            Ok(refusals) if !refusals.is_empty() => {
+                let mut errors = FieldErrors::default();
+                for refusal in refusals {
+                    errors.add("visibility", refusal);
+                }
+                Err(DecisionError::Invalid(errors))
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub async fn approve(
         &self,
         id: &str,
@@ -954,6 +983,7 @@ impl Portal {
             .unwrap_or(self.settings.max_end_days);
         let approval =
             validate_approval(input, today, max_end_days).map_err(DecisionError::Invalid)?;
+        self.check_record_sharing(&approval.scope).await?;
         let mut tx = self.db.begin_write().await?;
         let pending = self.begin_decision(&mut tx.tx, id, &approver_name).await?;
 

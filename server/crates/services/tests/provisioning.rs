@@ -1647,3 +1647,183 @@ services::both_databases!(
         assert!(objects.is_empty(), "no object permissions: {objects:?}");
     }
 );
+
+/// Sets the org's org-wide defaults through the sandbox org's control API.
+async fn set_org_wide_defaults(t: &TestPortal, defaults: Value) {
+    let org_url = t
+        .org
+        .as_ref()
+        .unwrap()
+        .base_url()
+        .trim_end_matches('/')
+        .to_string();
+    let set = t
+        .salesforce
+        .http()
+        .reqwest()
+        .patch(format!("{org_url}/__sandbox/settings"))
+        .json(&serde_json::json!({ "orgWideDefaults": defaults }))
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success());
+}
+
+async fn stops_at_visibility(t: &TestPortal, grant: &str) -> String {
+    let ran = worker(t).run_until_idle().await.unwrap();
+    assert_eq!(
+        ran.last(),
+        Some(&Ran::Failed {
+            grant_id: grant.to_string(),
+            step: Step::Visibility
+        })
+    );
+    grant_state(t, grant).await.1.unwrap()
+}
+
+// Issue 14 item 5: with Case sharing Public Read/Write a share adds nothing and the org
+// refuses it (INVALID_ACCESS_LEVEL); provisioning stops before trying, naming the object
+// and its sharing model.
+services::both_databases!(
+    records_of_a_public_read_write_object_are_not_shared,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        let cases = first_case_ids(&t, 2).await;
+        let grant = approved_grant(
+            &t,
+            "Publico",
+            with_visibility(VisibilityRule::Shared, cases, None),
+        )
+        .await;
+        // The admin changes Sharing Settings between the approval and the run.
+        set_org_wide_defaults(&t, serde_json::json!({ "Case": "Edit" })).await;
+        let attention = stops_at_visibility(&t, &grant).await;
+        assert!(
+            attention.contains("Case") && attention.contains("Public Read/Write"),
+            "{attention}"
+        );
+        assert!(!attention.contains("INVALID_ACCESS_LEVEL"), "{attention}");
+    }
+);
+
+// Issue 14 item 5: with Contact sharing Controlled by Parent there is no ContactShare.
+services::both_databases!(contacts_controlled_by_parent_are_not_shared, |engine| {
+    let Some(t) = portal_with_org(engine).await else {
+        return;
+    };
+    let contact = records(&t, "Contact", &["Id"], Cond::is_not_null("Id")).await[0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut scope = with_visibility(VisibilityRule::Shared, vec![contact], None);
+    scope.objects.push(shared::scope::ObjectAccess {
+        object: "Contact".into(),
+        level: Level::Read,
+        fields: Default::default(),
+        view_all: false,
+        modify_all: false,
+    });
+    set_org_wide_defaults(&t, serde_json::json!({ "Contact": "None" })).await;
+    let grant = approved_grant(&t, "Parentco", scope).await;
+    set_org_wide_defaults(&t, serde_json::json!({ "Contact": "ControlledByParent" })).await;
+    let attention = stops_at_visibility(&t, &grant).await;
+    assert!(
+        attention.contains("Contact") && attention.contains("Controlled by Parent"),
+        "{attention}"
+    );
+    assert!(!attention.contains("INVALID_ACCESS_LEVEL"), "{attention}");
+});
+
+// Issue 14 item 5: a Read share on a Public Read Only object is refused by the org; an
+// Edit grant still shares (Edit is above Read).
+services::both_databases!(a_share_is_made_only_above_the_org_wide_default, |engine| {
+    let Some(t) = portal_with_org(engine).await else {
+        return;
+    };
+    set_org_wide_defaults(&t, serde_json::json!({ "Case": "Read" })).await;
+    let cases = first_case_ids(&t, 1).await;
+    let grant = approved_grant(
+        &t,
+        "Readco",
+        with_visibility(VisibilityRule::Shared, cases.clone(), None),
+    )
+    .await;
+    worker(&t).run_until_idle().await.unwrap();
+    let user = user_of(&t, &grant, "Readco").await;
+    assert_eq!(
+        case_shares(&t, &user).await,
+        vec![(cases[0].clone(), "Edit".to_string())]
+    );
+    let mut read_only = with_visibility(VisibilityRule::Shared, cases, None);
+    read_only.objects[0].level = Level::Read;
+    read_only.objects[0].fields = vec![("Subject".to_string(), Level::Read)]
+        .into_iter()
+        .collect();
+    set_org_wide_defaults(&t, serde_json::json!({ "Case": "None" })).await;
+    let grant = approved_grant(&t, "Readonlyco", read_only).await;
+    set_org_wide_defaults(&t, serde_json::json!({ "Case": "Read" })).await;
+    let attention = stops_at_visibility(&t, &grant).await;
+    assert!(
+        attention.contains("Case") && attention.contains("Public Read Only"),
+        "{attention}"
+    );
+});
+
+// Issue 14 item 5: record sharing is not offered where the org's sharing model rules it out:
+// the approval is refused, naming the object and its model, and no grant is made.
+services::both_databases!(
+    an_approval_sharing_impossible_records_is_refused,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        let contact = records(&t, "Contact", &["Id"], Cond::is_not_null("Id")).await[0]["Id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut scope = with_visibility(VisibilityRule::Shared, vec![contact], None);
+        scope.objects.push(shared::scope::ObjectAccess {
+            object: "Contact".into(),
+            level: Level::Read,
+            fields: Default::default(),
+            view_all: false,
+            modify_all: false,
+        });
+        let id = submit_verified(&t, "Refuseco", "ops@vendor.example", scope.clone()).await;
+        let (alice, actor) = approver("alice@acme.example");
+        let outcome = t
+            .approve(
+                &id,
+                &alice,
+                ApprovalInput {
+                    scope,
+                    budget: Budget::default_for(500),
+                    end_date: future_date(30),
+                    ip_ranges: String::new(),
+                    reason: "Needed for the triage project.".into(),
+                },
+                &actor,
+            )
+            .await;
+        let Err(services::decisions::DecisionError::Invalid(errors)) = outcome else {
+            panic!("expected the approval to be refused, got {outcome:?}");
+        };
+        let message = errors
+            .0
+            .iter()
+            .find(|e| e.field == "visibility")
+            .map(|e| e.message.clone())
+            .unwrap_or_else(|| panic!("no visibility error in {errors:?}"));
+        assert!(
+            message.contains("Contact") && message.contains("Controlled by Parent"),
+            "{message}"
+        );
+        let grants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM grants")
+            .fetch_one(t.db.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(grants, 0);
+    }
+);

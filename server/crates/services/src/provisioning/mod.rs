@@ -1614,6 +1614,108 @@ fn share_object(object: &str) -> (String, String, String) {
     }
 }
 
+/// Standard objects whose org-wide default the Organization record holds
+/// (`Default<Object>Access`).
+const ORG_WIDE_DEFAULTS: &[&str] = &["Account", "Contact", "Case", "Opportunity", "Lead"];
+
+/// The Setup name of an org-wide default (`Organization.Default<Object>Access` value).
+pub fn sharing_model_label(default: &str) -> &str {
+    match default {
+        "None" => "Private",
+        "Read" => "Public Read Only",
+        "Edit" => "Public Read/Write",
+        "ReadEditTransfer" => "Public Read/Write/Transfer",
+        "All" => "Public Full Access",
+        "ControlledByParent" => "Controlled by Parent",
+        other => other,
+    }
+}
+
+/// Why sharing chosen `object` records at `level` is impossible under the object's
+/// org-wide default `default`, or None when a manual share gives more than the default.
+/// A real org has no manual share under Controlled by Parent, and refuses a share at or
+/// below the default (INVALID_ACCESS_LEVEL).
+pub fn share_refusal(object: &str, default: &str, level: Level) -> Option<String> {
+    let model = sharing_model_label(default);
+    match default {
+        "ControlledByParent" => Some(format!(
+            "{object} records cannot be shared: the org's {object} sharing model is {model}, so Salesforce has no manual {object}Share and a {object} follows its parent record. Share the parent record (the Account) instead, or choose another visibility rule."
+        )),
+        "Edit" | "ReadEditTransfer" | "All" => Some(format!(
+            "{object} records cannot be shared: the org's {object} sharing model is {model}, so every user already sees and edits them and Salesforce refuses a share that adds nothing. Choose another visibility rule, or make {object} sharing Private in Setup > Sharing Settings."
+        )),
+        "Read" if level != Level::Edit => Some(format!(
+            "{object} records cannot be shared at Read: the org's {object} sharing model is {model}, so every user already reads them and Salesforce refuses a share that adds nothing. Grant {object} Edit, choose another visibility rule, or make {object} sharing Private in Setup > Sharing Settings."
+        )),
+        _ => None,
+    }
+}
+
+/// Why records of `objects` cannot be shared under `scope`, from the org-wide defaults read
+/// from the org (one query of the Organization record); empty when every share is possible.
+/// Objects without a default on the Organization record (custom objects) are not checked.
+pub async fn sharing_refusals(
+    client: &Client,
+    scope: &Scope,
+    objects: &[&str],
+) -> Result<Vec<String>, salesforce::Error> {
+    let objects: Vec<&str> = objects
+        .iter()
+        .copied()
+        .filter(|o| ORG_WIDE_DEFAULTS.contains(o))
+        .collect();
+    if objects.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fields: Vec<String> = objects
+        .iter()
+        .map(|o| format!("Default{o}Access"))
+        .collect();
+    let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+    let query = Soql::select(&fields).from("Organization").build()?;
+    let rows: Vec<Value> = client.query_all(&query).await?;
+    let Some(org) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let mut refusals = Vec::new();
+    for object in objects {
+        let default = org[format!("Default{object}Access")]
+            .as_str()
+            .unwrap_or("None");
+        let level = scope.object(object).map_or(Level::Read, |o| o.level);
+        refusals.extend(share_refusal(object, default, level));
+    }
+    Ok(refusals)
+}
+
+/// The standard objects of chosen record ids, by their fixed key prefixes (others: None).
+pub fn standard_object_of(id: &str) -> Option<&'static str> {
+    let prefix = id.trim().get(..3)?;
+    STANDARD_PREFIXES
+        .iter()
+        .find(|(p, _)| *p == prefix)
+        .map(|(_, object)| *object)
+}
+
+/// Refuses, before any share is attempted, chosen records of objects whose sharing model
+/// (the org-wide default, read from the org) makes a manual share impossible.
+async fn check_sharing_models(
+    client: &Client,
+    cx: &Context,
+    chosen: &BTreeMap<String, Vec<SalesforceId>>,
+) -> Result<(), StepFailure> {
+    let objects: Vec<&str> = chosen.keys().map(String::as_str).collect();
+    let refusals = sharing_refusals(client, &cx.scope, &objects).await?;
+    if refusals.is_empty() {
+        Ok(())
+    } else {
+        Err(StepFailure {
+            message: refusals.join(" "),
+            transient: false,
+        })
+    }
+}
+
 #[derive(Deserialize)]
 struct OwnerRow {
     #[serde(rename = "Id")]
@@ -1702,6 +1804,7 @@ async fn visibility(client: &Client, cx: &Context) -> Result<Value, StepFailure>
                     transient: false,
                 });
             }
+            check_sharing_models(client, cx, &chosen).await?;
             let mut shares = Vec::new();
             for (object, ids) in &chosen {
                 let (share, record_field, level_field) = share_object(object);
