@@ -391,7 +391,8 @@ impl Application {
             .collect();
         // A new portal starts with the two example packages in its access catalog (built
         // from the org's describe, so it waits for the org rather than delaying start-up).
-        tokio::spawn({
+        // Its audit entries must come before the shutdown anchor, so shutdown waits for it.
+        let seeding = tokio::spawn({
             let portal = state.portal.clone();
             async move {
                 if let Err(e) = portal
@@ -440,6 +441,15 @@ impl Application {
         }
         for worker in workers {
             let _ = worker.await;
+        }
+        // (Seeding waits for the org; an org that does not answer must not hold up the stop.)
+        let mut seeding = seeding;
+        if tokio::time::timeout(config.shutdown_grace, &mut seeding)
+            .await
+            .is_err()
+        {
+            seeding.abort();
+            let _ = seeding.await;
         }
         // Last, when nothing writes to the log any more: anchor its head.
         let _ = anchoring.await;
