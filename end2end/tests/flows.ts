@@ -35,8 +35,15 @@ export async function readMail(context: BrowserContext, to: string, subject: str
   }
 }
 
-/** A contractor asks for Case access (Subject and Description readable) and confirms the email. */
-export async function submitAndVerify(page: Page, company: string, email: string): Promise<void> {
+/** A contractor asks for Case access (Subject and Description readable) and confirms the email.
+ *  `read` finds a mail by recipient and subject: the sandbox outbox by default; org mode passes
+ *  its SMTP sink's reader. */
+export async function submitAndVerify(
+  page: Page,
+  company: string,
+  email: string,
+  read: (to: string, subject: string) => Promise<string> = (to, subject) => readMail(page.context(), to, subject),
+): Promise<void> {
   await page.goto("/request");
   await waitForHydration(page);
   await page.getByLabel("Company").fill(company);
@@ -51,7 +58,7 @@ export async function submitAndVerify(page: Page, company: string, email: string
   await page.getByRole("button", { name: "Send request" }).click();
   await expect(page.getByRole("heading", { name: "Check your email" })).toBeVisible();
 
-  const mail = await readMail(page.context(), email, "Confirm your email");
+  const mail = await read(email, "Confirm your email");
   const code = mail.match(/\b(\d{6})\b/)?.[1];
   expect(code, "a six-digit code in the mail").toBeTruthy();
   await page.getByLabel("Confirmation code").fill(code!);

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { test, expect, waitForHydration } from "./fixtures";
-import { people, unique } from "./flows";
+import { people, submitAndVerify, unique } from "./flows";
 
 // The portal in org mode (JWT bearer, or client credentials) against the standalone HTTPS
 // sandbox org, as a first real deployment would run: staff sign in through the org, approve,
@@ -62,34 +62,13 @@ function decodeHeader(value: string): string {
   ).replace(/\s+/g, " ");
 }
 
-function daysFromNow(days: number): string {
-  return new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
-}
 
 test("org mode: sign in, approve, provision, reveal, and the seed's curl + jq work", async ({ strictPage: page, browser }) => {
   const company = unique("Orgmode");
   const email = `orgmode.${Date.now()}@vendor.example`;
 
   // The contractor asks and confirms the email with the mailed code.
-  await page.goto("/request");
-  await waitForHydration(page);
-  await page.getByLabel("Company").fill(company);
-  await page.getByLabel("Your name").fill("Kim Kinetic");
-  await page.getByLabel("Work email").fill(email);
-  await page.getByLabel("What the work is").fill("Overnight sync of support cases into our own CRM.");
-  await page.getByLabel("Access to Case records").selectOption("edit");
-  await page.getByLabel("Case: Subject").selectOption("read");
-  await page.getByLabel("Case: Description").selectOption("read");
-  await page.getByLabel("Expected API calls per day").fill("500");
-  await page.getByLabel("Access needed until").fill(daysFromNow(60));
-  await page.getByRole("button", { name: "Send request" }).click();
-  await expect(page.getByRole("heading", { name: "Check your email" })).toBeVisible();
-  const confirm = await readMail(email, "Confirm your email");
-  const code = confirm.match(/\b(\d{6})\b/)?.[1];
-  expect(code, "a six-digit code in the mail").toBeTruthy();
-  await page.getByLabel("Confirmation code").fill(code!);
-  await page.getByRole("button", { name: "Confirm" }).click();
-  await expect(page.getByRole("status")).toContainText("Your email is confirmed");
+  await submitAndVerify(page, company, email, readMail);
 
   // Staff sign in through the org's own login page (the web-server flow, with the secret).
   await page.goto("/admin");
