@@ -173,8 +173,8 @@ fn like_escapes_wildcards_in_user_text() {
 #[test]
 fn typed_values_render() {
     let date = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
-    let at = Utc.with_ymd_and_hms(2026, 3, 1, 10, 15, 0).unwrap()
-        + chrono::Duration::milliseconds(123);
+    let at =
+        Utc.with_ymd_and_hms(2026, 3, 1, 10, 15, 0).unwrap() + chrono::Duration::milliseconds(123);
     let q = Soql::select(&["Id"])
         .from("EventLogFile")
         .filter(Cond::eq("EventType", "ApiTotalUsage"))
