@@ -396,30 +396,30 @@ fn register_jobs(
 ) -> Runner {
     let portal = &state.portal;
     let config = &state.config;
-    let mut jobs = Runner::new(shutdown);
-    jobs.add(jobs::SessionCleanup(session_store));
+    let mut runner = Runner::new(shutdown);
+    runner.add(jobs::SessionCleanup(session_store));
     if !portal.mail.is_outbox() {
-        jobs.add(jobs::MailSender {
+        runner.add(jobs::MailSender {
             mailer: portal.mail.clone(),
             db: portal.db.clone(),
         });
     }
-    jobs.add(jobs::RequestExpiry(portal.clone()));
-    jobs.add(jobs::AuditAnchoring(portal.clone()));
+    runner.add(jobs::RequestExpiry(portal.clone()));
+    runner.add(jobs::AuditAnchoring(portal.clone()));
     if let Some(webhook) = portal.webhook.clone() {
-        jobs.add(jobs::WebhookSender {
+        runner.add(jobs::WebhookSender {
             webhook,
             db: portal.db.clone(),
         });
     }
     if let Some(every) = config.usage_collect_every {
-        jobs.add(jobs::UsageCollector {
+        runner.add(jobs::UsageCollector {
             collector: portal.usage_collector(),
             every,
         });
     }
-    jobs.add(jobs::SealedSecretSweeper(portal.db.clone()));
-    jobs.workers(config.provisioning_workers, || jobs::ProvisioningWorker {
+    runner.add(jobs::SealedSecretSweeper(portal.db.clone()));
+    runner.workers(config.provisioning_workers, || jobs::ProvisioningWorker {
         engine: services::provisioning::Engine::new(portal.db.clone(), portal.salesforce.clone())
             .with_contact_email(portal.app_contact_email.clone())
             .with_handover(portal.handover()),
@@ -428,7 +428,7 @@ fn register_jobs(
     // A new portal starts with the two example packages in its access catalog (built from
     // the org's describe, so it waits for the org rather than delaying start-up). Its audit
     // entries must come before the shutdown anchor, so shutdown waits for it.
-    jobs.once("example_packages", {
+    runner.once("example_packages", {
         let portal = portal.clone();
         async move {
             if let Err(e) = portal
@@ -439,7 +439,7 @@ fn register_jobs(
             }
         }
     });
-    jobs
+    runner
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -356,7 +356,6 @@ async fn shell_pages_render_on_the_server_with_their_headings() {
 /// declarations the README's table and the TOML keys are checked against.
 #[test]
 fn help_lists_every_declared_setting() {
-    use portcullis::config::setting::Documented;
     let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .arg("--help")
         .output()
@@ -368,6 +367,10 @@ fn help_lists_every_declared_setting() {
         "{help}"
     );
     for setting in portcullis::config::all_settings() {
-        assert!(help.contains(setting.name()), "{} in {help}", setting.name());
+        assert!(
+            help.contains(setting.name()),
+            "{} in {help}",
+            setting.name()
+        );
     }
 }

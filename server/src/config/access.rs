@@ -1,8 +1,8 @@
 //! Settings of who may do what, and of the access the portal hands out: roles, approvals,
 //! provisioning and credential reveal.
 
-use super::setting::{Source, number, settings};
 use super::ConfigError;
+use super::setting::{Source, number, settings};
 
 settings! {
     /// Roles, approvals, provisioning and reveal.

@@ -13,9 +13,9 @@ pub mod server;
 pub mod setting;
 pub mod sign_in;
 pub mod storage;
-pub mod usage;
 #[cfg(test)]
 mod tests;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -211,7 +211,9 @@ impl Config {
     /// Reads the configuration through `env`, which returns a variable's value if set.
     /// Tests pass a closure over a map instead of touching the process environment.
     pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let file = match PORTCULLIS_CONFIG.value(env(PORTCULLIS_CONFIG.name).filter(|p| !p.trim().is_empty()))? {
+        let file = match PORTCULLIS_CONFIG
+            .value(env(PORTCULLIS_CONFIG.name).filter(|p| !p.trim().is_empty()))?
+        {
             Some(path) => read_file(&path)?,
             None => toml::Table::new(),
         };
@@ -349,7 +351,7 @@ fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
         .filter(|s| s.in_file())
         .map(|s| s.name().to_ascii_lowercase())
         .collect();
-    if let Some(unknown) = table.keys().find(|key| !keys.contains(key)) {
+    if let Some(unknown) = table.keys().find(|key| !keys.contains(*key)) {
         let line = text
             .lines()
             .position(|l| {

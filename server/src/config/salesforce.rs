@@ -189,9 +189,8 @@ pub(super) fn salesforce(source: &Source) -> Result<SalesforceMode, ConfigError>
             daily_api_limit: SANDBOX_ORG_DAILY_API_LIMIT.read(source)?,
         });
     }
-    let required = |name: &'static str| {
-        move || ConfigError::new(name, "is required when SALESFORCE_MODE=org")
-    };
+    let required =
+        |name: &'static str| move || ConfigError::new(name, "is required when SALESFORCE_MODE=org");
     let url = SALESFORCE_URL
         .get(source)?
         .ok_or_else(required(SALESFORCE_URL.name))?;

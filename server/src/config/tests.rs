@@ -1,8 +1,8 @@
 //! The configuration as an operator meets it: defaults, bad values named, files, secrets.
 
 use super::*;
-use std::time::Duration;
 use std::collections::HashMap;
+use std::time::Duration;
 
 fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let map: HashMap<String, String> = pairs
@@ -164,8 +164,8 @@ fn mail_to_a_remote_server_must_be_encrypted() {
         "smtp://mail.example.com:25?tls=opportunistic",
         "smtp://10.0.0.5:587",
     ] {
-        let err = load(&[("SMTP_URL", plaintext)])
-            .expect_err(&format!("{plaintext} must be refused"));
+        let err =
+            load(&[("SMTP_URL", plaintext)]).expect_err(&format!("{plaintext} must be refused"));
         assert_eq!(err.setting, "SMTP_URL");
         let line = err.to_string();
         assert!(line.contains("tls=required"), "{line}");
@@ -292,7 +292,7 @@ fn every_documented_setting_can_come_from_the_file_and_no_other() {
         .collect();
     std::fs::write(&path, text).unwrap();
     let file = read_file(&path).expect("every documented key is accepted");
-    let no_env = |_: &str| None;
+    let no_env = |_: &str| -> Option<String> { None };
     let source = Source::new(&no_env, file);
     for name in &documented {
         assert_eq!(
@@ -356,7 +356,10 @@ fn help_lists_every_setting_with_its_default() {
     for setting in all_settings() {
         let line = help
             .lines()
-            .find(|line| line.trim_start().starts_with(&format!("{} ", setting.name())))
+            .find(|line| {
+                line.trim_start()
+                    .starts_with(&format!("{} ", setting.name()))
+            })
             .unwrap_or_else(|| panic!("--help lists {}", setting.name()));
         if let Some(default) = setting.default_markdown() {
             assert!(line.contains(&default.replace('`', "")), "{line}");

@@ -169,10 +169,7 @@ impl Job for UsageCollector {
                 tracing::debug!("another instance is collecting usage");
                 Ok(Ran::Idle)
             }
-            Err(e) => Err(JobError::new(
-                "usage collection failed; will try again",
-                e,
-            )),
+            Err(e) => Err(JobError::new("usage collection failed; will try again", e)),
         }
     }
 }
@@ -189,13 +186,15 @@ pub struct ProvisioningWorker {
 impl ProvisioningWorker {
     /// The attempt a step is at, for the span (read after the run: the engine keeps it).
     async fn attempts(&self, grant: &str, step: &str) -> Option<i64> {
-        sqlx::query_scalar("SELECT attempts FROM provisioning_steps WHERE grant_id = $1 AND step = $2")
-            .bind(grant)
-            .bind(step)
-            .fetch_optional(self.db.pool())
-            .await
-            .ok()
-            .flatten()
+        sqlx::query_scalar(
+            "SELECT attempts FROM provisioning_steps WHERE grant_id = $1 AND step = $2",
+        )
+        .bind(grant)
+        .bind(step)
+        .fetch_optional(self.db.pool())
+        .await
+        .ok()
+        .flatten()
     }
 }
 

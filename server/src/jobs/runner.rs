@@ -29,15 +29,19 @@ impl Runner {
 
     /// Runs `job` until shutdown.
     pub fn add<J: Job>(&mut self, job: J) {
-        self.workers(1, move || job);
+        self.spawn(job, 0);
     }
 
     /// Runs `count` copies of a job, each made by `make`, side by side (zero: none).
     pub fn workers<J: Job>(&mut self, count: usize, mut make: impl FnMut() -> J) {
         for worker in 0..count {
-            let task = tokio::spawn(run(make(), worker, self.shutdown.clone()));
-            self.jobs.push((J::NAME, task));
+            self.spawn(make(), worker);
         }
+    }
+
+    fn spawn<J: Job>(&mut self, job: J, worker: usize) {
+        let task = tokio::spawn(run(job, worker, self.shutdown.clone()));
+        self.jobs.push((J::NAME, task));
     }
 
     /// Runs `task` once, in the background. Shutdown waits for it (up to the grace period,

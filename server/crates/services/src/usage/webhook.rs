@@ -189,7 +189,9 @@ impl Delivery for Webhook {
             Err(_) => (String::new(), stored.clone()),
         };
         // A receiver's refusal may pass (it is being deployed, say): every failure is retried.
-        self.post(id, &event, body).await.map_err(Failure::transient)
+        self.post(id, &event, body)
+            .await
+            .map_err(Failure::transient)
     }
 }
 
