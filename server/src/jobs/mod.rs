@@ -6,6 +6,9 @@
 //! The jobs live here, in the server, rather than in `services`: they are the process's
 //! schedule, and some of them (the session cleanup) work on the server's own stores. Each
 //! job's run is a call into `services`, where the work itself is tested.
+//!
+//! A new job: a type implementing [`Job`] in `portal.rs`, registered in
+//! `startup::register_jobs` (which also says what shutdown waits for, and in which order).
 
 mod portal;
 mod runner;
