@@ -9,6 +9,7 @@
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod jobs;
 pub mod org;
 pub mod session_store;
 pub mod startup;

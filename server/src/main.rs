@@ -66,11 +66,7 @@ fn parse_kind(raw: &str) -> Result<sandbox_org::store::OrgKind, String> {
 }
 
 fn settings_help() -> String {
-    let mut help = String::from("Settings (environment variables):\n");
-    for (name, what) in config::SETTINGS {
-        help.push_str(&format!("  {name:<26} {what}\n"));
-    }
-    help
+    config::help_text()
 }
 
 /// Prints a line for the operator. A closed stdout (say, a pipe whose reader went away) is

@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use leptos::config::LeptosOptions;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_sessions::cookie::SameSite;
@@ -14,6 +14,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::config::{Config, ConfigError};
 use crate::db::{Database, DatabaseError};
 use crate::http::{self, AppState};
+use crate::jobs::{self, Runner};
 use crate::session_store::DbSessionStore;
 
 /// Why the application could not start. Every message names the setting to fix.
@@ -180,9 +181,8 @@ impl Application {
             }
         };
         let mail = match &config.smtp_url {
-            Some(url) => {
-                services::Mailer::smtp(url, &config.mail_from).map_err(StartupError::Mail)?
-            }
+            Some(url) => services::Mailer::smtp(url.expose_secret(), &config.mail_from)
+                .map_err(StartupError::Mail)?,
             None => services::Mailer::outbox(),
         };
         let portal = services::Portal::new(
@@ -321,47 +321,6 @@ impl Application {
             ));
         let router = http::router(state.clone()).layer(sessions);
 
-        let cleanup = tokio::spawn(expired_session_cleanup(session_store, shutdown.clone()));
-        let mail_sender = tokio::spawn({
-            let shutdown = shutdown.clone();
-            state
-                .portal
-                .mail
-                .clone()
-                .run_sender(state.db.clone(), async move { shutdown.cancelled().await })
-        });
-        let expiry = tokio::spawn(expire_requests(state.portal.clone(), shutdown.clone()));
-        let anchoring = tokio::spawn(anchor_audit_chain(state.portal.clone(), shutdown.clone()));
-        let webhook_sender = state.portal.webhook.clone().map(|webhook| {
-            let shutdown = shutdown.clone();
-            tokio::spawn(
-                webhook.run_sender(state.db.clone(), async move { shutdown.cancelled().await }),
-            )
-        });
-        let collector = config.usage_collect_every.map(|every| {
-            tokio::spawn(collect_usage(
-                state.portal.usage_collector(),
-                every,
-                shutdown.clone(),
-            ))
-        });
-        let contact = state.portal.app_contact_email.clone();
-        // Sealed secrets no link can reveal any more are destroyed (orgs whose credentials
-        // API returns no secrets only; elsewhere there are none).
-        tokio::spawn({
-            let (db, shutdown) = (state.portal.db.clone(), shutdown.clone());
-            async move {
-                loop {
-                    if let Err(e) = services::reveal::destroy_uncollectable(&db).await {
-                        tracing::warn!(error = %e, "could not destroy uncollectable sealed secrets");
-                    }
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
-                    }
-                }
-            }
-        });
         // On SQLite the portal runs as a single instance, so steps left running (leased) at
         // start-up belong to a previous process that died: they are taken up again now
         // rather than when their leases expire.
@@ -378,31 +337,8 @@ impl Application {
                 tracing::warn!(error = %e, "could not release the usage collector's lease");
             }
         }
-        let workers: Vec<_> = (0..config.provisioning_workers)
-            .map(|_| {
-                let engine = services::provisioning::Engine::new(
-                    state.portal.db.clone(),
-                    state.portal.salesforce.clone(),
-                )
-                .with_contact_email(contact.clone())
-                .with_handover(state.portal.handover());
-                tokio::spawn(provisioning_worker(engine, shutdown.clone()))
-            })
-            .collect();
-        // A new portal starts with the two example packages in its access catalog (built
-        // from the org's describe, so it waits for the org rather than delaying start-up).
-        // Its audit entries must come before the shutdown anchor, so shutdown waits for it.
-        let seeding = tokio::spawn({
-            let portal = state.portal.clone();
-            async move {
-                if let Err(e) = portal
-                    .seed_default_packages(&services::audit::Actor::system())
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not add the example access packages");
-                }
-            }
-        });
+        let jobs = register_jobs(&state, session_store, shutdown.clone());
+        tracing::debug!(jobs = ?jobs.names(), "background jobs started");
         tokio::spawn(stop_on_signal(shutdown.clone()));
 
         let server = http::serve::serve(
@@ -429,30 +365,10 @@ impl Application {
                 }
             }
         };
-        shutdown.cancel();
-        let _ = cleanup.await;
-        let _ = mail_sender.await;
-        let _ = expiry.await;
-        if let Some(sender) = webhook_sender {
-            let _ = sender.await;
-        }
-        if let Some(collector) = collector {
-            let _ = collector.await;
-        }
-        for worker in workers {
-            let _ = worker.await;
-        }
-        // (Seeding waits for the org; an org that does not answer must not hold up the stop.)
-        let mut seeding = seeding;
-        if tokio::time::timeout(config.shutdown_grace, &mut seeding)
-            .await
-            .is_err()
-        {
-            seeding.abort();
-            let _ = seeding.await;
-        }
+        // Every job stops (the example packages' seeding gets up to the grace period) before
+        // the audit chain's head is anchored below, so no entry comes after the anchor.
+        jobs.stop(config.shutdown_grace).await;
         // Last, when nothing writes to the log any more: anchor its head.
-        let _ = anchoring.await;
         match state
             .portal
             .audit_anchor
@@ -470,6 +386,60 @@ impl Application {
         tracing::info!("stopped");
         result
     }
+}
+
+/// Starts the portal's background jobs; they run until `shutdown`.
+fn register_jobs(
+    state: &AppState,
+    session_store: DbSessionStore,
+    shutdown: CancellationToken,
+) -> Runner {
+    let portal = &state.portal;
+    let config = &state.config;
+    let mut runner = Runner::new(shutdown);
+    runner.add(jobs::SessionCleanup(session_store));
+    if !portal.mail.is_outbox() {
+        runner.add(jobs::MailSender {
+            mailer: portal.mail.clone(),
+            db: portal.db.clone(),
+        });
+    }
+    runner.add(jobs::RequestExpiry(portal.clone()));
+    runner.add(jobs::AuditAnchoring(portal.clone()));
+    if let Some(webhook) = portal.webhook.clone() {
+        runner.add(jobs::WebhookSender {
+            webhook,
+            db: portal.db.clone(),
+        });
+    }
+    if let Some(every) = config.usage_collect_every {
+        runner.add(jobs::UsageCollector {
+            collector: portal.usage_collector(),
+            every,
+        });
+    }
+    runner.add(jobs::SealedSecretSweeper(portal.db.clone()));
+    runner.workers(config.provisioning_workers, || jobs::ProvisioningWorker {
+        engine: services::provisioning::Engine::new(portal.db.clone(), portal.salesforce.clone())
+            .with_contact_email(portal.app_contact_email.clone())
+            .with_handover(portal.handover()),
+        db: portal.db.clone(),
+    });
+    // A new portal starts with the two example packages in its access catalog (built from
+    // the org's describe, so it waits for the org rather than delaying start-up). Its audit
+    // entries must come before the shutdown anchor, so shutdown waits for it.
+    runner.once("example_packages", {
+        let portal = portal.clone();
+        async move {
+            if let Err(e) = portal
+                .seed_default_packages(&services::audit::Actor::system())
+                .await
+            {
+                tracing::warn!(error = %e, "could not add the example access packages");
+            }
+        }
+    });
+    runner
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {
@@ -496,116 +466,6 @@ async fn stop_on_signal(shutdown: CancellationToken) {
         () = shutdown.cancelled() => return,
     }
     shutdown.cancel();
-}
-
-async fn expired_session_cleanup(store: DbSessionStore, shutdown: CancellationToken) {
-    let mut interval = tokio::time::interval(Duration::from_secs(15 * 60));
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {
-                if let Err(e) = store.delete_expired().await {
-                    tracing::warn!(error = %e, "could not delete expired sessions");
-                }
-            }
-            () = shutdown.cancelled() => return,
-        }
-    }
-}
-
-/// A provisioning worker: runs steps while there are any, then looks again every 250 ms (a
-/// new approval is picked up within that).
-/// At shutdown a step in flight is dropped: its lease expires and the step runs again (it
-/// is idempotent) on the next start or on another instance.
-async fn provisioning_worker(engine: services::provisioning::Engine, shutdown: CancellationToken) {
-    use services::provisioning::Ran;
-    loop {
-        let idle = tokio::select! {
-            ran = engine.run_once() => match ran {
-                Ok(Ran::Idle) => true,
-                Ok(ran) => {
-                    tracing::debug!(?ran, "provisioning step done");
-                    false
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "provisioning worker: database error");
-                    true
-                }
-            },
-            () = shutdown.cancelled() => return,
-        };
-        if idle {
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(250)) => {}
-                () = shutdown.cancelled() => return,
-            }
-        }
-    }
-}
-
-/// Reads the org's API usage every `every` (the first time a minute after start, or sooner
-/// with a shorter interval), then checks the budgets. A run in flight at shutdown is
-/// dropped: what it had not committed is read again next time.
-async fn collect_usage(
-    collector: services::usage::collector::Collector,
-    every: Duration,
-    shutdown: CancellationToken,
-) {
-    use services::usage::collector::CollectError;
-    let mut wait = every.min(Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = shutdown.cancelled() => return,
-        }
-        wait = every;
-        tokio::select! {
-            result = collector.run_once() => match result {
-                Ok(report) => tracing::info!(
-                    listed = report.listed,
-                    read = report.read.len(),
-                    failed = report.failed.len(),
-                    alerts = report.budgets.raised.len(),
-                    "usage collected"
-                ),
-                Err(CollectError::Busy) => tracing::debug!("another instance is collecting usage"),
-                Err(e) => tracing::warn!(error = %e, "usage collection failed; will try again"),
-            },
-            () = shutdown.cancelled() => return,
-        }
-    }
-}
-
-/// Anchors the audit chain every `AUDIT_ANCHOR_EVERY` entries: looks every 5 seconds
-/// whether the log has reached the next anchor.
-async fn anchor_audit_chain(portal: services::Portal, shutdown: CancellationToken) {
-    loop {
-        match portal.audit_anchor.catch_up(&portal.db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(anchors = n, "audit chain anchored"),
-            Err(e) => tracing::warn!(error = %e, "could not anchor the audit chain"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(5)) => {}
-            () = shutdown.cancelled() => return,
-        }
-    }
-}
-
-/// Expires requests whose email was never confirmed, once a minute.
-async fn expire_requests(portal: services::Portal, shutdown: CancellationToken) {
-    let mut interval = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {
-                match portal.expire_unverified().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(expired = n, "expired unverified requests"),
-                    Err(e) => tracing::warn!(error = %e, "could not expire unverified requests"),
-                }
-            }
-            () = shutdown.cancelled() => return,
-        }
-    }
 }
 
 /// Who Salesforce lists as the contact of the apps the portal makes: the sender address.

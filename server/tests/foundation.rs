@@ -351,3 +351,26 @@ async fn shell_pages_render_on_the_server_with_their_headings() {
         assert!(html.contains("aria-label=\"Main\""), "{path}: navigation");
     }
 }
+
+/// `portcullis --help` lists every setting as declared (name, help and default), the same
+/// declarations the README's table and the TOML keys are checked against.
+#[test]
+fn help_lists_every_declared_setting() {
+    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        help.contains(portcullis::config::help_text().trim_end()),
+        "{help}"
+    );
+    for setting in portcullis::config::all_settings() {
+        assert!(
+            help.contains(setting.name()),
+            "{} in {help}",
+            setting.name()
+        );
+    }
+}

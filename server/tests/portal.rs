@@ -1473,7 +1473,7 @@ async fn smtp_delivery(kind: Db) {
     };
     let smtp_url = format!("smtp://127.0.0.1:{}", sink.port);
     let Some(app) = TestApp::spawn_with(kind, |config| {
-        config.smtp_url = Some(smtp_url.clone());
+        config.smtp_url = Some(smtp_url.clone().into());
         config.mail_from = "Portcullis <portcullis@acme.example>".into();
         config.roles = portal::one_role_each();
     })

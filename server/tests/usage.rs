@@ -114,7 +114,7 @@ async fn over_budget_end_to_end(kind: Db) {
     let Some(app) = TestApp::spawn_with(kind, |config| {
         config.roles = portal::one_role_each();
         config.provisioning_workers = 2;
-        config.smtp_url = Some(smtp_url.clone());
+        config.smtp_url = Some(smtp_url.clone().into());
         config.alert_webhook = Some(portcullis::config::AlertWebhook {
             url: url::Url::parse(&hook_url).unwrap(),
             secret: secrecy::SecretString::from(SECRET),

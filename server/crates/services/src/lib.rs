@@ -18,6 +18,7 @@ pub mod decisions;
 pub mod doctor;
 pub mod keys;
 pub mod mail;
+pub mod outbox;
 pub mod provisioning;
 pub mod requests;
 pub mod reveal;

@@ -3,11 +3,10 @@
 //! SMTP configured a sender task then delivers it, otherwise it stays in the outbox, which
 //! the portal shows on its outbox page in the default (sandbox) mode.
 //!
-//! Delivery: a sender claims a message for [`CLAIM_MS`] (a claim that runs out, because the
-//! sender died mid-send, is taken up again), sends it, and records the outcome. A recipient
-//! the server refuses for good (a 5xx answer) fails at once; other failures are tried again
-//! after a backoff, oldest due first, at most [`MAX_ATTEMPTS`] times. A message that is sent
-//! or has failed keeps only its envelope: the body held codes and links.
+//! Delivery goes through the [`crate::outbox`]: a recipient the server refuses for good (a
+//! 5xx answer) fails at once; other failures are tried again after a backoff, at most
+//! [`MAX_ATTEMPTS`] times. A message that is sent or has failed keeps only its envelope: the
+//! body held codes and links.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,30 +14,18 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tokio::sync::Notify;
 
 use crate::clock::now_ms;
 use crate::db::Database;
+use crate::outbox::{Delivery, Failure, Table};
+
+pub use crate::outbox::CLAIM_MS;
 
 /// Attempts a message gets before it fails for good (about three hours with the backoff).
 pub const MAX_ATTEMPTS: i64 = 10;
-/// How long a sender's claim on a message lasts; well above the SMTP timeout (20 s).
-pub const CLAIM_MS: i64 = 5 * 60 * 1000;
-/// Messages one delivery run takes.
-const BATCH: i64 = 50;
-
-/// The wait before the next attempt after `attempts` failed ones: 30 s, 1 min, 2 min, ...
-/// at most an hour.
-fn backoff_ms(attempts: i64) -> i64 {
-    (30_000i64 << (attempts - 1).clamp(0, 7)).min(3_600_000)
-}
-
-/// Why a delivery failed, and whether trying again could help.
-struct Failure {
-    error: String,
-    permanent: bool,
-}
 
 /// A message to send.
 #[derive(Debug, Clone)]
@@ -143,110 +130,49 @@ impl Mailer {
         self.wake.notify_one();
     }
 
-    /// Delivers the messages that are due over SMTP: pending ones whose next attempt has
-    /// come, and ones whose sender's claim ran out, oldest due first. Each is claimed first,
-    /// so several portal instances never send the same message at once. Returns how many
-    /// were sent.
+    /// Delivers the messages that are due over SMTP (see [`crate::outbox`]). Returns how
+    /// many were sent.
     pub async fn deliver_pending(&self, db: &Database) -> Result<usize, sqlx::Error> {
-        let Transport::Smtp { transport, from } = &*self.transport else {
-            return Ok(0);
-        };
-        const DUE: &str = "((delivery = 'pending' AND next_attempt_at <= $1) \
-             OR (delivery = 'sending' AND (claimed_until IS NULL OR claimed_until <= $1)))";
-        let now = now_ms();
-        let due = sqlx::query(&format!(
-            "SELECT id, recipient, subject, body FROM mail_outbox WHERE {DUE} \
-             ORDER BY next_attempt_at, created_at, id LIMIT {BATCH}"
-        ))
-        .bind(now)
-        .fetch_all(db.pool())
-        .await?;
-        let mut sent = 0;
-        for row in due {
-            let id: String = row.try_get("id")?;
-            let now = now_ms();
-            let claimed = sqlx::query(&format!(
-                "UPDATE mail_outbox SET delivery = 'sending', claimed_until = $2, attempts = attempts + 1 \
-                 WHERE id = $3 AND {DUE} RETURNING attempts"
-            ))
-            .bind(now)
-            .bind(now + CLAIM_MS)
-            .bind(&id)
-            .fetch_optional(db.pool())
-            .await?;
-            let Some(claimed) = claimed else {
-                continue;
-            };
-            let attempts: i64 = claimed.try_get("attempts")?;
-            let recipient: String = row.try_get("recipient")?;
-            let outcome = if attempts > MAX_ATTEMPTS {
-                // Taken up after its last attempt never finished.
-                Err(Failure {
-                    error: format!("gave up after {MAX_ATTEMPTS} attempts"),
-                    permanent: true,
-                })
-            } else {
-                let subject: String = row.try_get("subject")?;
-                let body: String = row.try_get("body")?;
-                send(transport, from, &recipient, subject, body).await
-            };
-            match outcome {
-                Ok(()) => {
-                    sent += 1;
-                    // Delivered mail may carry codes and links: the copy here is no longer
-                    // needed, so only the envelope is kept.
-                    sqlx::query("UPDATE mail_outbox SET delivery = 'sent', sent_at = $1, body = '', claimed_until = NULL, error = NULL WHERE id = $2")
-                        .bind(now_ms())
-                        .bind(&id)
-                        .execute(db.pool())
-                        .await?;
-                }
-                Err(failure) => {
-                    let give_up = failure.permanent || attempts >= MAX_ATTEMPTS;
-                    let error: String = failure.error.chars().take(500).collect();
-                    if give_up {
-                        tracing::warn!(mail = %id, attempts, %error, "SMTP delivery failed for good");
-                        sqlx::query(
-                            "UPDATE mail_outbox SET delivery = 'failed', body = '', error = $1, claimed_until = NULL WHERE id = $2",
-                        )
-                        .bind(&error)
-                        .bind(&id)
-                        .execute(db.pool())
-                        .await?;
-                    } else {
-                        tracing::warn!(mail = %id, attempts, %error, "SMTP delivery failed; will retry");
-                        sqlx::query(
-                            "UPDATE mail_outbox SET delivery = 'pending', error = $1, next_attempt_at = $2, claimed_until = NULL WHERE id = $3",
-                        )
-                        .bind(&error)
-                        .bind(now_ms() + backoff_ms(attempts))
-                        .bind(&id)
-                        .execute(db.pool())
-                        .await?;
-                    }
-                }
+        match &*self.transport {
+            Transport::Outbox => Ok(0),
+            Transport::Smtp { transport, from } => {
+                crate::outbox::deliver_due(&Smtp { transport, from }, db).await
             }
         }
-        Ok(sent)
     }
 
-    /// Runs until `stop`: delivers mail when woken, and retries every 30 seconds.
-    pub async fn run_sender(self, db: Database, stop: impl std::future::Future<Output = ()>) {
-        if self.is_outbox() {
-            stop.await;
-            return;
-        }
-        tokio::pin!(stop);
-        loop {
-            if let Err(e) = self.deliver_pending(&db).await {
-                tracing::warn!(error = %e, "mail sender: database error");
-            }
-            tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(Duration::from_secs(30)) => {}
-                () = &mut stop => return,
-            }
-        }
+    /// Woken when mail was queued (see [`Mailer::wake`]); the sender job waits on it.
+    pub fn wake_handle(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+}
+
+/// One SMTP delivery of a row of `mail_outbox`.
+struct Smtp<'a> {
+    transport: &'a AsyncSmtpTransport<Tokio1Executor>,
+    from: &'a Mailbox,
+}
+
+impl Delivery for Smtp<'_> {
+    const TABLE: Table = Table {
+        name: "mail_outbox",
+        columns: "recipient, subject, body",
+        error_column: "error",
+        max_attempts: MAX_ATTEMPTS,
+        // 30 s, 1 min, 2 min, ... at most an hour.
+        first_backoff_ms: 30_000,
+        max_doublings: 7,
+        // Mail may carry codes and links: once sent or failed only the envelope is kept.
+        blank_body_when_done: true,
+    };
+
+    async fn send(&self, _id: &str, row: &AnyRow) -> Result<(), Failure> {
+        let field = |name: &str| {
+            row.try_get::<String, _>(name)
+                .map_err(|e| Failure::transient(e.to_string()))
+        };
+        let (recipient, subject, body) = (field("recipient")?, field("subject")?, field("body")?);
+        send(self.transport, self.from, &recipient, subject, body).await
     }
 }
 

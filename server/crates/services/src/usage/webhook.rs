@@ -3,9 +3,9 @@
 //! signed so the receiver can tell it came from this portal.
 //!
 //! Each delivery is written to `webhook_outbox` in the transaction of the alert it carries
-//! (a rolled-back alert sends nothing), then a sender task claims it for [`CLAIM_MS`] (a
-//! claim that runs out, because the sender died, is taken up again), posts it, and retries
-//! with backoff, oldest due first, until the receiver answers 2xx or the attempts run out.
+//! (a rolled-back alert sends nothing), then the [`crate::outbox`] sender claims it, posts it,
+//! and retries with backoff, oldest due first, until the receiver answers 2xx or the attempts
+//! run out.
 //! Headers:
 //!
 //! - `X-Portcullis-Signature: t=<unix seconds>,v1=<hex>`: HMAC-SHA256 with the configured
@@ -20,16 +20,17 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tokio::sync::Notify;
 
 use crate::clock::now_ms;
 use crate::db::Database;
+use crate::outbox::{Delivery, Failure, Table};
 
 /// Deliveries given up after this many attempts (about a day with the backoff below).
 const MAX_ATTEMPTS: i64 = 12;
-/// How long a sender's claim on a delivery lasts; well above the request timeout (15 s).
-pub const CLAIM_MS: i64 = 5 * 60 * 1000;
+pub use crate::outbox::CLAIM_MS;
 
 /// Where alerts are posted. Cheap to clone; the secret is never printed.
 #[derive(Clone)]
@@ -130,79 +131,15 @@ impl Webhook {
         self.wake.notify_one();
     }
 
-    /// Posts the deliveries that are due: pending ones whose next attempt has come, and
-    /// ones whose sender's claim ran out, oldest due first. Each is claimed first, so several
-    /// portal instances never post the same one at once. Returns how many the receiver took.
+    /// Posts the deliveries that are due (see [`crate::outbox`]). Returns how many the
+    /// receiver took.
     pub async fn deliver_pending(&self, db: &Database) -> Result<usize, sqlx::Error> {
-        const DUE: &str = "((delivery = 'pending' AND next_attempt_at <= $1) \
-             OR (delivery = 'sending' AND (claimed_until IS NULL OR claimed_until <= $1)))";
-        let now = now_ms();
-        let due = sqlx::query(&format!(
-            "SELECT id, body FROM webhook_outbox WHERE {DUE} ORDER BY next_attempt_at, created_at, id LIMIT 50"
-        ))
-        .bind(now)
-        .fetch_all(db.pool())
-        .await?;
-        let mut sent = 0;
-        for row in due {
-            let id: String = row.try_get("id")?;
-            let stored: String = row.try_get("body")?;
-            let now = now_ms();
-            let claimed = sqlx::query(&format!(
-                "UPDATE webhook_outbox SET delivery = 'sending', claimed_until = $2, attempts = attempts + 1 \
-                 WHERE id = $3 AND {DUE} RETURNING attempts"
-            ))
-            .bind(now)
-            .bind(now + CLAIM_MS)
-            .bind(&id)
-            .fetch_optional(db.pool())
-            .await?;
-            let Some(claimed) = claimed else {
-                continue;
-            };
-            let attempts: i64 = claimed.try_get("attempts")?;
-            let (event, body) = match serde_json::from_str::<Value>(&stored) {
-                Ok(v) => (
-                    v["event"].as_str().unwrap_or("").to_string(),
-                    v["payload"].to_string(),
-                ),
-                Err(_) => (String::new(), stored.clone()),
-            };
-            let outcome = if attempts > MAX_ATTEMPTS {
-                // Taken up after its last attempt never finished.
-                Err(format!("gave up after {MAX_ATTEMPTS} attempts"))
-            } else {
-                self.post(&id, &event, body).await
-            };
-            match outcome {
-                Ok(()) => {
-                    sent += 1;
-                    sqlx::query(
-                        "UPDATE webhook_outbox SET delivery = 'sent', sent_at = $1, last_error = NULL, claimed_until = NULL WHERE id = $2",
-                    )
-                    .bind(now_ms())
-                    .bind(&id)
-                    .execute(db.pool())
-                    .await?;
-                }
-                Err(error) => {
-                    let give_up = attempts >= MAX_ATTEMPTS;
-                    tracing::warn!(delivery = %id, attempts, %error, give_up, "webhook delivery failed");
-                    // 10 s, 20 s, 40 s ... at most an hour apart.
-                    let backoff = (10_000i64 << (attempts - 1).clamp(0, 9)).min(3_600_000);
-                    sqlx::query(
-                        "UPDATE webhook_outbox SET delivery = $1, last_error = $2, next_attempt_at = $3, claimed_until = NULL WHERE id = $4",
-                    )
-                    .bind(if give_up { "failed" } else { "pending" })
-                    .bind(error.chars().take(500).collect::<String>())
-                    .bind(now_ms() + backoff)
-                    .bind(&id)
-                    .execute(db.pool())
-                    .await?;
-                }
-            }
-        }
-        Ok(sent)
+        crate::outbox::deliver_due(self, db).await
+    }
+
+    /// Woken when a delivery was queued (see [`Webhook::wake`]); the sender job waits on it.
+    pub fn wake_handle(&self) -> Arc<Notify> {
+        self.wake.clone()
     }
 
     async fn post(&self, id: &str, event: &str, body: String) -> Result<(), String> {
@@ -226,20 +163,35 @@ impl Webhook {
             Err(format!("the receiver answered HTTP {}", status.as_u16()))
         }
     }
+}
 
-    /// Runs until `stop`: delivers when woken, and looks for due retries every 10 seconds.
-    pub async fn run_sender(self, db: Database, stop: impl std::future::Future<Output = ()>) {
-        tokio::pin!(stop);
-        loop {
-            if let Err(e) = self.deliver_pending(&db).await {
-                tracing::warn!(error = %e, "webhook sender: database error");
-            }
-            tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(Duration::from_secs(10)) => {}
-                () = &mut stop => return,
-            }
-        }
+impl Delivery for Webhook {
+    const TABLE: Table = Table {
+        name: "webhook_outbox",
+        columns: "body",
+        error_column: "last_error",
+        max_attempts: MAX_ATTEMPTS,
+        // 10 s, 20 s, 40 s ... at most an hour apart.
+        first_backoff_ms: 10_000,
+        max_doublings: 9,
+        blank_body_when_done: false,
+    };
+
+    async fn send(&self, id: &str, row: &AnyRow) -> Result<(), Failure> {
+        let stored: String = row
+            .try_get("body")
+            .map_err(|e| Failure::transient(e.to_string()))?;
+        let (event, body) = match serde_json::from_str::<Value>(&stored) {
+            Ok(v) => (
+                v["event"].as_str().unwrap_or("").to_string(),
+                v["payload"].to_string(),
+            ),
+            Err(_) => (String::new(), stored.clone()),
+        };
+        // A receiver's refusal may pass (it is being deployed, say): every failure is retried.
+        self.post(id, &event, body)
+            .await
+            .map_err(Failure::transient)
     }
 }
 

@@ -1,0 +1,202 @@
+//! One outbox for side effects that leave the portal (mail, alert webhooks): a row is written
+//! in the transaction of the change that caused it (a rolled-back change sends nothing), and a
+//! sender delivers it later. What differs per kind of message is only the table and how one
+//! message is sent ([`Delivery`]); claims, their expiry, backoff and attempts are here, once.
+//!
+//! A sender claims a message for [`CLAIM_MS`] (a claim that runs out, because the sender died
+//! mid-send, is taken up again), sends it, and records the outcome. A permanent failure gives
+//! up at once; others are tried again after a backoff, oldest due first, until the attempts
+//! run out.
+
+use std::future::Future;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::clock::now_ms;
+use crate::db::Database;
+
+/// How long a sender's claim on a message lasts; well above any sender's timeout (SMTP 20 s,
+/// webhook 15 s).
+pub const CLAIM_MS: i64 = 5 * 60 * 1000;
+/// Messages one delivery run takes.
+const BATCH: i64 = 50;
+/// Errors are kept short: they are shown to operators, not stored as logs.
+const ERROR_CHARS: usize = 500;
+
+/// Due: pending and its next attempt has come, or claimed by a sender whose claim ran out.
+const DUE: &str = "((delivery = 'pending' AND next_attempt_at <= $1) \
+     OR (delivery = 'sending' AND (claimed_until IS NULL OR claimed_until <= $1)))";
+
+/// An outbox table: its columns `id`, `delivery` (`pending`, `sending`, `sent`, `failed`),
+/// `attempts`, `next_attempt_at`, `claimed_until`, `sent_at`, an error column and the
+/// message's own columns.
+pub struct Table {
+    pub name: &'static str,
+    /// The message's columns a delivery reads, e.g. `recipient, subject, body`.
+    pub columns: &'static str,
+    /// Where the last failure is written.
+    pub error_column: &'static str,
+    /// Attempts before a message fails for good.
+    pub max_attempts: i64,
+    /// The wait after the first failed attempt; it doubles with each further one, at most
+    /// `max_doublings` times, and is never over an hour.
+    pub first_backoff_ms: i64,
+    pub max_doublings: i64,
+    /// Whether the body is blanked once the message is sent or has failed (it held codes
+    /// and links that are no longer needed).
+    pub blank_body_when_done: bool,
+}
+
+impl Table {
+    /// The wait before the next attempt after `attempts` failed ones.
+    pub fn backoff_ms(&self, attempts: i64) -> i64 {
+        (self.first_backoff_ms << (attempts - 1).clamp(0, self.max_doublings)).min(3_600_000)
+    }
+}
+
+/// Why a delivery failed, and whether trying again could help.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: String,
+    pub permanent: bool,
+}
+
+impl Failure {
+    /// A failure that may pass (a timeout, a lost connection, a 4xx SMTP answer).
+    pub fn transient(error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            permanent: false,
+        }
+    }
+
+    /// A failure that trying again cannot fix (a recipient refused for good).
+    pub fn permanent(error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            permanent: true,
+        }
+    }
+}
+
+/// One kind of message: its table and how one is sent.
+pub trait Delivery: Sync {
+    const TABLE: Table;
+
+    /// Sends the message in `row` (its `id` and the table's `columns`).
+    fn send(&self, id: &str, row: &AnyRow) -> impl Future<Output = Result<(), Failure>> + Send;
+}
+
+/// Delivers the messages that are due: pending ones whose next attempt has come, and ones
+/// whose sender's claim ran out, oldest due first. Each is claimed first, so several portal
+/// instances never send the same message at once. Returns how many were delivered.
+pub async fn deliver_due<D: Delivery>(delivery: &D, db: &Database) -> Result<usize, sqlx::Error> {
+    let table = &D::TABLE;
+    let name = table.name;
+    let due = sqlx::query(&format!(
+        "SELECT id, {columns} FROM {name} WHERE {DUE} \
+         ORDER BY next_attempt_at, created_at, id LIMIT {BATCH}",
+        columns = table.columns,
+    ))
+    .bind(now_ms())
+    .fetch_all(db.pool())
+    .await?;
+    let mut sent = 0;
+    for row in due {
+        let id: String = row.try_get("id")?;
+        let now = now_ms();
+        let claimed = sqlx::query(&format!(
+            "UPDATE {name} SET delivery = 'sending', claimed_until = $2, attempts = attempts + 1 \
+             WHERE id = $3 AND {DUE} RETURNING attempts"
+        ))
+        .bind(now)
+        .bind(now + CLAIM_MS)
+        .bind(&id)
+        .fetch_optional(db.pool())
+        .await?;
+        let Some(claimed) = claimed else {
+            continue;
+        };
+        let attempts: i64 = claimed.try_get("attempts")?;
+        let outcome = if attempts > table.max_attempts {
+            // Taken up after its last attempt never finished.
+            Err(Failure::permanent(format!(
+                "gave up after {} attempts",
+                table.max_attempts
+            )))
+        } else {
+            delivery.send(&id, &row).await
+        };
+        let blank = if table.blank_body_when_done {
+            ", body = ''"
+        } else {
+            ""
+        };
+        let error_column = table.error_column;
+        match outcome {
+            Ok(()) => {
+                sent += 1;
+                sqlx::query(&format!(
+                    "UPDATE {name} SET delivery = 'sent', sent_at = $1{blank}, claimed_until = NULL, \
+                     {error_column} = NULL WHERE id = $2"
+                ))
+                .bind(now_ms())
+                .bind(&id)
+                .execute(db.pool())
+                .await?;
+            }
+            Err(failure) => {
+                let give_up = failure.permanent || attempts >= table.max_attempts;
+                let error: String = failure.error.chars().take(ERROR_CHARS).collect();
+                tracing::warn!(outbox = name, id = %id, attempts, %error, give_up, "delivery failed");
+                if give_up {
+                    sqlx::query(&format!(
+                        "UPDATE {name} SET delivery = 'failed'{blank}, {error_column} = $1, \
+                         claimed_until = NULL WHERE id = $2"
+                    ))
+                    .bind(&error)
+                    .bind(&id)
+                    .execute(db.pool())
+                    .await?;
+                } else {
+                    sqlx::query(&format!(
+                        "UPDATE {name} SET delivery = 'pending', {error_column} = $1, \
+                         next_attempt_at = $2, claimed_until = NULL WHERE id = $3"
+                    ))
+                    .bind(&error)
+                    .bind(now_ms() + table.backoff_ms(attempts))
+                    .bind(&id)
+                    .execute(db.pool())
+                    .await?;
+                }
+            }
+        }
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAIL: Table = Table {
+        name: "mail_outbox",
+        columns: "",
+        error_column: "error",
+        max_attempts: 10,
+        first_backoff_ms: 30_000,
+        max_doublings: 7,
+        blank_body_when_done: true,
+    };
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        assert_eq!(MAIL.backoff_ms(1), 30_000);
+        assert_eq!(MAIL.backoff_ms(2), 60_000);
+        assert_eq!(MAIL.backoff_ms(3), 120_000);
+        assert_eq!(MAIL.backoff_ms(8), 3_600_000);
+        assert_eq!(MAIL.backoff_ms(20), 3_600_000);
+        assert_eq!(MAIL.backoff_ms(0), 30_000);
+    }
+}

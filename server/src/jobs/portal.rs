@@ -1,0 +1,237 @@
+//! The portal's jobs. Each is a thin call into `services` (or the session store) with its
+//! schedule; what the runs do is tested where the work lives.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::{AtShutdown, Job, JobError, Ran};
+use crate::session_store::DbSessionStore;
+
+/// Deletes sessions that expired or outlived their lifetime, every 15 minutes.
+pub struct SessionCleanup(pub DbSessionStore);
+
+impl Job for SessionCleanup {
+    const NAME: &'static str = "session_cleanup";
+    fn interval(&self) -> Duration {
+        Duration::from_secs(15 * 60)
+    }
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        match self.0.delete_expired().await {
+            Ok(0) => Ok(Ran::Idle),
+            Ok(n) => Ok(Ran::Did(format!("deleted {n} expired sessions"))),
+            Err(e) => Err(JobError::new("could not delete expired sessions", e)),
+        }
+    }
+}
+
+/// Delivers queued mail over SMTP when woken, and retries every 30 seconds. (With mail kept
+/// in the local outbox there is nothing to deliver, and the job is not run.)
+pub struct MailSender {
+    pub mailer: services::Mailer,
+    pub db: services::Database,
+}
+
+impl Job for MailSender {
+    const NAME: &'static str = "mail_sender";
+    fn interval(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+    fn wake(&self) -> Option<Arc<Notify>> {
+        Some(self.mailer.wake_handle())
+    }
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        match self.mailer.deliver_pending(&self.db).await {
+            Ok(0) => Ok(Ran::Idle),
+            Ok(n) => Ok(Ran::Did(format!("sent {n} messages"))),
+            Err(e) => Err(JobError::new("mail sender: database error", e)),
+        }
+    }
+}
+
+/// Posts queued alert webhooks when woken, and looks for due retries every 10 seconds.
+pub struct WebhookSender {
+    pub webhook: services::usage::webhook::Webhook,
+    pub db: services::Database,
+}
+
+impl Job for WebhookSender {
+    const NAME: &'static str = "webhook_sender";
+    fn interval(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+    fn wake(&self) -> Option<Arc<Notify>> {
+        Some(self.webhook.wake_handle())
+    }
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        match self.webhook.deliver_pending(&self.db).await {
+            Ok(0) => Ok(Ran::Idle),
+            Ok(n) => Ok(Ran::Did(format!("posted {n} alerts"))),
+            Err(e) => Err(JobError::new("webhook sender: database error", e)),
+        }
+    }
+}
+
+/// Expires requests whose email was never confirmed, once a minute.
+pub struct RequestExpiry(pub services::Portal);
+
+impl Job for RequestExpiry {
+    const NAME: &'static str = "request_expiry";
+    fn interval(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        match self.0.expire_unverified().await {
+            Ok(0) => Ok(Ran::Idle),
+            Ok(n) => {
+                tracing::info!(expired = n, "expired unverified requests");
+                Ok(Ran::Did(format!("expired {n} requests")))
+            }
+            Err(e) => Err(JobError::new("could not expire unverified requests", e)),
+        }
+    }
+}
+
+/// Anchors the audit chain every `AUDIT_ANCHOR_EVERY` entries: looks every 5 seconds
+/// whether the log has reached the next anchor. (The head is anchored once more at
+/// shutdown, after every job has stopped: see `startup`.)
+pub struct AuditAnchoring(pub services::Portal);
+
+impl Job for AuditAnchoring {
+    const NAME: &'static str = "audit_anchoring";
+    fn interval(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        match self.0.audit_anchor.catch_up(&self.0.db).await {
+            Ok(0) => Ok(Ran::Idle),
+            Ok(n) => Ok(Ran::Did(format!("{n} anchors"))),
+            Err(e) => Err(JobError::new("could not anchor the audit chain", e)),
+        }
+    }
+}
+
+/// Destroys sealed secrets no link can reveal any more, every minute (orgs whose
+/// credentials API returns no secrets only; elsewhere there are none).
+pub struct SealedSecretSweeper(pub services::Database);
+
+impl Job for SealedSecretSweeper {
+    const NAME: &'static str = "sealed_secret_sweeper";
+    fn interval(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        match services::reveal::destroy_uncollectable(&self.0).await {
+            Ok(0) => Ok(Ran::Idle),
+            Ok(n) => Ok(Ran::Did(format!("destroyed {n} sealed secrets"))),
+            Err(e) => Err(JobError::new(
+                "could not destroy uncollectable sealed secrets",
+                e,
+            )),
+        }
+    }
+}
+
+/// Reads the org's API usage every `every` (the first time a minute after start, or sooner
+/// with a shorter interval), then checks the budgets. A run in flight at shutdown is
+/// dropped: what it had not committed is read again next time.
+pub struct UsageCollector {
+    pub collector: services::usage::collector::Collector,
+    pub every: Duration,
+}
+
+impl Job for UsageCollector {
+    const NAME: &'static str = "usage_collector";
+    fn interval(&self) -> Duration {
+        self.every
+    }
+    fn first_run_after(&self) -> Duration {
+        self.every.min(Duration::from_secs(60))
+    }
+    fn at_shutdown(&self) -> AtShutdown {
+        AtShutdown::Drop
+    }
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        use services::usage::collector::CollectError;
+        match self.collector.run_once().await {
+            Ok(report) => {
+                tracing::info!(
+                    listed = report.listed,
+                    read = report.read.len(),
+                    failed = report.failed.len(),
+                    alerts = report.budgets.raised.len(),
+                    "usage collected"
+                );
+                Ok(Ran::Did(format!("read {} log files", report.read.len())))
+            }
+            Err(CollectError::Busy) => {
+                tracing::debug!("another instance is collecting usage");
+                Ok(Ran::Idle)
+            }
+            Err(e) => Err(JobError::new("usage collection failed; will try again", e)),
+        }
+    }
+}
+
+/// A provisioning worker (the runner runs `PROVISIONING_WORKERS` of them): runs steps while
+/// there are any, then looks again every 250 ms (a new approval is picked up within that).
+/// At shutdown a step in flight is dropped: its lease expires and the step runs again (it
+/// is idempotent) on the next start or on another instance.
+pub struct ProvisioningWorker {
+    pub engine: services::provisioning::Engine,
+    pub db: services::Database,
+}
+
+impl ProvisioningWorker {
+    /// The attempt a step is at, for the span (read after the run: the engine keeps it).
+    async fn attempts(&self, grant: &str, step: &str) -> Option<i64> {
+        sqlx::query_scalar(
+            "SELECT attempts FROM provisioning_steps WHERE grant_id = $1 AND step = $2",
+        )
+        .bind(grant)
+        .bind(step)
+        .fetch_optional(self.db.pool())
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+impl Job for ProvisioningWorker {
+    const NAME: &'static str = "provisioning";
+    fn interval(&self) -> Duration {
+        Duration::from_millis(250)
+    }
+    fn at_shutdown(&self) -> AtShutdown {
+        AtShutdown::Drop
+    }
+    #[tracing::instrument(
+        name = "provisioning_run",
+        skip_all,
+        fields(grant = tracing::field::Empty, step = tracing::field::Empty, attempt = tracing::field::Empty)
+    )]
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        use services::provisioning::Ran as Step;
+        let ran = self
+            .engine
+            .run_once()
+            .await
+            .map_err(|e| JobError::new("provisioning worker: database error", e))?;
+        let (grant, step) = match &ran {
+            Step::Idle => return Ok(Ran::Idle),
+            Step::Succeeded { grant_id, step }
+            | Step::Retrying { grant_id, step }
+            | Step::Failed { grant_id, step }
+            | Step::LeaseLost { grant_id, step } => (grant_id.as_str(), step.as_str()),
+        };
+        let span = tracing::Span::current();
+        span.record("grant", grant);
+        span.record("step", step);
+        if let Some(attempt) = self.attempts(grant, step).await {
+            span.record("attempt", attempt);
+        }
+        tracing::debug!(?ran, "provisioning step done");
+        Ok(Ran::More(format!("{ran:?}")))
+    }
+}
