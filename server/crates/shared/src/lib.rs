@@ -14,8 +14,8 @@ pub mod reveal;
 pub mod scope;
 pub mod vocabulary;
 
-pub use budget::{Budget, HardAction};
 pub use audit::{AuditAction, Target};
+pub use budget::{Budget, HardAction};
 pub use fields::{FieldError, FieldErrors};
 pub use grant::{GrantId, GrantState, StepName, StepState};
 pub use request::RequestId;

@@ -175,11 +175,17 @@ where
         let text = as_str(value);
         assert_eq!(text.parse::<T>(), Ok(value), "{text} round-trips");
         assert!(texts.insert(text), "{text} appears twice in ALL");
-        assert!(labels.insert(label(value)), "{value:?}'s label is not unique");
+        assert!(
+            labels.insert(label(value)),
+            "{value:?}'s label is not unique"
+        );
         assert!(!label(value).is_empty());
         let json = serde_json::to_string(&value).expect("serialise");
         assert_eq!(json, format!("\"{text}\""));
-        assert_eq!(serde_json::from_str::<T>(&json).expect("deserialise"), value);
+        assert_eq!(
+            serde_json::from_str::<T>(&json).expect("deserialise"),
+            value
+        );
     }
     let refused = "no_such_value".parse::<T>().expect_err("refused");
     assert_eq!(refused.value, "no_such_value");

@@ -215,7 +215,16 @@ pub async fn record(
     target_id: &str,
     details: Value,
 ) -> Result<i64, sqlx::Error> {
-    record_outcome(tx, actor, action, Outcome::Success, target, target_id, details).await
+    record_outcome(
+        tx,
+        actor,
+        action,
+        Outcome::Success,
+        target,
+        target_id,
+        details,
+    )
+    .await
 }
 
 /// [`record`] for an action that failed or was refused ([`Outcome::Failure`],
