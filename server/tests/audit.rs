@@ -9,7 +9,7 @@ use common::portal::{self, browser, call, sign_in, submit};
 use common::{Db, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
-use services::audit::Entry;
+use services::audit::{AuditAction, Entry};
 
 macro_rules! on_both_databases {
     ($name:ident) => {
@@ -379,3 +379,48 @@ async fn the_head_is_anchored_at_shutdown(kind: Db) {
     pool.close().await;
 }
 on_both_databases!(the_head_is_anchored_at_shutdown);
+
+/// Issue 16: the action filter is built from `AuditAction::ALL` (which writing an entry
+/// takes), so it offers every action the portal writes — among them the five the
+/// hand-kept list lacked, which a reviewer could not pick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_filter_offers_every_action_the_portal_writes() {
+    let Some(app) =
+        TestApp::spawn_with(Db::Sqlite, |config| config.roles = portal::one_role_each()).await
+    else {
+        return;
+    };
+    let reviewer = browser();
+    sign_in(&app, &reviewer, portal::SAM).await;
+    let (status, html) = get(&reviewer, &app, "/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    let filter = html
+        .split("id=\"audit-action\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</select>").next())
+        .unwrap_or_else(|| panic!("the page has an action filter: {html}"));
+    let offered = |value: &str| filter.contains(&format!("value=\"{value}\""));
+    for action in [
+        "grant.suspended",
+        "grant.frozen",
+        "grant.unfrozen",
+        "usage.limit_warning",
+        "usage.limit_exceeded",
+    ] {
+        assert!(offered(action), "{action} is offered: {filter}");
+    }
+    for action in AuditAction::ALL {
+        assert!(offered(action.as_str()), "{action} is offered: {filter}");
+        assert!(
+            offered(&format!("{}.*", action.family())),
+            "{action}'s family"
+        );
+    }
+    assert!(offered("usage.*"), "the usage family");
+
+    // Picking one is a filter the search takes (nothing has used a budget yet).
+    let (status, html) = get(&reviewer, &app, "/audit?action=usage.limit_warning").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("No entries match."), "{html}");
+    assert!(!html.contains("is not an action"), "{html}");
+}

@@ -472,7 +472,7 @@ fn salesforce_id(raw: &str) -> Option<String> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRow {
     pub label: String,
-    pub state: String,
+    pub state: shared::StepState,
     pub attempts: i64,
     pub last_error: Option<String>,
 }
@@ -489,7 +489,7 @@ pub struct EvidenceRow {
 /// The provisioning of an approved request's grant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProvisioningView {
-    pub state: String,
+    pub state: shared::GrantState,
     pub attention: Option<String>,
     pub api_calls: i64,
     pub steps: Vec<StepRow>,
@@ -501,10 +501,7 @@ pub struct ProvisioningView {
 impl ProvisioningView {
     /// Nothing more will happen without an admin.
     pub fn finished(&self) -> bool {
-        matches!(
-            self.state.as_str(),
-            "ready" | "active" | "needs_attention" | "cancelled" | "suspended"
-        )
+        self.state.is_settled()
     }
 }
 
@@ -520,8 +517,9 @@ pub async fn grant_progress(id: String) -> Result<Option<ProvisioningView>, Serv
     else {
         return Ok(None);
     };
-    let credential = match progress.state.as_str() {
-        "ready" | "active" => match services::provisioning::grant_of_request(&portal.db, id.trim())
+    let state = shared::GrantState::parse(&progress.state).map_err(internal)?;
+    let credential = match state.is_usable() {
+        true => match services::provisioning::grant_of_request(&portal.db, id.trim())
             .await
             .map_err(internal)?
         {
@@ -533,23 +531,26 @@ pub async fn grant_progress(id: String) -> Result<Option<ProvisioningView>, Serv
             ),
             None => None,
         },
-        _ => None,
+        false => None,
     };
     Ok(Some(ProvisioningView {
         credential,
-        state: progress.state,
+        state,
         attention: progress.attention,
         api_calls: progress.api_calls,
         steps: progress
             .steps
             .into_iter()
-            .map(|s| StepRow {
-                label: s.label,
-                state: s.state,
-                attempts: s.attempts,
-                last_error: s.last_error,
+            .map(|s| {
+                Ok(StepRow {
+                    label: s.label,
+                    state: shared::StepState::parse(&s.state)?,
+                    attempts: s.attempts,
+                    last_error: s.last_error,
+                })
             })
-            .collect(),
+            .collect::<Result<_, shared::UnknownValue>>()
+            .map_err(internal)?,
         evidence: progress
             .evidence
             .into_iter()

@@ -47,7 +47,7 @@ pub struct ContractorView {
     pub grant_id: String,
     pub request_id: String,
     pub company: String,
-    pub state: String,
+    pub state: shared::GrantState,
     pub calls_per_day: u64,
     pub calls_per_7_days: u64,
     pub warn_percent: u8,
@@ -360,7 +360,15 @@ pub async fn lift_suspension(
         Ok(action) => action,
         Err(refused) => return Ok(refused),
     };
-    match lift(&portal.db, &portal.salesforce, &grant, &actor, &reason).await {
+    match lift(
+        &portal.db,
+        &portal.salesforce,
+        &shared::GrantId::new(grant),
+        &actor,
+        &reason,
+    )
+    .await
+    {
         Ok(()) => Ok(GrantActionResult::Done(
             "Lifted: the integration user is unfrozen and its calls work again.".into(),
         )),

@@ -549,7 +549,7 @@ fn Provisioning(
         <Transition fallback=|| ()>
             {move || progress.get().map(|result| match result {
                 Ok(Some(Some(p))) => {
-                    let state = p.state.clone();
+                    let state = p.state;
                     let credential = p.credential.clone();
                     view! {
                         <ProvisioningSection progress=p />
@@ -569,14 +569,15 @@ fn Provisioning(
 #[component]
 fn GrantActions(
     request_id: String,
-    state: String,
+    state: shared::GrantState,
     retry: ServerAction<RetryGrant>,
     cancel: ServerAction<CancelGrant>,
 ) -> impl IntoView {
-    let can_retry = state == "needs_attention";
+    use shared::GrantState;
+    let can_retry = state == GrantState::NeedsAttention;
     let can_cancel = matches!(
-        state.as_str(),
-        "approved" | "provisioning" | "needs_attention"
+        state,
+        GrantState::Approved | GrantState::Provisioning | GrantState::NeedsAttention
     );
     let message = move || {
         [retry.value().get(), cancel.value().get()]
@@ -648,16 +649,7 @@ fn Credential(
 
 #[component]
 fn ProvisioningSection(progress: ProvisioningView) -> impl IntoView {
-    let state = match progress.state.as_str() {
-        "ready" => "ready: the proof passed",
-        "active" => "active: the contractor collected the credential",
-        "needs_attention" => "needs attention",
-        "provisioning" => "in progress",
-        "cancelling" => "cancelling: undoing what was made",
-        "cancelled" => "cancelled",
-        "suspended" => "suspended: the API budget was used up (lift it on the API usage page)",
-        _ => "waiting for a worker",
-    };
+    let state = progress.state.label();
     view! {
         <section aria-labelledby="provisioning-heading">
             <h2 id="provisioning-heading">"Provisioning"</h2>
@@ -669,7 +661,7 @@ fn ProvisioningSection(progress: ProvisioningView) -> impl IntoView {
                     {progress.steps.iter().map(|s| view! {
                         <tr>
                             <td>{s.label.clone()}</td>
-                            <td>{s.state.clone()}</td>
+                            <td>{s.state.label()}</td>
                             <td>{s.attempts}</td>
                             <td>{s.last_error.clone().unwrap_or_default()}</td>
                         </tr>

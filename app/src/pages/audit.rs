@@ -5,7 +5,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use shared::audit::{KNOWN_ACTIONS, TARGET_TYPES, families, url_encode};
+use shared::audit::{AuditAction, Target, families, url_encode};
 
 use crate::api::audit::{
     AnchorsView, AuditPage, AuditVerify, EntryView, VerifyView, audit_entry, audit_search,
@@ -92,16 +92,19 @@ fn Filters() -> impl IntoView {
                     }).collect_view()}
                 </optgroup>
                 <optgroup label="One action">
-                    {KNOWN_ACTIONS.iter().map(|action| {
-                        view! { <option value=*action selected=move || current("action") == *action>{*action}</option> }
+                    {AuditAction::ALL.iter().map(|action| {
+                        let value = action.as_str();
+                        let shown = format!("{} ({value})", action.label());
+                        view! { <option value=value selected=move || current("action") == value>{shown}</option> }
                     }).collect_view()}
                 </optgroup>
             </select>
             <label for="audit-target-type">"Target type"</label>
             <select id="audit-target-type" name="target_type">
                 <option value="any">"Any target"</option>
-                {TARGET_TYPES.iter().map(|t| {
-                    view! { <option value=*t selected=move || current("target_type") == *t>{*t}</option> }
+                {Target::ALL.iter().map(|t| {
+                    let value = t.as_str();
+                    view! { <option value=value selected=move || current("target_type") == value>{t.label()}</option> }
                 }).collect_view()}
             </select>
             <label for="audit-target-id">"Target id"</label>
@@ -296,7 +299,7 @@ fn EntryDetail(entry: EntryView) -> impl IntoView {
         url_encode(&entry.target_type),
         url_encode(&entry.target_id)
     );
-    let evidence = (entry.target_type == "grant")
+    let evidence = (entry.target_type == Target::Grant.as_str())
         .then(|| format!("/audit/evidence/{}", url_encode(&entry.target_id)));
     view! {
         <h2>{format!("Entry {}: {}", entry.seq, entry.action)}</h2>

@@ -20,7 +20,7 @@ use salesforce::oauth_web::{AuthorizeOptions, CsrfState, PkceVerifier, WebServer
 use salesforce::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use services::audit::{self, Actor, Event, Outcome};
+use services::audit::{self, Actor, AuditAction, Outcome, Target};
 use services::vault::Vault;
 use shared::auth::SignedInUser;
 use tower_sessions::Session;
@@ -390,16 +390,14 @@ async fn record_failure(
     let actor = actor_from(headers, client, "anonymous");
     let result = async {
         let mut tx = state.db.begin_write().await?;
-        audit::append(
+        audit::record_outcome(
             &mut tx.tx,
-            Event {
-                actor: &actor,
-                action: "auth.sign_in_failed",
-                target_type: "user",
-                target_id: "",
-                outcome: Outcome::Failure,
-                details: json!({ "reason": short_reason(reason) }),
-            },
+            &actor,
+            AuditAction::AuthSignInFailed,
+            Outcome::Failure,
+            Target::User,
+            "",
+            json!({ "reason": short_reason(reason) }),
         )
         .await?;
         tx.commit().await
@@ -423,16 +421,13 @@ async fn logout(
         let actor = actor_from(&headers, client_ip, &user.username);
         let result = async {
             let mut tx = state.db.begin_write().await?;
-            audit::append(
+            audit::record(
                 &mut tx.tx,
-                Event {
-                    actor: &actor,
-                    action: "auth.signed_out",
-                    target_type: "user",
-                    target_id: &user.username,
-                    outcome: Outcome::Success,
-                    details: json!({}),
-                },
+                &actor,
+                AuditAction::AuthSignedOut,
+                Target::User,
+                &user.username,
+                json!({}),
             )
             .await?;
             tx.commit().await

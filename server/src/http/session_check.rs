@@ -10,7 +10,7 @@ use axum::response::Response;
 use salesforce::composite::{CompositeRequest, ReferenceId, Subrequest};
 use salesforce::{Cond, SalesforceId, Soql};
 use serde_json::{Value, json};
-use services::audit::{self, Actor, Event, Outcome};
+use services::audit::{self, Actor, AuditAction, Target};
 use shared::auth::SignedInUser;
 use tower_sessions::Session;
 
@@ -197,16 +197,13 @@ async fn end(state: &AppState, session: &Session, user: &SignedInUser, reason: &
     tracing::info!(user = %user.username, %reason, "session ended");
     let result = async {
         let mut tx = state.db.begin_write().await?;
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor: &Actor::system(),
-                action: "auth.session_ended",
-                target_type: "user",
-                target_id: &user.username,
-                outcome: Outcome::Success,
-                details: json!({ "reason": reason, "user_id": user.user_id }),
-            },
+            &Actor::system(),
+            AuditAction::AuthSessionEnded,
+            Target::User,
+            &user.username,
+            json!({ "reason": reason, "user_id": user.user_id }),
         )
         .await?;
         tx.commit().await

@@ -16,7 +16,7 @@ use shared::scope::{Level, ObjectAccess, Scope, Visibility, VisibilityRule};
 use sqlx::Row;
 
 use crate::Portal;
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, AuditAction, Target};
 use crate::clock::now_ms;
 use crate::decisions::scope_problems;
 
@@ -414,23 +414,20 @@ impl Portal {
                 (id, true)
             }
         };
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor,
-                action: "catalog.package_saved",
-                target_type: "package",
-                target_id: &package_id,
-                outcome: Outcome::Success,
-                details: json!({
-                    "name": name,
-                    "created": created,
-                    "scope": scope.items(),
-                    "visibility": scope.visibility,
-                    "risks": scope.risks(),
-                    "budget": budget,
-                }),
-            },
+            actor,
+            AuditAction::CatalogPackageSaved,
+            Target::Package,
+            &package_id,
+            json!({
+                "name": name,
+                "created": created,
+                "scope": scope.items(),
+                "visibility": scope.visibility,
+                "risks": scope.risks(),
+                "budget": budget,
+            }),
         )
         .await?;
         let package = sqlx::query(&format!(
@@ -460,16 +457,13 @@ impl Portal {
             .bind(id)
             .execute(&mut *tx.tx)
             .await?;
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor,
-                action: "catalog.package_deleted",
-                target_type: "package",
-                target_id: id,
-                outcome: Outcome::Success,
-                details: json!({ "name": name }),
-            },
+            actor,
+            AuditAction::CatalogPackageDeleted,
+            Target::Package,
+            id,
+            json!({ "name": name }),
         )
         .await?;
         tx.commit().await?;

@@ -20,7 +20,7 @@ use sqlx::any::AnyArguments;
 use sqlx::{Any, Row, Transaction};
 
 use crate::Portal;
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, AuditAction, Target};
 use crate::clock::now_ms;
 use crate::db::DatabaseKind;
 use crate::mail::Mail;
@@ -1113,16 +1113,13 @@ impl Portal {
                 true,
             )
             .await?;
-            audit::append(
+            audit::record(
                 &mut tx.tx,
-                Event {
-                    actor,
-                    action: "request.approval_recorded",
-                    target_type: "request",
-                    target_id: id,
-                    outcome: Outcome::Success,
-                    details,
-                },
+                actor,
+                AuditAction::RequestApprovalRecorded,
+                Target::Request,
+                id,
+                details,
             )
             .await?;
             tx.commit().await?;
@@ -1149,7 +1146,7 @@ impl Portal {
         let grant_id = uuid::Uuid::now_v7().to_string();
         sqlx::query(
             "INSERT INTO grants (id, request_id, state, company, contact_email, scope, budget, end_date, ip_ranges, created_at, updated_at) \
-             VALUES ($1, $2, 'approved', $3, $4, $5, $6, $7, $8, $9, $9)",
+             VALUES ($1, $2, $10, $3, $4, $5, $6, $7, $8, $9, $9)",
         )
         .bind(&grant_id)
         .bind(id)
@@ -1160,6 +1157,7 @@ impl Portal {
         .bind(approval.end_date.to_string())
         .bind(to_json(&ip_ranges))
         .bind(now)
+        .bind(shared::GrantState::Approved.as_str())
         .execute(&mut *tx.tx)
         .await?;
         // The provisioning run is planned with the grant, so an approval is never left
@@ -1173,41 +1171,35 @@ impl Portal {
             true,
         )
         .await?;
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor,
-                action: "request.approved",
-                target_type: "request",
-                target_id: id,
-                outcome: Outcome::Success,
-                details: {
-                    let mut details = details;
-                    details["grant_id"] = json!(grant_id);
-                    details
-                },
+            actor,
+            AuditAction::RequestApproved,
+            Target::Request,
+            id,
+            {
+                let mut details = details;
+                details["grant_id"] = json!(grant_id);
+                details
             },
         )
         .await?;
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor,
-                action: "grant.created",
-                target_type: "grant",
-                target_id: &grant_id,
-                outcome: Outcome::Success,
-                details: json!({
-                    "request_id": id,
-                    "company": pending.company,
-                    "scope": approval.scope.items(),
-                    "visibility": approval.scope.visibility,
-                    "budget": approval.budget,
-                    "end_date": approval.end_date.to_string(),
-                    "ip_ranges": ip_ranges,
-                    "risks": risks,
-                }),
-            },
+            actor,
+            AuditAction::GrantCreated,
+            Target::Grant,
+            &grant_id,
+            json!({
+                "request_id": id,
+                "company": pending.company,
+                "scope": approval.scope.items(),
+                "visibility": approval.scope.visibility,
+                "budget": approval.budget,
+                "end_date": approval.end_date.to_string(),
+                "ip_ranges": ip_ranges,
+                "risks": risks,
+            }),
         )
         .await?;
         self.mail
@@ -1284,21 +1276,18 @@ impl Portal {
             true,
         )
         .await?;
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor,
-                action: "request.rejected",
-                target_type: "request",
-                target_id: id,
-                outcome: Outcome::Success,
-                details: json!({
-                    "approver": approver_name,
-                    "reason": reason,
-                    "approvals_before": approvals_before,
-                    "risks": pending.scope.risks(),
-                }),
-            },
+            actor,
+            AuditAction::RequestRejected,
+            Target::Request,
+            id,
+            json!({
+                "approver": approver_name,
+                "reason": reason,
+                "approvals_before": approvals_before,
+                "risks": pending.scope.risks(),
+            }),
         )
         .await?;
         self.mail

@@ -11,7 +11,7 @@ use shared::scope::Scope;
 use shared::{FieldError, FieldErrors};
 use sqlx::{Any, Row, Transaction};
 
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, AuditAction, Outcome, Target};
 use crate::clock::{now_ms, rfc3339};
 use crate::mail::Mail;
 use crate::{Portal, tokens};
@@ -309,23 +309,20 @@ impl Portal {
             true,
         )
         .await?;
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor,
-                action: "request.submitted",
-                target_type: "request",
-                target_id: &id,
-                outcome: Outcome::Success,
-                details: json!({
-                    "company": request.company,
-                    "contact_email": request.contact_email.as_str(),
-                    "scope": request.scope.items(),
-                    "calls_per_day": request.calls_per_day,
-                    "end_date": request.end_date.to_string(),
-                    "risky": risky,
-                }),
-            },
+            actor,
+            AuditAction::RequestSubmitted,
+            Target::Request,
+            &id,
+            json!({
+                "company": request.company,
+                "contact_email": request.contact_email.as_str(),
+                "scope": request.scope.items(),
+                "calls_per_day": request.calls_per_day,
+                "end_date": request.end_date.to_string(),
+                "risky": risky,
+            }),
         )
         .await?;
         self.mail
@@ -431,16 +428,14 @@ impl Portal {
                 .bind(request_id)
                 .execute(&mut *tx.tx)
                 .await?;
-            audit::append(
+            audit::record_outcome(
                 &mut tx.tx,
-                Event {
-                    actor,
-                    action: "request.verification_failed",
-                    target_type: "request",
-                    target_id: request_id,
-                    outcome: Outcome::Failure,
-                    details: json!({ "attempt": attempts + 1 }),
-                },
+                actor,
+                AuditAction::RequestVerificationFailed,
+                Outcome::Failure,
+                Target::Request,
+                request_id,
+                json!({ "attempt": attempts + 1 }),
             )
             .await?;
             tx.commit().await?;
@@ -542,16 +537,13 @@ impl Portal {
             true,
         )
         .await?;
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor,
-                action: "request.verified",
-                target_type: "request",
-                target_id: request_id,
-                outcome: Outcome::Success,
-                details: json!({ "method": how }),
-            },
+            actor,
+            AuditAction::RequestVerified,
+            Target::Request,
+            request_id,
+            json!({ "method": how }),
         )
         .await?;
         self.mail
@@ -663,16 +655,13 @@ impl Portal {
                 true,
             )
             .await?;
-            audit::append(
+            audit::record(
                 &mut tx.tx,
-                Event {
-                    actor: &Actor::system(),
-                    action: "request.expired",
-                    target_type: "request",
-                    target_id: id,
-                    outcome: Outcome::Success,
-                    details: json!({}),
-                },
+                &Actor::system(),
+                AuditAction::RequestExpired,
+                Target::Request,
+                id,
+                json!({}),
             )
             .await?;
         }

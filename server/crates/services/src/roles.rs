@@ -7,7 +7,7 @@ use shared::auth::{Role, Roles, SignedInUser};
 use sqlx::Row;
 
 use crate::Portal;
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, AuditAction, Target};
 use crate::clock::now_ms;
 
 /// Emails of the people who hold the approver role and have signed in: alerts go to them.
@@ -126,16 +126,13 @@ impl Portal {
                 .rows_affected()
         };
         if changed > 0 {
-            audit::append(
+            audit::record(
                 &mut tx.tx,
-                Event {
-                    actor,
-                    action: "role.changed",
-                    target_type: "user",
-                    target_id: &username,
-                    outcome: Outcome::Success,
-                    details: json!({ "role": role.as_str(), "granted": granted }),
-                },
+                actor,
+                AuditAction::RoleChanged,
+                Target::User,
+                &username,
+                json!({ "role": role.as_str(), "granted": granted }),
             )
             .await?;
         }
@@ -182,16 +179,13 @@ impl Portal {
         .bind(now_ms())
         .execute(&mut *tx.tx)
         .await?;
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor,
-                action: "auth.signed_in",
-                target_type: "user",
-                target_id: &user.username,
-                outcome: Outcome::Success,
-                details: json!({ "roles": roles.names(), "user_id": user.user_id }),
-            },
+            actor,
+            AuditAction::AuthSignedIn,
+            Target::User,
+            &user.username,
+            json!({ "roles": roles.names(), "user_id": user.user_id }),
         )
         .await?;
         tx.commit().await

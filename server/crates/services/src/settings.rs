@@ -7,7 +7,7 @@ use serde_json::json;
 use shared::FieldErrors;
 
 use crate::Portal;
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, AuditAction, Target};
 use crate::clock::now_ms;
 
 /// The owner-editable settings as they are now.
@@ -100,16 +100,13 @@ impl Portal {
             // Nothing changed: no audit entry (and nothing to commit that matters).
             return Ok(());
         }
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor,
-                action: "settings.changed",
-                target_type: "settings",
-                target_id: "portal",
-                outcome: Outcome::Success,
-                details: serde_json::Value::Object(changes),
-            },
+            actor,
+            AuditAction::SettingsChanged,
+            Target::Settings,
+            "portal",
+            serde_json::Value::Object(changes),
         )
         .await?;
         tx.commit().await?;

@@ -233,7 +233,7 @@ macro_rules! both_databases {
 /// realistic values; times start at `start_ms` and advance `step_ms` per entry; one entry
 /// in 1,000 mentions "needle" in its details. Returns the last sequence number.
 pub async fn audit_fill(db: &Database, n: i64, start_ms: i64, step_ms: i64) -> i64 {
-    use crate::audit::{Entry, canonical_json, search::KNOWN_ACTIONS};
+    use crate::audit::{AuditAction, Entry, canonical_json};
     use sqlx::Row;
 
     const ACTORS: &[&str] = &[
@@ -278,7 +278,7 @@ pub async fn audit_fill(db: &Database, n: i64, start_ms: i64, step_ms: i64) -> i
                 actor: ACTORS[i % ACTORS.len()].to_string(),
                 actor_ip: format!("192.0.2.{}", i % 250),
                 user_agent: "audit-fill".into(),
-                action: KNOWN_ACTIONS[i % KNOWN_ACTIONS.len()].to_string(),
+                action: AuditAction::ALL[i % AuditAction::ALL.len()].to_string(),
                 target_type: TYPES[i % TYPES.len()].to_string(),
                 target_id: format!("target-{}", i % 5_000),
                 outcome: ["success", "success", "success", "failure", "denied"][(i / 7) % 5]

@@ -1,53 +1,97 @@
-//! The audit log's vocabulary, for the reviewers' filters.
+//! The audit log's vocabulary: every action the portal records and what an entry can be
+//! about. Writing an entry takes an [`AuditAction`], and the reviewers' action filter is
+//! built from [`AuditAction::ALL`], so an action cannot be written yet missing from the
+//! filter.
 
-/// Every action the portal records, for the action filter.
-pub const KNOWN_ACTIONS: &[&str] = &[
-    "auth.signed_in",
-    "auth.sign_in_failed",
-    "auth.signed_out",
-    "catalog.package_saved",
-    "catalog.package_deleted",
-    "grant.created",
-    "provisioning.step_started",
-    "provisioning.step_succeeded",
-    "provisioning.step_retry",
-    "provisioning.step_failed",
-    "provisioning.retried",
-    "provisioning.cancel_requested",
-    "provisioning.cancelled",
-    "provisioning.undo_started",
-    "provisioning.undo_retry",
-    "provisioning.step_undone",
-    "provisioning.undo_failed",
-    "request.submitted",
-    "request.verified",
-    "request.verification_failed",
-    "request.approval_recorded",
-    "request.approved",
-    "request.rejected",
-    "request.expired",
-    "reveal.link_issued",
-    "reveal.code_sent",
-    "reveal.code_rejected",
-    "reveal.locked",
-    "role.changed",
-    "secret.revealed",
-    "secret.reveal_failed",
-    "secret.disowned",
-    "secret.rotated",
-    "secret.sealed_destroyed",
-    "settings.changed",
-];
+use crate::vocabulary::vocabulary;
 
-/// What entries can be about.
-pub const TARGET_TYPES: &[&str] = &["request", "grant", "user", "package", "settings"];
+vocabulary! {
+    /// Every action the portal records, `family.action`, grouped by family.
+    pub enum AuditAction: "an audit action" {
+        AuthSignedIn = "auth.signed_in", "Signed in";
+        AuthSignInFailed = "auth.sign_in_failed", "Sign-in failed";
+        AuthSignedOut = "auth.signed_out", "Signed out";
+        /// A signed-in session ended by the portal (the user lost their roles, say).
+        AuthSessionEnded = "auth.session_ended", "Session ended by the portal";
+
+        CatalogPackageSaved = "catalog.package_saved", "Access package saved";
+        CatalogPackageDeleted = "catalog.package_deleted", "Access package deleted";
+
+        GrantCreated = "grant.created", "Grant created";
+        GrantSuspended = "grant.suspended", "Grant suspended";
+        GrantFrozen = "grant.frozen", "Integration user frozen";
+        GrantUnfrozen = "grant.unfrozen", "Suspension lifted";
+
+        ProvisioningStepStarted = "provisioning.step_started", "Provisioning step started";
+        ProvisioningStepSucceeded = "provisioning.step_succeeded", "Provisioning step succeeded";
+        ProvisioningStepRetry = "provisioning.step_retry", "Provisioning step to be retried";
+        ProvisioningStepFailed = "provisioning.step_failed", "Provisioning step failed";
+        ProvisioningRetried = "provisioning.retried", "Provisioning retried by an admin";
+        ProvisioningCancelRequested = "provisioning.cancel_requested", "Cancellation requested";
+        ProvisioningCancelled = "provisioning.cancelled", "Provisioning cancelled";
+        ProvisioningUndoStarted = "provisioning.undo_started", "Undo of a step started";
+        ProvisioningUndoRetry = "provisioning.undo_retry", "Undo of a step to be retried";
+        ProvisioningStepUndone = "provisioning.step_undone", "Provisioning step undone";
+        ProvisioningUndoFailed = "provisioning.undo_failed", "Undo of a step failed";
+
+        RequestSubmitted = "request.submitted", "Request submitted";
+        RequestVerified = "request.verified", "Email address verified";
+        RequestVerificationFailed = "request.verification_failed", "Email verification failed";
+        RequestApprovalRecorded = "request.approval_recorded", "Approval recorded";
+        RequestApproved = "request.approved", "Request approved";
+        RequestRejected = "request.rejected", "Request rejected";
+        RequestExpired = "request.expired", "Request expired unverified";
+
+        RevealLinkIssued = "reveal.link_issued", "Credential link sent";
+        RevealCodeSent = "reveal.code_sent", "Reveal code sent";
+        RevealCodeRejected = "reveal.code_rejected", "Reveal code rejected";
+        RevealLocked = "reveal.locked", "Reveal link locked";
+        RevealDisownCodeSent = "reveal.disown_code_sent", "Code sent to report a reveal";
+        RevealDisownCodeRejected = "reveal.disown_code_rejected", "Code to report a reveal rejected";
+
+        RoleChanged = "role.changed", "Role changed";
+
+        SecretRevealed = "secret.revealed", "Credential revealed";
+        SecretRevealFailed = "secret.reveal_failed", "Credential reveal failed";
+        SecretDisowned = "secret.disowned", "Reveal reported as not the contractor's";
+        SecretRotated = "secret.rotated", "Secret rotated";
+        SecretSealedDestroyed = "secret.sealed_destroyed", "Uncollected secret destroyed";
+
+        SettingsChanged = "settings.changed", "Settings changed";
+
+        UsageLimitWarning = "usage.limit_warning", "API budget nearly used";
+        UsageLimitExceeded = "usage.limit_exceeded", "API budget exceeded";
+    }
+}
+
+impl AuditAction {
+    /// The family, the part before the dot (`request` for `request.submitted`).
+    pub fn family(self) -> &'static str {
+        self.as_str()
+            .split_once('.')
+            .map_or(self.as_str(), |(family, _)| family)
+    }
+
+    /// Whether `family` is the family of some action.
+    pub fn is_family(family: &str) -> bool {
+        Self::ALL.iter().any(|a| a.family() == family)
+    }
+}
+
+vocabulary! {
+    /// What an audit entry is about (its `target_type`; `target_id` says which one).
+    pub enum Target: "a target type" {
+        Request = "request", "Request";
+        Grant = "grant", "Grant";
+        User = "user", "User";
+        Package = "package", "Access package";
+        Settings = "settings", "Settings";
+    }
+}
 
 /// The families of actions (`request.*` ...), in the order the filter lists them.
 pub fn families() -> Vec<&'static str> {
-    let mut families: Vec<&'static str> = KNOWN_ACTIONS
-        .iter()
-        .filter_map(|a| a.split_once('.').map(|(family, _)| family))
-        .collect();
+    let mut families: Vec<&'static str> = AuditAction::ALL.iter().map(|a| a.family()).collect();
     families.sort_unstable();
     families.dedup();
     families
@@ -65,4 +109,72 @@ pub fn url_encode(raw: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocabulary::check;
+
+    #[test]
+    fn every_value_round_trips_and_none_is_listed_twice() {
+        check(AuditAction::ALL, AuditAction::as_str, AuditAction::label);
+        check(Target::ALL, Target::as_str, Target::label);
+    }
+
+    #[test]
+    fn actions_are_family_dot_action_grouped_by_family() {
+        let mut seen: Vec<&str> = Vec::new();
+        for action in AuditAction::ALL {
+            let (family, name) = action.as_str().split_once('.').unwrap();
+            assert!(!family.is_empty() && !name.is_empty(), "{action}");
+            assert!(
+                action
+                    .as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.'),
+                "{action}"
+            );
+            // A family's actions are together, so the filter's list reads in groups.
+            if seen.last() != Some(&family) {
+                assert!(!seen.contains(&family), "{family} is split in ALL");
+                seen.push(family);
+            }
+        }
+        assert_eq!(
+            families(),
+            [
+                "auth",
+                "catalog",
+                "grant",
+                "provisioning",
+                "request",
+                "reveal",
+                "role",
+                "secret",
+                "settings",
+                "usage"
+            ]
+        );
+        assert!(AuditAction::is_family("usage") && !AuditAction::is_family("org"));
+    }
+
+    #[test]
+    fn the_actions_the_filter_lacked_are_in_the_vocabulary() {
+        for action in [
+            "grant.suspended",
+            "grant.frozen",
+            "grant.unfrozen",
+            "usage.limit_warning",
+            "usage.limit_exceeded",
+        ] {
+            assert!(AuditAction::parse(action).is_ok(), "{action}");
+        }
+        assert_eq!(
+            AuditAction::parse("request.exploded")
+                .unwrap_err()
+                .to_string(),
+            "'request.exploded' is not an audit action"
+        );
+    }
 }

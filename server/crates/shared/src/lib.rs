@@ -8,9 +8,15 @@ pub mod auth;
 pub mod budget;
 pub mod doctor;
 pub mod fields;
+pub mod grant;
 pub mod request;
 pub mod reveal;
 pub mod scope;
+pub mod vocabulary;
 
+pub use audit::{AuditAction, Target};
 pub use budget::{Budget, HardAction};
 pub use fields::{FieldError, FieldErrors};
+pub use grant::{GrantId, GrantState, StepName, StepState};
+pub use request::RequestId;
+pub use vocabulary::UnknownValue;

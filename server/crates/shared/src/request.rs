@@ -2,6 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::vocabulary::id;
+
+id! {
+    /// An access request's id (`access_requests.id`).
+    RequestId
+}
+
 /// Where a request is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -11,6 +11,8 @@ use sqlx::{Any, Row, Transaction};
 use crate::clock::now_ms;
 use crate::db::Database;
 
+pub use shared::audit::{AuditAction, Target};
+
 /// The hash before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -52,11 +54,13 @@ impl Outcome {
     }
 }
 
-/// An event to record.
+/// An event to record with [`append`]. New code records with [`record`] or
+/// [`record_outcome`], which take the typed [`AuditAction`] and [`Target`]; this untyped form
+/// stays until provisioning and reveal are converted (issue 16).
 #[derive(Debug, Clone)]
 pub struct Event<'a> {
     pub actor: &'a Actor,
-    /// `object.action`, e.g. `request.submitted`.
+    /// `object.action`, e.g. `request.submitted`: one of [`AuditAction::ALL`].
     pub action: &'a str,
     pub target_type: &'a str,
     pub target_id: &'a str,
@@ -198,6 +202,54 @@ pub fn bind_entry<'q>(
         .bind(&entry.details)
         .bind(&entry.prev_hash)
         .bind(&entry.hash)
+}
+
+/// Records, in `tx`, that `actor` did `action` to the `target` with id `target_id`, and it
+/// happened; returns the new entry's sequence number. `details` are never secrets: tokens,
+/// codes and credentials are not audit details.
+pub async fn record(
+    tx: &mut Transaction<'static, Any>,
+    actor: &Actor,
+    action: AuditAction,
+    target: Target,
+    target_id: &str,
+    details: Value,
+) -> Result<i64, sqlx::Error> {
+    record_outcome(
+        tx,
+        actor,
+        action,
+        Outcome::Success,
+        target,
+        target_id,
+        details,
+    )
+    .await
+}
+
+/// [`record`] for an action that failed or was refused ([`Outcome::Failure`],
+/// [`Outcome::Denied`]), or whose outcome is decided at run time.
+pub async fn record_outcome(
+    tx: &mut Transaction<'static, Any>,
+    actor: &Actor,
+    action: AuditAction,
+    outcome: Outcome,
+    target: Target,
+    target_id: &str,
+    details: Value,
+) -> Result<i64, sqlx::Error> {
+    append(
+        tx,
+        Event {
+            actor,
+            action: action.as_str(),
+            target_type: target.as_str(),
+            target_id,
+            outcome,
+            details,
+        },
+    )
+    .await
 }
 
 /// Appends an event in `tx`; returns the new entry's sequence number.

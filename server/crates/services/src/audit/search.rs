@@ -194,7 +194,7 @@ pub async fn total(db: &Database) -> Result<i64, sqlx::Error> {
     row.try_get("last_seq")
 }
 
-pub use shared::audit::{KNOWN_ACTIONS, TARGET_TYPES};
+use shared::audit::{AuditAction, Target};
 
 /// The filter as a form or a URL carries it: every field optional text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -258,10 +258,16 @@ impl Query {
     pub fn filter(&self) -> Result<Filter, QueryError> {
         let action = bounded("action", &self.action)?;
         if let Some(action) = &action {
-            let valid = action
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.' || c == '*');
-            if !valid || action.starts_with('.') {
+            // One action, or a family of them (`request.*`, or `request.`): only what the
+            // portal writes, so a mistyped filter is named rather than silently empty.
+            let valid = match action
+                .strip_suffix(".*")
+                .or_else(|| action.strip_suffix('.'))
+            {
+                Some(family) => AuditAction::is_family(family),
+                None => AuditAction::parse(action).is_ok(),
+            };
+            if !valid {
                 return Err(QueryError {
                     field: "action",
                     message: format!(
@@ -272,11 +278,12 @@ impl Query {
         }
         let target_type = bounded("target_type", &self.target_type)?;
         if let Some(t) = &target_type
-            && !TARGET_TYPES.contains(&t.as_str())
+            && Target::parse(t).is_err()
         {
+            let known: Vec<&str> = Target::ALL.iter().map(|t| t.as_str()).collect();
             return Err(QueryError {
                 field: "target_type",
-                message: format!("'{t}' is not a target type ({})", TARGET_TYPES.join(", ")),
+                message: format!("'{t}' is not a target type ({})", known.join(", ")),
             });
         }
         let outcome = match given(&self.outcome) {
@@ -397,6 +404,26 @@ mod tests {
             q.actor = Some("  ".into());
         });
         assert!(ok.filter().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_action_filter_takes_exactly_the_vocabulary() {
+        let accepts = |action: &str| q(|q| q.action = Some(action.into())).filter().is_ok();
+        for action in AuditAction::ALL {
+            assert!(accepts(action.as_str()), "{action}");
+            assert!(accepts(&format!("{}.*", action.family())), "{action}");
+            assert!(accepts(&format!("{}.", action.family())), "{action}");
+        }
+        for refused in ["request.exploded", "org.*", "request", ".*", "*"] {
+            assert!(!accepts(refused), "{refused}");
+        }
+        for target in Target::ALL {
+            assert!(
+                q(|q| q.target_type = Some(target.as_str().into()))
+                    .filter()
+                    .is_ok()
+            );
+        }
     }
 
     #[test]

@@ -13,11 +13,12 @@ use salesforce::composite::{CompositeRequest, ReferenceId, Subrequest};
 use salesforce::{Client, Cond, SalesforceId, Soql};
 use serde_json::{Value, json};
 use shared::budget::{Budget, HardAction};
+use shared::grant::{GrantId, GrantState, StepName, StepState};
 use sqlx::Row;
 
 use super::webhook::Webhook;
 use crate::Mailer;
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, AuditAction, Target};
 use crate::clock::{now_ms, rfc3339};
 use crate::db::Database;
 use crate::mail::Mail;
@@ -42,10 +43,11 @@ impl Level {
         }
     }
 
-    fn action(self) -> &'static str {
+    /// What the audit log (and the webhook's `event`) calls a crossing of this level.
+    fn action(self) -> AuditAction {
         match self {
-            Level::Warn => "usage.limit_warning",
-            Level::Hard => "usage.limit_exceeded",
+            Level::Warn => AuditAction::UsageLimitWarning,
+            Level::Hard => AuditAction::UsageLimitExceeded,
         }
     }
 }
@@ -113,7 +115,7 @@ pub struct Monitored {
     pub request_id: String,
     pub company: String,
     pub contact_email: String,
-    pub state: String,
+    pub state: GrantState,
     pub budget: Budget,
     pub user_id: SalesforceId,
     pub frozen_at: Option<i64>,
@@ -130,9 +132,14 @@ impl Monitored {
 pub async fn monitored(db: &Database) -> Result<Vec<Monitored>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT g.id, g.request_id, g.company, g.contact_email, g.state, g.budget, g.frozen_at, s.output \
-         FROM grants g JOIN provisioning_steps s ON s.grant_id = g.id AND s.step = 'user' AND s.state = 'succeeded' \
-         WHERE g.state IN ('ready', 'active', 'suspended') ORDER BY g.company, g.id",
+         FROM grants g JOIN provisioning_steps s ON s.grant_id = g.id AND s.step = $1 AND s.state = $2 \
+         WHERE g.state IN ($3, $4, $5) ORDER BY g.company, g.id",
     )
+    .bind(StepName::User.as_str())
+    .bind(StepState::Succeeded.as_str())
+    .bind(GrantState::Ready.as_str())
+    .bind(GrantState::Active.as_str())
+    .bind(GrantState::Suspended.as_str())
     .fetch_all(db.pool())
     .await?;
     let mut grants = Vec::with_capacity(rows.len());
@@ -152,7 +159,8 @@ pub async fn monitored(db: &Database) -> Result<Vec<Monitored>, sqlx::Error> {
             request_id: row.try_get("request_id")?,
             company: row.try_get("company")?,
             contact_email: row.try_get("contact_email")?,
-            state: row.try_get("state")?,
+            state: GrantState::parse(&row.try_get::<String, _>("state")?)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
             budget,
             user_id,
             frozen_at: row.try_get("frozen_at")?,
@@ -238,7 +246,7 @@ impl Alerts {
     ) -> Result<Evaluation, sqlx::Error> {
         let mut evaluation = Evaluation::default();
         for grant in monitored(db).await? {
-            if grant.state == "suspended" {
+            if grant.state == GrantState::Suspended {
                 continue;
             }
             let standing = standing(db, grant.user_key(), now).await?;
@@ -328,35 +336,35 @@ impl Alerts {
         let freeze = top == Level::Hard && budget.hard_action == HardAction::Freeze;
         let system = Actor::system();
         for raised in &new {
-            audit::append(
+            audit::record(
                 &mut tx.tx,
-                Event {
-                    actor: &system,
-                    action: raised.level.action(),
-                    target_type: "grant",
-                    target_id: &grant.grant_id,
-                    outcome: Outcome::Success,
-                    details: json!({
-                        "company": grant.company,
-                        "budget": raised.window.as_str(),
-                        "calls": raised.calls,
-                        "limit": raised.limit,
-                        "warn_percent": budget.warn_percent,
-                        "integration_user": grant.user_id.as_str(),
-                        "notified": raised.level == top,
-                        "hard_action": budget.hard_action.as_str(),
-                    }),
-                },
+                &system,
+                raised.level.action(),
+                Target::Grant,
+                &grant.grant_id,
+                json!({
+                    "company": grant.company,
+                    "budget": raised.window.as_str(),
+                    "calls": raised.calls,
+                    "limit": raised.limit,
+                    "warn_percent": budget.warn_percent,
+                    "integration_user": grant.user_id.as_str(),
+                    "notified": raised.level == top,
+                    "hard_action": budget.hard_action.as_str(),
+                }),
             )
             .await?;
         }
         if freeze {
             let suspended = sqlx::query(
-                "UPDATE grants SET suspended_from = state, state = 'suspended', frozen_at = NULL, updated_at = $1 \
-                 WHERE id = $2 AND state IN ('ready', 'active')",
+                "UPDATE grants SET suspended_from = state, state = $1, frozen_at = NULL, updated_at = $2 \
+                 WHERE id = $3 AND state IN ($4, $5)",
             )
+            .bind(GrantState::Suspended.as_str())
             .bind(now)
             .bind(&grant.grant_id)
+            .bind(GrantState::Ready.as_str())
+            .bind(GrantState::Active.as_str())
             .execute(&mut *tx.tx)
             .await?;
             if suspended.rows_affected() == 1 {
@@ -365,20 +373,17 @@ impl Alerts {
                     .map(|r| format!("{} of {} calls {}", r.calls, r.limit, r.window.words()))
                     .collect::<Vec<_>>()
                     .join("; ");
-                audit::append(
+                audit::record(
                     &mut tx.tx,
-                    Event {
-                        actor: &system,
-                        action: "grant.suspended",
-                        target_type: "grant",
-                        target_id: &grant.grant_id,
-                        outcome: Outcome::Success,
-                        details: json!({
-                            "reason": format!("API budget used up: {reason}"),
-                            "previous_state": grant.state,
-                            "integration_user": grant.user_id.as_str(),
-                        }),
-                    },
+                    &system,
+                    AuditAction::GrantSuspended,
+                    Target::Grant,
+                    &grant.grant_id,
+                    json!({
+                        "reason": format!("API budget used up: {reason}"),
+                        "previous_state": grant.state,
+                        "integration_user": grant.user_id.as_str(),
+                    }),
                 )
                 .await?;
                 crate::requests::add_event(
@@ -415,7 +420,7 @@ impl Alerts {
                     super::webhook::slack_escape(&subject),
                     notify.iter().map(|r| format!("• {}", line(r))).collect::<Vec<_>>().join("\n")
                 ),
-                "event": top.action(),
+                "event": top.action().as_str(),
                 "grant_id": grant.grant_id,
                 "request_id": grant.request_id,
                 "company": grant.company,
@@ -427,7 +432,9 @@ impl Alerts {
                 "dashboard": format!("{}/admin/usage", self.public_url),
                 "at": rfc3339(now),
             });
-            webhook.queue(&mut tx.tx, top.action(), &payload).await?;
+            webhook
+                .queue(&mut tx.tx, top.action().as_str(), &payload)
+                .await?;
         }
         tx.commit().await?;
         self.mail.wake();
@@ -494,10 +501,15 @@ async fn check_ip_ranges(
     let grants = sqlx::query(
         "SELECT g.id, g.request_id, g.state, g.ip_ranges, s.finished_at, u.output \
          FROM grants g \
-         JOIN provisioning_steps s ON s.grant_id = g.id AND s.step = 'restrict' AND s.state = 'succeeded' \
-         JOIN provisioning_steps u ON u.grant_id = g.id AND u.step = 'user' AND u.state = 'succeeded' \
-         WHERE g.state IN ('ready', 'active')",
+         JOIN provisioning_steps s ON s.grant_id = g.id AND s.step = $1 AND s.state = $3 \
+         JOIN provisioning_steps u ON u.grant_id = g.id AND u.step = $2 AND u.state = $3 \
+         WHERE g.state IN ($4, $5)",
     )
+    .bind(StepName::Restrict.as_str())
+    .bind(StepName::User.as_str())
+    .bind(StepState::Succeeded.as_str())
+    .bind(GrantState::Ready.as_str())
+    .bind(GrantState::Active.as_str())
     .fetch_all(db.pool())
     .await?;
     for grant in grants {
@@ -566,11 +578,14 @@ async fn check_ip_ranges(
             .await?;
         }
         let suspended = sqlx::query(
-            "UPDATE grants SET suspended_from = state, state = 'suspended', frozen_at = NULL, updated_at = $1 \
-             WHERE id = $2 AND state IN ('ready', 'active')",
+            "UPDATE grants SET suspended_from = state, state = $1, frozen_at = NULL, updated_at = $2 \
+             WHERE id = $3 AND state IN ($4, $5)",
         )
+        .bind(GrantState::Suspended.as_str())
         .bind(now)
         .bind(&grant_id)
+        .bind(GrantState::Ready.as_str())
+        .bind(GrantState::Active.as_str())
         .execute(&mut *tx.tx)
         .await?;
         let addresses: Vec<&str> = outside.iter().map(|(ip, _)| ip.as_str()).collect();
@@ -579,20 +594,17 @@ async fn check_ip_ranges(
                 "API calls from {} (outside the approved IP ranges), seen in Salesforce's usage files",
                 addresses.join(", ")
             );
-            audit::append(
+            audit::record(
                 &mut tx.tx,
-                Event {
-                    actor: &Actor::system(),
-                    action: "grant.suspended",
-                    target_type: "grant",
-                    target_id: &grant_id,
-                    outcome: Outcome::Success,
-                    details: json!({
-                        "reason": reason,
-                        "previous_state": state,
-                        "addresses": addresses,
-                    }),
-                },
+                &Actor::system(),
+                AuditAction::GrantSuspended,
+                Target::Grant,
+                &grant_id,
+                json!({
+                    "reason": reason,
+                    "previous_state": state,
+                    "addresses": addresses,
+                }),
             )
             .await?;
             crate::requests::add_event(
@@ -644,9 +656,11 @@ async fn revoke_app_tokens(
     grant: &Monitored,
 ) -> Result<(), String> {
     let output: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT output FROM provisioning_steps WHERE grant_id = $1 AND step = 'consumer' AND state = 'succeeded'",
+        "SELECT output FROM provisioning_steps WHERE grant_id = $1 AND step = $2 AND state = $3",
     )
     .bind(&grant.grant_id)
+    .bind(StepName::Consumer.as_str())
+    .bind(StepState::Succeeded.as_str())
     .fetch_optional(db.pool())
     .await
     .map_err(|e| e.to_string())?;
@@ -670,7 +684,7 @@ async fn apply_freezes(
     evaluation: &mut Evaluation,
 ) -> Result<(), sqlx::Error> {
     for grant in monitored(db).await? {
-        if grant.state != "suspended" || grant.frozen_at.is_some() {
+        if grant.state != GrantState::Suspended || grant.frozen_at.is_some() {
             continue;
         }
         if let Err(e) = set_frozen(salesforce, &grant.user_id, true).await {
@@ -693,10 +707,11 @@ async fn apply_freezes(
         let mut tx = db.begin_write().await?;
         let now = now_ms();
         let recorded = sqlx::query(
-            "UPDATE grants SET frozen_at = $1, updated_at = $1 WHERE id = $2 AND state = 'suspended' AND frozen_at IS NULL",
+            "UPDATE grants SET frozen_at = $1, updated_at = $1 WHERE id = $2 AND state = $3 AND frozen_at IS NULL",
         )
         .bind(now)
         .bind(&grant.grant_id)
+        .bind(GrantState::Suspended.as_str())
         .execute(&mut *tx.tx)
         .await?;
         if recorded.rows_affected() == 0 {
@@ -707,19 +722,16 @@ async fn apply_freezes(
             }
             continue;
         }
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor: &Actor::system(),
-                action: "grant.frozen",
-                target_type: "grant",
-                target_id: &grant.grant_id,
-                outcome: Outcome::Success,
-                details: json!({
-                    "integration_user": grant.user_id.as_str(),
-                    "company": grant.company,
-                }),
-            },
+            &Actor::system(),
+            AuditAction::GrantFrozen,
+            Target::Grant,
+            &grant.grant_id,
+            json!({
+                "integration_user": grant.user_id.as_str(),
+                "company": grant.company,
+            }),
         )
         .await?;
         tx.commit().await?;
@@ -750,10 +762,11 @@ pub enum LiftError {
 pub async fn lift(
     db: &Database,
     salesforce: &Client,
-    grant_id: &str,
+    grant_id: &GrantId,
     actor: &Actor,
     reason: &str,
 ) -> Result<(), LiftError> {
+    let grant_id = grant_id.as_str();
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(LiftError::NoReason);
@@ -772,38 +785,37 @@ pub async fn lift(
             None => LiftError::NotFound,
         });
     };
-    if grant.state != "suspended" {
-        return Err(LiftError::NotSuspended(grant.state));
+    if grant.state != GrantState::Suspended {
+        return Err(LiftError::NotSuspended(grant.state.to_string()));
     }
     set_frozen(salesforce, &grant.user_id, false)
         .await
         .map_err(|e| LiftError::Salesforce(e.to_string()))?;
     let mut tx = db.begin_write().await?;
     let restored: Option<String> = sqlx::query_scalar(
-        "UPDATE grants SET state = COALESCE(suspended_from, 'active'), suspended_from = NULL, frozen_at = NULL, updated_at = $1 \
-         WHERE id = $2 AND state = 'suspended' RETURNING state",
+        "UPDATE grants SET state = COALESCE(suspended_from, $1), suspended_from = NULL, frozen_at = NULL, updated_at = $2 \
+         WHERE id = $3 AND state = $4 RETURNING state",
     )
+    .bind(GrantState::Active.as_str())
     .bind(now_ms())
     .bind(grant_id)
+    .bind(GrantState::Suspended.as_str())
     .fetch_optional(&mut *tx.tx)
     .await?;
     let Some(restored) = restored else {
         return Err(LiftError::NotSuspended("no longer suspended".into()));
     };
-    audit::append(
+    audit::record(
         &mut tx.tx,
-        Event {
-            actor,
-            action: "grant.unfrozen",
-            target_type: "grant",
-            target_id: grant_id,
-            outcome: Outcome::Success,
-            details: json!({
-                "reason": reason.chars().take(1000).collect::<String>(),
-                "state": restored,
-                "integration_user": grant.user_id.as_str(),
-            }),
-        },
+        actor,
+        AuditAction::GrantUnfrozen,
+        Target::Grant,
+        grant_id,
+        json!({
+            "reason": reason.chars().take(1000).collect::<String>(),
+            "state": restored,
+            "integration_user": grant.user_id.as_str(),
+        }),
     )
     .await?;
     crate::requests::add_event(
@@ -821,6 +833,20 @@ pub async fn lift(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The usage queries join on steps by `StepName`; the engine names its steps itself
+    /// (`provisioning::Step`, until issue 16's step 2 makes it use `StepName`). Both must
+    /// spell and label every step alike.
+    #[test]
+    fn step_names_are_the_engines() {
+        use crate::provisioning::Step;
+        let engine: Vec<(&str, &str)> = Step::ALL.iter().map(|s| (s.as_str(), s.label())).collect();
+        let shared: Vec<(&str, &str)> = StepName::ALL
+            .iter()
+            .map(|s| (s.as_str(), s.label()))
+            .collect();
+        assert_eq!(engine, shared);
+    }
 
     #[test]
     fn levels_follow_the_budget() {

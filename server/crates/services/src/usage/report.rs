@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use shared::budget::Budget;
+use shared::grant::{GrantState, StepName, StepState};
 use sqlx::Row;
 
 use super::budgets::{self, DAY_MS, HOUR_MS, Level, Monitored, day_start, hour_start, level_of};
@@ -34,7 +35,7 @@ pub struct ContractorUsage {
     pub grant_id: String,
     pub request_id: String,
     pub company: String,
-    pub state: String,
+    pub state: GrantState,
     pub budget: Budget,
     pub user_id: String,
     /// Counted calls per UTC day, the oldest first, ending today.
@@ -59,7 +60,7 @@ pub struct ContractorUsage {
 
 impl ContractorUsage {
     pub fn suspended(&self) -> bool {
-        self.state == "suspended"
+        self.state == GrantState::Suspended
     }
 }
 
@@ -214,7 +215,7 @@ pub async fn contractor(
         grant_id: grant.grant_id.clone(),
         request_id: grant.request_id.clone(),
         company: grant.company.clone(),
-        state: grant.state.clone(),
+        state: grant.state,
         budget: budget.clone(),
         user_id: grant.user_id.as_str().to_string(),
         days: by_day.into_iter().collect(),
@@ -280,9 +281,13 @@ pub async fn overview(
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
 
     let by_portcullis: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM grants g JOIN provisioning_steps s ON s.grant_id = g.id AND s.step = 'user' AND s.state = 'succeeded' \
-         WHERE g.state NOT IN ('cancelled', 'cancelling')",
+        "SELECT COUNT(*) FROM grants g JOIN provisioning_steps s ON s.grant_id = g.id AND s.step = $1 AND s.state = $2 \
+         WHERE g.state NOT IN ($3, $4)",
     )
+    .bind(StepName::User.as_str())
+    .bind(StepState::Succeeded.as_str())
+    .bind(GrantState::Cancelled.as_str())
+    .bind(GrantState::Cancelling.as_str())
     .fetch_one(db.pool())
     .await?;
     let used = org.as_ref().and_then(|o| o.integration_licences_used);

@@ -236,10 +236,30 @@ pub async fn count(portal: &Portal, sql: &str, id: &str) -> i64 {
         .unwrap()
 }
 
+/// The chain verifies, and every entry written speaks the vocabulary: its action is one of
+/// `AuditAction::ALL` (so the audit page's filter offers it) and its target one of
+/// `Target::ALL` — checked after every flow these tests run, provisioning and reveal
+/// included, whatever wrote the entry.
 pub async fn assert_audit_intact(portal: &Portal) {
     let verification = audit::verify(&portal.db, None, None).await.unwrap();
     assert!(
         matches!(verification, Verification::Intact { .. }),
         "{verification:?}"
     );
+    let written = sqlx::query("SELECT DISTINCT action, target_type FROM audit_log")
+        .fetch_all(portal.db.pool())
+        .await
+        .unwrap();
+    for row in written {
+        let action: String = row.get("action");
+        let target: String = row.get("target_type");
+        assert!(
+            audit::AuditAction::parse(&action).is_ok(),
+            "the log holds '{action}', which AuditAction does not list (nor the audit filter)"
+        );
+        assert!(
+            audit::Target::parse(&target).is_ok(),
+            "the log holds target type '{target}', which Target does not list"
+        );
+    }
 }
