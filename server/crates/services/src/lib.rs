@@ -16,8 +16,13 @@ pub mod clock;
 pub mod db;
 pub mod decisions;
 pub mod doctor;
+pub mod eca;
 pub mod keys;
+#[cfg(test)]
+mod layering;
 pub mod mail;
+pub mod names;
+pub mod org_failure;
 pub mod outbox;
 pub mod provisioning;
 pub mod requests;

@@ -7,6 +7,9 @@
 //! data directory when absent. Each ciphertext is bound to its grant (the grant id is the
 //! additional authenticated data), so a sealed secret copied to another grant's row does not
 //! open.
+//!
+//! The sealed copies live in `sealed_secrets`, one per grant ([`sealed_or_new`],
+//! [`store_sealed`]); the reveal destroys them once no link can collect them.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -110,7 +113,58 @@ pub fn new_secret() -> SecretString {
     SecretString::from(hex::encode_upper(bytes))
 }
 
+use crate::clock::now_ms;
 use crate::keys::fill;
+
+/// The secret sealed for `grant_id`, or a new one sealed now (the row is written before
+/// the secret is deployed, so a crash in between loses nothing). Used by the proof (an org
+/// whose credentials API returns no secrets) and kept until the reveal.
+pub(crate) async fn sealed_or_new(
+    db: &crate::Database,
+    vault: &Vault,
+    grant_id: &str,
+) -> Result<SecretString, String> {
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT sealed FROM sealed_secrets WHERE grant_id = $1")
+            .bind(grant_id)
+            .fetch_optional(db.pool())
+            .await
+            .map_err(|e| format!("the sealed secret could not be read: {e}"))?;
+    if let Some(sealed) = existing {
+        return vault.open(grant_id, &sealed).map_err(|e| e.to_string());
+    }
+    let secret = new_secret();
+    store_sealed(db, vault, grant_id, &secret)
+        .await
+        .map_err(|e| format!("the chosen secret could not be kept: {e}"))?;
+    Ok(secret)
+}
+
+/// Seals `secret` as the grant's (replacing any earlier one); returns what it replaced.
+pub(crate) async fn store_sealed(
+    db: &crate::Database,
+    vault: &Vault,
+    grant_id: &str,
+    secret: &SecretString,
+) -> Result<Option<String>, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let previous: Option<String> =
+        sqlx::query_scalar("SELECT sealed FROM sealed_secrets WHERE grant_id = $1")
+            .bind(grant_id)
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+    sqlx::query(
+        "INSERT INTO sealed_secrets (grant_id, sealed, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (grant_id) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at",
+    )
+    .bind(grant_id)
+    .bind(vault.seal(grant_id, secret))
+    .bind(now_ms())
+    .execute(&mut *tx.tx)
+    .await?;
+    tx.commit().await?;
+    Ok(previous)
+}
 
 #[cfg(test)]
 mod tests {

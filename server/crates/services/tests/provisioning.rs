@@ -819,6 +819,84 @@ services::both_databases!(the_app_is_deployed_once_and_keeps_its_consumer, |engi
     assert_audit_intact(&t).await;
 });
 
+/// The app and consumer ids on the grant (where the reveal reads them).
+async fn recorded_consumer(t: &TestPortal, grant: &str) -> (Option<String>, Option<String>) {
+    let row = sqlx::query("SELECT app_id, consumer_id FROM grants WHERE id = $1")
+        .bind(grant)
+        .fetch_one(t.db.db.pool())
+        .await
+        .unwrap();
+    (row.get("app_id"), row.get("consumer_id"))
+}
+
+// Issue 16: the consumer step records the app and consumer on the grant, so the reveal
+// need not read the step's output; grants provisioned before get them from the migration.
+services::both_databases!(the_consumer_is_recorded_on_the_grant, |engine| {
+    let Some(t) = portal_with_org(engine).await else {
+        return;
+    };
+    let grant = approved_grant(&t, "Recordco", case_scope()).await;
+    worker(&t).run_until_idle().await.unwrap();
+    let consumer = output_of(&t, &grant, "consumer").await;
+    let expected = (
+        consumer["app_id"].as_str().map(str::to_string),
+        consumer["consumer_id"].as_str().map(str::to_string),
+    );
+    assert!(expected.0.is_some() && expected.1.is_some(), "{consumer}");
+    assert_eq!(recorded_consumer(&t, &grant).await, expected);
+
+    // A grant provisioned before the columns existed: the migration's backfill takes them
+    // from the consumer step's output.
+    sqlx::query("UPDATE grants SET app_id = NULL, consumer_id = NULL WHERE id = $1")
+        .bind(&grant)
+        .execute(t.db.db.pool())
+        .await
+        .unwrap();
+    let dialect = match t.db.db.kind() {
+        services::DatabaseKind::Sqlite => "sqlite",
+        services::DatabaseKind::Postgres => "postgres",
+    };
+    let migration = std::fs::read_to_string(format!(
+        "{}/../../../migrations/{dialect}/20261205000015_grant_app_ids.sql",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let backfill = &migration[migration.find("UPDATE grants").unwrap()..];
+    sqlx::query(backfill.trim().trim_end_matches(';'))
+        .execute(t.db.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(recorded_consumer(&t, &grant).await, expected);
+});
+
+services::both_databases!(an_undone_consumer_is_no_longer_recorded, |engine| {
+    let Some(t) = portal_with_org(engine).await else {
+        return;
+    };
+    let grant = approved_grant(&t, "Undoneco", case_scope()).await;
+    let w = worker(&t);
+    let mut consumer_done = false;
+    for _ in 0..40 {
+        if let Ran::Succeeded {
+            step: Step::Consumer,
+            ..
+        } = w.run_once().await.unwrap()
+        {
+            consumer_done = true;
+            break;
+        }
+    }
+    assert!(consumer_done, "the consumer step ran");
+    assert!(recorded_consumer(&t, &grant).await.0.is_some());
+    let (_, actor) = approver("alice@acme.example");
+    services::provisioning::cancel(&t.db.db, &grant, &actor)
+        .await
+        .unwrap();
+    worker(&t).run_until_idle().await.unwrap();
+    assert_eq!(grant_state(&t, &grant).await.0, "cancelled");
+    assert_eq!(recorded_consumer(&t, &grant).await, (None, None));
+});
+
 services::both_databases!(a_grant_widened_by_hand_fails_the_proof, |engine| {
     let Some(t) = portal_with_org(engine).await else {
         return;

@@ -28,7 +28,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::scope::{Level, ObjectAccess, VisibilityRule};
 
-use super::{Context, Step, StepFailure, chosen_by_object, reference, soql};
+use super::StepFailure;
+use super::context::Context;
+use super::outputs::ProofMade;
+use super::records::{reference, soql};
+use super::sharing::chosen_by_object;
+use crate::eca;
 
 /// Objects tried as "not granted", in this order; the first the scope does not include is
 /// used.
@@ -86,10 +91,7 @@ fn activation_failure(cx: &Context, error: salesforce::Error) -> StepFailure {
     ) {
         return StepFailure::from(error);
     }
-    let deployed_at = cx
-        .outputs
-        .get(&Step::AppDeployed)
-        .and_then(|o| o["deployed_at"].as_i64());
+    let deployed_at = cx.outputs.app_deployed().and_then(|o| o.deployed_at);
     let waited_ms = deployed_at.map(|at| crate::clock::now_ms() - at);
     let within = waited_ms.is_none_or(|ms| ms < ACTIVATION_WAIT.as_millis() as i64);
     if within {
@@ -110,26 +112,33 @@ fn activation_failure(cx: &Context, error: salesforce::Error) -> StepFailure {
     }
 }
 
-pub(super) async fn run(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
-    let consumer = cx.outputs.get(&Step::Consumer).ok_or_else(|| StepFailure {
+pub(super) async fn run(client: &Client, cx: &Context) -> Result<ProofMade, StepFailure> {
+    let consumer = cx.outputs.consumer().ok_or_else(|| StepFailure {
         message: "the consumer step recorded nothing".into(),
         transient: false,
     })?;
-    let field = |key: &str| {
-        consumer[key]
-            .as_str()
-            .map(str::to_string)
+    let field = |key: &str, value: &str| {
+        Some(value.to_string())
+            .filter(|v| !v.is_empty())
             .ok_or_else(|| StepFailure {
                 message: format!("the consumer step recorded no {key}"),
                 transient: false,
             })
     };
     let (app_id, consumer_id, key) = (
-        field("app_id")?,
-        field("consumer_id")?,
-        field("consumer_key")?,
+        field("app_id", &consumer.app_id)?,
+        field("consumer_id", &consumer.consumer_id)?,
+        field("consumer_key", &consumer.consumer_key)?,
     );
-    let secret = super::contractor_secret(client, cx, &app_id, &consumer_id).await?;
+    let secret = eca::contractor_secret(
+        client,
+        &cx.saver.db,
+        cx.vault.as_ref(),
+        &cx.app(),
+        &cx.deploy_poll,
+        (&app_id, &consumer_id),
+    )
+    .await?;
     // The credential's first token. A new app is not usable at once (a real org can take
     // minutes): right after the deploy, a refusal is Salesforce still activating the app,
     // and the step is tried again with backoff, for up to ACTIVATION_WAIT.
@@ -372,7 +381,10 @@ pub(super) async fn run(client: &Client, cx: &Context) -> Result<Value, StepFail
 
     let failed: Vec<&Check> = checks.iter().filter(|c| !c.pass).collect();
     if failed.is_empty() {
-        return Ok(json!({ "passed": true, "checks": checks }));
+        return Ok(ProofMade {
+            passed: true,
+            checks,
+        });
     }
     let wider = failed.iter().any(|c| c.wider);
     let summary = failed
@@ -396,14 +408,13 @@ pub(super) async fn run(client: &Client, cx: &Context) -> Result<Value, StepFail
 
 /// The chosen records by object, as the visibility step recorded them.
 fn recorded_records(cx: &Context) -> Option<BTreeMap<String, Vec<SalesforceId>>> {
-    let records = cx.outputs.get(&Step::Visibility)?["records"].as_object()?;
+    let records = cx.outputs.visibility()?.records.as_ref()?;
     records
         .iter()
         .map(|(object, ids)| {
             let ids = ids
-                .as_array()?
                 .iter()
-                .map(|id| id.as_str().and_then(|i| SalesforceId::parse(i).ok()))
+                .map(|i| SalesforceId::parse(i).ok())
                 .collect::<Option<Vec<_>>>()?;
             Some((object.clone(), ids))
         })

@@ -8,19 +8,20 @@
 //! whatever it recorded: a step that crashed after Salesforce acted but before it was
 //! recorded is found by its deterministic names, as the run itself does.
 
-use salesforce::metadata::{ApiName, DeployId, DeployOptions, ExternalClientAppSpec};
+use salesforce::metadata::DeployId;
 use salesforce::{Client, Cond, SalesforceId, Soql};
 use serde_json::{Value, json};
 use shared::scope::VisibilityRule;
-use sqlx::Row;
 
-use super::{
-    Context, Engine, EngineError, LICENCE, Leased, Ran, Step, StepFailure, chosen_by_object, find,
-    licence_id, share_object, soql,
-};
+use super::context::Context;
+use super::records::{check_saved, find, soql};
+use super::sharing::{OwnerRow, chosen_by_object, share_object};
+use super::user::{LICENCE, licence_id};
+use super::{Step, StepFailure};
 use crate::audit::{self, Actor, Event, Outcome};
 use crate::clock::now_ms;
-use crate::db::{Database, DatabaseKind};
+use crate::db::Database;
+use crate::eca;
 
 /// Why a cancel was refused.
 #[derive(Debug, thiserror::Error)]
@@ -115,220 +116,6 @@ pub async fn cancel(
     Ok(outcome)
 }
 
-impl Engine {
-    /// Leases the newest started step of a grant being cancelled that is not undone yet,
-    /// once no later step is left and no worker is running it.
-    pub(super) async fn lease_undo(&self) -> Result<Option<Leased>, EngineError> {
-        let now = now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let lock = match self.db.kind() {
-            DatabaseKind::Postgres => " FOR UPDATE OF s SKIP LOCKED",
-            DatabaseKind::Sqlite => "",
-        };
-        let candidate = sqlx::query(&format!(
-            "SELECT s.grant_id, s.step, s.state, s.attempts, s.updated_at FROM provisioning_steps s \
-             JOIN grants g ON g.id = s.grant_id \
-             WHERE g.state = 'cancelling' AND s.started_at IS NOT NULL \
-               AND (s.state IN ('succeeded', 'failed', 'pending') \
-                    OR (s.state IN ('running', 'undoing') \
-                        AND (s.lease_expires_at IS NULL OR s.lease_expires_at < $1))) \
-               AND s.next_attempt_at <= $1 \
-               AND NOT EXISTS (SELECT 1 FROM provisioning_steps p \
-                   WHERE p.grant_id = s.grant_id AND p.position > s.position \
-                     AND p.started_at IS NOT NULL AND p.state <> 'undone') \
-             ORDER BY s.next_attempt_at, s.grant_id LIMIT 1{lock}"
-        ))
-        .bind(now)
-        .fetch_optional(&mut *tx.tx)
-        .await?;
-        let Some(row) = candidate else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        let grant_id: String = row.try_get("grant_id")?;
-        let step_name: String = row.try_get("step")?;
-        let was: String = row.try_get("state")?;
-        let updated_at: i64 = row.try_get("updated_at")?;
-        let Some(step) = Step::parse(&step_name) else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        let attempt = if was == "undoing" {
-            row.try_get::<i64, _>("attempts")? + 1
-        } else {
-            1
-        };
-        let taken = sqlx::query(
-            "UPDATE provisioning_steps SET state = 'undoing', lease_owner = $1, lease_expires_at = $2, \
-                 attempts = $3, updated_at = $4 \
-             WHERE grant_id = $5 AND step = $6 AND state = $7 AND updated_at = $8",
-        )
-        .bind(&self.owner)
-        .bind(now + self.lease.as_millis() as i64)
-        .bind(attempt)
-        .bind(now)
-        .bind(&grant_id)
-        .bind(step.as_str())
-        .bind(&was)
-        .bind(updated_at)
-        .execute(&mut *tx.tx)
-        .await?;
-        if taken.rows_affected() != 1 {
-            tx.commit().await?;
-            return Ok(None);
-        }
-        audit::append(
-            &mut tx.tx,
-            Event {
-                actor: &Actor::system(),
-                action: "provisioning.undo_started",
-                target_type: "grant",
-                target_id: &grant_id,
-                outcome: Outcome::Success,
-                details: json!({ "step": step.as_str(), "attempt": attempt, "worker": self.owner }),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(Leased {
-            grant_id,
-            step,
-            attempt,
-            first_attempt: false,
-            undo: true,
-        }))
-    }
-
-    pub(super) async fn record_undo(
-        &self,
-        leased: &Leased,
-        outcome: Result<Value, StepFailure>,
-        calls: i64,
-    ) -> Result<Ran, EngineError> {
-        let now = now_ms();
-        let (grant_id, step) = (leased.grant_id.clone(), leased.step);
-        let mut tx = self.db.begin_write().await?;
-        super::add_calls(&mut tx.tx, &grant_id, calls).await?;
-        let (state, next_attempt_at, error, action, audit_outcome, ran) = match &outcome {
-            Ok(_) => (
-                "undone",
-                now,
-                None,
-                "provisioning.step_undone",
-                Outcome::Success,
-                Ran::Succeeded {
-                    grant_id: grant_id.clone(),
-                    step,
-                },
-            ),
-            Err(failure) if failure.transient && leased.attempt < self.retry.max_attempts => (
-                "undoing",
-                now + self
-                    .retry
-                    .delay(leased.attempt, &mut rand::rng())
-                    .as_millis() as i64,
-                Some(failure.message.clone()),
-                "provisioning.undo_retry",
-                Outcome::Failure,
-                Ran::Retrying {
-                    grant_id: grant_id.clone(),
-                    step,
-                },
-            ),
-            Err(failure) => (
-                "undoing",
-                now,
-                Some(failure.message.clone()),
-                "provisioning.undo_failed",
-                Outcome::Failure,
-                Ran::Failed {
-                    grant_id: grant_id.clone(),
-                    step,
-                },
-            ),
-        };
-        let updated = sqlx::query(
-            "UPDATE provisioning_steps SET state = $1, next_attempt_at = $2, last_error = $3, \
-                 lease_owner = NULL, lease_expires_at = NULL, \
-                 finished_at = CASE WHEN $1 = 'undone' THEN $4 ELSE finished_at END, updated_at = $4 \
-             WHERE grant_id = $5 AND step = $6 AND state = 'undoing' AND lease_owner = $7",
-        )
-        .bind(state)
-        .bind(next_attempt_at)
-        .bind(&error)
-        .bind(now)
-        .bind(&grant_id)
-        .bind(step.as_str())
-        .bind(&self.owner)
-        .execute(&mut *tx.tx)
-        .await?;
-        if updated.rows_affected() != 1 {
-            tx.commit().await?;
-            return Ok(Ran::LeaseLost { grant_id, step });
-        }
-        if matches!(ran, Ran::Failed { .. }) {
-            sqlx::query(
-                "UPDATE grants SET state = 'needs_attention', attention = $1, updated_at = $2 \
-                 WHERE id = $3 AND state = 'cancelling'",
-            )
-            .bind(format!(
-                "Cancelling stopped at \"{}\": {} Fix it in the org, then cancel again.",
-                step.label(),
-                error.as_deref().unwrap_or_default()
-            ))
-            .bind(now)
-            .bind(&grant_id)
-            .execute(&mut *tx.tx)
-            .await?;
-        }
-        super::audit_outcome_of(
-            &mut tx.tx,
-            leased,
-            action,
-            audit_outcome,
-            calls,
-            error.as_deref(),
-            outcome.as_ref().ok(),
-        )
-        .await?;
-        if state == "undone" {
-            let left: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM provisioning_steps \
-                 WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> 'undone'",
-            )
-            .bind(&grant_id)
-            .fetch_one(&mut *tx.tx)
-            .await?;
-            if left == 0 {
-                let done = sqlx::query(
-                    "UPDATE grants SET state = 'cancelled', updated_at = $1 \
-                     WHERE id = $2 AND state = 'cancelling'",
-                )
-                .bind(now)
-                .bind(&grant_id)
-                .execute(&mut *tx.tx)
-                .await?;
-                if done.rows_affected() == 1 {
-                    audit::append(
-                        &mut tx.tx,
-                        Event {
-                            actor: &Actor::system(),
-                            action: "provisioning.cancelled",
-                            target_type: "grant",
-                            target_id: &grant_id,
-                            outcome: Outcome::Success,
-                            details: json!({ "undone": true }),
-                        },
-                    )
-                    .await?;
-                }
-            }
-        }
-        tx.commit().await?;
-        Ok(ran)
-    }
-}
-
 /// Undoes one step; what it removed or gave back, as evidence.
 pub(super) async fn run(client: &Client, step: Step, cx: &Context) -> Result<Value, StepFailure> {
     match step {
@@ -349,7 +136,7 @@ pub(super) async fn run(client: &Client, step: Step, cx: &Context) -> Result<Val
 
 /// The integration user's id: as recorded, else by its deterministic username.
 async fn user_id(client: &Client, cx: &Context) -> Result<Option<SalesforceId>, StepFailure> {
-    if let Ok(id) = cx.id_from(Step::User, "user_id") {
+    if let Ok(id) = cx.user_id() {
         return Ok(Some(id));
     }
     find(
@@ -364,7 +151,7 @@ async fn permission_set_id(
     client: &Client,
     cx: &Context,
 ) -> Result<Option<SalesforceId>, StepFailure> {
-    if let Ok(id) = cx.id_from(Step::PermissionSet, "permission_set_id") {
+    if let Ok(id) = cx.permission_set_id() {
         return Ok(Some(id));
     }
     find(
@@ -392,27 +179,8 @@ async fn delete_if_there(
 /// run one at a time per org, in order, so a deploy the crashed run started but did not
 /// record finishes before this one deletes what it made).
 async fn delete_app(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
-    let name = ApiName::parse(&cx.names.app).map_err(super::spec_failure)?;
-    let zip = ExternalClientAppSpec::deletion_zip(&name, client.api_version()).map_err(|e| {
-        StepFailure {
-            message: format!("the deletion package could not be built: {e}"),
-            transient: false,
-        }
-    })?;
-    let options = DeployOptions {
-        ignore_warnings: true,
-        ..DeployOptions::default()
-    };
     // A deletion this step started before (and the crash lost) is simply done again.
-    let id = client.deploy(&zip, &options).await?;
-    let result =
-        super::wait_for_deploy(client, cx, &id, "the External Client App's deletion").await?;
-    let deleted = result
-        .details
-        .component_successes
-        .iter()
-        .any(|c| c.component_type == ExternalClientAppSpec::ECA_TYPE && c.deleted);
-    let DeployId(id) = id;
+    let (deleted, DeployId(id)) = eca::delete(client, &cx.app(), &cx.deploy_poll).await?;
     Ok(json!({ "app": cx.names.app, "deleted": deleted, "deploy_id": id.as_str() }))
 }
 
@@ -422,9 +190,10 @@ async fn undo_visibility(client: &Client, cx: &Context) -> Result<Value, StepFai
     };
     match cx.scope.visibility.rule {
         VisibilityRule::Shared => {
-            let objects: Vec<String> = match cx.outputs.get(&Step::Visibility) {
-                Some(output) => output["records"]
-                    .as_object()
+            let objects: Vec<String> = match cx.outputs.visibility() {
+                Some(output) => output
+                    .records
+                    .as_ref()
                     .map(|m| m.keys().cloned().collect())
                     .unwrap_or_default(),
                 None => chosen_by_object(client, cx).await?.into_keys().collect(),
@@ -469,18 +238,12 @@ async fn undo_visibility(client: &Client, cx: &Context) -> Result<Value, StepFai
             let mut previous: std::collections::BTreeMap<String, String> = cx
                 .checkpoint
                 .as_ref()
-                .and_then(|c| serde_json::from_value(c["previous_owners"].clone()).ok())
+                .map(|c| c.previous_owners.clone())
                 .unwrap_or_default();
-            if let Some(owned) = cx
-                .outputs
-                .get(&Step::Visibility)
-                .and_then(|o| o["owned"].as_array())
-            {
+            if let Some(owned) = cx.outputs.visibility().and_then(|o| o.owned.as_ref()) {
                 for row in owned {
-                    if let (Some(id), Some(owner)) =
-                        (row["id"].as_str(), row["previous_owner"].as_str())
-                    {
-                        previous.insert(id.to_string(), owner.to_string());
+                    if let Some(owner) = &row.previous_owner {
+                        previous.insert(row.id.clone(), owner.clone());
                     }
                 }
             }
@@ -488,7 +251,7 @@ async fn undo_visibility(client: &Client, cx: &Context) -> Result<Value, StepFai
             let mut given_back = Vec::new();
             for (object, ids) in &chosen {
                 for chunk in ids.chunks(200) {
-                    let rows: Vec<super::OwnerRow> = client
+                    let rows: Vec<OwnerRow> = client
                         .query_all(&soql(
                             Soql::select(&["Id", "OwnerId"])
                                 .from(object)
@@ -505,7 +268,7 @@ async fn undo_visibility(client: &Client, cx: &Context) -> Result<Value, StepFai
                                 .map(|owner| (r.id.clone(), json!({ "OwnerId": owner })))
                         })
                         .collect();
-                    super::check_saved(client.update_collection(object, &back, true).await?)?;
+                    check_saved(client.update_collection(object, &back, true).await?)?;
                     given_back.extend(back.iter().map(|(id, _)| id.as_str().to_string()));
                 }
             }
@@ -514,8 +277,8 @@ async fn undo_visibility(client: &Client, cx: &Context) -> Result<Value, StepFai
         VisibilityRule::Group => {
             let member = match cx
                 .outputs
-                .get(&Step::Visibility)
-                .and_then(|o| o["group_member_id"].as_str())
+                .visibility()
+                .and_then(|o| o.group_member_id.as_deref())
                 .and_then(|id| SalesforceId::parse(id).ok())
             {
                 Some(id) => Some(id),
@@ -606,11 +369,11 @@ async fn delete_licence(client: &Client, cx: &Context) -> Result<Value, StepFail
     let Some(user) = user_id(client, cx).await? else {
         return Ok(json!({ "nothing": true }));
     };
-    let psl = match cx.outputs.get(&Step::Licence).and_then(|o| {
-        o["licence_id"]
-            .as_str()
-            .and_then(|id| SalesforceId::parse(id).ok())
-    }) {
+    let psl = match cx
+        .outputs
+        .licence()
+        .and_then(|o| SalesforceId::parse(&o.licence_id).ok())
+    {
         Some(id) => id,
         None => licence_id(client).await?,
     };

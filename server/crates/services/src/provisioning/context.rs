@@ -1,0 +1,197 @@
+//! One step's view of its grant: the grant's names, scope and ranges, what the earlier
+//! steps recorded (typed, see [`outputs`](super::outputs)), and the checkpoint the step
+//! saved before acting.
+
+use salesforce::SalesforceId;
+use shared::scope::Scope;
+use sqlx::Row;
+
+use super::engine::{Engine, EngineError, Leased};
+use super::outputs::{Checkpoint, Outputs};
+use super::{Step, StepFailure};
+use crate::db::Database;
+use crate::eca::{DeployPoll, GrantApp};
+use crate::names::Names;
+
+/// One step's view of its grant.
+pub(super) struct Context {
+    pub(super) grant_id: String,
+    pub(super) names: Names,
+    pub(super) scope: Scope,
+    pub(super) end_date: String,
+    /// CIDR ranges the app trusts (empty: no restriction beyond the org's).
+    pub(super) ip_ranges: Vec<String>,
+    pub(super) company: String,
+    /// The External Client App's contact (the org's administrators).
+    pub(super) contact_email: String,
+    pub(super) deploy_poll: DeployPoll,
+    /// What earlier steps recorded.
+    pub(super) outputs: Outputs,
+    /// No earlier attempt of this step ever started, so nothing it makes can exist yet and
+    /// the look-ups are skipped (each costs an API call). Should a stalled earlier worker
+    /// race a later one, Salesforce's own uniqueness (usernames, permission set names,
+    /// one assignment per user and set) refuses the second create.
+    pub(super) first_attempt: bool,
+    /// What an earlier attempt of this step saved before acting (see [`Checkpointer`]).
+    pub(super) checkpoint: Option<Checkpoint>,
+    pub(super) saver: Checkpointer,
+    /// Seals a secret the portal chooses, for orgs whose credentials API returns none.
+    pub(super) vault: Option<crate::vault::Vault>,
+}
+
+/// Saves what a step needs kept *before* it acts in Salesforce (the records' previous
+/// owners, say), so a crash between acting and recording cannot lose it.
+pub(super) struct Checkpointer {
+    pub(super) db: Database,
+    grant_id: String,
+    step: Step,
+    owner: String,
+}
+
+impl Checkpointer {
+    pub(super) async fn save(&self, checkpoint: &Checkpoint) -> Result<(), StepFailure> {
+        let lost = || StepFailure {
+            message: "another worker took the step over".into(),
+            transient: true,
+        };
+        let database = |e: sqlx::Error| StepFailure {
+            message: format!("the portal's database: {e}"),
+            transient: true,
+        };
+        let value = serde_json::to_string(checkpoint).map_err(|e| StepFailure {
+            message: format!("the checkpoint could not be written: {e}"),
+            transient: false,
+        })?;
+        let mut tx = self.db.begin_write().await.map_err(database)?;
+        let saved = sqlx::query(
+            "UPDATE provisioning_steps SET checkpoint = $1 \
+             WHERE grant_id = $2 AND step = $3 AND lease_owner = $4",
+        )
+        .bind(value)
+        .bind(&self.grant_id)
+        .bind(self.step.as_str())
+        .bind(&self.owner)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(database)?;
+        tx.commit().await.map_err(database)?;
+        if saved.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(lost())
+        }
+    }
+}
+
+/// The id an earlier step recorded under `key`, or the failure saying it recorded none.
+fn recorded(step: Step, key: &str, id: Option<&str>) -> Result<SalesforceId, StepFailure> {
+    id.and_then(|id| SalesforceId::parse(id).ok())
+        .ok_or_else(|| StepFailure {
+            message: format!("the {} step recorded no {key}", step.as_str()),
+            transient: false,
+        })
+}
+
+impl Context {
+    /// The integration user, as the user step recorded it.
+    pub(super) fn user_id(&self) -> Result<SalesforceId, StepFailure> {
+        let made = self.outputs.user().map(|o| o.user_id.as_str());
+        recorded(Step::User, "user_id", made)
+    }
+
+    /// The permission set licence, as the licence step recorded it.
+    pub(super) fn licence_id(&self) -> Result<SalesforceId, StepFailure> {
+        let made = self.outputs.licence().map(|o| o.licence_id.as_str());
+        recorded(Step::Licence, "licence_id", made)
+    }
+
+    /// The permission set, as its step recorded it.
+    pub(super) fn permission_set_id(&self) -> Result<SalesforceId, StepFailure> {
+        let made = self
+            .outputs
+            .permission_set()
+            .map(|o| o.permission_set_id.as_str());
+        recorded(Step::PermissionSet, "permission_set_id", made)
+    }
+
+    /// The app's deploy, as the app step recorded it.
+    pub(super) fn deploy_id(&self) -> Result<SalesforceId, StepFailure> {
+        let made = self.outputs.app().map(|o| o.deploy_id.as_str());
+        recorded(Step::App, "deploy_id", made)
+    }
+
+    /// What the grant's External Client App is made from.
+    pub(super) fn app(&self) -> GrantApp {
+        GrantApp {
+            grant_id: self.grant_id.clone(),
+            names: self.names.clone(),
+            company: self.company.clone(),
+            ip_ranges: self.ip_ranges.clone(),
+            contact_email: self.contact_email.clone(),
+        }
+    }
+}
+
+impl Engine {
+    /// The leased step's view of its grant (`None`: the grant no longer exists).
+    pub(super) async fn context(&self, leased: &Leased) -> Result<Option<Context>, EngineError> {
+        let grant_id = leased.grant_id.as_str();
+        let Some(grant) =
+            sqlx::query("SELECT company, scope, end_date, ip_ranges FROM grants WHERE id = $1")
+                .bind(grant_id)
+                .fetch_optional(self.db.pool())
+                .await?
+        else {
+            return Ok(None);
+        };
+        let company: String = grant.try_get("company")?;
+        let scope: Scope = serde_json::from_str(&grant.try_get::<String, _>("scope")?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let end_date: String = grant.try_get("end_date")?;
+        let ip_ranges: Vec<String> =
+            serde_json::from_str(&grant.try_get::<String, _>("ip_ranges")?)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        // Outputs of steps that succeeded (and, when undoing, of steps that did and were
+        // undone since): what they found or made.
+        let rows = sqlx::query(
+            "SELECT step, output, checkpoint FROM provisioning_steps WHERE grant_id = $1",
+        )
+        .bind(grant_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut outputs = Outputs::default();
+        let mut checkpoint = None;
+        for row in rows {
+            let step: String = row.try_get("step")?;
+            if step == leased.step.as_str() {
+                checkpoint = row
+                    .try_get::<Option<String>, _>("checkpoint")?
+                    .and_then(|c| serde_json::from_str::<Checkpoint>(&c).ok());
+            }
+            let output: Option<String> = row.try_get("output")?;
+            if let (Some(step), Some(output)) = (Step::parse(&step), output) {
+                outputs.insert(step, &output);
+            }
+        }
+        Ok(Some(Context {
+            grant_id: grant_id.to_string(),
+            names: Names::for_grant(grant_id, &company),
+            scope,
+            end_date,
+            ip_ranges,
+            company,
+            contact_email: self.contact_email.clone(),
+            deploy_poll: self.deploy_poll,
+            outputs,
+            first_attempt: leased.first_attempt && !leased.undo,
+            checkpoint,
+            saver: Checkpointer {
+                db: self.db.clone(),
+                grant_id: grant_id.to_string(),
+                step: leased.step,
+                owner: self.owner.clone(),
+            },
+            vault: self.handover.vault.clone(),
+        }))
+    }
+}

@@ -1,0 +1,760 @@
+//! The engine: a worker leases the next runnable step (forward for a grant being
+//! provisioned, backward for one being cancelled), runs it with an API-call counting client,
+//! and records the outcome only while it still holds the lease. One lease, run and record
+//! path serves both directions; what differs (the step states, the audit actions, what the
+//! grant becomes) is in [`Direction`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::Rng;
+use salesforce::Client;
+use serde_json::{Value, json};
+use sqlx::{Any, Row, Transaction};
+
+use super::outputs::StepOutput;
+use super::{Step, StepFailure, run_step, undo};
+use crate::audit::{self, Actor, Event, Outcome};
+use crate::clock::now_ms;
+use crate::db::{Database, DatabaseKind, WriteTx};
+use crate::eca::{self, DeployPoll};
+
+/// Backoff for transient failures: `base * 2^(attempt-1)`, capped, with full jitter on the
+/// upper half so workers that failed together do not retry together.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub max: Duration,
+    /// Attempts before a transient failure counts as permanent.
+    pub max_attempts: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(300),
+            max_attempts: 12,
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn delay(&self, attempt: i64, rng: &mut impl Rng) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32 << (attempt.clamp(1, 20) - 1) as u32)
+            .min(self.max);
+        let half = exp / 2;
+        half + Duration::from_millis(rng.random_range(0..=half.as_millis() as u64))
+    }
+}
+
+/// A step leased by this worker.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    pub grant_id: String,
+    pub step: Step,
+    pub attempt: i64,
+    /// No attempt of this step ever started before (an admin's retry resets `attempt`
+    /// but not this).
+    pub first_attempt: bool,
+    /// Leased to undo the step (its grant is being cancelled), not to run it.
+    pub undo: bool,
+}
+
+/// What a worker did with one `run_once`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ran {
+    /// Nothing was runnable.
+    Idle,
+    Succeeded {
+        grant_id: String,
+        step: Step,
+    },
+    Retrying {
+        grant_id: String,
+        step: Step,
+    },
+    Failed {
+        grant_id: String,
+        step: Step,
+    },
+    /// Another worker took the step over (our lease expired) before we recorded it.
+    LeaseLost {
+        grant_id: String,
+        step: Step,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A worker of the provisioning engine.
+#[derive(Clone)]
+pub struct Engine {
+    pub(super) db: Database,
+    salesforce: Client,
+    /// This worker's identity in leases.
+    pub(super) owner: String,
+    lease: Duration,
+    retry: RetryPolicy,
+    pub(super) contact_email: String,
+    pub(super) deploy_poll: DeployPoll,
+    /// Sends the contractor their reveal link when the grant becomes ready.
+    pub(super) handover: crate::reveal::Handover,
+}
+
+/// The two ways a step is run: forward (provisioning) and backward (undoing it, the grant
+/// being cancelled). The step states and audit actions of each.
+struct Direction {
+    /// The state of a step leased in this direction.
+    leased: &'static str,
+    /// After success; after a transient failure (tried again later); after a permanent one.
+    done: &'static str,
+    retry: &'static str,
+    stopped: &'static str,
+    started_action: &'static str,
+    done_action: &'static str,
+    retry_action: &'static str,
+    stopped_action: &'static str,
+}
+
+const FORWARD: Direction = Direction {
+    leased: "running",
+    done: "succeeded",
+    retry: "pending",
+    stopped: "failed",
+    started_action: "provisioning.step_started",
+    done_action: "provisioning.step_succeeded",
+    retry_action: "provisioning.step_retry",
+    stopped_action: "provisioning.step_failed",
+};
+
+const BACKWARD: Direction = Direction {
+    leased: "undoing",
+    done: "undone",
+    retry: "undoing",
+    // A failed undo keeps the step undoing: cancelling again carries on from it.
+    stopped: "undoing",
+    started_action: "provisioning.undo_started",
+    done_action: "provisioning.step_undone",
+    retry_action: "provisioning.undo_retry",
+    stopped_action: "provisioning.undo_failed",
+};
+
+impl Leased {
+    fn direction(&self) -> &'static Direction {
+        if self.undo { &BACKWARD } else { &FORWARD }
+    }
+}
+
+/// What running a leased step produced.
+pub(super) enum Done {
+    /// What a step found or made.
+    Forward(StepOutput),
+    /// What an undo removed or gave back (evidence only).
+    Backward(Value),
+}
+
+impl Engine {
+    pub fn new(db: Database, salesforce: Client) -> Self {
+        Self {
+            db,
+            salesforce,
+            owner: format!("worker-{}", uuid::Uuid::new_v4()),
+            // Longer than any step takes (the deploy poll waits up to two minutes).
+            lease: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
+            contact_email: "salesforce-admins@integrations.portcullis.invalid".into(),
+            deploy_poll: DeployPoll::default(),
+            handover: crate::reveal::Handover::default(),
+        }
+    }
+
+    /// How the contractor is sent their reveal link (mail, the portal's URL, link expiry).
+    pub fn with_handover(mut self, handover: crate::reveal::Handover) -> Self {
+        self.handover = handover;
+        self
+    }
+
+    /// Who Salesforce lists as the External Client Apps' contact.
+    pub fn with_contact_email(mut self, email: impl Into<String>) -> Self {
+        self.contact_email = email.into();
+        self
+    }
+
+    pub fn with_deploy_poll(mut self, poll: DeployPoll) -> Self {
+        self.deploy_poll = poll;
+        self
+    }
+
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Leases the next runnable step: the first unfinished step of a grant still being
+    /// provisioned whose earlier steps all succeeded, which is pending (or running under an
+    /// expired lease) and due; else the next step to undo of a grant being cancelled.
+    pub async fn lease_next(&self) -> Result<Option<Leased>, EngineError> {
+        match self.lease_forward().await? {
+            Some(leased) => Ok(Some(leased)),
+            None => self.lease_undo().await,
+        }
+    }
+
+    fn lock(&self) -> &'static str {
+        match self.db.kind() {
+            DatabaseKind::Postgres => " FOR UPDATE OF s SKIP LOCKED",
+            DatabaseKind::Sqlite => "",
+        }
+    }
+
+    fn lease_expires_at(&self, now: i64) -> i64 {
+        now + self.lease.as_millis() as i64
+    }
+
+    async fn lease_forward(&self) -> Result<Option<Leased>, EngineError> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let candidate = sqlx::query(&format!(
+            "SELECT s.grant_id, s.step, s.attempts, s.started_at FROM provisioning_steps s \
+             JOIN grants g ON g.id = s.grant_id \
+             WHERE g.state IN ('approved', 'provisioning') \
+               AND (s.state = 'pending' OR (s.state = 'running' AND s.lease_expires_at < $1)) \
+               AND s.next_attempt_at <= $1 \
+               AND NOT EXISTS (SELECT 1 FROM provisioning_steps p \
+                   WHERE p.grant_id = s.grant_id AND p.position < s.position AND p.state <> 'succeeded') \
+             ORDER BY s.next_attempt_at, s.grant_id LIMIT 1{}",
+            self.lock()
+        ))
+        .bind(now)
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+        let Some(row) = candidate else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let grant_id: String = row.try_get("grant_id")?;
+        let step_name: String = row.try_get("step")?;
+        let Some(step) = Step::parse(&step_name) else {
+            tracing::error!(grant_id, step = step_name, "unknown provisioning step");
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let attempt = row.try_get::<i64, _>("attempts")? + 1;
+        let first_attempt = row.try_get::<Option<i64>, _>("started_at")?.is_none();
+        let taken = sqlx::query(
+            "UPDATE provisioning_steps SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
+                 attempts = $3, started_at = COALESCE(started_at, $4), updated_at = $4 \
+             WHERE grant_id = $5 AND step = $6 \
+               AND (state = 'pending' OR (state = 'running' AND lease_expires_at < $4))",
+        )
+        .bind(&self.owner)
+        .bind(self.lease_expires_at(now))
+        .bind(attempt)
+        .bind(now)
+        .bind(&grant_id)
+        .bind(step.as_str())
+        .execute(&mut *tx.tx)
+        .await?;
+        if taken.rows_affected() != 1 {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        sqlx::query(
+            "UPDATE grants SET state = 'provisioning', updated_at = $1 WHERE id = $2 AND state = 'approved'",
+        )
+        .bind(now)
+        .bind(&grant_id)
+        .execute(&mut *tx.tx)
+        .await?;
+        let leased = Leased {
+            grant_id,
+            step,
+            attempt,
+            first_attempt,
+            undo: false,
+        };
+        self.started(tx, leased).await.map(Some)
+    }
+
+    /// Leases the newest started step of a grant being cancelled that is not undone yet,
+    /// once no later step is left and no worker is running it.
+    async fn lease_undo(&self) -> Result<Option<Leased>, EngineError> {
+        let now = now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let candidate = sqlx::query(&format!(
+            "SELECT s.grant_id, s.step, s.state, s.attempts, s.updated_at FROM provisioning_steps s \
+             JOIN grants g ON g.id = s.grant_id \
+             WHERE g.state = 'cancelling' AND s.started_at IS NOT NULL \
+               AND (s.state IN ('succeeded', 'failed', 'pending') \
+                    OR (s.state IN ('running', 'undoing') \
+                        AND (s.lease_expires_at IS NULL OR s.lease_expires_at < $1))) \
+               AND s.next_attempt_at <= $1 \
+               AND NOT EXISTS (SELECT 1 FROM provisioning_steps p \
+                   WHERE p.grant_id = s.grant_id AND p.position > s.position \
+                     AND p.started_at IS NOT NULL AND p.state <> 'undone') \
+             ORDER BY s.next_attempt_at, s.grant_id LIMIT 1{}",
+            self.lock()
+        ))
+        .bind(now)
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+        let Some(row) = candidate else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let grant_id: String = row.try_get("grant_id")?;
+        let step_name: String = row.try_get("step")?;
+        let was: String = row.try_get("state")?;
+        let updated_at: i64 = row.try_get("updated_at")?;
+        let Some(step) = Step::parse(&step_name) else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let attempt = if was == "undoing" {
+            row.try_get::<i64, _>("attempts")? + 1
+        } else {
+            1
+        };
+        let taken = sqlx::query(
+            "UPDATE provisioning_steps SET state = 'undoing', lease_owner = $1, lease_expires_at = $2, \
+                 attempts = $3, updated_at = $4 \
+             WHERE grant_id = $5 AND step = $6 AND state = $7 AND updated_at = $8",
+        )
+        .bind(&self.owner)
+        .bind(self.lease_expires_at(now))
+        .bind(attempt)
+        .bind(now)
+        .bind(&grant_id)
+        .bind(step.as_str())
+        .bind(&was)
+        .bind(updated_at)
+        .execute(&mut *tx.tx)
+        .await?;
+        if taken.rows_affected() != 1 {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        let leased = Leased {
+            grant_id,
+            step,
+            attempt,
+            first_attempt: false,
+            undo: true,
+        };
+        self.started(tx, leased).await.map(Some)
+    }
+
+    /// Audits that this worker took `leased`, and commits the lease.
+    async fn started(&self, mut tx: WriteTx, leased: Leased) -> Result<Leased, EngineError> {
+        let step = leased.step.as_str();
+        audit::append(
+            &mut tx.tx,
+            Event {
+                actor: &Actor::system(),
+                action: leased.direction().started_action,
+                target_type: "grant",
+                target_id: &leased.grant_id,
+                outcome: Outcome::Success,
+                details: json!({ "step": step, "attempt": leased.attempt, "worker": self.owner }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(leased)
+    }
+
+    /// Leases one step and runs it.
+    pub async fn run_once(&self) -> Result<Ran, EngineError> {
+        let Some(leased) = self.lease_next().await? else {
+            return Ok(Ran::Idle);
+        };
+        self.run_leased(&leased).await
+    }
+
+    /// Runs steps until nothing is runnable now; returns what was done.
+    pub async fn run_until_idle(&self) -> Result<Vec<Ran>, EngineError> {
+        let mut done = Vec::new();
+        loop {
+            match self.run_once().await? {
+                Ran::Idle => return Ok(done),
+                ran => done.push(ran),
+            }
+        }
+    }
+
+    /// Runs (or undoes) a step this worker holds the lease on, and records the outcome.
+    pub async fn run_leased(&self, leased: &Leased) -> Result<Ran, EngineError> {
+        let calls = Arc::new(AtomicU64::new(0));
+        let client = self.salesforce.counting(calls.clone());
+        let outcome = match self.context(leased).await? {
+            Some(context) if leased.undo => undo::run(&client, leased.step, &context)
+                .await
+                .map(Done::Backward),
+            Some(context) => run_step(&client, leased.step, &context)
+                .await
+                .map(Done::Forward),
+            None => Err(StepFailure {
+                message: "the grant no longer exists".into(),
+                transient: false,
+            }),
+        };
+        let calls = calls.load(Ordering::Relaxed) as i64;
+        self.record(leased, outcome, calls).await
+    }
+
+    /// Records a run's (or an undo's) outcome, if this worker still holds the lease, with
+    /// what it means for the grant, in one transaction.
+    async fn record(
+        &self,
+        leased: &Leased,
+        outcome: Result<Done, StepFailure>,
+        calls: i64,
+    ) -> Result<Ran, EngineError> {
+        let now = now_ms();
+        let direction = leased.direction();
+        let (grant_id, step) = (leased.grant_id.clone(), leased.step);
+        let mut tx = self.db.begin_write().await?;
+        add_calls(&mut tx.tx, &grant_id, calls).await?;
+        let output = match &outcome {
+            Ok(Done::Forward(output)) => Some(output.to_value()),
+            Ok(Done::Backward(evidence)) => Some(evidence.clone()),
+            Err(_) => None,
+        };
+        let (state, next_attempt_at, error, action, audit_outcome, ran) = match &outcome {
+            Ok(_) => (
+                direction.done,
+                now,
+                None,
+                direction.done_action,
+                Outcome::Success,
+                Ran::Succeeded {
+                    grant_id: grant_id.clone(),
+                    step,
+                },
+            ),
+            Err(failure) if failure.transient && leased.attempt < self.retry.max_attempts => (
+                direction.retry,
+                now + self
+                    .retry
+                    .delay(leased.attempt, &mut rand::rng())
+                    .as_millis() as i64,
+                Some(failure.message.clone()),
+                direction.retry_action,
+                Outcome::Failure,
+                Ran::Retrying {
+                    grant_id: grant_id.clone(),
+                    step,
+                },
+            ),
+            Err(failure) => (
+                direction.stopped,
+                now,
+                Some(failure.message.clone()),
+                direction.stopped_action,
+                Outcome::Failure,
+                Ran::Failed {
+                    grant_id: grant_id.clone(),
+                    step,
+                },
+            ),
+        };
+        // A run keeps what its step made (the undo's evidence goes to the audit log only);
+        // a run's step is finished unless it waits for a retry, an undo's once it is undone.
+        let stored = match &outcome {
+            Ok(Done::Forward(_)) => output.as_ref().map(Value::to_string),
+            _ => None,
+        };
+        let finished = match (leased.undo, state == direction.done, state == FORWARD.retry) {
+            (false, _, true) => "clear",
+            (false, _, false) | (true, true, _) => "set",
+            (true, false, _) => "keep",
+        };
+        let updated = sqlx::query(
+            "UPDATE provisioning_steps SET state = $1, next_attempt_at = $2, last_error = $3, \
+                 output = COALESCE($4, output), lease_owner = NULL, lease_expires_at = NULL, \
+                 finished_at = CASE $5 WHEN 'set' THEN $6 WHEN 'clear' THEN NULL ELSE finished_at END, \
+                 updated_at = $6 \
+             WHERE grant_id = $7 AND step = $8 AND state = $9 AND lease_owner = $10",
+        )
+        .bind(state)
+        .bind(next_attempt_at)
+        .bind(&error)
+        .bind(&stored)
+        .bind(finished)
+        .bind(now)
+        .bind(&grant_id)
+        .bind(step.as_str())
+        .bind(direction.leased)
+        .bind(&self.owner)
+        .execute(&mut *tx.tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            tx.commit().await?;
+            tracing::warn!(
+                grant_id,
+                step = step.as_str(),
+                undo = leased.undo,
+                "lease lost before the step was recorded"
+            );
+            return Ok(Ran::LeaseLost { grant_id, step });
+        }
+        let stopped = matches!(ran, Ran::Failed { .. });
+        let mut link_sent = false;
+        if leased.undo {
+            if stopped {
+                stop_cancelling(&mut tx.tx, &grant_id, step, error.as_deref(), now).await?;
+            }
+            if state == BACKWARD.done && step == Step::Consumer {
+                eca::record_consumer(&mut tx.tx, &grant_id, None).await?;
+            }
+        } else {
+            if let Ok(Done::Forward(StepOutput::Consumer(made))) = &outcome {
+                let ids = (made.app_id.as_str(), made.consumer_id.as_str());
+                eca::record_consumer(&mut tx.tx, &grant_id, Some(ids)).await?;
+            }
+            // A grant cancelled while this step ran stays cancelling.
+            if state == FORWARD.done && step == Step::LAST {
+                link_sent = became_ready(&mut tx.tx, &grant_id, now).await?;
+            }
+            if stopped {
+                needs_attention(&mut tx.tx, &grant_id, step, error.as_deref(), now).await?;
+            }
+        }
+        audit_outcome_of(
+            &mut tx.tx,
+            leased,
+            action,
+            audit_outcome,
+            calls,
+            error.as_deref(),
+            output.as_ref(),
+        )
+        .await?;
+        if leased.undo && state == BACKWARD.done {
+            cancelled_if_undone(&mut tx.tx, &grant_id, now).await?;
+        }
+        // The link goes out in the same transaction that makes the grant ready: never a
+        // ready grant without one, never two.
+        if link_sent {
+            crate::reveal::issue_link(
+                &mut tx.tx,
+                &self.handover,
+                &grant_id,
+                &Actor::system(),
+                "provisioned",
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        if link_sent {
+            self.handover.mail.wake();
+        }
+        Ok(ran)
+    }
+}
+
+/// The last step succeeded: the grant is ready (unless it is being cancelled). Whether it
+/// became ready now.
+async fn became_ready(
+    tx: &mut Transaction<'static, Any>,
+    grant_id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let became = sqlx::query(
+        "UPDATE grants SET state = 'ready', attention = NULL, updated_at = $1 \
+         WHERE id = $2 AND state IN ('approved', 'provisioning')",
+    )
+    .bind(now)
+    .bind(grant_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(became == 1)
+}
+
+/// A step failed for good: the run stops and the grant needs an admin.
+async fn needs_attention(
+    tx: &mut Transaction<'static, Any>,
+    grant_id: &str,
+    step: Step,
+    error: Option<&str>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE grants SET state = 'needs_attention', attention = $1, updated_at = $2 \
+         WHERE id = $3 AND state IN ('approved', 'provisioning')",
+    )
+    .bind(format!("{}: {}", step.label(), error.unwrap_or_default()))
+    .bind(now)
+    .bind(grant_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// An undo failed for good: the cancel stops and the grant needs an admin.
+async fn stop_cancelling(
+    tx: &mut Transaction<'static, Any>,
+    grant_id: &str,
+    step: Step,
+    error: Option<&str>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE grants SET state = 'needs_attention', attention = $1, updated_at = $2 \
+         WHERE id = $3 AND state = 'cancelling'",
+    )
+    .bind(format!(
+        "Cancelling stopped at \"{}\": {} Fix it in the org, then cancel again.",
+        step.label(),
+        error.unwrap_or_default()
+    ))
+    .bind(now)
+    .bind(grant_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Once every started step is undone, the grant is cancelled.
+async fn cancelled_if_undone(
+    tx: &mut Transaction<'static, Any>,
+    grant_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let left: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM provisioning_steps \
+         WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> 'undone'",
+    )
+    .bind(grant_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if left > 0 {
+        return Ok(());
+    }
+    let done = sqlx::query(
+        "UPDATE grants SET state = 'cancelled', updated_at = $1 \
+         WHERE id = $2 AND state = 'cancelling'",
+    )
+    .bind(now)
+    .bind(grant_id)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        audit::append(
+            tx,
+            Event {
+                actor: &Actor::system(),
+                action: "provisioning.cancelled",
+                target_type: "grant",
+                target_id: grant_id,
+                outcome: Outcome::Success,
+                details: json!({ "undone": true }),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Adds a step's API calls to its grant's count. They count against the org whether or not
+/// the worker still holds the lease, so this is done before the lease is checked.
+async fn add_calls(
+    tx: &mut Transaction<'static, Any>,
+    grant_id: &str,
+    calls: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE grants SET api_calls = api_calls + $1 WHERE id = $2")
+        .bind(calls)
+        .bind(grant_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The audit event for a step's (or an undo's) outcome: the step, attempt, API calls, and
+/// the error or what Salesforce made.
+async fn audit_outcome_of(
+    tx: &mut Transaction<'static, Any>,
+    leased: &Leased,
+    action: &str,
+    outcome: Outcome,
+    calls: i64,
+    error: Option<&str>,
+    output: Option<&Value>,
+) -> Result<(), sqlx::Error> {
+    let mut details =
+        json!({ "step": leased.step.as_str(), "attempt": leased.attempt, "api_calls": calls });
+    if let Some(error) = error {
+        details["error"] = json!(error);
+    }
+    if let Some(output) = output {
+        details["salesforce"] = output.clone();
+    }
+    audit::append(
+        tx,
+        Event {
+            actor: &Actor::system(),
+            action,
+            target_type: "grant",
+            target_id: &leased.grant_id,
+            outcome,
+            details,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Makes every leased step (running or undoing) available again at once. Only for a
+/// single instance at start-up (SQLite), where any lease is a dead process's.
+pub async fn release_leases(db: &Database) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let released = sqlx::query(
+        "UPDATE provisioning_steps SET lease_expires_at = 0 \
+         WHERE state IN ('running', 'undoing') AND lease_owner IS NOT NULL",
+    )
+    .execute(&mut *tx.tx)
+    .await?;
+    tx.commit().await?;
+    Ok(released.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let policy = RetryPolicy {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            max_attempts: 5,
+        };
+        let mut rng = rand::rng();
+        for _ in 0..50 {
+            let first = policy.delay(1, &mut rng);
+            assert!((Duration::from_millis(50)..=Duration::from_millis(100)).contains(&first));
+            let third = policy.delay(3, &mut rng);
+            assert!((Duration::from_millis(200)..=Duration::from_millis(400)).contains(&third));
+            assert!(policy.delay(30, &mut rng) <= Duration::from_secs(1));
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The link rows: reading one for a decision (under its row lock), the codes' stored
+//! forms, and issuing a new link (earlier ones stop working, the contractor is mailed).
+
+use serde_json::json;
+use sqlx::{Any, Row, Transaction};
+
+use super::{Handover, MAX_ATTEMPTS, RevealError};
+use crate::audit::{self, Actor, Event, Outcome};
+use crate::clock::{now_ms, rfc3339};
+use crate::db::DatabaseKind;
+use crate::mail::Mail;
+use crate::requests::add_event;
+use crate::tokens;
+
+/// A link row as read for a decision.
+pub(super) struct Link {
+    pub(super) id: String,
+    pub(super) grant_id: String,
+    pub(super) request_id: String,
+    pub(super) state: String,
+    pub(super) expires_at: i64,
+    pub(super) code_hash: Option<String>,
+    pub(super) code_expires_at: Option<i64>,
+    pub(super) codes_sent: i64,
+    pub(super) code_attempts: i64,
+    pub(super) claim_until: Option<i64>,
+    pub(super) revealed_at: Option<i64>,
+    pub(super) disowned_at: Option<i64>,
+    pub(super) contact_email: String,
+    pub(super) company: String,
+    pub(super) disown_code_hash: Option<String>,
+    pub(super) disown_code_expires_at: Option<i64>,
+    pub(super) disown_codes_sent: i64,
+    pub(super) disown_attempts: i64,
+    /// No later link was sent for the grant.
+    pub(super) newest: bool,
+}
+
+pub(super) const LINK_COLUMNS: &str = "l.id, l.grant_id, g.request_id, l.state, l.expires_at, l.code_hash, \
+     l.code_expires_at, l.codes_sent, l.code_attempts, l.claim_until, l.revealed_at, \
+     l.disowned_at, g.contact_email, g.company, l.disown_code_hash, l.disown_code_expires_at, \
+     l.disown_codes_sent, l.disown_attempts, \
+     CASE WHEN EXISTS (SELECT 1 FROM reveal_links n WHERE n.grant_id = l.grant_id \
+         AND (n.created_at > l.created_at OR (n.created_at = l.created_at AND n.id > l.id))) \
+     THEN 0 ELSE 1 END AS newest";
+
+impl Link {
+    pub(super) fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            grant_id: row.try_get("grant_id")?,
+            request_id: row.try_get("request_id")?,
+            state: row.try_get("state")?,
+            expires_at: row.try_get("expires_at")?,
+            code_hash: row.try_get("code_hash")?,
+            code_expires_at: row.try_get("code_expires_at")?,
+            codes_sent: row.try_get("codes_sent")?,
+            code_attempts: row.try_get("code_attempts")?,
+            claim_until: row.try_get("claim_until")?,
+            revealed_at: row.try_get("revealed_at")?,
+            disowned_at: row.try_get("disowned_at")?,
+            contact_email: row.try_get("contact_email")?,
+            company: row.try_get("company")?,
+            disown_code_hash: row.try_get("disown_code_hash")?,
+            disown_code_expires_at: row.try_get("disown_code_expires_at")?,
+            disown_codes_sent: row.try_get("disown_codes_sent")?,
+            disown_attempts: row.try_get("disown_attempts")?,
+            newest: row.try_get::<i64, _>("newest")? != 0,
+        })
+    }
+
+    /// The refusal for reporting this link's reveal now, if any: it must be revealed, not
+    /// reported yet, the newest link of its grant, and within `window_ms` of the reveal.
+    pub(super) fn unreportable(&self, now: i64, window_ms: i64) -> Option<RevealError> {
+        let Some(revealed_at) = self.revealed_at.filter(|_| self.state == "revealed") else {
+            return Some(RevealError::NotRevealed);
+        };
+        if let Some(at) = self.disowned_at {
+            return Some(RevealError::AlreadyDisowned(rfc3339(at)));
+        }
+        if !self.newest {
+            return Some(RevealError::Superseded);
+        }
+        if revealed_at + window_ms <= now {
+            return Some(RevealError::ReportTooLate(rfc3339(revealed_at + window_ms)));
+        }
+        if self.disown_attempts >= MAX_ATTEMPTS {
+            return Some(RevealError::ReportLocked);
+        }
+        None
+    }
+
+    /// The refusal for a link that cannot be used for a code or a reveal now, if any.
+    pub(super) fn unusable(&self, now: i64) -> Option<RevealError> {
+        match self.state.as_str() {
+            "superseded" => Some(RevealError::Superseded),
+            "locked" => Some(RevealError::Locked),
+            "revealed" => Some(RevealError::AlreadyRevealed(rfc3339(
+                self.revealed_at.unwrap_or_default(),
+            ))),
+            "revealing" if self.claim_until.unwrap_or(0) > now => Some(RevealError::InProgress),
+            _ if self.expires_at <= now => Some(RevealError::Expired(rfc3339(self.expires_at))),
+            _ => None,
+        }
+    }
+}
+
+/// The code's stored form: keyed ([`tokens::CodeKey`]) and bound to the link, so one
+/// link's code hash says nothing about another's.
+pub(super) fn code_hash(key: &tokens::CodeKey, link_id: &str, code: &str) -> String {
+    key.hash(&format!("reveal:{link_id}"), code)
+}
+
+/// A report code's stored form: bound to the link and the purpose, so a reveal code is never
+/// taken for a report code.
+pub(super) fn report_code_hash(key: &tokens::CodeKey, link_id: &str, code: &str) -> String {
+    key.hash(&format!("report:{link_id}"), code)
+}
+
+/// Reads a link by its token inside `tx`, holding its row for the rest of the transaction
+/// (on SQLite the write transaction already holds the database).
+pub(super) async fn lock_link(
+    tx: &mut Transaction<'static, Any>,
+    kind: DatabaseKind,
+    token: &str,
+) -> Result<Option<Link>, sqlx::Error> {
+    if !tokens::looks_like_token(token) {
+        return Ok(None);
+    }
+    let lock = match kind {
+        DatabaseKind::Postgres => " FOR UPDATE OF l",
+        DatabaseKind::Sqlite => "",
+    };
+    let row = sqlx::query(&format!(
+        "SELECT {LINK_COLUMNS} FROM reveal_links l JOIN grants g ON g.id = l.grant_id \
+         WHERE l.token_hash = $1{lock}"
+    ))
+    .bind(tokens::hash(token))
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(Link::from_row).transpose()
+}
+
+/// Sends a new reveal link for a grant inside `tx`: earlier links stop working, the
+/// contractor is mailed, and the issue is audited. Call `handover.mail.wake()` after commit.
+pub(crate) async fn issue_link(
+    tx: &mut Transaction<'static, Any>,
+    handover: &Handover,
+    grant_id: &str,
+    actor: &Actor,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let grant = sqlx::query("SELECT request_id, company, contact_email FROM grants WHERE id = $1")
+        .bind(grant_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let request_id: String = grant.try_get("request_id")?;
+    let company: String = grant.try_get("company")?;
+    let contact_email: String = grant.try_get("contact_email")?;
+    let now = now_ms();
+    let superseded = sqlx::query(
+        "UPDATE reveal_links SET state = 'superseded', code_hash = NULL, updated_at = $1 \
+         WHERE grant_id = $2 AND state IN ('open', 'revealing')",
+    )
+    .bind(now)
+    .bind(grant_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    let (token, token_hash) = tokens::new_token();
+    let link_id = uuid::Uuid::now_v7().to_string();
+    let expires_at = now + handover.link_ttl_hours.max(1) * 3_600_000;
+    sqlx::query(
+        "INSERT INTO reveal_links (id, grant_id, token_hash, state, issued_by, created_at, expires_at, updated_at) \
+         VALUES ($1, $2, $3, 'open', $4, $5, $6, $5)",
+    )
+    .bind(&link_id)
+    .bind(grant_id)
+    .bind(&token_hash)
+    .bind(&actor.name)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
+    handover
+        .mail
+        .queue(
+            tx,
+            &Mail {
+                to: contact_email.clone(),
+                subject: format!("Your API credential for Acme's Salesforce org ({company})"),
+                body: format!(
+                    "Hello,\n\nThe API access Acme approved for {company} is set up. Collect the \
+                     credential (consumer key and secret) here:\n\n{}/reveal/{token}\n\n\
+                     The link works until {} and shows the secret once. Opening it is safe: the \
+                     page asks for a one-time code we send to this address before it reveals \
+                     anything. Do not forward this email.\n",
+                    handover.public_url,
+                    rfc3339(expires_at)
+                ),
+            },
+        )
+        .await?;
+    add_event(
+        tx,
+        &request_id,
+        "reveal_link_sent",
+        "Your access is ready: we emailed you a link to collect the credential.",
+        true,
+    )
+    .await?;
+    audit::append(
+        tx,
+        Event {
+            actor,
+            action: "reveal.link_issued",
+            target_type: "grant",
+            target_id: grant_id,
+            outcome: Outcome::Success,
+            details: json!({
+                "link": link_id,
+                "reason": reason,
+                "expires_at": rfc3339(expires_at),
+                "sent_to": contact_email,
+                "links_superseded": superseded,
+            }),
+        },
+    )
+    .await?;
+    Ok(())
+}
