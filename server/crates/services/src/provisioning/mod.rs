@@ -1705,7 +1705,7 @@ async fn check_sharing_models(
     chosen: &BTreeMap<String, Vec<SalesforceId>>,
 ) -> Result<(), StepFailure> {
     let objects: Vec<&str> = chosen.keys().map(String::as_str).collect();
-    let refusals = sharing_refusals(client, &cx.scope, &objects).await?;
+    let refusals = crate::sharing_model::refusals(client, &cx.scope, &objects).await?;
     if refusals.is_empty() {
         Ok(())
     } else {
