@@ -246,7 +246,7 @@ pub async fn admin_request(id: String) -> Result<Option<RequestView>, ServerFnEr
             )
         }
     };
-    let org_objects = portal
+    let org_objects: Vec<OrgObjectRow> = portal
         .org_objects()
         .await
         .map(|objects| {
@@ -270,7 +270,10 @@ pub async fn admin_request(id: String) -> Result<Option<RequestView>, ServerFnEr
         })
         .unwrap_or_default();
     // Record sharing is offered only where the objects' sharing models allow a share.
-    let mut sharing_objects: Vec<String> = org_objects.iter().map(|o| o.name.clone()).collect();
+    let mut sharing_objects: Vec<String> = org_objects
+        .iter()
+        .map(|o: &OrgObjectRow| o.name.clone())
+        .collect();
     for object in &detail.scope.objects {
         if !sharing_objects.contains(&object.object) {
             sharing_objects.push(object.object.clone());
