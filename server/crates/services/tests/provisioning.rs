@@ -1843,7 +1843,7 @@ fn project_scope(records: Vec<String>) -> Scope {
 }
 
 async fn first_project(t: &TestPortal) -> String {
-    records(&t, "Project__c", &["Id"], Cond::is_not_null("Id")).await[0]["Id"]
+    records(t, "Project__c", &["Id"], Cond::is_not_null("Id")).await[0]["Id"]
         .as_str()
         .unwrap()
         .to_string()
