@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { request as playwrightRequest } from "@playwright/test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { test, expect, waitForHydration } from "./fixtures";
@@ -79,10 +80,15 @@ test("org mode: sign in, approve, provision, reveal, and the seed's curl + jq wo
   await page.getByRole("button", { name: "Log In" }).click();
   await expect(page.getByRole("button", { name: "Sign out" })).toBeVisible();
 
-  // Approve; provisioning reaches ready against the org.
+  // An admin looks up a new Case to share with the contractor (as they would in Setup),
+  // through the portal app's own client credentials.
+  const caseId = await newCaseId();
+
+  // Approve, sharing that Case; provisioning reaches ready against the org.
   await page.goto("/admin");
   await page.getByRole("link", { name: company }).click();
   await waitForHydration(page);
+  await page.getByLabel("Record ids to share (one per line)").fill(caseId);
   await page.getByLabel("Reason for the decision").fill("Needed for the sync");
   await page.getByRole("button", { name: "Approve" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Provisioning: ready" })).toBeVisible({ timeout: 45_000 });
@@ -123,12 +129,25 @@ echo "== describe"
 curl "$BASE_URL/services/data/v63.0/sobjects/Case/describe" --silent --header "Authorization: Bearer $ACCESS_TOKEN" | jq -c ".fields[] | {name}"
 echo "== query"
 curl "$BASE_URL/services/data/v63.0/query/?q=SELECT+Id,Subject+from+Case" --silent --header "Authorization: Bearer $ACCESS_TOKEN" | jq -c "{totalSize}"
+echo "== update"
+curl $BASE_URL/services/data/v63.0/sobjects/Case/$CASE_ID \
+--silent \
+--request PATCH \
+--header "Authorization: Bearer $ACCESS_TOKEN" \
+--header "Content-Type: application/json" \
+--data '{"Status": "In Progress"}' \
+--write-out "%{http_code}\n"
+echo "== read back"
+curl $BASE_URL/services/data/v63.0/sobjects/Case/$CASE_ID \
+    --silent \
+    --header "Authorization: Bearer $ACCESS_TOKEN" | \
+jq -c "{Status}"
 `;
   // The credential may need a moment to become active (a new app), as on a real org.
   let out = "";
   await expect(async () => {
     out = execFileSync("bash", ["-c", script], {
-      env: { ...process.env, CA: ca, BASE_URL: base, KEY: key, SECRET: secret },
+      env: { ...process.env, CA: ca, BASE_URL: base, KEY: key, SECRET: secret, CASE_ID: caseId },
       encoding: "utf8",
     });
     expect(out).toContain("== token\n00D");
@@ -136,5 +155,37 @@ curl "$BASE_URL/services/data/v63.0/query/?q=SELECT+Id,Subject+from+Case" --sile
   expect(out).toContain('{"name":"Case"}');
   expect(out).not.toContain('{"name":"Account"}');
   expect(out).toContain('{"name":"Subject"}');
-  expect(out).toMatch(/\{"totalSize":\d+\}/);
+  expect(out).toContain('{"totalSize":1}');
+  // The seed's Step 2 update (a PATCH of the shared Case's Status), confirmed by reading
+  // the record back.
+  expect(out).toContain("== update\n204\n");
+  expect(out).toContain('== read back\n{"Status":"In Progress"}');
 });
+
+/** The id of a Case still New, read as the portal's own app (client credentials). */
+async function newCaseId(): Promise<string> {
+  const orgUrl = String(test.info().project.metadata.sandbox);
+  const api = await playwrightRequest.newContext({ ignoreHTTPSErrors: true });
+  try {
+    const credentials = await (await api.get(`${orgUrl}/__sandbox/credentials`)).json();
+    const token = await api.post(`${orgUrl}/services/oauth2/token`, {
+      form: {
+        grant_type: "client_credentials",
+        client_id: credentials.portalClientId,
+        client_secret: credentials.portalClientSecret,
+      },
+    });
+    expect(token.ok(), await token.text()).toBeTruthy();
+    const accessToken = (await token.json()).access_token;
+    const query = encodeURIComponent("SELECT Id FROM Case WHERE Status = 'New' ORDER BY CaseNumber LIMIT 1");
+    const found = await api.get(`${orgUrl}/services/data/v63.0/query/?q=${query}`, {
+      headers: { Authorization: `Bearer ${accessToken}` },
+    });
+    expect(found.ok(), await found.text()).toBeTruthy();
+    const id = (await found.json()).records?.[0]?.Id;
+    expect(id, "a New case in the org").toBeTruthy();
+    return id;
+  } finally {
+    await api.dispose();
+  }
+}

@@ -87,3 +87,33 @@ test("cancelling a half-done run undoes what it made", async ({ strictPage: page
   await expect(steps.getByRole("row", { name: /Least-privilege proof/ })).toContainText("cancelled");
   await expect(page.getByRole("button", { name: "Retry the failed step" })).toHaveCount(0);
 });
+
+test("record sharing is offered only where the object's sharing model allows it", async ({ strictPage: page }) => {
+  // The admin made Case sharing Public Read/Write in Sharing Settings.
+  const { api, url } = await sandbox();
+  const setDefaults = async (defaults: object) => {
+    const response = await api.patch(`${url}/__sandbox/settings`, { data: { orgWideDefaults: defaults } });
+    expect(response.ok(), await response.text()).toBeTruthy();
+  };
+  await setDefaults({ Case: "Edit" });
+  try {
+    const company = unique("Sharemodel");
+    await submitAndVerify(page, company, `sharemodel.${Date.now()}@vendor.example`);
+    await signIn(page, people.alex);
+    await page.goto("/admin");
+    await page.getByRole("link", { name: company }).click();
+    await waitForHydration(page);
+    const records = page.getByRole("group", { name: "Records", exact: true });
+    // Case records are not offered for sharing; the page says why, naming object and model.
+    const refused = records.getByRole("list", { name: "Records that cannot be shared" });
+    await expect(refused.getByRole("listitem").filter({ hasText: "Case: org-wide default Public Read/Write" })).toContainText(
+      "every user sees and edits all Case records; no sharing needed",
+    );
+    const ids = records.getByLabel("Record ids to share (one per line)");
+    await expect(ids).toHaveAccessibleDescription(/Records can be shared for: Account\./);
+    await expect(ids).not.toHaveAccessibleDescription(/Case/);
+  } finally {
+    await setDefaults({ Case: "None" });
+    await api.dispose();
+  }
+});

@@ -175,9 +175,22 @@ pub struct RequestView {
     /// Why the blast radius could not be computed, if it could not.
     pub blast_error: Option<String>,
     pub org_objects: Vec<OrgObjectRow>,
+    /// Whether each object's records can be shared, from its sharing model read from the org.
+    pub record_sharing: Vec<RecordSharingRow>,
+    /// Why the sharing models could not be read, if they could not.
+    pub record_sharing_error: Option<String>,
     /// What the decision form starts from.
     pub proposal: Proposal,
     pub viewer: String,
+}
+
+/// Whether an approver may choose an object's records to share (see
+/// `services::sharing_model`), and why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSharingRow {
+    pub object: String,
+    pub offered: bool,
+    pub note: Option<String>,
 }
 
 /// The decision form's starting values: what the contractor asked for, or, once an
@@ -233,7 +246,7 @@ pub async fn admin_request(id: String) -> Result<Option<RequestView>, ServerFnEr
             )
         }
     };
-    let org_objects = portal
+    let org_objects: Vec<OrgObjectRow> = portal
         .org_objects()
         .await
         .map(|objects| {
@@ -256,6 +269,39 @@ pub async fn admin_request(id: String) -> Result<Option<RequestView>, ServerFnEr
                 .collect()
         })
         .unwrap_or_default();
+    // Record sharing is offered only where the objects' sharing models allow a share.
+    let mut sharing_objects: Vec<String> = org_objects
+        .iter()
+        .map(|o: &OrgObjectRow| o.name.clone())
+        .collect();
+    for object in &detail.scope.objects {
+        if !sharing_objects.contains(&object.object) {
+            sharing_objects.push(object.object.clone());
+        }
+    }
+    let (record_sharing, record_sharing_error) = match portal.record_sharing(&sharing_objects).await
+    {
+        Ok(rows) => (
+            rows.into_iter()
+                .map(|r| RecordSharingRow {
+                    object: r.object,
+                    offered: r.offered,
+                    note: r.note,
+                })
+                .collect(),
+            None,
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "sharing models could not be read");
+            (
+                    Vec::new(),
+                    Some(
+                        "The org's sharing models could not be read right now, so it is not known which objects' records can be shared; approving checks again."
+                            .to_string(),
+                    ),
+                )
+        }
+    };
     let earlier = detail
         .decisions
         .iter()
@@ -322,6 +368,8 @@ pub async fn admin_request(id: String) -> Result<Option<RequestView>, ServerFnEr
         blast,
         blast_error,
         org_objects,
+        record_sharing,
+        record_sharing_error,
         viewer: user.username,
     }))
 }

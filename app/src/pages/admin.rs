@@ -362,6 +362,36 @@ fn RequestReview(
     let requested = proposal.scope.clone();
     let budget = proposal.budget.clone();
     let request_id = view.id.clone();
+    // Record sharing is offered only for objects whose sharing model allows a share.
+    let sharing_rule = proposal.scope.visibility.rule == shared::scope::VisibilityRule::Shared;
+    let record_sharing_error = view.record_sharing_error.clone();
+    let shareable: Vec<String> = view
+        .record_sharing
+        .iter()
+        .filter(|r| r.offered)
+        .map(|r| r.object.clone())
+        .collect();
+    let offered_notes: Vec<String> = view
+        .record_sharing
+        .iter()
+        .filter(|r| r.offered)
+        .filter_map(|r| r.note.clone())
+        .collect();
+    let not_shareable: Vec<String> = view
+        .record_sharing
+        .iter()
+        .filter(|r| !r.offered)
+        .filter_map(|r| r.note.clone())
+        .collect();
+    let nothing_to_share = sharing_rule
+        && record_sharing_error.is_none()
+        && !view.record_sharing.is_empty()
+        && shareable.is_empty();
+    let record_ids_described_by = if sharing_rule && !shareable.is_empty() {
+        "record_ids-error record-sharing-offered"
+    } else {
+        "record_ids-error"
+    };
     view! {
         <h1>{format!("{}'s request", view.company)}</h1>
         <p class="state-line">"State: " <strong class=format!("state state-{}", view.state.as_str())>{view.state.label()}</strong>
@@ -474,8 +504,22 @@ fn RequestReview(
                         <legend>"Records"</legend>
                         <input type="hidden" name="visibility" value=proposal.scope.visibility.rule.as_str() />
                         <p>{format!("Rule: {}.", proposal.scope.visibility.rule.describe())}</p>
-                        <label for="record_ids">"Record ids to share or assign (one per line)"</label>
-                        <textarea id="record_ids" aria-describedby="record_ids-error" name="record_ids" rows="3">{proposal.scope.visibility.record_ids.join("\n")}</textarea>
+                        {sharing_rule.then(|| view! {
+                            {record_sharing_error.clone().map(|e| view! { <p class="notice" role="note">{e}</p> })}
+                            {(!shareable.is_empty()).then(|| view! {
+                                <p id="record-sharing-offered">{format!("Records can be shared for: {}.", shareable.join(", "))}</p>
+                            })}
+                            {(!offered_notes.is_empty()).then(|| view! {
+                                <ul aria-label="Record sharing notes">{offered_notes.iter().map(|n| view! { <li>{n.clone()}</li> }).collect_view()}</ul>
+                            })}
+                            {(!not_shareable.is_empty()).then(|| view! {
+                                <ul aria-label="Records that cannot be shared">{not_shareable.iter().map(|n| view! { <li>{n.clone()}</li> }).collect_view()}</ul>
+                            })}
+                        })}
+                        {(!nothing_to_share).then(|| view! {
+                            <label for="record_ids">{if sharing_rule { "Record ids to share (one per line)" } else { "Record ids to share or assign (one per line)" }}</label>
+                            <textarea id="record_ids" aria-describedby=record_ids_described_by name="record_ids" rows="3">{proposal.scope.visibility.record_ids.join("\n")}</textarea>
+                        })}
                         <FieldMessage id="record_ids-error" message=error("record_ids") />
                         <label for="group">"Public group (for the group rule)"</label>
                         <input id="group" aria-describedby="visibility-error" name="group" type="text" value=proposal.scope.visibility.group.clone().unwrap_or_default() />

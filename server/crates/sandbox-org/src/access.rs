@@ -388,7 +388,7 @@ impl<'a> RecordSharing<'a> {
     /// The object's sharing model: the org-wide default set in the org (Organization's
     /// `Default<Object>Access`) for objects that have one, else the schema's.
     fn sharing_model(&mut self, def: &ObjectDef) -> Sharing {
-        if !schema::SHARED_OBJECTS.contains(&def.name) {
+        if !schema::SHARED_OBJECTS.contains(&def.name) && !def.name.ends_with("__c") {
             return def.sharing;
         }
         let data = self.data;

@@ -246,19 +246,38 @@ async fn patch_settings(State(state): State<ControlState>, body: axum::body::Byt
             continue;
         }
         // Org-wide defaults (Setup > Sharing Settings): {"Case": "Edit"} sets the
-        // Organization record's DefaultCaseAccess.
+        // Organization record's DefaultCaseAccess (and Case's EntityDefinition row);
+        // {"Project__c": "ReadWrite"} a custom object's EntityDefinition
+        // InternalSharingModel (custom objects have no Organization field).
         if key == "orgWideDefaults" {
             let Some(defaults) = value.as_object() else {
                 return bad("orgWideDefaults must be an object such as {\"Case\": \"Edit\"}");
             };
             for (object, level) in defaults {
+                if object.ends_with("__c") {
+                    // Controlled by Parent needs a master-detail field, which the
+                    // sandbox org's custom object does not have.
+                    let allowed = ["Private", "Read", "ReadWrite"];
+                    let Some(model) = level.as_str().filter(|l| allowed.contains(l)) else {
+                        return bad(format!(
+                            "orgWideDefaults.{object} must be one of {}",
+                            allowed.join(", ")
+                        ));
+                    };
+                    if !set_entity_sharing_model(&mut data, object, model) {
+                        return bad(format!(
+                            "orgWideDefaults: there is no custom object {object} here (Project__c)"
+                        ));
+                    }
+                    continue;
+                }
                 let allowed: &[&str] = match object.as_str() {
                     "Account" => &["None", "Read", "Edit"],
                     "Case" => &["None", "Read", "Edit", "ReadEditTransfer"],
                     "Contact" => &["None", "Read", "Edit", "ControlledByParent"],
                     _ => {
                         return bad(format!(
-                            "orgWideDefaults: {object} has no org-wide default here (Account, Case, Contact)"
+                            "orgWideDefaults: {object} has no org-wide default here (Account, Case, Contact, Project__c)"
                         ));
                     }
                 };
@@ -272,6 +291,13 @@ async fn patch_settings(State(state): State<ControlState>, body: axum::body::Byt
                 if let Some(record) = data.get_mut("Organization", &org_id) {
                     record.insert(format!("Default{object}Access"), json!(level));
                 }
+                let model = match level {
+                    "None" => "Private",
+                    "Edit" => "ReadWrite",
+                    "ReadEditTransfer" => "ReadWriteTransfer",
+                    other => other,
+                };
+                set_entity_sharing_model(&mut data, object, model);
             }
             continue;
         }
@@ -442,4 +468,18 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// Sets `object`'s EntityDefinition `InternalSharingModel`; false when it has no row.
+fn set_entity_sharing_model(data: &mut crate::store::OrgData, object: &str, model: &str) -> bool {
+    let id = data
+        .find_by("EntityDefinition", "QualifiedApiName", object)
+        .map(|(id, _)| id.clone());
+    match id.and_then(|id| data.get_mut("EntityDefinition", &id)) {
+        Some(record) => {
+            record.insert("InternalSharingModel".into(), json!(model));
+            true
+        }
+        None => false,
+    }
 }

@@ -444,8 +444,23 @@ fn duplicate_value(field: &str, existing_id: &str) -> SfError {
     .with_fields([field.to_string()])
 }
 
-/// The org-wide default of `object` (the Organization's `Default<Object>Access`).
+/// The org-wide default of `object` (the Organization's `Default<Object>Access`; for a
+/// custom object its EntityDefinition `InternalSharingModel`, in the Organization's words).
 pub fn org_wide_default(data: &OrgData, object: &str) -> String {
+    if object.ends_with("__c") {
+        let model = data
+            .find_by("EntityDefinition", "QualifiedApiName", object)
+            .and_then(|(_, r)| str_of(r, "InternalSharingModel").map(str::to_string))
+            .unwrap_or_else(|| "Private".into());
+        return match model.as_str() {
+            "Private" => "None",
+            "ReadWrite" => "Edit",
+            "ReadWriteTransfer" => "ReadEditTransfer",
+            "FullAccess" => "All",
+            other => other,
+        }
+        .to_string();
+    }
     data.get("Organization", &data.org_id)
         .and_then(|org| str_of(org, &format!("Default{object}Access")).map(str::to_string))
         .unwrap_or_else(|| "None".into())

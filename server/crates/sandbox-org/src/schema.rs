@@ -336,7 +336,7 @@ const ENCODINGS: &[&str] = &[
     "Big5",
     "GB2312",
 ];
-const DATA_OBJECTS: &[&str] = &["Account", "Contact", "Case", "Task"];
+const DATA_OBJECTS: &[&str] = &["Account", "Contact", "Case", "Task", "Project__c"];
 const SHARE_LEVELS: &[&str] = &["Read", "Edit", "All"];
 const ROW_CAUSES: &[&str] = &["Manual", "Owner", "Rule", "ImplicitChild", "Team"];
 
@@ -1084,6 +1084,62 @@ fn build() -> Vec<ObjectDef> {
                 F::boolean("IsClosed", "Closed", false).read_only(),
                 F::reference("WhatId", "Related To ID", &["Account", "Case"], "What"),
                 F::reference("WhoId", "Name ID", &["Contact"], "Who"),
+            ],
+        ),
+        // A custom object, so that what the portal does for custom objects (their sharing
+        // model is EntityDefinition's, not the Organization's) is tried against the org.
+        object(
+            "Project__c",
+            "Project",
+            "Projects",
+            "a01",
+            Data,
+            Sharing::Private,
+            crud,
+            Some(&["User", "Group"]),
+            vec![
+                F::string("Name", "Project Name", 80)
+                    .required()
+                    .name_field(),
+                F::new(
+                    "Description__c",
+                    "Description",
+                    FieldType::TextArea { length: 32000 },
+                ),
+            ],
+        ),
+        // Row-based metadata about objects (query only, with View Setup and
+        // Configuration). `InternalSharingModel` is a custom object's org-wide default;
+        // standard objects' mirror the Organization's `Default<Object>Access`.
+        // UNCONFIRMED: the value list (taken from Metadata API CustomObject.sharingModel:
+        // Private, Read, ReadWrite, ReadWriteTransfer, FullAccess, ControlledByParent).
+        object(
+            "EntityDefinition",
+            "Entity Definition",
+            "Entity Definitions",
+            "4ie",
+            Setup,
+            Sharing::None,
+            read_only,
+            None,
+            vec![
+                F::string("QualifiedApiName", "Qualified API Name", 250)
+                    .read_only()
+                    .name_field()
+                    .no_fls(),
+                F::string("DeveloperName", "Developer Name", 40)
+                    .read_only()
+                    .no_fls(),
+                F::string("MasterLabel", "Master Label", 40)
+                    .read_only()
+                    .no_fls(),
+                F::string("KeyPrefix", "Key Prefix", 3).read_only().no_fls(),
+                F::string("InternalSharingModel", "Internal Sharing Model", 40)
+                    .read_only()
+                    .no_fls(),
+                F::string("ExternalSharingModel", "External Sharing Model", 40)
+                    .read_only()
+                    .no_fls(),
             ],
         ),
         object(

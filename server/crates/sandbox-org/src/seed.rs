@@ -337,6 +337,13 @@ const TASK_STATUSES: &[&str] = &[
     "Deferred",
 ];
 
+/// The seeded custom object's records.
+const PROJECT_NAMES: &[&str] = &[
+    "Turbine retrofit",
+    "Plant 3 commissioning",
+    "Sensor network upgrade",
+];
+
 /// Seeds a new org.
 pub fn seed(options: &SeedOptions) -> Result<Seeded, String> {
     let now = Utc::now();
@@ -660,6 +667,36 @@ pub fn seed(options: &SeedOptions) -> Result<Seeded, String> {
                 ),
                 ("WhatId", json!(what)),
                 ("OwnerId", json!(owner)),
+            ],
+        );
+    }
+
+    // A custom object's records, and every object's EntityDefinition row (its sharing
+    // model; standard objects' as on the Organization record).
+    for (i, name) in PROJECT_NAMES.iter().enumerate() {
+        let owner = agents[i % agents.len()].clone();
+        seeder.put(
+            "Project__c",
+            vec![("Name", json!(name)), ("OwnerId", json!(owner))],
+        );
+    }
+    for (object, model) in [
+        ("Account", "Private"),
+        ("Contact", "ControlledByParent"),
+        ("Case", "Private"),
+        ("Task", "ControlledByParent"),
+        ("Project__c", "Private"),
+    ] {
+        let prefix = schema::object_def(object).map_or("", |d| d.key_prefix);
+        seeder.put(
+            "EntityDefinition",
+            vec![
+                ("QualifiedApiName", json!(object)),
+                ("DeveloperName", json!(object.trim_end_matches("__c"))),
+                ("MasterLabel", json!(object.trim_end_matches("__c"))),
+                ("KeyPrefix", json!(prefix)),
+                ("InternalSharingModel", json!(model)),
+                ("ExternalSharingModel", json!("Private")),
             ],
         );
     }

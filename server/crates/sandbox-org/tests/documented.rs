@@ -293,3 +293,52 @@ async fn a_share_must_give_more_than_the_org_wide_default() {
     let (status, body) = share(&org, "Account", &account, &user, "Edit").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+/// Item 5, custom objects: a custom object's org-wide default is EntityDefinition's
+/// `InternalSharingModel` (custom objects have no `Default<Object>Access` on the
+/// Organization); standard objects' rows agree with the Organization record. Tooling API
+/// `tooling_api_objects_entitydefinition.htm` (queryable with View Setup and Configuration).
+#[tokio::test]
+async fn entity_definition_holds_each_objects_sharing_model() {
+    let org = Org::start().await;
+    let model = |object: &'static str| {
+        let org = &org;
+        async move {
+            let (status, rows) = org
+                .query(
+                    &org.admin_token,
+                    &format!(
+                        "SELECT QualifiedApiName, InternalSharingModel FROM EntityDefinition WHERE QualifiedApiName = '{object}'"
+                    ),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{rows}");
+            rows["records"][0]["InternalSharingModel"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    assert_eq!(model("Project__c").await, "Private");
+    assert_eq!(model("Case").await, "Private");
+    assert_eq!(model("Contact").await, "ControlledByParent");
+    set_org_wide_defaults(&org, json!({ "Project__c": "ReadWrite", "Case": "Edit" })).await;
+    assert_eq!(model("Project__c").await, "ReadWrite");
+    assert_eq!(model("Case").await, "ReadWrite");
+    // A value a custom object cannot have (Controlled by Parent needs a master-detail
+    // field), or an object that is not here, is refused.
+    for bad in [
+        json!({ "Project__c": "Edit" }),
+        json!({ "Project__c": "ControlledByParent" }),
+        json!({ "Nothing__c": "Read" }),
+    ] {
+        let response = org
+            .http
+            .patch(org.url("/__sandbox/settings"))
+            .json(&json!({ "orgWideDefaults": bad }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+}

@@ -948,15 +948,14 @@ impl Portal {
         if scope.visibility.rule != VisibilityRule::Shared {
             return Ok(());
         }
-        let mut objects: Vec<&str> = scope
-            .visibility
-            .record_ids
-            .iter()
-            .filter_map(|id| crate::provisioning::standard_object_of(id))
-            .collect();
-        objects.sort_unstable();
-        objects.dedup();
-        match crate::provisioning::sharing_refusals(&self.salesforce, scope, &objects).await {
+        let sf = &self.salesforce;
+        let Ok(objects) =
+            crate::sharing_model::objects_of_records(sf, &scope.visibility.record_ids).await
+        else {
+            return Ok(());
+        };
+        let objects: Vec<&str> = objects.iter().map(String::as_str).collect();
+        match crate::sharing_model::refusals(sf, scope, &objects).await {
             Ok(refusals) if !refusals.is_empty() => {
                 let mut errors = FieldErrors::default();
                 for refusal in refusals {

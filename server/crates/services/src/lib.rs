@@ -29,6 +29,7 @@ pub mod requests;
 pub mod reveal;
 pub mod roles;
 pub mod settings;
+pub mod sharing_model;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;

@@ -1905,3 +1905,111 @@ services::both_databases!(
         assert_eq!(grants, 0);
     }
 );
+
+/// A scope granting Read on the seeded custom object `Project__c` (and Case, as asked),
+/// sharing `records`.
+fn project_scope(records: Vec<String>) -> Scope {
+    let mut scope = with_visibility(VisibilityRule::Shared, records, None);
+    scope.objects.push(shared::scope::ObjectAccess {
+        object: "Project__c".into(),
+        level: Level::Read,
+        fields: Default::default(),
+        view_all: false,
+        modify_all: false,
+    });
+    scope
+}
+
+async fn first_project(t: &TestPortal) -> String {
+    records(t, "Project__c", &["Id"], Cond::is_not_null("Id")).await[0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+// Issue 14 item 5, custom objects: a custom object's sharing model is not on the
+// Organization record but EntityDefinition's InternalSharingModel. With Project__c Public
+// Read Only a Read share adds nothing: the approval is refused, naming object and model.
+services::both_databases!(
+    an_approval_sharing_records_of_a_public_custom_object_is_refused,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        let project = first_project(&t).await;
+        set_org_wide_defaults(&t, serde_json::json!({ "Project__c": "Read" })).await;
+        let scope = project_scope(vec![project]);
+        let id = submit_verified(&t, "Customco", "ops@vendor.example", scope.clone()).await;
+        let (alice, actor) = approver("alice@acme.example");
+        let outcome = t
+            .approve(
+                &id,
+                &alice,
+                ApprovalInput {
+                    scope,
+                    budget: Budget::default_for(500),
+                    end_date: future_date(30),
+                    ip_ranges: String::new(),
+                    reason: "Needed for the project sync.".into(),
+                },
+                &actor,
+            )
+            .await;
+        let Err(services::decisions::DecisionError::Invalid(errors)) = outcome else {
+            panic!("expected the approval to be refused, got {outcome:?}");
+        };
+        let message = errors
+            .0
+            .iter()
+            .find(|e| e.field == "visibility")
+            .map(|e| e.message.clone())
+            .unwrap_or_else(|| panic!("no visibility error in {errors:?}"));
+        assert!(
+            message.contains("Project__c") && message.contains("Public Read Only"),
+            "{message}"
+        );
+        // The page's view of the models: Case (Private) offered; Project__c offered only
+        // with a note (a share adds edit access only); not at all under Public Read/Write.
+        let sharing = t
+            .record_sharing(&["Case".to_string(), "Project__c".to_string()])
+            .await
+            .unwrap();
+        assert!(
+            sharing[0].offered && sharing[0].note.is_none(),
+            "{sharing:?}"
+        );
+        assert_eq!(sharing[1].model.as_deref(), Some("Public Read Only"));
+        assert!(
+            sharing[1]
+                .note
+                .as_deref()
+                .unwrap_or_default()
+                .contains("Read and edit"),
+            "{sharing:?}"
+        );
+        set_org_wide_defaults(&t, serde_json::json!({ "Project__c": "ReadWrite" })).await;
+        let sharing = t.record_sharing(&["Project__c".to_string()]).await.unwrap();
+        assert!(!sharing[0].offered, "{sharing:?}");
+        assert_eq!(sharing[0].model.as_deref(), Some("Public Read/Write"));
+    }
+);
+
+// Issue 14 item 5, custom objects: the admin makes Project__c Public Read/Write after the
+// approval; provisioning stops before any share, naming the object and its model.
+services::both_databases!(
+    records_of_a_public_read_write_custom_object_are_not_shared,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        let project = first_project(&t).await;
+        let grant = approved_grant(&t, "Projectco", project_scope(vec![project])).await;
+        set_org_wide_defaults(&t, serde_json::json!({ "Project__c": "ReadWrite" })).await;
+        let attention = stops_at_visibility(&t, &grant).await;
+        assert!(
+            attention.contains("Project__c") && attention.contains("Public Read/Write"),
+            "{attention}"
+        );
+        assert!(!attention.contains("INVALID_TYPE"), "{attention}");
+    }
+);

@@ -53,7 +53,6 @@ mod visibility;
 
 pub use self::admin::{Progress, RetryError, StepProgress, grant_of_request, progress, retry};
 pub use self::engine::{Engine, EngineError, Leased, Ran, RetryPolicy, release_leases};
-pub use self::sharing::{share_refusal, sharing_model_label, sharing_refusals, standard_object_of};
 pub use self::undo::{CancelError, Cancelled, cancel};
 pub use self::user::integration_licence;
 pub use crate::eca::DeployPoll;
