@@ -1,6 +1,6 @@
 import { test, expect, waitForHydration } from "./fixtures";
 import { checkPage } from "./a11y";
-import { people, readMail, signIn, signOut, submitRequest, unique } from "./flows";
+import { buyIntegrationLicences, people, readMail, signIn, signOut, submitRequest, unique } from "./flows";
 
 // Every page in its main states, as its users reach it: axe-core finds no serious or
 // critical violation, screenshots at 1280 and 390 px go into the report, and at 390 px
@@ -69,6 +69,7 @@ test("the contractor's and the staff's pages through one request", async ({ page
   await checkPage(page, testInfo, "status, waiting for review");
 
   // The approver: the dashboard, the approval page, then the same page once provisioned.
+  await buyIntegrationLicences(String(testInfo.project.metadata.sandbox));
   await signIn(page, people.alex);
   await page.goto("/admin");
   await waitForHydration(page);

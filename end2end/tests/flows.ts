@@ -1,4 +1,4 @@
-import { expect, Page, BrowserContext } from "@playwright/test";
+import { expect, Page, BrowserContext, request as playwrightRequest } from "@playwright/test";
 import { waitForHydration } from "./fixtures";
 
 /** The people the sandbox org is seeded with. */
@@ -93,4 +93,16 @@ export async function statusLink(context: BrowserContext, email: string): Promis
   const link = mail.match(/https?:\/\/\S+\/status\/\S+/)?.[0];
   expect(link, "a status link in the mail").toBeTruthy();
   return new URL(link!).pathname;
+}
+
+/**
+ * The org buys Salesforce Integration seats, as its admin would: the sandbox org is seeded with
+ * five and the rest of the suite's approvals use them all, so the specs whose walks approve one
+ * more request (a11y, keyboard) first raise the seats to `seats` (idempotent).
+ */
+export async function buyIntegrationLicences(sandboxUrl: string, seats = 20): Promise<void> {
+  const api = await playwrightRequest.newContext({ ignoreHTTPSErrors: true });
+  const response = await api.patch(`${sandboxUrl}/__sandbox/settings`, { data: { integrationLicenses: seats } });
+  expect(response.ok(), await response.text()).toBeTruthy();
+  await api.dispose();
 }

@@ -1,6 +1,6 @@
 import { Locator, Page } from "@playwright/test";
 import { test, expect, waitForHydration } from "./fixtures";
-import { daysFromNow, people, readMail, signIn, unique } from "./flows";
+import { buyIntegrationLicences, daysFromNow, people, readMail, signIn, unique } from "./flows";
 
 // The request form and the reveal flow with the keyboard only: Tab to move, Enter or Space
 // to press, typing to fill. Every control reached shows where the focus is.
@@ -76,6 +76,7 @@ test("a contractor asks for access and collects the credential with the keyboard
   await expect(page.getByRole("status")).toContainText("Your email is confirmed");
 
   // An approver approves (not part of the walk).
+  await buyIntegrationLicences(String(test.info().project.metadata.sandbox));
   await signIn(page, people.alex);
   await page.goto("/admin");
   await page.getByRole("link", { name: company }).click();
