@@ -180,7 +180,9 @@ export default defineConfig({
   forbidOnly: !!process.env.CI,
   retries: 0,
   workers: 1,
-  reporter: [["list"]],
+  // The HTML report keeps what tests attach (the pages' screenshots at each width, axe
+  // findings): `npx playwright show-report` opens it.
+  reporter: [["list"], ["html", { open: "never", outputFolder: "playwright-report" }]],
   outputDir: "test-results",
   use: {
     actionTimeout: 10_000,

@@ -11,7 +11,9 @@ use crate::pages::error::ErrorPage;
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     view! {
-        <a class="skip-link" href="#main">"Skip to content"</a>
+        // rel="external": the browser, not the router, follows the link, so the focus moves
+        // to <main> (the router would only scroll to it).
+        <a class="skip-link" href="#main" rel="external">"Skip to content"</a>
         <Header />
         <main id="main" tabindex="-1">
             <ErrorBoundary fallback=|errors| {

@@ -713,7 +713,7 @@ fn ProvisioningSection(progress: ProvisioningView) -> impl IntoView {
                 </tbody>
             </table>
             {(!progress.evidence.is_empty()).then(|| view! {
-                <table class="data" aria-label="Least-privilege proof">
+                <table class="data" aria-label="Least-privilege proof" tabindex="0">
                     <thead><tr><th>"Check"</th><th>"Expected"</th><th>"Observed"</th><th>"Result"</th></tr></thead>
                     <tbody>
                         {progress.evidence.iter().map(|c| view! {

@@ -59,7 +59,7 @@ fn CheckTable(checks: Vec<Check>) -> impl IntoView {
         } else {
             view! { <p class="notice error" role="status">{format!("{failed} check(s) failed.")}</p> }.into_any()
         }}
-        <table class="data" aria-label="Org checks">
+        <table class="data" aria-label="Org checks" tabindex="0">
             <thead><tr><th>"Result"</th><th>"Check"</th><th>"Found"</th><th>"What to change"</th></tr></thead>
             <tbody>
                 {checks.into_iter().map(|c| view! {

@@ -228,7 +228,7 @@ fn Dashboard(d: UsageOverview, lift: ServerAction<LiftSuspension>) -> impl IntoV
                 view! { <p>"No calls recorded in the last 24 hours."</p> }.into_any()
             } else {
                 view! {
-                    <table class="data" aria-label="Top consumers">
+                    <table class="data" aria-label="Top consumers" tabindex="0">
                         <thead><tr><th>"User"</th><th>"Contractor"</th><th>"Calls"</th><th>"Share of the daily pool"</th></tr></thead>
                         <tbody>
                             {d.top.into_iter().map(|t| view! {
