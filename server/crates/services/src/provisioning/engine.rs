@@ -15,7 +15,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::outputs::StepOutput;
 use super::{Step, StepFailure, run_step, undo};
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, AuditAction, Outcome, Target};
 use crate::clock::now_ms;
 use crate::db::{Database, DatabaseKind, WriteTx};
 use crate::eca::{self, DeployPoll};
@@ -118,10 +118,10 @@ struct Direction {
     done: &'static str,
     retry: &'static str,
     stopped: &'static str,
-    started_action: &'static str,
-    done_action: &'static str,
-    retry_action: &'static str,
-    stopped_action: &'static str,
+    started_action: AuditAction,
+    done_action: AuditAction,
+    retry_action: AuditAction,
+    stopped_action: AuditAction,
 }
 
 const FORWARD: Direction = Direction {
@@ -129,10 +129,10 @@ const FORWARD: Direction = Direction {
     done: "succeeded",
     retry: "pending",
     stopped: "failed",
-    started_action: "provisioning.step_started",
-    done_action: "provisioning.step_succeeded",
-    retry_action: "provisioning.step_retry",
-    stopped_action: "provisioning.step_failed",
+    started_action: AuditAction::ProvisioningStepStarted,
+    done_action: AuditAction::ProvisioningStepSucceeded,
+    retry_action: AuditAction::ProvisioningStepRetry,
+    stopped_action: AuditAction::ProvisioningStepFailed,
 };
 
 const BACKWARD: Direction = Direction {
@@ -141,10 +141,10 @@ const BACKWARD: Direction = Direction {
     retry: "undoing",
     // A failed undo keeps the step undoing: cancelling again carries on from it.
     stopped: "undoing",
-    started_action: "provisioning.undo_started",
-    done_action: "provisioning.step_undone",
-    retry_action: "provisioning.undo_retry",
-    stopped_action: "provisioning.undo_failed",
+    started_action: AuditAction::ProvisioningUndoStarted,
+    done_action: AuditAction::ProvisioningStepUndone,
+    retry_action: AuditAction::ProvisioningUndoRetry,
+    stopped_action: AuditAction::ProvisioningUndoFailed,
 };
 
 impl Leased {
@@ -251,7 +251,7 @@ impl Engine {
         };
         let grant_id: String = row.try_get("grant_id")?;
         let step_name: String = row.try_get("step")?;
-        let Some(step) = Step::parse(&step_name) else {
+        let Some(step) = Step::parse(&step_name).ok() else {
             tracing::error!(grant_id, step = step_name, "unknown provisioning step");
             tx.commit().await?;
             return Ok(None);
@@ -323,7 +323,7 @@ impl Engine {
         let step_name: String = row.try_get("step")?;
         let was: String = row.try_get("state")?;
         let updated_at: i64 = row.try_get("updated_at")?;
-        let Some(step) = Step::parse(&step_name) else {
+        let Some(step) = Step::parse(&step_name).ok() else {
             tx.commit().await?;
             return Ok(None);
         };
@@ -364,16 +364,13 @@ impl Engine {
     /// Audits that this worker took `leased`, and commits the lease.
     async fn started(&self, mut tx: WriteTx, leased: Leased) -> Result<Leased, EngineError> {
         let step = leased.step.as_str();
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor: &Actor::system(),
-                action: leased.direction().started_action,
-                target_type: "grant",
-                target_id: &leased.grant_id,
-                outcome: Outcome::Success,
-                details: json!({ "step": step, "attempt": leased.attempt, "worker": self.owner }),
-            },
+            &Actor::system(),
+            leased.direction().started_action,
+            Target::Grant,
+            &leased.grant_id,
+            json!({ "step": step, "attempt": leased.attempt, "worker": self.owner }),
         )
         .await?;
         tx.commit().await?;
@@ -530,7 +527,7 @@ impl Engine {
                 eca::record_consumer(&mut tx.tx, &grant_id, Some(ids)).await?;
             }
             // A grant cancelled while this step ran stays cancelling.
-            if state == FORWARD.done && step == Step::LAST {
+            if state == FORWARD.done && step == super::LAST_STEP {
                 link_sent = became_ready(&mut tx.tx, &grant_id, now).await?;
             }
             if stopped {
@@ -658,16 +655,13 @@ async fn cancelled_if_undone(
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() == 1 {
-        audit::append(
+        audit::record(
             tx,
-            Event {
-                actor: &Actor::system(),
-                action: "provisioning.cancelled",
-                target_type: "grant",
-                target_id: grant_id,
-                outcome: Outcome::Success,
-                details: json!({ "undone": true }),
-            },
+            &Actor::system(),
+            AuditAction::ProvisioningCancelled,
+            Target::Grant,
+            grant_id,
+            json!({ "undone": true }),
         )
         .await?;
     }
@@ -694,7 +688,7 @@ async fn add_calls(
 async fn audit_outcome_of(
     tx: &mut Transaction<'static, Any>,
     leased: &Leased,
-    action: &str,
+    action: AuditAction,
     outcome: Outcome,
     calls: i64,
     error: Option<&str>,
@@ -708,16 +702,14 @@ async fn audit_outcome_of(
     if let Some(output) = output {
         details["salesforce"] = output.clone();
     }
-    audit::append(
+    audit::record_outcome(
         tx,
-        Event {
-            actor: &Actor::system(),
-            action,
-            target_type: "grant",
-            target_id: &leased.grant_id,
-            outcome,
-            details,
-        },
+        &Actor::system(),
+        action,
+        outcome,
+        Target::Grant,
+        &leased.grant_id,
+        details,
     )
     .await?;
     Ok(())

@@ -5,10 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use salesforce::{Client, SalesforceId, Soql};
+use salesforce::{Client, SalesforceId};
 use serde::Deserialize;
-use serde_json::Value;
-use shared::scope::{Level, Scope};
 
 use crate::sharing_model::STANDARD_PREFIXES;
 

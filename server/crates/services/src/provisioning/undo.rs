@@ -18,7 +18,7 @@ use super::records::{check_saved, find, soql};
 use super::sharing::{OwnerRow, chosen_by_object, share_object};
 use super::user::{LICENCE, licence_id};
 use super::{Step, StepFailure};
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, AuditAction, Target};
 use crate::clock::now_ms;
 use crate::db::Database;
 use crate::eca;
@@ -86,11 +86,15 @@ pub async fn cancel(
     .fetch_one(&mut *tx.tx)
     .await?;
     let (grant_state, action, outcome) = if started == 0 {
-        ("cancelled", "provisioning.cancelled", Cancelled::Now)
+        (
+            "cancelled",
+            AuditAction::ProvisioningCancelled,
+            Cancelled::Now,
+        )
     } else {
         (
             "cancelling",
-            "provisioning.cancel_requested",
+            AuditAction::ProvisioningCancelRequested,
             Cancelled::Undoing,
         )
     };
@@ -100,16 +104,13 @@ pub async fn cancel(
         .bind(grant_id)
         .execute(&mut *tx.tx)
         .await?;
-    audit::append(
+    audit::record(
         &mut tx.tx,
-        Event {
-            actor,
-            action,
-            target_type: "grant",
-            target_id: grant_id,
-            outcome: Outcome::Success,
-            details: json!({ "was": state, "steps_to_undo": started }),
-        },
+        actor,
+        action,
+        Target::Grant,
+        grant_id,
+        json!({ "was": state, "steps_to_undo": started }),
     )
     .await?;
     tx.commit().await?;
