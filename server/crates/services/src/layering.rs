@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The services crate's top-level modules, bottom first. A module may use modules on lower
-/// layers only (and itself). Keep in step with ARCHITECTURE.md.
+/// layers only (and itself). Keep in step with ARCHITECTURE.md. `keys` is on the bottom
+/// layer: the token and vault keys are read from its key files.
 const SERVICE_LAYERS: &[&[&str]] = &[
     &[
         "clock",

@@ -11,6 +11,7 @@ use std::time::Duration;
 use rand::Rng;
 use salesforce::Client;
 use serde_json::{Value, json};
+use shared::grant::StepState;
 use sqlx::{Any, Row, Transaction};
 
 use super::outputs::StepOutput;
@@ -113,11 +114,11 @@ pub struct Engine {
 /// being cancelled). The step states and audit actions of each.
 struct Direction {
     /// The state of a step leased in this direction.
-    leased: &'static str,
+    leased: StepState,
     /// After success; after a transient failure (tried again later); after a permanent one.
-    done: &'static str,
-    retry: &'static str,
-    stopped: &'static str,
+    done: StepState,
+    retry: StepState,
+    stopped: StepState,
     started_action: AuditAction,
     done_action: AuditAction,
     retry_action: AuditAction,
@@ -125,10 +126,10 @@ struct Direction {
 }
 
 const FORWARD: Direction = Direction {
-    leased: "running",
-    done: "succeeded",
-    retry: "pending",
-    stopped: "failed",
+    leased: StepState::Running,
+    done: StepState::Succeeded,
+    retry: StepState::Pending,
+    stopped: StepState::Failed,
     started_action: AuditAction::ProvisioningStepStarted,
     done_action: AuditAction::ProvisioningStepSucceeded,
     retry_action: AuditAction::ProvisioningStepRetry,
@@ -136,11 +137,11 @@ const FORWARD: Direction = Direction {
 };
 
 const BACKWARD: Direction = Direction {
-    leased: "undoing",
-    done: "undone",
-    retry: "undoing",
+    leased: StepState::Undoing,
+    done: StepState::Undone,
+    retry: StepState::Undoing,
     // A failed undo keeps the step undoing: cancelling again carries on from it.
-    stopped: "undoing",
+    stopped: StepState::Undoing,
     started_action: AuditAction::ProvisioningUndoStarted,
     done_action: AuditAction::ProvisioningStepUndone,
     retry_action: AuditAction::ProvisioningUndoRetry,
@@ -490,7 +491,7 @@ impl Engine {
                  updated_at = $6 \
              WHERE grant_id = $7 AND step = $8 AND state = $9 AND lease_owner = $10",
         )
-        .bind(state)
+        .bind(state.as_str())
         .bind(next_attempt_at)
         .bind(&error)
         .bind(&stored)
@@ -498,7 +499,7 @@ impl Engine {
         .bind(now)
         .bind(&grant_id)
         .bind(step.as_str())
-        .bind(direction.leased)
+        .bind(direction.leased.as_str())
         .bind(&self.owner)
         .execute(&mut *tx.tx)
         .await?;

@@ -11,6 +11,7 @@
 use salesforce::metadata::DeployId;
 use salesforce::{Client, Cond, SalesforceId, Soql};
 use serde_json::{Value, json};
+use shared::grant::GrantState;
 use shared::scope::VisibilityRule;
 
 use super::context::Context;
@@ -18,6 +19,7 @@ use super::records::{check_saved, find, soql};
 use super::sharing::{OwnerRow, chosen_by_object, share_object};
 use super::user::{LICENCE, licence_id};
 use super::{Step, StepFailure};
+
 use crate::audit::{self, Actor, AuditAction, Target};
 use crate::clock::now_ms;
 use crate::db::Database;
@@ -87,19 +89,19 @@ pub async fn cancel(
     .await?;
     let (grant_state, action, outcome) = if started == 0 {
         (
-            "cancelled",
+            GrantState::Cancelled,
             AuditAction::ProvisioningCancelled,
             Cancelled::Now,
         )
     } else {
         (
-            "cancelling",
+            GrantState::Cancelling,
             AuditAction::ProvisioningCancelRequested,
             Cancelled::Undoing,
         )
     };
     sqlx::query("UPDATE grants SET state = $1, attention = NULL, updated_at = $2 WHERE id = $3")
-        .bind(grant_state)
+        .bind(grant_state.as_str())
         .bind(now)
         .bind(grant_id)
         .execute(&mut *tx.tx)
