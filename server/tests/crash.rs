@@ -77,7 +77,7 @@ async fn killed_at_every_step_boundary_the_run_completes_without_duplicates() {
     .await;
 
     let mut kills = 0;
-    for step in Step::ALL {
+    for &step in Step::ALL {
         // Killed mid-step: its first call acted in the org, the answer is still held.
         let portal = PortalProcess::start(&org, &url, dir.path(), 1);
         binary::wait_for(Duration::from_secs(60), "the step to start", || async {

@@ -1,91 +1,238 @@
-//! The services' layering, checked on the source: the reveal never imports the provisioning
-//! workflow (what both need, the External Client App and the vault, lives below them), the
-//! modules below both import neither, and no file of these rooms grows past 1,000 lines.
+//! The house rules of ARCHITECTURE.md, checked on the sources when the services' unit tests
+//! run: the services' modules import only modules below them (so `reveal` never imports
+//! `provisioning`), and no source file outside the tests grows past 1,000 lines. A failure
+//! names the file and the rule.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-fn sources(path: &Path) -> Vec<PathBuf> {
-    if path.is_file() {
-        return vec![path.to_path_buf()];
-    }
-    let mut files = Vec::new();
-    let mut dirs = vec![path.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
+/// The services crate's top-level modules, bottom first. A module may use modules on lower
+/// layers only (and itself). Keep in step with ARCHITECTURE.md. `keys` is on the bottom
+/// layer: the token and vault keys are read from its key files.
+const SERVICE_LAYERS: &[&[&str]] = &[
+    &[
+        "clock",
+        "db",
+        "client",
+        "blast",
+        "names",
+        "org_failure",
+        "licence",
+        "keys",
+    ],
+    &["tokens", "outbox", "vault"],
+    &["audit", "mail"],
+    &["roles", "settings", "eca", "sharing_model"],
+    &["requests"],
+    &["reveal"],
+    &["provisioning"],
+    &["decisions", "usage"],
+    &["catalog", "doctor", "evidence", "testing"],
+];
+
+const MAX_LINES: usize = 1_000;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(3)
+        .expect("the services crate sits in server/crates of the repository")
+        .to_path_buf()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if path.is_dir() {
+            if name == "target" || name == "node_modules" || name.starts_with('.') {
+                continue;
             }
+            rust_files(&path, out);
+        } else if name.ends_with(".rs") {
+            out.push(path);
         }
     }
-    files
 }
 
-fn src(module: &str) -> Vec<(PathBuf, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let dir = root.join(module);
-    let path = if dir.is_dir() {
-        dir
-    } else {
-        root.join(format!("{module}.rs"))
-    };
-    sources(&path)
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap();
-            (p, text)
-        })
-        .collect()
-}
-
-/// Whether `text` names module `module` of the crate (in a `use` or a path).
-fn imports(text: &str, module: &str) -> bool {
-    text.lines()
+/// `crate::x` paths a source file names, including inside `use crate::{x, y::z}` groups.
+fn crate_modules_used(source: &str) -> BTreeSet<String> {
+    let mut used = BTreeSet::new();
+    let code: String = source
+        .lines()
         .filter(|l| !l.trim_start().starts_with("//"))
-        .any(|l| l.contains(&format!("crate::{module}")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find("crate::") {
+        let after = &rest[at + "crate::".len()..];
+        if let Some(group) = after.strip_prefix('{') {
+            // Top-level names of the group, to its matching brace.
+            let mut depth = 1;
+            let mut name = String::new();
+            let mut names = Vec::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                if depth == 1 {
+                    if c == ',' {
+                        names.push(std::mem::take(&mut name));
+                    } else {
+                        name.push(c);
+                    }
+                }
+            }
+            names.push(name);
+            for n in names {
+                let head: String = n
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !head.is_empty() {
+                    used.insert(head);
+                }
+            }
+        } else {
+            let head: String = after
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !head.is_empty() {
+                used.insert(head);
+            }
+        }
+        rest = after;
+    }
+    used
+}
+
+fn layer_of(module: &str) -> Option<usize> {
+    SERVICE_LAYERS
+        .iter()
+        .position(|layer| layer.contains(&module))
 }
 
 #[test]
-fn reveal_does_not_import_provisioning() {
-    for (path, text) in src("reveal") {
+fn services_modules_import_only_what_is_below_them() {
+    let src = repo_root().join("server/crates/services/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut problems = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).expect("below src");
+        let first = relative
+            .components()
+            .next()
+            .expect("a path")
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        // The crate root declares the modules; this check names them in its own tests.
+        if first == "lib" || first == "layering" {
+            continue;
+        }
+        let Some(own) = layer_of(&first) else {
+            problems.push(format!(
+                "services/src/{}: module `{first}` is not in SERVICE_LAYERS (add it, and to ARCHITECTURE.md)",
+                relative.display()
+            ));
+            continue;
+        };
+        let source = std::fs::read_to_string(file).expect("readable source");
+        for used in crate_modules_used(&source) {
+            if used == first {
+                continue;
+            }
+            match layer_of(&used) {
+                Some(layer) if layer < own => {}
+                Some(_) => problems.push(format!(
+                    "services/src/{}: `{first}` uses `crate::{used}`, which is not below it",
+                    relative.display()
+                )),
+                // Re-exports at the crate root (crate::Database, crate::Portal...).
+                None => {}
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "layering broken:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn reveal_never_imports_provisioning() {
+    let src = repo_root().join("server/crates/services/src");
+    let mut files = Vec::new();
+    rust_files(&src.join("reveal"), &mut files);
+    files.push(src.join("reveal.rs"));
+    for file in files.iter().filter(|f| f.exists()) {
+        let source = std::fs::read_to_string(file).expect("readable source");
         assert!(
-            !imports(&text, "provisioning"),
-            "{} imports the provisioning workflow",
-            path.display()
+            !crate_modules_used(&source).contains("provisioning"),
+            "{} imports provisioning",
+            file.display()
         );
     }
 }
 
 #[test]
-fn what_both_share_imports_neither() {
-    for module in ["eca", "vault", "names", "org_failure"] {
-        for (path, text) in src(module) {
-            for above in ["provisioning", "reveal"] {
-                assert!(
-                    !imports(&text, above),
-                    "{} imports {above}, which is above it",
-                    path.display()
-                );
-            }
+fn no_source_file_outside_the_tests_is_over_a_thousand_lines() {
+    let root = repo_root();
+    let mut files = Vec::new();
+    for dir in ["app/src", "frontend/src", "server/src"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    if let Ok(crates) = std::fs::read_dir(root.join("server/crates")) {
+        for krate in crates.flatten() {
+            rust_files(&krate.path().join("src"), &mut files);
         }
     }
+    let mut long: Vec<String> = files
+        .iter()
+        .filter(|f| f.file_name().is_some_and(|n| n != "tests.rs"))
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(f).ok()?.lines().count();
+            (lines > MAX_LINES).then(|| {
+                format!(
+                    "{} ({lines} lines)",
+                    f.strip_prefix(&root).unwrap_or(f).display()
+                )
+            })
+        })
+        .collect();
+    long.sort();
+    assert!(
+        long.is_empty(),
+        "split these files (over {MAX_LINES} lines):\n{}",
+        long.join("\n")
+    );
 }
 
 #[test]
-fn no_file_of_provisioning_reveal_or_eca_is_over_a_thousand_lines() {
-    for module in [
-        "provisioning",
-        "reveal",
-        "eca",
-        "vault",
-        "names",
-        "org_failure",
-    ] {
-        for (path, text) in src(module) {
-            let lines = text.lines().count();
-            assert!(lines <= 1000, "{} has {lines} lines", path.display());
-        }
-    }
+fn the_import_reader_sees_grouped_and_plain_paths() {
+    let used = crate_modules_used(
+        "use crate::{audit::{self, Actor}, db::Database};\nlet x = crate::clock::now_ms();\n// crate::provisioning in a comment\n",
+    );
+    assert_eq!(
+        used,
+        ["audit", "clock", "db"]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    );
 }

@@ -17,9 +17,11 @@ pub mod db;
 pub mod decisions;
 pub mod doctor;
 pub mod eca;
+pub mod evidence;
 pub mod keys;
 #[cfg(test)]
 mod layering;
+pub mod licence;
 pub mod mail;
 pub mod names;
 pub mod org_failure;

@@ -60,6 +60,14 @@ impl Names {
     }
 }
 
+/// `Case`, `Subject`, `Custom_Field__c`: a letter, then letters, digits and underscores.
+pub fn is_api_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 80
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,11 +84,7 @@ mod tests {
         assert_eq!(a.alias.len(), 8);
         for company in ["  ", "42 Widgets", "Ünïcode GmbH", "a__b", &"x".repeat(200)] {
             let n = Names::for_grant("g", company);
-            assert!(
-                crate::decisions::is_api_name(&n.permission_set),
-                "{}",
-                n.permission_set
-            );
+            assert!(is_api_name(&n.permission_set), "{}", n.permission_set);
             assert!(n.permission_set.len() <= 80);
             assert!(n.username.len() <= 80);
         }

@@ -54,19 +54,18 @@ impl Outcome {
     }
 }
 
-/// An event to record with [`append`]. New code records with [`record`] or
-/// [`record_outcome`], which take the typed [`AuditAction`] and [`Target`]; this untyped form
-/// stays until provisioning and reveal are converted (issue 16).
+/// An event to record with [`append`]: what [`record`] and [`record_outcome`] write, the
+/// only ways in, so every entry's action is one of [`AuditAction::ALL`].
 #[derive(Debug, Clone)]
-pub struct Event<'a> {
-    pub actor: &'a Actor,
-    /// `object.action`, e.g. `request.submitted`: one of [`AuditAction::ALL`].
-    pub action: &'a str,
-    pub target_type: &'a str,
-    pub target_id: &'a str,
-    pub outcome: Outcome,
+struct Event<'a> {
+    actor: &'a Actor,
+    /// `object.action`, e.g. `request.submitted`.
+    action: AuditAction,
+    target_type: Target,
+    target_id: &'a str,
+    outcome: Outcome,
     /// Never secrets: tokens, codes and credentials are not audit details.
-    pub details: Value,
+    details: Value,
 }
 
 /// A stored entry.
@@ -242,8 +241,8 @@ pub async fn record_outcome(
         tx,
         Event {
             actor,
-            action: action.as_str(),
-            target_type: target.as_str(),
+            action,
+            target_type: target,
             target_id,
             outcome,
             details,
@@ -253,10 +252,7 @@ pub async fn record_outcome(
 }
 
 /// Appends an event in `tx`; returns the new entry's sequence number.
-pub async fn append(
-    tx: &mut Transaction<'static, Any>,
-    event: Event<'_>,
-) -> Result<i64, sqlx::Error> {
+async fn append(tx: &mut Transaction<'static, Any>, event: Event<'_>) -> Result<i64, sqlx::Error> {
     // Taking the head row first serialises appends (a row lock on PostgreSQL, the write
     // lock on SQLite), so the chain never forks.
     let head = sqlx::query(
@@ -275,8 +271,8 @@ pub async fn append(
         actor: event.actor.name.clone(),
         actor_ip: event.actor.ip.clone(),
         user_agent: event.actor.user_agent.chars().take(400).collect(),
-        action: event.action.to_string(),
-        target_type: event.target_type.to_string(),
+        action: event.action.as_str().to_string(),
+        target_type: event.target_type.as_str().to_string(),
         target_id: event.target_id.to_string(),
         outcome: event.outcome.as_str().to_string(),
         details: canonical_json(&event.details),
@@ -297,7 +293,6 @@ pub async fn append(
 }
 
 pub mod anchor;
-pub mod evidence;
 pub mod search;
 
 /// What verification found.

@@ -24,6 +24,7 @@ use crate::audit::{self, Actor, AuditAction, Target};
 use crate::clock::now_ms;
 use crate::db::DatabaseKind;
 use crate::mail::Mail;
+use crate::names::is_api_name;
 use crate::requests::add_event;
 
 mod queue;
@@ -270,14 +271,6 @@ pub(crate) fn scope_problems(scope: &Scope) -> FieldErrors {
         }
     }
     errors
-}
-
-/// `Case`, `Subject`, `Custom_Field__c`: a letter, then letters, digits and underscores.
-pub(crate) fn is_api_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= 80
 }
 
 /// A validated approval.

@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::Step;
 use super::outputs::StepOutput;
 use super::proof;
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, AuditAction, Target};
 use crate::clock::now_ms;
 use crate::db::Database;
 
@@ -66,7 +66,9 @@ pub async fn progress(db: &Database, request_id: &str) -> Result<Option<Progress
     let mut evidence = Vec::new();
     for row in rows {
         let step: String = row.try_get("step")?;
-        let label = Step::parse(&step).map_or(step.clone(), |s| s.label().to_string());
+        let label = Step::parse(&step)
+            .ok()
+            .map_or(step.clone(), |s| s.label().to_string());
         if step == Step::Proof.as_str()
             && let Some(output) = row.try_get::<Option<String>, _>("output")?
             && let Some(StepOutput::Proof(made)) = StepOutput::parse(Step::Proof, &output)
@@ -144,16 +146,13 @@ pub async fn retry(db: &Database, grant_id: &str, actor: &Actor) -> Result<(), R
     .bind(grant_id)
     .execute(&mut *tx.tx)
     .await?;
-    audit::append(
+    audit::record(
         &mut tx.tx,
-        Event {
-            actor,
-            action: "provisioning.retried",
-            target_type: "grant",
-            target_id: grant_id,
-            outcome: Outcome::Success,
-            details: json!({ "steps": steps.rows_affected() }),
-        },
+        actor,
+        AuditAction::ProvisioningRetried,
+        Target::Grant,
+        grant_id,
+        json!({ "steps": steps.rows_affected() }),
     )
     .await?;
     tx.commit().await?;

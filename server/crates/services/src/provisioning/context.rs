@@ -169,7 +169,7 @@ impl Engine {
                     .and_then(|c| serde_json::from_str::<Checkpoint>(&c).ok());
             }
             let output: Option<String> = row.try_get("output")?;
-            if let (Some(step), Some(output)) = (Step::parse(&step), output) {
+            if let (Some(step), Some(output)) = (Step::parse(&step).ok(), output) {
                 outputs.insert(step, &output);
             }
         }

@@ -11,11 +11,12 @@ use std::time::Duration;
 use rand::Rng;
 use salesforce::Client;
 use serde_json::{Value, json};
+use shared::grant::StepState;
 use sqlx::{Any, Row, Transaction};
 
 use super::outputs::StepOutput;
 use super::{Step, StepFailure, run_step, undo};
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, AuditAction, Outcome, Target};
 use crate::clock::now_ms;
 use crate::db::{Database, DatabaseKind, WriteTx};
 use crate::eca::{self, DeployPoll};
@@ -113,38 +114,38 @@ pub struct Engine {
 /// being cancelled). The step states and audit actions of each.
 struct Direction {
     /// The state of a step leased in this direction.
-    leased: &'static str,
+    leased: StepState,
     /// After success; after a transient failure (tried again later); after a permanent one.
-    done: &'static str,
-    retry: &'static str,
-    stopped: &'static str,
-    started_action: &'static str,
-    done_action: &'static str,
-    retry_action: &'static str,
-    stopped_action: &'static str,
+    done: StepState,
+    retry: StepState,
+    stopped: StepState,
+    started_action: AuditAction,
+    done_action: AuditAction,
+    retry_action: AuditAction,
+    stopped_action: AuditAction,
 }
 
 const FORWARD: Direction = Direction {
-    leased: "running",
-    done: "succeeded",
-    retry: "pending",
-    stopped: "failed",
-    started_action: "provisioning.step_started",
-    done_action: "provisioning.step_succeeded",
-    retry_action: "provisioning.step_retry",
-    stopped_action: "provisioning.step_failed",
+    leased: StepState::Running,
+    done: StepState::Succeeded,
+    retry: StepState::Pending,
+    stopped: StepState::Failed,
+    started_action: AuditAction::ProvisioningStepStarted,
+    done_action: AuditAction::ProvisioningStepSucceeded,
+    retry_action: AuditAction::ProvisioningStepRetry,
+    stopped_action: AuditAction::ProvisioningStepFailed,
 };
 
 const BACKWARD: Direction = Direction {
-    leased: "undoing",
-    done: "undone",
-    retry: "undoing",
+    leased: StepState::Undoing,
+    done: StepState::Undone,
+    retry: StepState::Undoing,
     // A failed undo keeps the step undoing: cancelling again carries on from it.
-    stopped: "undoing",
-    started_action: "provisioning.undo_started",
-    done_action: "provisioning.step_undone",
-    retry_action: "provisioning.undo_retry",
-    stopped_action: "provisioning.undo_failed",
+    stopped: StepState::Undoing,
+    started_action: AuditAction::ProvisioningUndoStarted,
+    done_action: AuditAction::ProvisioningStepUndone,
+    retry_action: AuditAction::ProvisioningUndoRetry,
+    stopped_action: AuditAction::ProvisioningUndoFailed,
 };
 
 impl Leased {
@@ -251,7 +252,7 @@ impl Engine {
         };
         let grant_id: String = row.try_get("grant_id")?;
         let step_name: String = row.try_get("step")?;
-        let Some(step) = Step::parse(&step_name) else {
+        let Some(step) = Step::parse(&step_name).ok() else {
             tracing::error!(grant_id, step = step_name, "unknown provisioning step");
             tx.commit().await?;
             return Ok(None);
@@ -323,7 +324,7 @@ impl Engine {
         let step_name: String = row.try_get("step")?;
         let was: String = row.try_get("state")?;
         let updated_at: i64 = row.try_get("updated_at")?;
-        let Some(step) = Step::parse(&step_name) else {
+        let Some(step) = Step::parse(&step_name).ok() else {
             tx.commit().await?;
             return Ok(None);
         };
@@ -364,16 +365,13 @@ impl Engine {
     /// Audits that this worker took `leased`, and commits the lease.
     async fn started(&self, mut tx: WriteTx, leased: Leased) -> Result<Leased, EngineError> {
         let step = leased.step.as_str();
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor: &Actor::system(),
-                action: leased.direction().started_action,
-                target_type: "grant",
-                target_id: &leased.grant_id,
-                outcome: Outcome::Success,
-                details: json!({ "step": step, "attempt": leased.attempt, "worker": self.owner }),
-            },
+            &Actor::system(),
+            leased.direction().started_action,
+            Target::Grant,
+            &leased.grant_id,
+            json!({ "step": step, "attempt": leased.attempt, "worker": self.owner }),
         )
         .await?;
         tx.commit().await?;
@@ -493,7 +491,7 @@ impl Engine {
                  updated_at = $6 \
              WHERE grant_id = $7 AND step = $8 AND state = $9 AND lease_owner = $10",
         )
-        .bind(state)
+        .bind(state.as_str())
         .bind(next_attempt_at)
         .bind(&error)
         .bind(&stored)
@@ -501,7 +499,7 @@ impl Engine {
         .bind(now)
         .bind(&grant_id)
         .bind(step.as_str())
-        .bind(direction.leased)
+        .bind(direction.leased.as_str())
         .bind(&self.owner)
         .execute(&mut *tx.tx)
         .await?;
@@ -530,7 +528,7 @@ impl Engine {
                 eca::record_consumer(&mut tx.tx, &grant_id, Some(ids)).await?;
             }
             // A grant cancelled while this step ran stays cancelling.
-            if state == FORWARD.done && step == Step::LAST {
+            if state == FORWARD.done && step == super::LAST_STEP {
                 link_sent = became_ready(&mut tx.tx, &grant_id, now).await?;
             }
             if stopped {
@@ -658,16 +656,13 @@ async fn cancelled_if_undone(
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() == 1 {
-        audit::append(
+        audit::record(
             tx,
-            Event {
-                actor: &Actor::system(),
-                action: "provisioning.cancelled",
-                target_type: "grant",
-                target_id: grant_id,
-                outcome: Outcome::Success,
-                details: json!({ "undone": true }),
-            },
+            &Actor::system(),
+            AuditAction::ProvisioningCancelled,
+            Target::Grant,
+            grant_id,
+            json!({ "undone": true }),
         )
         .await?;
     }
@@ -694,7 +689,7 @@ async fn add_calls(
 async fn audit_outcome_of(
     tx: &mut Transaction<'static, Any>,
     leased: &Leased,
-    action: &str,
+    action: AuditAction,
     outcome: Outcome,
     calls: i64,
     error: Option<&str>,
@@ -708,16 +703,14 @@ async fn audit_outcome_of(
     if let Some(output) = output {
         details["salesforce"] = output.clone();
     }
-    audit::append(
+    audit::record_outcome(
         tx,
-        Event {
-            actor: &Actor::system(),
-            action,
-            target_type: "grant",
-            target_id: &leased.grant_id,
-            outcome,
-            details,
-        },
+        &Actor::system(),
+        action,
+        outcome,
+        Target::Grant,
+        &leased.grant_id,
+        details,
     )
     .await?;
     Ok(())

@@ -54,82 +54,22 @@ mod visibility;
 pub use self::admin::{Progress, RetryError, StepProgress, grant_of_request, progress, retry};
 pub use self::engine::{Engine, EngineError, Leased, Ran, RetryPolicy, release_leases};
 pub use self::undo::{CancelError, Cancelled, cancel};
-pub use self::user::integration_licence;
 pub use crate::eca::DeployPoll;
 pub use crate::names::Names;
 
 /// A failure of one step (see [`OrgFailure`](crate::org_failure::OrgFailure)).
 pub(crate) use crate::org_failure::OrgFailure as StepFailure;
 
-/// One step of a run, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Step {
-    User,
-    Licence,
-    PermissionSet,
-    Assignment,
-    Visibility,
-    App,
-    AppDeployed,
-    Consumer,
-    Proof,
-    Restrict,
-}
+/// One step of a run, in order: the shared vocabulary's [`StepName`](shared::grant::StepName)
+/// (its position in `ALL` is the step's `position` column).
+pub use shared::grant::StepName as Step;
 
-impl Step {
-    pub const ALL: [Step; 10] = [
-        Step::User,
-        Step::Licence,
-        Step::PermissionSet,
-        Step::Assignment,
-        Step::Visibility,
-        Step::App,
-        Step::AppDeployed,
-        Step::Consumer,
-        Step::Proof,
-        Step::Restrict,
-    ];
+/// The step whose success makes the grant ready.
+pub(crate) const LAST_STEP: Step = Step::Restrict;
 
-    /// The step whose success makes the grant ready.
-    pub const LAST: Step = Step::Restrict;
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::User => "user",
-            Step::Licence => "licence",
-            Step::PermissionSet => "permission_set",
-            Step::Assignment => "assignment",
-            Step::Visibility => "visibility",
-            Step::App => "app",
-            Step::AppDeployed => "app_deployed",
-            Step::Consumer => "consumer",
-            Step::Proof => "proof",
-            Step::Restrict => "restrict",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Step::User => "Integration user",
-            Step::Licence => "API integration licence",
-            Step::PermissionSet => "Permission set and its permissions",
-            Step::Assignment => "Permission set assignment (expires with the grant)",
-            Step::Visibility => "Record visibility",
-            Step::App => "External Client App (deploy started)",
-            Step::AppDeployed => "External Client App (deployed)",
-            Step::Consumer => "The app's OAuth consumer",
-            Step::Proof => "Least-privilege proof",
-            Step::Restrict => "IP ranges recorded on the app (checked in the usage files)",
-        }
-    }
-
-    fn position(self) -> i64 {
-        Self::ALL.iter().position(|s| *s == self).unwrap_or(0) as i64
-    }
+/// Where `step` comes in the run (the `position` column).
+fn position(step: Step) -> i64 {
+    Step::ALL.iter().position(|s| *s == step).unwrap_or(0) as i64
 }
 
 /// Creates the run's steps for a new grant, in the approval's transaction.
@@ -138,14 +78,14 @@ pub(crate) async fn plan(
     grant_id: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    for step in Step::ALL {
+    for &step in Step::ALL {
         sqlx::query(
             "INSERT INTO provisioning_steps (grant_id, step, position, state, next_attempt_at, updated_at) \
              VALUES ($1, $2, $3, 'pending', $4, $4)",
         )
         .bind(grant_id)
         .bind(step.as_str())
-        .bind(step.position())
+        .bind(position(step))
         .bind(now)
         .execute(&mut **tx)
         .await?;

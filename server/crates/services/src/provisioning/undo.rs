@@ -11,6 +11,7 @@
 use salesforce::metadata::DeployId;
 use salesforce::{Client, Cond, SalesforceId, Soql};
 use serde_json::{Value, json};
+use shared::grant::GrantState;
 use shared::scope::VisibilityRule;
 
 use super::context::Context;
@@ -18,7 +19,8 @@ use super::records::{check_saved, find, soql};
 use super::sharing::{OwnerRow, chosen_by_object, share_object};
 use super::user::{LICENCE, licence_id};
 use super::{Step, StepFailure};
-use crate::audit::{self, Actor, Event, Outcome};
+
+use crate::audit::{self, Actor, AuditAction, Target};
 use crate::clock::now_ms;
 use crate::db::Database;
 use crate::eca;
@@ -86,30 +88,31 @@ pub async fn cancel(
     .fetch_one(&mut *tx.tx)
     .await?;
     let (grant_state, action, outcome) = if started == 0 {
-        ("cancelled", "provisioning.cancelled", Cancelled::Now)
+        (
+            GrantState::Cancelled,
+            AuditAction::ProvisioningCancelled,
+            Cancelled::Now,
+        )
     } else {
         (
-            "cancelling",
-            "provisioning.cancel_requested",
+            GrantState::Cancelling,
+            AuditAction::ProvisioningCancelRequested,
             Cancelled::Undoing,
         )
     };
     sqlx::query("UPDATE grants SET state = $1, attention = NULL, updated_at = $2 WHERE id = $3")
-        .bind(grant_state)
+        .bind(grant_state.as_str())
         .bind(now)
         .bind(grant_id)
         .execute(&mut *tx.tx)
         .await?;
-    audit::append(
+    audit::record(
         &mut tx.tx,
-        Event {
-            actor,
-            action,
-            target_type: "grant",
-            target_id: grant_id,
-            outcome: Outcome::Success,
-            details: json!({ "was": state, "steps_to_undo": started }),
-        },
+        actor,
+        action,
+        Target::Grant,
+        grant_id,
+        json!({ "was": state, "steps_to_undo": started }),
     )
     .await?;
     tx.commit().await?;

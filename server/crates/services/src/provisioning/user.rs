@@ -17,35 +17,14 @@ use crate::org_failure::not_found;
 /// because a standard profile's name comes back translated in the querying user's language.
 const PROFILE: &str = "Minimum Access - API Only Integrations";
 
-/// How the Salesforce Integration user licence is found without its (translatable) label:
-/// its `LicenseDefinitionKey`, whose value is not in Salesforce's list (UNCONFIRMED), or
-/// else its `Name` (the licence's internal name).
-pub fn integration_licence() -> Cond {
-    Cond::or([
-        Cond::eq(
-            "LicenseDefinitionKey",
-            crate::usage::collector::INTEGRATION_LICENCE_KEY,
-        ),
-        Cond::eq("Name", crate::usage::collector::INTEGRATION_LICENCE),
-    ])
-}
-
 /// The API-only profile of the integration licence, by its attributes.
 fn api_only_profile() -> Cond {
     Cond::and([
         Cond::eq("PermissionsApiUserOnly", true),
-        Cond::or([
-            Cond::eq(
-                "UserLicense.LicenseDefinitionKey",
-                crate::usage::collector::INTEGRATION_LICENCE_KEY,
-            ),
-            Cond::eq(
-                "UserLicense.Name",
-                crate::usage::collector::INTEGRATION_LICENCE,
-            ),
-        ]),
+        crate::licence::profile_licence(),
     ])
 }
+
 /// The permission set licence every integration user gets.
 pub(super) const LICENCE: &str = "SalesforceAPIIntegrationPsl";
 

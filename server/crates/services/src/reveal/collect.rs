@@ -11,7 +11,7 @@ use super::{
     Revealed, from_salesforce, mask_email,
 };
 use crate::Portal;
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, AuditAction, Outcome, Target};
 use crate::clock::{now_ms, rfc3339};
 use crate::eca;
 use crate::mail::Mail;
@@ -131,17 +131,7 @@ impl Portal {
                 },
             )
             .await?;
-        audit::append(
-            &mut tx.tx,
-            Event {
-                actor,
-                action: "reveal.code_sent",
-                target_type: "grant",
-                target_id: &link.grant_id,
-                outcome: Outcome::Success,
-                details: json!({ "link": link.id, "sent_to": link.contact_email, "code_number": link.codes_sent + 1 }),
-            },
-        )
+        audit::record(&mut tx.tx, actor, AuditAction::RevealCodeSent, Target::Grant, &link.grant_id, json!({ "link": link.id, "sent_to": link.contact_email, "code_number": link.codes_sent + 1 }))
         .await?;
         tx.commit().await?;
         self.mail.wake();
@@ -216,16 +206,14 @@ impl Portal {
                 .bind(&link.id)
                 .execute(&mut *tx.tx)
                 .await?;
-                audit::append(
+                audit::record_outcome(
                     &mut tx.tx,
-                    Event {
-                        actor,
-                        action: "secret.reveal_failed",
-                        target_type: "grant",
-                        target_id: &link.grant_id,
-                        outcome: Outcome::Failure,
-                        details: json!({ "link": link.id, "error": e.detail() }),
-                    },
+                    actor,
+                    AuditAction::SecretRevealFailed,
+                    Outcome::Failure,
+                    Target::Grant,
+                    &link.grant_id,
+                    json!({ "link": link.id, "error": e.detail() }),
                 )
                 .await?;
                 tx.commit().await?;
@@ -276,21 +264,18 @@ impl Portal {
             true,
         )
         .await?;
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor,
-                action: "secret.revealed",
-                target_type: "grant",
-                target_id: &link.grant_id,
-                outcome: Outcome::Success,
-                details: json!({
-                    "link": link.id,
-                    "consumer_key": key,
-                    "app": app_id,
-                    "source": source,
-                }),
-            },
+            actor,
+            AuditAction::SecretRevealed,
+            Target::Grant,
+            &link.grant_id,
+            json!({
+                "link": link.id,
+                "consumer_key": key,
+                "app": app_id,
+                "source": source,
+            }),
         )
         .await?;
         tx.commit().await?;
@@ -382,16 +367,14 @@ impl Portal {
             .bind(&link.id)
             .execute(&mut *tx.tx)
             .await?;
-        audit::append(
+        audit::record_outcome(
             &mut tx.tx,
-            Event {
-                actor,
-                action: "reveal.code_rejected",
-                target_type: "grant",
-                target_id: &link.grant_id,
-                outcome: Outcome::Denied,
-                details: json!({ "link": link.id, "attempt": attempts }),
-            },
+            actor,
+            AuditAction::RevealCodeRejected,
+            Outcome::Denied,
+            Target::Grant,
+            &link.grant_id,
+            json!({ "link": link.id, "attempt": attempts }),
         )
         .await?;
         if locks {
@@ -407,16 +390,14 @@ impl Portal {
                 ),
             )
             .await?;
-            audit::append(
+            audit::record_outcome(
                 &mut tx.tx,
-                Event {
-                    actor,
-                    action: "reveal.locked",
-                    target_type: "grant",
-                    target_id: &link.grant_id,
-                    outcome: Outcome::Denied,
-                    details: json!({ "link": link.id, "attempts": attempts }),
-                },
+                actor,
+                AuditAction::RevealLocked,
+                Outcome::Denied,
+                Target::Grant,
+                &link.grant_id,
+                json!({ "link": link.id, "attempts": attempts }),
             )
             .await?;
         }

@@ -5,7 +5,7 @@ use serde_json::json;
 use sqlx::{Any, Row, Transaction};
 
 use super::{Handover, MAX_ATTEMPTS, RevealError};
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, AuditAction, Target};
 use crate::clock::{now_ms, rfc3339};
 use crate::db::DatabaseKind;
 use crate::mail::Mail;
@@ -209,22 +209,19 @@ pub(crate) async fn issue_link(
         true,
     )
     .await?;
-    audit::append(
+    audit::record(
         tx,
-        Event {
-            actor,
-            action: "reveal.link_issued",
-            target_type: "grant",
-            target_id: grant_id,
-            outcome: Outcome::Success,
-            details: json!({
-                "link": link_id,
-                "reason": reason,
-                "expires_at": rfc3339(expires_at),
-                "sent_to": contact_email,
-                "links_superseded": superseded,
-            }),
-        },
+        actor,
+        AuditAction::RevealLinkIssued,
+        Target::Grant,
+        grant_id,
+        json!({
+            "link": link_id,
+            "reason": reason,
+            "expires_at": rfc3339(expires_at),
+            "sent_to": contact_email,
+            "links_superseded": superseded,
+        }),
     )
     .await?;
     Ok(())

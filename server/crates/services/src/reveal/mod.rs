@@ -33,7 +33,7 @@ use serde_json::json;
 pub use shared::reveal::{CredentialStatus, LinkState, LinkView, Report};
 
 use crate::Portal;
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, AuditAction, Target};
 use crate::clock::now_ms;
 use crate::mail::Mailer;
 use crate::vault::Vault;
@@ -68,16 +68,13 @@ pub async fn destroy_uncollectable(db: &crate::Database) -> Result<u64, sqlx::Er
             .bind(grant_id)
             .execute(&mut *tx.tx)
             .await?;
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor: &Actor::system(),
-                action: "secret.sealed_destroyed",
-                target_type: "grant",
-                target_id: grant_id,
-                outcome: Outcome::Success,
-                details: json!({ "reason": "no link can reveal it any more" }),
-            },
+            &Actor::system(),
+            AuditAction::SecretSealedDestroyed,
+            Target::Grant,
+            grant_id,
+            json!({ "reason": "no link can reveal it any more" }),
         )
         .await?;
     }

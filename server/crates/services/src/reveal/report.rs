@@ -11,7 +11,7 @@ use super::{
     mask_email,
 };
 use crate::Portal;
-use crate::audit::{self, Actor, Event, Outcome};
+use crate::audit::{self, Actor, AuditAction, Outcome, Target};
 use crate::clock::{now_ms, rfc3339};
 use crate::eca;
 use crate::mail::Mail;
@@ -159,17 +159,7 @@ impl Portal {
                 },
             )
             .await?;
-        audit::append(
-            &mut tx.tx,
-            Event {
-                actor,
-                action: "reveal.disown_code_sent",
-                target_type: "grant",
-                target_id: &link.grant_id,
-                outcome: Outcome::Success,
-                details: json!({ "link": link.id, "sent_to": link.contact_email, "code_number": link.disown_codes_sent + 1 }),
-            },
-        )
+        audit::record(&mut tx.tx, actor, AuditAction::RevealDisownCodeSent, Target::Grant, &link.grant_id, json!({ "link": link.id, "sent_to": link.contact_email, "code_number": link.disown_codes_sent + 1 }))
         .await?;
         tx.commit().await?;
         self.mail.wake();
@@ -222,16 +212,14 @@ impl Portal {
                 .bind(&link.id)
                 .execute(&mut *tx.tx)
                 .await?;
-                audit::append(
+                audit::record_outcome(
                     &mut tx.tx,
-                    Event {
-                        actor,
-                        action: "reveal.disown_code_rejected",
-                        target_type: "grant",
-                        target_id: &link.grant_id,
-                        outcome: Outcome::Denied,
-                        details: json!({ "link": link.id, "attempt": attempts }),
-                    },
+                    actor,
+                    AuditAction::RevealDisownCodeRejected,
+                    Outcome::Denied,
+                    Target::Grant,
+                    &link.grant_id,
+                    json!({ "link": link.id, "attempt": attempts }),
                 )
                 .await?;
                 tx.commit().await?;
@@ -255,16 +243,13 @@ impl Portal {
             .bind(&link.id)
             .execute(&mut *tx.tx)
             .await?;
-            audit::append(
+            audit::record(
                 &mut tx.tx,
-                Event {
-                    actor,
-                    action: "secret.disowned",
-                    target_type: "grant",
-                    target_id: &link.grant_id,
-                    outcome: Outcome::Success,
-                    details: json!({ "link": link.id, "revealed_at": link.revealed_at.map(rfc3339) }),
-                },
+                actor,
+                AuditAction::SecretDisowned,
+                Target::Grant,
+                &link.grant_id,
+                json!({ "link": link.id, "revealed_at": link.revealed_at.map(rfc3339) }),
             )
             .await?;
             tx.commit().await?;
@@ -273,23 +258,21 @@ impl Portal {
         let rotated = self.rotate(&link.grant_id).await;
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
-        audit::append(
+        audit::record_outcome(
             &mut tx.tx,
-            Event {
-                actor,
-                action: "secret.rotated",
-                target_type: "grant",
-                target_id: &link.grant_id,
-                outcome: if rotated.is_ok() {
-                    Outcome::Success
-                } else {
-                    Outcome::Failure
-                },
-                details: json!({
-                    "reason": "contractor reported a reveal they did not make",
-                    "error": rotated.as_ref().err().map(RevealError::detail),
-                }),
+            actor,
+            AuditAction::SecretRotated,
+            if rotated.is_ok() {
+                Outcome::Success
+            } else {
+                Outcome::Failure
             },
+            Target::Grant,
+            &link.grant_id,
+            json!({
+                "reason": "contractor reported a reveal they did not make",
+                "error": rotated.as_ref().err().map(RevealError::detail),
+            }),
         )
         .await?;
         let rotation = match &rotated {
@@ -363,32 +346,27 @@ impl Portal {
         }
         if let Err(e) = self.rotate(grant_id).await {
             let mut tx = self.db.begin_write().await?;
-            audit::append(
+            audit::record_outcome(
                 &mut tx.tx,
-                Event {
-                    actor,
-                    action: "secret.rotated",
-                    target_type: "grant",
-                    target_id: grant_id,
-                    outcome: Outcome::Failure,
-                    details: json!({ "reason": "new link", "error": e.detail() }),
-                },
+                actor,
+                AuditAction::SecretRotated,
+                Outcome::Failure,
+                Target::Grant,
+                grant_id,
+                json!({ "reason": "new link", "error": e.detail() }),
             )
             .await?;
             tx.commit().await?;
             return Err(e);
         }
         let mut tx = self.db.begin_write().await?;
-        audit::append(
+        audit::record(
             &mut tx.tx,
-            Event {
-                actor,
-                action: "secret.rotated",
-                target_type: "grant",
-                target_id: grant_id,
-                outcome: Outcome::Success,
-                details: json!({ "reason": "new link" }),
-            },
+            actor,
+            AuditAction::SecretRotated,
+            Target::Grant,
+            grant_id,
+            json!({ "reason": "new link" }),
         )
         .await?;
         issue_link(&mut tx.tx, &self.handover(), grant_id, actor, "reissued").await?;

@@ -648,27 +648,21 @@ pub async fn set_frozen(
     Ok(())
 }
 
-/// Revokes the tokens the grant's app issued to its integration user. A grant whose app
-/// step recorded no app id has no app (nothing to revoke).
+/// Revokes the tokens the grant's app issued to its integration user. A grant with no app
+/// id recorded (its consumer step has not succeeded, or was undone) has no app (nothing to
+/// revoke).
 async fn revoke_app_tokens(
     db: &Database,
     salesforce: &Client,
     grant: &Monitored,
 ) -> Result<(), String> {
-    let output: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT output FROM provisioning_steps WHERE grant_id = $1 AND step = $2 AND state = $3",
-    )
-    .bind(&grant.grant_id)
-    .bind(StepName::Consumer.as_str())
-    .bind(StepState::Succeeded.as_str())
-    .fetch_optional(db.pool())
-    .await
-    .map_err(|e| e.to_string())?;
-    let Some(app_id) = output
-        .flatten()
-        .and_then(|o| serde_json::from_str::<Value>(&o).ok())
-        .and_then(|o| o["app_id"].as_str().map(str::to_string))
-    else {
+    let app_id: Option<Option<String>> =
+        sqlx::query_scalar("SELECT app_id FROM grants WHERE id = $1")
+            .bind(&grant.grant_id)
+            .fetch_optional(db.pool())
+            .await
+            .map_err(|e| e.to_string())?;
+    let Some(app_id) = app_id.flatten() else {
         return Ok(());
     };
     salesforce
@@ -833,20 +827,6 @@ pub async fn lift(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The usage queries join on steps by `StepName`; the engine names its steps itself
-    /// (`provisioning::Step`, until issue 16's step 2 makes it use `StepName`). Both must
-    /// spell and label every step alike.
-    #[test]
-    fn step_names_are_the_engines() {
-        use crate::provisioning::Step;
-        let engine: Vec<(&str, &str)> = Step::ALL.iter().map(|s| (s.as_str(), s.label())).collect();
-        let shared: Vec<(&str, &str)> = StepName::ALL
-            .iter()
-            .map(|s| (s.as_str(), s.label()))
-            .collect();
-        assert_eq!(engine, shared);
-    }
 
     #[test]
     fn levels_follow_the_budget() {

@@ -36,15 +36,10 @@ use sqlx::Row;
 use super::ingest::{FileTotals, Ingest, IngestError};
 use crate::clock::{now_ms, to_datetime};
 use crate::db::Database;
+use crate::licence::INTEGRATION_LICENCE;
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
-
-/// The user licence the integration users hold (reference §7.3).
-pub const INTEGRATION_LICENCE: &str = "Salesforce Integration";
-/// Its `LicenseDefinitionKey` (UNCONFIRMED: not in Salesforce's list of keys); the licence
-/// is looked up by either, never by its translated label.
-pub const INTEGRATION_LICENCE_KEY: &str = "SFDC_INTEGRATION";
 
 /// Where a run is, for tests that stop it at a chosen point.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -320,7 +315,7 @@ impl Collector {
         };
         let licences = Soql::select(&["Id", "Name", "TotalLicenses", "UsedLicenses"])
             .from("UserLicense")
-            .filter(crate::provisioning::integration_licence())
+            .filter(crate::licence::integration_licence())
             .limit(1)
             .build()
             .map_err(|e| CollectError::Listing(e.into()))?;

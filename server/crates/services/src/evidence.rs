@@ -9,8 +9,8 @@
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use super::anchor::{self, Anchorer};
-use super::{COLUMNS, Entry};
+use crate::audit::anchor::{self, Anchorer};
+use crate::audit::{COLUMNS, Entry};
 use crate::clock::{now_ms, rfc3339};
 use crate::db::Database;
 
@@ -138,10 +138,11 @@ pub async fn pack(
     for row in &steps {
         let step: String = row.try_get("step")?;
         let output = json_or_text(row.try_get("output")?);
-        if step == crate::provisioning::Step::Proof.as_str() {
+        if step == shared::grant::StepName::Proof.as_str() {
             proof = output["checks"].clone();
         }
-        let label = crate::provisioning::Step::parse(&step)
+        let label = shared::grant::StepName::parse(&step)
+            .ok()
             .map_or_else(|| step.clone(), |s| s.label().to_string());
         provisioning.push(json!({
             "step": step,
