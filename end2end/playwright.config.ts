@@ -54,6 +54,9 @@ function server(listen: number, sandbox: number, database: "sqlite" | "postgres"
       // The usage collector runs when a test presses "Collect usage now", never on its
       // own in the middle of one.
       USAGE_COLLECT_SECONDS: "0",
+      // Every test submits from 127.0.0.1: the suite makes more requests than a person
+      // would in an hour (the limit itself is tested in the Rust tests).
+      SUBMISSIONS_PER_HOUR: "1000",
     },
   };
 }

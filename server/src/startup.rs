@@ -193,6 +193,7 @@ impl Application {
                 approvals_required: config.approvals_required,
                 reveal_link_hours: config.reveal_link_hours,
                 reveal_report_hours: config.reveal_report_hours,
+                submissions_per_hour: config.submissions_per_hour,
                 sandbox_mode: org.sandbox,
                 roles: config.roles.clone(),
                 licences: config.licences,

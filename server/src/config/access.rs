@@ -57,6 +57,11 @@ settings! {
             parse: |raw| number(raw, 1..=720).map(|n| n as i64),
             help: "how long after a reveal the contractor can report it as not theirs (\"I did not do this\", from the newest link, with a mailed code; 1 to 720 hours)",
         },
+        SUBMISSIONS_PER_HOUR: i64 {
+            default: Value("10"),
+            parse: |raw| number(raw, 1..=100_000).map(|n| n as i64),
+            help: "access requests one client (an IPv4 address, an IPv6 /64) may submit an hour; more get 429",
+        },
     ];
 }
 

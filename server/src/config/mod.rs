@@ -157,6 +157,8 @@ pub struct Config {
     pub reveal_link_hours: i64,
     /// How long after a reveal "I did not do this" is taken (`REVEAL_REPORT_HOURS`).
     pub reveal_report_hours: i64,
+    /// Access requests one client may submit an hour (`SUBMISSIONS_PER_HOUR`).
+    pub submissions_per_hour: i64,
     /// The AES-256-GCM key for orgs whose credentials API returns no secrets
     /// (`CREDENTIAL_KEY_FILE`; generated when absent).
     pub credential_key_file: PathBuf,
@@ -259,6 +261,7 @@ impl Config {
         let provisioning_workers = PROVISIONING_WORKERS.read(source)?;
         let reveal_link_hours = REVEAL_LINK_HOURS.read(source)?;
         let reveal_report_hours = REVEAL_REPORT_HOURS.read(source)?;
+        let submissions_per_hour = SUBMISSIONS_PER_HOUR.read(source)?;
         let key_file = |setting: &Setting<PathBuf>, default: &str| {
             setting
                 .get(source)
@@ -300,6 +303,7 @@ impl Config {
             provisioning_workers,
             reveal_link_hours,
             reveal_report_hours,
+            submissions_per_hour,
             credential_key_file,
             code_key_file,
             audit_anchor_key_file,
