@@ -4,6 +4,12 @@
 //! The crate is compiled twice: with `ssr` into the server, with `hydrate` into the wasm
 //! bundle. Anything that must never reach the browser stays behind `#[cfg(feature = "ssr")]`.
 
+// The workspace denies unwrap, expect and panic; unit tests may use them.
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod api;
 pub mod layout;
 pub mod pages;

@@ -20,6 +20,8 @@
 //! BENCH_AUDIT_ENTRIES=200000 BENCH_SECONDS=5 cargo bench -p server --bench audit_page
 //! ```
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "support/wrk.rs"]

@@ -13,6 +13,8 @@
 //! BENCH_RUNS=10 BENCH_LATENCY_MS=200 cargo bench -p server --bench onboarding
 //! ```
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -21,6 +21,8 @@
 //! PostgreSQL is used when `PORTCULLIS_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) answers; otherwise that half prints SKIPPED.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "support/wrk.rs"]

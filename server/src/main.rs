@@ -1,5 +1,11 @@
 //! The `portcullis` command: runs the portal (the default), and later tools around it.
 
+// The workspace denies unwrap, expect and panic; unit tests may use them.
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

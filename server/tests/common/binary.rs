@@ -271,32 +271,12 @@ impl Drop for PortalProcess {
 
 /// The sandbox org's call log.
 pub async fn call_log(org: &StandaloneOrg) -> Vec<Value> {
-    let log: Value = org
-        .http()
-        .get(format!("{}/__sandbox/calls", org.base_url))
-        .send()
-        .await
-        .expect("call log")
-        .json()
-        .await
-        .expect("call log JSON");
-    log["calls"].as_array().cloned().unwrap_or_default()
+    test_kit::sandbox::call_log(&org.http(), &org.base_url).await
 }
 
 /// Sets the sandbox org's fault rules.
 pub async fn set_faults(org: &StandaloneOrg, rules: Value) {
-    let response = org
-        .http()
-        .put(format!("{}/__sandbox/faults", org.base_url))
-        .json(&serde_json::json!({ "rules": rules }))
-        .send()
-        .await
-        .expect("set faults");
-    assert!(
-        response.status().is_success(),
-        "{:?}",
-        response.text().await
-    );
+    test_kit::sandbox::set_faults(&org.http(), &org.base_url, rules).await;
 }
 
 /// Waits (up to `limit`) for `check` to hold, polling every 10 ms.

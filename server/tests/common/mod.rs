@@ -1,16 +1,14 @@
 //! The test harness: the real application on port 0 with a fresh database of its own
 //! (a SQLite file, or a new PostgreSQL database), and a cookie-keeping HTTP client.
 //!
-//! PostgreSQL tests run when the server at `PORTCULLIS_TEST_POSTGRES_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`) answers. When it does not, they print a
-//! loud SKIPPED line, unless `CI` is set: then they fail.
+//! The databases, `both_databases!`, the SMTP sink and the sandbox org's control API are the
+//! test kit's (`test_kit`); this module adds what needs the server crate itself.
 
 #![allow(dead_code)]
 
 pub mod binary;
 pub mod portal;
 pub mod sandbox;
-pub mod smtp;
 pub mod stress;
 
 use std::sync::Once;
@@ -19,117 +17,10 @@ use std::time::Duration;
 use portcullis::config::Config;
 use portcullis::db::Database;
 use portcullis::{Application, StartupError};
-use sqlx::{Connection, Executor};
-use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-/// Which database engine a test runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Db {
-    Sqlite,
-    Postgres,
-}
-
-pub fn postgres_admin_url() -> String {
-    std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-fn required() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-static POSTGRES: OnceCell<Result<(), String>> = OnceCell::const_new();
-
-/// Whether PostgreSQL tests can run. Panics in CI when they cannot.
-pub async fn postgres_available(test: &str) -> bool {
-    let status = POSTGRES
-        .get_or_init(|| async {
-            let url = postgres_admin_url();
-            match tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&url))
-                .await
-            {
-                Ok(Ok(conn)) => {
-                    let _ = conn.close().await;
-                    Ok(())
-                }
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("connection timed out".to_string()),
-            }
-        })
-        .await;
-    match status {
-        Ok(()) => true,
-        Err(reason) if required() => panic!(
-            "PostgreSQL is required (CI is set) but unreachable at {}: {reason}",
-            postgres_admin_url()
-        ),
-        Err(reason) => {
-            // Written straight to stderr: the test harness captures eprintln! output of
-            // passing tests, and a skip must be seen.
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!! SKIPPED {test} on PostgreSQL: no server at {} ({reason}). \
-                 Set CI=1 to make this a failure.\n",
-                postgres_admin_url()
-            );
-            false
-        }
-    }
-}
-
-/// A fresh, empty PostgreSQL database, dropped when this value is dropped.
-pub struct PgDatabase {
-    pub name: String,
-    pub url: String,
-}
-
-impl PgDatabase {
-    pub async fn create() -> Self {
-        let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&postgres_admin_url())
-            .await
-            .expect("connect to the PostgreSQL admin database");
-        admin
-            .execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .expect("create a test database");
-        let _ = admin.close().await;
-        let mut url = url::Url::parse(&postgres_admin_url()).expect("admin URL");
-        url.set_path(&format!("/{name}"));
-        Self {
-            name,
-            url: url.to_string(),
-        }
-    }
-
-    /// Drops the database now, with its open connections (`WITH (FORCE)`).
-    pub async fn drop_now(name: &str) {
-        if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
-            let _ = admin
-                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                .await;
-            let _ = admin.close().await;
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime: clean up on a thread of our own.
-        let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                rt.block_on(PgDatabase::drop_now(&name));
-            }
-        })
-        .join();
-    }
-}
+pub use test_kit::smtp;
+pub use test_kit::{Engine as Db, PgDatabase, postgres_admin_url, postgres_available};
 
 /// The application under test.
 pub struct TestApp {
@@ -314,34 +205,6 @@ pub async fn startup_error(config: Config) -> StartupError {
         Ok(_) => panic!("start-up was expected to fail"),
         Err(e) => e,
     }
-}
-
-/// Declares one test body twice: `<name>::sqlite` and `<name>::postgres`.
-#[macro_export]
-macro_rules! db_test {
-    ($name:ident, |$app:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let $app = $crate::common::TestApp::spawn($crate::common::Db::Sqlite)
-                    .await
-                    .expect("SQLite is always available");
-                $body
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let Some($app) = $crate::common::TestApp::spawn($crate::common::Db::Postgres).await
-                else {
-                    return;
-                };
-                $body
-            }
-        }
-    };
 }
 
 /// One TLS identity for every embedded sandbox org of this test process: written into each

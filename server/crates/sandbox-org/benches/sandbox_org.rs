@@ -6,6 +6,8 @@
 //! Runs a standalone-configured org (HTTPS, state directory) in this process and drives it
 //! with CONCURRENCY keep-alive clients for SECONDS per measurement. Figures, not assertions.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -13,11 +13,13 @@
 //! BENCH_INGEST_MB=256 cargo bench -p services --bench usage_ingest
 //! ```
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{BufWriter, Read, Write};
 use std::process::Command;
 use std::time::Instant;
 
-use services::testing::{peak_rss_mib, reset_peak_rss, setting};
+use test_kit::bench::{peak_rss_mib, reset_peak_rss, setting};
 use services::usage::ingest::Ingest;
 
 /// Writes about `bytes` of CSV; returns the number of data rows.

@@ -27,7 +27,7 @@ const SERVICE_LAYERS: &[&[&str]] = &[
     &["reveal"],
     &["provisioning"],
     &["decisions", "usage"],
-    &["catalog", "doctor", "evidence", "testing"],
+    &["catalog", "doctor", "evidence"],
 ];
 
 const MAX_LINES: usize = 1_000;

@@ -1,0 +1,18 @@
+//! The services' integration tests, one binary: the domain on SQLite and PostgreSQL,
+//! against an in-process sandbox org where it calls the org. The fixtures are the test
+//! kit's (`test_kit::portal`, here `common`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use test_kit::portal as common;
+
+mod alerts;
+mod audit;
+mod blast;
+mod catalog;
+mod counters;
+mod decisions;
+mod intake;
+mod provisioning;
+mod queue;
+mod usage;

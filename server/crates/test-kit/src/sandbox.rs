@@ -1,0 +1,60 @@
+//! The sandbox org's control API (`/__sandbox`), as tests drive it: fault rules and the call
+//! log. `org_url` is the org's base URL; `http` a client that trusts it.
+
+use reqwest::{Client, Method};
+use serde_json::{Value, json};
+
+/// Sends `body` to the control API at `path` (say `/__sandbox/faults`); panics, with the
+/// org's answer, unless it succeeds.
+pub async fn control(http: &Client, org_url: &str, method: Method, path: &str, body: Value) {
+    let response = http
+        .request(method, format!("{}{path}", org_url.trim_end_matches('/')))
+        .json(&body)
+        .send()
+        .await
+        .expect("the sandbox org's control API");
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.text().await.unwrap_or_default()
+    );
+}
+
+/// Replaces the org's fault rules with `rules` (a JSON array of rules).
+pub async fn set_faults(http: &Client, org_url: &str, rules: Value) {
+    control(
+        http,
+        org_url,
+        Method::PUT,
+        "/__sandbox/faults",
+        json!({ "rules": rules }),
+    )
+    .await;
+}
+
+/// Removes every fault rule.
+pub async fn clear_faults(http: &Client, org_url: &str) {
+    let response = http
+        .delete(format!("{}/__sandbox/faults", org_url.trim_end_matches('/')))
+        .send()
+        .await
+        .expect("clear the sandbox org's faults");
+    assert!(
+        response.status().is_success(),
+        "{:?}",
+        response.text().await
+    );
+}
+
+/// The org's call log: every call it answered, oldest first.
+pub async fn call_log(http: &Client, org_url: &str) -> Vec<Value> {
+    let log: Value = http
+        .get(format!("{}/__sandbox/calls", org_url.trim_end_matches('/')))
+        .send()
+        .await
+        .expect("call log")
+        .json()
+        .await
+        .expect("call log JSON");
+    log["calls"].as_array().cloned().unwrap_or_default()
+}

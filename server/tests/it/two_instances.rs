@@ -1,0 +1,159 @@
+//! Two portal processes on one PostgreSQL database share the provisioning work: 50 grants
+//! approved at once all become ready, and the sandbox org's call log shows that no step
+//! ran twice (each grant's user, licence, permission set, assignment, shares and app deploy
+//! made exactly once).
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::binary::{self, PortalProcess, approve_grants, case_scope, open_database};
+use common::sandbox::{StandaloneOrg, first_cases};
+use common::{PgDatabase, postgres_available};
+use serde_json::{Value, json};
+
+const GRANTS: usize = 50;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_provision_fifty_grants_with_no_step_twice() {
+    if !postgres_available("two_instances_provision_fifty_grants_with_no_step_twice").await {
+        return;
+    }
+    let pg = PgDatabase::create().await;
+    let org = StandaloneOrg::start();
+    let admin = org.admin_client();
+    // Enough Salesforce Integration licences for every grant.
+    let bought = org
+        .http()
+        .patch(format!("{}/__sandbox/settings", org.base_url))
+        .json(&json!({ "integrationLicenses": GRANTS + 5 }))
+        .send()
+        .await
+        .unwrap();
+    assert!(bought.status().is_success());
+    let db = open_database(&pg.url).await;
+    let cases: Vec<String> = first_cases(&admin, 2)
+        .await
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
+    let companies: Vec<String> = (0..GRANTS).map(|i| format!("Vendor {i}")).collect();
+    let grants = approve_grants(&db, &org, &companies, &case_scope(cases.clone()), "").await;
+    let since = binary::call_log(&org)
+        .await
+        .last()
+        .and_then(|c| c["seq"].as_u64())
+        .unwrap_or(0);
+
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let a = PortalProcess::start(&org, &pg.url, dir_a.path(), 2);
+    let b = PortalProcess::start(&org, &pg.url, dir_b.path(), 2);
+    let started = std::time::Instant::now();
+    binary::wait_for(
+        Duration::from_secs(300),
+        "every grant to finish",
+        || async {
+            let open: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM grants WHERE state IN ('approved', 'provisioning')",
+            )
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+            open == 0
+        },
+    )
+    .await;
+    eprintln!(
+        "{GRANTS} grants provisioned by two instances in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    a.kill9();
+    b.kill9();
+
+    let states: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, state, attention FROM grants")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(states.len(), grants.len());
+    for (id, state, attention) in &states {
+        assert!(grants.contains(id));
+        assert_eq!(state, "ready", "grant {id}: {attention:?}");
+    }
+    // Both instances did some of the work.
+    let workers: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT details FROM audit_log WHERE action = 'provisioning.step_started'",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    let workers: std::collections::BTreeSet<String> = workers
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|d| d["worker"].as_str().map(str::to_string))
+        .collect();
+    assert!(workers.len() >= 2, "the work was shared: {workers:?}");
+
+    let calls: Vec<Value> = binary::call_log(&org)
+        .await
+        .into_iter()
+        .filter(|c| c["seq"].as_u64().unwrap_or(0) > since)
+        .collect();
+    let mut made: BTreeMap<String, usize> = BTreeMap::new();
+    for effect in calls
+        .iter()
+        .flat_map(|c| c["effects"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e.as_str().map(str::to_string))
+    {
+        let kind = effect
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        *made.entry(kind).or_default() += 1;
+    }
+    // Two permission sets per grant, each made and assigned once: its permissions, and the
+    // licence-less one that pre-authorises its app (issue 14, item 3).
+    for (kind, per_grant) in [
+        ("create User", 1),
+        ("create PermissionSetLicenseAssign", 1),
+        ("create PermissionSet", 2),
+        ("create PermissionSetAssignment", 2),
+    ] {
+        assert_eq!(
+            made.get(kind).copied().unwrap_or(0),
+            GRANTS * per_grant,
+            "{kind}: once per grant (and set), never twice: {made:?}"
+        );
+    }
+    assert_eq!(
+        made.get("create CaseShare").copied().unwrap_or(0),
+        GRANTS * cases.len(),
+        "each share made once: {made:?}"
+    );
+    let deploys = calls
+        .iter()
+        .filter(|c| {
+            c["method"] == "POST"
+                && c["path"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("/metadata/deployRequest")
+                && c["status"].as_u64().is_some_and(|s| s < 300)
+        })
+        .count();
+    assert_eq!(deploys, GRANTS, "one app deploy per grant");
+    let attempts: i64 =
+        sqlx::query_scalar("SELECT CAST(SUM(attempts) AS BIGINT) FROM provisioning_steps")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        attempts,
+        (GRANTS * services::provisioning::Step::ALL.len()) as i64,
+        "every step ran exactly once"
+    );
+    db.close().await;
+}
