@@ -5,10 +5,7 @@
 //! bundle. Anything that must never reach the browser stays behind `#[cfg(feature = "ssr")]`.
 
 // The workspace denies unwrap, expect and panic; unit tests may use them.
-#![cfg_attr(
-    test,
-    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod api;
 pub mod layout;

@@ -1,10 +1,7 @@
 //! The wasm entry point: hydrates the server-rendered page so that it becomes interactive.
 
 // The workspace denies unwrap, expect and panic; unit tests may use them.
-#![cfg_attr(
-    test,
-    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {

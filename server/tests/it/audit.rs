@@ -7,10 +7,10 @@ use crate::common;
 
 use common::portal::{self, browser, call, sign_in, submit};
 use common::{Db, TestApp};
-use test_kit::both_databases;
 use reqwest::StatusCode;
 use serde_json::Value;
 use services::audit::{AuditAction, Entry};
+use test_kit::both_databases;
 
 async fn get(client: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCode, String) {
     let response = client.get(app.at(path)).send().await.unwrap();

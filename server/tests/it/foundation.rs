@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Db, PgDatabase, TestApp, postgres_available, startup_error, test_config};
-use test_kit::both_databases;
 use reqwest::StatusCode;
+use test_kit::both_databases;
 
 const MIGRATIONS_SQLITE: &str = "../migrations/sqlite";
 const MIGRATIONS_POSTGRES: &str = "../migrations/postgres";
@@ -24,56 +24,64 @@ fn migration_count(dir: &str) -> i64 {
         .count() as i64
 }
 
-both_databases!(migrations_apply_and_the_app_is_ready, |app = TestApp::spawn| {
-    let dir = match app.kind {
-        Db::Sqlite => MIGRATIONS_SQLITE,
-        Db::Postgres => MIGRATIONS_POSTGRES,
-    };
-    let applied: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = $1")
-            .bind(true)
-            .fetch_one(app.db.pool())
+both_databases!(
+    migrations_apply_and_the_app_is_ready,
+    TestApp::spawn,
+    |app| {
+        let dir = match app.kind {
+            Db::Sqlite => MIGRATIONS_SQLITE,
+            Db::Postgres => MIGRATIONS_POSTGRES,
+        };
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = $1")
+                .bind(true)
+                .fetch_one(app.db.pool())
+                .await
+                .expect("the migrations table exists");
+        assert_eq!(applied, migration_count(dir));
+        // The tables the migrations create are usable.
+        sqlx::query("INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3)")
+            .bind("probe")
+            .bind("{}")
+            .bind(0_i64)
+            .execute(app.db.pool())
             .await
-            .expect("the migrations table exists");
-    assert_eq!(applied, migration_count(dir));
-    // The tables the migrations create are usable.
-    sqlx::query("INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3)")
-        .bind("probe")
-        .bind("{}")
-        .bind(0_i64)
-        .execute(app.db.pool())
-        .await
-        .expect("sessions table");
+            .expect("sessions table");
 
-    let health = app.get("/healthz").await;
-    assert_eq!(health.status(), StatusCode::OK);
-    let ready = app.get("/readyz").await;
-    assert_eq!(ready.status(), StatusCode::OK);
-    let body: serde_json::Value = ready.json().await.unwrap();
-    assert_eq!(body["checks"]["database"], "ok");
-});
+        let health = app.get("/healthz").await;
+        assert_eq!(health.status(), StatusCode::OK);
+        let ready = app.get("/readyz").await;
+        assert_eq!(ready.status(), StatusCode::OK);
+        let body: serde_json::Value = ready.json().await.unwrap();
+        assert_eq!(body["checks"]["database"], "ok");
+    }
+);
 
-both_databases!(migrations_are_idempotent_across_restarts, |app = TestApp::spawn| {
-    let dir = app.dir.path().to_path_buf();
-    let database_url = match &app.pg {
-        Some(pg) => pg.url.clone(),
-        None => format!("sqlite://{}/portcullis.db?mode=rwc", dir.display()),
-    };
-    // A second instance on the same database starts cleanly and applies nothing twice.
-    let second = portcullis::Application::build(test_config(&dir, &database_url))
-        .await
-        .expect("a second start on a migrated database succeeds");
-    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
-        .fetch_one(second.database().pool())
-        .await
-        .unwrap();
-    let dir = if app.kind == Db::Sqlite {
-        MIGRATIONS_SQLITE
-    } else {
-        MIGRATIONS_POSTGRES
-    };
-    assert_eq!(applied, migration_count(dir));
-});
+both_databases!(
+    migrations_are_idempotent_across_restarts,
+    TestApp::spawn,
+    |app| {
+        let dir = app.dir.path().to_path_buf();
+        let database_url = match &app.pg {
+            Some(pg) => pg.url.clone(),
+            None => format!("sqlite://{}/portcullis.db?mode=rwc", dir.display()),
+        };
+        // A second instance on the same database starts cleanly and applies nothing twice.
+        let second = portcullis::Application::build(test_config(&dir, &database_url))
+            .await
+            .expect("a second start on a migrated database succeeds");
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(second.database().pool())
+            .await
+            .unwrap();
+        let dir = if app.kind == Db::Sqlite {
+            MIGRATIONS_SQLITE
+        } else {
+            MIGRATIONS_POSTGRES
+        };
+        assert_eq!(applied, migration_count(dir));
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_reports_an_unreachable_database() {

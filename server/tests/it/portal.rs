@@ -10,9 +10,9 @@ use common::portal::{
 };
 use common::smtp::{SmtpSink, decode_quoted_printable};
 use common::{Db, TestApp};
-use test_kit::both_databases;
 use reqwest::StatusCode;
 use serde_json::Value;
+use test_kit::both_databases;
 
 fn strings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs

@@ -6,9 +6,9 @@ use crate::common;
 
 use common::portal::{BLAKE, browser, sign_in, spawn_portal, submit};
 use common::{Db, TestApp};
-use test_kit::both_databases;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use test_kit::both_databases;
 
 /// Sends `body` to the embedded sandbox org's control API.
 async fn control(app: &TestApp, method: reqwest::Method, path: &str, body: Value) {

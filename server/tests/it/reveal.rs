@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use common::portal::{self, browser, call, link_path, mail_to, pairs, sign_in, six_digits, submit};
 use common::{Db, TestApp};
-use test_kit::both_databases;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::Row;
+use test_kit::both_databases;
 
 /// A grant approved by Blake and provisioned by the portal's workers, ready to hand over.
 struct Ready {

@@ -7,10 +7,10 @@ use crate::common;
 
 use common::portal::{self, SignIn, browser, call, viewer};
 use common::{Db, TestApp};
-use test_kit::both_databases;
 use reqwest::StatusCode;
 use salesforce::{Cond, SalesforceId, Soql};
 use serde_json::Value;
+use test_kit::both_databases;
 
 /// Settings that let a test sign in many times from one address.
 const MANY_SIGN_INS: &[(&str, &str)] = &[
@@ -235,7 +235,7 @@ async fn anonymous_sign_in_requests(app: TestApp) {
 }
 both_databases!(
     anonymous_callbacks_and_logins_leave_no_trace,
-    with |db| TestApp::spawn_env(db, super::MANY_SIGN_INS, |_| {}),
+    with | db | TestApp::spawn_env(db, super::MANY_SIGN_INS, |_| {}),
     anonymous_sign_in_requests
 );
 
@@ -272,7 +272,7 @@ async fn long_reasons(app: TestApp) {
 }
 both_databases!(
     audited_sign_in_failures_keep_a_short_reason,
-    with |db| TestApp::spawn_env(db, &[], |_| {}),
+    with | db | TestApp::spawn_env(db, &[], |_| {}),
     long_reasons
 );
 
@@ -495,7 +495,7 @@ async fn state_before_error(app: TestApp) {
 }
 both_databases!(
     the_callback_checks_state_before_error,
-    with |db| TestApp::spawn_env(db, &[], |_| {}),
+    with | db | TestApp::spawn_env(db, &[], |_| {}),
     state_before_error
 );
 
@@ -527,7 +527,7 @@ async fn other_org(app: TestApp) {
 }
 both_databases!(
     a_sign_in_from_another_org_is_refused,
-    with |db| TestApp::spawn_env(db, &[("SALESFORCE_ORG_ID", "00D000000000001")], |_| {}),
+    with | db | TestApp::spawn_env(db, &[("SALESFORCE_ORG_ID", "00D000000000001")], |_| {}),
     other_org
 );
 
@@ -565,7 +565,7 @@ async fn absolute_lifetime(app: TestApp) {
 }
 both_databases!(
     sessions_end_after_their_absolute_lifetime,
-    with |db| TestApp::spawn_env(db, &[], |_| {}),
+    with | db | TestApp::spawn_env(db, &[], |_| {}),
     absolute_lifetime
 );
 
@@ -666,7 +666,7 @@ async fn roles_rechecked(app: TestApp) {
 }
 both_databases!(
     roles_are_rechecked_in_the_org_while_signed_in,
-    with |db| TestApp::spawn_env(db, &[("SESSION_RECHECK_MINUTES", "0")], |_| {}),
+    with | db | TestApp::spawn_env(db, &[("SESSION_RECHECK_MINUTES", "0")], |_| {}),
     roles_rechecked
 );
 
@@ -710,7 +710,11 @@ async fn hashed_ids(app: TestApp) {
         portal::BLAKE.0
     );
 }
-both_databases!(the_sessions_table_keeps_only_hashes, with |db| TestApp::spawn_env(db, &[], |_| {}), hashed_ids);
+both_databases!(
+    the_sessions_table_keeps_only_hashes,
+    with | db | TestApp::spawn_env(db, &[], |_| {}),
+    hashed_ids
+);
 
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

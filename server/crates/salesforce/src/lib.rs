@@ -52,10 +52,7 @@
 //! go through [`Client::oauth`] ([`oauth_web::OAuthEndpoints`]).
 
 // The workspace denies unwrap, expect and panic; unit tests may use them.
-#![cfg_attr(
-    test,
-    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;
 pub mod client;

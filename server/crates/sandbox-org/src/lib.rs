@@ -9,10 +9,7 @@
 //! made here is commented at the place it is made.
 
 // The workspace denies unwrap, expect and panic; unit tests may use them.
-#![cfg_attr(
-    test,
-    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod access;
 pub mod apps;

@@ -19,8 +19,8 @@ use std::io::{BufWriter, Read, Write};
 use std::process::Command;
 use std::time::Instant;
 
-use test_kit::bench::{peak_rss_mib, reset_peak_rss, setting};
 use services::usage::ingest::Ingest;
+use test_kit::bench::{peak_rss_mib, reset_peak_rss, setting};
 
 /// Writes about `bytes` of CSV; returns the number of data rows.
 fn generate(path: &std::path::Path, bytes: u64) -> u64 {

@@ -38,10 +38,7 @@
 //! construct: "the sandbox org does not support GROUP BY".
 
 // The workspace denies unwrap, expect and panic; unit tests may use them.
-#![cfg_attr(
-    test,
-    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 #![cfg_attr(
     not(test),
     deny(

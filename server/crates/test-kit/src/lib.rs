@@ -31,8 +31,9 @@ pub use db::{Engine, PgDatabase, TestDb, audit_fill, postgres_admin_url, postgre
 ///
 /// - `both_databases!(name, |engine| { … })`: the body with `engine` bound to the
 ///   [`Engine`].
-/// - `both_databases!(name, |app = setup| { … })`: the body with `app` bound to what the
-///   async `setup(engine) -> Option<_>` gives (`None` means PostgreSQL is unreachable).
+/// - `both_databases!(name, setup, |app| { … })`: the body with `app` bound to what the
+///   async `setup(engine) -> Option<_>` gives (`None` means PostgreSQL is unreachable);
+///   `setup` is a path such as `portal_with_org` or `TestApp::spawn`.
 /// - `both_databases!(name)`: calls the async `fn name(engine)` of the enclosing module.
 /// - `both_databases!(name, with setup, body)`: calls the async `fn body(app)` with what
 ///   `setup(engine)` gives, as above.
@@ -59,7 +60,7 @@ macro_rules! both_databases {
             }
         }
     };
-    ($name:ident, |$app:ident = $setup:path| $body:block) => {
+    ($name:ident, $setup:path, |$app:ident| $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;

@@ -1,18 +1,24 @@
-//! Test harness for the review, decision, blast-radius and catalog services: a fresh
-//! database (SQLite or PostgreSQL), a Portal over it, and, where a test needs the org, an
-//! in-process sandbox org the Portal's client talks to over HTTP as the provisioning user.
+//! Portals for the domain tests: a fresh database (SQLite or PostgreSQL), a `Portal` over
+//! it, and, where a test needs the org, an in-process sandbox org the Portal's client talks
+//! to over HTTP as the provisioning user; the requests, approvals, provisioning runs and
+//! audit checks the services' tests share.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use salesforce::{Client, ClientConfig, PortalAuth, RetryPolicy, SecretString, Url};
+use salesforce::{Client, ClientConfig, Cond, PortalAuth, RetryPolicy, SecretString, Soql, Url};
+use serde_json::Value;
 use services::audit::{self, Actor, Verification};
+use services::decisions::{ApprovalInput, DecisionOutcome};
+use services::provisioning::{DeployPoll, Engine as Worker};
 use services::requests::SubmitInput;
-use crate::{Engine, TestDb};
 use services::{Mailer, Portal, PortalSettings};
 use shared::auth::SignedInUser;
+use shared::budget::Budget;
 use shared::scope::{Level, ObjectAccess, Scope, Visibility, VisibilityRule};
 use sqlx::Row;
+
+use crate::{Engine, TestDb};
 
 pub struct TestPortal {
     pub portal: Portal,
@@ -57,11 +63,7 @@ pub async fn portal_with(
         let (org, client) = sandbox_client().await;
         (Some(org), client)
     } else {
-        let config = ClientConfig::new(
-            Url::parse("http://127.0.0.1:9").unwrap(),
-            PortalAuth::AccessToken(SecretString::from("unused")),
-        );
-        (None, Client::new(config).unwrap())
+        (None, offline_client())
     };
     let portal = Portal::new(
         db.db.clone(),
@@ -70,6 +72,70 @@ pub async fn portal_with(
         salesforce,
     );
     Some(TestPortal { portal, db, org })
+}
+
+/// A Salesforce client that cannot connect (port 9 of 127.0.0.1), for portals that never
+/// call the org: a call would fail, which proves they do not.
+pub fn offline_client() -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = ClientConfig::new(
+        Url::parse("http://127.0.0.1:9").unwrap(),
+        PortalAuth::AccessToken(SecretString::from("unused")),
+    );
+    Client::new(config).unwrap()
+}
+
+/// A portal with `settings` over a fresh database, with an [`offline_client`], and the
+/// database (for tests declared with `both_databases!(name, |engine| …)`, which have
+/// checked that the engine is available).
+pub async fn portal_and_db(engine: Engine, settings: PortalSettings) -> (Portal, TestDb) {
+    let test = TestDb::new(engine).await.expect("database");
+    let portal = Portal::new(
+        test.db.clone(),
+        Mailer::outbox(),
+        Arc::new(settings),
+        offline_client(),
+    );
+    (portal, test)
+}
+
+impl TestPortal {
+    /// The in-process sandbox org's base URL, without a trailing slash.
+    pub fn org_url(&self) -> String {
+        self.org
+            .as_ref()
+            .expect("a portal with a sandbox org")
+            .base_url()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// Replaces the sandbox org's fault rules with `rules`.
+    pub async fn set_faults(&self, rules: Value) {
+        crate::sandbox::set_faults(&org_http(), &self.org_url(), rules).await;
+    }
+
+    /// Removes the sandbox org's fault rules.
+    pub async fn clear_faults(&self) {
+        crate::sandbox::clear_faults(&org_http(), &self.org_url()).await;
+    }
+
+    /// The sandbox org's call log.
+    pub async fn call_log(&self) -> Vec<Value> {
+        crate::sandbox::call_log(&org_http(), &self.org_url()).await
+    }
+
+    /// Changes the sandbox org's settings (`PATCH /__sandbox/settings`): licences, language,
+    /// org-wide defaults…
+    pub async fn org_settings(&self, settings: Value) {
+        crate::sandbox::org_settings(&org_http(), &self.org_url(), settings).await;
+    }
+}
+
+/// A plain HTTP client for the in-process sandbox org's control API.
+fn org_http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 /// Starts a sandbox org and connects as the portal does (JWT bearer, provisioning user).
@@ -260,4 +326,96 @@ pub async fn assert_audit_intact(portal: &Portal) {
             "the log holds target type '{target}', which Target does not list"
         );
     }
+}
+
+/// A verified request from `company` for `scope`, approved as asked by one approver with no
+/// IP ranges; returns the grant's id (its provisioning run is planned, not started).
+pub async fn approved_grant(t: &TestPortal, company: &str, scope: Scope) -> String {
+    approved_grant_with(t, company, scope, "").await
+}
+
+/// A verified request from `company` for `scope`, approved as asked with these IP ranges;
+/// returns the grant's id.
+pub async fn approved_grant_with(
+    t: &TestPortal,
+    company: &str,
+    scope: Scope,
+    ip_ranges: &str,
+) -> String {
+    let id = submit_verified(t, company, "ops@vendor.example", scope.clone()).await;
+    let (alice, actor) = approver("alice@acme.example");
+    let outcome = t
+        .approve(
+            &id,
+            &alice,
+            ApprovalInput {
+                scope,
+                budget: Budget::default_for(500),
+                end_date: future_date(30),
+                ip_ranges: ip_ranges.into(),
+                reason: "Needed for the triage project.".into(),
+            },
+            &actor,
+        )
+        .await
+        .unwrap();
+    match outcome {
+        DecisionOutcome::Approved { grant_id, .. } => grant_id,
+        other => panic!("expected an approval, got {other:?}"),
+    }
+}
+
+/// A provisioning worker over the portal's database and org connection, polling deploys
+/// as the sandbox org needs (it takes 450 ms to deploy an app).
+pub fn worker(t: &TestPortal) -> Worker {
+    Worker::new(t.db.db.clone(), t.salesforce.clone()).with_deploy_poll(DeployPoll {
+        first_check: Duration::from_millis(450),
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_secs(30),
+    })
+}
+
+/// A grant's state and what it says needs attention.
+pub async fn grant_state(t: &TestPortal, grant: &str) -> (String, Option<String>) {
+    let row = sqlx::query("SELECT state, attention FROM grants WHERE id = $1")
+        .bind(grant)
+        .fetch_one(t.db.db.pool())
+        .await
+        .unwrap();
+    (row.get("state"), row.get("attention"))
+}
+
+/// The recorded output of a grant's provisioning step, as JSON.
+pub async fn output_of(t: &TestPortal, grant: &str, step: &str) -> Value {
+    let output: String = sqlx::query_scalar(
+        "SELECT output FROM provisioning_steps WHERE grant_id = $1 AND step = $2",
+    )
+    .bind(grant)
+    .bind(step)
+    .fetch_one(t.db.db.pool())
+    .await
+    .unwrap();
+    serde_json::from_str(&output).unwrap()
+}
+
+/// The steps of a grant's run and their states, in order.
+pub async fn step_states(t: &TestPortal, grant_id: &str) -> Vec<(String, String)> {
+    sqlx::query("SELECT step, state FROM provisioning_steps WHERE grant_id = $1 ORDER BY position")
+        .bind(grant_id)
+        .fetch_all(t.db.db.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.get("step"), r.get("state")))
+        .collect()
+}
+
+/// The org's records of `object` matching `cond`, with `fields`, read as the portal.
+pub async fn records(t: &TestPortal, object: &str, fields: &[&str], cond: Cond) -> Vec<Value> {
+    let soql = Soql::select(fields)
+        .from(object)
+        .filter(cond)
+        .build()
+        .unwrap();
+    t.salesforce.query_all::<Value>(&soql).await.unwrap()
 }

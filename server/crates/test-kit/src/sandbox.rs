@@ -1,5 +1,5 @@
-//! The sandbox org's control API (`/__sandbox`), as tests drive it: fault rules and the call
-//! log. `org_url` is the org's base URL; `http` a client that trusts it.
+//! The sandbox org's control API (`/__sandbox`), as tests drive it: fault rules, the call
+//! log, settings. `org_url` is the org's base URL; `http` a client that trusts it.
 
 use reqwest::{Client, Method};
 use serde_json::{Value, json};
@@ -35,7 +35,10 @@ pub async fn set_faults(http: &Client, org_url: &str, rules: Value) {
 /// Removes every fault rule.
 pub async fn clear_faults(http: &Client, org_url: &str) {
     let response = http
-        .delete(format!("{}/__sandbox/faults", org_url.trim_end_matches('/')))
+        .delete(format!(
+            "{}/__sandbox/faults",
+            org_url.trim_end_matches('/')
+        ))
         .send()
         .await
         .expect("clear the sandbox org's faults");
@@ -57,4 +60,16 @@ pub async fn call_log(http: &Client, org_url: &str) -> Vec<Value> {
         .await
         .expect("call log JSON");
     log["calls"].as_array().cloned().unwrap_or_default()
+}
+
+/// Changes the org's settings (`PATCH /__sandbox/settings`).
+pub async fn org_settings(http: &Client, org_url: &str, settings: Value) {
+    control(
+        http,
+        org_url,
+        Method::PATCH,
+        "/__sandbox/settings",
+        settings,
+    )
+    .await;
 }

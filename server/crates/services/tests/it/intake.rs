@@ -5,32 +5,12 @@ use std::sync::Arc;
 
 use services::audit::{Actor, Verification};
 use services::requests::{IntakeError, SubmitInput};
-use test_kit::{Engine, TestDb};
 use services::{Mailer, Portal, PortalSettings};
-use test_kit::both_databases;
 use shared::request::RequestState;
 use shared::scope::{Level, ObjectAccess, Scope, Visibility, VisibilityRule};
-
-fn client() -> salesforce::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    // Intake never calls the org; a client that would fail to connect proves it.
-    salesforce::Client::new(salesforce::ClientConfig::new(
-        salesforce::Url::parse("http://127.0.0.1:9").unwrap(),
-        salesforce::PortalAuth::AccessToken(salesforce::SecretString::from("unused")),
-    ))
-    .unwrap()
-}
-
-async fn portal(engine: Engine, settings: PortalSettings) -> (Portal, TestDb) {
-    let test = TestDb::new(engine).await.expect("database");
-    let portal = Portal::new(
-        test.db.clone(),
-        Mailer::outbox(),
-        Arc::new(settings),
-        client(),
-    );
-    (portal, test)
-}
+use test_kit::both_databases;
+use test_kit::portal::portal_and_db as portal;
+use test_kit::{Engine, TestDb};
 
 fn scope() -> Scope {
     Scope {

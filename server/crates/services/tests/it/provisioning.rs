@@ -15,72 +15,6 @@ use shared::budget::Budget;
 use shared::scope::{Level, Scope, Visibility, VisibilityRule};
 use sqlx::Row;
 
-async fn approved_grant(t: &TestPortal, company: &str, scope: Scope) -> String {
-    approved_grant_with(t, company, scope, "").await
-}
-
-/// A verified request from `company` for `scope`, approved as asked with these IP ranges;
-/// returns the grant's id.
-async fn approved_grant_with(
-    t: &TestPortal,
-    company: &str,
-    scope: Scope,
-    ip_ranges: &str,
-) -> String {
-    let id = submit_verified(t, company, "ops@vendor.example", scope.clone()).await;
-    let (alice, actor) = approver("alice@acme.example");
-    let outcome = t
-        .approve(
-            &id,
-            &alice,
-            ApprovalInput {
-                scope,
-                budget: Budget::default_for(500),
-                end_date: future_date(30),
-                ip_ranges: ip_ranges.into(),
-                reason: "Needed for the triage project.".into(),
-            },
-            &actor,
-        )
-        .await
-        .unwrap();
-    match outcome {
-        DecisionOutcome::Approved { grant_id, .. } => grant_id,
-        other => panic!("expected an approval, got {other:?}"),
-    }
-}
-
-/// A grant's state and what it says needs attention.
-async fn grant_state(t: &TestPortal, grant: &str) -> (String, Option<String>) {
-    let row = sqlx::query("SELECT state, attention FROM grants WHERE id = $1")
-        .bind(grant)
-        .fetch_one(t.db.db.pool())
-        .await
-        .unwrap();
-    (row.get("state"), row.get("attention"))
-}
-
-fn worker(t: &TestPortal) -> Worker {
-    // The sandbox org takes 450 ms to deploy an app.
-    Worker::new(t.db.db.clone(), t.salesforce.clone()).with_deploy_poll(DeployPoll {
-        first_check: Duration::from_millis(450),
-        interval: Duration::from_millis(100),
-        timeout: Duration::from_secs(30),
-    })
-}
-
-async fn output_of(t: &TestPortal, grant: &str, step: &str) -> Value {
-    let output: String = sqlx::query_scalar(
-        "SELECT output FROM provisioning_steps WHERE grant_id = $1 AND step = $2",
-    )
-    .bind(grant)
-    .bind(step)
-    .fetch_one(t.db.db.pool())
-    .await
-    .unwrap();
-    serde_json::from_str(&output).unwrap()
-}
-
 async fn contractor_secret(t: &TestPortal, grant: &str) -> String {
     use salesforce::ExposeSecret;
     let consumer = output_of(t, grant, "consumer").await;
@@ -125,26 +59,6 @@ async fn contractor_client(t: &TestPortal, grant: &str) -> salesforce::Client {
         },
     );
     salesforce::Client::new(config).unwrap()
-}
-
-async fn records(t: &TestPortal, object: &str, fields: &[&str], cond: Cond) -> Vec<Value> {
-    let soql = Soql::select(fields)
-        .from(object)
-        .filter(cond)
-        .build()
-        .unwrap();
-    t.salesforce.query_all::<Value>(&soql).await.unwrap()
-}
-
-async fn step_states(t: &TestPortal, grant_id: &str) -> Vec<(String, String)> {
-    sqlx::query("SELECT step, state FROM provisioning_steps WHERE grant_id = $1 ORDER BY position")
-        .bind(grant_id)
-        .fetch_all(t.db.db.pool())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.get("step"), r.get("state")))
-        .collect()
 }
 
 /// What the org holds for a grant: users, licence assignments, permission sets, object and
@@ -984,23 +898,8 @@ test_kit::both_databases!(
         );
 
         // The admin buys a licence and retries: the run carries on from the failed step.
-        let org_url = t
-            .org
-            .as_ref()
-            .unwrap()
-            .base_url()
-            .trim_end_matches('/')
-            .to_string();
-        let bought = t
-            .salesforce
-            .http()
-            .reqwest()
-            .patch(format!("{org_url}/__sandbox/settings"))
-            .json(&serde_json::json!({ "integrationLicenses": 6 }))
-            .send()
-            .await
-            .unwrap();
-        assert!(bought.status().is_success());
+        t.org_settings(serde_json::json!({ "integrationLicenses": 6 }))
+            .await;
         let mut stuck_grant = None;
         for grant in &grants {
             if grant_state(&t, grant).await.0 == "needs_attention" {
@@ -1040,35 +939,17 @@ test_kit::both_databases!(with_injected_faults_every_run_completes_once, |engine
     let Some(t) = portal_with_org(engine).await else {
         return;
     };
-    let org_url = t
-        .org
-        .as_ref()
-        .unwrap()
-        .base_url()
-        .trim_end_matches('/')
-        .to_string();
-    // The sandbox-only control API, over the portal's own connection to the org.
-    let http = t.salesforce.http().reqwest().clone();
     let mut grants = Vec::new();
     for i in 0..3 {
         grants.push(approved_grant(&t, &format!("Flaky {i}"), case_scope()).await);
     }
     // 30% of Salesforce calls answer 503 and 5% lose their connection before an answer
     // (for a create: the outcome is unknown, and the step must look before creating again).
-    let faults = http
-        .put(format!("{org_url}/__sandbox/faults"))
-        .json(&serde_json::json!({ "rules": [
-            { "path": "/services/data/*", "errorRate": 0.3, "errorStatus": 503, "delayMs": 20 },
-            { "path": "/services/data/*", "dropRate": 0.05 }
-        ]}))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        faults.status().is_success(),
-        "{}",
-        faults.text().await.unwrap_or_default()
-    );
+    t.set_faults(serde_json::json!([
+        { "path": "/services/data/*", "errorRate": 0.3, "errorStatus": 503, "delayMs": 20 },
+        { "path": "/services/data/*", "dropRate": 0.05 }
+    ]))
+    .await;
     let patient = worker(&t).with_retry(services::provisioning::RetryPolicy {
         base: Duration::from_millis(10),
         max: Duration::from_millis(100),
@@ -1088,19 +969,8 @@ test_kit::both_databases!(with_injected_faults_every_run_completes_once, |engine
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    http.delete(format!("{org_url}/__sandbox/faults"))
-        .send()
-        .await
-        .unwrap();
-    let log: Value = http
-        .get(format!("{org_url}/__sandbox/calls"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let calls = log["calls"].as_array().unwrap();
+    t.clear_faults().await;
+    let calls = t.call_log().await;
     let refused = calls.iter().filter(|c| c["status"] == 503).count();
     assert!(refused > 0, "the faults were injected");
     let effects: Vec<&str> = calls
@@ -1392,24 +1262,12 @@ test_kit::both_databases!(
             assert!(matches!(w.run_once().await.unwrap(), Ran::Succeeded { .. }));
         }
         // The org refuses deploys, so the app cannot be deleted.
-        let org_url = t
-            .salesforce
-            .instance_url()
-            .as_str()
-            .trim_end_matches('/')
-            .to_string();
-        let http = t.salesforce.http().reqwest().clone();
-        let refused = http
-            .put(format!("{org_url}/__sandbox/faults"))
-            .json(&serde_json::json!({ "rules": [{
-                "path": "/services/data/*/metadata/deployRequest", "methods": ["POST"],
-                "errorRate": 1, "errorStatus": 400, "errorCode": "INVALID_CROSS_REFERENCE_KEY",
-                "errorMessage": "Deploys are switched off"
-            }]}))
-            .send()
-            .await
-            .unwrap();
-        assert!(refused.status().is_success());
+        t.set_faults(serde_json::json!([{
+            "path": "/services/data/*/metadata/deployRequest", "methods": ["POST"],
+            "errorRate": 1, "errorStatus": 400, "errorCode": "INVALID_CROSS_REFERENCE_KEY",
+            "errorMessage": "Deploys are switched off"
+        }]))
+        .await;
         services::provisioning::cancel(&t.db.db, &grant, &actor)
             .await
             .unwrap();
@@ -1426,10 +1284,7 @@ test_kit::both_databases!(
             Err(services::provisioning::RetryError::Cancelling)
         ));
         // Fixed in the org: cancelling again finishes the undo.
-        http.delete(format!("{org_url}/__sandbox/faults"))
-            .send()
-            .await
-            .unwrap();
+        t.clear_faults().await;
         services::provisioning::cancel(&t.db.db, &grant, &actor)
             .await
             .unwrap();
@@ -1550,18 +1405,8 @@ test_kit::both_databases!(
             return;
         };
         // Standard profile names and licence labels come back in the user's language.
-        let org = t.org.as_ref().unwrap();
-        let response = reqwest::Client::new()
-            .patch(format!("{}/__sandbox/settings", org.base_url()))
-            .json(&serde_json::json!({ "language": "de" }))
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "{:?}",
-            response.text().await
-        );
+        t.org_settings(serde_json::json!({ "language": "de" }))
+            .await;
         let grant = approved_grant(&t, "Sprachen GmbH", case_scope()).await;
         worker(&t).run_until_idle().await.unwrap();
         let (state, attention) = grant_state(&t, &grant).await;
@@ -1728,23 +1573,8 @@ test_kit::both_databases!(
 
 /// Sets the org's org-wide defaults through the sandbox org's control API.
 async fn set_org_wide_defaults(t: &TestPortal, defaults: Value) {
-    let org_url = t
-        .org
-        .as_ref()
-        .unwrap()
-        .base_url()
-        .trim_end_matches('/')
-        .to_string();
-    let set = t
-        .salesforce
-        .http()
-        .reqwest()
-        .patch(format!("{org_url}/__sandbox/settings"))
-        .json(&serde_json::json!({ "orgWideDefaults": defaults }))
-        .send()
-        .await
-        .unwrap();
-    assert!(set.status().is_success());
+    t.org_settings(serde_json::json!({ "orgWideDefaults": defaults }))
+        .await;
 }
 
 async fn stops_at_visibility(t: &TestPortal, grant: &str) -> String {

@@ -124,21 +124,6 @@ async fn place(t: &TestPortal, interval: &str, log_date: i64, csv: String) -> St
         .to_string()
 }
 
-async fn set_faults(t: &TestPortal, rules: serde_json::Value) {
-    let org = t.org.as_ref().unwrap();
-    let response = reqwest::Client::new()
-        .put(format!("{}/__sandbox/faults", org.base_url()))
-        .json(&json!({ "rules": rules }))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{:?}",
-        response.text().await
-    );
-}
-
 /// Counted calls of `user` in hours starting in `[from, to)`, as the budgets see them.
 async fn counted(t: &TestPortal, user: &str, from: i64, to: i64) -> u64 {
     services::usage::budgets::counted(&t.db.db, user, from, to)
@@ -295,8 +280,7 @@ test_kit::both_databases!(
         let id = place(&t, "Daily", d1, csv(HEADER, &rows)).await;
 
         // The first download stops half-way: the run downloads the file again and counts it once.
-        set_faults(
-        &t,
+        t.set_faults(
         json!([{ "path": "/services/data/*/sobjects/EventLogFile/*/LogFile", "truncateRate": 1, "times": 1 }]),
     )
     .await;
@@ -308,8 +292,7 @@ test_kit::both_databases!(
         // none of it (the earlier version still stands) and leaves the cursor before it.
         let more = queries(MAY, d1 + 9 * HOUR_MS, 60, "bulk");
         let again = place(&t, "Daily", d1, csv(HEADER, &[rows.clone(), more].concat())).await;
-        set_faults(
-        &t,
+        t.set_faults(
         json!([{ "path": "/services/data/*/sobjects/EventLogFile/*/LogFile", "truncateRate": 1 }]),
     )
     .await;
@@ -370,7 +353,7 @@ test_kit::both_databases!(
         assert!(last_error.unwrap_or_default().contains(&again));
 
         // The network heals: the next run reads it, once.
-        set_faults(&t, json!([])).await;
+        t.set_faults(json!([])).await;
         let report = collector(&t).run_once().await.unwrap();
         assert!(report.read.contains(&again), "{report:?}");
         assert!(report.failed.is_empty(), "{:?}", report.failed);
