@@ -32,12 +32,12 @@ use std::time::Instant;
 use common::Db;
 use common::portal::{self, spawn_portal};
 use futures::StreamExt;
-use services::testing::{peak_rss_mib, reset_peak_rss};
+use test_kit::bench::{peak_rss_mib, reset_peak_rss};
 
 fn main() {
-    let entries = services::testing::setting("BENCH_AUDIT_ENTRIES", 1_000_000) as i64;
-    let seconds = services::testing::setting("BENCH_SECONDS", 10);
-    let connections = services::testing::setting("BENCH_CONNECTIONS", 8);
+    let entries = test_kit::bench::setting("BENCH_AUDIT_ENTRIES", 1_000_000) as i64;
+    let seconds = test_kit::bench::setting("BENCH_SECONDS", 10);
+    let connections = test_kit::bench::setting("BENCH_CONNECTIONS", 8);
     wrk::require_wrk("audit_page");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -60,7 +60,7 @@ async fn run(db: Db, entries: i64, seconds: u64, connections: u64) {
     // A year of entries, about 30 s apart, ending now.
     let step = (365 * 86_400_000 / entries.max(1)).max(1);
     let start = services::clock::now_ms() - step * entries;
-    services::testing::audit_fill(&app.db, entries, start, step).await;
+    test_kit::audit_fill(&app.db, entries, start, step).await;
     if app.kind == Db::Postgres {
         sqlx::query("ANALYZE audit_log")
             .execute(app.db.pool())

@@ -26,8 +26,8 @@ use common::{PgDatabase, postgres_available};
 use serde_json::json;
 
 fn main() {
-    let runs = services::testing::setting("BENCH_RUNS", 5) as usize;
-    let latency = services::testing::setting("BENCH_LATENCY_MS", 100);
+    let runs = test_kit::bench::setting("BENCH_RUNS", 5) as usize;
+    let latency = test_kit::bench::setting("BENCH_LATENCY_MS", 100);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -35,9 +35,9 @@ use common::{Db, TestApp};
 
 fn main() {
     // `cargo bench` passes `--bench`; there is nothing to filter.
-    let rows = services::testing::setting("BENCH_ROWS", 10_000);
-    let seconds = services::testing::setting("BENCH_SECONDS", 10);
-    let connections = services::testing::setting("BENCH_CONNECTIONS", 8);
+    let rows = test_kit::bench::setting("BENCH_ROWS", 10_000);
+    let seconds = test_kit::bench::setting("BENCH_SECONDS", 10);
+    let connections = test_kit::bench::setting("BENCH_CONNECTIONS", 8);
     wrk::require_wrk("queue_page");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

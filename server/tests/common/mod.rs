@@ -19,8 +19,9 @@ use portcullis::db::Database;
 use portcullis::{Application, StartupError};
 use tokio_util::sync::CancellationToken;
 
-pub use test_kit::smtp;
-pub use test_kit::{Engine as Db, PgDatabase, postgres_admin_url, postgres_available};
+// The benches include this module too, and not every one of them uses every name.
+#[allow(unused_imports)]
+pub use test_kit::{Engine as Db, PgDatabase, postgres_available, smtp};
 
 /// The application under test.
 pub struct TestApp {

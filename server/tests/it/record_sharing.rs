@@ -4,8 +4,8 @@
 
 use crate::common;
 
+use common::TestApp;
 use common::portal::{BLAKE, browser, sign_in, spawn_portal, submit};
-use common::{Db, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use test_kit::both_databases;

@@ -2,15 +2,12 @@
 //! both databases: the per-address submission limit and the five attempts a verification
 //! code gets. (On PostgreSQL a read-then-write of the count let concurrent attempts through.)
 
-use std::sync::Arc;
-
+use services::PortalSettings;
 use services::audit::Actor;
 use services::requests::{IntakeError, SubmitInput};
-use services::{Mailer, Portal, PortalSettings};
 use shared::scope::{Level, ObjectAccess, Scope, Visibility, VisibilityRule};
 use test_kit::both_databases;
 use test_kit::portal::portal_and_db as portal;
-use test_kit::{Engine, TestDb};
 
 const CONCURRENT: usize = 40;
 

@@ -1,16 +1,13 @@
 //! Contractor intake on both databases: validation, idempotent submission, rate limits,
 //! email verification by code and link, the status page, expiry, and the audit trail.
 
-use std::sync::Arc;
-
 use services::audit::{Actor, Verification};
 use services::requests::{IntakeError, SubmitInput};
-use services::{Mailer, Portal, PortalSettings};
+use services::{Portal, PortalSettings};
 use shared::request::RequestState;
 use shared::scope::{Level, ObjectAccess, Scope, Visibility, VisibilityRule};
 use test_kit::both_databases;
 use test_kit::portal::portal_and_db as portal;
-use test_kit::{Engine, TestDb};
 
 fn scope() -> Scope {
     Scope {

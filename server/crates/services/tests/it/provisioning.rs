@@ -10,7 +10,7 @@ use common::*;
 use salesforce::{Cond, Soql};
 use serde_json::Value;
 use services::decisions::{ApprovalInput, DecisionOutcome};
-use services::provisioning::{DeployPoll, Engine as Worker, Names, Ran, Step};
+use services::provisioning::{Names, Ran, Step};
 use shared::budget::Budget;
 use shared::scope::{Level, Scope, Visibility, VisibilityRule};
 use sqlx::Row;
