@@ -931,17 +931,15 @@ async fn link_holders_see_no_salesforce_error_text(kind: Db) {
     );
 
     // The org fails the credentials call with an error of its own.
-    let faults = format!("{}/__sandbox/faults", r.app.sandbox_url.as_ref().unwrap());
-    let http = common::sandbox_http();
-    let rule = serde_json::json!({ "rules": [{
+    let rules = serde_json::json!([{
         "path": "/services/data/*/apps/oauth/credentials/*",
         "errorRate": 1.0,
         "errorStatus": 400,
         "errorCode": "INVALID_OPERATION",
         "errorMessage": "Internal detail 7f3a: consumer 0H4 is in state BROKEN"
-    }]});
-    let response = http.put(&faults).json(&rule).send().await.unwrap();
-    assert!(response.status().is_success());
+    }]);
+    let org = r.app.sandbox_url.as_ref().unwrap();
+    test_kit::sandbox::set_faults(&common::sandbox_http(), org, rules).await;
     let (status, body) = reveal(&r, &contractor, &r.reveal_path, &code).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     for detail in ["7f3a", "INVALID_OPERATION", "BROKEN", "0H4"] {
