@@ -962,7 +962,7 @@ async fn link_holders_see_no_salesforce_error_text(kind: Db) {
     );
 
     // Once the org answers again, the same code reveals the credential.
-    http.delete(&faults).send().await.unwrap();
+    test_kit::sandbox::clear_faults(&common::sandbox_http(), org).await;
     let (status, body) = reveal(&r, &contractor, &r.reveal_path, &code).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     r.app.stop().await.unwrap();
