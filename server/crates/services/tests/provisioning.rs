@@ -889,7 +889,7 @@ services::both_databases!(an_undone_consumer_is_no_longer_recorded, |engine| {
     assert!(consumer_done, "the consumer step ran");
     assert!(recorded_consumer(&t, &grant).await.0.is_some());
     let (_, actor) = approver("alice@acme.example");
-    services::provisioning::cancel(&t.db.db, &grant, &actor)
+    services::provisioning::cancel(&t.db.db, &grant, &actor, &services::clock::SystemClock)
         .await
         .unwrap();
     worker(&t).run_until_idle().await.unwrap();
@@ -1006,7 +1006,13 @@ services::both_databases!(
             if grant_state(&t, grant).await.0 == "needs_attention" {
                 stuck_grant = Some(grant.clone());
             } else {
-                let refused = services::provisioning::retry(&t.db.db, grant, &contractor()).await;
+                let refused = services::provisioning::retry(
+                    &t.db.db,
+                    grant,
+                    &contractor(),
+                    &services::clock::SystemClock,
+                )
+                .await;
                 assert!(
                     matches!(
                         refused,
@@ -1018,9 +1024,14 @@ services::both_databases!(
         }
         let stuck_grant = stuck_grant.unwrap();
         let (_, admin) = approver("alice@acme.example");
-        services::provisioning::retry(&t.db.db, &stuck_grant, &admin)
-            .await
-            .unwrap();
+        services::provisioning::retry(
+            &t.db.db,
+            &stuck_grant,
+            &admin,
+            &services::clock::SystemClock,
+        )
+        .await
+        .unwrap();
         worker(&t).run_until_idle().await.unwrap();
         assert_eq!(grant_state(&t, &stuck_grant).await.0, "ready");
         let index = grants.iter().position(|g| *g == stuck_grant).unwrap();
@@ -1274,7 +1285,7 @@ services::both_databases!(
 
         let (_, actor) = approver("alice@acme.example");
         assert_eq!(
-            services::provisioning::cancel(&t.db.db, &grant, &actor)
+            services::provisioning::cancel(&t.db.db, &grant, &actor, &services::clock::SystemClock)
                 .await
                 .unwrap(),
             services::provisioning::Cancelled::Undoing
@@ -1282,7 +1293,7 @@ services::both_databases!(
         assert_eq!(grant_state(&t, &grant).await.0, "cancelling");
         // A cancelled run is not resumed, and not retried.
         assert!(
-            services::provisioning::retry(&t.db.db, &grant, &actor)
+            services::provisioning::retry(&t.db.db, &grant, &actor, &services::clock::SystemClock)
                 .await
                 .is_err()
         );
@@ -1333,7 +1344,8 @@ services::both_databases!(
         // Done is done: no more work, and a cancelled grant cannot be cancelled again.
         assert_eq!(worker(&t).run_once().await.unwrap(), Ran::Idle);
         assert!(matches!(
-            services::provisioning::cancel(&t.db.db, &grant, &actor).await,
+            services::provisioning::cancel(&t.db.db, &grant, &actor, &services::clock::SystemClock)
+                .await,
             Err(services::provisioning::CancelError::NotCancellable(_))
         ));
     }
@@ -1349,7 +1361,7 @@ services::both_databases!(
         // Not started: cancelled at once, nothing to undo.
         let idle = approved_grant(&t, "Early Exit", case_scope()).await;
         assert_eq!(
-            services::provisioning::cancel(&t.db.db, &idle, &actor)
+            services::provisioning::cancel(&t.db.db, &idle, &actor, &services::clock::SystemClock)
                 .await
                 .unwrap(),
             services::provisioning::Cancelled::Now
@@ -1369,7 +1381,7 @@ services::both_databases!(
         for _ in 0..Step::ALL.len() - 1 {
             assert!(matches!(w.run_once().await.unwrap(), Ran::Succeeded { .. }));
         }
-        services::provisioning::cancel(&t.db.db, &grant, &actor)
+        services::provisioning::cancel(&t.db.db, &grant, &actor, &services::clock::SystemClock)
             .await
             .unwrap();
         worker(&t).run_until_idle().await.unwrap();
@@ -1410,7 +1422,7 @@ services::both_databases!(
             .await
             .unwrap();
         assert!(refused.status().is_success());
-        services::provisioning::cancel(&t.db.db, &grant, &actor)
+        services::provisioning::cancel(&t.db.db, &grant, &actor, &services::clock::SystemClock)
             .await
             .unwrap();
         w.run_until_idle().await.unwrap();
@@ -1422,7 +1434,8 @@ services::both_databases!(
             "{attention}"
         );
         assert!(matches!(
-            services::provisioning::retry(&t.db.db, &grant, &actor).await,
+            services::provisioning::retry(&t.db.db, &grant, &actor, &services::clock::SystemClock)
+                .await,
             Err(services::provisioning::RetryError::Cancelling)
         ));
         // Fixed in the org: cancelling again finishes the undo.
@@ -1430,7 +1443,7 @@ services::both_databases!(
             .send()
             .await
             .unwrap();
-        services::provisioning::cancel(&t.db.db, &grant, &actor)
+        services::provisioning::cancel(&t.db.db, &grant, &actor, &services::clock::SystemClock)
             .await
             .unwrap();
         w.run_until_idle().await.unwrap();
