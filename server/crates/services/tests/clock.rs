@@ -150,11 +150,16 @@ services::both_databases!(an_end_date_must_be_after_the_clocks_today, |engine| {
     };
 
     // The last millisecond of today: tomorrow is in the future.
-    t.submit(input("first"), &contractor()).await.unwrap();
+    t.submit(input("first-submission-key"), &contractor())
+        .await
+        .unwrap();
 
     // Tomorrow has come: it is no longer.
     clock.advance(MS);
-    match t.submit(input("second"), &contractor()).await {
+    match t
+        .submit(input("second-submission-key"), &contractor())
+        .await
+    {
         Err(IntakeError::Invalid(errors)) => {
             assert!(
                 format!("{errors:?}").contains("must be in the future"),
@@ -260,9 +265,8 @@ async fn code_for_reveal(t: &TestPortal) -> String {
         .filter(|m| m.subject.to_lowercase().contains("code"))
         .find_map(|m| {
             m.body
-                .lines()
-                .map(str::trim)
-                .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+                .split_whitespace()
+                .find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit()))
                 .map(str::to_string)
         })
         .expect("a reveal code in the outbox")
