@@ -419,11 +419,12 @@ fn register_jobs(
             every,
         });
     }
-    runner.add(jobs::SealedSecretSweeper(portal.db.clone()));
+    runner.add(jobs::SealedSecretSweeper(portal.clone()));
     runner.workers(config.provisioning_workers, || jobs::ProvisioningWorker {
         engine: services::provisioning::Engine::new(portal.db.clone(), portal.salesforce.clone())
             .with_contact_email(portal.app_contact_email.clone())
-            .with_handover(portal.handover()),
+            .with_handover(portal.handover())
+            .with_clock(portal.clock().clone()),
         db: portal.db.clone(),
     });
     // A new portal starts with the two example packages in its access catalog (built from

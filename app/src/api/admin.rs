@@ -77,7 +77,7 @@ pub async fn admin_queue(
         before: before.filter(|b| !b.is_empty()),
     };
     let view = portal.queue(&filter).await.map_err(internal)?;
-    let now = services::clock::now_ms();
+    let now = portal.clock().now_ms();
     Ok(QueuePage {
         rows: view
             .items
@@ -655,7 +655,7 @@ pub async fn retry_grant(id: String) -> Result<GrantActionResult, ServerFnError>
         Ok(action) => action,
         Err(refused) => return Ok(refused),
     };
-    match services::provisioning::retry(&portal.db, &grant, &actor).await {
+    match services::provisioning::retry(&portal.db, &grant, &actor, portal.clock().as_ref()).await {
         Ok(()) => Ok(GrantActionResult::Done(
             "Retrying: the failed step runs again.".into(),
         )),
@@ -677,7 +677,8 @@ pub async fn cancel_grant(id: String) -> Result<GrantActionResult, ServerFnError
         Ok(action) => action,
         Err(refused) => return Ok(refused),
     };
-    match services::provisioning::cancel(&portal.db, &grant, &actor).await {
+    match services::provisioning::cancel(&portal.db, &grant, &actor, portal.clock().as_ref()).await
+    {
         Ok(Cancelled::Now) => Ok(GrantActionResult::Done(
             "Cancelled: nothing had been made in Salesforce yet.".into(),
         )),

@@ -58,7 +58,7 @@ pub async fn request_form() -> Result<FormOptions, ServerFnError> {
         .await
         .map_err(internal)?
         .unwrap_or(portal.settings.max_end_days);
-    let today = chrono::Utc::now().date_naive();
+    let today = portal.clock().today();
     Ok(FormOptions {
         objects: objects
             .into_iter()

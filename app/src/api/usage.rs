@@ -246,7 +246,7 @@ pub async fn usage_dashboard() -> Result<UsageOverview, ServerFnError> {
     use shared::auth::Role;
     require(&[Role::Approver, Role::Owner]).await?;
     let portal = portal()?;
-    let now = services::clock::now_ms();
+    let now = portal.clock().now_ms();
     let overview = services::usage::report::overview(&portal.db, portal.settings.licences, now)
         .await
         .map_err(internal)?;
@@ -366,6 +366,7 @@ pub async fn lift_suspension(
         &shared::GrantId::new(grant),
         &actor,
         &reason,
+        portal.clock().as_ref(),
     )
     .await
     {
@@ -394,7 +395,7 @@ pub async fn lift_suspension(
 pub async fn my_usage(token: String) -> Result<Option<OwnUsage>, ServerFnError> {
     use super::ssr::{internal, portal, status};
     let portal = portal()?;
-    let now = services::clock::now_ms();
+    let now = portal.clock().now_ms();
     let found = services::usage::report::for_status_token(&portal.db, token.trim(), now)
         .await
         .map_err(internal)?;

@@ -256,7 +256,14 @@ async fn evidence(
     if !valid {
         return plain(StatusCode::NOT_FOUND, "There is no grant with that id.");
     }
-    match services::evidence::pack(&state.portal.db, &state.portal.audit_anchor, &grant).await {
+    match services::evidence::pack(
+        &state.portal.db,
+        &state.portal.audit_anchor,
+        &grant,
+        state.portal.clock().as_ref(),
+    )
+    .await
+    {
         Ok(Some(pack)) => {
             let body = serde_json::to_string_pretty(&pack).unwrap_or_default();
             download(

@@ -114,7 +114,7 @@ impl Job for AuditAnchoring {
 
 /// Destroys sealed secrets no link can reveal any more, every minute (orgs whose
 /// credentials API returns no secrets only; elsewhere there are none).
-pub struct SealedSecretSweeper(pub services::Database);
+pub struct SealedSecretSweeper(pub services::Portal);
 
 impl Job for SealedSecretSweeper {
     const NAME: &'static str = "sealed_secret_sweeper";
@@ -122,7 +122,7 @@ impl Job for SealedSecretSweeper {
         Duration::from_secs(60)
     }
     async fn run_once(&self) -> Result<Ran, JobError> {
-        match services::reveal::destroy_uncollectable(&self.0).await {
+        match services::reveal::destroy_uncollectable(&self.0.db, self.0.clock().as_ref()).await {
             Ok(0) => Ok(Ran::Idle),
             Ok(n) => Ok(Ran::Did(format!("destroyed {n} sealed secrets"))),
             Err(e) => Err(JobError::new(

@@ -1044,7 +1044,7 @@ async fn sealed_secrets_where_the_org_returns_none(kind: Db) {
         .await
         .unwrap();
     assert_eq!(
-        services::reveal::destroy_uncollectable(&r.app.db)
+        services::reveal::destroy_uncollectable(&r.app.db, &services::clock::SystemClock)
             .await
             .unwrap(),
         1
@@ -1059,7 +1059,7 @@ async fn sealed_secrets_where_the_org_returns_none(kind: Db) {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
-        services::reveal::destroy_uncollectable(&r.app.db)
+        services::reveal::destroy_uncollectable(&r.app.db, &services::clock::SystemClock)
             .await
             .unwrap(),
         0,

@@ -17,7 +17,6 @@ use sqlx::Row;
 
 use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Target};
-use crate::clock::now_ms;
 use crate::decisions::scope_problems;
 
 /// The objects the portal grants access to.
@@ -374,7 +373,7 @@ impl Portal {
         if clash.is_some() {
             return Err(taken());
         }
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let scope_json = serde_json::to_string(&scope).unwrap_or_default();
         let budget_json = serde_json::to_string(&budget).unwrap_or_default();
         let (package_id, created) = match id {

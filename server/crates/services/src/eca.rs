@@ -315,6 +315,7 @@ pub async fn contractor_secret(
     app: &GrantApp,
     poll: &DeployPoll,
     consumer: (&str, &str),
+    clock: &dyn crate::clock::Clock,
 ) -> Result<SecretString, OrgFailure> {
     use salesforce::connect::CredentialPart;
     let (app_id, consumer_id) = consumer;
@@ -339,7 +340,7 @@ pub async fn contractor_secret(
              to keep one the portal chooses",
         )
     })?;
-    let secret = vault::sealed_or_new(db, vault, &app.grant_id)
+    let secret = vault::sealed_or_new(db, vault, &app.grant_id, clock)
         .await
         .map_err(OrgFailure::transient)?;
     let id = deploy_with_secret(client, app, false, &secret).await?;

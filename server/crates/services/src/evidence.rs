@@ -11,7 +11,7 @@ use sqlx::Row;
 
 use crate::audit::anchor::{self, Anchorer};
 use crate::audit::{COLUMNS, Entry};
-use crate::clock::{now_ms, rfc3339};
+use crate::clock::{Clock, rfc3339};
 use crate::db::Database;
 
 /// The pack's format, for tools that read it.
@@ -80,6 +80,7 @@ pub async fn pack(
     db: &Database,
     anchorer: &Anchorer,
     grant_id: &str,
+    clock: &dyn Clock,
 ) -> Result<Option<Value>, sqlx::Error> {
     let Some(grant) = sqlx::query(
         "SELECT id, request_id, state, company, contact_email, scope, budget, end_date, \
@@ -169,7 +170,7 @@ pub async fn pack(
 
     Ok(Some(json!({
         "format": FORMAT,
-        "generated_at": rfc3339(now_ms()),
+        "generated_at": rfc3339(clock.now_ms()),
         "grant": {
             "id": grant_id,
             "state": grant.try_get::<String, _>("state")?,

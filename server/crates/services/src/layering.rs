@@ -236,3 +236,100 @@ fn the_import_reader_sees_grouped_and_plain_paths() {
             .collect()
     );
 }
+
+/// Modules allowed to read the wall clock through [`crate::clock::SystemClock`] directly,
+/// and why. Everything else reads the clock it is given.
+const WALL_CLOCK_READERS: &[(&str, &str)] = &[
+    (
+        "audit/mod.rs",
+        "entries are stamped when really written; `audit::record` takes no clock yet (issue 16 follow-up)",
+    ),
+    ("audit/anchor.rs", "anchors are stamped when really written"),
+];
+
+/// The ways of reading the wall clock a services module must not use: `Utc::now`,
+/// `SystemTime::now`, `Local::now`, the free `clock::now_ms()` (the system clock, for code
+/// outside the services) and `SystemClock` (outside [`WALL_CLOCK_READERS`]).
+fn wall_clock_reads(source: &str, system_clock_allowed: bool) -> Vec<String> {
+    let mut found = Vec::new();
+    for (n, line) in source.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut hits: Vec<&str> = ["Utc::now", "SystemTime::now", "Local::now"]
+            .into_iter()
+            .filter(|p| code.contains(p))
+            .collect();
+        // A free call (`now_ms()`, `clock::now_ms()`), not a clock's method (`.now_ms()`).
+        let mut rest = code;
+        while let Some(at) = rest.find("now_ms(") {
+            let before = rest[..at].trim_end();
+            let is_method = before.ends_with('.');
+            let is_definition = before.ends_with("fn");
+            if !is_method && !is_definition {
+                hits.push("now_ms()");
+            }
+            rest = &rest[at + "now_ms(".len()..];
+        }
+        if code.contains("use crate::clock::") && code.contains("now_ms") {
+            hits.push("now_ms()");
+        }
+        if !system_clock_allowed && code.contains("SystemClock") {
+            hits.push("SystemClock");
+        }
+        hits.dedup();
+        for hit in hits {
+            found.push(format!("line {}: {hit}", n + 1));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_services_module_but_the_clock_reads_the_wall_clock() {
+    let src = repo_root().join("server/crates/services/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut problems = Vec::new();
+    for file in &files {
+        let relative = file
+            .strip_prefix(&src)
+            .expect("below src")
+            .to_string_lossy()
+            .replace('\\', "/");
+        // The clock itself; this check (its examples).
+        if ["clock.rs", "layering.rs"].contains(&relative.as_str()) {
+            continue;
+        }
+        let allowed = WALL_CLOCK_READERS.iter().any(|(f, _)| *f == relative);
+        let source = std::fs::read_to_string(file).expect("readable source");
+        for read in wall_clock_reads(&source, allowed) {
+            problems.push(format!("services/src/{relative}: {read}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "services read the wall clock (use the Clock the Portal, engine or sender holds):\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_wall_clock_reader_sees_each_way_of_reading_it() {
+    let source = "let a = chrono::Utc::now();\n\
+                  let b = std::time::SystemTime::now();\n\
+                  let c = crate::clock::now_ms();\n\
+                  use crate::clock::{now_ms, rfc3339};\n\
+                  let d = SystemClock.now_ms();\n\
+                  let e = self.clock.now_ms(); // Utc::now in a comment\n\
+                  let f = clock\n    .now_ms();\n";
+    assert_eq!(
+        wall_clock_reads(source, false),
+        [
+            "line 1: Utc::now",
+            "line 2: SystemTime::now",
+            "line 3: now_ms()",
+            "line 4: now_ms()",
+            "line 5: SystemClock",
+        ]
+    );
+    assert_eq!(wall_clock_reads(source, true).len(), 4);
+}

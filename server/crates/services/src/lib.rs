@@ -106,6 +106,9 @@ pub struct Portal {
     pub audit_anchor: Arc<audit::anchor::Anchorer>,
     /// What `/admin/org` checks the org against (the doctor's settings), when known.
     pub doctor: Option<Arc<doctor::Target>>,
+    /// Where the services read the time ([`clock::SystemClock`] unless set with
+    /// [`Portal::with_clock`]).
+    clock: clock::SharedClock,
 }
 
 impl Portal {
@@ -127,7 +130,22 @@ impl Portal {
             code_key: tokens::CodeKey::ephemeral(),
             audit_anchor: Arc::new(audit::anchor::Anchorer::ephemeral(1_000)),
             doctor: None,
+            clock: clock::system(),
         }
+    }
+
+    /// Reads the time from `clock` (a [`clock::TestClock`] in tests), and so do its mail
+    /// and webhook senders.
+    pub fn with_clock(mut self, clock: clock::SharedClock) -> Self {
+        self.mail = self.mail.with_clock(clock.clone());
+        self.webhook = self.webhook.map(|w| w.with_clock(clock.clone()));
+        self.clock = clock;
+        self
+    }
+
+    /// The clock the services read the time from.
+    pub fn clock(&self) -> &clock::SharedClock {
+        &self.clock
     }
 
     /// Lets owners run the doctor's checks (`/admin/org`) against `target`.
@@ -156,7 +174,7 @@ impl Portal {
 
     /// Posts budget alerts to `webhook` too.
     pub fn with_webhook(mut self, webhook: usage::webhook::Webhook) -> Self {
-        self.webhook = Some(webhook);
+        self.webhook = Some(webhook.with_clock(self.clock.clone()));
         self
     }
 
@@ -176,6 +194,7 @@ impl Portal {
             self.salesforce.clone(),
             self.usage_alerts(),
         )
+        .with_clock(self.clock.clone())
     }
 
     /// Keeps secrets sealed with `vault` for orgs whose credentials API returns none.

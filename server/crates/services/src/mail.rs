@@ -18,7 +18,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tokio::sync::Notify;
 
-use crate::clock::now_ms;
+use crate::clock::SharedClock;
 use crate::db::Database;
 use crate::outbox::{Delivery, Failure, Table};
 
@@ -59,6 +59,8 @@ enum Transport {
 pub struct Mailer {
     transport: Arc<Transport>,
     wake: Arc<Notify>,
+    /// When a message was queued and when it is due.
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -77,6 +79,7 @@ impl Mailer {
         Self {
             transport: Arc::new(Transport::Outbox),
             wake: Arc::new(Notify::new()),
+            clock: crate::clock::system(),
         }
     }
 
@@ -93,7 +96,14 @@ impl Mailer {
         Ok(Self {
             transport: Arc::new(Transport::Smtp { transport, from }),
             wake: Arc::new(Notify::new()),
+            clock: crate::clock::system(),
         })
+    }
+
+    /// Reads the time from `clock` (the portal's: see [`crate::Portal::with_clock`]).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn is_outbox(&self) -> bool {
@@ -115,7 +125,7 @@ impl Mailer {
             "INSERT INTO mail_outbox (id, created_at, recipient, subject, body, delivery, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $2)",
         )
         .bind(uuid::Uuid::now_v7().to_string())
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .bind(&mail.to)
         .bind(&mail.subject)
         .bind(&mail.body)
@@ -136,7 +146,7 @@ impl Mailer {
         match &*self.transport {
             Transport::Outbox => Ok(0),
             Transport::Smtp { transport, from } => {
-                crate::outbox::deliver_due(&Smtp { transport, from }, db).await
+                crate::outbox::deliver_due(&Smtp { transport, from }, db, self.clock.as_ref()).await
             }
         }
     }

@@ -13,7 +13,7 @@ use std::future::Future;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::db::Database;
 
 /// How long a sender's claim on a message lasts; well above any sender's timeout (SMTP 20 s,
@@ -91,7 +91,11 @@ pub trait Delivery: Sync {
 /// Delivers the messages that are due: pending ones whose next attempt has come, and ones
 /// whose sender's claim ran out, oldest due first. Each is claimed first, so several portal
 /// instances never send the same message at once. Returns how many were delivered.
-pub async fn deliver_due<D: Delivery>(delivery: &D, db: &Database) -> Result<usize, sqlx::Error> {
+pub async fn deliver_due<D: Delivery>(
+    delivery: &D,
+    db: &Database,
+    clock: &dyn Clock,
+) -> Result<usize, sqlx::Error> {
     let table = &D::TABLE;
     let name = table.name;
     let due = sqlx::query(&format!(
@@ -99,13 +103,13 @@ pub async fn deliver_due<D: Delivery>(delivery: &D, db: &Database) -> Result<usi
          ORDER BY next_attempt_at, created_at, id LIMIT {BATCH}",
         columns = table.columns,
     ))
-    .bind(now_ms())
+    .bind(clock.now_ms())
     .fetch_all(db.pool())
     .await?;
     let mut sent = 0;
     for row in due {
         let id: String = row.try_get("id")?;
-        let now = now_ms();
+        let now = clock.now_ms();
         let claimed = sqlx::query(&format!(
             "UPDATE {name} SET delivery = 'sending', claimed_until = $2, attempts = attempts + 1 \
              WHERE id = $3 AND {DUE} RETURNING attempts"
@@ -141,7 +145,7 @@ pub async fn deliver_due<D: Delivery>(delivery: &D, db: &Database) -> Result<usi
                     "UPDATE {name} SET delivery = 'sent', sent_at = $1{blank}, claimed_until = NULL, \
                      {error_column} = NULL WHERE id = $2"
                 ))
-                .bind(now_ms())
+                .bind(clock.now_ms())
                 .bind(&id)
                 .execute(db.pool())
                 .await?;
@@ -165,7 +169,7 @@ pub async fn deliver_due<D: Delivery>(delivery: &D, db: &Database) -> Result<usi
                          next_attempt_at = $2, claimed_until = NULL WHERE id = $3"
                     ))
                     .bind(&error)
-                    .bind(now_ms() + table.backoff_ms(attempts))
+                    .bind(clock.now_ms() + table.backoff_ms(attempts))
                     .bind(&id)
                     .execute(db.pool())
                     .await?;

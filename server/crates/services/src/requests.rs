@@ -12,7 +12,7 @@ use shared::{FieldError, FieldErrors};
 use sqlx::{Any, Row, Transaction};
 
 use crate::audit::{self, Actor, AuditAction, Outcome, Target};
-use crate::clock::{now_ms, rfc3339};
+use crate::clock::rfc3339;
 use crate::mail::Mail;
 use crate::{Portal, tokens};
 
@@ -161,11 +161,11 @@ fn validate(
 /// holds exactly. Uses beyond the limit are counted too, which changes nothing.
 pub async fn rate_limit(
     tx: &mut Transaction<'static, Any>,
+    now: i64,
     bucket: &str,
     limit: i64,
     window_ms: i64,
 ) -> Result<Result<(), i64>, sqlx::Error> {
-    let now = now_ms();
     let row = sqlx::query(
         "INSERT INTO rate_limits (bucket, window_start, count) VALUES ($1, $2, 1) \
          ON CONFLICT (bucket) DO UPDATE SET \
@@ -189,6 +189,7 @@ pub async fn rate_limit(
 
 pub(crate) async fn add_event(
     tx: &mut Transaction<'static, Any>,
+    at: i64,
     request_id: &str,
     kind: &str,
     message: &str,
@@ -197,7 +198,7 @@ pub(crate) async fn add_event(
     sqlx::query("INSERT INTO request_events (id, request_id, at, kind, message, visible_to_contractor) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(request_id)
-        .bind(now_ms())
+        .bind(at)
         .bind(kind)
         .bind(message)
         .bind(visible_to_contractor)
@@ -235,7 +236,7 @@ impl Portal {
         input: SubmitInput,
         actor: &Actor,
     ) -> Result<Submitted, IntakeError> {
-        let today = chrono::Utc::now().date_naive();
+        let today = self.clock().today();
         let max_end_days = self
             .setting_i64("max_end_days")
             .await?
@@ -260,6 +261,7 @@ impl Portal {
         }
         if let Err(minutes) = rate_limit(
             &mut tx.tx,
+            self.clock().now_ms(),
             &crate::client::client_bucket("submit", &actor.ip),
             self.settings.submissions_per_hour,
             3_600_000,
@@ -273,7 +275,7 @@ impl Portal {
         let id = uuid::Uuid::now_v7().to_string();
         let code = tokens::new_code();
         let (token, token_hash) = tokens::new_token();
-        let now = now_ms();
+        let now = self.clock().now_ms();
         sqlx::query(
             "INSERT INTO access_requests (id, submission_key, state, company, contact_name, contact_email, justification, scope, \
              calls_per_day, ip_ranges, end_date, submitter_ip, created_at, updated_at, verification_code_hash, \
@@ -303,6 +305,7 @@ impl Portal {
         .await?;
         add_event(
             &mut tx.tx,
+            self.clock().now_ms(),
             &id,
             "submitted",
             "Request submitted; waiting for the contact email to be confirmed.",
@@ -395,13 +398,13 @@ impl Portal {
         let expires: i64 = row
             .try_get::<Option<i64>, _>("verification_expires_at")?
             .unwrap_or(0);
-        if expires <= now_ms() {
+        if expires <= self.clock().now_ms() {
             return Err(IntakeError::NotAllowed(
                 "The code has expired. Submit the request again.".into(),
             ));
         }
         let created_at: i64 = row.try_get("created_at")?;
-        if created_at + CODE_TTL_MS <= now_ms() {
+        if created_at + CODE_TTL_MS <= self.clock().now_ms() {
             return Err(IntakeError::NotAllowed(
                 "The code has expired (codes work for 30 minutes). Use the link in the same email, or submit the request again."
                     .into(),
@@ -424,7 +427,7 @@ impl Portal {
             )
         {
             sqlx::query("UPDATE access_requests SET verification_attempts = verification_attempts + 1, updated_at = $1 WHERE id = $2")
-                .bind(now_ms())
+                .bind(self.clock().now_ms())
                 .bind(request_id)
                 .execute(&mut *tx.tx)
                 .await?;
@@ -479,7 +482,7 @@ impl Portal {
         if row
             .try_get::<Option<i64>, _>("verification_expires_at")?
             .unwrap_or(0)
-            <= now_ms()
+            <= self.clock().now_ms()
         {
             return Err(invalid());
         }
@@ -513,7 +516,7 @@ impl Portal {
         how: &str,
     ) -> Result<(), IntakeError> {
         let (status_token, status_hash) = tokens::new_token();
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let row = sqlx::query(
             "UPDATE access_requests SET state = $1, verified_at = $2, updated_at = $2, status_token_hash = $3, \
              verification_code_hash = NULL, verification_token_hash = NULL WHERE id = $4 AND state = $5 \
@@ -531,6 +534,7 @@ impl Portal {
         let email: String = row.try_get("contact_email")?;
         add_event(
             &mut tx.tx,
+            self.clock().now_ms(),
             request_id,
             "verified",
             "Email confirmed; the request is waiting for review.",
@@ -637,18 +641,19 @@ impl Portal {
             "SELECT id FROM access_requests WHERE state = $1 AND verification_expires_at <= $2",
         )
         .bind(RequestState::PendingVerification.as_str())
-        .bind(now_ms())
+        .bind(self.clock().now_ms())
         .fetch_all(&mut *tx.tx)
         .await?;
         for id in &ids {
             sqlx::query("UPDATE access_requests SET state = $1, updated_at = $2, verification_code_hash = NULL, verification_token_hash = NULL WHERE id = $3")
                 .bind(RequestState::Expired.as_str())
-                .bind(now_ms())
+                .bind(self.clock().now_ms())
                 .bind(id)
                 .execute(&mut *tx.tx)
                 .await?;
             add_event(
                 &mut tx.tx,
+                self.clock().now_ms(),
                 id,
                 "expired",
                 "The email address was not confirmed in time; the request expired.",

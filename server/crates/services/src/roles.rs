@@ -8,7 +8,6 @@ use sqlx::Row;
 
 use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Target};
-use crate::clock::now_ms;
 
 /// Emails of the people who hold the approver role and have signed in: alerts go to them.
 pub(crate) async fn approver_emails(
@@ -113,7 +112,7 @@ impl Portal {
                 .bind(&username)
                 .bind(role.as_str())
                 .bind(&actor.name)
-                .bind(now_ms())
+                .bind(self.clock().now_ms())
                 .execute(&mut *tx.tx)
                 .await?
                 .rows_affected()
@@ -176,7 +175,7 @@ impl Portal {
         .bind(roles.approver)
         .bind(roles.security_reviewer)
         .bind(roles.owner)
-        .bind(now_ms())
+        .bind(self.clock().now_ms())
         .execute(&mut *tx.tx)
         .await?;
         audit::record(

@@ -8,7 +8,6 @@ use shared::FieldErrors;
 
 use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Target};
-use crate::clock::now_ms;
 
 /// The owner-editable settings as they are now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +88,7 @@ impl Portal {
             .bind(key)
             .bind(new.to_string())
             .bind(&actor.name)
-            .bind(now_ms())
+            .bind(self.clock().now_ms())
             .execute(&mut *tx.tx)
             .await?;
             if old != new {

@@ -113,7 +113,7 @@ pub fn new_secret() -> SecretString {
     SecretString::from(hex::encode_upper(bytes))
 }
 
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::keys::fill;
 
 /// The secret sealed for `grant_id`, or a new one sealed now (the row is written before
@@ -123,6 +123,7 @@ pub(crate) async fn sealed_or_new(
     db: &crate::Database,
     vault: &Vault,
     grant_id: &str,
+    clock: &dyn Clock,
 ) -> Result<SecretString, String> {
     let existing: Option<String> =
         sqlx::query_scalar("SELECT sealed FROM sealed_secrets WHERE grant_id = $1")
@@ -134,7 +135,7 @@ pub(crate) async fn sealed_or_new(
         return vault.open(grant_id, &sealed).map_err(|e| e.to_string());
     }
     let secret = new_secret();
-    store_sealed(db, vault, grant_id, &secret)
+    store_sealed(db, vault, grant_id, &secret, clock)
         .await
         .map_err(|e| format!("the chosen secret could not be kept: {e}"))?;
     Ok(secret)
@@ -146,6 +147,7 @@ pub(crate) async fn store_sealed(
     vault: &Vault,
     grant_id: &str,
     secret: &SecretString,
+    clock: &dyn Clock,
 ) -> Result<Option<String>, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     let previous: Option<String> =
@@ -159,7 +161,7 @@ pub(crate) async fn store_sealed(
     )
     .bind(grant_id)
     .bind(vault.seal(grant_id, secret))
-    .bind(now_ms())
+    .bind(clock.now_ms())
     .execute(&mut *tx.tx)
     .await?;
     tx.commit().await?;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{COLUMNS, Entry, GENESIS, Problem, Verification};
-use crate::clock::{now_ms, rfc3339};
+use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::db::Database;
 
 /// An anchor row.
@@ -231,7 +231,8 @@ impl Anchorer {
         hash: &str,
         reason: &str,
     ) -> Result<(), sqlx::Error> {
-        let at = now_ms();
+        // The wall clock: when the anchor was really written (see `audit::append`).
+        let at = SystemClock.now_ms();
         sqlx::query(
             "INSERT INTO audit_anchors (seq, key_id, hash, at, reason, every, mac) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (seq, key_id) DO NOTHING",

@@ -21,7 +21,6 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Target};
-use crate::clock::now_ms;
 use crate::db::DatabaseKind;
 use crate::mail::Mail;
 use crate::names::is_api_name;
@@ -492,7 +491,7 @@ impl Portal {
         actor: &Actor,
     ) -> Result<DecisionOutcome, DecisionError> {
         let approver_name = approver_key(approver)?;
-        let today = chrono::Utc::now().date_naive();
+        let today = self.clock().today();
         let max_end_days = self
             .setting_i64("max_end_days")
             .await?
@@ -554,7 +553,7 @@ impl Portal {
         };
         let widened = !wider_than_requested.is_empty();
         let ip_ranges: Vec<String> = approval.ip_ranges.iter().map(ToString::to_string).collect();
-        let now = now_ms();
+        let now = self.clock().now_ms();
 
         let inserted = sqlx::query(
             "INSERT INTO decisions (id, request_id, approver, decision, reason, scope, budget, end_date, ip_ranges, at) \
@@ -595,6 +594,7 @@ impl Portal {
         });
         add_event(
             &mut tx.tx,
+            self.clock().now_ms(),
             id,
             "decision",
             &format!(
@@ -623,6 +623,7 @@ impl Portal {
             .await?;
             add_event(
                 &mut tx.tx,
+                self.clock().now_ms(),
                 id,
                 "approval_recorded",
                 "One approval recorded; waiting for a second approver.",
@@ -681,6 +682,7 @@ impl Portal {
         crate::provisioning::plan(&mut tx.tx, &grant_id, now).await?;
         add_event(
             &mut tx.tx,
+            self.clock().now_ms(),
             id,
             "approved",
             "Approved. Access is being set up; you will get an email when it is ready.",
@@ -749,7 +751,7 @@ impl Portal {
         .bind(id)
         .fetch_one(&mut *tx.tx)
         .await?;
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let inserted = sqlx::query(
             "INSERT INTO decisions (id, request_id, approver, decision, reason, at) VALUES ($1, $2, $3, 'rejected', $4, $5)",
         )
@@ -775,6 +777,7 @@ impl Portal {
         }
         add_event(
             &mut tx.tx,
+            self.clock().now_ms(),
             id,
             "decision",
             &format!(
@@ -786,6 +789,7 @@ impl Portal {
         .await?;
         add_event(
             &mut tx.tx,
+            self.clock().now_ms(),
             id,
             "rejected",
             &format!("Rejected: {reason}"),

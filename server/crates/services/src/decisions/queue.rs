@@ -72,7 +72,7 @@ impl Conditions {
 impl Portal {
     /// The approvers' queue: newest first, one page at a time.
     pub async fn queue(&self, filter: &QueueFilter) -> Result<QueueView, sqlx::Error> {
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let mut conditions = Conditions::default();
         if let Some(company) = filter
             .company

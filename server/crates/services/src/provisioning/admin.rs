@@ -8,7 +8,7 @@ use super::Step;
 use super::outputs::StepOutput;
 use super::proof;
 use crate::audit::{self, Actor, AuditAction, Target};
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::db::Database;
 
 /// One step as the admin sees it.
@@ -110,8 +110,13 @@ pub enum RetryError {
 
 /// An admin's retry of a grant that needs attention (after fixing the cause in the org):
 /// the failed step runs again from a fresh attempt count, and the run carries on.
-pub async fn retry(db: &Database, grant_id: &str, actor: &Actor) -> Result<(), RetryError> {
-    let now = now_ms();
+pub async fn retry(
+    db: &Database,
+    grant_id: &str,
+    actor: &Actor,
+    clock: &dyn Clock,
+) -> Result<(), RetryError> {
+    let now = clock.now_ms();
     let mut tx = db.begin_write().await?;
     let state: Option<String> = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
         .bind(grant_id)

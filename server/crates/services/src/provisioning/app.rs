@@ -38,7 +38,7 @@ pub(super) async fn app_deployed(
     Ok(AppDeployedMade {
         app_id,
         deploy_id: result.id,
-        deployed_at: Some(crate::clock::now_ms()),
+        deployed_at: Some(cx.clock.now_ms()),
     })
 }
 

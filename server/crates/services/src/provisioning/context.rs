@@ -37,6 +37,8 @@ pub(super) struct Context {
     pub(super) saver: Checkpointer,
     /// Seals a secret the portal chooses, for orgs whose credentials API returns none.
     pub(super) vault: Option<crate::vault::Vault>,
+    /// The engine's clock.
+    pub(super) clock: crate::clock::SharedClock,
 }
 
 /// Saves what a step needs kept *before* it acts in Salesforce (the records' previous
@@ -192,6 +194,7 @@ impl Engine {
                 owner: self.owner.clone(),
             },
             vault: self.handover.vault.clone(),
+            clock: self.clock.clone(),
         }))
     }
 }

@@ -17,7 +17,7 @@ use sqlx::{Any, Row, Transaction};
 use super::outputs::StepOutput;
 use super::{Step, StepFailure, run_step, undo};
 use crate::audit::{self, Actor, AuditAction, Outcome, Target};
-use crate::clock::now_ms;
+use crate::clock::SharedClock;
 use crate::db::{Database, DatabaseKind, WriteTx};
 use crate::eca::{self, DeployPoll};
 
@@ -108,6 +108,8 @@ pub struct Engine {
     pub(super) deploy_poll: DeployPoll,
     /// Sends the contractor their reveal link when the grant becomes ready.
     pub(super) handover: crate::reveal::Handover,
+    /// Leases, due times and what the steps stamp (the portal's: see [`Engine::with_clock`]).
+    pub(super) clock: SharedClock,
 }
 
 /// The two ways a step is run: forward (provisioning) and backward (undoing it, the grant
@@ -174,7 +176,14 @@ impl Engine {
             contact_email: "salesforce-admins@integrations.portcullis.invalid".into(),
             deploy_poll: DeployPoll::default(),
             handover: crate::reveal::Handover::default(),
+            clock: crate::clock::system(),
         }
+    }
+
+    /// Reads the time from `clock` (the portal's, [`crate::Portal::clock`]).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// How the contractor is sent their reveal link (mail, the portal's URL, link expiry).
@@ -230,7 +239,7 @@ impl Engine {
     }
 
     async fn lease_forward(&self) -> Result<Option<Leased>, EngineError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
         let candidate = sqlx::query(&format!(
             "SELECT s.grant_id, s.step, s.attempts, s.started_at FROM provisioning_steps s \
@@ -297,7 +306,7 @@ impl Engine {
     /// Leases the newest started step of a grant being cancelled that is not undone yet,
     /// once no later step is left and no worker is running it.
     async fn lease_undo(&self) -> Result<Option<Leased>, EngineError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
         let candidate = sqlx::query(&format!(
             "SELECT s.grant_id, s.step, s.state, s.attempts, s.updated_at FROM provisioning_steps s \
@@ -425,7 +434,7 @@ impl Engine {
         outcome: Result<Done, StepFailure>,
         calls: i64,
     ) -> Result<Ran, EngineError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let direction = leased.direction();
         let (grant_id, step) = (leased.grant_id.clone(), leased.step);
         let mut tx = self.db.begin_write().await?;

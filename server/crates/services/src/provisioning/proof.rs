@@ -92,7 +92,7 @@ fn activation_failure(cx: &Context, error: salesforce::Error) -> StepFailure {
         return StepFailure::from(error);
     }
     let deployed_at = cx.outputs.app_deployed().and_then(|o| o.deployed_at);
-    let waited_ms = deployed_at.map(|at| crate::clock::now_ms() - at);
+    let waited_ms = deployed_at.map(|at| cx.clock.now_ms() - at);
     let within = waited_ms.is_none_or(|ms| ms < ACTIVATION_WAIT.as_millis() as i64);
     if within {
         StepFailure {
@@ -137,6 +137,7 @@ pub(super) async fn run(client: &Client, cx: &Context) -> Result<ProofMade, Step
         &cx.app(),
         &cx.deploy_poll,
         (&app_id, &consumer_id),
+        cx.clock.as_ref(),
     )
     .await?;
     // The credential's first token. A new app is not usable at once (a real org can take

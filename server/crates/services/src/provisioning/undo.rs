@@ -21,7 +21,7 @@ use super::user::{LICENCE, licence_id};
 use super::{Step, StepFailure};
 
 use crate::audit::{self, Actor, AuditAction, Target};
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::db::Database;
 use crate::eca;
 
@@ -52,8 +52,9 @@ pub async fn cancel(
     db: &Database,
     grant_id: &str,
     actor: &Actor,
+    clock: &dyn Clock,
 ) -> Result<Cancelled, CancelError> {
-    let now = now_ms();
+    let now = clock.now_ms();
     let mut tx = db.begin_write().await?;
     let state: Option<String> = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
         .bind(grant_id)

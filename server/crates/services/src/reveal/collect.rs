@@ -12,7 +12,7 @@ use super::{
 };
 use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Outcome, Target};
-use crate::clock::{now_ms, rfc3339};
+use crate::clock::rfc3339;
 use crate::eca;
 use crate::mail::Mail;
 use crate::requests::add_event;
@@ -37,7 +37,7 @@ impl Portal {
         let link = Link::from_row(&row)?;
         let scope: Option<shared::scope::Scope> =
             serde_json::from_str(&row.try_get::<String, _>("scope")?).ok();
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let state = match link.state.as_str() {
             "superseded" => LinkState::Superseded,
             "locked" => LinkState::Locked,
@@ -99,7 +99,7 @@ impl Portal {
         let link = lock_link(&mut tx.tx, self.db.kind(), token)
             .await?
             .ok_or(RevealError::NotFound)?;
-        let now = now_ms();
+        let now = self.clock().now_ms();
         if let Some(refusal) = link.unusable(now) {
             return Err(refusal);
         }
@@ -157,7 +157,7 @@ impl Portal {
             let link = lock_link(&mut tx.tx, self.db.kind(), token)
                 .await?
                 .ok_or(RevealError::NotFound)?;
-            let now = now_ms();
+            let now = self.clock().now_ms();
             if let Some(refusal) = link.unusable(now) {
                 return Err(refusal);
             }
@@ -202,7 +202,7 @@ impl Portal {
                     "UPDATE reveal_links SET state = 'open', claim_until = NULL, updated_at = $1 \
                      WHERE id = $2 AND state = 'revealing'",
                 )
-                .bind(now_ms())
+                .bind(self.clock().now_ms())
                 .bind(&link.id)
                 .execute(&mut *tx.tx)
                 .await?;
@@ -222,7 +222,7 @@ impl Portal {
         };
 
         // 3. Record the reveal.
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let mut tx = self.db.begin_write().await?;
         let recorded = sqlx::query(
             "UPDATE reveal_links SET state = 'revealed', claim_until = NULL, code_hash = NULL, \
@@ -255,6 +255,7 @@ impl Portal {
             .await?;
         add_event(
             &mut tx.tx,
+            self.clock().now_ms(),
             &link.request_id,
             "secret_revealed",
             &format!(
@@ -354,7 +355,7 @@ impl Portal {
     ) -> Result<RevealError, sqlx::Error> {
         let attempts = link.code_attempts + 1;
         let locks = attempts >= MAX_ATTEMPTS;
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let update = if locks {
             "UPDATE reveal_links SET code_attempts = $1, state = 'locked', code_hash = NULL, \
              updated_at = $2 WHERE id = $3"

@@ -6,7 +6,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{Handover, MAX_ATTEMPTS, RevealError};
 use crate::audit::{self, Actor, AuditAction, Target};
-use crate::clock::{now_ms, rfc3339};
+use crate::clock::rfc3339;
 use crate::db::DatabaseKind;
 use crate::mail::Mail;
 use crate::requests::add_event;
@@ -157,7 +157,7 @@ pub(crate) async fn issue_link(
     let request_id: String = grant.try_get("request_id")?;
     let company: String = grant.try_get("company")?;
     let contact_email: String = grant.try_get("contact_email")?;
-    let now = now_ms();
+    let now = handover.clock.now_ms();
     let superseded = sqlx::query(
         "UPDATE reveal_links SET state = 'superseded', code_hash = NULL, updated_at = $1 \
          WHERE grant_id = $2 AND state IN ('open', 'revealing')",
@@ -203,6 +203,7 @@ pub(crate) async fn issue_link(
         .await?;
     add_event(
         tx,
+        now,
         &request_id,
         "reveal_link_sent",
         "Your access is ready: we emailed you a link to collect the credential.",

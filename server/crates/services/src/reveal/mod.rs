@@ -34,7 +34,7 @@ pub use shared::reveal::{CredentialStatus, LinkState, LinkView, Report};
 
 use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Target};
-use crate::clock::now_ms;
+use crate::clock::{Clock, SharedClock};
 use crate::mail::Mailer;
 use crate::vault::Vault;
 
@@ -50,8 +50,11 @@ const SEALED_GRACE_MS: i64 = 10 * 60 * 1000;
 
 /// Destroys sealed secrets that can no longer be collected: the grant is set up and has no
 /// link that still works (expired, locked, revealed or reported). Returns how many.
-pub async fn destroy_uncollectable(db: &crate::Database) -> Result<u64, sqlx::Error> {
-    let now = now_ms();
+pub async fn destroy_uncollectable(
+    db: &crate::Database,
+    clock: &dyn Clock,
+) -> Result<u64, sqlx::Error> {
+    let now = clock.now_ms();
     let mut tx = db.begin_write().await?;
     let grants: Vec<String> = sqlx::query_scalar(
         "SELECT s.grant_id FROM sealed_secrets s JOIN grants g ON g.id = s.grant_id \
@@ -104,6 +107,8 @@ pub struct Handover {
     pub vault: Option<Vault>,
     /// The apps' contact (the provisioning engine's), for redeploying an app's secret.
     pub app_contact_email: String,
+    /// Where the link's issue and expiry times come from.
+    pub clock: SharedClock,
 }
 
 impl Default for Handover {
@@ -114,6 +119,7 @@ impl Default for Handover {
             link_ttl_hours: crate::PortalSettings::default().reveal_link_hours,
             vault: None,
             app_contact_email: "salesforce-admins@integrations.portcullis.invalid".into(),
+            clock: crate::clock::system(),
         }
     }
 }
@@ -245,6 +251,7 @@ impl Portal {
             link_ttl_hours: self.settings.reveal_link_hours,
             vault: self.vault.clone(),
             app_contact_email: self.app_contact_email.clone(),
+            clock: self.clock().clone(),
         }
     }
 

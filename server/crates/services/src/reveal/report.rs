@@ -12,7 +12,7 @@ use super::{
 };
 use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Outcome, Target};
-use crate::clock::{now_ms, rfc3339};
+use crate::clock::rfc3339;
 use crate::eca;
 use crate::mail::Mail;
 use crate::requests::add_event;
@@ -25,10 +25,12 @@ const REPORTS_PER_HOUR: i64 = 20;
 /// Counts a report action (a code mailed or a code checked) against the client's address.
 async fn report_rate_limit(
     tx: &mut Transaction<'static, Any>,
+    now: i64,
     actor: &Actor,
 ) -> Result<(), RevealError> {
     match crate::requests::rate_limit(
         tx,
+        now,
         &crate::client::client_bucket("report", &actor.ip),
         REPORTS_PER_HOUR,
         3_600_000,
@@ -76,7 +78,8 @@ impl Portal {
             ));
         };
         let secret = vault::new_secret();
-        let previous = vault::store_sealed(&self.db, vault, grant_id, &secret).await?;
+        let previous =
+            vault::store_sealed(&self.db, vault, grant_id, &secret, self.clock().as_ref()).await?;
         let deployed = eca::redeploy_secret(
             &self.db,
             &self.salesforce,
@@ -121,14 +124,14 @@ impl Portal {
         let link = lock_link(&mut tx.tx, self.db.kind(), token)
             .await?
             .ok_or(RevealError::NotFound)?;
-        let now = now_ms();
+        let now = self.clock().now_ms();
         if let Some(refusal) = link.unreportable(now, self.report_window_ms()) {
             return Err(refusal);
         }
         if link.disown_codes_sent >= MAX_CODES {
             return Err(RevealError::TooManyCodes);
         }
-        report_rate_limit(&mut tx.tx, actor).await?;
+        report_rate_limit(&mut tx.tx, self.clock().now_ms(), actor).await?;
         let code = tokens::new_code();
         sqlx::query(
             "UPDATE reveal_links SET disown_code_hash = $1, disown_code_expires_at = $2, \
@@ -181,7 +184,7 @@ impl Portal {
             let link = lock_link(&mut tx.tx, self.db.kind(), token)
                 .await?
                 .ok_or(RevealError::NotFound)?;
-            let now = now_ms();
+            let now = self.clock().now_ms();
             if let Some(refusal) = link.unreportable(now, self.report_window_ms()) {
                 return Err(refusal);
             }
@@ -198,7 +201,7 @@ impl Portal {
             if link.disown_code_expires_at.unwrap_or(0) <= now {
                 return Err(RevealError::CodeExpired);
             }
-            report_rate_limit(&mut tx.tx, actor).await?;
+            report_rate_limit(&mut tx.tx, self.clock().now_ms(), actor).await?;
             if !tokens::constant_time_eq(
                 &report_code_hash(&self.code_key, &link.id, code),
                 expected,
@@ -256,7 +259,7 @@ impl Portal {
             link
         };
         let rotated = self.rotate(&link.grant_id).await;
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let mut tx = self.db.begin_write().await?;
         audit::record_outcome(
             &mut tx.tx,
@@ -312,6 +315,7 @@ impl Portal {
         .await?;
         add_event(
             &mut tx.tx,
+            self.clock().now_ms(),
             &link.request_id,
             "secret_disowned",
             "You reported a reveal you did not make. The secret was changed; Acme's admins will send you a new link.",
@@ -373,7 +377,7 @@ impl Portal {
         sqlx::query(
             "UPDATE grants SET state = 'ready', updated_at = $1 WHERE id = $2 AND state = 'active'",
         )
-        .bind(now_ms())
+        .bind(self.clock().now_ms())
         .bind(grant_id)
         .execute(&mut *tx.tx)
         .await?;
@@ -402,7 +406,7 @@ impl Portal {
         .fetch_optional(self.db.pool())
         .await?;
         let set_up = matches!(grant_state.as_deref(), Some("ready" | "active"));
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let (status, summary) = match &latest {
             None => (
                 "not_sent",

@@ -19,7 +19,7 @@ use sqlx::Row;
 use super::webhook::Webhook;
 use crate::Mailer;
 use crate::audit::{self, Actor, AuditAction, Target};
-use crate::clock::{now_ms, rfc3339};
+use crate::clock::{Clock, rfc3339};
 use crate::db::Database;
 use crate::mail::Mail;
 
@@ -254,7 +254,7 @@ impl Alerts {
                 .await?;
         }
         check_ip_ranges(db, now, &mut evaluation).await?;
-        apply_freezes(db, salesforce, &mut evaluation).await?;
+        apply_freezes(db, salesforce, now, &mut evaluation).await?;
         Ok(evaluation)
     }
 
@@ -388,6 +388,7 @@ impl Alerts {
                 .await?;
                 crate::requests::add_event(
                     &mut tx.tx,
+                    now,
                     &grant.request_id,
                     "suspended",
                     &format!(
@@ -609,6 +610,7 @@ async fn check_ip_ranges(
             .await?;
             crate::requests::add_event(
                 &mut tx.tx,
+                now,
                 &request_id,
                 "suspended",
                 &format!("API access suspended: {reason}. An approver can lift the suspension."),
@@ -675,6 +677,7 @@ async fn revoke_app_tokens(
 async fn apply_freezes(
     db: &Database,
     salesforce: &Client,
+    now: i64,
     evaluation: &mut Evaluation,
 ) -> Result<(), sqlx::Error> {
     for grant in monitored(db).await? {
@@ -699,7 +702,6 @@ async fn apply_freezes(
             continue;
         }
         let mut tx = db.begin_write().await?;
-        let now = now_ms();
         let recorded = sqlx::query(
             "UPDATE grants SET frozen_at = $1, updated_at = $1 WHERE id = $2 AND state = $3 AND frozen_at IS NULL",
         )
@@ -759,6 +761,7 @@ pub async fn lift(
     grant_id: &GrantId,
     actor: &Actor,
     reason: &str,
+    clock: &dyn Clock,
 ) -> Result<(), LiftError> {
     let grant_id = grant_id.as_str();
     let reason = reason.trim();
@@ -791,7 +794,7 @@ pub async fn lift(
          WHERE id = $3 AND state = $4 RETURNING state",
     )
     .bind(GrantState::Active.as_str())
-    .bind(now_ms())
+    .bind(clock.now_ms())
     .bind(grant_id)
     .bind(GrantState::Suspended.as_str())
     .fetch_optional(&mut *tx.tx)
@@ -814,6 +817,7 @@ pub async fn lift(
     .await?;
     crate::requests::add_event(
         &mut tx.tx,
+        clock.now_ms(),
         &grant.request_id,
         "unsuspended",
         "API access restored by an approver.",

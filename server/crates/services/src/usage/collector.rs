@@ -34,7 +34,7 @@ use serde::Deserialize;
 use sqlx::Row;
 
 use super::ingest::{FileTotals, Ingest, IngestError};
-use crate::clock::{now_ms, to_datetime};
+use crate::clock::{SharedClock, to_datetime};
 use crate::db::Database;
 use crate::licence::INTEGRATION_LICENCE;
 
@@ -111,6 +111,8 @@ pub struct Collector {
     look_back: Duration,
     download_attempts: u32,
     hook: Option<Hook>,
+    /// When a run happened, what it read at, and the budgets' windows.
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for Collector {
@@ -149,7 +151,14 @@ impl Collector {
             look_back: Duration::from_secs(30 * 24 * 3600),
             download_attempts: 3,
             hook: None,
+            clock: crate::clock::system(),
         }
+    }
+
+    /// Reads the time from `clock` (the portal's: see [`crate::Portal::usage_collector`]).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Stops at each [`Checkpoint`] until `hook`'s future completes (tests).
@@ -166,7 +175,7 @@ impl Collector {
 
     /// One collector run: files, the org's limits and licences, then the budgets.
     pub async fn run_once(&self) -> Result<RunReport, CollectError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if !self.take_lease(now).await? {
             return Err(CollectError::Busy);
         }
@@ -396,7 +405,17 @@ impl Collector {
         let replaces = interval != LogInterval::Hourly;
         if replaces && self.newer_copy(interval, period_start, created).await? {
             let mut tx = self.db.begin_write().await?;
-            record_file(&mut tx, file, interval, "superseded", 0, 0, 0).await?;
+            record_file(
+                &mut tx,
+                self.clock.now_ms(),
+                file,
+                interval,
+                "superseded",
+                0,
+                0,
+                0,
+            )
+            .await?;
             if cursor_may_move {
                 advance_cursor(&mut tx, created).await?;
             }
@@ -421,7 +440,17 @@ impl Collector {
         .fetch_optional(&mut *tx.tx)
         .await?;
         if replaces && current.is_some_and(|c| c > created) {
-            record_file(&mut tx, file, interval, "superseded", 0, 0, bytes).await?;
+            record_file(
+                &mut tx,
+                self.clock.now_ms(),
+                file,
+                interval,
+                "superseded",
+                0,
+                0,
+                bytes,
+            )
+            .await?;
             tx.commit().await?;
             return Ok(Handled::Superseded);
         }
@@ -471,7 +500,7 @@ impl Collector {
             .execute(&mut *tx.tx)
             .await?;
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         for (user, name) in &totals.usernames {
             sqlx::query(
                 "INSERT INTO usage_users (user_key, username, updated_at) VALUES ($1, $2, $3) \
@@ -485,6 +514,7 @@ impl Collector {
         }
         record_file(
             &mut tx,
+            self.clock.now_ms(),
             file,
             interval,
             "read",
@@ -633,6 +663,7 @@ fn insert_hours_sql(rows: usize) -> String {
 #[allow(clippy::too_many_arguments)]
 async fn record_file(
     tx: &mut crate::db::WriteTx,
+    read_at: i64,
     file: &EventLogFileRow,
     interval: LogInterval,
     outcome: &str,
@@ -652,7 +683,7 @@ async fn record_file(
     .bind(rows as i64)
     .bind(rows_outside as i64)
     .bind(bytes)
-    .bind(now_ms())
+    .bind(read_at)
     .execute(&mut *tx.tx)
     .await?;
     Ok(())

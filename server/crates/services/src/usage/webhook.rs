@@ -24,7 +24,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use tokio::sync::Notify;
 
-use crate::clock::now_ms;
+use crate::clock::SharedClock;
 use crate::db::Database;
 use crate::outbox::{Delivery, Failure, Table};
 
@@ -39,6 +39,8 @@ pub struct Webhook {
     secret: SecretString,
     http: reqwest::Client,
     wake: Arc<Notify>,
+    /// When a delivery was queued, is due and was signed.
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -99,7 +101,14 @@ impl Webhook {
             secret,
             http,
             wake: Arc::new(Notify::new()),
+            clock: crate::clock::system(),
         })
+    }
+
+    /// Reads the time from `clock` (the portal's: see [`crate::Portal::with_clock`]).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn url(&self) -> &str {
@@ -114,7 +123,7 @@ impl Webhook {
         event: &str,
         body: &Value,
     ) -> Result<(), sqlx::Error> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         sqlx::query(
             "INSERT INTO webhook_outbox (id, created_at, url, body, delivery, next_attempt_at) VALUES ($1, $2, $3, $4, 'pending', $2)",
         )
@@ -134,7 +143,7 @@ impl Webhook {
     /// Posts the deliveries that are due (see [`crate::outbox`]). Returns how many the
     /// receiver took.
     pub async fn deliver_pending(&self, db: &Database) -> Result<usize, sqlx::Error> {
-        crate::outbox::deliver_due(self, db).await
+        crate::outbox::deliver_due(self, db, self.clock.as_ref()).await
     }
 
     /// Woken when a delivery was queued (see [`Webhook::wake`]); the sender job waits on it.
@@ -143,7 +152,7 @@ impl Webhook {
     }
 
     async fn post(&self, id: &str, event: &str, body: String) -> Result<(), String> {
-        let timestamp = now_ms() / 1000;
+        let timestamp = self.clock.now_ms() / 1000;
         let signed = signature(self.secret.expose_secret(), timestamp, body.as_bytes());
         let response = self
             .http

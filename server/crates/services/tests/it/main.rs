@@ -10,6 +10,7 @@ mod alerts;
 mod audit;
 mod blast;
 mod catalog;
+mod clock;
 mod counters;
 mod decisions;
 mod intake;

@@ -803,7 +803,7 @@ test_kit::both_databases!(an_undone_consumer_is_no_longer_recorded, |engine| {
     assert!(consumer_done, "the consumer step ran");
     assert!(recorded_consumer(&t, &grant).await.0.is_some());
     let (_, actor) = approver("alice@acme.example");
-    services::provisioning::cancel(&t.db.db, &grant, &actor)
+    services::provisioning::cancel(&t.db.db, &grant, &actor, &services::clock::SystemClock)
         .await
         .unwrap();
     worker(&t).run_until_idle().await.unwrap();
@@ -905,7 +905,13 @@ test_kit::both_databases!(
             if grant_state(&t, grant).await.0 == "needs_attention" {
                 stuck_grant = Some(grant.clone());
             } else {
-                let refused = services::provisioning::retry(&t.db.db, grant, &contractor()).await;
+                let refused = services::provisioning::retry(
+                    &t.db.db,
+                    grant,
+                    &contractor(),
+                    &services::clock::SystemClock,
+                )
+                .await;
                 assert!(
                     matches!(
                         refused,
@@ -917,9 +923,14 @@ test_kit::both_databases!(
         }
         let stuck_grant = stuck_grant.unwrap();
         let (_, admin) = approver("alice@acme.example");
-        services::provisioning::retry(&t.db.db, &stuck_grant, &admin)
-            .await
-            .unwrap();
+        services::provisioning::retry(
+            &t.db.db,
+            &stuck_grant,
+            &admin,
+            &services::clock::SystemClock,
+        )
+        .await
+        .unwrap();
         worker(&t).run_until_idle().await.unwrap();
         assert_eq!(grant_state(&t, &stuck_grant).await.0, "ready");
         let index = grants.iter().position(|g| *g == stuck_grant).unwrap();
@@ -1144,7 +1155,7 @@ test_kit::both_databases!(
 
         let (_, actor) = approver("alice@acme.example");
         assert_eq!(
-            services::provisioning::cancel(&t.db.db, &grant, &actor)
+            services::provisioning::cancel(&t.db.db, &grant, &actor, &services::clock::SystemClock)
                 .await
                 .unwrap(),
             services::provisioning::Cancelled::Undoing
@@ -1152,7 +1163,7 @@ test_kit::both_databases!(
         assert_eq!(grant_state(&t, &grant).await.0, "cancelling");
         // A cancelled run is not resumed, and not retried.
         assert!(
-            services::provisioning::retry(&t.db.db, &grant, &actor)
+            services::provisioning::retry(&t.db.db, &grant, &actor, &services::clock::SystemClock)
                 .await
                 .is_err()
         );
@@ -1203,7 +1214,8 @@ test_kit::both_databases!(
         // Done is done: no more work, and a cancelled grant cannot be cancelled again.
         assert_eq!(worker(&t).run_once().await.unwrap(), Ran::Idle);
         assert!(matches!(
-            services::provisioning::cancel(&t.db.db, &grant, &actor).await,
+            services::provisioning::cancel(&t.db.db, &grant, &actor, &services::clock::SystemClock)
+                .await,
             Err(services::provisioning::CancelError::NotCancellable(_))
         ));
     }
@@ -1219,7 +1231,7 @@ test_kit::both_databases!(
         // Not started: cancelled at once, nothing to undo.
         let idle = approved_grant(&t, "Early Exit", case_scope()).await;
         assert_eq!(
-            services::provisioning::cancel(&t.db.db, &idle, &actor)
+            services::provisioning::cancel(&t.db.db, &idle, &actor, &services::clock::SystemClock)
                 .await
                 .unwrap(),
             services::provisioning::Cancelled::Now
@@ -1239,7 +1251,7 @@ test_kit::both_databases!(
         for _ in 0..Step::ALL.len() - 1 {
             assert!(matches!(w.run_once().await.unwrap(), Ran::Succeeded { .. }));
         }
-        services::provisioning::cancel(&t.db.db, &grant, &actor)
+        services::provisioning::cancel(&t.db.db, &grant, &actor, &services::clock::SystemClock)
             .await
             .unwrap();
         worker(&t).run_until_idle().await.unwrap();
@@ -1268,7 +1280,7 @@ test_kit::both_databases!(
             "errorMessage": "Deploys are switched off"
         }]))
         .await;
-        services::provisioning::cancel(&t.db.db, &grant, &actor)
+        services::provisioning::cancel(&t.db.db, &grant, &actor, &services::clock::SystemClock)
             .await
             .unwrap();
         w.run_until_idle().await.unwrap();
@@ -1280,12 +1292,13 @@ test_kit::both_databases!(
             "{attention}"
         );
         assert!(matches!(
-            services::provisioning::retry(&t.db.db, &grant, &actor).await,
+            services::provisioning::retry(&t.db.db, &grant, &actor, &services::clock::SystemClock)
+                .await,
             Err(services::provisioning::RetryError::Cancelling)
         ));
         // Fixed in the org: cancelling again finishes the undo.
         t.clear_faults().await;
-        services::provisioning::cancel(&t.db.db, &grant, &actor)
+        services::provisioning::cancel(&t.db.db, &grant, &actor, &services::clock::SystemClock)
             .await
             .unwrap();
         w.run_until_idle().await.unwrap();
