@@ -333,12 +333,11 @@ impl Database {
     }
 }
 
-#[cfg(all(test, feature = "testing"))]
+#[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::testing::TestDb;
 
     #[test]
     fn sqlx_query_builder_over_any_writes_question_marks() {
@@ -365,67 +364,4 @@ mod tests {
         );
         assert_eq!(QueryBuilder::new("SELECT 1").sql(), "SELECT 1");
     }
-
-    #[derive(Debug, PartialEq, Eq, sqlx::FromRow)]
-    struct Setting {
-        key: String,
-        value: String,
-        updated_at: i64,
-    }
-
-    crate::both_databases!(query_builder_binds_on_both_engines, |engine| {
-        let Some(test) = TestDb::new(engine).await else {
-            return;
-        };
-        for (key, at) in [("a", 1i64), ("b", 2), ("c", 3), ("d", 4)] {
-            sqlx::query(
-                "INSERT INTO settings (key, value, updated_by, updated_at) VALUES ($1, $2, 'test', $3)",
-            )
-            .bind(key)
-            .bind(format!("value of {key}"))
-            .bind(at)
-            .execute(test.db.pool())
-            .await
-            .unwrap();
-        }
-        let mut query = QueryBuilder::new("SELECT key, value, updated_at FROM settings");
-        query
-            .and_where()
-            .push("key IN (")
-            .push_binds(["a", "b", "c"])
-            .push(")");
-        query.and_where().push("updated_at >= ").push_bind(2i64);
-        query.push(" ORDER BY key DESC");
-        let rows: Vec<Setting> = query
-            .build_query_as()
-            .fetch_all(test.db.pool())
-            .await
-            .unwrap();
-        assert_eq!(
-            rows,
-            vec![
-                Setting {
-                    key: "c".into(),
-                    value: "value of c".into(),
-                    updated_at: 3
-                },
-                Setting {
-                    key: "b".into(),
-                    value: "value of b".into(),
-                    updated_at: 2
-                },
-            ]
-        );
-        // The same statement, built once, runs again (as a count and a page share filters).
-        let keys: Vec<String> = query
-            .build_query_scalar()
-            .fetch_all(test.db.pool())
-            .await
-            .unwrap();
-        assert_eq!(keys, ["c", "b"]);
-        let mut delete = QueryBuilder::new("DELETE FROM settings");
-        delete.and_where().push("key = ").push_bind("d");
-        let deleted = delete.build().execute(test.db.pool()).await.unwrap();
-        assert_eq!(deleted.rows_affected(), 1);
-    });
 }
