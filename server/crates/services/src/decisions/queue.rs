@@ -65,6 +65,7 @@ struct QueueRow {
     contact_email: String,
     state: String,
     created_at: i64,
+    /// 1 or 0 (selected as a number: SQLite has no booleans).
     risky: i64,
     approvals_required: i64,
     approvals: i64,
