@@ -13,7 +13,6 @@ use shared::FieldErrors;
 use shared::budget::Budget;
 use shared::fields;
 use shared::scope::{Level, ObjectAccess, Scope, Visibility, VisibilityRule};
-use sqlx::Row;
 
 use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Target};
@@ -205,18 +204,32 @@ fn decode_error(what: &str, e: serde_json::Error) -> sqlx::Error {
     sqlx::Error::Decode(format!("access_catalog.{what} is not valid JSON: {e}").into())
 }
 
-fn package_from_row(row: &sqlx::any::AnyRow) -> Result<Package, sqlx::Error> {
-    Ok(Package {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        scope: serde_json::from_str(&row.try_get::<String, _>("scope")?)
-            .map_err(|e| decode_error("scope", e))?,
-        budget: serde_json::from_str(&row.try_get::<String, _>("budget")?)
-            .map_err(|e| decode_error("budget", e))?,
-        created_by: row.try_get("created_by")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+/// A row of `access_catalog`, selected as [`PACKAGE_COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct PackageRow {
+    id: String,
+    name: String,
+    description: String,
+    scope: String,
+    budget: String,
+    created_by: String,
+    updated_at: i64,
+}
+
+impl TryFrom<PackageRow> for Package {
+    type Error = sqlx::Error;
+
+    fn try_from(row: PackageRow) -> Result<Self, sqlx::Error> {
+        Ok(Package {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            scope: serde_json::from_str(&row.scope).map_err(|e| decode_error("scope", e))?,
+            budget: serde_json::from_str(&row.budget).map_err(|e| decode_error("budget", e))?,
+            created_by: row.created_by,
+            updated_at: row.updated_at,
+        })
+    }
 }
 
 const PACKAGE_COLUMNS: &str = "id, name, description, scope, budget, created_by, updated_at";
@@ -305,13 +318,13 @@ impl Portal {
 
     /// Every package, by name.
     pub async fn packages(&self) -> Result<Vec<Package>, sqlx::Error> {
-        sqlx::query(&format!(
+        sqlx::query_as::<_, PackageRow>(&format!(
             "SELECT {PACKAGE_COLUMNS} FROM access_catalog ORDER BY name, id"
         ))
         .fetch_all(self.db.pool())
         .await?
-        .iter()
-        .map(package_from_row)
+        .into_iter()
+        .map(Package::try_from)
         .collect()
     }
 
@@ -429,13 +442,13 @@ impl Portal {
             }),
         )
         .await?;
-        let package = sqlx::query(&format!(
+        let package = sqlx::query_as::<_, PackageRow>(&format!(
             "SELECT {PACKAGE_COLUMNS} FROM access_catalog WHERE id = $1"
         ))
         .bind(&package_id)
         .fetch_one(&mut *tx.tx)
         .await
-        .and_then(|row| package_from_row(&row))?;
+        .and_then(Package::try_from)?;
         tx.commit().await?;
         Ok(package)
     }

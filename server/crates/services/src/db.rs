@@ -5,13 +5,18 @@
 //! Writes go through [`Database::begin_write`]: on SQLite it also takes a process-wide lock,
 //! because a deferred SQLite transaction that read before writing fails (rather than waits)
 //! when another writer committed in between; PostgreSQL transactions need no such help.
+//!
+//! Rows become types with `#[derive(sqlx::FromRow)]` (over `AnyRow`, as every query here
+//! runs on the `Any` pool); statements put together from optional filters use
+//! [`QueryBuilder`], which numbers its placeholders as the written queries do.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::query::{Query, QueryAs, QueryScalar};
+use sqlx::{Any, AnyPool, Executor, FromRow, Transaction};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../../migrations/postgres");
@@ -100,6 +105,125 @@ impl std::ops::Deref for WriteTx {
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.tx
+    }
+}
+
+/// A statement put together from optional parts (search filters, a paging cursor), each
+/// value bound where it is pushed, in the manner of `sqlx::QueryBuilder`. That one cannot
+/// serve here: over `Any` it writes `?` placeholders, which PostgreSQL rejects; this one
+/// writes `$1, $2, …`, which both engines accept.
+#[derive(Debug, Clone, Default)]
+pub struct QueryBuilder {
+    sql: String,
+    binds: Vec<Bind>,
+    /// Whether a WHERE condition was started (the next one is joined with AND).
+    conditions: bool,
+}
+
+/// A value bound to a [`QueryBuilder`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+impl From<String> for Bind {
+    fn from(value: String) -> Self {
+        Bind::Text(value)
+    }
+}
+
+impl From<&str> for Bind {
+    fn from(value: &str) -> Self {
+        Bind::Text(value.to_string())
+    }
+}
+
+impl From<i64> for Bind {
+    fn from(value: i64) -> Self {
+        Bind::Int(value)
+    }
+}
+
+impl QueryBuilder {
+    pub fn new(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Appends SQL text (never a user's value: those go through [`Self::push_bind`]).
+    pub fn push(&mut self, sql: impl std::fmt::Display) -> &mut Self {
+        use std::fmt::Write;
+        let _ = write!(self.sql, "{sql}");
+        self
+    }
+
+    /// Appends a placeholder for `value`.
+    pub fn push_bind(&mut self, value: impl Into<Bind>) -> &mut Self {
+        self.binds.push(value.into());
+        let n = self.binds.len();
+        self.push(format_args!("${n}"))
+    }
+
+    /// Appends placeholders for `values`, separated by commas (for `IN (…)`).
+    pub fn push_binds<T: Into<Bind>>(&mut self, values: impl IntoIterator<Item = T>) -> &mut Self {
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.push_bind(value);
+        }
+        self
+    }
+
+    /// Starts the next condition of the WHERE clause: ` WHERE ` for the first, ` AND `
+    /// after it.
+    pub fn and_where(&mut self) -> &mut Self {
+        let joint = if self.conditions { " AND " } else { " WHERE " };
+        self.conditions = true;
+        self.push(joint)
+    }
+
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// The statement with its values bound, to execute or fetch rows from.
+    pub fn build(&self) -> Query<'_, Any, AnyArguments<'_>> {
+        self.binds
+            .iter()
+            .fold(sqlx::query(&self.sql), |query, bind| match bind {
+                Bind::Text(text) => query.bind(text.as_str()),
+                Bind::Int(value) => query.bind(*value),
+            })
+    }
+
+    /// The statement with its values bound, fetching rows as `T`.
+    pub fn build_query_as<T>(&self) -> QueryAs<'_, Any, T, AnyArguments<'_>>
+    where
+        T: for<'r> FromRow<'r, AnyRow>,
+    {
+        self.binds
+            .iter()
+            .fold(sqlx::query_as(&self.sql), |query, bind| match bind {
+                Bind::Text(text) => query.bind(text.as_str()),
+                Bind::Int(value) => query.bind(*value),
+            })
+    }
+
+    /// The statement with its values bound, fetching the first column as `T`.
+    pub fn build_query_scalar<T>(&self) -> QueryScalar<'_, Any, T, AnyArguments<'_>>
+    where
+        (T,): for<'r> FromRow<'r, AnyRow>,
+    {
+        self.binds
+            .iter()
+            .fold(sqlx::query_scalar(&self.sql), |query, bind| match bind {
+                Bind::Text(text) => query.bind(text.as_str()),
+                Bind::Int(value) => query.bind(*value),
+            })
     }
 }
 
@@ -206,5 +330,38 @@ impl Database {
     /// Closes every connection; used at shutdown.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn sqlx_query_builder_over_any_writes_question_marks() {
+        // Why [`QueryBuilder`] exists: should sqlx number `Any` placeholders one day, this
+        // fails and sqlx's own builder can take over.
+        let mut query = sqlx::QueryBuilder::<Any>::new("SELECT ");
+        query.push_bind(1i64);
+        assert_eq!(query.sql(), "SELECT ?");
+    }
+
+    #[test]
+    fn conditions_are_joined_and_placeholders_numbered() {
+        let mut query = QueryBuilder::new("SELECT key FROM settings");
+        query
+            .and_where()
+            .push("key IN (")
+            .push_binds(["a", "b"])
+            .push(")");
+        query.and_where().push("updated_at >= ").push_bind(5i64);
+        query.push(" ORDER BY key");
+        assert_eq!(
+            query.sql(),
+            "SELECT key FROM settings WHERE key IN ($1, $2) AND updated_at >= $3 ORDER BY key"
+        );
+        assert_eq!(QueryBuilder::new("SELECT 1").sql(), "SELECT 1");
     }
 }

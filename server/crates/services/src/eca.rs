@@ -16,7 +16,7 @@ use salesforce::metadata::{
     TrustedIpRange,
 };
 use secrecy::SecretString;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use crate::db::Database;
 use crate::names::Names;
@@ -62,17 +62,16 @@ impl GrantApp {
         grant_id: &str,
         contact_email: &str,
     ) -> Result<Option<Self>, sqlx::Error> {
-        let Some(grant) = sqlx::query("SELECT company, ip_ranges FROM grants WHERE id = $1")
-            .bind(grant_id)
-            .fetch_optional(db.pool())
-            .await?
+        let Some((company, ip_ranges)): Option<(String, String)> =
+            sqlx::query_as("SELECT company, ip_ranges FROM grants WHERE id = $1")
+                .bind(grant_id)
+                .fetch_optional(db.pool())
+                .await?
         else {
             return Ok(None);
         };
-        let company: String = grant.try_get("company")?;
         let ip_ranges: Vec<String> =
-            serde_json::from_str(&grant.try_get::<String, _>("ip_ranges")?)
-                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            serde_json::from_str(&ip_ranges).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         Ok(Some(Self {
             grant_id: grant_id.to_string(),
             names: Names::for_grant(grant_id, &company),
@@ -293,16 +292,12 @@ pub(crate) async fn recorded_consumer(
     tx: &mut Transaction<'static, Any>,
     grant_id: &str,
 ) -> Result<Option<(String, String)>, sqlx::Error> {
-    let row = sqlx::query("SELECT app_id, consumer_id FROM grants WHERE id = $1")
-        .bind(grant_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let app_id: Option<String> = row.try_get("app_id")?;
-    let consumer_id: Option<String> = row.try_get("consumer_id")?;
-    Ok(app_id.zip(consumer_id))
+    let ids: Option<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT app_id, consumer_id FROM grants WHERE id = $1")
+            .bind(grant_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(ids.and_then(|(app_id, consumer_id)| app_id.zip(consumer_id)))
 }
 
 /// The app's secret, for the proof: read from the org; or, where the org's credentials API

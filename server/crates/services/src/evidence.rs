@@ -6,13 +6,11 @@
 //!
 //! Nothing secret is in it: no tokens, codes or credentials are stored where it reads from.
 
-use serde_json::{Value, json};
-use sqlx::Row;
-
 use crate::audit::anchor::{self, Anchorer};
 use crate::audit::{COLUMNS, Entry};
 use crate::clock::{Clock, rfc3339};
 use crate::db::Database;
+use serde_json::{Value, json};
 
 /// The pack's format, for tools that read it.
 pub const FORMAT: &str = "portcullis-evidence/1";
@@ -28,10 +26,80 @@ fn time(ms: Option<i64>) -> Value {
     ms.map_or(Value::Null, |ms| Value::String(rfc3339(ms)))
 }
 
+#[derive(sqlx::FromRow)]
+struct LinkRow {
+    id: String,
+    state: String,
+    issued_by: String,
+    created_at: i64,
+    expires_at: i64,
+    codes_sent: i64,
+    code_attempts: i64,
+    revealed_at: Option<i64>,
+    revealed_ip: Option<String>,
+    revealed_user_agent: Option<String>,
+    disowned_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    request_id: String,
+    state: String,
+    company: String,
+    contact_email: String,
+    scope: String,
+    budget: Option<String>,
+    end_date: String,
+    ip_ranges: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    api_calls: i64,
+    attention: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RequestRow {
+    state: String,
+    company: String,
+    contact_name: String,
+    contact_email: String,
+    justification: String,
+    scope: String,
+    calls_per_day: i64,
+    ip_ranges: Option<String>,
+    end_date: String,
+    submitter_ip: String,
+    created_at: i64,
+    verified_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DecisionRow {
+    approver: String,
+    decision: String,
+    reason: String,
+    scope: Option<String>,
+    budget: Option<String>,
+    end_date: Option<String>,
+    ip_ranges: Option<String>,
+    at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct StepRow {
+    step: String,
+    state: String,
+    attempts: i64,
+    last_error: Option<String>,
+    output: Option<String>,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
 /// The reveal receipt: each link issued for the grant, when and to whom it was revealed
 /// (address and browser), and whether the contractor said it was not them.
 pub async fn reveal_receipt(db: &Database, grant_id: &str) -> Result<Vec<Value>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, LinkRow>(
         "SELECT id, state, issued_by, created_at, expires_at, codes_sent, code_attempts, \
          revealed_at, revealed_ip, revealed_user_agent, disowned_at \
          FROM reveal_links WHERE grant_id = $1 ORDER BY created_at, id",
@@ -39,23 +107,24 @@ pub async fn reveal_receipt(db: &Database, grant_id: &str) -> Result<Vec<Value>,
     .bind(grant_id)
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
+    Ok(rows
+        .into_iter()
         .map(|row| {
-            Ok(json!({
-                "link_id": row.try_get::<String, _>("id")?,
-                "state": row.try_get::<String, _>("state")?,
-                "issued_by": row.try_get::<String, _>("issued_by")?,
-                "issued_at": time(Some(row.try_get("created_at")?)),
-                "expires_at": time(Some(row.try_get("expires_at")?)),
-                "codes_sent": row.try_get::<i64, _>("codes_sent")?,
-                "wrong_codes": row.try_get::<i64, _>("code_attempts")?,
-                "revealed_at": time(row.try_get("revealed_at")?),
-                "revealed_from_ip": row.try_get::<Option<String>, _>("revealed_ip")?,
-                "revealed_user_agent": row.try_get::<Option<String>, _>("revealed_user_agent")?,
-                "disowned_at": time(row.try_get("disowned_at")?),
-            }))
+            json!({
+                "link_id": row.id,
+                "state": row.state,
+                "issued_by": row.issued_by,
+                "issued_at": time(Some(row.created_at)),
+                "expires_at": time(Some(row.expires_at)),
+                "codes_sent": row.codes_sent,
+                "wrong_codes": row.code_attempts,
+                "revealed_at": time(row.revealed_at),
+                "revealed_from_ip": row.revealed_ip,
+                "revealed_user_agent": row.revealed_user_agent,
+                "disowned_at": time(row.disowned_at),
+            })
         })
-        .collect()
+        .collect())
 }
 
 /// Every audit entry about the grant or its request, oldest first.
@@ -64,14 +133,13 @@ async fn entries_about(
     grant_id: &str,
     request_id: &str,
 ) -> Result<Vec<Entry>, sqlx::Error> {
-    let rows = sqlx::query(&format!(
+    sqlx::query_as::<_, Entry>(&format!(
         "SELECT {COLUMNS} FROM audit_log WHERE target_id = $1 OR target_id = $2 ORDER BY seq"
     ))
     .bind(grant_id)
     .bind(request_id)
     .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(Entry::from_row).collect()
+    .await
 }
 
 /// The pack for `grant_id`, or `None` when there is no such grant. Its chain verification
@@ -82,7 +150,7 @@ pub async fn pack(
     grant_id: &str,
     clock: &dyn Clock,
 ) -> Result<Option<Value>, sqlx::Error> {
-    let Some(grant) = sqlx::query(
+    let Some(grant) = sqlx::query_as::<_, GrantRow>(
         "SELECT id, request_id, state, company, contact_email, scope, budget, end_date, \
          ip_ranges, created_at, updated_at, api_calls, attention FROM grants WHERE id = $1",
     )
@@ -92,9 +160,9 @@ pub async fn pack(
     else {
         return Ok(None);
     };
-    let request_id: String = grant.try_get("request_id")?;
-    let granted_scope: String = grant.try_get("scope")?;
-    let request = sqlx::query(
+    let request_id = grant.request_id;
+    let granted_scope = grant.scope;
+    let request = sqlx::query_as::<_, RequestRow>(
         "SELECT id, state, company, contact_name, contact_email, justification, scope, \
          calls_per_day, ip_ranges, end_date, submitter_ip, created_at, verified_at \
          FROM access_requests WHERE id = $1",
@@ -102,32 +170,32 @@ pub async fn pack(
     .bind(&request_id)
     .fetch_one(db.pool())
     .await?;
-    let requested_scope: String = request.try_get("scope")?;
+    let requested_scope = request.scope;
 
-    let decisions = sqlx::query(
+    let decisions = sqlx::query_as::<_, DecisionRow>(
         "SELECT approver, decision, reason, scope, budget, end_date, ip_ranges, at \
          FROM decisions WHERE request_id = $1 ORDER BY at, id",
     )
     .bind(&request_id)
     .fetch_all(db.pool())
     .await?;
-    let approvals = decisions
-        .iter()
+    let approvals: Vec<Value> = decisions
+        .into_iter()
         .map(|row| {
-            Ok(json!({
-                "approver": row.try_get::<String, _>("approver")?,
-                "decision": row.try_get::<String, _>("decision")?,
-                "reason": row.try_get::<String, _>("reason")?,
-                "at": time(Some(row.try_get("at")?)),
-                "scope": json_or_text(row.try_get("scope")?),
-                "budget": json_or_text(row.try_get("budget")?),
-                "end_date": row.try_get::<Option<String>, _>("end_date")?,
-                "ip_ranges": json_or_text(row.try_get("ip_ranges")?),
-            }))
+            json!({
+                "approver": row.approver,
+                "decision": row.decision,
+                "reason": row.reason,
+                "at": time(Some(row.at)),
+                "scope": json_or_text(row.scope),
+                "budget": json_or_text(row.budget),
+                "end_date": row.end_date,
+                "ip_ranges": json_or_text(row.ip_ranges),
+            })
         })
-        .collect::<Result<Vec<Value>, sqlx::Error>>()?;
+        .collect();
 
-    let steps = sqlx::query(
+    let steps = sqlx::query_as::<_, StepRow>(
         "SELECT step, state, attempts, last_error, output, started_at, finished_at \
          FROM provisioning_steps WHERE grant_id = $1 ORDER BY position",
     )
@@ -136,9 +204,9 @@ pub async fn pack(
     .await?;
     let mut proof = Value::Array(Vec::new());
     let mut provisioning = Vec::new();
-    for row in &steps {
-        let step: String = row.try_get("step")?;
-        let output = json_or_text(row.try_get("output")?);
+    for row in steps {
+        let step = row.step;
+        let output = json_or_text(row.output);
         if step == shared::grant::StepName::Proof.as_str() {
             proof = output["checks"].clone();
         }
@@ -148,11 +216,11 @@ pub async fn pack(
         provisioning.push(json!({
             "step": step,
             "label": label,
-            "state": row.try_get::<String, _>("state")?,
-            "attempts": row.try_get::<i64, _>("attempts")?,
-            "started_at": time(row.try_get("started_at")?),
-            "finished_at": time(row.try_get("finished_at")?),
-            "last_error": row.try_get::<Option<String>, _>("last_error")?,
+            "state": row.state,
+            "attempts": row.attempts,
+            "started_at": time(row.started_at),
+            "finished_at": time(row.finished_at),
+            "last_error": row.last_error,
             "salesforce": output,
         }));
     }
@@ -173,32 +241,32 @@ pub async fn pack(
         "generated_at": rfc3339(clock.now_ms()),
         "grant": {
             "id": grant_id,
-            "state": grant.try_get::<String, _>("state")?,
-            "company": grant.try_get::<String, _>("company")?,
-            "contact_email": grant.try_get::<String, _>("contact_email")?,
+            "state": grant.state,
+            "company": grant.company,
+            "contact_email": grant.contact_email,
             "scope": json_or_text(Some(granted_scope.clone())),
-            "budget": json_or_text(grant.try_get("budget")?),
-            "end_date": grant.try_get::<String, _>("end_date")?,
-            "ip_ranges": json_or_text(grant.try_get("ip_ranges")?),
-            "created_at": time(Some(grant.try_get("created_at")?)),
-            "updated_at": time(Some(grant.try_get("updated_at")?)),
-            "provisioning_api_calls": grant.try_get::<i64, _>("api_calls")?,
-            "attention": grant.try_get::<Option<String>, _>("attention")?,
+            "budget": json_or_text(grant.budget),
+            "end_date": grant.end_date,
+            "ip_ranges": json_or_text(grant.ip_ranges),
+            "created_at": time(Some(grant.created_at)),
+            "updated_at": time(Some(grant.updated_at)),
+            "provisioning_api_calls": grant.api_calls,
+            "attention": grant.attention,
         },
         "request": {
             "id": request_id,
-            "state": request.try_get::<String, _>("state")?,
-            "company": request.try_get::<String, _>("company")?,
-            "contact_name": request.try_get::<String, _>("contact_name")?,
-            "contact_email": request.try_get::<String, _>("contact_email")?,
-            "justification": request.try_get::<String, _>("justification")?,
+            "state": request.state,
+            "company": request.company,
+            "contact_name": request.contact_name,
+            "contact_email": request.contact_email,
+            "justification": request.justification,
             "scope": json_or_text(Some(requested_scope.clone())),
-            "calls_per_day": request.try_get::<i64, _>("calls_per_day")?,
-            "ip_ranges": json_or_text(request.try_get("ip_ranges")?),
-            "end_date": request.try_get::<String, _>("end_date")?,
-            "submitted_from_ip": request.try_get::<String, _>("submitter_ip")?,
-            "submitted_at": time(Some(request.try_get("created_at")?)),
-            "email_verified_at": time(request.try_get("verified_at")?),
+            "calls_per_day": request.calls_per_day,
+            "ip_ranges": json_or_text(request.ip_ranges),
+            "end_date": request.end_date,
+            "submitted_from_ip": request.submitter_ip,
+            "submitted_at": time(Some(request.created_at)),
+            "email_verified_at": time(request.verified_at),
         },
         "approvals": approvals,
         "scope_diff": crate::decisions::scope_changes(

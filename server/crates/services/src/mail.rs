@@ -14,8 +14,8 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+
+use sqlx::{Any, Transaction};
 use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
@@ -163,6 +163,14 @@ struct Smtp<'a> {
     from: &'a Mailbox,
 }
 
+/// A message in the outbox, as the sender reads it.
+#[derive(sqlx::FromRow)]
+struct Queued {
+    recipient: String,
+    subject: String,
+    body: String,
+}
+
 impl Delivery for Smtp<'_> {
     const TABLE: Table = Table {
         name: "mail_outbox",
@@ -176,13 +184,17 @@ impl Delivery for Smtp<'_> {
         blank_body_when_done: true,
     };
 
-    async fn send(&self, _id: &str, row: &AnyRow) -> Result<(), Failure> {
-        let field = |name: &str| {
-            row.try_get::<String, _>(name)
-                .map_err(|e| Failure::transient(e.to_string()))
-        };
-        let (recipient, subject, body) = (field("recipient")?, field("subject")?, field("body")?);
-        send(self.transport, self.from, &recipient, subject, body).await
+    type Message = Queued;
+
+    async fn send(&self, _id: &str, mail: &Queued) -> Result<(), Failure> {
+        send(
+            self.transport,
+            self.from,
+            &mail.recipient,
+            mail.subject.clone(),
+            mail.body.clone(),
+        )
+        .await
     }
 }
 
@@ -224,31 +236,33 @@ pub async fn outbox(
     recipient: Option<&str>,
     limit: i64,
 ) -> Result<Vec<OutboxMail>, sqlx::Error> {
-    let rows = match recipient {
+    type Row = (String, i64, String, String, String, String);
+    let rows: Vec<Row> = match recipient {
         Some(recipient) => {
-            sqlx::query("SELECT id, created_at, recipient, subject, body, delivery FROM mail_outbox WHERE recipient = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
+            sqlx::query_as("SELECT id, created_at, recipient, subject, body, delivery FROM mail_outbox WHERE recipient = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
                 .bind(recipient)
                 .bind(limit)
                 .fetch_all(db.pool())
                 .await?
         }
         None => {
-            sqlx::query("SELECT id, created_at, recipient, subject, body, delivery FROM mail_outbox ORDER BY created_at DESC, id DESC LIMIT $1")
+            sqlx::query_as("SELECT id, created_at, recipient, subject, body, delivery FROM mail_outbox ORDER BY created_at DESC, id DESC LIMIT $1")
                 .bind(limit)
                 .fetch_all(db.pool())
                 .await?
         }
     };
-    rows.iter()
-        .map(|row| {
-            Ok(OutboxMail {
-                id: row.try_get("id")?,
-                created_at: row.try_get("created_at")?,
-                recipient: row.try_get("recipient")?,
-                subject: row.try_get("subject")?,
-                body: row.try_get("body")?,
-                delivery: row.try_get("delivery")?,
-            })
-        })
-        .collect()
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, created_at, recipient, subject, body, delivery)| OutboxMail {
+                id,
+                created_at,
+                recipient,
+                subject,
+                body,
+                delivery,
+            },
+        )
+        .collect())
 }

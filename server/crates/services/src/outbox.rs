@@ -10,7 +10,7 @@
 
 use std::future::Future;
 
-use sqlx::Row;
+use sqlx::FromRow;
 use sqlx::any::AnyRow;
 
 use crate::clock::Clock;
@@ -83,9 +83,21 @@ impl Failure {
 /// One kind of message: its table and how one is sent.
 pub trait Delivery: Sync {
     const TABLE: Table;
+    /// The message as the table's `columns` hold it.
+    type Message: for<'r> FromRow<'r, AnyRow> + Send + Sync;
 
-    /// Sends the message in `row` (its `id` and the table's `columns`).
-    fn send(&self, id: &str, row: &AnyRow) -> impl Future<Output = Result<(), Failure>> + Send;
+    /// Sends message `id`.
+    fn send(
+        &self,
+        id: &str,
+        message: &Self::Message,
+    ) -> impl Future<Output = Result<(), Failure>> + Send;
+}
+
+/// The id of a message that is due (the rest of its row is the [`Delivery::Message`]).
+#[derive(FromRow)]
+struct Due {
+    id: String,
 }
 
 /// Delivers the messages that are due: pending ones whose next attempt has come, and ones
@@ -108,9 +120,9 @@ pub async fn deliver_due<D: Delivery>(
     .await?;
     let mut sent = 0;
     for row in due {
-        let id: String = row.try_get("id")?;
+        let Due { id } = Due::from_row(&row)?;
         let now = clock.now_ms();
-        let claimed = sqlx::query(&format!(
+        let claimed: Option<i64> = sqlx::query_scalar(&format!(
             "UPDATE {name} SET delivery = 'sending', claimed_until = $2, attempts = attempts + 1 \
              WHERE id = $3 AND {DUE} RETURNING attempts"
         ))
@@ -119,10 +131,9 @@ pub async fn deliver_due<D: Delivery>(
         .bind(&id)
         .fetch_optional(db.pool())
         .await?;
-        let Some(claimed) = claimed else {
+        let Some(attempts) = claimed else {
             continue;
         };
-        let attempts: i64 = claimed.try_get("attempts")?;
         let outcome = if attempts > table.max_attempts {
             // Taken up after its last attempt never finished.
             Err(Failure::permanent(format!(
@@ -130,7 +141,11 @@ pub async fn deliver_due<D: Delivery>(
                 table.max_attempts
             )))
         } else {
-            delivery.send(&id, &row).await
+            // A message that cannot be read is tried again, like one that could not be sent.
+            match D::Message::from_row(&row) {
+                Ok(message) => delivery.send(&id, &message).await,
+                Err(e) => Err(Failure::transient(e.to_string())),
+            }
         };
         let blank = if table.blank_body_when_done {
             ", body = ''"

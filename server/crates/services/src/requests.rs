@@ -9,7 +9,7 @@ use shared::fields::{self, ContractorEmail};
 use shared::request::{HistoryItem, RequestState, StatusView};
 use shared::scope::Scope;
 use shared::{FieldError, FieldErrors};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use crate::audit::{self, Actor, AuditAction, Outcome, Target};
 use crate::clock::rfc3339;
@@ -166,7 +166,7 @@ pub async fn rate_limit(
     limit: i64,
     window_ms: i64,
 ) -> Result<Result<(), i64>, sqlx::Error> {
-    let row = sqlx::query(
+    let (start, count): (i64, i64) = sqlx::query_as(
         "INSERT INTO rate_limits (bucket, window_start, count) VALUES ($1, $2, 1) \
          ON CONFLICT (bucket) DO UPDATE SET \
          window_start = CASE WHEN $2 - rate_limits.window_start >= $3 THEN $2 ELSE rate_limits.window_start END, \
@@ -178,13 +178,33 @@ pub async fn rate_limit(
     .bind(window_ms)
     .fetch_one(&mut **tx)
     .await?;
-    let start: i64 = row.try_get("window_start")?;
-    let count: i64 = row.try_get("count")?;
     if count > limit {
         let minutes = ((start + window_ms - now) / 60_000).max(1);
         return Ok(Err(minutes));
     }
     Ok(Ok(()))
+}
+
+/// A request waiting for its email to be confirmed, as a code is checked against it.
+#[derive(sqlx::FromRow)]
+struct Unverified {
+    state: String,
+    created_at: i64,
+    verification_code_hash: Option<String>,
+    verification_expires_at: Option<i64>,
+    verification_attempts: i64,
+}
+
+/// What the contractor's status page shows of a request.
+#[derive(sqlx::FromRow)]
+struct StatusRow {
+    id: String,
+    company: String,
+    contact_name: String,
+    state: String,
+    created_at: i64,
+    end_date: String,
+    scope: String,
 }
 
 pub(crate) async fn add_event(
@@ -247,16 +267,17 @@ impl Portal {
         // connection while holding one, and concurrent submissions would starve the pool.
         let approvals = self.approvals_required(risky).await?;
         let mut tx = self.db.begin_write().await?;
-        if let Some(row) =
-            sqlx::query("SELECT id, contact_email FROM access_requests WHERE submission_key = $1")
-                .bind(input.submission_key.trim())
-                .fetch_optional(&mut *tx.tx)
-                .await?
+        if let Some((request_id, contact_email)) = sqlx::query_as(
+            "SELECT id, contact_email FROM access_requests WHERE submission_key = $1",
+        )
+        .bind(input.submission_key.trim())
+        .fetch_optional(&mut *tx.tx)
+        .await?
         {
             return Ok(Submitted {
-                request_id: row.try_get("id")?,
+                request_id,
                 duplicate: true,
-                contact_email: row.try_get("contact_email")?,
+                contact_email,
             });
         }
         if let Err(minutes) = rate_limit(
@@ -383,27 +404,24 @@ impl Portal {
             crate::db::DatabaseKind::Postgres => " FOR UPDATE",
             crate::db::DatabaseKind::Sqlite => "",
         };
-        let row = sqlx::query(&format!("SELECT state, created_at, verification_code_hash, verification_expires_at, verification_attempts FROM access_requests WHERE id = $1{lock}"))
+        let row = sqlx::query_as::<_, Unverified>(&format!("SELECT state, created_at, verification_code_hash, verification_expires_at, verification_attempts FROM access_requests WHERE id = $1{lock}"))
             .bind(request_id)
             .fetch_optional(&mut *tx.tx)
             .await?
             .ok_or_else(|| IntakeError::NotAllowed("There is no such request.".into()))?;
-        let state: String = row.try_get("state")?;
-        if state != RequestState::PendingVerification.as_str() {
+        if row.state != RequestState::PendingVerification.as_str() {
             return Err(IntakeError::NotAllowed(
                 "This request has already been confirmed or has ended.".into(),
             ));
         }
-        let attempts: i64 = row.try_get("verification_attempts")?;
-        let expires: i64 = row
-            .try_get::<Option<i64>, _>("verification_expires_at")?
-            .unwrap_or(0);
+        let attempts = row.verification_attempts;
+        let expires = row.verification_expires_at.unwrap_or(0);
         if expires <= self.clock().now_ms() {
             return Err(IntakeError::NotAllowed(
                 "The code has expired. Submit the request again.".into(),
             ));
         }
-        let created_at: i64 = row.try_get("created_at")?;
+        let created_at = row.created_at;
         if created_at + CODE_TTL_MS <= self.clock().now_ms() {
             return Err(IntakeError::NotAllowed(
                 "The code has expired (codes work for 30 minutes). Use the link in the same email, or submit the request again."
@@ -415,9 +433,7 @@ impl Portal {
                 "Too many wrong codes. Submit the request again.".into(),
             ));
         }
-        let expected: String = row
-            .try_get::<Option<String>, _>("verification_code_hash")?
-            .unwrap_or_default();
+        let expected = row.verification_code_hash.unwrap_or_default();
         let code = code.trim();
         if code.len() != 6
             || !code.bytes().all(|b| b.is_ascii_digit())
@@ -467,23 +483,17 @@ impl Portal {
             return Err(invalid());
         }
         let mut tx = self.db.begin_write().await?;
-        let row = sqlx::query("SELECT id, state, verification_expires_at FROM access_requests WHERE verification_token_hash = $1")
+        let (id, state, expires_at): (String, String, Option<i64>) = sqlx::query_as("SELECT id, state, verification_expires_at FROM access_requests WHERE verification_token_hash = $1")
             .bind(tokens::hash(token))
             .fetch_optional(&mut *tx.tx)
             .await?
             .ok_or_else(invalid)?;
-        let id: String = row.try_get("id")?;
-        let state: String = row.try_get("state")?;
         if state != RequestState::PendingVerification.as_str() {
             return Err(IntakeError::NotAllowed(
                 "This request has already been confirmed or has ended.".into(),
             ));
         }
-        if row
-            .try_get::<Option<i64>, _>("verification_expires_at")?
-            .unwrap_or(0)
-            <= self.clock().now_ms()
-        {
+        if expires_at.unwrap_or(0) <= self.clock().now_ms() {
             return Err(invalid());
         }
         self.mark_verified(tx, &id, actor, "link").await?;
@@ -498,14 +508,12 @@ impl Portal {
         if !tokens::looks_like_token(token) {
             return Ok(None);
         }
-        let row = sqlx::query(
+        sqlx::query_as(
             "SELECT id, company, state FROM access_requests WHERE verification_token_hash = $1",
         )
         .bind(tokens::hash(token))
         .fetch_optional(self.db.pool())
-        .await?;
-        row.map(|r| Ok((r.try_get("id")?, r.try_get("company")?, r.try_get("state")?)))
-            .transpose()
+        .await
     }
 
     async fn mark_verified(
@@ -517,7 +525,7 @@ impl Portal {
     ) -> Result<(), IntakeError> {
         let (status_token, status_hash) = tokens::new_token();
         let now = self.clock().now_ms();
-        let row = sqlx::query(
+        let (company, email): (String, String) = sqlx::query_as(
             "UPDATE access_requests SET state = $1, verified_at = $2, updated_at = $2, status_token_hash = $3, \
              verification_code_hash = NULL, verification_token_hash = NULL WHERE id = $4 AND state = $5 \
              RETURNING company, contact_email",
@@ -530,8 +538,6 @@ impl Portal {
         .fetch_optional(&mut *tx.tx)
         .await?
         .ok_or_else(|| IntakeError::NotAllowed("This request has already been confirmed or has ended.".into()))?;
-        let company: String = row.try_get("company")?;
-        let email: String = row.try_get("contact_email")?;
         add_event(
             &mut tx.tx,
             self.clock().now_ms(),
@@ -589,7 +595,7 @@ impl Portal {
         if !tokens::looks_like_token(token) {
             return Ok(None);
         }
-        let Some(row) = sqlx::query(
+        let Some(row) = sqlx::query_as::<_, StatusRow>(
             "SELECT id, company, contact_name, state, created_at, end_date, scope FROM access_requests WHERE status_token_hash = $1",
         )
         .bind(tokens::hash(token))
@@ -598,22 +604,20 @@ impl Portal {
         else {
             return Ok(None);
         };
-        let id: String = row.try_get("id")?;
-        let events = sqlx::query(
+        let events: Vec<(i64, String)> = sqlx::query_as(
             "SELECT at, message FROM request_events WHERE request_id = $1 AND visible_to_contractor = $2 ORDER BY at, id",
         )
-        .bind(&id)
+        .bind(&row.id)
         .bind(true)
         .fetch_all(self.db.pool())
         .await?;
-        let scope: Option<Scope> = serde_json::from_str(&row.try_get::<String, _>("scope")?).ok();
-        let state: String = row.try_get("state")?;
+        let scope: Option<Scope> = serde_json::from_str(&row.scope).ok();
         Ok(Some(StatusView {
-            company: row.try_get("company")?,
-            contact_name: row.try_get("contact_name")?,
-            state: RequestState::parse(&state).unwrap_or(RequestState::Submitted),
-            submitted_at: rfc3339(row.try_get("created_at")?),
-            end_date: row.try_get("end_date")?,
+            company: row.company,
+            contact_name: row.contact_name,
+            state: RequestState::parse(&row.state).unwrap_or(RequestState::Submitted),
+            submitted_at: rfc3339(row.created_at),
+            end_date: row.end_date,
             access: scope
                 .map(|s| {
                     s.items()
@@ -623,14 +627,12 @@ impl Portal {
                 })
                 .unwrap_or_default(),
             history: events
-                .iter()
-                .map(|e| {
-                    Ok(HistoryItem {
-                        at: rfc3339(e.try_get("at")?),
-                        message: e.try_get("message")?,
-                    })
+                .into_iter()
+                .map(|(at, message)| HistoryItem {
+                    at: rfc3339(at),
+                    message,
                 })
-                .collect::<Result<_, sqlx::Error>>()?,
+                .collect(),
         }))
     }
 

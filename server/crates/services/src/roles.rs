@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use shared::auth::{Role, Roles, SignedInUser};
-use sqlx::Row;
+use sqlx::FromRow;
 
 use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Target};
@@ -84,14 +84,16 @@ impl Portal {
         )
         .fetch_all(self.db.pool())
         .await?;
+        // A row this portal cannot read (a role it does not know) is left out.
         rows.iter()
             .filter_map(|row| {
-                let role: String = row.try_get("role").ok()?;
+                let (username, role, granted_by, granted_at) =
+                    <(String, String, String, i64)>::from_row(row).ok()?;
                 Some(Ok(RoleGrant {
-                    username: row.try_get("username").ok()?,
+                    username,
                     role: Role::parse(&role)?,
-                    granted_by: row.try_get("granted_by").ok()?,
-                    granted_at: row.try_get("granted_at").ok()?,
+                    granted_by,
+                    granted_at,
                 }))
             })
             .collect()

@@ -17,14 +17,13 @@
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::{COLUMNS, Entry, GENESIS, Problem, Verification};
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::db::Database;
 
 /// An anchor row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Anchor {
     pub seq: i64,
     pub hash: String,
@@ -253,26 +252,13 @@ impl Anchorer {
 }
 
 async fn newest_row(db: &Database, key_id: &str) -> Result<Option<Anchor>, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT seq, hash, at, reason, every, key_id, mac FROM audit_anchors \
          WHERE key_id = $1 ORDER BY seq DESC LIMIT 1",
     )
     .bind(key_id)
     .fetch_optional(db.pool())
-    .await?;
-    row.as_ref().map(anchor_from_row).transpose()
-}
-
-fn anchor_from_row(row: &sqlx::any::AnyRow) -> Result<Anchor, sqlx::Error> {
-    Ok(Anchor {
-        seq: row.try_get("seq")?,
-        hash: row.try_get("hash")?,
-        at: row.try_get("at")?,
-        reason: row.try_get("reason")?,
-        every: row.try_get("every")?,
-        key_id: row.try_get("key_id")?,
-        mac: row.try_get("mac")?,
-    })
+    .await
 }
 
 async fn hash_of(db: &Database, seq: i64) -> Result<Option<String>, sqlx::Error> {
@@ -293,7 +279,7 @@ async fn chained(
     const PAGE: i64 = 2_000;
     let (mut seq, mut hash) = (from, from_hash.to_string());
     while seq < to {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, Entry>(&format!(
             "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT {PAGE}"
         ))
         .bind(seq)
@@ -303,8 +289,7 @@ async fn chained(
         if rows.is_empty() {
             return Ok(None);
         }
-        for row in &rows {
-            let entry = Entry::from_row(row)?;
+        for entry in rows {
             if entry.seq != seq + 1
                 || entry.prev_hash != hash
                 || Entry::compute_hash(&entry.prev_hash, &entry.canonical()) != entry.hash
@@ -337,7 +322,7 @@ pub async fn verify_anchored(
         Verification::Intact { last_seq, .. } => *last_seq,
         Verification::Broken { seq, .. } => seq - 1,
     };
-    let rows = sqlx::query(
+    let anchors = sqlx::query_as::<_, Anchor>(
         "SELECT seq, hash, at, reason, every, key_id, mac FROM audit_anchors \
          WHERE seq >= $1 AND seq <= $2 ORDER BY seq, key_id",
     )
@@ -356,8 +341,7 @@ pub async fn verify_anchored(
     let mut problem: Option<(i64, Problem, String)> = None;
     // The entry after the last anchor that holds: where a rewrite would begin.
     let mut vouched_to = lo - 1;
-    for row in &rows {
-        let anchor = anchor_from_row(row)?;
+    for anchor in anchors {
         if anchor.key_id != anchorer.key_id {
             report.other_keys += 1;
             continue;

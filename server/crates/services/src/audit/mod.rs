@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use crate::clock::{Clock, SystemClock};
 use crate::db::Database;
@@ -68,8 +68,8 @@ struct Event<'a> {
     details: Value,
 }
 
-/// A stored entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A stored entry (a row of `audit_log`, selected as [`COLUMNS`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Entry {
     pub seq: i64,
     pub at: i64,
@@ -148,21 +148,10 @@ impl Entry {
             .unwrap_or_else(|| self.details.clone())
     }
 
+    /// The entry in a row selected as [`COLUMNS`] (for callers without `sqlx::FromRow` in
+    /// scope).
     pub fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            seq: row.try_get("seq")?,
-            at: row.try_get("at")?,
-            actor: row.try_get("actor")?,
-            actor_ip: row.try_get("actor_ip")?,
-            user_agent: row.try_get("user_agent")?,
-            action: row.try_get("action")?,
-            target_type: row.try_get("target_type")?,
-            target_id: row.try_get("target_id")?,
-            outcome: row.try_get("outcome")?,
-            details: row.try_get("details")?,
-            prev_hash: row.try_get("prev_hash")?,
-            hash: row.try_get("hash")?,
-        })
+        <Self as sqlx::FromRow<'_, sqlx::any::AnyRow>>::from_row(row)
     }
 }
 
@@ -255,14 +244,11 @@ pub async fn record_outcome(
 async fn append(tx: &mut Transaction<'static, Any>, event: Event<'_>) -> Result<i64, sqlx::Error> {
     // Taking the head row first serialises appends (a row lock on PostgreSQL, the write
     // lock on SQLite), so the chain never forks.
-    let head = sqlx::query(
+    let (seq, prev_hash, last_at): (i64, String, i64) = sqlx::query_as(
         "UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash, last_at",
     )
     .fetch_one(&mut **tx)
     .await?;
-    let seq: i64 = head.try_get("last_seq")?;
-    let prev_hash: String = head.try_get("last_hash")?;
-    let last_at: i64 = head.try_get("last_at")?;
     let mut entry = Entry {
         seq,
         // Never before the entry it follows (clocks of several instances differ a little),
@@ -366,7 +352,7 @@ pub async fn verify(
     const PAGE: i64 = 5_000;
     let mut cursor = from - 1;
     loop {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, Entry>(&format!(
             "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT {PAGE}"
         ))
         .bind(cursor)
@@ -376,8 +362,7 @@ pub async fn verify(
         if rows.is_empty() {
             break;
         }
-        for row in &rows {
-            let entry = Entry::from_row(row)?;
+        for entry in &rows {
             if entry.seq > expected_seq {
                 return Ok(Verification::Broken {
                     seq: expected_seq,
@@ -424,11 +409,10 @@ pub async fn verify(
     // The head records the last entry written through the portal: anything beyond it, or a
     // head that is ahead of the entries, means entries were added or removed at the end.
     if to == i64::MAX {
-        let head = sqlx::query("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
-            .fetch_one(db.pool())
-            .await?;
-        let head_seq: i64 = head.try_get("last_seq")?;
-        let head_hash: String = head.try_get("last_hash")?;
+        let (head_seq, head_hash): (i64, String) =
+            sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
+                .fetch_one(db.pool())
+                .await?;
         if last_seq > head_seq {
             return Ok(Verification::Broken {
                 seq: head_seq + 1,

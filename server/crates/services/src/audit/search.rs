@@ -2,10 +2,8 @@
 //! details, and cursor paging newest first (`before` a sequence number, never OFFSET, so a
 //! page deep in a million entries costs what the first one does).
 
-use sqlx::Row;
-
 use super::{COLUMNS, Entry, Outcome};
-use crate::db::Database;
+use crate::db::{Database, QueryBuilder};
 
 /// What the reviewer asked for. Every field narrows; an empty filter is the whole log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,11 +40,6 @@ pub struct Page {
 /// The largest page anyone gets.
 pub const MAX_PAGE: i64 = 1_000;
 
-enum Bind {
-    Text(String),
-    Int(i64),
-}
-
 /// `%`, `_` and the escape character itself match literally.
 fn like_escape(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len() + 2);
@@ -68,21 +61,15 @@ async fn first_seq_from(db: &Database, at_ms: i64) -> Result<Option<i64>, sqlx::
         .await
 }
 
-/// The WHERE clause and its values, or `None` when the filter matches nothing.
-async fn conditions(
+/// Adds the filter's WHERE clause to `query`; `false` when the filter matches nothing.
+async fn push_conditions(
+    query: &mut QueryBuilder,
     db: &Database,
     filter: &Filter,
     before: Option<i64>,
-) -> Result<Option<(String, Vec<Bind>)>, sqlx::Error> {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut binds: Vec<Bind> = Vec::new();
-    // Each clause has one `?`, numbered after the values before it.
-    let mut push = |clause: &str, bind: Bind| {
-        binds.push(bind);
-        clauses.push(clause.replace('?', &format!("${}", binds.len())));
-    };
+) -> Result<bool, sqlx::Error> {
     if let Some(actor) = &filter.actor {
-        push("actor = ?", Bind::Text(actor.clone()));
+        query.and_where().push("actor = ").push_bind(actor.as_str());
     }
     if let Some(action) = &filter.action {
         match action
@@ -91,47 +78,65 @@ async fn conditions(
         {
             // A family is a range of the index on action: "request." up to "request/".
             Some(family) => {
-                push("action >= ?", Bind::Text(format!("{family}.")));
-                push("action < ?", Bind::Text(format!("{family}/")));
+                query
+                    .and_where()
+                    .push("action >= ")
+                    .push_bind(format!("{family}."));
+                query
+                    .and_where()
+                    .push("action < ")
+                    .push_bind(format!("{family}/"));
             }
-            None => push("action = ?", Bind::Text(action.clone())),
+            None => {
+                query
+                    .and_where()
+                    .push("action = ")
+                    .push_bind(action.as_str());
+            }
         }
     }
     if let Some(target_type) = &filter.target_type {
-        push("target_type = ?", Bind::Text(target_type.clone()));
+        query
+            .and_where()
+            .push("target_type = ")
+            .push_bind(target_type.as_str());
     }
     if let Some(target_id) = &filter.target_id {
-        push("target_id = ?", Bind::Text(target_id.clone()));
+        query
+            .and_where()
+            .push("target_id = ")
+            .push_bind(target_id.as_str());
     }
     if let Some(outcome) = filter.outcome {
-        push("outcome = ?", Bind::Text(outcome.as_str().into()));
+        query
+            .and_where()
+            .push("outcome = ")
+            .push_bind(outcome.as_str());
     }
     if let Some(from) = filter.from_ms {
         match first_seq_from(db, from).await? {
-            Some(seq) => push("seq >= ?", Bind::Int(seq)),
-            None => return Ok(None),
+            Some(seq) => {
+                query.and_where().push("seq >= ").push_bind(seq);
+            }
+            None => return Ok(false),
         }
     }
     if let Some(to) = filter.to_ms
         && let Some(seq) = first_seq_from(db, to).await?
     {
-        push("seq < ?", Bind::Int(seq));
+        query.and_where().push("seq < ").push_bind(seq);
     }
     if let Some(before) = before {
-        push("seq < ?", Bind::Int(before));
+        query.and_where().push("seq < ").push_bind(before);
     }
     if let Some(text) = &filter.text {
-        push(
-            "LOWER(details) LIKE ? ESCAPE '\\'",
-            Bind::Text(format!("%{}%", like_escape(&text.to_lowercase()))),
-        );
+        query
+            .and_where()
+            .push("LOWER(details) LIKE ")
+            .push_bind(format!("%{}%", like_escape(&text.to_lowercase())))
+            .push(" ESCAPE '\\'");
     }
-    let clause = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    Ok(Some((clause, binds)))
+    Ok(true)
 }
 
 /// A page of at most `limit` entries older than `before` (the newest when `None`).
@@ -142,29 +147,16 @@ pub async fn search(
     limit: i64,
 ) -> Result<Page, sqlx::Error> {
     let limit = limit.clamp(1, MAX_PAGE);
-    let Some((clause, binds)) = conditions(db, filter, before).await? else {
+    let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM audit_log"));
+    if !push_conditions(&mut query, db, filter, before).await? {
         return Ok(Page {
             entries: Vec::new(),
             next_before: None,
         });
-    };
-    // One more than asked for says whether there is a next page.
-    let sql = format!(
-        "SELECT {COLUMNS} FROM audit_log {clause} ORDER BY seq DESC LIMIT {}",
-        limit + 1
-    );
-    let mut query = sqlx::query(&sql);
-    for bind in binds {
-        query = match bind {
-            Bind::Text(v) => query.bind(v),
-            Bind::Int(v) => query.bind(v),
-        };
     }
-    let rows = query.fetch_all(db.pool()).await?;
-    let mut entries = rows
-        .iter()
-        .map(Entry::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+    // One more than asked for says whether there is a next page.
+    query.push(format_args!(" ORDER BY seq DESC LIMIT {}", limit + 1));
+    let mut entries: Vec<Entry> = query.build_query_as().fetch_all(db.pool()).await?;
     let next_before = if entries.len() as i64 > limit {
         entries.truncate(limit as usize);
         entries.last().map(|e| e.seq)
@@ -179,19 +171,17 @@ pub async fn search(
 
 /// One entry by its sequence number.
 pub async fn entry(db: &Database, seq: i64) -> Result<Option<Entry>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_log WHERE seq = $1"))
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_log WHERE seq = $1"))
         .bind(seq)
         .fetch_optional(db.pool())
-        .await?;
-    row.as_ref().map(Entry::from_row).transpose()
+        .await
 }
 
 /// The number of entries in the log (from the chain head: no count over the table).
 pub async fn total(db: &Database) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query("SELECT last_seq FROM audit_head WHERE id = 1")
+    sqlx::query_scalar("SELECT last_seq FROM audit_head WHERE id = 1")
         .fetch_one(db.pool())
-        .await?;
-    row.try_get("last_seq")
+        .await
 }
 
 use shared::audit::{AuditAction, Target};

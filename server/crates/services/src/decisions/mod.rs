@@ -16,8 +16,7 @@ use shared::budget::{Budget, HardAction};
 use shared::fields::{self, Cidr};
 use shared::request::RequestState;
 use shared::scope::{Level, Scope, ScopeChange, Visibility, VisibilityRule};
-use sqlx::any::AnyArguments;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Target};
@@ -340,6 +339,18 @@ struct Pending {
     end_date: String,
 }
 
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    state: String,
+    company: String,
+    contact_email: String,
+    scope: String,
+    approvals_required: i64,
+    calls_per_day: i64,
+    ip_ranges: String,
+    end_date: String,
+}
+
 fn parse_state(raw: &str) -> RequestState {
     // States are only written from RequestState::as_str; an unknown one would be a newer
     // portal's state, shown as waiting rather than failing the whole page.
@@ -381,7 +392,7 @@ impl Portal {
             DatabaseKind::Postgres => " FOR UPDATE",
             DatabaseKind::Sqlite => "",
         };
-        let Some(row) = sqlx::query(&format!(
+        let Some(row) = sqlx::query_as::<_, PendingRow>(&format!(
             "SELECT state, company, contact_email, scope, approvals_required, calls_per_day, ip_ranges, end_date \
              FROM access_requests WHERE id = $1{lock}"
         ))
@@ -393,21 +404,20 @@ impl Portal {
         };
         // Strict here (unlike the pages): a state this portal does not know is never
         // taken for one that can be decided.
-        let state: String = row.try_get("state")?;
-        let state = RequestState::parse(&state).ok_or_else(|| {
+        let state = RequestState::parse(&row.state).ok_or_else(|| {
             sqlx::Error::Decode(
-                format!("access_requests.state has an unknown value '{state}'").into(),
+                format!("access_requests.state has an unknown value '{}'", row.state).into(),
             )
         })?;
         Ok(Some(Pending {
             state,
-            company: row.try_get("company")?,
-            contact_email: row.try_get("contact_email")?,
-            scope: parse_scope(&row.try_get::<String, _>("scope")?),
-            approvals_required: row.try_get("approvals_required")?,
-            calls_per_day: row.try_get("calls_per_day")?,
-            ip_ranges: row.try_get("ip_ranges")?,
-            end_date: row.try_get("end_date")?,
+            company: row.company,
+            contact_email: row.contact_email,
+            scope: parse_scope(&row.scope),
+            approvals_required: row.approvals_required,
+            calls_per_day: row.calls_per_day,
+            ip_ranges: row.ip_ranges,
+            end_date: row.end_date,
         }))
     }
 
@@ -502,7 +512,14 @@ impl Portal {
         let mut tx = self.db.begin_write().await?;
         let pending = self.begin_decision(&mut tx.tx, id, &approver_name).await?;
 
-        let earlier = sqlx::query(
+        type Earlier = (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let earlier: Vec<Earlier> = sqlx::query_as(
             "SELECT approver, scope, budget, end_date, ip_ranges FROM decisions \
              WHERE request_id = $1 AND decision = 'approved' ORDER BY at, id",
         )
@@ -524,12 +541,12 @@ impl Portal {
         // An earlier approval counts only if it covers every field of this grant.
         let mut vouching = 0i64;
         let mut not_counted = Vec::new();
-        for row in &earlier {
+        for (approver, scope, budget, end_date, ip_ranges) in &earlier {
             let terms = Terms::stored(
-                row.try_get::<Option<String>, _>("scope")?.as_deref(),
-                row.try_get::<Option<String>, _>("budget")?.as_deref(),
-                row.try_get::<Option<String>, _>("end_date")?.as_deref(),
-                row.try_get::<Option<String>, _>("ip_ranges")?.as_deref(),
+                scope.as_deref(),
+                budget.as_deref(),
+                end_date.as_deref(),
+                ip_ranges.as_deref(),
             );
             let wider = match &terms {
                 Some(terms) => widenings(terms, &granted),
@@ -539,7 +556,7 @@ impl Portal {
                 vouching += 1;
             } else {
                 not_counted.push(json!({
-                    "approver": row.try_get::<String, _>("approver")?,
+                    "approver": approver,
                     "wider_in": wider,
                 }));
             }

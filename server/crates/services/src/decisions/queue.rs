@@ -2,6 +2,7 @@
 //! for the review page.
 
 use super::*;
+use crate::db::QueryBuilder;
 
 pub(super) fn cursor_encode(created_at: i64, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{created_at}:{id}"))
@@ -28,44 +29,138 @@ pub(super) fn like_contains(text: &str) -> String {
     out
 }
 
-/// A WHERE clause built from optional filters, with its arguments in placeholder order.
-#[derive(Default)]
-pub(super) struct Conditions {
-    clauses: Vec<String>,
-    args: Vec<Arg>,
-}
-
-pub(super) enum Arg {
-    Text(String),
-    Int(i64),
-}
-
-impl Conditions {
-    /// Adds an argument and returns its placeholder number.
-    fn arg(&mut self, arg: Arg) -> usize {
-        self.args.push(arg);
-        self.args.len()
-    }
-
-    fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.clauses.join(" AND "))
-        }
-    }
-
-    fn bind<'q>(
-        &self,
-        mut query: sqlx::query::Query<'q, Any, AnyArguments<'q>>,
-    ) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {
-        for arg in &self.args {
-            query = match arg {
-                Arg::Text(text) => query.bind(text.clone()),
-                Arg::Int(value) => query.bind(*value),
-            };
-        }
+/// The company and age filters, which narrow both the counts and the page.
+fn push_filters(query: &mut QueryBuilder, filter: &QueueFilter, now: i64) {
+    if let Some(company) = filter
+        .company
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
         query
+            .and_where()
+            .push("LOWER(company) LIKE LOWER(")
+            .push_bind(like_contains(company))
+            .push(") ESCAPE '\\'");
+    }
+    if let Some(hours) = filter.min_age_hours {
+        query
+            .and_where()
+            .push("created_at <= ")
+            .push_bind(now.saturating_sub(hours.max(0).saturating_mul(3_600_000)));
+    }
+    if let Some(hours) = filter.max_age_hours {
+        query
+            .and_where()
+            .push("created_at >= ")
+            .push_bind(now.saturating_sub(hours.max(0).saturating_mul(3_600_000)));
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct QueueRow {
+    id: String,
+    company: String,
+    contact_name: String,
+    contact_email: String,
+    state: String,
+    created_at: i64,
+    /// 1 or 0 (selected as a number: SQLite has no booleans).
+    risky: i64,
+    approvals_required: i64,
+    approvals: i64,
+    end_date: String,
+    calls_per_day: i64,
+}
+
+impl From<QueueRow> for QueueItem {
+    fn from(row: QueueRow) -> Self {
+        QueueItem {
+            id: row.id,
+            company: row.company,
+            contact_name: row.contact_name,
+            contact_email: row.contact_email,
+            state: parse_state(&row.state),
+            created_at: row.created_at,
+            risky: row.risky != 0,
+            approvals_required: row.approvals_required,
+            approvals: row.approvals,
+            end_date: row.end_date,
+            calls_per_day: row.calls_per_day,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RequestRow {
+    id: String,
+    company: String,
+    contact_name: String,
+    contact_email: String,
+    justification: String,
+    state: String,
+    scope: String,
+    calls_per_day: i64,
+    ip_ranges: String,
+    end_date: String,
+    created_at: i64,
+    verified_at: Option<i64>,
+    risky: i64,
+    approvals_required: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct DecisionRow {
+    approver: String,
+    decision: String,
+    reason: String,
+    at: i64,
+    scope: Option<String>,
+    budget: Option<String>,
+    end_date: Option<String>,
+    ip_ranges: Option<String>,
+}
+
+impl DecisionRow {
+    /// The decision, with how it changed `requested`.
+    fn view(self, requested: &Scope) -> DecisionView {
+        let granted = self.scope.map(|g| parse_scope(&g));
+        DecisionView {
+            approver: self.approver,
+            decision: self.decision,
+            reason: self.reason,
+            at: self.at,
+            scope_changes: granted
+                .as_ref()
+                .map(|g| scope_changes(requested, g))
+                .unwrap_or_default(),
+            scope: granted,
+            budget: self.budget.and_then(|b| serde_json::from_str(&b).ok()),
+            end_date: self.end_date,
+            ip_ranges: self
+                .ip_ranges
+                .and_then(|r| serde_json::from_str(&r).ok())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    at: i64,
+    kind: String,
+    message: String,
+    visible: i64,
+}
+
+impl From<EventRow> for EventView {
+    fn from(row: EventRow) -> Self {
+        EventView {
+            at: row.at,
+            kind: row.kind,
+            message: row.message,
+            visible_to_contractor: row.visible != 0,
+        }
     }
 }
 
@@ -73,100 +168,64 @@ impl Portal {
     /// The approvers' queue: newest first, one page at a time.
     pub async fn queue(&self, filter: &QueueFilter) -> Result<QueueView, sqlx::Error> {
         let now = self.clock().now_ms();
-        let mut conditions = Conditions::default();
-        if let Some(company) = filter
-            .company
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-        {
-            let n = conditions.arg(Arg::Text(like_contains(company)));
-            conditions
-                .clauses
-                .push(format!("LOWER(company) LIKE LOWER(${n}) ESCAPE '\\'"));
-        }
-        if let Some(hours) = filter.min_age_hours {
-            let n = conditions.arg(Arg::Int(
-                now.saturating_sub(hours.max(0).saturating_mul(3_600_000)),
-            ));
-            conditions.clauses.push(format!("created_at <= ${n}"));
-        }
-        if let Some(hours) = filter.max_age_hours {
-            let n = conditions.arg(Arg::Int(
-                now.saturating_sub(hours.max(0).saturating_mul(3_600_000)),
-            ));
-            conditions.clauses.push(format!("created_at >= ${n}"));
-        }
-
-        let count_rows = conditions
-            .bind(sqlx::query(&format!(
-                "SELECT state, COUNT(*) AS n FROM access_requests{} GROUP BY state",
-                conditions.sql()
-            )))
+        let mut count_query = QueryBuilder::new("SELECT state, COUNT(*) AS n FROM access_requests");
+        push_filters(&mut count_query, filter, now);
+        count_query.push(" GROUP BY state");
+        let count_rows: Vec<(String, i64)> = count_query
+            .build_query_as()
             .fetch_all(self.db.pool())
             .await?;
         let mut counts: Vec<(RequestState, i64)> =
             RequestState::ALL.iter().map(|s| (*s, 0)).collect();
-        for row in &count_rows {
-            let state: String = row.try_get("state")?;
-            let n: i64 = row.try_get("n")?;
+        for (state, n) in &count_rows {
             if let Some(entry) = counts.iter_mut().find(|(s, _)| s.as_str() == state) {
                 entry.1 += n;
             }
         }
 
+        let mut query = QueryBuilder::new(
+            "SELECT id, company, contact_name, contact_email, state, created_at, \
+             CASE WHEN risky THEN 1 ELSE 0 END AS risky, approvals_required, end_date, calls_per_day, \
+             (SELECT COUNT(*) FROM decisions d WHERE d.request_id = access_requests.id AND d.decision = 'approved') AS approvals \
+             FROM access_requests",
+        );
+        push_filters(&mut query, filter, now);
         match filter.state {
             Some(state) => {
-                let n = conditions.arg(Arg::Text(state.as_str().into()));
-                conditions.clauses.push(format!("state = ${n}"));
+                query.and_where().push("state = ").push_bind(state.as_str());
             }
             None => {
                 // Unverified requests never reach approvers, unless asked for by name.
-                let a =
-                    conditions.arg(Arg::Text(RequestState::PendingVerification.as_str().into()));
-                let b = conditions.arg(Arg::Text(RequestState::Expired.as_str().into()));
-                conditions
-                    .clauses
-                    .push(format!("state NOT IN (${a}, ${b})"));
+                query.and_where().push("state NOT IN (").push_binds([
+                    RequestState::PendingVerification.as_str(),
+                    RequestState::Expired.as_str(),
+                ]);
+                query.push(")");
             }
         }
         if let Some((at, id)) = filter.before.as_deref().and_then(cursor_decode) {
-            let a = conditions.arg(Arg::Int(at));
-            let b = conditions.arg(Arg::Text(id));
-            conditions.clauses.push(format!(
-                "(created_at < ${a} OR (created_at = ${a} AND id < ${b}))"
-            ));
+            query
+                .and_where()
+                .push("(created_at < ")
+                .push_bind(at)
+                .push(" OR (created_at = ")
+                .push_bind(at)
+                .push(" AND id < ")
+                .push_bind(id)
+                .push("))");
         }
         let limit = filter.limit.clamp(1, MAX_QUEUE_LIMIT);
-        let rows = conditions
-            .bind(sqlx::query(&format!(
-                "SELECT id, company, contact_name, contact_email, state, created_at, \
-                 CASE WHEN risky THEN 1 ELSE 0 END AS risky, approvals_required, end_date, calls_per_day, \
-                 (SELECT COUNT(*) FROM decisions d WHERE d.request_id = access_requests.id AND d.decision = 'approved') AS approvals \
-                 FROM access_requests{} ORDER BY created_at DESC, id DESC LIMIT {}",
-                conditions.sql(),
-                limit + 1
-            )))
+        query.push(format_args!(
+            " ORDER BY created_at DESC, id DESC LIMIT {}",
+            limit + 1
+        ));
+        let mut items: Vec<QueueItem> = query
+            .build_query_as::<QueueRow>()
             .fetch_all(self.db.pool())
-            .await?;
-        let mut items = rows
-            .iter()
-            .map(|row| {
-                Ok(QueueItem {
-                    id: row.try_get("id")?,
-                    company: row.try_get("company")?,
-                    contact_name: row.try_get("contact_name")?,
-                    contact_email: row.try_get("contact_email")?,
-                    state: parse_state(&row.try_get::<String, _>("state")?),
-                    created_at: row.try_get("created_at")?,
-                    risky: row.try_get::<i64, _>("risky")? != 0,
-                    approvals_required: row.try_get("approvals_required")?,
-                    approvals: row.try_get("approvals")?,
-                    end_date: row.try_get("end_date")?,
-                    calls_per_day: row.try_get("calls_per_day")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            .await?
+            .into_iter()
+            .map(QueueItem::from)
+            .collect();
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items
@@ -184,7 +243,7 @@ impl Portal {
 
     /// Everything about one request, for the review page.
     pub async fn request_detail(&self, id: &str) -> Result<Option<RequestDetail>, sqlx::Error> {
-        let Some(row) = sqlx::query(
+        let Some(row) = sqlx::query_as::<_, RequestRow>(
             "SELECT id, company, contact_name, contact_email, justification, state, scope, calls_per_day, \
              ip_ranges, end_date, created_at, verified_at, CASE WHEN risky THEN 1 ELSE 0 END AS risky, \
              approvals_required FROM access_requests WHERE id = $1",
@@ -195,80 +254,49 @@ impl Portal {
         else {
             return Ok(None);
         };
-        let scope = parse_scope(&row.try_get::<String, _>("scope")?);
-        let decisions = sqlx::query(
+        let scope = parse_scope(&row.scope);
+        let decisions = sqlx::query_as::<_, DecisionRow>(
             "SELECT approver, decision, reason, at, scope, budget, end_date, ip_ranges FROM decisions \
              WHERE request_id = $1 ORDER BY at, id",
         )
         .bind(id)
         .fetch_all(self.db.pool())
         .await?
-        .iter()
-        .map(|d| {
-            let granted = d
-                .try_get::<Option<String>, _>("scope")?
-                .map(|g| parse_scope(&g));
-            Ok(DecisionView {
-                approver: d.try_get("approver")?,
-                decision: d.try_get("decision")?,
-                reason: d.try_get("reason")?,
-                at: d.try_get("at")?,
-                scope_changes: granted
-                    .as_ref()
-                    .map(|g| scope_changes(&scope, g))
-                    .unwrap_or_default(),
-                scope: granted,
-                budget: d
-                    .try_get::<Option<String>, _>("budget")?
-                    .and_then(|b| serde_json::from_str(&b).ok()),
-                end_date: d.try_get("end_date")?,
-                ip_ranges: d
-                    .try_get::<Option<String>, _>("ip_ranges")?
-                    .and_then(|r| serde_json::from_str(&r).ok())
-                    .unwrap_or_default(),
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let events = sqlx::query(
+        .into_iter()
+        .map(|d| d.view(&scope))
+        .collect();
+        let events = sqlx::query_as::<_, EventRow>(
             "SELECT at, kind, message, CASE WHEN visible_to_contractor THEN 1 ELSE 0 END AS visible \
              FROM request_events WHERE request_id = $1 ORDER BY at, id",
         )
         .bind(id)
         .fetch_all(self.db.pool())
         .await?
-        .iter()
-        .map(|e| {
-            Ok(EventView {
-                at: e.try_get("at")?,
-                kind: e.try_get("kind")?,
-                message: e.try_get("message")?,
-                visible_to_contractor: e.try_get::<i64, _>("visible")? != 0,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .into_iter()
+        .map(EventView::from)
+        .collect();
         let grant_id: Option<String> =
             sqlx::query_scalar("SELECT id FROM grants WHERE request_id = $1")
                 .bind(id)
                 .fetch_optional(self.db.pool())
                 .await?;
-        let ip_ranges: Vec<String> =
-            serde_json::from_str(&row.try_get::<String, _>("ip_ranges")?).unwrap_or_default();
+        let ip_ranges: Vec<String> = serde_json::from_str(&row.ip_ranges).unwrap_or_default();
         Ok(Some(RequestDetail {
-            id: row.try_get("id")?,
-            company: row.try_get("company")?,
-            contact_name: row.try_get("contact_name")?,
-            contact_email: row.try_get("contact_email")?,
-            justification: row.try_get("justification")?,
-            state: parse_state(&row.try_get::<String, _>("state")?),
+            id: row.id,
+            company: row.company,
+            contact_name: row.contact_name,
+            contact_email: row.contact_email,
+            justification: row.justification,
+            state: parse_state(&row.state),
             risks: scope.risks(),
             scope,
-            calls_per_day: row.try_get("calls_per_day")?,
+            calls_per_day: row.calls_per_day,
             ip_ranges,
-            end_date: row.try_get("end_date")?,
-            created_at: row.try_get("created_at")?,
-            verified_at: row.try_get("verified_at")?,
-            risky: row.try_get::<i64, _>("risky")? != 0,
-            approvals_required: row.try_get("approvals_required")?,
+            end_date: row.end_date,
+            created_at: row.created_at,
+            verified_at: row.verified_at,
+            risky: row.risky != 0,
+            approvals_required: row.approvals_required,
             decisions,
             events,
             grant_id,

@@ -2,7 +2,7 @@
 //! proof's evidence) and their retry of a run that needs attention.
 
 use serde_json::json;
-use sqlx::Row;
+use shared::grant::{GrantState, StepState};
 
 use super::Step;
 use super::outputs::StepOutput;
@@ -44,33 +44,50 @@ pub async fn grant_of_request(
         .await
 }
 
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    id: String,
+    state: String,
+    attention: Option<String>,
+    api_calls: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct StepRow {
+    step: String,
+    state: String,
+    attempts: i64,
+    last_error: Option<String>,
+    output: Option<String>,
+}
+
 /// The provisioning of the grant made from request `request_id`, if it was approved.
 pub async fn progress(db: &Database, request_id: &str) -> Result<Option<Progress>, sqlx::Error> {
-    let Some(grant) =
-        sqlx::query("SELECT id, state, attention, api_calls FROM grants WHERE request_id = $1")
-            .bind(request_id)
-            .fetch_optional(db.pool())
-            .await?
+    let Some(grant) = sqlx::query_as::<_, GrantRow>(
+        "SELECT id, state, attention, api_calls FROM grants WHERE request_id = $1",
+    )
+    .bind(request_id)
+    .fetch_optional(db.pool())
+    .await?
     else {
         return Ok(None);
     };
-    let grant_id: String = grant.try_get("id")?;
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, StepRow>(
         "SELECT step, state, attempts, last_error, output FROM provisioning_steps \
          WHERE grant_id = $1 ORDER BY position",
     )
-    .bind(&grant_id)
+    .bind(&grant.id)
     .fetch_all(db.pool())
     .await?;
     let mut steps = Vec::new();
     let mut evidence = Vec::new();
     for row in rows {
-        let step: String = row.try_get("step")?;
+        let step = row.step;
         let label = Step::parse(&step)
             .ok()
             .map_or(step.clone(), |s| s.label().to_string());
         if step == Step::Proof.as_str()
-            && let Some(output) = row.try_get::<Option<String>, _>("output")?
+            && let Some(output) = row.output
             && let Some(StepOutput::Proof(made)) = StepOutput::parse(Step::Proof, &output)
         {
             evidence = made.checks;
@@ -78,16 +95,16 @@ pub async fn progress(db: &Database, request_id: &str) -> Result<Option<Progress
         steps.push(StepProgress {
             step,
             label,
-            state: row.try_get("state")?,
-            attempts: row.try_get("attempts")?,
-            last_error: row.try_get("last_error")?,
+            state: row.state,
+            attempts: row.attempts,
+            last_error: row.last_error,
         });
     }
     Ok(Some(Progress {
-        grant_id,
-        state: grant.try_get("state")?,
-        attention: grant.try_get("attention")?,
-        api_calls: grant.try_get("api_calls")?,
+        grant_id: grant.id,
+        state: grant.state,
+        attention: grant.attention,
+        api_calls: grant.api_calls,
         steps,
         evidence,
     }))
@@ -124,33 +141,37 @@ pub async fn retry(
         .await?;
     match state.as_deref() {
         None => return Err(RetryError::NotFound(grant_id.to_string())),
-        Some("needs_attention") => {}
+        Some(stopped) if stopped == GrantState::NeedsAttention.as_str() => {}
         Some(other) => return Err(RetryError::NotStopped(other.to_string())),
     }
     let undoing: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM provisioning_steps WHERE grant_id = $1 AND state IN ('undoing', 'undone', 'cancelled')",
+        "SELECT COUNT(*) FROM provisioning_steps WHERE grant_id = $1 AND state IN ($2, $3, $4)",
     )
     .bind(grant_id)
+    .bind(StepState::Undoing.as_str())
+    .bind(StepState::Undone.as_str())
+    .bind(StepState::Cancelled.as_str())
     .fetch_one(&mut *tx.tx)
     .await?;
     if undoing > 0 {
         return Err(RetryError::Cancelling);
     }
     let steps = sqlx::query(
-        "UPDATE provisioning_steps SET state = 'pending', attempts = 0, next_attempt_at = $1, \
-             last_error = NULL, updated_at = $1 WHERE grant_id = $2 AND state = 'failed'",
+        "UPDATE provisioning_steps SET state = $3, attempts = 0, next_attempt_at = $1, \
+             last_error = NULL, updated_at = $1 WHERE grant_id = $2 AND state = $4",
     )
     .bind(now)
     .bind(grant_id)
+    .bind(StepState::Pending.as_str())
+    .bind(StepState::Failed.as_str())
     .execute(&mut *tx.tx)
     .await?;
-    sqlx::query(
-        "UPDATE grants SET state = 'provisioning', attention = NULL, updated_at = $1 WHERE id = $2",
-    )
-    .bind(now)
-    .bind(grant_id)
-    .execute(&mut *tx.tx)
-    .await?;
+    sqlx::query("UPDATE grants SET state = $3, attention = NULL, updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(grant_id)
+        .bind(GrantState::Provisioning.as_str())
+        .execute(&mut *tx.tx)
+        .await?;
     audit::record(
         &mut tx.tx,
         actor,

@@ -4,7 +4,6 @@
 
 use salesforce::SalesforceId;
 use shared::scope::Scope;
-use sqlx::Row;
 
 use super::engine::{Engine, EngineError, Leased};
 use super::outputs::{Checkpoint, Outputs};
@@ -138,24 +137,21 @@ impl Engine {
     /// The leased step's view of its grant (`None`: the grant no longer exists).
     pub(super) async fn context(&self, leased: &Leased) -> Result<Option<Context>, EngineError> {
         let grant_id = leased.grant_id.as_str();
-        let Some(grant) =
-            sqlx::query("SELECT company, scope, end_date, ip_ranges FROM grants WHERE id = $1")
+        let Some((company, scope, end_date, ip_ranges)): Option<(String, String, String, String)> =
+            sqlx::query_as("SELECT company, scope, end_date, ip_ranges FROM grants WHERE id = $1")
                 .bind(grant_id)
                 .fetch_optional(self.db.pool())
                 .await?
         else {
             return Ok(None);
         };
-        let company: String = grant.try_get("company")?;
-        let scope: Scope = serde_json::from_str(&grant.try_get::<String, _>("scope")?)
-            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        let end_date: String = grant.try_get("end_date")?;
+        let scope: Scope =
+            serde_json::from_str(&scope).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         let ip_ranges: Vec<String> =
-            serde_json::from_str(&grant.try_get::<String, _>("ip_ranges")?)
-                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            serde_json::from_str(&ip_ranges).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         // Outputs of steps that succeeded (and, when undoing, of steps that did and were
         // undone since): what they found or made.
-        let rows = sqlx::query(
+        let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
             "SELECT step, output, checkpoint FROM provisioning_steps WHERE grant_id = $1",
         )
         .bind(grant_id)
@@ -163,14 +159,11 @@ impl Engine {
         .await?;
         let mut outputs = Outputs::default();
         let mut checkpoint = None;
-        for row in rows {
-            let step: String = row.try_get("step")?;
+        for (step, output, stored_checkpoint) in rows {
             if step == leased.step.as_str() {
-                checkpoint = row
-                    .try_get::<Option<String>, _>("checkpoint")?
-                    .and_then(|c| serde_json::from_str::<Checkpoint>(&c).ok());
+                checkpoint =
+                    stored_checkpoint.and_then(|c| serde_json::from_str::<Checkpoint>(&c).ok());
             }
-            let output: Option<String> = row.try_get("output")?;
             if let (Some(step), Some(output)) = (Step::parse(&step).ok(), output) {
                 outputs.insert(step, &output);
             }

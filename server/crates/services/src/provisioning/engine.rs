@@ -11,14 +11,14 @@ use std::time::Duration;
 use rand::Rng;
 use salesforce::Client;
 use serde_json::{Value, json};
-use shared::grant::StepState;
-use sqlx::{Any, Row, Transaction};
+use shared::grant::{GrantState, StepState};
+use sqlx::{Any, Transaction};
 
 use super::outputs::StepOutput;
 use super::{Step, StepFailure, run_step, undo};
 use crate::audit::{self, Actor, AuditAction, Outcome, Target};
 use crate::clock::SharedClock;
-use crate::db::{Database, DatabaseKind, WriteTx};
+use crate::db::{Database, DatabaseKind, QueryBuilder, WriteTx};
 use crate::eca::{self, DeployPoll};
 
 /// Backoff for transient failures: `base * 2^(attempt-1)`, capped, with full jitter on the
@@ -113,8 +113,17 @@ pub struct Engine {
 }
 
 /// The two ways a step is run: forward (provisioning) and backward (undoing it, the grant
-/// being cancelled). The step states and audit actions of each.
+/// being cancelled). Which steps each leases, and the step states and audit actions of each.
 struct Direction {
+    /// Grants whose steps are leased in this direction.
+    grants: &'static [GrantState],
+    /// Steps leased as they are, and steps leased when no worker holds them (no lease, or
+    /// an expired one: its worker died).
+    free: &'static [StepState],
+    reclaimed: &'static [StepState],
+    /// Which steps a step waits for, and what the grant becomes when one is leased.
+    order: Order,
+    starts_grant: Option<(GrantState, GrantState)>,
     /// The state of a step leased in this direction.
     leased: StepState,
     /// After success; after a transient failure (tried again later); after a permanent one.
@@ -127,7 +136,22 @@ struct Direction {
     stopped_action: AuditAction,
 }
 
+/// The order steps are leased in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// By position: a step once every earlier one is done (succeeded).
+    Forward,
+    /// Newest first, of the steps that ever started (what never ran has nothing to undo):
+    /// a step once every later started one is done (undone).
+    Backward,
+}
+
 const FORWARD: Direction = Direction {
+    grants: &[GrantState::Approved, GrantState::Provisioning],
+    free: &[StepState::Pending],
+    reclaimed: &[StepState::Running],
+    order: Order::Forward,
+    starts_grant: Some((GrantState::Approved, GrantState::Provisioning)),
     leased: StepState::Running,
     done: StepState::Succeeded,
     retry: StepState::Pending,
@@ -139,6 +163,11 @@ const FORWARD: Direction = Direction {
 };
 
 const BACKWARD: Direction = Direction {
+    grants: &[GrantState::Cancelling],
+    free: &[StepState::Succeeded, StepState::Failed, StepState::Pending],
+    reclaimed: &[StepState::Running, StepState::Undoing],
+    order: Order::Backward,
+    starts_grant: None,
     leased: StepState::Undoing,
     done: StepState::Undone,
     retry: StepState::Undoing,
@@ -149,6 +178,74 @@ const BACKWARD: Direction = Direction {
     retry_action: AuditAction::ProvisioningUndoRetry,
     stopped_action: AuditAction::ProvisioningUndoFailed,
 };
+
+impl Direction {
+    /// The next step to lease in this direction, due at `now`.
+    fn candidate(&self, now: i64, lock: &str) -> QueryBuilder {
+        let states = |states: &[StepState]| states.iter().map(|s| s.as_str()).collect::<Vec<_>>();
+        let mut query = QueryBuilder::new(
+            "SELECT s.grant_id, s.step, s.state, s.attempts, s.started_at, s.updated_at \
+             FROM provisioning_steps s JOIN grants g ON g.id = s.grant_id",
+        );
+        query
+            .and_where()
+            .push("g.state IN (")
+            .push_binds(self.grants.iter().map(|g| g.as_str()))
+            .push(")");
+        if self.order == Order::Backward {
+            query.and_where().push("s.started_at IS NOT NULL");
+        }
+        query
+            .and_where()
+            .push("(s.state IN (")
+            .push_binds(states(self.free))
+            .push(") OR (s.state IN (")
+            .push_binds(states(self.reclaimed))
+            .push(") AND (s.lease_expires_at IS NULL OR s.lease_expires_at < ")
+            .push_bind(now)
+            .push(")))");
+        query
+            .and_where()
+            .push("s.next_attempt_at <= ")
+            .push_bind(now);
+        let waits_for = match self.order {
+            Order::Forward => "p.position < s.position",
+            Order::Backward => "p.position > s.position AND p.started_at IS NOT NULL",
+        };
+        query
+            .and_where()
+            .push(format_args!(
+                "NOT EXISTS (SELECT 1 FROM provisioning_steps p \
+                 WHERE p.grant_id = s.grant_id AND {waits_for} AND p.state <> "
+            ))
+            .push_bind(self.done.as_str())
+            .push(format_args!(
+                ") ORDER BY s.next_attempt_at, s.grant_id LIMIT 1{lock}"
+            ));
+        query
+    }
+
+    /// The attempt a lease of a step found in state `was` starts: the next one when the
+    /// step was already in this direction (leased, or waiting for a retry), else the first.
+    fn attempt(&self, was: &str, attempts: i64) -> i64 {
+        if was == self.leased.as_str() || was == self.retry.as_str() {
+            attempts + 1
+        } else {
+            1
+        }
+    }
+}
+
+/// A step that may be leased, as [`Direction::candidate`] finds it.
+#[derive(sqlx::FromRow)]
+struct Candidate {
+    grant_id: String,
+    step: String,
+    state: String,
+    attempts: i64,
+    started_at: Option<i64>,
+    updated_at: i64,
+}
 
 impl Leased {
     fn direction(&self) -> &'static Direction {
@@ -219,11 +316,13 @@ impl Engine {
 
     /// Leases the next runnable step: the first unfinished step of a grant still being
     /// provisioned whose earlier steps all succeeded, which is pending (or running under an
-    /// expired lease) and due; else the next step to undo of a grant being cancelled.
+    /// expired lease) and due; else the next step to undo of a grant being cancelled (the
+    /// newest started step not undone yet, once no later step is left and no worker is
+    /// running it).
     pub async fn lease_next(&self) -> Result<Option<Leased>, EngineError> {
-        match self.lease_forward().await? {
+        match self.lease(&FORWARD).await? {
             Some(leased) => Ok(Some(leased)),
-            None => self.lease_undo().await,
+            None => self.lease(&BACKWARD).await,
         }
     }
 
@@ -238,135 +337,68 @@ impl Engine {
         now + self.lease.as_millis() as i64
     }
 
-    async fn lease_forward(&self) -> Result<Option<Leased>, EngineError> {
+    /// Leases the next step to run in `direction`, if one is due.
+    async fn lease(&self, direction: &'static Direction) -> Result<Option<Leased>, EngineError> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin_write().await?;
-        let candidate = sqlx::query(&format!(
-            "SELECT s.grant_id, s.step, s.attempts, s.started_at FROM provisioning_steps s \
-             JOIN grants g ON g.id = s.grant_id \
-             WHERE g.state IN ('approved', 'provisioning') \
-               AND (s.state = 'pending' OR (s.state = 'running' AND s.lease_expires_at < $1)) \
-               AND s.next_attempt_at <= $1 \
-               AND NOT EXISTS (SELECT 1 FROM provisioning_steps p \
-                   WHERE p.grant_id = s.grant_id AND p.position < s.position AND p.state <> 'succeeded') \
-             ORDER BY s.next_attempt_at, s.grant_id LIMIT 1{}",
-            self.lock()
-        ))
-        .bind(now)
-        .fetch_optional(&mut *tx.tx)
-        .await?;
-        let Some(row) = candidate else {
+        let candidate = direction
+            .candidate(now, self.lock())
+            .build_query_as::<Candidate>()
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+        let Some(candidate) = candidate else {
             tx.commit().await?;
             return Ok(None);
         };
-        let grant_id: String = row.try_get("grant_id")?;
-        let step_name: String = row.try_get("step")?;
-        let Some(step) = Step::parse(&step_name).ok() else {
-            tracing::error!(grant_id, step = step_name, "unknown provisioning step");
+        let Some(step) = Step::parse(&candidate.step).ok() else {
+            tracing::error!(
+                grant_id = candidate.grant_id,
+                step = candidate.step,
+                "unknown provisioning step"
+            );
             tx.commit().await?;
             return Ok(None);
         };
-        let attempt = row.try_get::<i64, _>("attempts")? + 1;
-        let first_attempt = row.try_get::<Option<i64>, _>("started_at")?.is_none();
+        let attempt = direction.attempt(&candidate.state, candidate.attempts);
+        // The row is the one just read (it is locked on PostgreSQL; SQLite's write
+        // transaction excludes other writers), so this takes it unless it changed.
         let taken = sqlx::query(
-            "UPDATE provisioning_steps SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
-                 attempts = $3, started_at = COALESCE(started_at, $4), updated_at = $4 \
-             WHERE grant_id = $5 AND step = $6 \
-               AND (state = 'pending' OR (state = 'running' AND lease_expires_at < $4))",
+            "UPDATE provisioning_steps SET state = $1, lease_owner = $2, lease_expires_at = $3, \
+                 attempts = $4, started_at = COALESCE(started_at, $5), updated_at = $5 \
+             WHERE grant_id = $6 AND step = $7 AND state = $8 AND updated_at = $9",
         )
+        .bind(direction.leased.as_str())
         .bind(&self.owner)
         .bind(self.lease_expires_at(now))
         .bind(attempt)
         .bind(now)
-        .bind(&grant_id)
+        .bind(&candidate.grant_id)
         .bind(step.as_str())
+        .bind(&candidate.state)
+        .bind(candidate.updated_at)
         .execute(&mut *tx.tx)
         .await?;
         if taken.rows_affected() != 1 {
             tx.commit().await?;
             return Ok(None);
         }
-        sqlx::query(
-            "UPDATE grants SET state = 'provisioning', updated_at = $1 WHERE id = $2 AND state = 'approved'",
-        )
-        .bind(now)
-        .bind(&grant_id)
-        .execute(&mut *tx.tx)
-        .await?;
-        let leased = Leased {
-            grant_id,
-            step,
-            attempt,
-            first_attempt,
-            undo: false,
-        };
-        self.started(tx, leased).await.map(Some)
-    }
-
-    /// Leases the newest started step of a grant being cancelled that is not undone yet,
-    /// once no later step is left and no worker is running it.
-    async fn lease_undo(&self) -> Result<Option<Leased>, EngineError> {
-        let now = self.clock.now_ms();
-        let mut tx = self.db.begin_write().await?;
-        let candidate = sqlx::query(&format!(
-            "SELECT s.grant_id, s.step, s.state, s.attempts, s.updated_at FROM provisioning_steps s \
-             JOIN grants g ON g.id = s.grant_id \
-             WHERE g.state = 'cancelling' AND s.started_at IS NOT NULL \
-               AND (s.state IN ('succeeded', 'failed', 'pending') \
-                    OR (s.state IN ('running', 'undoing') \
-                        AND (s.lease_expires_at IS NULL OR s.lease_expires_at < $1))) \
-               AND s.next_attempt_at <= $1 \
-               AND NOT EXISTS (SELECT 1 FROM provisioning_steps p \
-                   WHERE p.grant_id = s.grant_id AND p.position > s.position \
-                     AND p.started_at IS NOT NULL AND p.state <> 'undone') \
-             ORDER BY s.next_attempt_at, s.grant_id LIMIT 1{}",
-            self.lock()
-        ))
-        .bind(now)
-        .fetch_optional(&mut *tx.tx)
-        .await?;
-        let Some(row) = candidate else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        let grant_id: String = row.try_get("grant_id")?;
-        let step_name: String = row.try_get("step")?;
-        let was: String = row.try_get("state")?;
-        let updated_at: i64 = row.try_get("updated_at")?;
-        let Some(step) = Step::parse(&step_name).ok() else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        let attempt = if was == "undoing" {
-            row.try_get::<i64, _>("attempts")? + 1
-        } else {
-            1
-        };
-        let taken = sqlx::query(
-            "UPDATE provisioning_steps SET state = 'undoing', lease_owner = $1, lease_expires_at = $2, \
-                 attempts = $3, updated_at = $4 \
-             WHERE grant_id = $5 AND step = $6 AND state = $7 AND updated_at = $8",
-        )
-        .bind(&self.owner)
-        .bind(self.lease_expires_at(now))
-        .bind(attempt)
-        .bind(now)
-        .bind(&grant_id)
-        .bind(step.as_str())
-        .bind(&was)
-        .bind(updated_at)
-        .execute(&mut *tx.tx)
-        .await?;
-        if taken.rows_affected() != 1 {
-            tx.commit().await?;
-            return Ok(None);
+        if let Some((from, to)) = direction.starts_grant {
+            sqlx::query(
+                "UPDATE grants SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4",
+            )
+            .bind(to.as_str())
+            .bind(now)
+            .bind(&candidate.grant_id)
+            .bind(from.as_str())
+            .execute(&mut *tx.tx)
+            .await?;
         }
         let leased = Leased {
-            grant_id,
+            grant_id: candidate.grant_id,
             step,
             attempt,
-            first_attempt: false,
-            undo: true,
+            first_attempt: candidate.started_at.is_none(),
+            undo: direction.order == Order::Backward,
         };
         self.started(tx, leased).await.map(Some)
     }
@@ -585,11 +617,14 @@ async fn became_ready(
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let became = sqlx::query(
-        "UPDATE grants SET state = 'ready', attention = NULL, updated_at = $1 \
-         WHERE id = $2 AND state IN ('approved', 'provisioning')",
+        "UPDATE grants SET state = $3, attention = NULL, updated_at = $1 \
+         WHERE id = $2 AND state IN ($4, $5)",
     )
     .bind(now)
     .bind(grant_id)
+    .bind(GrantState::Ready.as_str())
+    .bind(GrantState::Approved.as_str())
+    .bind(GrantState::Provisioning.as_str())
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -605,12 +640,15 @@ async fn needs_attention(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE grants SET state = 'needs_attention', attention = $1, updated_at = $2 \
-         WHERE id = $3 AND state IN ('approved', 'provisioning')",
+        "UPDATE grants SET state = $4, attention = $1, updated_at = $2 \
+         WHERE id = $3 AND state IN ($5, $6)",
     )
     .bind(format!("{}: {}", step.label(), error.unwrap_or_default()))
     .bind(now)
     .bind(grant_id)
+    .bind(GrantState::NeedsAttention.as_str())
+    .bind(GrantState::Approved.as_str())
+    .bind(GrantState::Provisioning.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -625,8 +663,8 @@ async fn stop_cancelling(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE grants SET state = 'needs_attention', attention = $1, updated_at = $2 \
-         WHERE id = $3 AND state = 'cancelling'",
+        "UPDATE grants SET state = $4, attention = $1, updated_at = $2 \
+         WHERE id = $3 AND state = $5",
     )
     .bind(format!(
         "Cancelling stopped at \"{}\": {} Fix it in the org, then cancel again.",
@@ -635,6 +673,8 @@ async fn stop_cancelling(
     ))
     .bind(now)
     .bind(grant_id)
+    .bind(GrantState::NeedsAttention.as_str())
+    .bind(GrantState::Cancelling.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -648,22 +688,23 @@ async fn cancelled_if_undone(
 ) -> Result<(), sqlx::Error> {
     let left: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM provisioning_steps \
-         WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> 'undone'",
+         WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> $2",
     )
     .bind(grant_id)
+    .bind(StepState::Undone.as_str())
     .fetch_one(&mut **tx)
     .await?;
     if left > 0 {
         return Ok(());
     }
-    let done = sqlx::query(
-        "UPDATE grants SET state = 'cancelled', updated_at = $1 \
-         WHERE id = $2 AND state = 'cancelling'",
-    )
-    .bind(now)
-    .bind(grant_id)
-    .execute(&mut **tx)
-    .await?;
+    let done =
+        sqlx::query("UPDATE grants SET state = $3, updated_at = $1 WHERE id = $2 AND state = $4")
+            .bind(now)
+            .bind(grant_id)
+            .bind(GrantState::Cancelled.as_str())
+            .bind(GrantState::Cancelling.as_str())
+            .execute(&mut **tx)
+            .await?;
     if done.rows_affected() == 1 {
         audit::record(
             tx,
@@ -731,8 +772,10 @@ pub async fn release_leases(db: &Database) -> Result<u64, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     let released = sqlx::query(
         "UPDATE provisioning_steps SET lease_expires_at = 0 \
-         WHERE state IN ('running', 'undoing') AND lease_owner IS NOT NULL",
+         WHERE state IN ($1, $2) AND lease_owner IS NOT NULL",
     )
+    .bind(FORWARD.leased.as_str())
+    .bind(BACKWARD.leased.as_str())
     .execute(&mut *tx.tx)
     .await?;
     tx.commit().await?;

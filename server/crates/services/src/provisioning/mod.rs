@@ -33,6 +33,7 @@
 //! [`proof`]), [`undo`] (cancelling) and [`admin`] (progress and retry). The External Client
 //! App itself is [`crate::eca`], shared with the reveal.
 
+use shared::grant::StepState;
 use sqlx::{Any, Transaction};
 
 use self::context::Context;
@@ -81,12 +82,13 @@ pub(crate) async fn plan(
     for &step in Step::ALL {
         sqlx::query(
             "INSERT INTO provisioning_steps (grant_id, step, position, state, next_attempt_at, updated_at) \
-             VALUES ($1, $2, $3, 'pending', $4, $4)",
+             VALUES ($1, $2, $3, $5, $4, $4)",
         )
         .bind(grant_id)
         .bind(step.as_str())
         .bind(position(step))
         .bind(now)
+        .bind(StepState::Pending.as_str())
         .execute(&mut **tx)
         .await?;
     }

@@ -11,7 +11,7 @@
 use salesforce::metadata::DeployId;
 use salesforce::{Client, Cond, SalesforceId, Soql};
 use serde_json::{Value, json};
-use shared::grant::GrantState;
+use shared::grant::{GrantState, StepState};
 use shared::scope::VisibilityRule;
 
 use super::context::Context;
@@ -62,30 +62,40 @@ pub async fn cancel(
         .await?;
     match state.as_deref() {
         None => return Err(CancelError::NotFound(grant_id.to_string())),
-        Some("approved" | "provisioning" | "needs_attention" | "cancelling") => {}
+        Some(state)
+            if matches!(
+                GrantState::parse(state),
+                Ok(GrantState::Approved
+                    | GrantState::Provisioning
+                    | GrantState::NeedsAttention
+                    | GrantState::Cancelling)
+            ) => {}
         Some(other) => return Err(CancelError::NotCancellable(other.to_string())),
     }
     sqlx::query(
-        "UPDATE provisioning_steps SET state = 'cancelled', updated_at = $1 \
+        "UPDATE provisioning_steps SET state = $3, updated_at = $1 \
          WHERE grant_id = $2 AND started_at IS NULL",
     )
     .bind(now)
     .bind(grant_id)
+    .bind(StepState::Cancelled.as_str())
     .execute(&mut *tx.tx)
     .await?;
     sqlx::query(
         "UPDATE provisioning_steps SET next_attempt_at = $1, updated_at = $1 \
-         WHERE grant_id = $2 AND started_at IS NOT NULL AND state <> 'undone'",
+         WHERE grant_id = $2 AND started_at IS NOT NULL AND state <> $3",
     )
     .bind(now)
     .bind(grant_id)
+    .bind(StepState::Undone.as_str())
     .execute(&mut *tx.tx)
     .await?;
     let started: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM provisioning_steps \
-         WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> 'undone'",
+         WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> $2",
     )
     .bind(grant_id)
+    .bind(StepState::Undone.as_str())
     .fetch_one(&mut *tx.tx)
     .await?;
     let (grant_state, action, outcome) = if started == 0 {

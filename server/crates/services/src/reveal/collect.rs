@@ -3,9 +3,12 @@
 
 use secrecy::SecretString;
 use serde_json::json;
-use sqlx::{Any, Row, Transaction};
+use shared::grant::GrantState;
+use sqlx::{Any, Transaction};
 
-use super::link::{LINK_COLUMNS, Link, code_hash, lock_link};
+use super::link::{
+    CodeKind, LINK_COLUMNS, Link, code_hash, count_wrong_code, lock_link, wrong_code_error,
+};
 use super::{
     CLAIM_MS, CODE_TTL_MS, LinkState, LinkView, MAX_ATTEMPTS, MAX_CODES, Report, RevealError,
     Revealed, from_salesforce, mask_email,
@@ -18,13 +21,26 @@ use crate::mail::Mail;
 use crate::requests::add_event;
 use crate::tokens;
 
+/// A link with what its grant gives, for the reveal page.
+#[derive(sqlx::FromRow)]
+struct LinkForPage {
+    #[sqlx(flatten)]
+    link: Link,
+    end_date: String,
+    scope: String,
+}
+
 impl Portal {
     /// What a reveal link is for and where it stands. Reading changes nothing.
     pub async fn reveal_link(&self, token: &str) -> Result<Option<LinkView>, sqlx::Error> {
         if !tokens::looks_like_token(token) {
             return Ok(None);
         }
-        let Some(row) = sqlx::query(&format!(
+        let Some(LinkForPage {
+            link,
+            end_date,
+            scope,
+        }) = sqlx::query_as(&format!(
             "SELECT {LINK_COLUMNS}, g.end_date, g.scope FROM reveal_links l \
              JOIN grants g ON g.id = l.grant_id WHERE l.token_hash = $1"
         ))
@@ -34,9 +50,7 @@ impl Portal {
         else {
             return Ok(None);
         };
-        let link = Link::from_row(&row)?;
-        let scope: Option<shared::scope::Scope> =
-            serde_json::from_str(&row.try_get::<String, _>("scope")?).ok();
+        let scope: Option<shared::scope::Scope> = serde_json::from_str(&scope).ok();
         let now = self.clock().now_ms();
         let state = match link.state.as_str() {
             "superseded" => LinkState::Superseded,
@@ -75,7 +89,7 @@ impl Portal {
         };
         Ok(Some(LinkView {
             company: link.company,
-            end_date: row.try_get("end_date")?,
+            end_date,
             access: scope
                 .map(|s| {
                     s.items()
@@ -241,13 +255,13 @@ impl Portal {
             // nothing (the secret read above is dropped here).
             return Err(RevealError::InProgress);
         }
-        sqlx::query(
-            "UPDATE grants SET state = 'active', updated_at = $1 WHERE id = $2 AND state = 'ready'",
-        )
-        .bind(now)
-        .bind(&link.grant_id)
-        .execute(&mut *tx.tx)
-        .await?;
+        sqlx::query("UPDATE grants SET state = $3, updated_at = $1 WHERE id = $2 AND state = $4")
+            .bind(now)
+            .bind(&link.grant_id)
+            .bind(GrantState::Active.as_str())
+            .bind(GrantState::Ready.as_str())
+            .execute(&mut *tx.tx)
+            .await?;
         // Revealed: a sealed copy (orgs that return no secrets) is destroyed with the reveal.
         sqlx::query("DELETE FROM sealed_secrets WHERE grant_id = $1")
             .bind(&link.grant_id)
@@ -353,31 +367,9 @@ impl Portal {
         link: &Link,
         actor: &Actor,
     ) -> Result<RevealError, sqlx::Error> {
-        let attempts = link.code_attempts + 1;
-        let locks = attempts >= MAX_ATTEMPTS;
         let now = self.clock().now_ms();
-        let update = if locks {
-            "UPDATE reveal_links SET code_attempts = $1, state = 'locked', code_hash = NULL, \
-             updated_at = $2 WHERE id = $3"
-        } else {
-            "UPDATE reveal_links SET code_attempts = $1, updated_at = $2 WHERE id = $3"
-        };
-        sqlx::query(update)
-            .bind(attempts)
-            .bind(now)
-            .bind(&link.id)
-            .execute(&mut *tx.tx)
-            .await?;
-        audit::record_outcome(
-            &mut tx.tx,
-            actor,
-            AuditAction::RevealCodeRejected,
-            Outcome::Denied,
-            Target::Grant,
-            &link.grant_id,
-            json!({ "link": link.id, "attempt": attempts }),
-        )
-        .await?;
+        let attempts = count_wrong_code(&mut tx.tx, link, CodeKind::Reveal, actor, now).await?;
+        let locks = attempts >= MAX_ATTEMPTS;
         if locks {
             self.alert_approvers(
                 &mut tx.tx,
@@ -407,11 +399,7 @@ impl Portal {
         Ok(if locks {
             RevealError::Locked
         } else {
-            let left = MAX_ATTEMPTS - attempts;
-            RevealError::WrongCode(format!(
-                "That code is not right. {left} attempt{} left.",
-                if left == 1 { "" } else { "s" }
-            ))
+            wrong_code_error(MAX_ATTEMPTS - attempts)
         })
     }
 

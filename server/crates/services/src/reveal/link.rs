@@ -2,17 +2,18 @@
 //! forms, and issuing a new link (earlier ones stop working, the contractor is mailed).
 
 use serde_json::json;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::{Handover, MAX_ATTEMPTS, RevealError};
-use crate::audit::{self, Actor, AuditAction, Target};
+use crate::audit::{self, Actor, AuditAction, Outcome, Target};
 use crate::clock::rfc3339;
 use crate::db::DatabaseKind;
 use crate::mail::Mail;
 use crate::requests::add_event;
 use crate::tokens;
 
-/// A link row as read for a decision.
+/// A link row as read for a decision (selected as [`LINK_COLUMNS`]).
+#[derive(sqlx::FromRow)]
 pub(super) struct Link {
     pub(super) id: String,
     pub(super) grant_id: String,
@@ -32,8 +33,8 @@ pub(super) struct Link {
     pub(super) disown_code_expires_at: Option<i64>,
     pub(super) disown_codes_sent: i64,
     pub(super) disown_attempts: i64,
-    /// No later link was sent for the grant.
-    pub(super) newest: bool,
+    /// 1 when no later link was sent for the grant, else 0.
+    pub(super) newest: i64,
 }
 
 pub(super) const LINK_COLUMNS: &str = "l.id, l.grant_id, g.request_id, l.state, l.expires_at, l.code_hash, \
@@ -45,30 +46,6 @@ pub(super) const LINK_COLUMNS: &str = "l.id, l.grant_id, g.request_id, l.state, 
      THEN 0 ELSE 1 END AS newest";
 
 impl Link {
-    pub(super) fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            id: row.try_get("id")?,
-            grant_id: row.try_get("grant_id")?,
-            request_id: row.try_get("request_id")?,
-            state: row.try_get("state")?,
-            expires_at: row.try_get("expires_at")?,
-            code_hash: row.try_get("code_hash")?,
-            code_expires_at: row.try_get("code_expires_at")?,
-            codes_sent: row.try_get("codes_sent")?,
-            code_attempts: row.try_get("code_attempts")?,
-            claim_until: row.try_get("claim_until")?,
-            revealed_at: row.try_get("revealed_at")?,
-            disowned_at: row.try_get("disowned_at")?,
-            contact_email: row.try_get("contact_email")?,
-            company: row.try_get("company")?,
-            disown_code_hash: row.try_get("disown_code_hash")?,
-            disown_code_expires_at: row.try_get("disown_code_expires_at")?,
-            disown_codes_sent: row.try_get("disown_codes_sent")?,
-            disown_attempts: row.try_get("disown_attempts")?,
-            newest: row.try_get::<i64, _>("newest")? != 0,
-        })
-    }
-
     /// The refusal for reporting this link's reveal now, if any: it must be revealed, not
     /// reported yet, the newest link of its grant, and within `window_ms` of the reveal.
     pub(super) fn unreportable(&self, now: i64, window_ms: i64) -> Option<RevealError> {
@@ -78,7 +55,7 @@ impl Link {
         if let Some(at) = self.disowned_at {
             return Some(RevealError::AlreadyDisowned(rfc3339(at)));
         }
-        if !self.newest {
+        if self.newest == 0 {
             return Some(RevealError::Superseded);
         }
         if revealed_at + window_ms <= now {
@@ -117,6 +94,68 @@ pub(super) fn report_code_hash(key: &tokens::CodeKey, link_id: &str, code: &str)
     key.hash(&format!("report:{link_id}"), code)
 }
 
+/// Which of a link's one-time codes was entered: the one that reveals the credential, or the
+/// one that reports a reveal as not the contractor's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CodeKind {
+    Reveal,
+    Report,
+}
+
+/// Counts a wrong `kind` code on `link` inside `tx` and audits it; returns the attempts so
+/// far. The last allowed reveal code also locks the link (its code stops working); report
+/// codes run out without changing the link's state.
+pub(super) async fn count_wrong_code(
+    tx: &mut Transaction<'static, Any>,
+    link: &Link,
+    kind: CodeKind,
+    actor: &Actor,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    let (attempts, update, action) = match kind {
+        CodeKind::Reveal => {
+            let attempts = link.code_attempts + 1;
+            let update = if attempts >= MAX_ATTEMPTS {
+                "UPDATE reveal_links SET code_attempts = $1, state = 'locked', code_hash = NULL, \
+                 updated_at = $2 WHERE id = $3"
+            } else {
+                "UPDATE reveal_links SET code_attempts = $1, updated_at = $2 WHERE id = $3"
+            };
+            (attempts, update, AuditAction::RevealCodeRejected)
+        }
+        CodeKind::Report => (
+            link.disown_attempts + 1,
+            "UPDATE reveal_links SET disown_attempts = $1, updated_at = $2 WHERE id = $3",
+            AuditAction::RevealDisownCodeRejected,
+        ),
+    };
+    sqlx::query(update)
+        .bind(attempts)
+        .bind(now)
+        .bind(&link.id)
+        .execute(&mut **tx)
+        .await?;
+    audit::record_outcome(
+        tx,
+        actor,
+        action,
+        Outcome::Denied,
+        Target::Grant,
+        &link.grant_id,
+        json!({ "link": link.id, "attempt": attempts }),
+    )
+    .await?;
+    Ok(attempts)
+}
+
+/// What the contractor is told after a wrong code that leaves `left` attempts.
+pub(super) fn wrong_code_error(left: i64) -> RevealError {
+    RevealError::WrongCode(format!(
+        "That code is not right. {left} attempt{} left.",
+        if left == 1 { "" } else { "s" }
+    ))
+}
+
 /// Reads a link by its token inside `tx`, holding its row for the rest of the transaction
 /// (on SQLite the write transaction already holds the database).
 pub(super) async fn lock_link(
@@ -131,14 +170,13 @@ pub(super) async fn lock_link(
         DatabaseKind::Postgres => " FOR UPDATE OF l",
         DatabaseKind::Sqlite => "",
     };
-    let row = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {LINK_COLUMNS} FROM reveal_links l JOIN grants g ON g.id = l.grant_id \
          WHERE l.token_hash = $1{lock}"
     ))
     .bind(tokens::hash(token))
     .fetch_optional(&mut **tx)
-    .await?;
-    row.as_ref().map(Link::from_row).transpose()
+    .await
 }
 
 /// Sends a new reveal link for a grant inside `tx`: earlier links stop working, the
@@ -150,13 +188,11 @@ pub(crate) async fn issue_link(
     actor: &Actor,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    let grant = sqlx::query("SELECT request_id, company, contact_email FROM grants WHERE id = $1")
-        .bind(grant_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    let request_id: String = grant.try_get("request_id")?;
-    let company: String = grant.try_get("company")?;
-    let contact_email: String = grant.try_get("contact_email")?;
+    let (request_id, company, contact_email): (String, String, String) =
+        sqlx::query_as("SELECT request_id, company, contact_email FROM grants WHERE id = $1")
+            .bind(grant_id)
+            .fetch_one(&mut **tx)
+            .await?;
     let now = handover.clock.now_ms();
     let superseded = sqlx::query(
         "UPDATE reveal_links SET state = 'superseded', code_hash = NULL, updated_at = $1 \

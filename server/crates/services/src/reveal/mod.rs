@@ -29,6 +29,7 @@
 
 use secrecy::SecretString;
 use serde_json::json;
+use shared::grant::GrantState;
 
 pub use shared::reveal::{CredentialStatus, LinkState, LinkView, Report};
 
@@ -58,12 +59,14 @@ pub async fn destroy_uncollectable(
     let mut tx = db.begin_write().await?;
     let grants: Vec<String> = sqlx::query_scalar(
         "SELECT s.grant_id FROM sealed_secrets s JOIN grants g ON g.id = s.grant_id \
-         WHERE g.state IN ('ready', 'active') AND s.created_at < $1 \
+         WHERE g.state IN ($3, $4) AND s.created_at < $1 \
          AND NOT EXISTS (SELECT 1 FROM reveal_links l WHERE l.grant_id = s.grant_id \
              AND l.state IN ('open', 'revealing') AND l.expires_at > $2)",
     )
     .bind(now - SEALED_GRACE_MS)
     .bind(now)
+    .bind(GrantState::Ready.as_str())
+    .bind(GrantState::Active.as_str())
     .fetch_all(&mut *tx.tx)
     .await?;
     for grant_id in &grants {

@@ -3,9 +3,12 @@
 //! request's page shows of the credential.
 
 use serde_json::json;
-use sqlx::{Any, Row, Transaction};
+use shared::grant::GrantState;
+use sqlx::{Any, Transaction};
 
-use super::link::{issue_link, lock_link, report_code_hash};
+use super::link::{
+    CodeKind, count_wrong_code, issue_link, lock_link, report_code_hash, wrong_code_error,
+};
 use super::{
     CODE_TTL_MS, CredentialStatus, MAX_ATTEMPTS, MAX_CODES, RevealError, from_salesforce,
     mask_email,
@@ -206,34 +209,14 @@ impl Portal {
                 &report_code_hash(&self.code_key, &link.id, code),
                 expected,
             ) {
-                let attempts = link.disown_attempts + 1;
-                sqlx::query(
-                    "UPDATE reveal_links SET disown_attempts = $1, updated_at = $2 WHERE id = $3",
-                )
-                .bind(attempts)
-                .bind(now)
-                .bind(&link.id)
-                .execute(&mut *tx.tx)
-                .await?;
-                audit::record_outcome(
-                    &mut tx.tx,
-                    actor,
-                    AuditAction::RevealDisownCodeRejected,
-                    Outcome::Denied,
-                    Target::Grant,
-                    &link.grant_id,
-                    json!({ "link": link.id, "attempt": attempts }),
-                )
-                .await?;
+                let attempts =
+                    count_wrong_code(&mut tx.tx, &link, CodeKind::Report, actor, now).await?;
                 tx.commit().await?;
                 let left = MAX_ATTEMPTS - attempts;
                 return Err(if left <= 0 {
                     RevealError::ReportLocked
                 } else {
-                    RevealError::WrongCode(format!(
-                        "That code is not right. {left} attempt{} left.",
-                        if left == 1 { "" } else { "s" }
-                    ))
+                    wrong_code_error(left)
                 });
             }
             // The code is used up and the report recorded before anything is rotated, under
@@ -306,13 +289,13 @@ impl Portal {
             ),
         )
         .await?;
-        sqlx::query(
-            "UPDATE grants SET state = 'ready', updated_at = $1 WHERE id = $2 AND state = 'active'",
-        )
-        .bind(now)
-        .bind(&link.grant_id)
-        .execute(&mut *tx.tx)
-        .await?;
+        sqlx::query("UPDATE grants SET state = $3, updated_at = $1 WHERE id = $2 AND state = $4")
+            .bind(now)
+            .bind(&link.grant_id)
+            .bind(GrantState::Ready.as_str())
+            .bind(GrantState::Active.as_str())
+            .execute(&mut *tx.tx)
+            .await?;
         add_event(
             &mut tx.tx,
             self.clock().now_ms(),
@@ -375,10 +358,13 @@ impl Portal {
         .await?;
         issue_link(&mut tx.tx, &self.handover(), grant_id, actor, "reissued").await?;
         sqlx::query(
-            "UPDATE grants SET state = 'ready', updated_at = $1 WHERE id = $2 AND state = 'active'",
+            "UPDATE grants SET state = $3, updated_at = $1 \
+             WHERE id = $2 AND state = $4",
         )
         .bind(self.clock().now_ms())
         .bind(grant_id)
+        .bind(GrantState::Ready.as_str())
+        .bind(GrantState::Active.as_str())
         .execute(&mut *tx.tx)
         .await?;
         tx.commit().await?;
@@ -398,25 +384,24 @@ impl Portal {
                 .bind(grant_id)
                 .fetch_one(self.db.pool())
                 .await?;
-        let latest = sqlx::query(
-            "SELECT state, expires_at, revealed_at, disowned_at, code_attempts FROM reveal_links \
+        let latest: Option<(String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT state, expires_at, revealed_at, disowned_at FROM reveal_links \
              WHERE grant_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
         )
         .bind(grant_id)
         .fetch_optional(self.db.pool())
         .await?;
-        let set_up = matches!(grant_state.as_deref(), Some("ready" | "active"));
+        let set_up = matches!(
+            grant_state.as_deref().map(GrantState::parse),
+            Some(Ok(GrantState::Ready | GrantState::Active))
+        );
         let now = self.clock().now_ms();
-        let (status, summary) = match &latest {
+        let (status, summary) = match latest {
             None => (
                 "not_sent",
                 "No credential link has been sent yet.".to_string(),
             ),
-            Some(row) => {
-                let state: String = row.try_get("state")?;
-                let expires_at: i64 = row.try_get("expires_at")?;
-                let revealed_at: Option<i64> = row.try_get("revealed_at")?;
-                let disowned_at: Option<i64> = row.try_get("disowned_at")?;
+            Some((state, expires_at, revealed_at, disowned_at)) => {
                 match (state.as_str(), disowned_at) {
                     ("revealed", Some(at)) => (
                         "disowned",

@@ -14,7 +14,6 @@ use salesforce::{Client, Cond, SalesforceId, Soql};
 use serde_json::{Value, json};
 use shared::budget::{Budget, HardAction};
 use shared::grant::{GrantId, GrantState, StepName, StepState};
-use sqlx::Row;
 
 use super::webhook::Webhook;
 use crate::Mailer;
@@ -128,9 +127,29 @@ impl Monitored {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct MonitoredRow {
+    id: String,
+    request_id: String,
+    company: String,
+    contact_email: String,
+    state: String,
+    budget: String,
+    frozen_at: Option<i64>,
+    output: Option<String>,
+}
+
+/// The integration user's id in the User step's output.
+fn user_id(output: Option<String>) -> Option<SalesforceId> {
+    output
+        .and_then(|o| serde_json::from_str::<Value>(&o).ok())
+        .and_then(|o| o["user_id"].as_str().map(str::to_string))
+        .and_then(|id| SalesforceId::parse(&id).ok())
+}
+
 /// Grants being used or about to be (ready, active, suspended) and their integration users.
 pub async fn monitored(db: &Database) -> Result<Vec<Monitored>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, MonitoredRow>(
         "SELECT g.id, g.request_id, g.company, g.contact_email, g.state, g.budget, g.frozen_at, s.output \
          FROM grants g JOIN provisioning_steps s ON s.grant_id = g.id AND s.step = $1 AND s.state = $2 \
          WHERE g.state IN ($3, $4, $5) ORDER BY g.company, g.id",
@@ -144,26 +163,20 @@ pub async fn monitored(db: &Database) -> Result<Vec<Monitored>, sqlx::Error> {
     .await?;
     let mut grants = Vec::with_capacity(rows.len());
     for row in rows {
-        let output: Option<String> = row.try_get("output")?;
-        let user_id = output
-            .and_then(|o| serde_json::from_str::<Value>(&o).ok())
-            .and_then(|o| o["user_id"].as_str().map(str::to_string))
-            .and_then(|id| SalesforceId::parse(&id).ok());
-        let budget: Option<Budget> =
-            serde_json::from_str(&row.try_get::<String, _>("budget")?).ok();
+        let user_id = user_id(row.output);
+        let budget: Option<Budget> = serde_json::from_str(&row.budget).ok();
         let (Some(user_id), Some(budget)) = (user_id, budget) else {
             continue;
         };
         grants.push(Monitored {
-            grant_id: row.try_get("id")?,
-            request_id: row.try_get("request_id")?,
-            company: row.try_get("company")?,
-            contact_email: row.try_get("contact_email")?,
-            state: GrantState::parse(&row.try_get::<String, _>("state")?)
-                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            grant_id: row.id,
+            request_id: row.request_id,
+            company: row.company,
+            contact_email: row.contact_email,
+            state: GrantState::parse(&row.state).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
             budget,
             user_id,
-            frozen_at: row.try_get("frozen_at")?,
+            frozen_at: row.frozen_at,
         });
     }
     Ok(grants)
@@ -487,6 +500,17 @@ fn line(r: &Raised) -> String {
     )
 }
 
+/// A grant whose approved IP ranges are checked, with when it was set up and its user.
+#[derive(sqlx::FromRow)]
+struct RangedGrant {
+    id: String,
+    request_id: String,
+    state: String,
+    ip_ranges: String,
+    finished_at: Option<i64>,
+    output: Option<String>,
+}
+
 /// An External Client App's trusted IP ranges relax the web-server flow; they do not
 /// restrict a client-credentials token (ExtlClntAppOauthSettings; "IP restrictions are
 /// enforced only when they're configured on a user's profile"). So the approved ranges are
@@ -499,7 +523,7 @@ async fn check_ip_ranges(
     now: i64,
     evaluation: &mut Evaluation,
 ) -> Result<(), sqlx::Error> {
-    let grants = sqlx::query(
+    let grants = sqlx::query_as::<_, RangedGrant>(
         "SELECT g.id, g.request_id, g.state, g.ip_ranges, s.finished_at, u.output \
          FROM grants g \
          JOIN provisioning_steps s ON s.grant_id = g.id AND s.step = $1 AND s.state = $3 \
@@ -514,9 +538,8 @@ async fn check_ip_ranges(
     .fetch_all(db.pool())
     .await?;
     for grant in grants {
-        let grant_id: String = grant.try_get("id")?;
-        let ranges: Vec<String> =
-            serde_json::from_str(&grant.try_get::<String, _>("ip_ranges")?).unwrap_or_default();
+        let grant_id = grant.id;
+        let ranges: Vec<String> = serde_json::from_str(&grant.ip_ranges).unwrap_or_default();
         let ranges: Vec<shared::fields::Cidr> = ranges
             .iter()
             .filter_map(|r| shared::fields::Cidr::parse(r).ok())
@@ -524,17 +547,11 @@ async fn check_ip_ranges(
         if ranges.is_empty() {
             continue;
         }
-        let Some(user_key) = grant
-            .try_get::<Option<String>, _>("output")?
-            .and_then(|o| serde_json::from_str::<Value>(&o).ok())
-            .and_then(|o| o["user_id"].as_str().map(str::to_string))
-            .and_then(|id| SalesforceId::parse(&id).ok())
-            .map(|id| id.as_15().to_string())
-        else {
+        let Some(user_key) = user_id(grant.output).map(|id| id.as_15().to_string()) else {
             continue;
         };
-        let since: i64 = grant.try_get::<Option<i64>, _>("finished_at")?.unwrap_or(0);
-        let addresses = sqlx::query(
+        let since = grant.finished_at.unwrap_or(0);
+        let addresses: Vec<(String, i64)> = sqlx::query_as(
             "SELECT client_ip, last_at FROM usage_client_ips WHERE user_key = $1 AND last_at > $2 \
              AND client_ip NOT IN (SELECT client_ip FROM usage_ip_alerts WHERE grant_id = $3)",
         )
@@ -544,10 +561,8 @@ async fn check_ip_ranges(
         .fetch_all(db.pool())
         .await?;
         let outside: Vec<(String, i64)> = addresses
-            .iter()
-            .filter_map(|row| {
-                let ip: String = row.try_get("client_ip").ok()?;
-                let last_at: i64 = row.try_get("last_at").ok()?;
+            .into_iter()
+            .filter_map(|(ip, last_at)| {
                 let address: std::net::IpAddr = ip.parse().ok()?;
                 let single = match address {
                     std::net::IpAddr::V4(v4) => format!("{v4}/32"),
@@ -563,8 +578,7 @@ async fn check_ip_ranges(
         if outside.is_empty() {
             continue;
         }
-        let state: String = grant.try_get("state")?;
-        let request_id: String = grant.try_get("request_id")?;
+        let (state, request_id) = (grant.state, grant.request_id);
         let mut tx = db.begin_write().await?;
         for (ip, last_at) in &outside {
             sqlx::query(

@@ -31,7 +31,6 @@ use salesforce::eventlog::{API_TOTAL_USAGE, EventLogFileRow, EventLogQuery, LogI
 use salesforce::query::QueryPage;
 use salesforce::{Client, Soql};
 use serde::Deserialize;
-use sqlx::Row;
 
 use super::ingest::{FileTotals, Ingest, IngestError};
 use crate::clock::{SharedClock, to_datetime};
@@ -69,8 +68,9 @@ pub struct FileFailure {
     pub error: String,
 }
 
-/// What the org reported about its API allocation and licences.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the org reported about its API allocation and licences (a row of
+/// `org_usage_snapshots`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct OrgSnapshot {
     pub at: i64,
     pub daily_api_max: Option<i64>,
@@ -410,10 +410,7 @@ impl Collector {
                 self.clock.now_ms(),
                 file,
                 interval,
-                "superseded",
-                0,
-                0,
-                0,
+                FileRecord::superseded(0),
             )
             .await?;
             if cursor_may_move {
@@ -445,10 +442,7 @@ impl Collector {
                 self.clock.now_ms(),
                 file,
                 interval,
-                "superseded",
-                0,
-                0,
-                bytes,
+                FileRecord::superseded(bytes),
             )
             .await?;
             tx.commit().await?;
@@ -512,17 +506,13 @@ impl Collector {
             .execute(&mut *tx.tx)
             .await?;
         }
-        record_file(
-            &mut tx,
-            self.clock.now_ms(),
-            file,
-            interval,
-            "read",
-            totals.rows,
+        let read = FileRecord {
+            outcome: "read",
+            rows: totals.rows,
             rows_outside,
             bytes,
-        )
-        .await?;
+        };
+        record_file(&mut tx, self.clock.now_ms(), file, interval, read).await?;
         if totals.skipped > 0 {
             sqlx::query("UPDATE usage_files SET rows_skipped = $1 WHERE file_id = $2")
                 .bind(totals.skipped as i64)
@@ -660,16 +650,35 @@ fn insert_hours_sql(rows: usize) -> String {
     )
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What became of one usage file, as `usage_files` records it.
+struct FileRecord {
+    /// `read` or `superseded`.
+    outcome: &'static str,
+    rows: u64,
+    /// Rows for hours outside the file's period (not counted).
+    rows_outside: u64,
+    bytes: i64,
+}
+
+impl FileRecord {
+    /// A file not counted because a newer copy of its period was read (after downloading
+    /// `bytes` of it, or none).
+    fn superseded(bytes: i64) -> Self {
+        Self {
+            outcome: "superseded",
+            rows: 0,
+            rows_outside: 0,
+            bytes,
+        }
+    }
+}
+
 async fn record_file(
     tx: &mut crate::db::WriteTx,
     read_at: i64,
     file: &EventLogFileRow,
     interval: LogInterval,
-    outcome: &str,
-    rows: u64,
-    rows_outside: u64,
-    bytes: i64,
+    record: FileRecord,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO usage_files (file_id, log_interval, period_start, created_date, outcome, rows_read, rows_outside, bytes, read_at) \
@@ -679,10 +688,10 @@ async fn record_file(
     .bind(interval.as_str())
     .bind(file.log_date.timestamp_millis())
     .bind(created_ms(file))
-    .bind(outcome)
-    .bind(rows as i64)
-    .bind(rows_outside as i64)
-    .bind(bytes)
+    .bind(record.outcome)
+    .bind(record.rows as i64)
+    .bind(record.rows_outside as i64)
+    .bind(record.bytes)
     .bind(read_at)
     .execute(&mut *tx.tx)
     .await?;
@@ -721,7 +730,7 @@ pub struct CollectorStatus {
 }
 
 pub async fn status(db: &Database) -> Result<CollectorStatus, sqlx::Error> {
-    let row = sqlx::query(
+    let (last_run_at, last_success_at, last_error, cursor) = sqlx::query_as(
         "SELECT last_run_at, last_success_at, last_error, created_cursor FROM usage_collector WHERE id = 1",
     )
     .fetch_one(db.pool())
@@ -731,10 +740,10 @@ pub async fn status(db: &Database) -> Result<CollectorStatus, sqlx::Error> {
             .fetch_one(db.pool())
             .await?;
     Ok(CollectorStatus {
-        last_run_at: row.try_get("last_run_at")?,
-        last_success_at: row.try_get("last_success_at")?,
-        last_error: row.try_get("last_error")?,
+        last_run_at,
+        last_success_at,
+        last_error,
         files_read,
-        cursor: row.try_get("created_cursor")?,
+        cursor,
     })
 }

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use shared::budget::Budget;
 use shared::grant::{GrantState, StepName, StepState};
-use sqlx::Row;
 
 use super::budgets::{self, DAY_MS, HOUR_MS, Level, Monitored, day_start, hour_start, level_of};
 use super::collector::{self, CollectorStatus, OrgSnapshot};
@@ -122,22 +121,12 @@ pub struct Overview {
 
 /// The newest org snapshot.
 pub async fn latest_org(db: &Database) -> Result<Option<OrgSnapshot>, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as::<_, OrgSnapshot>(
         "SELECT at, daily_api_max, daily_api_remaining, integration_licences_total, integration_licences_used \
          FROM org_usage_snapshots ORDER BY at DESC LIMIT 1",
     )
     .fetch_optional(db.pool())
-    .await?;
-    row.map(|row| {
-        Ok(OrgSnapshot {
-            at: row.try_get("at")?,
-            daily_api_max: row.try_get("daily_api_max")?,
-            daily_api_remaining: row.try_get("daily_api_remaining")?,
-            integration_licences_total: row.try_get("integration_licences_total")?,
-            integration_licences_used: row.try_get("integration_licences_used")?,
-        })
-    })
-    .transpose()
+    .await
 }
 
 /// The newest hour any file has calls for: usage files arrive hours late on real orgs, so
@@ -163,16 +152,13 @@ pub async fn contractor(
 ) -> Result<ContractorUsage, sqlx::Error> {
     let today = day_start(now);
     let first_day = today - (DAYS - 1) * DAY_MS;
-    let hours: Vec<(i64, i64)> = sqlx::query(
+    let hours: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT hour_start, counted FROM usage_effective WHERE user_key = $1 AND hour_start >= $2 ORDER BY hour_start",
     )
     .bind(grant.user_key())
     .bind(first_day.min(hour_start(now) - 7 * DAY_MS))
     .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|row| Ok((row.try_get("hour_start")?, row.try_get("counted")?)))
-    .collect::<Result<_, sqlx::Error>>()?;
+    .await?;
     let sum = |from: i64, to: i64| -> u64 {
         hours
             .iter()
@@ -254,7 +240,7 @@ pub async fn overview(
     });
 
     let since = hour_start(now) + HOUR_MS - DAY_MS;
-    let rows = sqlx::query(
+    let rows: Vec<(String, Option<i64>, Option<String>)> = sqlx::query_as(
         "SELECT e.user_key, CAST(SUM(e.counted) AS BIGINT) AS calls, MAX(u.username) AS username \
          FROM usage_effective e LEFT JOIN usage_users u ON u.user_key = e.user_key \
          WHERE e.hour_start >= $1 GROUP BY e.user_key ORDER BY calls DESC, e.user_key LIMIT 10",
@@ -263,22 +249,21 @@ pub async fn overview(
     .fetch_all(db.pool())
     .await?;
     let top = rows
-        .iter()
-        .map(|row| {
-            let user_key: String = row.try_get("user_key")?;
-            let calls = row.try_get::<Option<i64>, _>("calls")?.unwrap_or(0).max(0) as u64;
-            Ok(Consumer {
+        .into_iter()
+        .map(|(user_key, calls, username)| {
+            let calls = calls.unwrap_or(0).max(0) as u64;
+            Consumer {
                 company: grants
                     .iter()
                     .find(|g| g.user_key() == user_key)
                     .map(|g| g.company.clone()),
-                username: row.try_get("username")?,
+                username,
                 share_of_pool: percent(calls, pool),
                 last_24_hours: calls,
                 user_key,
-            })
+            }
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect::<Vec<_>>();
 
     let by_portcullis: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM grants g JOIN provisioning_steps s ON s.grant_id = g.id AND s.step = $1 AND s.state = $2 \

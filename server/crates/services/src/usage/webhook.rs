@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+
+use sqlx::{Any, Transaction};
 use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
@@ -174,6 +174,12 @@ impl Webhook {
     }
 }
 
+/// A webhook in the outbox: its stored body (the event and its payload).
+#[derive(sqlx::FromRow)]
+pub struct Queued {
+    body: String,
+}
+
 impl Delivery for Webhook {
     const TABLE: Table = Table {
         name: "webhook_outbox",
@@ -186,11 +192,11 @@ impl Delivery for Webhook {
         blank_body_when_done: false,
     };
 
-    async fn send(&self, id: &str, row: &AnyRow) -> Result<(), Failure> {
-        let stored: String = row
-            .try_get("body")
-            .map_err(|e| Failure::transient(e.to_string()))?;
-        let (event, body) = match serde_json::from_str::<Value>(&stored) {
+    type Message = Queued;
+
+    async fn send(&self, id: &str, queued: &Queued) -> Result<(), Failure> {
+        let stored = &queued.body;
+        let (event, body) = match serde_json::from_str::<Value>(stored) {
             Ok(v) => (
                 v["event"].as_str().unwrap_or("").to_string(),
                 v["payload"].to_string(),

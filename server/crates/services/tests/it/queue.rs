@@ -303,3 +303,68 @@ test_kit::both_databases!(queue_shows_decided_requests_and_their_approvals, |eng
     assert_eq!(submitted.items.len(), 1);
     assert_eq!(submitted.items[0].id, waiting);
 });
+
+// The builder behind the queue's filters, on both engines: numbered placeholders, IN lists,
+// one statement run more than once.
+#[derive(Debug, PartialEq, Eq, sqlx::FromRow)]
+struct Setting {
+    key: String,
+    value: String,
+    updated_at: i64,
+}
+
+test_kit::both_databases!(query_builder_binds_on_both_engines, |engine| {
+    let Some(test) = test_kit::TestDb::new(engine).await else {
+        return;
+    };
+    for (key, at) in [("a", 1i64), ("b", 2), ("c", 3), ("d", 4)] {
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_by, updated_at) VALUES ($1, $2, 'test', $3)",
+        )
+        .bind(key)
+        .bind(format!("value of {key}"))
+        .bind(at)
+        .execute(test.db.pool())
+        .await
+        .unwrap();
+    }
+    let mut query = services::db::QueryBuilder::new("SELECT key, value, updated_at FROM settings");
+    query
+        .and_where()
+        .push("key IN (")
+        .push_binds(["a", "b", "c"])
+        .push(")");
+    query.and_where().push("updated_at >= ").push_bind(2i64);
+    query.push(" ORDER BY key DESC");
+    let rows: Vec<Setting> = query
+        .build_query_as()
+        .fetch_all(test.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            Setting {
+                key: "c".into(),
+                value: "value of c".into(),
+                updated_at: 3
+            },
+            Setting {
+                key: "b".into(),
+                value: "value of b".into(),
+                updated_at: 2
+            },
+        ]
+    );
+    // The same statement, built once, runs again (as a count and a page share filters).
+    let keys: Vec<String> = query
+        .build_query_scalar()
+        .fetch_all(test.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(keys, ["c", "b"]);
+    let mut delete = services::db::QueryBuilder::new("DELETE FROM settings");
+    delete.and_where().push("key = ").push_bind("d");
+    let deleted = delete.build().execute(test.db.pool()).await.unwrap();
+    assert_eq!(deleted.rows_affected(), 1);
+});
