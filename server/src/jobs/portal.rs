@@ -104,7 +104,7 @@ impl Job for AuditAnchoring {
         Duration::from_secs(5)
     }
     async fn run_once(&self) -> Result<Ran, JobError> {
-        match self.0.audit_anchor.catch_up(&self.0.db).await {
+        match self.0.anchor_audit_chain().await {
             Ok(0) => Ok(Ran::Idle),
             Ok(n) => Ok(Ran::Did(format!("{n} anchors"))),
             Err(e) => Err(JobError::new("could not anchor the audit chain", e)),

@@ -62,7 +62,7 @@ async fn grant_state(t: &TestPortal, grant: &str) -> (String, Option<String>) {
 
 fn worker(t: &TestPortal) -> Worker {
     // The sandbox org takes 450 ms to deploy an app.
-    Worker::new(t.db.db.clone(), t.salesforce.clone()).with_deploy_poll(DeployPoll {
+    Worker::new(t.db.db.clone(), t.salesforce().clone()).with_deploy_poll(DeployPoll {
         first_check: Duration::from_millis(450),
         interval: Duration::from_millis(100),
         timeout: Duration::from_secs(30),
@@ -84,7 +84,7 @@ async fn output_of(t: &TestPortal, grant: &str, step: &str) -> Value {
 async fn contractor_secret(t: &TestPortal, grant: &str) -> String {
     use salesforce::ExposeSecret;
     let consumer = output_of(t, grant, "consumer").await;
-    t.salesforce
+    t.salesforce()
         .consumer_credential(
             consumer["app_id"].as_str().unwrap(),
             consumer["consumer_id"].as_str().unwrap(),
@@ -104,7 +104,7 @@ async fn contractor_client(t: &TestPortal, grant: &str) -> salesforce::Client {
     let consumer = output_of(t, grant, "consumer").await;
     let app_id = consumer["app_id"].as_str().unwrap();
     let credential = t
-        .salesforce
+        .salesforce()
         .consumer_credential(
             app_id,
             consumer["consumer_id"].as_str().unwrap(),
@@ -118,7 +118,7 @@ async fn contractor_client(t: &TestPortal, grant: &str) -> salesforce::Client {
         "the recorded key is the app's"
     );
     let config = salesforce::ClientConfig::new(
-        t.salesforce.instance_url().clone(),
+        t.salesforce().instance_url().clone(),
         salesforce::PortalAuth::ClientCredentials {
             client_id: credential.key.unwrap(),
             client_secret: credential.secret.unwrap(),
@@ -133,7 +133,7 @@ async fn records(t: &TestPortal, object: &str, fields: &[&str], cond: Cond) -> V
         .filter(cond)
         .build()
         .unwrap();
-    t.salesforce.query_all::<Value>(&soql).await.unwrap()
+    t.salesforce().query_all::<Value>(&soql).await.unwrap()
 }
 
 async fn step_states(t: &TestPortal, grant_id: &str) -> Vec<(String, String)> {
@@ -422,7 +422,7 @@ services::both_databases!(steps_run_again_after_a_crash_make_no_duplicates, |eng
     )
     .await;
     let field_id = salesforce::SalesforceId::parse(field[0]["Id"].as_str().unwrap()).unwrap();
-    t.salesforce
+    t.salesforce()
         .delete("FieldPermissions", &field_id)
         .await
         .unwrap();
@@ -554,7 +554,7 @@ async fn first_case_ids(t: &TestPortal, n: u32) -> Vec<String> {
         .limit(n)
         .build()
         .unwrap();
-    t.salesforce
+    t.salesforce()
         .query_all::<Value>(&soql)
         .await
         .unwrap()
@@ -922,7 +922,7 @@ services::both_databases!(a_grant_widened_by_hand_fails_the_proof, |engine| {
         Cond::eq("Name", names.permission_set.as_str()),
     )
     .await;
-    t.salesforce
+    t.salesforce()
         .create(
             "FieldPermissions",
             &serde_json::json!({
@@ -992,7 +992,7 @@ services::both_databases!(
             .trim_end_matches('/')
             .to_string();
         let bought = t
-            .salesforce
+            .salesforce()
             .http()
             .reqwest()
             .patch(format!("{org_url}/__sandbox/settings"))
@@ -1048,7 +1048,7 @@ services::both_databases!(with_injected_faults_every_run_completes_once, |engine
         .trim_end_matches('/')
         .to_string();
     // The sandbox-only control API, over the portal's own connection to the org.
-    let http = t.salesforce.http().reqwest().clone();
+    let http = t.salesforce().http().reqwest().clone();
     let mut grants = Vec::new();
     for i in 0..3 {
         grants.push(approved_grant(&t, &format!("Flaky {i}"), case_scope()).await);
@@ -1146,7 +1146,7 @@ async fn org_snapshot(t: &TestPortal) -> Vec<(String, Vec<String>)> {
     async fn ids(t: &TestPortal, object: &str, fields: &[&str]) -> Vec<String> {
         let soql = Soql::select(fields).from(object).build().unwrap();
         let mut rows: Vec<String> = t
-            .salesforce
+            .salesforce()
             .query_all::<Value>(&soql)
             .await
             .unwrap()
@@ -1170,13 +1170,13 @@ async fn org_snapshot(t: &TestPortal) -> Vec<(String, Vec<String>)> {
         .into_iter()
         .collect();
     let org_url = t
-        .salesforce
+        .salesforce()
         .instance_url()
         .as_str()
         .trim_end_matches('/')
         .to_string();
     let apps: Value = t
-        .salesforce
+        .salesforce()
         .http()
         .reqwest()
         .get(format!("{org_url}/__sandbox/apps"))
@@ -1393,12 +1393,12 @@ services::both_databases!(
         }
         // The org refuses deploys, so the app cannot be deleted.
         let org_url = t
-            .salesforce
+            .salesforce()
             .instance_url()
             .as_str()
             .trim_end_matches('/')
             .to_string();
-        let http = t.salesforce.http().reqwest().clone();
+        let http = t.salesforce().http().reqwest().clone();
         let refused = http
             .put(format!("{org_url}/__sandbox/faults"))
             .json(&serde_json::json!({ "rules": [{
@@ -1736,7 +1736,7 @@ async fn set_org_wide_defaults(t: &TestPortal, defaults: Value) {
         .trim_end_matches('/')
         .to_string();
     let set = t
-        .salesforce
+        .salesforce()
         .http()
         .reqwest()
         .patch(format!("{org_url}/__sandbox/settings"))
