@@ -119,6 +119,13 @@ mod domain {
         }
     }
 
+    /// The org could not be asked: the cause goes to the log.
+    impl From<services::salesforce::Error> for ApiError {
+        fn from(e: services::salesforce::Error) -> Self {
+            ApiError::internal(e)
+        }
+    }
+
     impl From<DecisionError> for ApiError {
         fn from(e: DecisionError) -> Self {
             match e {
@@ -256,5 +263,74 @@ mod domain {
                 other => ApiError::new(other.status(), other.detail()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+    use shared::FieldErrors;
+
+    use super::ApiError;
+
+    #[test]
+    fn a_form_with_problems_is_422_and_keeps_its_wire_shape() {
+        let mut fields = FieldErrors::default();
+        fields.add("company", "Enter the company's name.");
+        let error = ApiError::Invalid(fields);
+        assert_eq!(error.status(), 422);
+        assert_eq!(
+            error.field("company").as_deref(),
+            Some("Enter the company's name.")
+        );
+        assert_eq!(error.form_message(), None, "each field shows its own");
+        let wire = error.ser();
+        let json = String::from_utf8_lossy(&wire).to_string();
+        assert!(
+            json.starts_with(r#"{"Invalid":[{"field":"company","#),
+            "{json}"
+        );
+        assert_eq!(ApiError::de(wire), error, "the page gets it back as sent");
+    }
+
+    #[test]
+    fn a_refusal_carries_its_status_and_message() {
+        let error = ApiError::Refused {
+            status: 409,
+            message: "this request is approved".into(),
+        };
+        assert_eq!(error.status(), 409);
+        assert_eq!(error.to_string(), "this request is approved");
+        assert_eq!(
+            error.form_message().as_deref(),
+            Some("this request is approved")
+        );
+        assert_eq!(error.field("company"), None);
+        let wire = error.ser();
+        let json = String::from_utf8_lossy(&wire).to_string();
+        assert!(json.starts_with(r#"{"Refused":{"status":409"#), "{json}");
+        assert_eq!(ApiError::de(wire), error);
+    }
+
+    #[test]
+    fn arguments_that_do_not_decode_are_the_callers_mistake() {
+        for framework in [
+            ServerFnErrorErr::Args("missing field `company`".into()),
+            ServerFnErrorErr::MissingArg("company".into()),
+        ] {
+            let error = ApiError::from_server_fn_error(framework);
+            assert_eq!(error.status(), 400, "{error}");
+            assert!(error.to_string().contains("company"), "{error}");
+        }
+        let ours = ApiError::from_server_fn_error(ServerFnErrorErr::Response("x".into()));
+        assert_eq!(ours.status(), 500);
+    }
+
+    #[test]
+    fn internal_errors_say_nothing_about_their_cause() {
+        let error = ApiError::internal("password=hunter2 in the connection string");
+        assert_eq!(error.status(), 500);
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        assert_eq!(error.to_string(), super::INTERNAL_MESSAGE);
     }
 }

@@ -34,7 +34,7 @@ pub struct FormOptions {
 pub async fn request_form() -> Result<FormOptions, ApiError> {
     use super::ssr::portal;
     let portal = portal()?;
-    let objects = portal.org_objects().await.map_err(ApiError::internal)?;
+    let objects = portal.org_objects().await?;
     let packages = portal.packages().await?;
     let max_days = portal.max_end_days().await?;
     let today = chrono::Utc::now().date_naive();

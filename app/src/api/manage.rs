@@ -42,7 +42,7 @@ pub async fn catalog() -> Result<CatalogView, ApiError> {
     let (_, viewer) = require(&[Role::Approver, Role::Owner]).await?;
     let portal = portal()?;
     let packages = portal.packages().await?;
-    let objects = portal.org_objects().await.map_err(ApiError::internal)?;
+    let objects = portal.org_objects().await?;
     Ok(CatalogView {
         packages: packages
             .into_iter()
@@ -240,10 +240,7 @@ pub async fn set_role(
         return Err(ApiError::invalid(errors));
     };
     let actor = actor(&user.username).await;
-    portal
-        .set_role(&username, role, granted, &actor)
-        .await
-        .map_err(ApiError::internal)?;
+    portal.set_role(&username, role, granted, &actor).await?;
     Ok(SaveResult::Saved)
 }
 

@@ -59,7 +59,7 @@ pub mod ssr {
             .await
             .map_err(ApiError::internal)?;
         let roles = match &user {
-            Some(user) => portal.roles_of(user).await.map_err(ApiError::internal)?,
+            Some(user) => portal.roles_of(user).await?,
             None => Default::default(),
         };
         Ok(Viewer { user, roles })
