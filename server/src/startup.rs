@@ -325,8 +325,8 @@ impl Application {
         // On SQLite the portal runs as a single instance, so steps left running (leased) at
         // start-up belong to a previous process that died: they are taken up again now
         // rather than when their leases expire.
-        if state.portal.db.kind() == services::db::DatabaseKind::Sqlite {
-            match services::provisioning::release_leases(&state.portal.db).await {
+        if state.portal.db().kind() == services::db::DatabaseKind::Sqlite {
+            match state.portal.release_provisioning_leases().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
                     steps = n,
@@ -334,7 +334,7 @@ impl Application {
                 ),
                 Err(e) => tracing::warn!(error = %e, "could not release provisioning leases"),
             }
-            if let Err(e) = services::usage::collector::release_lease(&state.portal.db).await {
+            if let Err(e) = state.portal.release_usage_lease().await {
                 tracing::warn!(error = %e, "could not release the usage collector's lease");
             }
         }
@@ -370,12 +370,7 @@ impl Application {
         // the audit chain's head is anchored below, so no entry comes after the anchor.
         jobs.stop(config.shutdown_grace).await;
         // Last, when nothing writes to the log any more: anchor its head.
-        match state
-            .portal
-            .audit_anchor
-            .anchor_head(&state.portal.db, "shutdown")
-            .await
-        {
+        match state.portal.anchor_audit_head("shutdown").await {
             Ok(Some(seq)) => tracing::info!(seq, "audit chain anchored at shutdown"),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "could not anchor the audit chain at shutdown"),
@@ -399,18 +394,18 @@ fn register_jobs(
     let config = &state.config;
     let mut runner = Runner::new(shutdown);
     runner.add(jobs::SessionCleanup(session_store));
-    if !portal.mail.is_outbox() {
+    if !portal.mail().is_outbox() {
         runner.add(jobs::MailSender {
-            mailer: portal.mail.clone(),
-            db: portal.db.clone(),
+            mailer: portal.mail().clone(),
+            db: portal.db().clone(),
         });
     }
     runner.add(jobs::RequestExpiry(portal.clone()));
     runner.add(jobs::AuditAnchoring(portal.clone()));
-    if let Some(webhook) = portal.webhook.clone() {
+    if let Some(webhook) = portal.webhook().cloned() {
         runner.add(jobs::WebhookSender {
             webhook,
-            db: portal.db.clone(),
+            db: portal.db().clone(),
         });
     }
     if let Some(every) = config.usage_collect_every {
@@ -421,11 +416,8 @@ fn register_jobs(
     }
     runner.add(jobs::SealedSecretSweeper(portal.clone()));
     runner.workers(config.provisioning_workers, || jobs::ProvisioningWorker {
-        engine: services::provisioning::Engine::new(portal.db.clone(), portal.salesforce.clone())
-            .with_contact_email(portal.app_contact_email.clone())
-            .with_handover(portal.handover())
-            .with_clock(portal.clock().clone()),
-        db: portal.db.clone(),
+        engine: portal.provisioning_engine(),
+        db: portal.db().clone(),
     });
     // A new portal starts with the two example packages in its access catalog (built from
     // the org's describe, so it waits for the org rather than delaying start-up). Its audit

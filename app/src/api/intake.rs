@@ -1,31 +1,13 @@
 //! The contractor's side: the request form, email verification, the status page, and the
 //! sandbox-only mail outbox.
 
-// A server function's arguments are its form's fields, one each.
-#![allow(clippy::too_many_arguments)]
-
-use std::collections::HashMap;
-
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-use shared::FieldErrors;
+use shared::org::OrgObject;
 use shared::request::StatusView;
+use shared::scope::ScopeSelection;
 
-/// A field the request form offers (field-level security applies to it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldOption {
-    pub name: String,
-    pub label: String,
-    pub editable: bool,
-}
-
-/// An object the request form offers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectOption {
-    pub name: String,
-    pub label: String,
-    pub fields: Vec<FieldOption>,
-}
+use super::ApiError;
 
 /// An access catalog package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,7 +21,8 @@ pub struct PackageOption {
 /// What the request form needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormOptions {
-    pub objects: Vec<ObjectOption>,
+    /// The org's objects with the fields a scope can grant.
+    pub objects: Vec<OrgObject>,
     pub packages: Vec<PackageOption>,
     pub min_end_date: String,
     pub max_end_date: String,
@@ -48,44 +31,19 @@ pub struct FormOptions {
 }
 
 #[server(endpoint = "request_form")]
-pub async fn request_form() -> Result<FormOptions, ServerFnError> {
-    use super::ssr::{internal, portal};
+pub async fn request_form() -> Result<FormOptions, ApiError> {
+    use super::ssr::portal;
     let portal = portal()?;
-    let objects = portal.org_objects().await.map_err(internal)?;
-    let packages = portal.packages().await.map_err(internal)?;
-    let max_days = portal
-        .setting_i64("max_end_days")
-        .await
-        .map_err(internal)?
-        .unwrap_or(portal.settings.max_end_days);
+    let objects = portal.org_objects().await?;
+    let packages = portal.packages().await?;
+    let max_days = portal.max_end_days().await?;
     let today = portal.clock().today();
     Ok(FormOptions {
-        objects: objects
-            .into_iter()
-            .map(|o| ObjectOption {
-                fields: o
-                    .fields
-                    .into_iter()
-                    .filter(|f| f.permissionable)
-                    .map(|f| FieldOption {
-                        name: f.name,
-                        label: f.label,
-                        editable: f.editable,
-                    })
-                    .collect(),
-                name: o.name,
-                label: o.label,
-            })
-            .collect(),
+        objects: objects.into_iter().map(OrgObject::grantable).collect(),
         packages: packages
             .into_iter()
             .map(|p| PackageOption {
-                summary: p
-                    .scope
-                    .items()
-                    .into_iter()
-                    .map(|(k, v)| format!("{k}: {}", v.as_str()))
-                    .collect(),
+                summary: p.scope.summary(),
                 id: p.id,
                 name: p.name,
                 description: p.description,
@@ -97,119 +55,88 @@ pub async fn request_form() -> Result<FormOptions, ServerFnError> {
     })
 }
 
-/// The answer to a submission.
+/// The answer to a submission, `{"Submitted":{…}}` (a refusal is an [`ApiError`]: 422
+/// with the fields' problems, 429 when the network sent too many).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SubmitOutcome {
     Submitted {
         request_id: String,
         contact_email: String,
     },
-    Invalid(FieldErrors),
-    Refused(String),
+}
+
+/// The answer to a verification, `"Verified"` (a refusal is an [`ApiError`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VerifyOutcome {
+    Verified,
+}
+
+/// The request form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRequestForm {
+    pub company: String,
+    pub contact_name: String,
+    pub contact_email: String,
+    pub justification: String,
+    /// The access asked for: packages, objects and fields, the visibility rule.
+    #[serde(flatten)]
+    pub scope: ScopeSelection,
+    pub calls_per_day: String,
+    pub ip_ranges: String,
+    pub end_date: String,
+    /// A fresh key per rendering of the form: submitting it twice creates one request.
+    pub submission_key: String,
+}
+
+#[cfg(feature = "ssr")]
+impl AccessRequestForm {
+    /// The submission, its scope checked against the org (a scope that cannot be built is
+    /// a problem on the form's `access` field, reported with the others).
+    pub async fn parse(self, portal: &services::Portal) -> services::requests::SubmitInput {
+        let (scope, scope_error) = match portal.scope_from_selection(&self.scope).await {
+            Ok(scope) => (Some(scope), None),
+            Err(error) => (None, Some(error)),
+        };
+        services::requests::SubmitInput {
+            company: self.company,
+            contact_name: self.contact_name,
+            contact_email: self.contact_email,
+            justification: self.justification,
+            scope,
+            scope_error,
+            calls_per_day: self.calls_per_day,
+            ip_ranges: self.ip_ranges,
+            end_date: self.end_date,
+            submission_key: self.submission_key,
+        }
+    }
 }
 
 #[server(endpoint = "submit_request")]
 pub async fn submit_request(
-    company: String,
-    contact_name: String,
-    contact_email: String,
-    justification: String,
-    package: Option<HashMap<String, String>>,
-    object_level: Option<HashMap<String, String>>,
-    field_level: Option<HashMap<String, String>>,
-    visibility: Option<String>,
-    calls_per_day: String,
-    ip_ranges: String,
-    end_date: String,
-    submission_key: String,
-) -> Result<SubmitOutcome, ServerFnError> {
-    use super::ssr::{actor, internal, portal, status};
-    use services::requests::{IntakeError, SubmitInput};
+    #[server(flatten)] form: AccessRequestForm,
+) -> Result<SubmitOutcome, ApiError> {
+    use super::ssr::{actor, portal};
     let portal = portal()?;
     let actor = actor(&format!(
         "contractor:{}",
-        contact_email.trim().to_ascii_lowercase()
+        form.contact_email.trim().to_ascii_lowercase()
     ))
     .await;
-    let selection = ssr::Selection {
-        packages: package.unwrap_or_default(),
-        objects: object_level.unwrap_or_default(),
-        fields: field_level.unwrap_or_default(),
-        visibility: visibility.unwrap_or_default(),
-    };
-    let (scope, scope_error) = match ssr::scope_from_selection(&portal, &selection).await {
-        Ok(scope) => (Some(scope), None),
-        Err(error) => (None, Some(error)),
-    };
-    let input = SubmitInput {
-        company,
-        contact_name,
-        contact_email,
-        justification,
-        scope,
-        scope_error,
-        calls_per_day,
-        ip_ranges,
-        end_date,
-        submission_key,
-    };
-    match portal.submit(input, &actor).await {
-        Ok(done) => Ok(SubmitOutcome::Submitted {
-            request_id: done.request_id,
-            contact_email: done.contact_email,
-        }),
-        Err(IntakeError::Invalid(errors)) => {
-            status(422);
-            Ok(SubmitOutcome::Invalid(errors))
-        }
-        Err(IntakeError::RateLimited {
-            retry_after_minutes,
-        }) => {
-            status(429);
-            Ok(SubmitOutcome::Refused(format!(
-                "Too many requests from your network. Try again in {retry_after_minutes} minutes."
-            )))
-        }
-        Err(IntakeError::NotAllowed(message)) => Ok(SubmitOutcome::Refused(message)),
-        Err(IntakeError::Database(e)) => Err(internal(e)),
-    }
-}
-
-/// The answer to a verification attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum VerifyOutcome {
-    Verified,
-    Invalid(FieldErrors),
-    Refused(String),
-}
-
-#[cfg(feature = "ssr")]
-fn verify_outcome(
-    result: Result<(), services::requests::IntakeError>,
-) -> Result<VerifyOutcome, ServerFnError> {
-    use services::requests::IntakeError;
-    match result {
-        Ok(()) => Ok(VerifyOutcome::Verified),
-        Err(IntakeError::Invalid(errors)) => {
-            super::ssr::status(422);
-            Ok(VerifyOutcome::Invalid(errors))
-        }
-        Err(IntakeError::NotAllowed(message)) => {
-            super::ssr::status(409);
-            Ok(VerifyOutcome::Refused(message))
-        }
-        Err(IntakeError::RateLimited { .. }) => {
-            Ok(VerifyOutcome::Refused("Too many attempts.".into()))
-        }
-        Err(IntakeError::Database(e)) => Err(super::ssr::internal(e)),
-    }
+    let input = form.parse(&portal).await;
+    let done = portal.submit(input, &actor).await?;
+    Ok(SubmitOutcome::Submitted {
+        request_id: done.request_id,
+        contact_email: done.contact_email,
+    })
 }
 
 #[server(endpoint = "verify_code")]
-pub async fn verify_code(request_id: String, code: String) -> Result<VerifyOutcome, ServerFnError> {
+pub async fn verify_code(request_id: String, code: String) -> Result<VerifyOutcome, ApiError> {
     let portal = super::ssr::portal()?;
     let actor = super::ssr::actor("contractor").await;
-    verify_outcome(portal.verify_code(request_id.trim(), &code, &actor).await)
+    portal.verify_code(request_id.trim(), &code, &actor).await?;
+    Ok(VerifyOutcome::Verified)
 }
 
 /// What a verification link is for (opening it changes nothing).
@@ -220,12 +147,9 @@ pub struct LinkInfo {
 }
 
 #[server(endpoint = "verification_link")]
-pub async fn verification_link(token: String) -> Result<Option<LinkInfo>, ServerFnError> {
+pub async fn verification_link(token: String) -> Result<Option<LinkInfo>, ApiError> {
     let portal = super::ssr::portal()?;
-    let info = portal
-        .verification_link_info(&token)
-        .await
-        .map_err(super::ssr::internal)?;
+    let info = portal.verification_link_info(&token).await?;
     if info.is_none() {
         super::ssr::status(404);
     }
@@ -236,16 +160,17 @@ pub async fn verification_link(token: String) -> Result<Option<LinkInfo>, Server
 }
 
 #[server(endpoint = "verify_link")]
-pub async fn verify_link(token: String) -> Result<VerifyOutcome, ServerFnError> {
+pub async fn verify_link(token: String) -> Result<VerifyOutcome, ApiError> {
     let portal = super::ssr::portal()?;
     let actor = super::ssr::actor("contractor").await;
-    verify_outcome(portal.verify_link(&token, &actor).await.map(|_| ()))
+    portal.verify_link(&token, &actor).await?;
+    Ok(VerifyOutcome::Verified)
 }
 
 #[server(endpoint = "request_status")]
-pub async fn request_status(token: String) -> Result<Option<StatusView>, ServerFnError> {
+pub async fn request_status(token: String) -> Result<Option<StatusView>, ApiError> {
     let portal = super::ssr::portal()?;
-    let view = portal.status(&token).await.map_err(super::ssr::internal)?;
+    let view = portal.status(&token).await?;
     if view.is_none() {
         super::ssr::status(404);
     }
@@ -253,191 +178,16 @@ pub async fn request_status(token: String) -> Result<Option<StatusView>, ServerF
 }
 
 /// A message in the sandbox outbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutboxItem {
-    pub id: String,
-    pub at: String,
-    pub recipient: String,
-    pub subject: String,
-    pub body: String,
-}
+pub use shared::request::OutboxItem;
 
 /// The local mail outbox: only in the default (sandbox) mode with no SMTP server.
 #[server(endpoint = "outbox")]
-pub async fn outbox() -> Result<Vec<OutboxItem>, ServerFnError> {
-    use super::ssr::{internal, portal, refuse};
-    let portal = portal()?;
-    if !portal.settings.sandbox_mode || !portal.mail.is_outbox() {
-        return Err(refuse(
+pub async fn outbox() -> Result<Vec<OutboxItem>, ApiError> {
+    let portal = super::ssr::portal()?;
+    portal.sandbox_outbox().await?.ok_or_else(|| {
+        ApiError::new(
             404,
             "There is no outbox: mail goes to the configured SMTP server.",
-        ));
-    }
-    let mails = services::mail::outbox(&portal.db, None, 200)
-        .await
-        .map_err(internal)?;
-    Ok(mails
-        .into_iter()
-        .map(|m| OutboxItem {
-            id: m.id,
-            at: services::clock::rfc3339(m.created_at),
-            recipient: m.recipient,
-            subject: m.subject,
-            body: m.body,
-        })
-        .collect())
-}
-
-#[cfg(feature = "ssr")]
-pub mod ssr {
-    //! Turning the form's access choices into a scope, against the org's describe.
-
-    use std::collections::{BTreeMap, HashMap};
-
-    use shared::FieldError;
-    use shared::scope::{Level, ObjectAccess, Scope, Visibility, VisibilityRule};
-
-    pub struct Selection {
-        /// package id → "on"
-        pub packages: HashMap<String, String>,
-        /// object → none|read|edit
-        pub objects: HashMap<String, String>,
-        /// Object.Field → none|read|edit
-        pub fields: HashMap<String, String>,
-        pub visibility: String,
-    }
-
-    fn access_error(message: impl Into<String>) -> FieldError {
-        FieldError {
-            field: "access".into(),
-            message: message.into(),
-        }
-    }
-
-    /// The scope the selection asks for, checked against the org (objects and fields must
-    /// exist; field edit needs object edit).
-    pub async fn scope_from_selection(
-        portal: &services::Portal,
-        selection: &Selection,
-    ) -> Result<Scope, FieldError> {
-        let objects = portal.org_objects().await.map_err(|_| {
-            access_error("The org's objects could not be read; try again in a moment.")
-        })?;
-        let chosen_packages: Vec<String> = selection
-            .packages
-            .iter()
-            .filter(|(_, v)| v.as_str() == "on" || v.as_str() == "true")
-            .map(|(k, _)| k.clone())
-            .collect();
-        let mut scope = if chosen_packages.is_empty() {
-            None
-        } else {
-            Some(
-                portal
-                    .scope_from_packages(&chosen_packages)
-                    .await
-                    .map_err(|e| access_error(e.to_string()))?,
-            )
-        };
-        let mut custom: Vec<ObjectAccess> = Vec::new();
-        for (object, raw) in &selection.objects {
-            let level = Level::parse(raw).ok_or_else(|| {
-                access_error(format!("'{raw}' is not an access level for {object}."))
-            })?;
-            let Some(level) = level else { continue };
-            let Some(org_object) = objects.iter().find(|o| o.name == *object) else {
-                return Err(access_error(format!(
-                    "There is no object {object} in the org."
-                )));
-            };
-            let mut fields = BTreeMap::new();
-            for (path, raw) in &selection.fields {
-                let Some((owner, field)) = path.split_once('.') else {
-                    return Err(access_error(format!("'{path}' is not a field.")));
-                };
-                if owner != object {
-                    continue;
-                }
-                let Some(field_level) = Level::parse(raw).ok_or_else(|| {
-                    access_error(format!("'{raw}' is not an access level for {path}."))
-                })?
-                else {
-                    continue;
-                };
-                let Some(org_field) = org_object
-                    .fields
-                    .iter()
-                    .find(|f| f.name == field && f.permissionable)
-                else {
-                    return Err(access_error(format!(
-                        "There is no field {path} the org can grant."
-                    )));
-                };
-                if field_level == Level::Edit && (!org_field.editable || level != Level::Edit) {
-                    return Err(access_error(format!(
-                        "{path} can only be edited when {object} records can be edited and the field itself is editable."
-                    )));
-                }
-                fields.insert(field.to_string(), field_level);
-            }
-            custom.push(ObjectAccess {
-                object: object.clone(),
-                level,
-                fields,
-                view_all: false,
-                modify_all: false,
-            });
-        }
-        for (path, raw) in &selection.fields {
-            let object = path.split('.').next().unwrap_or("");
-            let chosen = Level::parse(raw).flatten().is_some();
-            if chosen
-                && !custom.iter().any(|o| o.object == object)
-                && scope.as_ref().and_then(|s| s.object(object)).is_none()
-            {
-                return Err(access_error(format!(
-                    "Choose read or edit for {object} before choosing its fields."
-                )));
-            }
-        }
-        let rule = if selection.visibility.trim().is_empty() {
-            scope
-                .as_ref()
-                .map(|s| s.visibility.rule)
-                .unwrap_or(VisibilityRule::Shared)
-        } else {
-            VisibilityRule::parse(&selection.visibility).map_err(|message| FieldError {
-                field: "visibility".into(),
-                message,
-            })?
-        };
-        let mut merged = scope.take().unwrap_or(Scope {
-            objects: Vec::new(),
-            visibility: Visibility {
-                rule,
-                record_ids: Vec::new(),
-                group: None,
-            },
-            packages: Vec::new(),
-        });
-        merged.visibility.rule = rule;
-        for object in custom {
-            match merged
-                .objects
-                .iter_mut()
-                .find(|o| o.object == object.object)
-            {
-                Some(existing) => {
-                    existing.level = existing.level.max(object.level);
-                    for (field, level) in object.fields {
-                        let entry = existing.fields.entry(field).or_insert(level);
-                        *entry = (*entry).max(level);
-                    }
-                }
-                None => merged.objects.push(object),
-            }
-        }
-        merged.objects.sort_by(|a, b| a.object.cmp(&b.object));
-        Ok(merged)
-    }
+        )
+    })
 }

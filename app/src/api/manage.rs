@@ -1,18 +1,19 @@
 //! Owners' and approvers' management: the access catalog (approvers may look, owners
 //! change it), roles and settings.
 
-// A server function's arguments are its form's fields, one each.
-#![allow(clippy::too_many_arguments)]
-
+#[cfg(feature = "ssr")]
 use std::collections::HashMap;
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "ssr")]
 use shared::FieldErrors;
 use shared::auth::Role;
 use shared::budget::Budget;
+use shared::org::OrgObject;
+use shared::scope::ScopeSelection;
 
-use crate::api::admin::OrgObjectRow;
+use super::ApiError;
 
 /// An access catalog package, as the catalog page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,28 +30,24 @@ pub struct PackageRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogView {
     pub packages: Vec<PackageRow>,
-    pub objects: Vec<OrgObjectRow>,
+    /// The org's objects with the fields a scope can grant.
+    pub objects: Vec<OrgObject>,
     /// The viewer is an owner, who alone may add and remove packages.
     pub can_edit: bool,
 }
 
 #[server(endpoint = "catalog")]
-pub async fn catalog() -> Result<CatalogView, ServerFnError> {
-    use super::ssr::{internal, portal, require};
+pub async fn catalog() -> Result<CatalogView, ApiError> {
+    use super::ssr::{portal, require};
     let (_, viewer) = require(&[Role::Approver, Role::Owner]).await?;
     let portal = portal()?;
-    let packages = portal.packages().await.map_err(internal)?;
-    let objects = portal.org_objects().await.map_err(internal)?;
+    let packages = portal.packages().await?;
+    let objects = portal.org_objects().await?;
     Ok(CatalogView {
         packages: packages
             .into_iter()
             .map(|p| PackageRow {
-                access: p
-                    .scope
-                    .items()
-                    .into_iter()
-                    .map(|(k, v)| format!("{k}: {}", v.as_str()))
-                    .collect(),
+                access: p.scope.summary(),
                 records: p.scope.visibility.rule.describe().to_string(),
                 id: p.id,
                 name: p.name,
@@ -59,107 +56,112 @@ pub async fn catalog() -> Result<CatalogView, ServerFnError> {
                 updated_by: p.created_by,
             })
             .collect(),
-        objects: objects
-            .into_iter()
-            .map(|o| OrgObjectRow {
-                fields: o
-                    .fields
-                    .into_iter()
-                    .filter(|f| f.permissionable)
-                    .map(|f| crate::api::admin::OrgFieldRow {
-                        name: f.name,
-                        label: f.label,
-                        editable: f.editable,
-                    })
-                    .collect(),
-                name: o.name,
-                label: o.label,
-            })
-            .collect(),
+        objects: objects.into_iter().map(OrgObject::grantable).collect(),
         can_edit: viewer.roles.owner,
     })
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SaveResult {
-    Saved,
-    Invalid(FieldErrors),
+/// The new-package form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageForm {
+    pub name: String,
+    pub description: String,
+    /// The objects and fields the package grants, and its visibility rule.
+    #[serde(flatten)]
+    pub scope: ScopeSelection,
+    pub calls_per_day: String,
+    pub calls_per_7_days: String,
+    pub warn_percent: String,
+    pub hard_action: Option<String>,
 }
 
-#[server(endpoint = "save_package")]
-pub async fn save_package(
-    name: String,
-    description: String,
-    object_level: Option<HashMap<String, String>>,
-    field_level: Option<HashMap<String, String>>,
-    visibility: Option<String>,
-    calls_per_day: String,
-    calls_per_7_days: String,
-    warn_percent: String,
-    hard_action: Option<String>,
-) -> Result<SaveResult, ServerFnError> {
-    use super::ssr::{actor, internal, portal, require, status};
-    use services::catalog::CatalogError;
-    let (user, _) = require(&[Role::Owner]).await?;
-    let portal = portal()?;
-    let mut errors = FieldErrors::default();
-    let selection = super::intake::ssr::Selection {
-        packages: HashMap::new(),
-        objects: object_level.unwrap_or_default(),
-        fields: field_level.unwrap_or_default(),
-        visibility: visibility.unwrap_or_default(),
-    };
-    let scope = match super::intake::ssr::scope_from_selection(&portal, &selection).await {
-        Ok(scope) if scope.is_empty() => {
-            errors.add("access", "A package grants at least one object.");
-            None
+/// A package as the catalog saves it.
+#[cfg(feature = "ssr")]
+pub struct NewPackage {
+    pub name: String,
+    pub description: String,
+    pub scope: shared::scope::Scope,
+    pub budget: Budget,
+}
+
+#[cfg(feature = "ssr")]
+impl PackageForm {
+    /// The package, its scope checked against the org; the fields' problems are a 422.
+    pub async fn parse(self, portal: &services::Portal) -> Result<NewPackage, ApiError> {
+        let mut errors = FieldErrors::default();
+        // A package is made of objects and fields, not of other packages.
+        let selection = ScopeSelection {
+            packages: HashMap::new(),
+            ..self.scope
+        };
+        let scope = match portal.scope_from_selection(&selection).await {
+            Ok(scope) if scope.is_empty() => {
+                errors.add("access", "A package grants at least one object.");
+                None
+            }
+            Ok(scope) => Some(scope),
+            Err(e) => {
+                errors.0.push(e);
+                None
+            }
+        };
+        let budget = match Budget::parse(
+            &self.calls_per_day,
+            &self.calls_per_7_days,
+            &self.warn_percent,
+            self.hard_action.as_deref().unwrap_or("none"),
+        ) {
+            Ok(b) => Some(b),
+            Err(problems) => {
+                errors.0.extend(problems.0);
+                None
+            }
+        };
+        match (scope, budget) {
+            (Some(scope), Some(budget)) => Ok(NewPackage {
+                name: self.name,
+                description: self.description,
+                scope,
+                budget,
+            }),
+            _ => Err(ApiError::invalid(errors)),
         }
-        Ok(scope) => Some(scope),
-        Err(e) => {
-            errors.0.push(e);
-            None
-        }
-    };
-    let budget = match Budget::parse(
-        &calls_per_day,
-        &calls_per_7_days,
-        &warn_percent,
-        hard_action.as_deref().unwrap_or("none"),
-    ) {
-        Ok(b) => Some(b),
-        Err(problems) => {
-            errors.0.extend(problems.0);
-            None
-        }
-    };
-    let (Some(scope), Some(budget)) = (scope, budget) else {
-        status(422);
-        return Ok(SaveResult::Invalid(errors));
-    };
-    let actor = actor(&user.username).await;
-    match portal
-        .save_package(None, &name, &description, scope, budget, &actor)
-        .await
-    {
-        Ok(_) => Ok(SaveResult::Saved),
-        Err(CatalogError::Invalid(errors)) => {
-            status(422);
-            Ok(SaveResult::Invalid(errors.renamed("scope", "access")))
-        }
-        Err(e) => Err(internal(e)),
     }
 }
 
+/// What saving did, `"Saved"` (a refusal is an [`ApiError`], 422 with the fields' problems).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SaveResult {
+    Saved,
+}
+
+#[server(endpoint = "save_package")]
+pub async fn save_package(#[server(flatten)] form: PackageForm) -> Result<SaveResult, ApiError> {
+    use super::ssr::{actor, portal, require};
+    let (user, _) = require(&[Role::Owner]).await?;
+    let portal = portal()?;
+    let package = form.parse(&portal).await?;
+    let actor = actor(&user.username).await;
+    portal
+        .save_package(
+            None,
+            &package.name,
+            &package.description,
+            package.scope,
+            package.budget,
+            &actor,
+        )
+        .await?;
+    Ok(SaveResult::Saved)
+}
+
 #[server(endpoint = "delete_package")]
-pub async fn delete_package(id: String) -> Result<bool, ServerFnError> {
-    use super::ssr::{actor, internal, portal, require, status};
+pub async fn delete_package(id: String) -> Result<bool, ApiError> {
+    use super::ssr::{actor, portal, require, status};
     let (user, _) = require(&[Role::Owner]).await?;
     let portal = portal()?;
     let actor = actor(&user.username).await;
-    let deleted = portal
-        .delete_package(id.trim(), &actor)
-        .await
-        .map_err(internal)?;
+    let deleted = portal.delete_package(id.trim(), &actor).await?;
     if !deleted {
         status(404);
     }
@@ -177,49 +179,19 @@ pub struct GrantRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsView {
     pub grants: Vec<GrantRow>,
+    /// Who holds each role by configuration, one line per role.
     pub mapping: Vec<String>,
     pub approvals_required: i64,
     pub max_end_days: i64,
 }
 
 #[server(endpoint = "settings")]
-pub async fn load_settings() -> Result<SettingsView, ServerFnError> {
-    use super::ssr::{internal, portal, require};
+pub async fn load_settings() -> Result<SettingsView, ApiError> {
+    use super::ssr::{portal, require};
     require(&[Role::Owner]).await?;
     let portal = portal()?;
-    let grants = portal.role_grants().await.map_err(internal)?;
-    let settings = portal.settings_view().await.map_err(internal)?;
-    let mapping = &portal.settings.roles;
-    let mut lines = Vec::new();
-    for (label, names, set) in [
-        (
-            "Approvers",
-            &mapping.approvers,
-            &mapping.approver_permission_set,
-        ),
-        (
-            "Security reviewers",
-            &mapping.security_reviewers,
-            &mapping.security_reviewer_permission_set,
-        ),
-        ("Owners", &mapping.owners, &mapping.owner_permission_set),
-    ] {
-        let mut parts = Vec::new();
-        if !names.is_empty() {
-            parts.push(format!("usernames {}", names.join(", ")));
-        }
-        if let Some(set) = set {
-            parts.push(format!("holders of the permission set {set}"));
-        }
-        lines.push(format!(
-            "{label}: {}",
-            if parts.is_empty() {
-                "none from configuration".to_string()
-            } else {
-                parts.join("; ")
-            }
-        ));
-    }
+    let grants = portal.role_grants().await?;
+    let settings = portal.settings_view().await?;
     Ok(SettingsView {
         grants: grants
             .into_iter()
@@ -229,7 +201,7 @@ pub async fn load_settings() -> Result<SettingsView, ServerFnError> {
                 granted_by: g.granted_by,
             })
             .collect(),
-        mapping: lines,
+        mapping: portal.role_mapping_lines(),
         approvals_required: settings.approvals_required,
         max_end_days: settings.max_end_days,
     })
@@ -240,8 +212,8 @@ pub async fn set_role(
     username: String,
     role: String,
     granted: String,
-) -> Result<SaveResult, ServerFnError> {
-    use super::ssr::{actor, internal, portal, require, status};
+) -> Result<SaveResult, ApiError> {
+    use super::ssr::{actor, portal, require};
     let (user, _) = require(&[Role::Owner]).await?;
     let portal = portal()?;
     let mut errors = FieldErrors::default();
@@ -265,14 +237,10 @@ pub async fn set_role(
         );
     }
     let (Some(role), Some(granted)) = (role, granted.filter(|_| errors.is_empty())) else {
-        status(422);
-        return Ok(SaveResult::Invalid(errors));
+        return Err(ApiError::invalid(errors));
     };
     let actor = actor(&user.username).await;
-    portal
-        .set_role(&username, role, granted, &actor)
-        .await
-        .map_err(internal)?;
+    portal.set_role(&username, role, granted, &actor).await?;
     Ok(SaveResult::Saved)
 }
 
@@ -280,8 +248,8 @@ pub async fn set_role(
 pub async fn save_settings(
     approvals_required: String,
     max_end_days: String,
-) -> Result<SaveResult, ServerFnError> {
-    use super::ssr::{actor, portal, require, status};
+) -> Result<SaveResult, ApiError> {
+    use super::ssr::{actor, portal, require};
     let (user, _) = require(&[Role::Owner]).await?;
     let portal = portal()?;
     let mut errors = FieldErrors::default();
@@ -294,19 +262,11 @@ pub async fn save_settings(
         shared::fields::whole_number(&max_end_days, "longest term in days", 1, 730),
     );
     let (Some(approvals), Some(days)) = (approvals, days) else {
-        status(422);
-        return Ok(SaveResult::Invalid(errors));
+        return Err(ApiError::invalid(errors));
     };
     let actor = actor(&user.username).await;
-    match portal
+    portal
         .update_settings(approvals as i64, days as i64, &actor)
-        .await
-    {
-        Ok(()) => Ok(SaveResult::Saved),
-        Err(services::settings::SettingsError::Invalid(errors)) => {
-            status(422);
-            Ok(SaveResult::Invalid(errors))
-        }
-        Err(services::settings::SettingsError::Database(e)) => Err(super::ssr::internal(e)),
-    }
+        .await?;
+    Ok(SaveResult::Saved)
 }

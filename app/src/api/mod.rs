@@ -1,15 +1,19 @@
-//! Server functions: thin layers that authenticate, authorise and validate, then call the
-//! portal's services. Each has a fixed endpoint under `/api` (no hash), so tests and tools
-//! can call them by name.
+//! Server functions: thin layers that authenticate and authorise, parse the form into a
+//! domain input, call a method of the portal and return a DTO from `shared`. Every error is
+//! an [`ApiError`] (status and message decided in `error.rs`). Each has a fixed endpoint
+//! under `/api` (no hash), so tests and tools can call them by name.
 
 pub mod admin;
 pub mod audit;
+pub mod error;
 pub mod intake;
 pub mod manage;
 pub mod org;
 pub mod reveal;
 pub mod session;
 pub mod usage;
+
+pub use error::ApiError;
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
@@ -20,12 +24,14 @@ pub mod ssr {
     use services::audit::Actor;
     use shared::auth::{Role, SignedInUser, Viewer};
 
+    use super::ApiError;
+
     /// The session key the sign-in routes store the user under.
     pub const USER_KEY: &str = "auth.user";
 
-    pub fn portal() -> Result<Portal, ServerFnError> {
+    pub fn portal() -> Result<Portal, ApiError> {
         use_context::<Portal>()
-            .ok_or_else(|| ServerFnError::new("the portal's services are not available"))
+            .ok_or_else(|| ApiError::internal("the portal's services are not available"))
     }
 
     /// Sets the HTTP status of the server function's response.
@@ -38,30 +44,22 @@ pub mod ssr {
         }
     }
 
-    /// An error the browser sees with `code` as the status (never internals).
-    pub fn refuse(code: u16, message: &str) -> ServerFnError {
-        status(code);
-        ServerFnError::new(message)
-    }
-
-    /// Logs an internal error and returns a message that says nothing about it.
-    pub fn internal(error: impl std::fmt::Display) -> ServerFnError {
-        tracing::error!(error = %error, "server function failed");
-        refuse(500, "Something went wrong on our side; please try again.")
-    }
-
-    pub async fn session() -> Result<tower_sessions::Session, ServerFnError> {
+    pub async fn session() -> Result<tower_sessions::Session, ApiError> {
         leptos_axum::extract::<tower_sessions::Session>()
             .await
-            .map_err(internal)
+            .map_err(ApiError::internal)
     }
 
     /// Who is looking, and what they may do.
-    pub async fn viewer() -> Result<Viewer, ServerFnError> {
+    pub async fn viewer() -> Result<Viewer, ApiError> {
         let portal = portal()?;
-        let user: Option<SignedInUser> = session().await?.get(USER_KEY).await.map_err(internal)?;
+        let user: Option<SignedInUser> = session()
+            .await?
+            .get(USER_KEY)
+            .await
+            .map_err(ApiError::internal)?;
         let roles = match &user {
-            Some(user) => portal.roles_of(user).await.map_err(internal)?,
+            Some(user) => portal.roles_of(user).await?,
             None => Default::default(),
         };
         Ok(Viewer { user, roles })
@@ -69,10 +67,10 @@ pub mod ssr {
 
     /// The signed-in user holding any of `roles`; 401 when nobody is signed in, 403 when
     /// the user lacks them.
-    pub async fn require(roles: &[Role]) -> Result<(SignedInUser, Viewer), ServerFnError> {
+    pub async fn require(roles: &[Role]) -> Result<(SignedInUser, Viewer), ApiError> {
         let viewer = viewer().await?;
         let Some(user) = viewer.user.clone() else {
-            return Err(refuse(401, "Sign in with Salesforce first."));
+            return Err(ApiError::new(401, "Sign in with Salesforce first."));
         };
         let allowed = roles.iter().any(|role| match role {
             Role::Approver => viewer.roles.approver,
@@ -80,7 +78,7 @@ pub mod ssr {
             Role::Owner => viewer.roles.owner,
         });
         if !allowed {
-            return Err(refuse(
+            return Err(ApiError::new(
                 403,
                 "You are signed in, but not authorised to do this.",
             ));

@@ -6,30 +6,13 @@
 use leptos::prelude::*;
 use shared::reveal::{LinkView, RevealedCredential};
 
-/// The refusal a link holder (no session) sees: never Salesforce's own text, which goes to
-/// the log (and the audit log) instead.
-#[cfg(feature = "ssr")]
-fn refusal(error: services::reveal::RevealError) -> ServerFnError {
-    use services::reveal::RevealError;
-    match error {
-        RevealError::Database(e) => super::ssr::internal(e),
-        other => {
-            if matches!(other, RevealError::Salesforce(_)) {
-                tracing::warn!(error = %other.detail(), "a reveal link's call failed at Salesforce");
-            }
-            super::ssr::refuse(other.status(), &other.to_string())
-        }
-    }
-}
+use super::ApiError;
 
 /// What the link is for and where it stands (404 for a link that is not one of ours).
 #[server(endpoint = "reveal_link")]
-pub async fn reveal_link(token: String) -> Result<Option<LinkView>, ServerFnError> {
+pub async fn reveal_link(token: String) -> Result<Option<LinkView>, ApiError> {
     let portal = super::ssr::portal()?;
-    let view = portal
-        .reveal_link(token.trim())
-        .await
-        .map_err(super::ssr::internal)?;
+    let view = portal.reveal_link(token.trim()).await?;
     if view.is_none() {
         super::ssr::status(404);
     }
@@ -38,25 +21,19 @@ pub async fn reveal_link(token: String) -> Result<Option<LinkView>, ServerFnErro
 
 /// Mails a one-time code to the contractor's verified address; returns it masked.
 #[server(endpoint = "send_reveal_code")]
-pub async fn send_reveal_code(token: String) -> Result<String, ServerFnError> {
+pub async fn send_reveal_code(token: String) -> Result<String, ApiError> {
     let portal = super::ssr::portal()?;
     let actor = super::ssr::actor("contractor").await;
-    portal
-        .send_reveal_code(token.trim(), &actor)
-        .await
-        .map_err(refusal)
+    Ok(portal.send_reveal_code(token.trim(), &actor).await?)
 }
 
 /// "Reveal now": the code from the email; answers with the credential, once.
 #[server(endpoint = "reveal_now")]
-pub async fn reveal_now(token: String, code: String) -> Result<RevealedCredential, ServerFnError> {
+pub async fn reveal_now(token: String, code: String) -> Result<RevealedCredential, ApiError> {
     use secrecy::ExposeSecret;
     let portal = super::ssr::portal()?;
     let actor = super::ssr::actor("contractor").await;
-    let revealed = portal
-        .reveal(token.trim(), &code, &actor)
-        .await
-        .map_err(refusal)?;
+    let revealed = portal.reveal(token.trim(), &code, &actor).await?;
     Ok(RevealedCredential {
         consumer_key: revealed.consumer_key,
         consumer_secret: revealed.consumer_secret.expose_secret().to_string(),
@@ -70,47 +47,37 @@ pub async fn reveal_now(token: String, code: String) -> Result<RevealedCredentia
 /// Mails a one-time code for reporting a reveal as not the contractor's; returns the
 /// address it went to, masked.
 #[server(endpoint = "send_disown_code")]
-pub async fn send_disown_code(token: String) -> Result<String, ServerFnError> {
+pub async fn send_disown_code(token: String) -> Result<String, ApiError> {
     let portal = super::ssr::portal()?;
     let actor = super::ssr::actor("contractor").await;
-    portal
-        .send_disown_code(token.trim(), &actor)
-        .await
-        .map_err(refusal)
+    Ok(portal.send_disown_code(token.trim(), &actor).await?)
 }
 
 /// "I did not do this", with the code mailed for the report: alerts the approvers and
 /// changes the secret.
 #[server(endpoint = "disown_reveal")]
-pub async fn disown_reveal(token: String, code: Option<String>) -> Result<(), ServerFnError> {
+pub async fn disown_reveal(token: String, code: Option<String>) -> Result<(), ApiError> {
     let portal = super::ssr::portal()?;
     let actor = super::ssr::actor("contractor").await;
-    portal
+    Ok(portal
         .disown_reveal(token.trim(), code.as_deref(), &actor)
-        .await
-        .map_err(refusal)
+        .await?)
 }
 
 /// An approver sends the contractor a new reveal link; the secret is changed first.
 #[server(endpoint = "reissue_reveal_link")]
-pub async fn reissue_reveal_link(request_id: String) -> Result<(), ServerFnError> {
-    use super::ssr::{actor, internal, portal, refuse, require};
+pub async fn reissue_reveal_link(request_id: String) -> Result<(), ApiError> {
+    use super::ssr::{actor, portal, require};
     use shared::auth::Role;
     let (user, _) = require(&[Role::Approver]).await?;
     let portal = portal()?;
-    let Some(grant_id) = services::provisioning::grant_of_request(&portal.db, request_id.trim())
-        .await
-        .map_err(internal)?
-    else {
-        return Err(refuse(404, "There is no grant for this request."));
+    let Some(grant_id) = portal.grant_of_request(request_id.trim()).await? else {
+        return Err(ApiError::new(404, "There is no grant for this request."));
     };
     let actor = actor(&user.username).await;
     // A signed-in approver gets the whole error, Salesforce's text included.
     portal
         .reissue_reveal_link(&grant_id, &actor)
         .await
-        .map_err(|e| match e {
-            services::reveal::RevealError::Database(e) => internal(e),
-            other => refuse(other.status(), &other.detail()),
-        })
+        .map_err(ApiError::for_admin)
 }

@@ -8,12 +8,14 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_params_map, use_query_map};
 
 use super::FieldMessage;
+use super::scope_picker::{PickerFor, ScopePicker};
 use shared::budget::HardAction;
 use shared::request::RequestState;
 use shared::scope::Level;
 
+use crate::api::ApiError;
 use crate::api::admin::{
-    CancelGrant, Decide, DecisionResult, GrantActionResult, ProvisioningView, QueuePage,
+    CancelGrant, Decide, DecisionResult, GrantActionResult, ProvisioningView, QueueForm, QueuePage,
     RequestView, RetryGrant, admin_queue, admin_request, grant_progress,
 };
 use crate::api::reveal::ReissueRevealLink;
@@ -35,8 +37,8 @@ pub fn owner(roles: &shared::auth::Roles) -> bool {
 /// failing on the data call (which answers 401/403 to API clients).
 pub async fn load_for<T>(
     allow: fn(&shared::auth::Roles) -> bool,
-    load: impl std::future::Future<Output = Result<T, ServerFnError>>,
-) -> Result<Option<T>, ServerFnError> {
+    load: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<Option<T>, ApiError> {
     let viewer = get_viewer().await?;
     if viewer.user.is_some() && allow(&viewer.roles) {
         load.await.map(Some)
@@ -123,15 +125,15 @@ pub fn AdminDashboard() -> impl IntoView {
     let query = use_query_map();
     let params = move || {
         let q = query.read();
-        (
-            q.get("state"),
-            q.get("company"),
-            q.get("age"),
-            q.get("before"),
-        )
+        QueueForm {
+            state: q.get("state"),
+            company: q.get("company"),
+            age: q.get("age"),
+            before: q.get("before"),
+        }
     };
-    let page = Resource::new(params, |(state, company, age, before)| {
-        load_for(approver_or_owner, admin_queue(state, company, age, before))
+    let page = Resource::new(params, |form| {
+        load_for(approver_or_owner, admin_queue(form))
     });
     view! {
         <Title text="Admin dashboard" />
@@ -144,7 +146,7 @@ pub fn AdminDashboard() -> impl IntoView {
 }
 
 #[component]
-fn Queue(page: Resource<Result<Option<QueuePage>, ServerFnError>>) -> impl IntoView {
+fn Queue(page: Resource<Result<Option<QueuePage>, ApiError>>) -> impl IntoView {
     let query = use_query_map();
     let current = move |key: &str| query.read().get(key).unwrap_or_default();
     view! {
@@ -229,7 +231,7 @@ struct PageActions {
     reissue: ServerAction<ReissueRevealLink>,
 }
 
-type ProgressResource = Resource<Result<Option<Option<ProvisioningView>>, ServerFnError>>;
+type ProgressResource = Resource<Result<Option<Option<ProvisioningView>>, ApiError>>;
 
 #[component]
 pub fn AdminRequest() -> impl IntoView {
@@ -325,7 +327,7 @@ fn RequestReview(
     let outcome = decide.value();
     let error = move |field: &'static str| {
         Signal::derive(move || match outcome.get() {
-            Some(Ok(DecisionResult::Invalid(errors))) => errors.message_for(field),
+            Some(Err(e)) => e.field(field),
             _ => None,
         })
     };
@@ -347,15 +349,14 @@ fn RequestReview(
                 "Your approval is recorded ({approvals} of {required}); another approver must approve too."
             ),
         )),
-        Some(Ok(DecisionResult::Refused(message))) => Some(("notice error", message)),
-        Some(Ok(DecisionResult::Invalid(_))) => Some((
+        Some(Err(e)) => Some((
             "notice error",
-            "Some answers need another look; see the messages in the form.".into(),
+            e.form_message().unwrap_or_else(|| {
+                "Some answers need another look; see the messages in the form.".into()
+            }),
         )),
-        Some(Err(e)) => Some(("notice error", e.to_string())),
         None => None,
     };
-    let requested_items = view.scope.items();
     let decidable = view.state == RequestState::Submitted;
     // The form starts from what was asked, or from the earlier approval.
     let proposal = view.proposal.clone();
@@ -365,24 +366,10 @@ fn RequestReview(
     // Record sharing is offered only for objects whose sharing model allows a share.
     let sharing_rule = proposal.scope.visibility.rule == shared::scope::VisibilityRule::Shared;
     let record_sharing_error = view.record_sharing_error.clone();
-    let shareable: Vec<String> = view
-        .record_sharing
-        .iter()
-        .filter(|r| r.offered)
-        .map(|r| r.object.clone())
-        .collect();
-    let offered_notes: Vec<String> = view
-        .record_sharing
-        .iter()
-        .filter(|r| r.offered)
-        .filter_map(|r| r.note.clone())
-        .collect();
-    let not_shareable: Vec<String> = view
-        .record_sharing
-        .iter()
-        .filter(|r| !r.offered)
-        .filter_map(|r| r.note.clone())
-        .collect();
+    let (offered, refused): (Vec<_>, Vec<_>) = view.record_sharing.iter().partition(|r| r.offered);
+    let shareable: Vec<String> = offered.iter().map(|r| r.object.clone()).collect();
+    let offered_notes: Vec<String> = offered.iter().filter_map(|r| r.note.clone()).collect();
+    let not_shareable: Vec<String> = refused.iter().filter_map(|r| r.note.clone()).collect();
     let nothing_to_share = sharing_rule
         && record_sharing_error.is_none()
         && !view.record_sharing.is_empty()
@@ -402,7 +389,7 @@ fn RequestReview(
         <dl class="facts">
             <dt>"Contact"</dt><dd>{view.contact_name.clone()} " <" {view.contact_email.clone()} ">"</dd>
             <dt>"The work"</dt><dd>{view.justification.clone()}</dd>
-            <dt>"Access asked for"</dt><dd>{requested_items.iter().map(|(k, v)| format!("{k}: {}", v.as_str())).collect::<Vec<_>>().join(", ")}</dd>
+            <dt>"Access asked for"</dt><dd>{view.scope.summary().join(", ")}</dd>
             <dt>"Records"</dt><dd>{view.scope.visibility.rule.describe()}</dd>
             <dt>"Calls per day"</dt><dd>{view.calls_per_day}</dd>
             <dt>"IP ranges"</dt><dd>{if view.ip_ranges.is_empty() { "any".to_string() } else { view.ip_ranges.join(", ") }}</dd>
@@ -466,40 +453,7 @@ fn RequestReview(
                 <ActionForm action=decide attr:aria-label="Decision" attr:class="stacked-form">
                     <input type="hidden" name="id" value=view.id.clone() />
                     <FieldMessage id="access-error" message=error("access") />
-                    {view.org_objects.iter().map(|object| {
-                        let asked = requested.object(&object.name).map(|o| o.level);
-                        let select_id = format!("grant-{}", object.name);
-                        let fields = object.fields.clone();
-                        let object_name = object.name.clone();
-                        let requested = requested.clone();
-                        view! {
-                            <fieldset>
-                                <legend>{object.label.clone()}</legend>
-                                <label for=select_id.clone()>{format!("Grant on {} records", object.label)}</label>
-                                <select id=select_id name=format!("object_level[{}]", object.name)>
-                                    <option value="none" selected=asked.is_none()>"No access"</option>
-                                    <option value="read" selected=asked == Some(Level::Read)>"Read"</option>
-                                    <option value="edit" selected=asked == Some(Level::Edit)>"Read and edit"</option>
-                                </select>
-                                <div class="field-grid">
-                                    {fields.into_iter().map(|field| {
-                                        let asked = requested.object(&object_name).and_then(|o| o.fields.get(&field.name).copied());
-                                        let id = format!("grant-{}-{}", object_name, field.name);
-                                        view! {
-                                            <div>
-                                                <label for=id.clone()>{format!("{}.{}", object_name, field.name)}</label>
-                                                <select id=id name=format!("field_level[{}.{}]", object_name, field.name)>
-                                                    <option value="none" selected=asked.is_none()>"No access"</option>
-                                                    <option value="read" selected=asked == Some(Level::Read)>"Read"</option>
-                                                    {field.editable.then(|| view! { <option value="edit" selected=asked == Some(Level::Edit)>"Edit"</option> })}
-                                                </select>
-                                            </div>
-                                        }
-                                    }).collect_view()}
-                                </div>
-                            </fieldset>
-                        }
-                    }).collect_view()}
+                    <ScopePicker objects=view.org_objects.clone() on=PickerFor::Decision start=requested.clone() />
                     <fieldset>
                         <legend>"Records"</legend>
                         <input type="hidden" name="visibility" value=proposal.scope.visibility.rule.as_str() />
@@ -631,9 +585,6 @@ fn GrantActions(
             .map(|result| match result {
                 Ok(GrantActionResult::Done(m)) => {
                     view! { <p class="notice" role="status">{m}</p> }.into_any()
-                }
-                Ok(GrantActionResult::Refused(m)) => {
-                    view! { <p class="notice error" role="alert">{m}</p> }.into_any()
                 }
                 Err(e) => {
                     view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any()

@@ -8,8 +8,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use shared::audit::{AuditAction, Target, families, url_encode};
 
 use crate::api::audit::{
-    AnchorsView, AuditPage, AuditVerify, EntryView, VerifyView, audit_entry, audit_search,
-    reviewer_or_owner,
+    AnchorReport, AuditPage, AuditSearchForm, AuditVerify, EntryView, VerifyView, audit_entry,
+    audit_search, reviewer_or_owner,
 };
 use crate::pages::admin::{RequireRole, load_for};
 
@@ -19,37 +19,23 @@ pub fn AuditLog() -> impl IntoView {
     let query = use_query_map();
     let params = move || {
         let q = query.read();
-        (
-            q.get("actor"),
-            q.get("action"),
-            q.get("target_type"),
-            q.get("target_id"),
-            q.get("outcome"),
-            q.get("from"),
-            q.get("to"),
-            q.get("q"),
-            q.get("before"),
-        )
+        AuditSearchForm {
+            query: shared::audit::AuditQuery {
+                actor: q.get("actor"),
+                action: q.get("action"),
+                target_type: q.get("target_type"),
+                target_id: q.get("target_id"),
+                outcome: q.get("outcome"),
+                from: q.get("from"),
+                to: q.get("to"),
+                q: q.get("q"),
+            },
+            before: q.get("before"),
+        }
     };
-    let page = Resource::new(
-        params,
-        |(actor, action, target_type, target_id, outcome, from, to, q, before)| {
-            load_for(
-                reviewer_or_owner,
-                audit_search(
-                    actor,
-                    action,
-                    target_type,
-                    target_id,
-                    outcome,
-                    from,
-                    to,
-                    q,
-                    before,
-                ),
-            )
-        },
-    );
+    let page = Resource::new(params, |form| {
+        load_for(reviewer_or_owner, audit_search(form))
+    });
     let verify = ServerAction::<AuditVerify>::new();
     view! {
         <Title text="Audit log" />
@@ -236,7 +222,7 @@ fn VerifyChain(verify: ServerAction<AuditVerify>) -> impl IntoView {
 
 /// How far the anchors vouch, and from where the log is only self-consistent.
 #[component]
-fn AnchorsLine(anchors: AnchorsView) -> impl IntoView {
+fn AnchorsLine(anchors: AnchorReport) -> impl IntoView {
     let vouched = if anchors.anchored_through == 0 {
         "No anchor vouches for these entries yet.".to_string()
     } else {

@@ -6,15 +6,17 @@ use leptos_meta::Title;
 use shared::auth::Role;
 
 use super::FieldMessage;
+use super::scope_picker::{PickerFor, ScopePicker};
+use crate::api::ApiError;
 use crate::api::manage::{
     DeletePackage, SavePackage, SaveResult, SaveSettings, SetRole, catalog, load_settings,
 };
 use crate::pages::admin::{RequireRole, approver_or_owner, load_for, owner};
 
-fn field_error(outcome: Option<Result<SaveResult, ServerFnError>>, field: &str) -> Option<String> {
+fn field_error(outcome: Option<Result<SaveResult, ApiError>>, field: &str) -> Option<String> {
     match outcome {
-        Some(Ok(SaveResult::Invalid(errors))) => errors.message_for(field),
-        Some(Err(e)) if field == "form" => Some(e.to_string()),
+        Some(Err(e)) if field == "form" => e.form_message(),
+        Some(Err(e)) => e.field(field),
         _ => None,
     }
 }
@@ -78,35 +80,7 @@ pub fn CatalogPage() -> impl IntoView {
                             <input id="package-description" name="description" type="text" maxlength="1000" aria-describedby="description-error" />
                             <FieldMessage id="description-error" message=error("description") />
                             <FieldMessage id="access-error" message=error("access") />
-                            {view.objects.iter().map(|object| {
-                                let select_id = format!("package-{}", object.name);
-                                view! {
-                                    <fieldset>
-                                        <legend>{object.label.clone()}</legend>
-                                        <label for=select_id.clone()>{format!("Package access to {} records", object.label)}</label>
-                                        <select id=select_id name=format!("object_level[{}]", object.name)>
-                                            <option value="none">"No access"</option>
-                                            <option value="read">"Read"</option>
-                                            <option value="edit">"Read and edit"</option>
-                                        </select>
-                                        <div class="field-grid">
-                                            {object.fields.iter().map(|field| {
-                                                let id = format!("package-{}-{}", object.name, field.name);
-                                                view! {
-                                                    <div>
-                                                        <label for=id.clone()>{format!("{}: {}", object.label, field.label)}</label>
-                                                        <select id=id name=format!("field_level[{}.{}]", object.name, field.name)>
-                                                            <option value="none">"No access"</option>
-                                                            <option value="read">"Read"</option>
-                                                            {field.editable.then(|| view! { <option value="edit">"Edit"</option> })}
-                                                        </select>
-                                                    </div>
-                                                }
-                                            }).collect_view()}
-                                        </div>
-                                    </fieldset>
-                                }
-                            }).collect_view()}
+                            <ScopePicker objects=view.objects.clone() on=PickerFor::Package />
                             <label for="package-visibility">"Which records"</label>
                             <select id="package-visibility" name="visibility" aria-describedby="visibility-error">
                                 <option value="shared">"Records shared with the integration user"</option>

@@ -13,6 +13,7 @@ pub mod org;
 pub mod outbox;
 pub mod request;
 pub mod reveal;
+pub mod scope_picker;
 pub mod status;
 pub mod usage;
 pub mod verify;

@@ -4,17 +4,18 @@
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use shared::FieldErrors;
 
 use super::FieldMessage;
+use super::scope_picker::{PickerFor, ScopePicker};
+use crate::api::ApiError;
 use crate::api::intake::{
     FormOptions, SubmitOutcome, SubmitRequest, VerifyCode, VerifyOutcome, request_form,
 };
 
 /// The message for `field` from the last submission, if any.
-fn error_of(outcome: Option<Result<SubmitOutcome, ServerFnError>>, field: &str) -> Option<String> {
+fn error_of(outcome: Option<Result<SubmitOutcome, ApiError>>, field: &str) -> Option<String> {
     match outcome {
-        Some(Ok(SubmitOutcome::Invalid(errors))) => errors.message_for(field),
+        Some(Err(e)) => e.field(field),
         _ => None,
     }
 }
@@ -61,14 +62,13 @@ fn RequestFlow(options: FormOptions) -> impl IntoView {
         _ => None,
     };
     let message = move |field: &'static str| Signal::derive(move || error_of(outcome.get(), field));
-    let refused = move || match outcome.get() {
-        Some(Ok(SubmitOutcome::Refused(message))) => Some(message),
-        Some(Err(e)) => Some(e.to_string()),
-        Some(Ok(SubmitOutcome::Invalid(_))) => {
-            Some("Some answers need another look; see the messages below.".into())
-        }
-        _ => None,
-    };
+    let refused =
+        move || match outcome.get() {
+            Some(Err(e)) => Some(e.form_message().unwrap_or_else(|| {
+                "Some answers need another look; see the messages below.".into()
+            })),
+            _ => None,
+        };
     let FormOptions {
         objects,
         packages,
@@ -119,35 +119,7 @@ fn RequestFlow(options: FormOptions) -> impl IntoView {
                             }).collect_view()}
                         </ul>
                     })}
-                    {objects.iter().map(|object| {
-                        let select_id = format!("object-{}", object.name);
-                        view! {
-                            <fieldset class="object-choice">
-                                <legend>{object.label.clone()}</legend>
-                                <label for=select_id.clone()>{format!("Access to {} records", object.label)}</label>
-                                <select id=select_id name=format!("object_level[{}]", object.name)>
-                                    <option value="none">"No access"</option>
-                                    <option value="read">"Read"</option>
-                                    <option value="edit">"Read and edit"</option>
-                                </select>
-                                <div class="field-grid">
-                                    {object.fields.iter().map(|field| {
-                                        let id = format!("field-{}-{}", object.name, field.name);
-                                        view! {
-                                            <div>
-                                                <label for=id.clone()>{format!("{}: {}", object.label, field.label)}</label>
-                                                <select id=id name=format!("field_level[{}.{}]", object.name, field.name)>
-                                                    <option value="none">"No access"</option>
-                                                    <option value="read">"Read"</option>
-                                                    {field.editable.then(|| view! { <option value="edit">"Edit"</option> })}
-                                                </select>
-                                            </div>
-                                        }
-                                    }).collect_view()}
-                                </div>
-                            </fieldset>
-                        }
-                    }).collect_view()}
+                    <ScopePicker objects on=PickerFor::Request />
                     <fieldset class="inline">
                         <legend>"Which records"</legend>
                         <input type="radio" id="visibility-shared" name="visibility" value="shared" checked />
@@ -185,10 +157,9 @@ fn VerifyPanel(request_id: String, email: String) -> impl IntoView {
     let verify = ServerAction::<VerifyCode>::new();
     let outcome = verify.value();
     let error = move || match outcome.get() {
-        Some(Ok(VerifyOutcome::Invalid(FieldErrors(errors)))) => {
-            errors.first().map(|e| e.message.clone())
+        Some(Err(crate::api::ApiError::Invalid(errors))) => {
+            errors.0.first().map(|e| e.message.clone())
         }
-        Some(Ok(VerifyOutcome::Refused(message))) => Some(message),
         Some(Err(e)) => Some(e.to_string()),
         _ => None,
     };

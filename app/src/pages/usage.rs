@@ -165,7 +165,6 @@ pub fn UsagePage() -> impl IntoView {
             })}
             {move || lift.value().get().map(|result| match result {
                 Ok(GrantActionResult::Done(m)) => view! { <p class="notice" role="status">{m}</p> }.into_any(),
-                Ok(GrantActionResult::Refused(m)) => view! { <p class="notice error" role="alert">{m}</p> }.into_any(),
                 Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
             })}
             <Transition fallback=|| view! { <p>"Loading…"</p> }>

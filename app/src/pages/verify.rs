@@ -26,8 +26,6 @@ pub fn VerifyEmail() -> impl IntoView {
                         Some(Ok(VerifyOutcome::Verified)) => view! {
                             <p class="notice" role="status">"Thank you: your email is confirmed. We emailed you a link to follow the request."</p>
                         }.into_any(),
-                        Some(Ok(VerifyOutcome::Refused(m))) => view! { <p class="notice error" role="alert">{m}</p> }.into_any(),
-                        Some(Ok(VerifyOutcome::Invalid(e))) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
                         Some(Err(e)) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
                         None => view! {
                             <ActionForm action=confirm>

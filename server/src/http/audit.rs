@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use services::audit::Entry;
-use services::audit::search::{self, Filter};
+use services::audit::search::{self, Filter, ToFilter};
 use shared::auth::SignedInUser;
 use tower_sessions::Session;
 
@@ -157,7 +157,7 @@ fn stream_entries(
     // (cursor, finished, header still to send)
     let start = (None::<i64>, false, header);
     let chunks = futures::stream::unfold(start, move |(before, done, header)| {
-        let db = state.portal.db.clone();
+        let db = state.portal.db().clone();
         let filter = filter.clone();
         async move {
             if done {
@@ -256,14 +256,7 @@ async fn evidence(
     if !valid {
         return plain(StatusCode::NOT_FOUND, "There is no grant with that id.");
     }
-    match services::evidence::pack(
-        &state.portal.db,
-        &state.portal.audit_anchor,
-        &grant,
-        state.portal.clock().as_ref(),
-    )
-    .await
-    {
+    match state.portal.evidence_pack(&grant).await {
         Ok(Some(pack)) => {
             let body = serde_json::to_string_pretty(&pack).unwrap_or_default();
             download(

@@ -93,7 +93,7 @@ fn seal_pending(vault: &Vault, pending: &Pending) -> Option<String> {
 
 /// The sign-in in progress in this request's cookie, if it opens and is recent.
 fn open_pending(state: &AppState, headers: &HeaderMap) -> Option<Pending> {
-    let vault = state.portal.vault.as_ref()?;
+    let vault = state.portal.vault()?;
     let name = pending_cookie(state);
     let value = headers
         .get_all(header::COOKIE)
@@ -193,14 +193,13 @@ async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery>) -
         verifier: pending.pkce_verifier.secret().expose_secret().to_string(),
         return_to: safe_return_to(
             query.return_to.as_deref(),
-            &state.portal.settings.public_url,
+            &state.portal.settings().public_url,
         ),
         began: chrono::Utc::now().timestamp(),
     };
     let cookie = state
         .portal
-        .vault
-        .as_ref()
+        .vault()
         .and_then(|vault| seal_pending(vault, &record))
         .and_then(|sealed| pending_set_cookie(&state, &sealed, PENDING_SECONDS));
     let Some(cookie) = cookie else {
@@ -367,7 +366,7 @@ async fn finish_sign_in(
     // Checked again on the way out: what is redirected to is always a path of this portal.
     Redirect::to(&safe_return_to(
         Some(&pending.return_to),
-        &state.portal.settings.public_url,
+        &state.portal.settings().public_url,
     ))
     .into_response()
 }

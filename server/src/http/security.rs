@@ -196,10 +196,11 @@ fn is_cross_origin(policy: &Policy, headers: &axum::http::HeaderMap) -> bool {
         .is_some_and(|site| site == "cross-site")
 }
 
-/// A server function called with arguments that do not decode (a field missing, a body that
-/// is not a form) is the caller's mistake: answer 400, not the 500 Leptos gives it. The body
-/// (`Args|missing field `company``) already names the problem and stays as it is, so the
-/// browser side can still decode it.
+/// A server function's error answer carries its status in the [`app::api::ApiError`] it
+/// sends (decided in `app/src/api/error.rs`); Leptos answers every error with 500, so the
+/// status is set from the body here. This is how a call whose arguments do not decode (a
+/// field missing, a body that is not a form) gets 400: the caller's mistake, named in the
+/// message. The body stays as it is, so the browser side can still decode it.
 pub async fn malformed_calls_are_client_errors(request: Request, next: Next) -> Response {
     if !request.uri().path().starts_with("/api/") {
         return next.run(request).await;
@@ -214,11 +215,11 @@ pub async fn malformed_calls_are_client_errors(request: Request, next: Next) -> 
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
         return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let caller_error = ["Args|", "Deserialization|", "MissingArg|"]
-        .iter()
-        .any(|prefix| bytes.starts_with(prefix.as_bytes()));
-    if caller_error {
-        parts.status = axum::http::StatusCode::BAD_REQUEST;
+    if let Ok(error) = serde_json::from_slice::<app::api::ApiError>(&bytes)
+        && let Ok(status) = axum::http::StatusCode::from_u16(error.status())
+        && (status.is_client_error() || status.is_server_error())
+    {
+        parts.status = status;
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }

@@ -104,7 +104,7 @@ impl Job for AuditAnchoring {
         Duration::from_secs(5)
     }
     async fn run_once(&self) -> Result<Ran, JobError> {
-        match self.0.audit_anchor.catch_up(&self.0.db).await {
+        match self.0.anchor_audit_chain().await {
             Ok(0) => Ok(Ran::Idle),
             Ok(n) => Ok(Ran::Did(format!("{n} anchors"))),
             Err(e) => Err(JobError::new("could not anchor the audit chain", e)),
@@ -122,7 +122,7 @@ impl Job for SealedSecretSweeper {
         Duration::from_secs(60)
     }
     async fn run_once(&self) -> Result<Ran, JobError> {
-        match services::reveal::destroy_uncollectable(&self.0.db, self.0.clock().as_ref()).await {
+        match services::reveal::destroy_uncollectable(self.0.db(), self.0.clock().as_ref()).await {
             Ok(0) => Ok(Ran::Idle),
             Ok(n) => Ok(Ran::Did(format!("destroyed {n} sealed secrets"))),
             Err(e) => Err(JobError::new(

@@ -5,7 +5,7 @@
 //! Record counts are `SELECT COUNT()` queries built with the SOQL builder (record ids and
 //! group names are values, never pasted into the query text).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shared::scope::{Level, ObjectAccess, Scope, VisibilityRule};
 
 use salesforce::rest::Describe;
@@ -16,46 +16,7 @@ use crate::Portal;
 /// Ids per `Id IN (...)` query, to keep each query well under SOQL's length limit.
 const IDS_PER_QUERY: usize = 200;
 
-/// What a scope would expose.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlastRadius {
-    pub objects: Vec<ObjectBlast>,
-    /// From [`Scope::risks`]: View All, Modify All, edit on sensitive fields.
-    pub risks: Vec<String>,
-    /// What cannot be granted as it stands: objects or fields the org does not have,
-    /// chosen records that do not exist or belong to no granted object, an unknown group,
-    /// edit on read-only fields.
-    pub problems: Vec<String>,
-}
-
-/// One object of the scope.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectBlast {
-    /// As the org spells it (as asked when the org does not have it).
-    pub object: String,
-    pub level: Level,
-    /// Fields governed by field-level security, with the level granted.
-    pub fields: Vec<(String, Level)>,
-    /// Fields the org does not have (also listed in [`BlastRadius::problems`]).
-    pub unknown_fields: Vec<String>,
-    /// Fields in the scope that field-level security does not govern: they come with
-    /// object access whatever the scope says (not a problem, but worth knowing).
-    pub object_access_fields: Vec<String>,
-    /// Records the visibility rule would expose; `None` when it cannot be counted. What is
-    /// counted (also said in words in `counted`):
-    /// - View All / Modify All: every record of the object.
-    /// - owned / shared: the chosen record ids of this object (matched by key prefix) that
-    ///   exist (`COUNT() ... WHERE Id IN (...)`).
-    /// - group: records shared with the group through the object's share object
-    ///   (`COUNT()` of e.g. `CaseShare` rows for the group) plus records the group (a queue)
-    ///   owns. Objects without a share object (sharing controlled by the parent record)
-    ///   are not counted.
-    pub record_count: Option<u64>,
-    /// How `record_count` was found, in words.
-    pub counted: String,
-    /// `COUNT()` of all records of the object, for contrast.
-    pub total_records: u64,
-}
+pub use shared::blast::{BlastRadius, ObjectBlast};
 
 /// Whether `e` means "the org has no such object" rather than "the org could not be asked".
 fn no_such_object(e: &salesforce::Error) -> bool {

@@ -24,33 +24,7 @@ pub const CATALOG_OBJECTS: [&str; 4] = ["Account", "Contact", "Case", "Task"];
 /// How long a describe of the org is reused: field changes in Setup show up after this.
 pub const ORG_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
 
-/// An object of the org, as the scope pickers show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrgObject {
-    pub name: String,
-    pub label: String,
-    /// Every field of the describe, in its order.
-    pub fields: Vec<OrgField>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrgField {
-    pub name: String,
-    pub label: String,
-    /// `updateable` in the describe: edit access can mean something.
-    pub editable: bool,
-    /// Field-level security applies. Fields that are not permissionable come with object
-    /// access (Id, Name, system fields, required fields).
-    pub permissionable: bool,
-}
-
-impl OrgObject {
-    pub fn field(&self, name: &str) -> Option<&OrgField> {
-        self.fields
-            .iter()
-            .find(|f| f.name.eq_ignore_ascii_case(name))
-    }
-}
+pub use shared::org::{OrgField, OrgObject};
 
 /// A named package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -513,6 +487,30 @@ impl Portal {
             errors.add("packages", "Choose at least one package.");
             CatalogError::Invalid(errors)
         })
+    }
+
+    /// The scope a picker's choices ask for, checked against the org's describe: the chosen
+    /// packages merged, widened by the objects and fields chosen one by one (the rules are
+    /// [`crate::scope::build`]'s). An error is on the form's `access` (or `visibility`).
+    pub async fn scope_from_selection(
+        &self,
+        selection: &crate::scope::Selection,
+    ) -> Result<Scope, shared::FieldError> {
+        use crate::scope::access_error;
+        let objects = self.org_objects().await.map_err(|_| {
+            access_error("The org's objects could not be read; try again in a moment.")
+        })?;
+        let chosen = selection.chosen_packages();
+        let from_packages = if chosen.is_empty() {
+            None
+        } else {
+            Some(
+                self.scope_from_packages(&chosen)
+                    .await
+                    .map_err(|e| access_error(e.to_string()))?,
+            )
+        };
+        crate::scope::build(&objects, from_packages, selection)
     }
 
     /// Fills an empty catalog with "Case handling" and "Task updates" (budget 1000 calls a

@@ -282,3 +282,10 @@ pub async fn pack(
         },
     })))
 }
+
+impl crate::Portal {
+    /// The evidence pack of grant `grant_id` ([`pack`]); None for an unknown grant.
+    pub async fn evidence_pack(&self, grant_id: &str) -> Result<Option<Value>, sqlx::Error> {
+        pack(&self.db, &self.audit_anchor, grant_id, self.clock.as_ref()).await
+    }
+}

@@ -19,6 +19,7 @@ const SERVICE_LAYERS: &[&[&str]] = &[
         "org_failure",
         "licence",
         "keys",
+        "scope",
     ],
     &["tokens", "outbox", "vault"],
     &["audit", "mail"],
@@ -28,6 +29,7 @@ const SERVICE_LAYERS: &[&[&str]] = &[
     &["provisioning"],
     &["decisions", "usage"],
     &["catalog", "doctor", "evidence"],
+    &["review"],
 ];
 
 const MAX_LINES: usize = 1_000;

@@ -27,7 +27,9 @@ pub mod outbox;
 pub mod provisioning;
 pub mod requests;
 pub mod reveal;
+pub mod review;
 pub mod roles;
+pub mod scope;
 pub mod settings;
 pub mod sharing_model;
 pub mod tokens;
@@ -40,6 +42,8 @@ pub use db::{Database, DatabaseError, DatabaseKind};
 pub use mail::Mailer;
 /// The Salesforce client the services use, for callers that need its types.
 pub use salesforce;
+/// The database library, for callers that handle its errors.
+pub use sqlx;
 
 /// Defaults an owner can change (the `settings` table overrides them).
 #[derive(Debug, Clone)]
@@ -81,31 +85,32 @@ impl Default for PortalSettings {
 }
 
 /// Everything the services need. Cheap to clone (clones share the org describe cache).
-/// Build it with [`Portal::new`].
+/// Build it with [`Portal::new`] and the `with_*` methods. Its fields are its own: callers
+/// use its methods (the accessors below are for start-up, the background jobs and tests).
 #[derive(Clone, Debug)]
 pub struct Portal {
-    pub db: Database,
-    pub mail: Mailer,
-    pub settings: Arc<PortalSettings>,
+    db: Database,
+    mail: Mailer,
+    settings: Arc<PortalSettings>,
     /// The portal's own connection to its org.
-    pub salesforce: salesforce::Client,
+    salesforce: salesforce::Client,
     /// The org's describe for the scope pickers and the catalog (see
     /// [`Portal::org_objects`]).
     org_cache: catalog::OrgCache,
     /// Seals secrets for orgs whose credentials API returns none ([`vault`]).
-    pub vault: Option<vault::Vault>,
+    vault: Option<vault::Vault>,
     /// The External Client Apps' contact (as the provisioning engine deploys them).
-    pub app_contact_email: String,
+    app_contact_email: String,
     /// Where budget alerts are posted, besides the approvers' mail.
-    pub webhook: Option<usage::webhook::Webhook>,
+    webhook: Option<usage::webhook::Webhook>,
     /// The key of one-time codes' stored hashes (random per process unless set with
     /// [`Portal::with_code_key`]).
-    pub code_key: tokens::CodeKey,
+    code_key: tokens::CodeKey,
     /// Anchors the audit chain and checks its anchors (a random key per process unless set
     /// with [`Portal::with_audit_anchor`]).
-    pub audit_anchor: Arc<audit::anchor::Anchorer>,
+    audit_anchor: Arc<audit::anchor::Anchorer>,
     /// What `/admin/org` checks the org against (the doctor's settings), when known.
-    pub doctor: Option<Arc<doctor::Target>>,
+    doctor: Option<Arc<doctor::Target>>,
     /// Where the services read the time ([`clock::SystemClock`] unless set with
     /// [`Portal::with_clock`]).
     clock: clock::SharedClock,
@@ -146,6 +151,46 @@ impl Portal {
     /// The clock the services read the time from.
     pub fn clock(&self) -> &clock::SharedClock {
         &self.clock
+    }
+
+    /// The portal's database.
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// Where mail goes.
+    pub fn mail(&self) -> &Mailer {
+        &self.mail
+    }
+
+    /// The portal's settings (defaults an owner can change in the `settings` table).
+    pub fn settings(&self) -> &PortalSettings {
+        &self.settings
+    }
+
+    /// The portal's own connection to its org.
+    pub fn salesforce(&self) -> &salesforce::Client {
+        &self.salesforce
+    }
+
+    /// The vault that seals secrets, when one is configured.
+    pub fn vault(&self) -> Option<&vault::Vault> {
+        self.vault.as_ref()
+    }
+
+    /// The External Client Apps' contact email.
+    pub fn app_contact_email(&self) -> &str {
+        &self.app_contact_email
+    }
+
+    /// Where budget alerts are posted, besides the approvers' mail.
+    pub fn webhook(&self) -> Option<&usage::webhook::Webhook> {
+        self.webhook.as_ref()
+    }
+
+    /// What anchors the audit chain and checks its anchors.
+    pub fn audit_anchor(&self) -> &audit::anchor::Anchorer {
+        &self.audit_anchor
     }
 
     /// Lets owners run the doctor's checks (`/admin/org`) against `target`.

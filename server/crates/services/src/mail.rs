@@ -266,3 +266,28 @@ pub async fn outbox(
         )
         .collect())
 }
+
+impl crate::Portal {
+    /// The newest 200 messages of the local outbox, for the sandbox's outbox page; None
+    /// unless the built-in sandbox org is in use and mail goes to the outbox.
+    pub async fn sandbox_outbox(
+        &self,
+    ) -> Result<Option<Vec<shared::request::OutboxItem>>, sqlx::Error> {
+        if !self.settings.sandbox_mode || !self.mail.is_outbox() {
+            return Ok(None);
+        }
+        let mails = outbox(&self.db, None, 200).await?;
+        Ok(Some(
+            mails
+                .into_iter()
+                .map(|m| shared::request::OutboxItem {
+                    id: m.id,
+                    at: crate::clock::rfc3339(m.created_at),
+                    recipient: m.recipient,
+                    subject: m.subject,
+                    body: m.body,
+                })
+                .collect(),
+        ))
+    }
+}

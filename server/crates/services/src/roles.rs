@@ -61,6 +61,43 @@ pub struct RoleGrant {
 }
 
 impl Portal {
+    /// Who holds each role by configuration, one line per role, for the settings page
+    /// (`Approvers: usernames a@x, b@x; holders of the permission set Approve`).
+    pub fn role_mapping_lines(&self) -> Vec<String> {
+        let mapping = &self.settings.roles;
+        let mut lines = Vec::new();
+        for (label, names, set) in [
+            (
+                "Approvers",
+                &mapping.approvers,
+                &mapping.approver_permission_set,
+            ),
+            (
+                "Security reviewers",
+                &mapping.security_reviewers,
+                &mapping.security_reviewer_permission_set,
+            ),
+            ("Owners", &mapping.owners, &mapping.owner_permission_set),
+        ] {
+            let mut parts = Vec::new();
+            if !names.is_empty() {
+                parts.push(format!("usernames {}", names.join(", ")));
+            }
+            if let Some(set) = set {
+                parts.push(format!("holders of the permission set {set}"));
+            }
+            lines.push(format!(
+                "{label}: {}",
+                if parts.is_empty() {
+                    "none from configuration".to_string()
+                } else {
+                    parts.join("; ")
+                }
+            ));
+        }
+        lines
+    }
+
     /// The roles `user` has now.
     pub async fn roles_of(&self, user: &SignedInUser) -> Result<Roles, sqlx::Error> {
         let granted: Vec<String> = sqlx::query_scalar("SELECT role FROM roles WHERE username = $1")

@@ -27,6 +27,14 @@ pub enum SettingsError {
 }
 
 impl Portal {
+    /// The longest term a request may ask for, in days (the setting, else the default).
+    pub async fn max_end_days(&self) -> Result<i64, sqlx::Error> {
+        Ok(self
+            .setting_i64("max_end_days")
+            .await?
+            .unwrap_or(self.settings.max_end_days))
+    }
+
     pub async fn settings_view(&self) -> Result<SettingsView, sqlx::Error> {
         Ok(SettingsView {
             approvals_required: self

@@ -3,6 +3,8 @@
 //! built from [`AuditAction::ALL`], so an action cannot be written yet missing from the
 //! filter.
 
+use serde::{Deserialize, Serialize};
+
 use crate::vocabulary::vocabulary;
 
 vocabulary! {
@@ -177,4 +179,137 @@ mod tests {
             "'request.exploded' is not an audit action"
         );
     }
+}
+
+/// The filter as a form or a URL carries it: every field optional text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub outcome: Option<String>,
+    /// A UTC date (`2026-11-22`) or date and time (`2026-11-22T14:20`), inclusive.
+    pub from: Option<String>,
+    /// The same; a date alone means the end of that day.
+    pub to: Option<String>,
+    /// Words to find in the details.
+    pub q: Option<String>,
+}
+
+impl AuditQuery {
+    /// The query as URL parameters (only the fields given), for links that keep it.
+    pub fn to_url_query(&self) -> String {
+        let pairs = [
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("target_type", &self.target_type),
+            ("target_id", &self.target_id),
+            ("outcome", &self.outcome),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("q", &self.q),
+        ];
+        let mut out = String::new();
+        for (key, value) in pairs {
+            if let Some(value) = given(value) {
+                if !out.is_empty() {
+                    out.push('&');
+                }
+                out.push_str(key);
+                out.push('=');
+                out.push_str(&url_encode(value));
+            }
+        }
+        out
+    }
+}
+
+fn given(raw: &Option<String>) -> Option<&str> {
+    raw.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && *s != "any")
+}
+
+/// What the anchors say about a verified stretch of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnchorReport {
+    /// Anchors are made every this many entries.
+    pub every: i64,
+    /// Anchors made with this portal's key that were checked and hold.
+    pub checked: i64,
+    /// The last entry a holding anchor vouches for (0: none).
+    pub anchored_through: i64,
+    /// From this entry on the log is only self-consistent: no anchor vouches for it.
+    /// `None` when anchors cover every entry checked.
+    pub self_consistent_from: Option<i64>,
+    /// Anchors made with another key, which this portal cannot check.
+    pub other_keys: i64,
+    /// More than two intervals of entries have no anchor: the anchoring may be behind, or
+    /// anchors were deleted.
+    pub overdue: bool,
+}
+
+/// One entry as the list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub actor_ip: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub outcome: String,
+    /// The details, shortened for the table.
+    pub summary: String,
+}
+
+/// One page of found entries, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub rows: Vec<AuditRow>,
+    /// The cursor of the next (older) page.
+    pub next_before: Option<i64>,
+    /// Entries in the whole log.
+    pub total: i64,
+    /// The filter as URL parameters, for the export links and the next page.
+    pub query: String,
+    /// The grant the filter is about, when it names one (for the evidence pack link).
+    pub grant: Option<String>,
+}
+
+/// One entry in full.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryView {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub actor_ip: String,
+    pub user_agent: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub outcome: String,
+    /// Pretty-printed JSON.
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// What "Verify chain" found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VerifyView {
+    Intact {
+        entries: i64,
+        first_seq: i64,
+        last_seq: i64,
+        anchors: AnchorReport,
+    },
+    Broken {
+        seq: i64,
+        problem: String,
+        detail: String,
+        anchors: AnchorReport,
+    },
 }

@@ -8,13 +8,17 @@
 
 pub mod audit;
 pub mod auth;
+pub mod blast;
 pub mod budget;
 pub mod doctor;
 pub mod fields;
 pub mod grant;
+pub mod org;
 pub mod request;
 pub mod reveal;
+pub mod review;
 pub mod scope;
+pub mod usage;
 pub mod vocabulary;
 
 pub use audit::{AuditAction, Target};

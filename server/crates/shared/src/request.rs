@@ -90,3 +90,13 @@ pub struct StatusView {
     pub access: Vec<String>,
     pub history: Vec<HistoryItem>,
 }
+
+/// A message in the sandbox's mail outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    pub id: String,
+    pub at: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+}

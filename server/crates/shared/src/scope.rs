@@ -1,7 +1,7 @@
 //! The access a contractor asks for and an approver grants: objects and fields, each read
 //! or edit, and which records become visible.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -164,6 +164,14 @@ impl Scope {
         out
     }
 
+    /// Every object and field with its level, one line each (`Case.Subject: read`).
+    pub fn summary(&self) -> Vec<String> {
+        self.items()
+            .into_iter()
+            .map(|(item, level)| format!("{item}: {}", level.as_str()))
+            .collect()
+    }
+
     /// Differences between what was asked for (`self`) and `granted`.
     pub fn diff(&self, granted: &Scope) -> Vec<ScopeChange> {
         let requested = self.items();
@@ -270,5 +278,38 @@ mod tests {
                 .risks()
                 .is_empty()
         );
+    }
+}
+
+/// What a scope picker sends (the request form, the decision form, the catalog's package
+/// form): chosen packages, each object's and field's level, and the visibility rule, under
+/// the form's field names. The services check it against the org and build a [`Scope`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeSelection {
+    /// package id → "on" (or "true"): the package is chosen.
+    #[serde(default, rename = "package")]
+    pub packages: HashMap<String, String>,
+    /// object → none|read|edit
+    #[serde(default, rename = "object_level")]
+    pub objects: HashMap<String, String>,
+    /// Object.Field → none|read|edit
+    #[serde(default, rename = "field_level")]
+    pub fields: HashMap<String, String>,
+    /// owned|shared|group, or empty for the packages' rule (else shared).
+    #[serde(default)]
+    pub visibility: String,
+}
+
+impl ScopeSelection {
+    /// The chosen packages' ids, sorted.
+    pub fn chosen_packages(&self) -> Vec<String> {
+        let mut chosen: Vec<String> = self
+            .packages
+            .iter()
+            .filter(|(_, v)| v.as_str() == "on" || v.as_str() == "true")
+            .map(|(k, _)| k.clone())
+            .collect();
+        chosen.sort();
+        chosen
     }
 }

@@ -246,7 +246,7 @@ pub async fn submit(portal: &Portal, company: &str, email: &str, scope: Scope) -
 
 /// The verification code from the newest mail to `email`.
 pub async fn code_for(portal: &Portal, email: &str) -> String {
-    let mails = services::mail::outbox(&portal.db, Some(email), 10)
+    let mails = services::mail::outbox(portal.db(), Some(email), 10)
         .await
         .unwrap();
     mails
@@ -274,7 +274,7 @@ pub async fn submit_verified(portal: &Portal, company: &str, email: &str, scope:
 pub async fn audit_actions(portal: &Portal, target_id: &str) -> Vec<String> {
     sqlx::query_scalar("SELECT action FROM audit_log WHERE target_id = $1 ORDER BY seq")
         .bind(target_id)
-        .fetch_all(portal.db.pool())
+        .fetch_all(portal.db().pool())
         .await
         .unwrap()
 }
@@ -286,7 +286,7 @@ pub async fn audit_details(portal: &Portal, action: &str, target_id: &str) -> se
     )
     .bind(action)
     .bind(target_id)
-    .fetch_one(portal.db.pool())
+    .fetch_one(portal.db().pool())
     .await
     .unwrap_or_else(|_| panic!("no {action} audit entry for {target_id}"));
     serde_json::from_str(&row.try_get::<String, _>("details").unwrap()).unwrap()
@@ -295,7 +295,7 @@ pub async fn audit_details(portal: &Portal, action: &str, target_id: &str) -> se
 pub async fn count(portal: &Portal, sql: &str, id: &str) -> i64 {
     sqlx::query_scalar(sql)
         .bind(id)
-        .fetch_one(portal.db.pool())
+        .fetch_one(portal.db().pool())
         .await
         .unwrap()
 }
@@ -305,13 +305,13 @@ pub async fn count(portal: &Portal, sql: &str, id: &str) -> i64 {
 /// `Target::ALL` — checked after every flow these tests run, provisioning and reveal
 /// included, whatever wrote the entry.
 pub async fn assert_audit_intact(portal: &Portal) {
-    let verification = audit::verify(&portal.db, None, None).await.unwrap();
+    let verification = audit::verify(portal.db(), None, None).await.unwrap();
     assert!(
         matches!(verification, Verification::Intact { .. }),
         "{verification:?}"
     );
     let written = sqlx::query("SELECT DISTINCT action, target_type FROM audit_log")
-        .fetch_all(portal.db.pool())
+        .fetch_all(portal.db().pool())
         .await
         .unwrap();
     for row in written {
@@ -368,7 +368,7 @@ pub async fn approved_grant_with(
 /// A provisioning worker over the portal's database and org connection, polling deploys
 /// as the sandbox org needs (it takes 450 ms to deploy an app).
 pub fn worker(t: &TestPortal) -> Worker {
-    Worker::new(t.db.db.clone(), t.salesforce.clone()).with_deploy_poll(DeployPoll {
+    Worker::new(t.db.db.clone(), t.salesforce().clone()).with_deploy_poll(DeployPoll {
         first_check: Duration::from_millis(450),
         interval: Duration::from_millis(100),
         timeout: Duration::from_secs(30),
@@ -417,5 +417,5 @@ pub async fn records(t: &TestPortal, object: &str, fields: &[&str], cond: Cond) 
         .filter(cond)
         .build()
         .unwrap();
-    t.salesforce.query_all::<Value>(&soql).await.unwrap()
+    t.salesforce().query_all::<Value>(&soql).await.unwrap()
 }

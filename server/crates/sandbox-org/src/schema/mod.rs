@@ -411,10 +411,7 @@ fn share_object(
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     let name = leak(format!("{parent}Share"));
     object(
-        name,
-        label,
-        label_plural,
-        key_prefix,
+        (name, label, label_plural, key_prefix),
         Kind::Setup,
         Sharing::None,
         (true, true, true),
@@ -457,12 +454,15 @@ fn leak_list(parent: &'static str) -> &'static [&'static str] {
     Box::leak(vec![parent].into_boxed_slice())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// An object: its `(name, label, label_plural, key_prefix)`, kind, sharing, `(createable,
+/// updateable, deletable)`, owner field's targets and fields.
 fn object(
-    name: &'static str,
-    label: &'static str,
-    label_plural: &'static str,
-    key_prefix: &'static str,
+    (name, label, label_plural, key_prefix): (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+    ),
     kind: Kind,
     sharing: Sharing,
     (createable, updateable, deletable): (bool, bool, bool),

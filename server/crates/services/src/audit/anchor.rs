@@ -55,24 +55,7 @@ impl std::fmt::Debug for Anchorer {
     }
 }
 
-/// What the anchors say about a verified stretch of the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AnchorReport {
-    /// Anchors are made every this many entries.
-    pub every: i64,
-    /// Anchors made with this portal's key that were checked and hold.
-    pub checked: i64,
-    /// The last entry a holding anchor vouches for (0: none).
-    pub anchored_through: i64,
-    /// From this entry on the log is only self-consistent: no anchor vouches for it.
-    /// `None` when anchors cover every entry checked.
-    pub self_consistent_from: Option<i64>,
-    /// Anchors made with another key, which this portal cannot check.
-    pub other_keys: i64,
-    /// More than two intervals of entries have no anchor: the anchoring may be behind, or
-    /// anchors were deleted.
-    pub overdue: bool,
-}
+pub use shared::audit::AnchorReport;
 
 /// A verification with what the anchors say.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -422,4 +405,16 @@ pub async fn verify_anchored(
         chain,
         anchors: report,
     })
+}
+
+impl crate::Portal {
+    /// Anchors the entries written since the last anchor ([`Anchorer::catch_up`]).
+    pub async fn anchor_audit_chain(&self) -> Result<usize, sqlx::Error> {
+        self.audit_anchor.catch_up(&self.db).await
+    }
+
+    /// Anchors the chain's head now, for `reason` ([`Anchorer::anchor_head`]).
+    pub async fn anchor_audit_head(&self, reason: &str) -> Result<Option<i64>, sqlx::Error> {
+        self.audit_anchor.anchor_head(&self.db, reason).await
+    }
 }

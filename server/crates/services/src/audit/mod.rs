@@ -282,6 +282,7 @@ async fn append(tx: &mut Transaction<'static, Any>, event: Event<'_>) -> Result<
 
 pub mod anchor;
 pub mod search;
+pub mod view;
 
 /// What verification found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -186,21 +186,7 @@ pub async fn total(db: &Database) -> Result<i64, sqlx::Error> {
 
 use shared::audit::{AuditAction, Target};
 
-/// The filter as a form or a URL carries it: every field optional text.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Query {
-    pub actor: Option<String>,
-    pub action: Option<String>,
-    pub target_type: Option<String>,
-    pub target_id: Option<String>,
-    pub outcome: Option<String>,
-    /// A UTC date (`2026-11-22`) or date and time (`2026-11-22T14:20`), inclusive.
-    pub from: Option<String>,
-    /// The same; a date alone means the end of that day.
-    pub to: Option<String>,
-    /// Words to find in the details.
-    pub q: Option<String>,
-}
+pub use shared::audit::AuditQuery as Query;
 
 /// A field of the query that is not usable, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -243,9 +229,14 @@ pub fn parse_time(raw: &str, end_of_day: bool) -> Option<i64> {
     Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
 }
 
-impl Query {
+/// The filter a query asks for (the query is `shared`'s, the filter the services').
+pub trait ToFilter {
     /// The filter this query asks for, or the first field that is not usable.
-    pub fn filter(&self) -> Result<Filter, QueryError> {
+    fn filter(&self) -> Result<Filter, QueryError>;
+}
+
+impl ToFilter for Query {
+    fn filter(&self) -> Result<Filter, QueryError> {
         let action = bounded("action", &self.action)?;
         if let Some(action) = &action {
             // One action, or a family of them (`request.*`, or `request.`): only what the
@@ -317,32 +308,6 @@ impl Query {
             to_ms,
             text: bounded("q", &self.q)?,
         })
-    }
-
-    /// The query as URL parameters (only the fields given), for links that keep it.
-    pub fn to_url_query(&self) -> String {
-        let pairs = [
-            ("actor", &self.actor),
-            ("action", &self.action),
-            ("target_type", &self.target_type),
-            ("target_id", &self.target_id),
-            ("outcome", &self.outcome),
-            ("from", &self.from),
-            ("to", &self.to),
-            ("q", &self.q),
-        ];
-        let mut out = String::new();
-        for (key, value) in pairs {
-            if let Some(value) = given(value) {
-                if !out.is_empty() {
-                    out.push('&');
-                }
-                out.push_str(key);
-                out.push('=');
-                out.push_str(&shared::audit::url_encode(value));
-            }
-        }
-        out
     }
 }
 

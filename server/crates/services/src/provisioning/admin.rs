@@ -184,3 +184,24 @@ pub async fn retry(
     tx.commit().await?;
     Ok(())
 }
+
+impl crate::Portal {
+    /// The id of the grant made from request `request_id`, if it was approved.
+    pub async fn grant_of_request(&self, request_id: &str) -> Result<Option<String>, sqlx::Error> {
+        grant_of_request(&self.db, request_id).await
+    }
+
+    /// An admin runs the failed step of grant `grant_id` again ([`retry`]).
+    pub async fn retry_grant(&self, grant_id: &str, actor: &Actor) -> Result<(), RetryError> {
+        retry(&self.db, grant_id, actor, self.clock.as_ref()).await
+    }
+
+    /// An admin cancels grant `grant_id` while it is provisioned ([`super::cancel`]).
+    pub async fn cancel_grant(
+        &self,
+        grant_id: &str,
+        actor: &Actor,
+    ) -> Result<super::Cancelled, super::CancelError> {
+        super::cancel(&self.db, grant_id, actor, self.clock.as_ref()).await
+    }
+}

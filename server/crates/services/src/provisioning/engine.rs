@@ -782,6 +782,22 @@ pub async fn release_leases(db: &Database) -> Result<u64, sqlx::Error> {
     Ok(released.rows_affected())
 }
 
+impl crate::Portal {
+    /// Frees the step leases a previous process left ([`release_leases`]); how many.
+    pub async fn release_provisioning_leases(&self) -> Result<u64, sqlx::Error> {
+        release_leases(&self.db).await
+    }
+
+    /// A provisioning engine over this portal's database and org, deploying apps with the
+    /// portal's contact and handing credentials over as the portal does.
+    pub fn provisioning_engine(&self) -> Engine {
+        Engine::new(self.db.clone(), self.salesforce.clone())
+            .with_contact_email(self.app_contact_email.clone())
+            .with_handover(self.handover())
+            .with_clock(self.clock.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

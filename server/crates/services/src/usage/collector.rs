@@ -747,3 +747,10 @@ pub async fn status(db: &Database) -> Result<CollectorStatus, sqlx::Error> {
         cursor,
     })
 }
+
+impl crate::Portal {
+    /// Frees the collector's lease a previous process left (single-instance start-up).
+    pub async fn release_usage_lease(&self) -> Result<(), sqlx::Error> {
+        release_lease(&self.db).await
+    }
+}

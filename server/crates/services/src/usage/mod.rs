@@ -6,4 +6,5 @@ pub mod budgets;
 pub mod collector;
 pub mod ingest;
 pub mod report;
+pub mod view;
 pub mod webhook;

@@ -75,7 +75,7 @@ test_kit::both_databases!(company_names_are_escaped_in_slack_text, |engine| {
         ..t.usage_alerts()
     };
     let evaluation = alerts
-        .evaluate(&t.db.db, &t.salesforce, services::clock::now_ms())
+        .evaluate(&t.db.db, t.salesforce(), services::clock::now_ms())
         .await
         .unwrap();
     assert_eq!(evaluation.raised.len(), 1, "{evaluation:?}");

@@ -17,7 +17,7 @@ struct IdRow {
 
 async fn ids(t: &TestPortal, object: &str, n: u32) -> Vec<String> {
     let query = Soql::select(&["Id"]).from(object).limit(n).build().unwrap();
-    let rows: Vec<IdRow> = t.salesforce.query_all(&query).await.unwrap();
+    let rows: Vec<IdRow> = t.salesforce().query_all(&query).await.unwrap();
     rows.into_iter()
         .map(|r| r.id.as_str().to_string())
         .collect()
@@ -153,7 +153,7 @@ test_kit::both_databases!(group_visibility_counts_what_the_group_sees, |engine| 
         id: SalesforceId,
     }
     let group_id = |name: &'static str| {
-        let client = t.salesforce.clone();
+        let client = t.salesforce().clone();
         async move {
             let query = Soql::select(&["Id"])
                 .from("Group")
@@ -174,7 +174,7 @@ test_kit::both_databases!(group_visibility_counts_what_the_group_sees, |engine| 
     // Share two cases with Tier 2.
     let cases = ids(&t, "Case", 2).await;
     for case in &cases {
-        t.salesforce
+        t.salesforce()
             .create(
                 "CaseShare",
                 &json!({ "CaseId": case, "UserOrGroupId": tier2.as_str(), "CaseAccessLevel": "Read" }),
@@ -208,7 +208,7 @@ test_kit::both_databases!(group_visibility_counts_what_the_group_sees, |engine| 
 
     // A queue's own cases count for it.
     let owned_by_queue = t
-        .salesforce
+        .salesforce()
         .count(
             &Soql::count()
                 .from("Case")

@@ -56,7 +56,7 @@ test_kit::both_databases!(the_confirmation_link_works_until_its_ttl, |engine| {
         return;
     };
     let clock = with_test_clock(&mut t);
-    let ttl = HOUR * t.settings.verification_ttl_hours as u32;
+    let ttl = HOUR * t.settings().verification_ttl_hours as u32;
 
     let early = submit(&t, "Early Ltd", "early@vendor.example", case_scope()).await;
     let late = submit(&t, "Late Ltd", "late@vendor.example", case_scope()).await;
@@ -111,7 +111,7 @@ test_kit::both_databases!(unconfirmed_requests_expire_at_their_ttl, |engine| {
         return;
     };
     let clock = with_test_clock(&mut t);
-    let ttl = HOUR * t.settings.verification_ttl_hours as u32;
+    let ttl = HOUR * t.settings().verification_ttl_hours as u32;
     let id = submit(&t, "Idle Ltd", "idle@vendor.example", case_scope()).await;
 
     clock.advance(ttl - MS);
@@ -196,7 +196,7 @@ async fn ready_grant(t: &TestPortal) -> (String, String) {
         DecisionOutcome::Approved { grant_id, .. } => grant_id,
         other => panic!("expected an approval, got {other:?}"),
     };
-    let worker = Worker::new(t.db.db.clone(), t.salesforce.clone())
+    let worker = Worker::new(t.db.db.clone(), t.salesforce().clone())
         .with_handover(t.handover())
         .with_deploy_poll(DeployPoll {
             first_check: Duration::from_millis(450),
@@ -234,7 +234,7 @@ test_kit::both_databases!(a_reveal_link_works_until_reveal_link_hours, |engine| 
     };
     let clock = with_test_clock(&mut t);
     let (_grant, token) = ready_grant(&t).await;
-    let ttl = HOUR * t.settings.reveal_link_hours as u32;
+    let ttl = HOUR * t.settings().reveal_link_hours as u32;
 
     clock.advance(ttl - MS);
     assert!(
@@ -283,7 +283,7 @@ test_kit::both_databases!(
         t.send_reveal_code(&token, &contractor()).await.unwrap();
         let code = code_for_reveal(&t).await;
         t.reveal(&token, &code, &contractor()).await.unwrap();
-        let window = HOUR * t.settings.reveal_report_hours as u32;
+        let window = HOUR * t.settings().reveal_report_hours as u32;
 
         clock.advance(window - MS);
         match link_state(&t, &token).await {

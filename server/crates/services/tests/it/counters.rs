@@ -71,7 +71,7 @@ both_databases!(
             }
         }
         let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM access_requests")
-            .fetch_one(portal.db.pool())
+            .fetch_one(portal.db().pool())
             .await
             .unwrap();
         assert_eq!(
@@ -91,7 +91,7 @@ both_databases!(
         };
         let (portal, _db) = portal(engine, settings).await;
         let request = portal.submit(input("guess"), &actor()).await.unwrap();
-        let mail = &services::mail::outbox(&portal.db, Some("kim@kinetic.example"), 5)
+        let mail = &services::mail::outbox(portal.db(), Some("kim@kinetic.example"), 5)
             .await
             .unwrap()[0];
         let code = mail
@@ -132,14 +132,14 @@ both_databases!(
         let attempts: i64 =
             sqlx::query_scalar("SELECT verification_attempts FROM access_requests WHERE id = $1")
                 .bind(&request.request_id)
-                .fetch_one(portal.db.pool())
+                .fetch_one(portal.db().pool())
                 .await
                 .unwrap();
         assert_eq!(attempts, 5);
         let audited: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM audit_log WHERE action = 'request.verification_failed'",
         )
-        .fetch_one(portal.db.pool())
+        .fetch_one(portal.db().pool())
         .await
         .unwrap();
         assert_eq!(audited, 5);

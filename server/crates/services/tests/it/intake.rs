@@ -51,7 +51,7 @@ fn actor() -> Actor {
 }
 
 async fn mails_to(portal: &Portal, to: &str) -> Vec<services::mail::OutboxMail> {
-    services::mail::outbox(&portal.db, Some(to), 50)
+    services::mail::outbox(portal.db(), Some(to), 50)
         .await
         .unwrap()
 }
@@ -74,7 +74,7 @@ fn link_token(body: &str, path: &str) -> String {
 async fn state_of(portal: &Portal, id: &str) -> String {
     sqlx::query_scalar("SELECT state FROM access_requests WHERE id = $1")
         .bind(id)
-        .fetch_one(portal.db.pool())
+        .fetch_one(portal.db().pool())
         .await
         .unwrap()
 }
@@ -123,7 +123,7 @@ both_databases!(
         };
         assert!(errors.get("end_date").unwrap().contains("365"));
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM access_requests")
-            .fetch_one(portal.db.pool())
+            .fetch_one(portal.db().pool())
             .await
             .unwrap();
         assert_eq!(count, 0, "nothing is stored for invalid input");
@@ -184,7 +184,7 @@ both_databases!(
         assert!(portal.status("not-a-token").await.unwrap().is_none());
         let stored_hash: Option<String> =
             sqlx::query_scalar("SELECT status_token_hash FROM access_requests")
-                .fetch_one(portal.db.pool())
+                .fetch_one(portal.db().pool())
                 .await
                 .unwrap();
         assert_ne!(
@@ -287,12 +287,12 @@ both_databases!(
         assert_eq!(portal.expire_unverified().await.unwrap(), 1);
         assert_eq!(state_of(&portal, &request.request_id).await, "expired");
         let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log ORDER BY seq")
-            .fetch_all(portal.db.pool())
+            .fetch_all(portal.db().pool())
             .await
             .unwrap();
         assert_eq!(actions, vec!["request.submitted", "request.expired"]);
         assert!(matches!(
-            services::audit::verify(&portal.db, None, None)
+            services::audit::verify(portal.db(), None, None)
                 .await
                 .unwrap(),
             Verification::Intact { entries: 2, .. }
@@ -323,7 +323,7 @@ both_databases!(verification_codes_are_keyed_and_short_lived, |engine| {
     let stored: String =
         sqlx::query_scalar("SELECT verification_code_hash FROM access_requests WHERE id = $1")
             .bind(&id)
-            .fetch_one(portal.db.pool())
+            .fetch_one(portal.db().pool())
             .await
             .unwrap();
     assert!(!stored.contains(&code));
@@ -345,7 +345,7 @@ both_databases!(verification_codes_are_keyed_and_short_lived, |engine| {
     sqlx::query("UPDATE access_requests SET created_at = created_at - $1 WHERE id = $2")
         .bind(31 * 60_000i64)
         .bind(&id)
-        .execute(portal.db.pool())
+        .execute(portal.db().pool())
         .await
         .unwrap();
     let refused = portal.verify_code(&id, &code, &actor()).await;
@@ -358,7 +358,7 @@ both_databases!(verification_codes_are_keyed_and_short_lived, |engine| {
     sqlx::query("UPDATE access_requests SET created_at = created_at + $1 WHERE id = $2")
         .bind(2 * 60_000i64)
         .bind(&id)
-        .execute(portal.db.pool())
+        .execute(portal.db().pool())
         .await
         .unwrap();
     portal.verify_code(&id, &code, &actor()).await.unwrap();

@@ -18,7 +18,7 @@ use sqlx::Row;
 async fn contractor_secret(t: &TestPortal, grant: &str) -> String {
     use salesforce::ExposeSecret;
     let consumer = output_of(t, grant, "consumer").await;
-    t.salesforce
+    t.salesforce()
         .consumer_credential(
             consumer["app_id"].as_str().unwrap(),
             consumer["consumer_id"].as_str().unwrap(),
@@ -38,7 +38,7 @@ async fn contractor_client(t: &TestPortal, grant: &str) -> salesforce::Client {
     let consumer = output_of(t, grant, "consumer").await;
     let app_id = consumer["app_id"].as_str().unwrap();
     let credential = t
-        .salesforce
+        .salesforce()
         .consumer_credential(
             app_id,
             consumer["consumer_id"].as_str().unwrap(),
@@ -52,7 +52,7 @@ async fn contractor_client(t: &TestPortal, grant: &str) -> salesforce::Client {
         "the recorded key is the app's"
     );
     let config = salesforce::ClientConfig::new(
-        t.salesforce.instance_url().clone(),
+        t.salesforce().instance_url().clone(),
         salesforce::PortalAuth::ClientCredentials {
             client_id: credential.key.unwrap(),
             client_secret: credential.secret.unwrap(),
@@ -336,7 +336,7 @@ test_kit::both_databases!(steps_run_again_after_a_crash_make_no_duplicates, |eng
     )
     .await;
     let field_id = salesforce::SalesforceId::parse(field[0]["Id"].as_str().unwrap()).unwrap();
-    t.salesforce
+    t.salesforce()
         .delete("FieldPermissions", &field_id)
         .await
         .unwrap();
@@ -468,7 +468,7 @@ async fn first_case_ids(t: &TestPortal, n: u32) -> Vec<String> {
         .limit(n)
         .build()
         .unwrap();
-    t.salesforce
+    t.salesforce()
         .query_all::<Value>(&soql)
         .await
         .unwrap()
@@ -836,7 +836,7 @@ test_kit::both_databases!(a_grant_widened_by_hand_fails_the_proof, |engine| {
         Cond::eq("Name", names.permission_set.as_str()),
     )
     .await;
-    t.salesforce
+    t.salesforce()
         .create(
             "FieldPermissions",
             &serde_json::json!({
@@ -1027,7 +1027,7 @@ async fn org_snapshot(t: &TestPortal) -> Vec<(String, Vec<String>)> {
     async fn ids(t: &TestPortal, object: &str, fields: &[&str]) -> Vec<String> {
         let soql = Soql::select(fields).from(object).build().unwrap();
         let mut rows: Vec<String> = t
-            .salesforce
+            .salesforce()
             .query_all::<Value>(&soql)
             .await
             .unwrap()
@@ -1051,13 +1051,13 @@ async fn org_snapshot(t: &TestPortal) -> Vec<(String, Vec<String>)> {
         .into_iter()
         .collect();
     let org_url = t
-        .salesforce
+        .salesforce()
         .instance_url()
         .as_str()
         .trim_end_matches('/')
         .to_string();
     let apps: Value = t
-        .salesforce
+        .salesforce()
         .http()
         .reqwest()
         .get(format!("{org_url}/__sandbox/apps"))

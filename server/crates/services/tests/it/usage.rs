@@ -325,7 +325,7 @@ test_kit::both_databases!(
         let created: i64 = {
             // The broken file's CreatedDate, as the org lists it.
             let files = t
-                .salesforce
+                .salesforce()
                 .event_log_files(&salesforce::eventlog::EventLogQuery {
                     event_type: "ApiTotalUsage".into(),
                     interval: None,
