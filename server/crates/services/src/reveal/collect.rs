@@ -10,8 +10,8 @@ use super::link::{
     CodeKind, LINK_COLUMNS, Link, code_hash, count_wrong_code, lock_link, wrong_code_error,
 };
 use super::{
-    CLAIM_MS, CODE_TTL_MS, LinkState, LinkView, MAX_ATTEMPTS, MAX_CODES, Report, RevealError,
-    Revealed, from_salesforce, mask_email,
+    CLAIM_MS, LinkState, LinkView, MAX_ATTEMPTS, MAX_CODES, Report, RevealError, Revealed,
+    from_salesforce, mask_email,
 };
 use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Outcome, Target};
@@ -120,32 +120,17 @@ impl Portal {
         if link.codes_sent >= MAX_CODES {
             return Err(RevealError::TooManyCodes);
         }
-        let code = tokens::new_code();
-        sqlx::query(
-            "UPDATE reveal_links SET code_hash = $1, code_expires_at = $2, codes_sent = codes_sent + 1, \
-             updated_at = $3 WHERE id = $4",
-        )
-        .bind(code_hash(&self.code_key, &link.id, &code))
-        .bind(now + CODE_TTL_MS)
-        .bind(now)
-        .bind(&link.id)
-        .execute(&mut *tx.tx)
-        .await?;
-        self.mail
-            .queue(
-                &mut tx.tx,
-                &Mail {
-                    to: link.contact_email.clone(),
-                    subject: format!("Your code to reveal {}'s API credential", link.company),
-                    body: format!(
-                        "Hello,\n\nYour one-time code is {code}\n\nEnter it on the reveal page within \
-                         10 minutes. If you did not ask for it, ignore this email: nothing is \
-                         revealed without the code.\n"
-                    ),
-                },
-            )
-            .await?;
-        audit::record(&mut tx.tx, actor, AuditAction::RevealCodeSent, Target::Grant, &link.grant_id, json!({ "link": link.id, "sent_to": link.contact_email, "code_number": link.codes_sent + 1 }))
+        self.issue_code(&mut tx.tx, &link, CodeKind::Reveal, actor, now, |code| {
+            Mail {
+                to: link.contact_email.clone(),
+                subject: format!("Your code to reveal {}'s API credential", link.company),
+                body: format!(
+                    "Hello,\n\nYour one-time code is {code}\n\nEnter it on the reveal page within \
+                 10 minutes. If you did not ask for it, ignore this email: nothing is \
+                 revealed without the code.\n"
+                ),
+            }
+        })
         .await?;
         tx.commit().await?;
         self.mail.wake();

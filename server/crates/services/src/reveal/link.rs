@@ -148,6 +148,56 @@ pub(super) async fn count_wrong_code(
     Ok(attempts)
 }
 
+impl crate::Portal {
+    /// Issues a new `kind` code for `link` inside `tx` (the previous one stops working): stores
+    /// its keyed hash and expiry, counts it, queues `mail(code)` and audits the sending.
+    pub(super) async fn issue_code(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        link: &Link,
+        kind: CodeKind,
+        actor: &Actor,
+        now: i64,
+        mail: impl FnOnce(&str) -> Mail,
+    ) -> Result<(), sqlx::Error> {
+        let code = tokens::new_code();
+        let (hash, update, number, action) = match kind {
+            CodeKind::Reveal => (
+                code_hash(&self.code_key, &link.id, &code),
+                "UPDATE reveal_links SET code_hash = $1, code_expires_at = $2, \
+                 codes_sent = codes_sent + 1, updated_at = $3 WHERE id = $4",
+                link.codes_sent + 1,
+                AuditAction::RevealCodeSent,
+            ),
+            CodeKind::Report => (
+                report_code_hash(&self.code_key, &link.id, &code),
+                "UPDATE reveal_links SET disown_code_hash = $1, disown_code_expires_at = $2, \
+                 disown_codes_sent = disown_codes_sent + 1, updated_at = $3 WHERE id = $4",
+                link.disown_codes_sent + 1,
+                AuditAction::RevealDisownCodeSent,
+            ),
+        };
+        sqlx::query(update)
+            .bind(hash)
+            .bind(now + super::CODE_TTL_MS)
+            .bind(now)
+            .bind(&link.id)
+            .execute(&mut **tx)
+            .await?;
+        self.mail.queue(tx, &mail(&code)).await?;
+        audit::record(
+            tx,
+            actor,
+            action,
+            Target::Grant,
+            &link.grant_id,
+            json!({ "link": link.id, "sent_to": link.contact_email, "code_number": number }),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
 /// What the contractor is told after a wrong code that leaves `left` attempts.
 pub(super) fn wrong_code_error(left: i64) -> RevealError {
     RevealError::WrongCode(format!(

@@ -9,10 +9,7 @@ use sqlx::{Any, Transaction};
 use super::link::{
     CodeKind, count_wrong_code, issue_link, lock_link, report_code_hash, wrong_code_error,
 };
-use super::{
-    CODE_TTL_MS, CredentialStatus, MAX_ATTEMPTS, MAX_CODES, RevealError, from_salesforce,
-    mask_email,
-};
+use super::{CredentialStatus, MAX_ATTEMPTS, MAX_CODES, RevealError, from_salesforce, mask_email};
 use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Outcome, Target};
 use crate::clock::rfc3339;
@@ -134,38 +131,21 @@ impl Portal {
         if link.disown_codes_sent >= MAX_CODES {
             return Err(RevealError::TooManyCodes);
         }
-        report_rate_limit(&mut tx.tx, self.clock().now_ms(), actor).await?;
-        let code = tokens::new_code();
-        sqlx::query(
-            "UPDATE reveal_links SET disown_code_hash = $1, disown_code_expires_at = $2, \
-             disown_codes_sent = disown_codes_sent + 1, updated_at = $3 WHERE id = $4",
-        )
-        .bind(report_code_hash(&self.code_key, &link.id, &code))
-        .bind(now + CODE_TTL_MS)
-        .bind(now)
-        .bind(&link.id)
-        .execute(&mut *tx.tx)
-        .await?;
-        self.mail
-            .queue(
-                &mut tx.tx,
-                &Mail {
-                    to: link.contact_email.clone(),
-                    subject: format!(
-                        "Your code to report a reveal of {}'s API credential",
-                        link.company
-                    ),
-                    body: format!(
-                        "Hello,\n\nYour one-time code is {code}\n\nSomeone asked, on the reveal page, to \
-                         report that {}'s API credential was revealed by someone else. Enter the code \
-                         there within 10 minutes to report it: Acme's admins are alerted and the \
-                         secret is changed at once. If you did not ask for it, ignore this email.\n",
-                        link.company
-                    ),
-                },
-            )
-            .await?;
-        audit::record(&mut tx.tx, actor, AuditAction::RevealDisownCodeSent, Target::Grant, &link.grant_id, json!({ "link": link.id, "sent_to": link.contact_email, "code_number": link.disown_codes_sent + 1 }))
+        report_rate_limit(&mut tx.tx, now, actor).await?;
+        self.issue_code(&mut tx.tx, &link, CodeKind::Report, actor, now, |code| Mail {
+            to: link.contact_email.clone(),
+            subject: format!(
+                "Your code to report a reveal of {}'s API credential",
+                link.company
+            ),
+            body: format!(
+                "Hello,\n\nYour one-time code is {code}\n\nSomeone asked, on the reveal page, to \
+                 report that {}'s API credential was revealed by someone else. Enter the code \
+                 there within 10 minutes to report it: Acme's admins are alerted and the \
+                 secret is changed at once. If you did not ask for it, ignore this email.\n",
+                link.company
+            ),
+        })
         .await?;
         tx.commit().await?;
         self.mail.wake();
@@ -204,7 +184,7 @@ impl Portal {
             if link.disown_code_expires_at.unwrap_or(0) <= now {
                 return Err(RevealError::CodeExpired);
             }
-            report_rate_limit(&mut tx.tx, self.clock().now_ms(), actor).await?;
+            report_rate_limit(&mut tx.tx, now, actor).await?;
             if !tokens::constant_time_eq(
                 &report_code_hash(&self.code_key, &link.id, code),
                 expected,
