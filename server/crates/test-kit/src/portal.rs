@@ -342,27 +342,38 @@ pub async fn approved_grant_with(
     scope: Scope,
     ip_ranges: &str,
 ) -> String {
-    let id = submit_verified(t, company, "ops@vendor.example", scope.clone()).await;
-    let (alice, actor) = approver("alice@acme.example");
-    let outcome = t
-        .approve(
-            &id,
-            &alice,
-            ApprovalInput {
-                scope,
-                budget: Budget::default_for(500),
-                end_date: future_date(30),
-                ip_ranges: ip_ranges.into(),
-                reason: "Needed for the triage project.".into(),
-            },
-            &actor,
-        )
+    match approve_as_asked(t, company, scope, ip_ranges)
         .await
-        .unwrap();
-    match outcome {
+        .unwrap()
+    {
         DecisionOutcome::Approved { grant_id, .. } => grant_id,
         other => panic!("expected an approval, got {other:?}"),
     }
+}
+
+/// A verified request from `company` for `scope`, which an approver approves as asked with
+/// these IP ranges; returns what the decision came to (the approval may be refused).
+pub async fn approve_as_asked(
+    t: &TestPortal,
+    company: &str,
+    scope: Scope,
+    ip_ranges: &str,
+) -> Result<DecisionOutcome, services::decisions::DecisionError> {
+    let id = submit_verified(t, company, "ops@vendor.example", scope.clone()).await;
+    let (alice, actor) = approver("alice@acme.example");
+    t.approve(
+        &id,
+        &alice,
+        ApprovalInput {
+            scope,
+            budget: Budget::default_for(500),
+            end_date: future_date(30),
+            ip_ranges: ip_ranges.into(),
+            reason: "Needed for the triage project.".into(),
+        },
+        &actor,
+    )
+    .await
 }
 
 /// A provisioning worker over the portal's database and org connection, polling deploys

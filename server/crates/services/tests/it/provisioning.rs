@@ -1584,6 +1584,21 @@ test_kit::both_databases!(
     }
 );
 
+/// Approving `company`'s request for `scope` as asked is refused for its record
+/// visibility; returns what the refusal says about it.
+async fn visibility_refusal(t: &TestPortal, company: &str, scope: Scope) -> String {
+    let outcome = approve_as_asked(t, company, scope, "").await;
+    let Err(services::decisions::DecisionError::Invalid(errors)) = outcome else {
+        panic!("expected the approval to be refused, got {outcome:?}");
+    };
+    errors
+        .0
+        .iter()
+        .find(|e| e.field == "visibility")
+        .map(|e| e.message.clone())
+        .unwrap_or_else(|| panic!("no visibility error in {errors:?}"))
+}
+
 /// Sets the org's org-wide defaults through the sandbox org's control API.
 async fn set_org_wide_defaults(t: &TestPortal, defaults: Value) {
     t.org_settings(serde_json::json!({ "orgWideDefaults": defaults }))
@@ -1712,31 +1727,7 @@ test_kit::both_databases!(
             view_all: false,
             modify_all: false,
         });
-        let id = submit_verified(&t, "Refuseco", "ops@vendor.example", scope.clone()).await;
-        let (alice, actor) = approver("alice@acme.example");
-        let outcome = t
-            .approve(
-                &id,
-                &alice,
-                ApprovalInput {
-                    scope,
-                    budget: Budget::default_for(500),
-                    end_date: future_date(30),
-                    ip_ranges: String::new(),
-                    reason: "Needed for the triage project.".into(),
-                },
-                &actor,
-            )
-            .await;
-        let Err(services::decisions::DecisionError::Invalid(errors)) = outcome else {
-            panic!("expected the approval to be refused, got {outcome:?}");
-        };
-        let message = errors
-            .0
-            .iter()
-            .find(|e| e.field == "visibility")
-            .map(|e| e.message.clone())
-            .unwrap_or_else(|| panic!("no visibility error in {errors:?}"));
+        let message = visibility_refusal(&t, "Refuseco", scope).await;
         assert!(
             message.contains("Contact") && message.contains("Controlled by Parent"),
             "{message}"
@@ -1782,31 +1773,7 @@ test_kit::both_databases!(
         let project = first_project(&t).await;
         set_org_wide_defaults(&t, serde_json::json!({ "Project__c": "Read" })).await;
         let scope = project_scope(vec![project]);
-        let id = submit_verified(&t, "Customco", "ops@vendor.example", scope.clone()).await;
-        let (alice, actor) = approver("alice@acme.example");
-        let outcome = t
-            .approve(
-                &id,
-                &alice,
-                ApprovalInput {
-                    scope,
-                    budget: Budget::default_for(500),
-                    end_date: future_date(30),
-                    ip_ranges: String::new(),
-                    reason: "Needed for the project sync.".into(),
-                },
-                &actor,
-            )
-            .await;
-        let Err(services::decisions::DecisionError::Invalid(errors)) = outcome else {
-            panic!("expected the approval to be refused, got {outcome:?}");
-        };
-        let message = errors
-            .0
-            .iter()
-            .find(|e| e.field == "visibility")
-            .map(|e| e.message.clone())
-            .unwrap_or_else(|| panic!("no visibility error in {errors:?}"));
+        let message = visibility_refusal(&t, "Customco", scope).await;
         assert!(
             message.contains("Project__c") && message.contains("Public Read Only"),
             "{message}"
