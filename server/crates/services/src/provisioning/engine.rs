@@ -556,10 +556,18 @@ impl Engine {
         }
         let stopped = matches!(ran, Ran::Failed { .. });
         let mut link_sent = false;
+        if stopped {
+            stop(
+                &mut tx.tx,
+                direction,
+                &grant_id,
+                step,
+                error.as_deref(),
+                now,
+            )
+            .await?;
+        }
         if leased.undo {
-            if stopped {
-                stop_cancelling(&mut tx.tx, &grant_id, step, error.as_deref(), now).await?;
-            }
             if state == BACKWARD.done && step == Step::Consumer {
                 eca::record_consumer(&mut tx.tx, &grant_id, None).await?;
             }
@@ -571,9 +579,6 @@ impl Engine {
             // A grant cancelled while this step ran stays cancelling.
             if state == FORWARD.done && step == super::LAST_STEP {
                 link_sent = became_ready(&mut tx.tx, &grant_id, now).await?;
-            }
-            if stopped {
-                needs_attention(&mut tx.tx, &grant_id, step, error.as_deref(), now).await?;
             }
         }
         audit_outcome_of(
@@ -631,52 +636,38 @@ async fn became_ready(
     Ok(became == 1)
 }
 
-/// A step failed for good: the run stops and the grant needs an admin.
-async fn needs_attention(
+/// A step failed for good in `direction`: the run (or the cancel) stops and the grant needs
+/// an admin, unless it has left the direction's states meanwhile (a grant cancelled while
+/// its step ran stays cancelling).
+async fn stop(
     tx: &mut Transaction<'static, Any>,
+    direction: &Direction,
     grant_id: &str,
     step: Step,
     error: Option<&str>,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE grants SET state = $4, attention = $1, updated_at = $2 \
-         WHERE id = $3 AND state IN ($5, $6)",
-    )
-    .bind(format!("{}: {}", step.label(), error.unwrap_or_default()))
-    .bind(now)
-    .bind(grant_id)
-    .bind(GrantState::NeedsAttention.as_str())
-    .bind(GrantState::Approved.as_str())
-    .bind(GrantState::Provisioning.as_str())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// An undo failed for good: the cancel stops and the grant needs an admin.
-async fn stop_cancelling(
-    tx: &mut Transaction<'static, Any>,
-    grant_id: &str,
-    step: Step,
-    error: Option<&str>,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE grants SET state = $4, attention = $1, updated_at = $2 \
-         WHERE id = $3 AND state = $5",
-    )
-    .bind(format!(
-        "Cancelling stopped at \"{}\": {} Fix it in the org, then cancel again.",
-        step.label(),
-        error.unwrap_or_default()
-    ))
-    .bind(now)
-    .bind(grant_id)
-    .bind(GrantState::NeedsAttention.as_str())
-    .bind(GrantState::Cancelling.as_str())
-    .execute(&mut **tx)
-    .await?;
+    let error = error.unwrap_or_default();
+    let attention = match direction.order {
+        Order::Forward => format!("{}: {error}", step.label()),
+        Order::Backward => format!(
+            "Cancelling stopped at \"{}\": {error} Fix it in the org, then cancel again.",
+            step.label()
+        ),
+    };
+    let mut query = QueryBuilder::new("UPDATE grants SET state = ");
+    query
+        .push_bind(GrantState::NeedsAttention.as_str())
+        .push(", attention = ")
+        .push_bind(attention)
+        .push(", updated_at = ")
+        .push_bind(now)
+        .push(" WHERE id = ")
+        .push_bind(grant_id)
+        .push(" AND state IN (")
+        .push_binds(direction.grants.iter().map(|g| g.as_str()))
+        .push(")");
+    query.build().execute(&mut **tx).await?;
     Ok(())
 }
 
