@@ -28,6 +28,7 @@ use crate::pages::{
     not_found::NotFound,
     org::OrgPage,
     outbox::OutboxPage,
+    renewal::AdminExtension,
     request::RequestAccess,
     reveal::Reveal,
     status::Status,
@@ -72,6 +73,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("request") view=RequestAccess />
                     <Route path=StaticSegment("admin") view=AdminDashboard />
                     <Route path=(StaticSegment("admin"), StaticSegment("requests"), ParamSegment("id")) view=AdminRequest />
+                    <Route path=(StaticSegment("admin"), StaticSegment("extensions"), ParamSegment("id")) view=AdminExtension />
                     <Route path=(StaticSegment("admin"), StaticSegment("usage")) view=UsagePage />
                     <Route path=(StaticSegment("admin"), StaticSegment("catalog")) view=CatalogPage />
                     <Route path=(StaticSegment("admin"), StaticSegment("settings")) view=SettingsPage />

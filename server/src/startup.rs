@@ -415,6 +415,7 @@ fn register_jobs(
         });
     }
     runner.add(jobs::SealedSecretSweeper(portal.clone()));
+    runner.add(jobs::RenewalReminders(portal.clone()));
     runner.workers(config.provisioning_workers, || jobs::ProvisioningWorker {
         engine: portal.provisioning_engine(),
         db: portal.db().clone(),

@@ -105,6 +105,7 @@ mod domain {
     use services::catalog::CatalogError;
     use services::decisions::DecisionError;
     use services::provisioning::{CancelError, RetryError};
+    use services::renewal::ExtensionError;
     use services::requests::IntakeError;
     use services::reveal::RevealError;
     use services::settings::SettingsError;
@@ -136,6 +137,29 @@ mod domain {
                 DecisionError::Database(e) => ApiError::internal(e),
                 other => ApiError::new(409, other.to_string()),
             }
+        }
+    }
+
+    impl From<ExtensionError> for ApiError {
+        fn from(e: ExtensionError) -> Self {
+            match e {
+                ExtensionError::Invalid(errors) => ApiError::invalid(errors),
+                ExtensionError::NotFound => {
+                    ApiError::new(404, "There is no such request for more time.")
+                }
+                ExtensionError::Database(e) => ApiError::internal(e),
+                ExtensionError::OwnAccess => ApiError::new(403, sentence(&e.to_string())),
+                other => ApiError::new(409, sentence(&other.to_string())),
+            }
+        }
+    }
+
+    /// A domain message as the page shows it: capitalised, with a full stop.
+    fn sentence(message: &str) -> String {
+        let mut chars = message.chars();
+        match chars.next() {
+            Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+            None => String::new(),
         }
     }
 

@@ -187,8 +187,10 @@ fn QueueTable(page: QueuePage) -> impl IntoView {
         rows,
         counts,
         next_cursor,
+        extensions,
     } = page;
     view! {
+        <super::renewal::ExtensionQueue rows=extensions />
         <ul class="counts" aria-label="Requests by state">
             {counts.into_iter().map(|(state, n)| view! {
                 <li><a href=format!("/admin?state={}", state.as_str())>{format!("{}: {n}", state.label())}</a></li>

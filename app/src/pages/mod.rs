@@ -11,6 +11,7 @@ pub mod manage;
 pub mod not_found;
 pub mod org;
 pub mod outbox;
+pub mod renewal;
 pub mod request;
 pub mod reveal;
 pub mod scope_picker;

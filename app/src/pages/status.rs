@@ -5,6 +5,7 @@ use leptos_meta::{Meta, Title};
 use leptos_router::hooks::use_params_map;
 
 use crate::api::intake::request_status;
+use crate::pages::renewal::MoreTime;
 
 #[component]
 pub fn Status() -> impl IntoView {
@@ -40,5 +41,6 @@ pub fn Status() -> impl IntoView {
                 Err(e) => view! { <h1>"Your request"</h1><p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
             })}
         </Suspense>
+        <MoreTime token=Signal::derive(token) />
     }
 }

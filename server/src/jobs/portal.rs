@@ -235,3 +235,42 @@ impl Job for ProvisioningWorker {
         Ok(Ran::More(format!("{ran:?}")))
     }
 }
+
+/// Renewal, every 10 minutes: mails the reminders of grants' end dates that are due (14, 3
+/// and 1 days before, each once however many instances run) and applies approved
+/// extensions Salesforce has not taken yet.
+pub struct RenewalReminders(pub services::Portal);
+
+impl Job for RenewalReminders {
+    const NAME: &'static str = "renewal_reminders";
+    fn interval(&self) -> Duration {
+        Duration::from_secs(10 * 60)
+    }
+    fn first_run_after(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        let applied = self
+            .0
+            .apply_approved_extensions()
+            .await
+            .map_err(|e| JobError::new("could not apply approved extensions", e))?;
+        let run = self
+            .0
+            .send_renewal_reminders()
+            .await
+            .map_err(|e| JobError::new("could not send renewal reminders", e))?;
+        if applied == 0 && run.sent.is_empty() {
+            return Ok(Ran::Idle);
+        }
+        tracing::info!(
+            reminders = run.sent.len(),
+            extensions_applied = applied,
+            "renewal"
+        );
+        Ok(Ran::Did(format!(
+            "sent {} reminders, applied {applied} extensions",
+            run.sent.len()
+        )))
+    }
+}

@@ -28,7 +28,7 @@ const SERVICE_LAYERS: &[&[&str]] = &[
     &["reveal"],
     &["provisioning"],
     &["decisions", "usage"],
-    &["catalog", "doctor", "evidence"],
+    &["catalog", "doctor", "evidence", "renewal"],
     &["review"],
 ];
 

@@ -25,6 +25,7 @@ pub mod names;
 pub mod org_failure;
 pub mod outbox;
 pub mod provisioning;
+pub mod renewal;
 pub mod requests;
 pub mod reveal;
 pub mod review;

@@ -46,6 +46,7 @@ impl Portal {
                 .collect(),
             counts: view.counts,
             next_cursor: view.next_cursor,
+            extensions: self.extension_queue().await?,
         })
     }
 

@@ -23,6 +23,15 @@ vocabulary! {
         GrantSuspended = "grant.suspended", "Grant suspended";
         GrantFrozen = "grant.frozen", "Integration user frozen";
         GrantUnfrozen = "grant.unfrozen", "Suspension lifted";
+        GrantRenewalReminderSent = "grant.renewal_reminder_sent", "Reminder of the end date sent";
+        GrantExtensionRequested = "grant.extension_requested", "More time asked for";
+        GrantExtensionApprovalRecorded = "grant.extension_approval_recorded", "Extension approval recorded";
+        GrantExtensionApproved = "grant.extension_approved", "Extension approved";
+        GrantExtensionRefused = "grant.extension_refused", "Extension refused";
+        /// The approved end date set in Salesforce (the assignments' ExpirationDate) and on
+        /// the grant.
+        GrantExtended = "grant.extended", "End date moved";
+        GrantExtensionApplyFailed = "grant.extension_apply_failed", "Salesforce did not take the new end date";
 
         ProvisioningStepStarted = "provisioning.step_started", "Provisioning step started";
         ProvisioningStepSucceeded = "provisioning.step_succeeded", "Provisioning step succeeded";

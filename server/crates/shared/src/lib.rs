@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod fields;
 pub mod grant;
 pub mod org;
+pub mod renewal;
 pub mod request;
 pub mod reveal;
 pub mod review;

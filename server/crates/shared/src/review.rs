@@ -35,6 +35,9 @@ pub struct QueuePage {
     pub rows: Vec<QueueRow>,
     pub counts: Vec<(RequestState, i64)>,
     pub next_cursor: Option<String>,
+    /// Requests for more time waiting for approvers (all of them, oldest first; the
+    /// filters are the requests').
+    pub extensions: Vec<crate::renewal::ExtensionQueueRow>,
 }
 
 /// A decision as the request page lists it.

@@ -305,7 +305,7 @@ fn validate_approval(
     }
 }
 
-fn reason(raw: &str) -> Result<String, String> {
+pub(crate) fn reason(raw: &str) -> Result<String, String> {
     if raw.trim().is_empty() {
         return Err("Give a reason for the decision.".into());
     }
@@ -313,7 +313,7 @@ fn reason(raw: &str) -> Result<String, String> {
 }
 
 /// The name decisions are recorded under: one per person, whatever the case they typed.
-fn approver_key(approver: &SignedInUser) -> Result<String, DecisionError> {
+pub(crate) fn approver_key(approver: &SignedInUser) -> Result<String, DecisionError> {
     let key = approver.username.trim().to_ascii_lowercase();
     if key.is_empty() {
         let mut errors = FieldErrors::default();
@@ -851,7 +851,7 @@ impl Portal {
 
 /// How internal notes name an approver: their name and the username decisions are
 /// recorded under.
-fn approver_display(approver: &SignedInUser, key: &str) -> String {
+pub(crate) fn approver_display(approver: &SignedInUser, key: &str) -> String {
     if approver.name.trim().is_empty() {
         key.to_string()
     } else {

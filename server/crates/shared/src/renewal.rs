@@ -1,0 +1,126 @@
+//! Renewal as the pages see it: a contractor's request for more time ("Ask for more time"
+//! on the status page) and the approvers' view of it (the queue and the extension's page).
+
+use serde::{Deserialize, Serialize};
+
+use crate::grant::GrantState;
+
+/// Where an extension request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtensionState {
+    /// Waiting for approvers.
+    Pending,
+    /// Approved: the new end date is (or is being) set in Salesforce and on the grant.
+    Approved,
+    /// Refused: access ends on the old date.
+    Refused,
+}
+
+impl ExtensionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Refused => "refused",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "pending" => Self::Pending,
+            "approved" => Self::Approved,
+            "refused" => Self::Refused,
+            _ => return None,
+        })
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Pending => "waiting for approvers",
+            Self::Approved => "approved",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// A request for more time as its contractor sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionSummary {
+    pub state: ExtensionState,
+    pub current_end_date: String,
+    pub new_end_date: String,
+    pub reason: String,
+    /// RFC 3339.
+    pub asked_at: String,
+    /// Approved, but Salesforce has not taken the new date yet (it is tried again).
+    pub waiting_for_salesforce: bool,
+}
+
+/// The renewal part of the contractor's status page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewalView {
+    /// The grant's state (None before the request became a grant).
+    pub grant_state: Option<GrantState>,
+    /// The grant's end date (the last day of access).
+    pub end_date: Option<String>,
+    /// Whether the form "Ask for more time" is offered (a ready, active or suspended grant
+    /// with no request for more time waiting).
+    pub can_ask: bool,
+    /// The earliest and latest new end date the form accepts (`YYYY-MM-DD`).
+    pub min_new_end_date: String,
+    pub max_new_end_date: String,
+    /// The requests for more time, newest first.
+    pub extensions: Vec<ExtensionSummary>,
+}
+
+/// One extension waiting in the approvers' queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionQueueRow {
+    pub id: String,
+    pub company: String,
+    pub contact_email: String,
+    pub current_end_date: String,
+    pub new_end_date: String,
+    pub approvals: i64,
+    pub approvals_required: i64,
+    /// RFC 3339.
+    pub asked_at: String,
+}
+
+/// One approver's decision on an extension.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionDecisionRow {
+    pub approver: String,
+    /// `approved` or `refused`.
+    pub decision: String,
+    pub reason: String,
+    /// RFC 3339.
+    pub at: String,
+}
+
+/// An extension's page for approvers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionView {
+    pub id: String,
+    pub grant_id: String,
+    pub request_id: String,
+    pub company: String,
+    pub contact_email: String,
+    pub grant_state: GrantState,
+    pub state: ExtensionState,
+    pub current_end_date: String,
+    pub new_end_date: String,
+    pub reason: String,
+    /// RFC 3339.
+    pub asked_at: String,
+    /// The access the grant gives, unchanged by an extension (`Case: read`, …).
+    pub access: Vec<String>,
+    pub approvals: i64,
+    pub approvals_required: i64,
+    pub decisions: Vec<ExtensionDecisionRow>,
+    /// Approved but not yet taken by Salesforce: the last error.
+    pub apply_error: Option<String>,
+    /// Whether the viewer may decide it now (pending, not decided by them, not their own).
+    pub can_decide: bool,
+}
