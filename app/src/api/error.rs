@@ -148,7 +148,7 @@ mod domain {
                     ApiError::new(404, "There is no such request for more time.")
                 }
                 ExtensionError::Database(e) => ApiError::internal(e),
-                ExtensionError::OwnAccess => ApiError::new(403, sentence(&e.to_string())),
+                own @ ExtensionError::OwnAccess => ApiError::new(403, sentence(&own.to_string())),
                 other => ApiError::new(409, sentence(&other.to_string())),
             }
         }

@@ -8,7 +8,6 @@
 //! Above `decisions` (it uses the decision's rules: one decision per approver, the reason)
 //! and `provisioning` (it reads the assignment step's output for the assignments' ids).
 
-use serde_json::json;
 use shared::GrantState;
 use shared::request::RequestState;
 use sqlx::{Any, Transaction};
@@ -140,11 +139,4 @@ pub(crate) async fn history(
     visible: bool,
 ) -> Result<(), sqlx::Error> {
     crate::requests::add_event(tx, now, request_id, kind, message, visible).await
-}
-
-pub(crate) fn details_of(grant: &GrantRow) -> serde_json::Value {
-    json!({
-        "request_id": grant.request_id,
-        "company": grant.company,
-    })
 }

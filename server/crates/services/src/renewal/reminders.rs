@@ -87,15 +87,14 @@ impl Portal {
     /// Sends the reminders that are due (see the module's documentation), each once.
     pub async fn send_renewal_reminders(&self) -> Result<ReminderRun, sqlx::Error> {
         let today = self.clock().today();
-        let states: Vec<&str> = RENEWABLE.iter().map(|s| s.as_str()).collect();
         let grants: Vec<GrantRow> = sqlx::query_as(
             "SELECT g.id, g.request_id, g.state, g.company, g.contact_email, g.scope, g.end_date, \
              r.approvals_required FROM grants g JOIN access_requests r ON r.id = g.request_id \
              WHERE g.state IN ($1, $2, $3) ORDER BY g.end_date, g.id",
         )
-        .bind(states.first().copied().unwrap_or_default())
-        .bind(states.get(1).copied().unwrap_or_default())
-        .bind(states.get(2).copied().unwrap_or_default())
+        .bind(RENEWABLE[0].as_str())
+        .bind(RENEWABLE[1].as_str())
+        .bind(RENEWABLE[2].as_str())
         .fetch_all(self.db.pool())
         .await?;
         let mut run = ReminderRun::default();
