@@ -16,4 +16,5 @@ mod decisions;
 mod intake;
 mod provisioning;
 mod queue;
+mod teardown;
 mod usage;
