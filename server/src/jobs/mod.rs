@@ -14,7 +14,7 @@ mod portal;
 mod runner;
 
 pub use portal::{
-    AuditAnchoring, MailSender, ProvisioningWorker, RenewalReminders, RequestExpiry,
+    AuditAnchoring, GrantExpiry, MailSender, ProvisioningWorker, RenewalReminders, RequestExpiry,
     SealedSecretSweeper, SessionCleanup, UsageCollector, WebhookSender,
 };
 pub use runner::Runner;

@@ -23,6 +23,7 @@ vocabulary! {
         GrantSuspended = "grant.suspended", "Grant suspended";
         GrantFrozen = "grant.frozen", "Integration user frozen";
         GrantUnfrozen = "grant.unfrozen", "Suspension lifted";
+<<<<<<< HEAD
         GrantRenewalReminderSent = "grant.renewal_reminder_sent", "Reminder of the end date sent";
         GrantExtensionRequested = "grant.extension_requested", "More time asked for";
         GrantExtensionApprovalRecorded = "grant.extension_approval_recorded", "Extension approval recorded";
@@ -32,6 +33,16 @@ vocabulary! {
         /// the grant.
         GrantExtended = "grant.extended", "End date moved";
         GrantExtensionApplyFailed = "grant.extension_apply_failed", "Salesforce did not take the new end date";
+=======
+        /// An approver or owner revoked the grant (with the reason): the teardown starts.
+        GrantRevokeRequested = "grant.revoke_requested", "Access revoked (teardown started)";
+        /// The grant passed its end date: the teardown starts.
+        GrantExpiryStarted = "grant.expiry_started", "End date passed (teardown started)";
+        GrantRevoked = "grant.revoked", "Access revoked and torn down";
+        GrantExpired = "grant.expired", "Access expired and torn down";
+        /// After a teardown, the contractor's credential was tried and refused.
+        GrantCredentialDead = "grant.credential_dead", "Credential checked: refused";
+>>>>>>> teardown
 
         ProvisioningStepStarted = "provisioning.step_started", "Provisioning step started";
         ProvisioningStepSucceeded = "provisioning.step_succeeded", "Provisioning step succeeded";
@@ -69,6 +80,11 @@ vocabulary! {
         SecretSealedDestroyed = "secret.sealed_destroyed", "Uncollected secret destroyed";
 
         SettingsChanged = "settings.changed", "Settings changed";
+
+        TeardownStepStarted = "teardown.step_started", "Teardown step started";
+        TeardownStepDone = "teardown.step_done", "Teardown step done";
+        TeardownStepRetry = "teardown.step_retry", "Teardown step to be retried";
+        TeardownStepFailed = "teardown.step_failed", "Teardown step failed";
 
         UsageLimitWarning = "usage.limit_warning", "API budget nearly used";
         UsageLimitExceeded = "usage.limit_exceeded", "API budget exceeded";
@@ -164,6 +180,7 @@ mod tests {
                 "role",
                 "secret",
                 "settings",
+                "teardown",
                 "usage"
             ]
         );

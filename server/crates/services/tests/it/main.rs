@@ -16,5 +16,9 @@ mod decisions;
 mod intake;
 mod provisioning;
 mod queue;
+<<<<<<< HEAD
 mod renewal;
+=======
+mod teardown;
+>>>>>>> teardown
 mod usage;
