@@ -16,9 +16,6 @@ mod decisions;
 mod intake;
 mod provisioning;
 mod queue;
-<<<<<<< HEAD
 mod renewal;
-=======
 mod teardown;
->>>>>>> teardown
 mod usage;
