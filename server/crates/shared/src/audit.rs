@@ -23,7 +23,6 @@ vocabulary! {
         GrantSuspended = "grant.suspended", "Grant suspended";
         GrantFrozen = "grant.frozen", "Integration user frozen";
         GrantUnfrozen = "grant.unfrozen", "Suspension lifted";
-<<<<<<< HEAD
         GrantRenewalReminderSent = "grant.renewal_reminder_sent", "Reminder of the end date sent";
         GrantExtensionRequested = "grant.extension_requested", "More time asked for";
         GrantExtensionApprovalRecorded = "grant.extension_approval_recorded", "Extension approval recorded";
@@ -33,7 +32,6 @@ vocabulary! {
         /// the grant.
         GrantExtended = "grant.extended", "End date moved";
         GrantExtensionApplyFailed = "grant.extension_apply_failed", "Salesforce did not take the new end date";
-=======
         /// An approver or owner revoked the grant (with the reason): the teardown starts.
         GrantRevokeRequested = "grant.revoke_requested", "Access revoked (teardown started)";
         /// The grant passed its end date: the teardown starts.
@@ -42,7 +40,6 @@ vocabulary! {
         GrantExpired = "grant.expired", "Access expired and torn down";
         /// After a teardown, the contractor's credential was tried and refused.
         GrantCredentialDead = "grant.credential_dead", "Credential checked: refused";
->>>>>>> teardown
 
         ProvisioningStepStarted = "provisioning.step_started", "Provisioning step started";
         ProvisioningStepSucceeded = "provisioning.step_succeeded", "Provisioning step succeeded";
