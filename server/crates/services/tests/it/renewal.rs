@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use salesforce::Cond;
-use services::clock::TestClock;
+use services::clock::{Clock, TestClock};
 use services::decisions::DecisionOutcome;
 use services::renewal::{ExtensionError, ExtensionInput, ExtensionOutcome};
 use services::{Mailer, Portal, PortalSettings};
@@ -246,29 +246,6 @@ test_kit::both_databases!(
     }
 );
 
-/// A client of the org with the grant's credential (client credentials), read from the
-/// org as the reveal would; every client makes its own token exchange on first use.
-async fn contractor_client(t: &TestPortal, grant: &str) -> salesforce::Client {
-    let consumer = output_of(t, grant, "consumer").await;
-    let credential = t
-        .salesforce()
-        .consumer_credential(
-            consumer["app_id"].as_str().unwrap(),
-            consumer["consumer_id"].as_str().unwrap(),
-            salesforce::connect::CredentialPart::KeyAndSecret,
-        )
-        .await
-        .unwrap();
-    let config = salesforce::ClientConfig::new(
-        t.salesforce().instance_url().clone(),
-        salesforce::PortalAuth::ClientCredentials {
-            client_id: credential.key.unwrap(),
-            client_secret: credential.secret.unwrap(),
-        },
-    );
-    salesforce::Client::new(config).unwrap()
-}
-
 /// Whether a fresh token exchange with the grant's credential succeeds and the token reads
 /// a case.
 async fn credential_works(t: &TestPortal, grant: &str) -> bool {
@@ -314,6 +291,15 @@ async fn expirations(t: &TestPortal, grant: &str) -> Vec<String> {
     out
 }
 
+/// Moves the portal's clock and the sandbox org's to a minute after access ends on
+/// `end_date` (the end of that day, UTC).
+async fn past_the_end(t: &TestPortal, clock: &TestClock, end_date: &str) {
+    let ends = services::provisioning::teardown::access_ends_at_ms(end_date).unwrap();
+    let offset = Duration::from_millis((ends - clock.now_ms()) as u64) + Duration::from_secs(60);
+    clock.advance(offset);
+    test_kit::sandbox::set_clock_offset(&reqwest::Client::new(), &t.org_url(), offset).await;
+}
+
 fn more_time(date: &str, reason: &str) -> ExtensionInput {
     ExtensionInput {
         new_end_date: date.into(),
@@ -341,7 +327,7 @@ test_kit::both_databases!(
         let Some(mut t) = portal_with_org(engine).await else {
             return;
         };
-        let _clock = with_test_clock(&mut t);
+        let clock = with_test_clock(&mut t);
         let alice = signed_in_approver(&t, "alice@acme.example").await;
         let grant = ready_grant(&t).await;
         let old_end = end_date_of(&t, &grant).await;
@@ -443,61 +429,92 @@ test_kit::both_databases!(
         }
         // No new user, app or secret: the same credential works, with a new token exchange.
         assert!(credential_works(&t, &grant).await);
+
+        // A minute past the old end, on the portal's clock and the org's: Salesforce keeps
+        // the assignments (their ExpirationDate moved), the expiry leaves the grant alone,
+        // and the same credential still gets a token.
+        past_the_end(&t, &clock, &old_end).await;
+        assert!(t.expire_ended_grants().await.unwrap().is_empty());
+        assert_eq!(grant_state(&t, &grant).await.0, "ready");
+        assert!(both_expire_on(&t, &grant, &new_end).await);
+        assert!(
+            credential_works(&t, &grant).await,
+            "the credential works after the old end date"
+        );
         assert_audit_intact(&t).await;
     }
 );
 
-test_kit::both_databases!(a_refused_extension_leaves_the_old_end_date, |engine| {
-    let Some(mut t) = portal_with_org(engine).await else {
-        return;
-    };
-    let _clock = with_test_clock(&mut t);
-    let alice = signed_in_approver(&t, "alice@acme.example").await;
-    let grant = ready_grant(&t).await;
-    let old_end = end_date_of(&t, &grant).await;
-    let token = link_token_for(&t, CONTACT, "/status/").await;
-    let extension = t
-        .ask_for_more_time(
-            &token,
-            more_time(&days_after(&old_end, 60), "More work."),
-            &contractor(),
-        )
-        .await
-        .unwrap();
-    let (_, actor) = approver("alice@acme.example");
-    assert_eq!(
-        t.refuse_extension(&extension, &alice, "The project ends as planned.", &actor)
+test_kit::both_databases!(
+    a_refused_extension_leaves_the_old_end_date_and_access_ends_on_it,
+    |engine| {
+        let Some(mut t) = portal_with_org(engine).await else {
+            return;
+        };
+        let clock = with_test_clock(&mut t);
+        let alice = signed_in_approver(&t, "alice@acme.example").await;
+        let grant = ready_grant(&t).await;
+        let old_end = end_date_of(&t, &grant).await;
+        let token = link_token_for(&t, CONTACT, "/status/").await;
+        let extension = t
+            .ask_for_more_time(
+                &token,
+                more_time(&days_after(&old_end, 60), "More work."),
+                &contractor(),
+            )
             .await
-            .unwrap(),
-        ExtensionOutcome::Refused
-    );
-    assert_eq!(end_date_of(&t, &grant).await, old_end);
-    assert!(both_expire_on(&t, &grant, &old_end).await);
-    assert!(matches!(
-        t.approve_extension(
-            &extension,
-            &signed_in_approver(&t, "bob@acme.example").await,
-            "Changed my mind.",
-            &actor
-        )
-        .await,
-        Err(ExtensionError::NotPending(_))
-    ));
-    let mails = services::mail::outbox(&t.db.db, Some(CONTACT), 50)
-        .await
-        .unwrap();
-    assert!(mails.iter().any(|m| m.subject.contains("was not approved")
-        && m.body.contains("The project ends as planned.")));
-    assert!(
-        audit_actions(&t, &grant)
+            .unwrap();
+        let (_, actor) = approver("alice@acme.example");
+        assert_eq!(
+            t.refuse_extension(&extension, &alice, "The project ends as planned.", &actor)
+                .await
+                .unwrap(),
+            ExtensionOutcome::Refused
+        );
+        assert_eq!(end_date_of(&t, &grant).await, old_end);
+        assert!(both_expire_on(&t, &grant, &old_end).await);
+        assert!(matches!(
+            t.approve_extension(
+                &extension,
+                &signed_in_approver(&t, "bob@acme.example").await,
+                "Changed my mind.",
+                &actor
+            )
+            .await,
+            Err(ExtensionError::NotPending(_))
+        ));
+        let mails = services::mail::outbox(&t.db.db, Some(CONTACT), 50)
             .await
-            .iter()
-            .any(|a| a == "grant.extension_refused")
-    );
-    // The contractor may ask again.
-    assert!(t.renewal_view(&token).await.unwrap().unwrap().can_ask);
-    assert_audit_intact(&t).await;
-});
+            .unwrap();
+        assert!(mails.iter().any(|m| m.subject.contains("was not approved")
+            && m.body.contains("The project ends as planned.")));
+        assert!(
+            audit_actions(&t, &grant)
+                .await
+                .iter()
+                .any(|a| a == "grant.extension_refused")
+        );
+        // The contractor may ask again.
+        assert!(t.renewal_view(&token).await.unwrap().unwrap().can_ask);
+        assert!(credential_works(&t, &grant).await);
+
+        // A minute past the old end, on the portal's clock and the org's: the org refuses the
+        // credential (ExpirationDate), and the expiry tears the grant down.
+        past_the_end(&t, &clock, &old_end).await;
+        assert!(
+            !credential_works(&t, &grant).await,
+            "access ends on the old date"
+        );
+        assert_eq!(t.expire_ended_grants().await.unwrap(), vec![grant.clone()]);
+        worker(&t)
+            .with_clock(clock.shared())
+            .run_until_idle()
+            .await
+            .unwrap();
+        assert_eq!(grant_state(&t, &grant).await.0, "expired");
+        assert_audit_intact(&t).await;
+    }
+);
 
 test_kit::both_databases!(
     an_extension_needs_two_people_and_never_its_own_contractor,
