@@ -21,6 +21,7 @@ mod portal;
 mod provisioning;
 mod real_org;
 mod record_sharing;
+mod renewal;
 mod reveal;
 mod salesforce;
 mod secret_leaks;
