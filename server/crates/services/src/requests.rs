@@ -596,7 +596,10 @@ impl Portal {
             return Ok(None);
         }
         let Some(row) = sqlx::query_as::<_, StatusRow>(
-            "SELECT id, company, contact_name, state, created_at, end_date, scope FROM access_requests WHERE status_token_hash = $1",
+            // The grant's end date once there is a grant (an extension moves it).
+            "SELECT id, company, contact_name, state, created_at, \
+             COALESCE((SELECT g.end_date FROM grants g WHERE g.request_id = access_requests.id), end_date) AS end_date, \
+             scope FROM access_requests WHERE status_token_hash = $1",
         )
         .bind(tokens::hash(token))
         .fetch_optional(self.db.pool())

@@ -406,6 +406,11 @@ test_kit::both_databases!(
         assert!(t.extension_queue().await.unwrap().is_empty());
         let status = t.renewal_view(&token).await.unwrap().unwrap();
         assert_eq!(status.end_date.as_deref(), Some(new_end.as_str()));
+        assert_eq!(
+            t.status(&token).await.unwrap().unwrap().end_date,
+            new_end,
+            "the status page's Access until"
+        );
         assert!(status.can_ask);
         let mails = services::mail::outbox(&t.db.db, Some(CONTACT), 50)
             .await
