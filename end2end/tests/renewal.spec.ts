@@ -1,4 +1,5 @@
 import { test, expect, waitForHydration } from "./fixtures";
+import { checkPage } from "./a11y";
 import { buyIntegrationLicences, daysFromNow, people, readMail, signIn, statusLink, submitAndVerify, unique } from "./flows";
 
 test.describe.configure({ mode: "serial" });
@@ -28,6 +29,7 @@ test("the contractor asks for more time and an approver approves it", async ({ s
   await expect(tab.getByRole("heading", { name: "The end of access" })).toBeVisible();
   await waitForHydration(tab);
   const form = tab.getByRole("form", { name: "Ask for more time" });
+  await checkPage(tab, test.info(), "status page with Ask for more time");
 
   // A reason is required, and the date must be later than the current end.
   await tab.getByLabel("New end date").fill(daysFromNow(70));
@@ -48,6 +50,7 @@ test("the contractor asks for more time and an approver approves it", async ({ s
   await expect(page.getByRole("heading", { name: `${company} asks for more time` })).toBeVisible();
   await expect(page.getByRole("note")).toContainText("never widens access");
   await waitForHydration(page);
+  await checkPage(page, test.info(), "a request for more time");
   await page.getByLabel("Reason for the decision").fill("The project was extended.");
   await page.getByRole("button", { name: "Approve" }).click();
   await expect(page.getByRole("status").filter({ hasText: "the new end date is set in Salesforce" })).toBeVisible();
