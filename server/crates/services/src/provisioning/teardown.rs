@@ -247,6 +247,20 @@ async fn start(
     Ok(left)
 }
 
+/// Whether grant `grant_id`'s access began to end (a revoke or an expiry started its
+/// teardown): such a grant is neither retried nor cancelled, only revoked again.
+pub(super) async fn is_ending(
+    tx: &mut Transaction<'static, Any>,
+    grant_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let kind: Option<Option<String>> =
+        sqlx::query_scalar("SELECT end_kind FROM grants WHERE id = $1")
+            .bind(grant_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(kind.flatten().is_some())
+}
+
 /// The first instant a grant ending on `end_date` (`YYYY-MM-DD`) has no access: its
 /// assignment's `ExpirationDate` is that day's 23:59:59 UTC, so the next second.
 pub fn access_ends_at_ms(end_date: &str) -> Option<i64> {
