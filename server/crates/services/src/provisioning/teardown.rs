@@ -261,6 +261,30 @@ pub(super) async fn is_ending(
     Ok(kind.flatten().is_some())
 }
 
+/// The live grants whose licences come free soonest (their end dates), in words for a grant
+/// that needs attention for want of a licence.
+pub(super) async fn ending_soonest(
+    tx: &mut Transaction<'static, Any>,
+) -> Result<String, sqlx::Error> {
+    let soonest: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT id, company, end_date FROM grants WHERE state IN ($1, $2, $3) \
+         ORDER BY end_date, id LIMIT 3",
+    )
+    .bind(GrantState::Ready.as_str())
+    .bind(GrantState::Active.as_str())
+    .bind(GrantState::Suspended.as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    if soonest.is_empty() {
+        return Ok("No grant holds a licence now.".into());
+    }
+    let list: Vec<String> = soonest
+        .iter()
+        .map(|(id, company, end)| format!("{company} (grant {id}) on {end}"))
+        .collect();
+    Ok(format!("The grants that end soonest: {}.", list.join("; ")))
+}
+
 /// The first instant a grant ending on `end_date` (`YYYY-MM-DD`) has no access: its
 /// assignment's `ExpirationDate` is that day's 23:59:59 UTC, so the next second.
 pub fn access_ends_at_ms(end_date: &str) -> Option<i64> {
