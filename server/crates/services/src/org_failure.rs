@@ -29,12 +29,16 @@ impl OrgFailure {
     }
 }
 
+/// How a failure for want of a Salesforce Integration licence begins (the engine adds the
+/// grants that end soonest to it).
+pub(crate) const NO_LICENCE: &str = "The org has no free Salesforce Integration licence";
+
 impl From<salesforce::Error> for OrgFailure {
     fn from(error: salesforce::Error) -> Self {
         let transient = error.is_transient();
         let message = match error.error_code() {
             Some("LICENSE_LIMIT_EXCEEDED") => format!(
-                "The org has no free Salesforce Integration licence (or API integration permission set licence). Free one, or buy more, then retry. Salesforce said: {error}"
+                "{NO_LICENCE} (or API integration permission set licence). Free one (revoke a grant), or buy more, then retry. Salesforce said: {error}"
             ),
             Some("INVALID_FIELD") | Some("INVALID_FIELD_FOR_INSERT_UPDATE") => format!(
                 "A field in the approved scope does not exist in the org (or cannot be permissioned). Check the scope against the org, then retry. Salesforce said: {error}"
