@@ -49,6 +49,14 @@ fn with_visibility(rule: VisibilityRule, record_ids: Vec<String>) -> Scope {
     scope
 }
 
+/// Moves the sandbox org's clock so that it reads `at_ms` now (its offset is from the
+/// machine's clock, which keeps running; the portal's test clock does not).
+async fn set_org_clock_to(t: &TestPortal, at_ms: i64) {
+    let offset = (at_ms - services::clock::SystemClock.now_ms()) / 1_000;
+    test_kit::sandbox::set_clock_offset_seconds(&reqwest::Client::new(), &t.org_url(), offset)
+        .await;
+}
+
 /// Whether the contractor's credential still gets a token and reads a Case.
 async fn credential_works(t: &TestPortal, grant: &str) -> bool {
     let consumer = output_of(t, grant, "consumer").await;
@@ -308,10 +316,9 @@ test_kit::both_databases!(
             .unwrap();
         let ends = services::provisioning::teardown::access_ends_at_ms(&end_date).unwrap();
 
-        // One second before the end: nothing expires, and the credential works.
-        let offset = Duration::from_millis((ends - clock.now_ms()) as u64) - Duration::from_secs(2);
-        clock.advance(offset);
-        test_kit::sandbox::set_clock_offset(&reqwest::Client::new(), &t.org_url(), offset).await;
+        // Just before the end (both clocks): nothing expires, and the credential works.
+        clock.set(ends - 5_000);
+        set_org_clock_to(&t, ends - 5_000).await;
         assert!(t.expire_ended_grants().await.unwrap().is_empty());
         assert!(
             credential_works(&t, &grant).await,
@@ -320,13 +327,8 @@ test_kit::both_databases!(
 
         // Past the end: Salesforce's own ExpirationDate takes the assignment away (the
         // second lock), and the portal's expiry tears the grant down.
-        clock.advance(Duration::from_secs(60));
-        test_kit::sandbox::set_clock_offset(
-            &reqwest::Client::new(),
-            &t.org_url(),
-            offset + Duration::from_secs(60),
-        )
-        .await;
+        clock.set(ends + 60_000);
+        set_org_clock_to(&t, ends + 60_000).await;
         let names = Names::for_grant(&grant, "Lapsing");
         let ps = records(
             &t,
