@@ -636,6 +636,23 @@ pub(super) async fn ended_if_undone(
         json!({ "torn_down": true }),
     )
     .await?;
+    // A secret the portal chose and sealed (orgs whose credentials API returns none)
+    // belonged to the deleted app: nothing is kept of it.
+    let sealed = sqlx::query("DELETE FROM sealed_secrets WHERE grant_id = $1")
+        .bind(grant_id)
+        .execute(&mut **tx)
+        .await?;
+    if sealed.rows_affected() > 0 {
+        audit::record(
+            tx,
+            &Actor::system(),
+            AuditAction::SecretSealedDestroyed,
+            Target::Grant,
+            grant_id,
+            json!({ "reason": "the grant's access ended" }),
+        )
+        .await?;
+    }
     crate::requests::add_event(
         tx,
         now,

@@ -618,3 +618,50 @@ test_kit::both_databases!(
         assert_audit_intact(&t).await;
     }
 );
+
+test_kit::both_databases!(
+    where_the_org_returns_no_secrets_the_sealed_one_checks_the_cut_off_and_is_destroyed,
+    |engine| {
+        let Some(mut t) = portal_with_org(engine).await else {
+            return;
+        };
+        t.portal = t
+            .portal
+            .clone()
+            .with_vault(services::vault::Vault::ephemeral());
+        t.org_settings(json!({ "enableClientSecretInRestApiAccess": false }))
+            .await;
+        let grant = approved_grant(&t, "Sealed", case_scope()).await;
+        let engine = t
+            .provisioning_engine()
+            .with_deploy_poll(services::provisioning::DeployPoll {
+                first_check: Duration::from_millis(450),
+                interval: Duration::from_millis(100),
+                timeout: Duration::from_secs(30),
+            });
+        engine.run_until_idle().await.unwrap();
+        assert_eq!(grant_state(&t, &grant).await.0, "ready");
+        let sealed = "SELECT COUNT(*) FROM sealed_secrets WHERE grant_id = $1";
+        assert_eq!(count(&t, sealed, &grant).await, 1);
+        let (_, alice) = approver("alice@acme.example");
+        t.revoke_access(&grant, &alice, "Done").await.unwrap();
+        engine.run_until_idle().await.unwrap();
+        assert_eq!(grant_state(&t, &grant).await.0, "revoked");
+        // The cut-off tried the sealed secret (refused), and the end destroyed it.
+        let cut = step_evidence(&t, &grant, "restrict").await;
+        assert_eq!(cut["credential_check"]["refused"], true, "{cut}");
+        assert_eq!(count(&t, sealed, &grant).await, 0);
+        let actions = audit_actions(&t, &grant).await;
+        assert_eq!(
+            count_of(&actions, "secret.sealed_destroyed"),
+            1,
+            "{actions:?}"
+        );
+        assert_eq!(
+            count_of(&actions, "grant.credential_dead"),
+            2,
+            "{actions:?}"
+        );
+        assert_audit_intact(&t).await;
+    }
+);
