@@ -4,43 +4,17 @@
 use serde::{Deserialize, Serialize};
 
 use crate::grant::GrantState;
+use crate::vocabulary::vocabulary;
 
-/// Where an extension request stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExtensionState {
-    /// Waiting for approvers.
-    Pending,
-    /// Approved: the new end date is (or is being) set in Salesforce and on the grant.
-    Approved,
-    /// Refused: access ends on the old date.
-    Refused,
-}
-
-impl ExtensionState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Refused => "refused",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "pending" => Self::Pending,
-            "approved" => Self::Approved,
-            "refused" => Self::Refused,
-            _ => return None,
-        })
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Pending => "waiting for approvers",
-            Self::Approved => "approved",
-            Self::Refused => "refused",
-        }
+vocabulary! {
+    /// Where an extension request stands.
+    pub enum ExtensionState: "an extension state" {
+        /// Waiting for approvers.
+        Pending = "pending", "waiting for approvers";
+        /// Approved: the new end date is (or is being) set in Salesforce and on the grant.
+        Approved = "approved", "approved";
+        /// Refused: access ends on the old date.
+        Refused = "refused", "refused";
     }
 }
 
@@ -123,4 +97,23 @@ pub struct ExtensionView {
     pub apply_error: Option<String>,
     /// Whether the viewer may decide it now (pending, not decided by them, not their own).
     pub can_decide: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocabulary::check;
+
+    #[test]
+    fn every_extension_state_round_trips() {
+        check(
+            ExtensionState::ALL,
+            ExtensionState::as_str,
+            ExtensionState::label,
+        );
+        assert_eq!(
+            serde_json::to_string(&ExtensionState::Pending).unwrap(),
+            "\"pending\""
+        );
+    }
 }

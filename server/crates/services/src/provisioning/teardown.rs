@@ -162,6 +162,7 @@ pub async fn revoke(
         &actor.name,
         &reason,
         now,
+        None,
     )
     .await?
     else {
@@ -227,23 +228,31 @@ async fn start(
     by: &str,
     reason: &str,
     now: i64,
+    end_date: Option<&str>,
 ) -> Result<Option<i64>, sqlx::Error> {
     // Only from the state the caller read: another instance (or a revoke and an expiry at
-    // once) that moved the grant first wins, and this one does nothing.
-    let moved = sqlx::query(
+    // once) that moved the grant first wins, and this one does nothing. An expiry also
+    // only from the end date it read: an extension approved meanwhile moved it.
+    let mut sql = String::from(
         "UPDATE grants SET state = $1, attention = NULL, end_kind = $2, end_reason = $3, \
              ended_by = $4, end_requested_at = COALESCE(end_requested_at, $5), updated_at = $5 \
          WHERE id = $6 AND state = $7",
-    )
-    .bind(kind.ending().as_str())
-    .bind(kind.as_str())
-    .bind(reason)
-    .bind(by)
-    .bind(now)
-    .bind(grant_id)
-    .bind(from.as_str())
-    .execute(&mut **tx)
-    .await?;
+    );
+    if end_date.is_some() {
+        sql.push_str(" AND end_date = $8");
+    }
+    let mut update = sqlx::query(&sql)
+        .bind(kind.ending().as_str())
+        .bind(kind.as_str())
+        .bind(reason)
+        .bind(by)
+        .bind(now)
+        .bind(grant_id)
+        .bind(from.as_str());
+    if let Some(end_date) = end_date {
+        update = update.bind(end_date);
+    }
+    let moved = update.execute(&mut **tx).await?;
     if moved.rows_affected() != 1 {
         return Ok(None);
     }
@@ -348,7 +357,8 @@ pub async fn expire_due(db: &Database, clock: &dyn Clock) -> Result<Vec<String>,
         };
         let mut tx = db.begin_write().await?;
         let reason = format!("the end date {} passed", grant.end_date);
-        // None: still live no more (another instance, or a revoke, moved it meanwhile).
+        // None: live no more (another instance, or a revoke, moved it meanwhile), or an
+        // extension moved its end date.
         let Some(steps) = start(
             &mut tx.tx,
             &grant.id,
@@ -357,6 +367,7 @@ pub async fn expire_due(db: &Database, clock: &dyn Clock) -> Result<Vec<String>,
             "system",
             &reason,
             now,
+            Some(&grant.end_date),
         )
         .await?
         else {

@@ -2,6 +2,7 @@
 //! extensions waiting in the approvers' queue, and an extension's page.
 
 use shared::auth::SignedInUser;
+use shared::grant::GrantState;
 use shared::renewal::{
     ExtensionDecisionRow, ExtensionQueueRow, ExtensionState, ExtensionSummary, ExtensionView,
     RenewalView,
@@ -80,9 +81,13 @@ impl Portal {
              e.approvals_required, e.created_at, \
              (SELECT COUNT(*) FROM extension_decisions d WHERE d.extension_id = e.id AND d.decision = 'approved') AS approvals \
              FROM extension_requests e JOIN grants g ON g.id = e.grant_id \
-             WHERE e.state = $1 ORDER BY e.created_at, e.id",
+             WHERE e.state = $1 AND g.state IN ($2, $3, $4) ORDER BY e.created_at, e.id",
         )
         .bind(ExtensionState::Pending.as_str())
+        // A grant whose access ended (or is ending) has nothing left to extend.
+        .bind(GrantState::Ready.as_str())
+        .bind(GrantState::Active.as_str())
+        .bind(GrantState::Suspended.as_str())
         .fetch_all(self.db.pool())
         .await?;
         Ok(rows

@@ -679,3 +679,37 @@ test_kit::both_databases!(
         ));
     }
 );
+
+test_kit::both_databases!(
+    a_waiting_extension_of_a_revoked_grant_leaves_the_queue,
+    |engine| {
+        let Some(mut t) = portal_with_org(engine).await else {
+            return;
+        };
+        let _clock = with_test_clock(&mut t);
+        let grant = ready_grant(&t).await;
+        let old_end = end_date_of(&t, &grant).await;
+        let token = link_token_for(&t, CONTACT, "/status/").await;
+        let extension = t
+            .ask_for_more_time(
+                &token,
+                more_time(&days_after(&old_end, 30), "More work."),
+                &contractor(),
+            )
+            .await
+            .unwrap();
+        let queued = t.extension_queue().await.unwrap();
+        assert_eq!(
+            queued.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            vec![extension.as_str()]
+        );
+        let (_, actor) = approver("alice@acme.example");
+        t.revoke_access(&grant, &actor, "The contract was cut short.")
+            .await
+            .unwrap();
+        assert!(
+            t.extension_queue().await.unwrap().is_empty(),
+            "an ending grant has nothing left to extend"
+        );
+    }
+);
