@@ -573,3 +573,77 @@ pub async fn contractor_client(t: &TestPortal, grant: &str) -> salesforce::Clien
     );
     salesforce::Client::new(config).unwrap()
 }
+
+/// `t`'s portal, reading the time from a test clock standing at the wall clock's now.
+pub fn with_test_clock(t: &mut TestPortal) -> services::clock::TestClock {
+    let clock = services::clock::TestClock::starting_now();
+    t.portal = t.portal.clone().with_clock(clock.shared());
+    clock
+}
+
+/// Moves the sandbox org's clock so that it reads `at_ms` now (its offset is from the
+/// machine's clock, which keeps running; a portal's test clock does not).
+pub async fn set_org_clock_to(t: &TestPortal, at_ms: i64) {
+    use services::clock::Clock;
+    let offset = (at_ms - services::clock::SystemClock.now_ms()) / 1_000;
+    crate::sandbox::set_clock_offset_seconds(&reqwest::Client::new(), &t.org_url(), offset).await;
+}
+
+/// The ids of the org's first `n` cases by case number.
+pub async fn first_case_ids(t: &TestPortal, n: u32) -> Vec<String> {
+    let soql = Soql::select(&["Id"])
+        .from("Case")
+        .order_by("CaseNumber", salesforce::soql::Order::Asc)
+        .limit(n)
+        .build()
+        .unwrap();
+    t.salesforce()
+        .query_all::<Value>(&soql)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r["Id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// [`case_scope`] with its records visible by `rule` (the records, or the public group).
+pub fn case_scope_visible(
+    rule: VisibilityRule,
+    record_ids: Vec<String>,
+    group: Option<&str>,
+) -> Scope {
+    let mut scope = case_scope();
+    scope.visibility = Visibility {
+        rule,
+        record_ids,
+        group: group.map(str::to_string),
+    };
+    scope
+}
+
+/// Whether a fresh token exchange with the grant's credential succeeds and the token reads
+/// a case. Once the app is deleted its secret cannot be read: any secret is then refused.
+pub async fn credential_works(t: &TestPortal, grant: &str) -> bool {
+    let consumer = output_of(t, grant, "consumer").await;
+    let secret = t
+        .salesforce()
+        .consumer_credential(
+            consumer["app_id"].as_str().unwrap(),
+            consumer["consumer_id"].as_str().unwrap(),
+            salesforce::connect::CredentialPart::Secret,
+        )
+        .await
+        .ok()
+        .and_then(|c| c.secret)
+        .unwrap_or_else(|| SecretString::from("gone-with-the-app"));
+    let config = ClientConfig::new(
+        t.salesforce().instance_url().clone(),
+        PortalAuth::ClientCredentials {
+            client_id: consumer["consumer_key"].as_str().unwrap().to_string(),
+            client_secret: secret,
+        },
+    );
+    let client = Client::new(config).unwrap();
+    let soql = Soql::select(&["Id"]).from("Case").limit(1).build().unwrap();
+    client.query_all::<Value>(&soql).await.is_ok()
+}

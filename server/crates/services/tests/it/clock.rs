@@ -7,7 +7,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::*;
-use services::clock::TestClock;
+
 use services::decisions::{ApprovalInput, DecisionOutcome};
 use services::provisioning::{DeployPoll, Engine as Worker};
 use services::requests::{IntakeError, SubmitInput};
@@ -16,13 +16,6 @@ use shared::budget::Budget;
 
 const HOUR: Duration = Duration::from_secs(3_600);
 const MS: Duration = Duration::from_millis(1);
-
-/// `t`'s portal, reading the time from a test clock standing at the wall clock's now.
-fn with_test_clock(t: &mut TestPortal) -> TestClock {
-    let clock = TestClock::starting_now();
-    t.portal = t.portal.clone().with_clock(clock.shared());
-    clock
-}
 
 /// The emailed confirmation link's token from the newest mail to `email`.
 async fn link_token_for(t: &TestPortal, email: &str, path: &str) -> String {

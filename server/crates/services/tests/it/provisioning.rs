@@ -12,7 +12,7 @@ use serde_json::Value;
 use services::decisions::{ApprovalInput, DecisionOutcome};
 use services::provisioning::{Names, Ran, Step};
 use shared::budget::Budget;
-use shared::scope::{Level, Scope, Visibility, VisibilityRule};
+use shared::scope::{Level, Scope, VisibilityRule};
 use sqlx::Row;
 
 /// What the org holds for a grant: users, licence assignments, permission sets, object and
@@ -415,32 +415,6 @@ test_kit::both_databases!(
     }
 );
 
-async fn first_case_ids(t: &TestPortal, n: u32) -> Vec<String> {
-    let soql = Soql::select(&["Id"])
-        .from("Case")
-        .order_by("CaseNumber", salesforce::soql::Order::Asc)
-        .limit(n)
-        .build()
-        .unwrap();
-    t.salesforce()
-        .query_all::<Value>(&soql)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r["Id"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn with_visibility(rule: VisibilityRule, record_ids: Vec<String>, group: Option<&str>) -> Scope {
-    let mut scope = case_scope();
-    scope.visibility = Visibility {
-        rule,
-        record_ids,
-        group: group.map(str::to_string),
-    };
-    scope
-}
-
 async fn user_of(t: &TestPortal, grant: &str, company: &str) -> String {
     let names = Names::for_grant(grant, company);
     records(
@@ -504,7 +478,7 @@ test_kit::both_databases!(chosen_records_are_shared_once, |engine| {
     let grant = approved_grant(
         &t,
         "Sharewell",
-        with_visibility(VisibilityRule::Shared, cases.clone(), None),
+        case_scope_visible(VisibilityRule::Shared, cases.clone(), None),
     )
     .await;
     worker(&t).run_until_idle().await.unwrap();
@@ -554,7 +528,7 @@ test_kit::both_databases!(
         let grant = approved_grant(
             &t,
             "Ownco",
-            with_visibility(VisibilityRule::Owned, cases.clone(), None),
+            case_scope_visible(VisibilityRule::Owned, cases.clone(), None),
         )
         .await;
         worker(&t).run_until_idle().await.unwrap();
@@ -592,7 +566,7 @@ test_kit::both_databases!(the_user_joins_the_public_group_once, |engine| {
     let grant = approved_grant(
         &t,
         "Groupie",
-        with_visibility(VisibilityRule::Group, vec![], Some("Tier_2_Support")),
+        case_scope_visible(VisibilityRule::Group, vec![], Some("Tier_2_Support")),
     )
     .await;
     worker(&t).run_until_idle().await.unwrap();
@@ -624,7 +598,7 @@ test_kit::both_databases!(a_record_of_an_ungranted_object_stops_the_run, |engine
     let grant = approved_grant(
         &t,
         "Strayco",
-        with_visibility(VisibilityRule::Shared, vec![account.clone()], None),
+        case_scope_visible(VisibilityRule::Shared, vec![account.clone()], None),
     )
     .await;
     let ran = worker(&t).run_until_idle().await.unwrap();
@@ -644,7 +618,7 @@ test_kit::both_databases!(the_app_is_deployed_once_and_keeps_its_consumer, |engi
         return;
     };
     let cases = first_case_ids(&t, 2).await;
-    let mut scope = with_visibility(VisibilityRule::Shared, cases.clone(), None);
+    let mut scope = case_scope_visible(VisibilityRule::Shared, cases.clone(), None);
     scope.objects[0].level = Level::Read;
     let grant = approved_grant_with(&t, "Appco", scope, "127.0.0.0/8").await;
     worker(&t).run_until_idle().await.unwrap();
@@ -773,7 +747,7 @@ test_kit::both_databases!(a_grant_widened_by_hand_fails_the_proof, |engine| {
     let grant = approved_grant(
         &t,
         "Widened",
-        with_visibility(VisibilityRule::Shared, cases, None),
+        case_scope_visible(VisibilityRule::Shared, cases, None),
     )
     .await;
     let w = worker(&t);
@@ -985,7 +959,7 @@ test_kit::both_databases!(
         let grant = approved_grant(
             &t,
             "Halfway",
-            with_visibility(VisibilityRule::Owned, cases.clone(), None),
+            case_scope_visible(VisibilityRule::Owned, cases.clone(), None),
         )
         .await;
         let w = worker(&t);
@@ -1101,7 +1075,7 @@ test_kit::both_databases!(
         let grant = approved_grant(
             &t,
             "Sharedend",
-            with_visibility(VisibilityRule::Shared, cases, None),
+            case_scope_visible(VisibilityRule::Shared, cases, None),
         )
         .await;
         let w = worker(&t);
@@ -1488,7 +1462,7 @@ test_kit::both_databases!(
         let grant = approved_grant(
             &t,
             "Publico",
-            with_visibility(VisibilityRule::Shared, cases, None),
+            case_scope_visible(VisibilityRule::Shared, cases, None),
         )
         .await;
         // The admin changes Sharing Settings between the approval and the run.
@@ -1511,7 +1485,7 @@ test_kit::both_databases!(contacts_controlled_by_parent_are_not_shared, |engine|
         .as_str()
         .unwrap()
         .to_string();
-    let mut scope = with_visibility(VisibilityRule::Shared, vec![contact], None);
+    let mut scope = case_scope_visible(VisibilityRule::Shared, vec![contact], None);
     scope.objects.push(shared::scope::ObjectAccess {
         object: "Contact".into(),
         level: Level::Read,
@@ -1541,7 +1515,7 @@ test_kit::both_databases!(a_share_is_made_only_above_the_org_wide_default, |engi
     let grant = approved_grant(
         &t,
         "Readco",
-        with_visibility(VisibilityRule::Shared, cases.clone(), None),
+        case_scope_visible(VisibilityRule::Shared, cases.clone(), None),
     )
     .await;
     worker(&t).run_until_idle().await.unwrap();
@@ -1550,7 +1524,7 @@ test_kit::both_databases!(a_share_is_made_only_above_the_org_wide_default, |engi
         case_shares(&t, &user).await,
         vec![(cases[0].clone(), "Edit".to_string())]
     );
-    let mut read_only = with_visibility(VisibilityRule::Shared, cases, None);
+    let mut read_only = case_scope_visible(VisibilityRule::Shared, cases, None);
     read_only.objects[0].level = Level::Read;
     read_only.objects[0].fields = vec![("Subject".to_string(), Level::Read)]
         .into_iter()
@@ -1577,7 +1551,7 @@ test_kit::both_databases!(
             .as_str()
             .unwrap()
             .to_string();
-        let mut scope = with_visibility(VisibilityRule::Shared, vec![contact], None);
+        let mut scope = case_scope_visible(VisibilityRule::Shared, vec![contact], None);
         scope.objects.push(shared::scope::ObjectAccess {
             object: "Contact".into(),
             level: Level::Read,
@@ -1601,7 +1575,7 @@ test_kit::both_databases!(
 /// A scope granting Read on the seeded custom object `Project__c` (and Case, as asked),
 /// sharing `records`.
 fn project_scope(records: Vec<String>) -> Scope {
-    let mut scope = with_visibility(VisibilityRule::Shared, records, None);
+    let mut scope = case_scope_visible(VisibilityRule::Shared, records, None);
     scope.objects.push(shared::scope::ObjectAccess {
         object: "Project__c".into(),
         level: Level::Read,

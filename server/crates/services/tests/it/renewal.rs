@@ -20,13 +20,6 @@ use shared::auth::Roles;
 const DAY_MS: i64 = 86_400_000;
 const CONTACT: &str = "ops@vendor.example";
 
-/// `t`'s portal, reading the time from a test clock standing at the wall clock's now.
-fn with_test_clock(t: &mut TestPortal) -> TestClock {
-    let clock = TestClock::starting_now();
-    t.portal = t.portal.clone().with_clock(clock.shared());
-    clock
-}
-
 /// Another portal over `t`'s database, org and clock: a restarted process, or a second
 /// instance.
 fn fresh_instance(t: &TestPortal, clock: &TestClock, settings: PortalSettings) -> Portal {
@@ -245,18 +238,6 @@ test_kit::both_databases!(
         assert_eq!(reminder_mails(&t, CONTACT).await, 2);
     }
 );
-
-/// Whether a fresh token exchange with the grant's credential succeeds and the token reads
-/// a case.
-async fn credential_works(t: &TestPortal, grant: &str) -> bool {
-    let client = contractor_client(t, grant).await;
-    let soql = salesforce::Soql::select(&["Id"])
-        .from("Case")
-        .limit(1)
-        .build()
-        .unwrap();
-    client.query_all::<serde_json::Value>(&soql).await.is_ok()
-}
 
 /// Whether both of the grant's assignments in the org expire at the end of `date` (the org
 /// writes the time back in its own format).

@@ -9,81 +9,12 @@ use crate::common;
 use std::time::Duration;
 
 use common::*;
-use salesforce::{Cond, Soql};
+use salesforce::Cond;
 use serde_json::{Value, json};
-use services::clock::{Clock, TestClock};
+
 use services::provisioning::{Names, Ran, RevokeError, Step};
 use shared::grant::GrantState;
-use shared::scope::{Scope, Visibility, VisibilityRule};
-
-/// `t`'s portal, reading the time from a test clock standing at the wall clock's now.
-fn with_test_clock(t: &mut TestPortal) -> TestClock {
-    let clock = TestClock::starting_now();
-    t.portal = t.portal.clone().with_clock(clock.shared());
-    clock
-}
-
-async fn first_case_ids(t: &TestPortal, n: u32) -> Vec<String> {
-    let soql = Soql::select(&["Id"])
-        .from("Case")
-        .order_by("CaseNumber", salesforce::soql::Order::Asc)
-        .limit(n)
-        .build()
-        .unwrap();
-    t.salesforce()
-        .query_all::<Value>(&soql)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r["Id"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn with_visibility(rule: VisibilityRule, record_ids: Vec<String>) -> Scope {
-    let mut scope = case_scope();
-    scope.visibility = Visibility {
-        rule,
-        record_ids,
-        group: None,
-    };
-    scope
-}
-
-/// Moves the sandbox org's clock so that it reads `at_ms` now (its offset is from the
-/// machine's clock, which keeps running; the portal's test clock does not).
-async fn set_org_clock_to(t: &TestPortal, at_ms: i64) {
-    let offset = (at_ms - services::clock::SystemClock.now_ms()) / 1_000;
-    test_kit::sandbox::set_clock_offset_seconds(&reqwest::Client::new(), &t.org_url(), offset)
-        .await;
-}
-
-/// Whether the contractor's credential still gets a token and reads a Case.
-async fn credential_works(t: &TestPortal, grant: &str) -> bool {
-    let consumer = output_of(t, grant, "consumer").await;
-    let key = consumer["consumer_key"].as_str().unwrap().to_string();
-    // The secret is read before the app is deleted; afterwards any secret is refused.
-    let secret = t
-        .salesforce()
-        .consumer_credential(
-            consumer["app_id"].as_str().unwrap(),
-            consumer["consumer_id"].as_str().unwrap(),
-            salesforce::connect::CredentialPart::Secret,
-        )
-        .await
-        .ok()
-        .and_then(|c| c.secret)
-        .unwrap_or_else(|| salesforce::SecretString::from("gone-with-the-app"));
-    let config = salesforce::ClientConfig::new(
-        t.salesforce().instance_url().clone(),
-        salesforce::PortalAuth::ClientCredentials {
-            client_id: key,
-            client_secret: secret,
-        },
-    );
-    let client = salesforce::Client::new(config).unwrap();
-    let soql = Soql::select(&["Id"]).from("Case").limit(1).build().unwrap();
-    client.query_all::<Value>(&soql).await.is_ok()
-}
+use shared::scope::VisibilityRule;
 
 async fn user_active(t: &TestPortal, grant: &str, company: &str) -> bool {
     let names = Names::for_grant(grant, company);
@@ -141,7 +72,7 @@ test_kit::both_databases!(
         let grant = approved_grant(
             &t,
             "Revokeco",
-            with_visibility(VisibilityRule::Shared, cases),
+            case_scope_visible(VisibilityRule::Shared, cases, None),
         )
         .await;
         worker(&t).run_until_idle().await.unwrap();
@@ -303,7 +234,7 @@ test_kit::both_databases!(
         let grant = approved_grant(
             &t,
             "Lapsing",
-            with_visibility(VisibilityRule::Owned, cases.clone()),
+            case_scope_visible(VisibilityRule::Owned, cases.clone(), None),
         )
         .await;
         let w = worker(&t).with_clock(clock.shared());
@@ -392,7 +323,12 @@ test_kit::both_databases!(a_teardown_step_run_twice_does_nothing_twice, |engine|
     };
     let cases = first_case_ids(&t, 2).await;
     let before = org_snapshot(&t).await;
-    let grant = approved_grant(&t, "Twice", with_visibility(VisibilityRule::Owned, cases)).await;
+    let grant = approved_grant(
+        &t,
+        "Twice",
+        case_scope_visible(VisibilityRule::Owned, cases, None),
+    )
+    .await;
     worker(&t).run_until_idle().await.unwrap();
     let (_, alice) = approver("alice@acme.example");
     t.revoke_access(&grant, &alice, "Twice over").await.unwrap();
