@@ -10,6 +10,7 @@ pub mod intake;
 pub mod manage;
 pub mod org;
 pub mod reveal;
+pub mod revoke;
 pub mod session;
 pub mod usage;
 
