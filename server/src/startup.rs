@@ -418,6 +418,11 @@ fn register_jobs(
     runner.workers(config.provisioning_workers, || jobs::ProvisioningWorker {
         engine: portal.provisioning_engine(),
         db: portal.db().clone(),
+        wake: portal.provisioning_wake_handle(),
+    });
+    runner.add(jobs::GrantExpiry {
+        portal: portal.clone(),
+        every: config.grant_expiry_every,
     });
     // A new portal starts with the two example packages in its access catalog (built from
     // the org's describe, so it waits for the org rather than delaying start-up). Its audit

@@ -42,6 +42,11 @@ settings! {
             parse: |raw| number(raw, 0..=16).map(|n| n as usize),
             help: "provisioning workers in this instance (`0`: none, another instance on the same PostgreSQL provisions)",
         },
+        GRANT_EXPIRY_SECONDS: u64 {
+            default: Value("60"),
+            parse: |raw| number(raw, 1..=86_400),
+            help: "how often grants past their end date are looked for and torn down (1 to 86400 seconds; every instance looks, each grant is taken once)",
+        },
         APPROVALS_REQUIRED: i64 {
             default: Value("1"),
             parse: |raw| number(raw, 1..=2).map(|n| n as i64),

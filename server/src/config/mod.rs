@@ -153,6 +153,8 @@ pub struct Config {
     pub approvals_required: i64,
     /// Provisioning workers this instance runs (`PROVISIONING_WORKERS`).
     pub provisioning_workers: usize,
+    /// How often grants past their end date are looked for (`GRANT_EXPIRY_SECONDS`).
+    pub grant_expiry_every: Duration,
     /// How long a credential reveal link works (`REVEAL_LINK_HOURS`).
     pub reveal_link_hours: i64,
     /// How long after a reveal "I did not do this" is taken (`REVEAL_REPORT_HOURS`).
@@ -259,6 +261,7 @@ impl Config {
         let roles = access::roles(source)?;
         let approvals_required = APPROVALS_REQUIRED.read(source)?;
         let provisioning_workers = PROVISIONING_WORKERS.read(source)?;
+        let grant_expiry_every = Duration::from_secs(GRANT_EXPIRY_SECONDS.read(source)?);
         let reveal_link_hours = REVEAL_LINK_HOURS.read(source)?;
         let reveal_report_hours = REVEAL_REPORT_HOURS.read(source)?;
         let submissions_per_hour = SUBMISSIONS_PER_HOUR.read(source)?;
@@ -301,6 +304,7 @@ impl Config {
             roles,
             approvals_required,
             provisioning_workers,
+            grant_expiry_every,
             reveal_link_hours,
             reveal_report_hours,
             submissions_per_hour,

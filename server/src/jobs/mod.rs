@@ -14,8 +14,8 @@ mod portal;
 mod runner;
 
 pub use portal::{
-    AuditAnchoring, MailSender, ProvisioningWorker, RequestExpiry, SealedSecretSweeper,
-    SessionCleanup, UsageCollector, WebhookSender,
+    AuditAnchoring, GrantExpiry, MailSender, ProvisioningWorker, RequestExpiry,
+    SealedSecretSweeper, SessionCleanup, UsageCollector, WebhookSender,
 };
 pub use runner::Runner;
 

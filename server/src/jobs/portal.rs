@@ -93,6 +93,33 @@ impl Job for RequestExpiry {
     }
 }
 
+/// Starts the teardown of every grant past its end date (it becomes `expiring`; the
+/// provisioning workers tear it down), every `every` (`GRANT_EXPIRY_EVERY`).
+pub struct GrantExpiry {
+    pub portal: services::Portal,
+    pub every: Duration,
+}
+
+impl Job for GrantExpiry {
+    const NAME: &'static str = "grant_expiry";
+    fn interval(&self) -> Duration {
+        self.every
+    }
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        match self.portal.expire_ended_grants().await {
+            Ok(started) if started.is_empty() => Ok(Ran::Idle),
+            Ok(started) => {
+                tracing::info!(grants = ?started, "grants past their end date: teardown started");
+                Ok(Ran::Did(format!("{} grants expiring", started.len())))
+            }
+            Err(e) => Err(JobError::new(
+                "could not expire grants past their end date",
+                e,
+            )),
+        }
+    }
+}
+
 /// Anchors the audit chain every `AUDIT_ANCHOR_EVERY` entries: looks every 5 seconds
 /// whether the log has reached the next anchor. (The head is anchored once more at
 /// shutdown, after every job has stopped: see `startup`.)
@@ -181,6 +208,9 @@ impl Job for UsageCollector {
 pub struct ProvisioningWorker {
     pub engine: services::provisioning::Engine,
     pub db: services::Database,
+    /// Woken by a revoke or an expiry (`Portal::wake_provisioning`), so a teardown does not
+    /// wait for the next look.
+    pub wake: Arc<Notify>,
 }
 
 impl ProvisioningWorker {
@@ -202,6 +232,9 @@ impl Job for ProvisioningWorker {
     const NAME: &'static str = "provisioning";
     fn interval(&self) -> Duration {
         Duration::from_millis(250)
+    }
+    fn wake(&self) -> Option<Arc<Notify>> {
+        Some(self.wake.clone())
     }
     fn at_shutdown(&self) -> AtShutdown {
         AtShutdown::Drop

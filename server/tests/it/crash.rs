@@ -234,3 +234,175 @@ async fn killed_at_every_step_boundary_the_run_completes_without_duplicates() {
         "the killed steps ran again: {attempts} attempts"
     );
 }
+
+/// The teardown (issue 17, must-show 3): a provisioned grant is revoked, and the portal is
+/// SIGKILLed while each teardown step's call has acted but its answer is held, and again
+/// just after each step is recorded; it completes with nothing left behind in the org and
+/// no deletion made twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teardown_killed_at_every_step_boundary_completes_once() {
+    let org = StandaloneOrg::start();
+    let admin = org.admin_client();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/portcullis.db?mode=rwc", dir.path().display());
+    let db = open_database(&url).await;
+    let cases: Vec<String> = first_cases(&admin, 2)
+        .await
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
+    let company = "Teardown Ltd".to_string();
+    let grant = approve_grants(
+        &db,
+        &org,
+        std::slice::from_ref(&company),
+        &case_scope(cases.clone()),
+        "",
+    )
+    .await
+    .remove(0);
+    let portal = PortalProcess::start(&org, &url, dir.path(), 1);
+    binary::wait_for(Duration::from_secs(90), "the grant to be ready", || async {
+        grant_state(&db, &grant).await == "ready"
+    })
+    .await;
+    portal.kill9();
+    let deletes_before = deletions(&org).await;
+
+    let revoked = services::provisioning::revoke(
+        &db,
+        &services::Mailer::outbox(),
+        &grant,
+        &services::audit::Actor {
+            name: "alice@acme.example".into(),
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+        },
+        "Killed on purpose",
+        &services::clock::SystemClock,
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked.steps_to_undo, Step::ALL.len() as i64);
+    binary::set_faults(
+        &org,
+        json!([{ "path": "/services/*", "responseDelayMs": 400 }]),
+    )
+    .await;
+    let mut kills = 0;
+    for &step in Step::ALL.iter().rev() {
+        // Killed mid-step: its first call acted in the org, the answer is still held.
+        let portal = PortalProcess::start(&org, &url, dir.path(), 1);
+        binary::wait_for(Duration::from_secs(60), "the step to start", || async {
+            step_state(&db, &grant, step).await != "succeeded"
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        // These undo nothing of their own (the app's undo deletes what they recorded), so
+        // they make no call and are recorded at once.
+        if !matches!(step, Step::Proof | Step::Consumer | Step::AppDeployed) {
+            assert_ne!(
+                step_state(&db, &grant, step).await,
+                "undone",
+                "{step:?} was recorded within 150 ms, though every answer takes 400"
+            );
+        }
+        portal.kill9();
+        kills += 1;
+
+        // Killed at the boundary: just after the step was recorded.
+        let portal = PortalProcess::start(&org, &url, dir.path(), 1);
+        binary::wait_for(Duration::from_secs(60), "the step to be undone", || async {
+            step_state(&db, &grant, step).await == "undone"
+        })
+        .await;
+        portal.kill9();
+        kills += 1;
+    }
+    assert_eq!(kills, 2 * Step::ALL.len());
+    assert_eq!(grant_state(&db, &grant).await, "revoked");
+    binary::set_faults(&org, json!([])).await;
+
+    // Nothing left: the user inactive, no permission sets, assignments, licence
+    // assignment, shares or app.
+    let names = Names::for_grant(&grant, &company);
+    let users: Vec<Value> = admin
+        .query_all(
+            &Soql::select(&["Id", "IsActive"])
+                .from("User")
+                .filter(Cond::eq("Username", names.username.as_str()))
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["IsActive"], false);
+    let user = users[0]["Id"].as_str().unwrap().to_string();
+    for (object, cond) in [
+        (
+            "PermissionSet",
+            Cond::like_starts_with("Name", "Portcullis_TeardownLtd_"),
+        ),
+        (
+            "PermissionSetAssignment",
+            Cond::eq("AssigneeId", user.as_str()),
+        ),
+        (
+            "PermissionSetLicenseAssign",
+            Cond::eq("AssigneeId", user.as_str()),
+        ),
+        ("CaseShare", Cond::eq("UserOrGroupId", user.as_str())),
+    ] {
+        assert_eq!(count(&admin, object, cond).await, 0, "{object} left behind");
+    }
+    let apps: Value = org
+        .http()
+        .get(format!("{}/__sandbox/apps", org.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !apps["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["developerName"] == names.app.as_str()),
+        "the app is deleted"
+    );
+    // Each deletion once, though each step ran twice or more.
+    let deletes = deletions(&org).await;
+    let made = |kind: &str| {
+        deletes.iter().filter(|e| e.starts_with(kind)).count()
+            - deletes_before
+                .iter()
+                .filter(|e| e.starts_with(kind))
+                .count()
+    };
+    assert_eq!(made("delete PermissionSet "), 2, "{deletes:?}");
+    assert_eq!(made("delete PermissionSetAssignment "), 2, "{deletes:?}");
+    assert_eq!(made("delete PermissionSetLicenseAssign "), 1, "{deletes:?}");
+    assert_eq!(made("delete CaseShare "), cases.len(), "{deletes:?}");
+    let revoked: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'grant.revoked' AND target_id = $1",
+    )
+    .bind(&grant)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(revoked, 1);
+}
+
+/// The deletions the org's call log shows (`delete <object> <id>` effects).
+async fn deletions(org: &StandaloneOrg) -> Vec<String> {
+    binary::call_log(org)
+        .await
+        .iter()
+        .flat_map(|c| c["effects"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e.as_str().map(str::to_string))
+        .filter(|e| e.starts_with("delete "))
+        .collect()
+}

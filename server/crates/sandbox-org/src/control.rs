@@ -310,6 +310,15 @@ async fn patch_settings(State(state): State<ControlState>, body: axum::body::Byt
             crate::seed::translate(&mut data, language);
             continue;
         }
+        // The org's clock, moved by N seconds from the machine's (tests of expiry).
+        if key == "clockOffsetSeconds"
+            && value
+                .as_i64()
+                .filter(|n| n.unsigned_abs() <= 20 * 366 * 86_400)
+                .is_none()
+        {
+            return bad("clockOffsetSeconds must be a whole number of seconds within 20 years");
+        }
         if current.get(key).is_none() {
             return bad(format!("unknown setting {key}"));
         }
@@ -427,7 +436,8 @@ async fn place_log_file(State(state): State<ControlState>, body: axum::body::Byt
     let id = {
         let mut usage = state.org.usage();
         let mut data = state.org.write();
-        usage.place_literal(&mut data, interval, parsed.log_date, parsed.csv, Utc::now())
+        let now = data.now();
+        usage.place_literal(&mut data, interval, parsed.log_date, parsed.csv, now)
     };
     (StatusCode::CREATED, Json(json!({ "id": id }))).into_response()
 }

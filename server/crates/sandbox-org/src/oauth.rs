@@ -198,7 +198,7 @@ fn check_client(
             "client identifier invalid",
         ));
     }
-    if !app.active(Utc::now()) {
+    if !app.active(data.now()) {
         return Err(not_active_yet());
     }
     match secret {
@@ -224,7 +224,7 @@ fn client_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
 
 /// `POST /services/oauth2/token`.
 pub async fn token(State(org): State<Arc<Org>>, request: axum::extract::Request) -> Response {
-    let now = Utc::now();
+    let now = org.now();
     let (parts, body) = request.into_parts();
     let content_type = parts
         .headers
@@ -535,13 +535,17 @@ fn grant_jwt(
         _ => None,
     }
     .ok_or_else(|| OAuthError::new("invalid_grant", "invalid assertion: exp is missing"))?;
-    if exp <= now.timestamp() {
+    // The assertion is signed by the client with the machine's clock, so `exp` is checked
+    // against the machine's, not the org's (moved by `clockOffsetSeconds` to stand for
+    // time passing in the org's data: tokens, expiry dates, usage).
+    let wall = Utc::now();
+    if exp <= wall.timestamp() {
         return Err(OAuthError::new(
             "invalid_grant",
             "expired authorization code",
         ));
     }
-    if exp > now.timestamp() + 5 * 60 {
+    if exp > wall.timestamp() + 5 * 60 {
         return Err(OAuthError::new(
             "invalid_grant",
             "invalid assertion: exp must be within 3 minutes",
@@ -652,7 +656,7 @@ pub async fn revoke(State(org): State<Arc<Org>>, request: axum::extract::Request
 fn identity_json(org: &Org, data: &OrgData, user_id: &str, version: &str) -> Option<Value> {
     let user = data.get("User", user_id)?;
     let base = org.base_url();
-    let access = Access::compute(data, user_id, Utc::now());
+    let access = Access::compute(data, user_id, data.now());
     let license = user
         .get("ProfileId")
         .and_then(Value::as_str)
@@ -716,7 +720,7 @@ fn token_user(
         .access
         .get(&token_hash(token))
         .cloned()
-        .filter(|t| t.expires_at > Utc::now())
+        .filter(|t| t.expires_at > org.now())
         .ok_or_else(|| Box::new((StatusCode::FORBIDDEN, "Bad_OAuth_Token").into_response()))?;
     Ok(info.user_id)
 }
@@ -786,5 +790,5 @@ pub async fn identity(
 
 /// Authenticates a REST-style request (used by Connect REST and metadata handlers too).
 pub fn rest_session(org: &Org, headers: &HeaderMap) -> Result<crate::session::Session, SfError> {
-    authenticate(org, headers, Utc::now())
+    authenticate(org, headers, org.now())
 }

@@ -52,7 +52,8 @@ pub fn load(dir: &Path) -> Result<Option<Loaded>, String> {
         }
     }
     usage.published_upto = usage.published_upto.min(usage.events.len());
-    usage.reindex(chrono::Utc::now());
+    let offset = chrono::Duration::seconds(state.data.settings.clock_offset_seconds);
+    usage.reindex(chrono::Utc::now() + offset);
     Ok(Some((
         state.data,
         state.tokens,

@@ -198,7 +198,7 @@ pub async fn entry(
     Path(params): Path<HashMap<String, String>>,
     request: Request,
 ) -> Response {
-    let now = Utc::now();
+    let now = org.now();
     let version_raw = params.get("version").cloned().unwrap_or_default();
     let rest = params.get("rest").cloned().unwrap_or_default();
     let (parts, body) = request.into_parts();

@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use chrono::Utc;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use serde_json::{Value, json};
@@ -412,7 +411,13 @@ async fn faults_and_clock(State(org): State<Arc<Org>>, request: Request, next: N
         }
         let has_pending_deploys = org.read().deploys.values().any(|d| !d.done);
         if has_pending_deploys {
-            crate::metadata::advance(&mut org.write(), Utc::now());
+            let now = org.now();
+            crate::metadata::advance(&mut org.write(), now);
+        }
+        // Assignments past their ExpirationDate are removed, as Salesforce removes them.
+        let now = org.now();
+        if crate::access::has_expired_assignments(&org.read(), now) {
+            crate::access::remove_expired_assignments(&mut org.write(), now);
         }
     }
     let response = next.run(request).await;

@@ -145,6 +145,12 @@ impl Org {
         }
     }
 
+    /// The org's clock ([`OrgData::now`]). Takes the data's read lock: never call it while
+    /// holding the write lock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.read().now()
+    }
+
     pub fn read(&self) -> RwLockReadGuard<'_, OrgData> {
         recover(self.data.read())
     }

@@ -79,6 +79,11 @@ pub struct OrgSettings {
     /// Calls appear in event log files only once they are this old (Salesforce publishes
     /// hourly files within hours and daily files the next day).
     pub event_log_latency_seconds: u64,
+    /// The org's clock runs this many seconds ahead of (or, negative, behind) the machine's:
+    /// everything the org decides by time (token expiry, permission set assignments'
+    /// `ExpirationDate`, app activation, usage and its files) reads [`OrgData::now`]. Tests
+    /// move it with the portal's clock (issue 17); a real org's clock cannot be moved.
+    pub clock_offset_seconds: i64,
 }
 
 impl Default for OrgSettings {
@@ -96,6 +101,7 @@ impl Default for OrgSettings {
             kind: OrgKind::default(),
             app_activation_seconds: 2,
             event_log_latency_seconds: 0,
+            clock_offset_seconds: 0,
         }
     }
 }
@@ -120,6 +126,11 @@ pub struct OrgData {
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 impl OrgData {
+    /// The org's clock: the machine's moved by `clock_offset_seconds`.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::Duration::seconds(self.settings.clock_offset_seconds)
+    }
+
     /// A fresh id for an object with key prefix `prefix`: prefix + instance + counter.
     pub fn new_id(&mut self, prefix: &str) -> SalesforceId {
         let counter = self.counters.entry(prefix.to_string()).or_insert(0);

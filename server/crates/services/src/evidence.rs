@@ -142,6 +142,50 @@ async fn entries_about(
     .await
 }
 
+/// The end of the grant's access, when it began to end: how (revoked or expired), why, by
+/// whom and when; each teardown step's outcome with what it removed, gave back or checked
+/// (from the audit log, where the teardown's evidence is kept); and the checks that the
+/// contractor's credential was refused.
+async fn teardown_of(
+    db: &Database,
+    grant_id: &str,
+    entries: &[Entry],
+) -> Result<Value, sqlx::Error> {
+    use shared::audit::AuditAction;
+    let Some(end) = crate::provisioning::access_end(db, grant_id).await? else {
+        return Ok(Value::Null);
+    };
+    let of = |actions: &[AuditAction]| -> Vec<Value> {
+        entries
+            .iter()
+            .filter(|e| e.target_id == grant_id)
+            .filter(|e| actions.iter().any(|a| a.as_str() == e.action))
+            .map(|e| {
+                let details: Value = serde_json::from_str(&e.details).unwrap_or(Value::Null);
+                json!({
+                    "action": e.action,
+                    "at": time(Some(e.at)),
+                    "outcome": e.outcome,
+                    "details": details,
+                })
+            })
+            .collect()
+    };
+    Ok(json!({
+        "how": end.kind,
+        "reason": end.reason,
+        "by": end.by,
+        "requested_at": time(end.requested_at),
+        "ended_at": time(end.ended_at),
+        "steps": of(&[
+            AuditAction::TeardownStepDone,
+            AuditAction::TeardownStepRetry,
+            AuditAction::TeardownStepFailed,
+        ]),
+        "credential_checks": of(&[AuditAction::GrantCredentialDead]),
+    }))
+}
+
 /// The pack for `grant_id`, or `None` when there is no such grant. Its chain verification
 /// includes what `anchorer`'s anchors say about the span.
 pub async fn pack(
@@ -226,6 +270,7 @@ pub async fn pack(
     }
 
     let entries = entries_about(db, grant_id, &request_id).await?;
+    let teardown = teardown_of(db, grant_id, &entries).await?;
     // Whether the log is intact over the span these entries cover (from the first of them,
     // linked to the entry before it, to the last), and how far its anchors vouch for it.
     let chain = match (entries.first(), entries.last()) {
@@ -276,6 +321,7 @@ pub async fn pack(
         "provisioning": provisioning,
         "proof": proof,
         "reveal_receipt": reveal_receipt(db, grant_id).await?,
+        "teardown": teardown,
         "audit": {
             "chain": chain,
             "entries": entries,

@@ -115,6 +115,8 @@ pub struct Portal {
     /// Where the services read the time ([`clock::SystemClock`] unless set with
     /// [`Portal::with_clock`]).
     clock: clock::SharedClock,
+    /// Wakes the provisioning workers (a revoke or an expiry has steps to undo now).
+    provisioning_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Portal {
@@ -137,6 +139,7 @@ impl Portal {
             audit_anchor: Arc::new(audit::anchor::Anchorer::ephemeral(1_000)),
             doctor: None,
             clock: clock::system(),
+            provisioning_wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -147,6 +150,17 @@ impl Portal {
         self.webhook = self.webhook.map(|w| w.with_clock(clock.clone()));
         self.clock = clock;
         self
+    }
+
+    /// Wakes the provisioning workers now (they also look every 250 ms).
+    pub fn wake_provisioning(&self) {
+        self.provisioning_wake.notify_waiters();
+        self.provisioning_wake.notify_one();
+    }
+
+    /// What the provisioning workers wait on between looks ([`Portal::wake_provisioning`]).
+    pub fn provisioning_wake_handle(&self) -> Arc<tokio::sync::Notify> {
+        self.provisioning_wake.clone()
     }
 
     /// The clock the services read the time from.

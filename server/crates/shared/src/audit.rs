@@ -23,6 +23,14 @@ vocabulary! {
         GrantSuspended = "grant.suspended", "Grant suspended";
         GrantFrozen = "grant.frozen", "Integration user frozen";
         GrantUnfrozen = "grant.unfrozen", "Suspension lifted";
+        /// An approver or owner revoked the grant (with the reason): the teardown starts.
+        GrantRevokeRequested = "grant.revoke_requested", "Access revoked (teardown started)";
+        /// The grant passed its end date: the teardown starts.
+        GrantExpiryStarted = "grant.expiry_started", "End date passed (teardown started)";
+        GrantRevoked = "grant.revoked", "Access revoked and torn down";
+        GrantExpired = "grant.expired", "Access expired and torn down";
+        /// After a teardown, the contractor's credential was tried and refused.
+        GrantCredentialDead = "grant.credential_dead", "Credential checked: refused";
 
         ProvisioningStepStarted = "provisioning.step_started", "Provisioning step started";
         ProvisioningStepSucceeded = "provisioning.step_succeeded", "Provisioning step succeeded";
@@ -60,6 +68,11 @@ vocabulary! {
         SecretSealedDestroyed = "secret.sealed_destroyed", "Uncollected secret destroyed";
 
         SettingsChanged = "settings.changed", "Settings changed";
+
+        TeardownStepStarted = "teardown.step_started", "Teardown step started";
+        TeardownStepDone = "teardown.step_done", "Teardown step done";
+        TeardownStepRetry = "teardown.step_retry", "Teardown step to be retried";
+        TeardownStepFailed = "teardown.step_failed", "Teardown step failed";
 
         UsageLimitWarning = "usage.limit_warning", "API budget nearly used";
         UsageLimitExceeded = "usage.limit_exceeded", "API budget exceeded";
@@ -155,6 +168,7 @@ mod tests {
                 "role",
                 "secret",
                 "settings",
+                "teardown",
                 "usage"
             ]
         );

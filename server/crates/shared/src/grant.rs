@@ -28,6 +28,15 @@ vocabulary! {
         /// Cancelled while steps had run: workers undo them.
         Cancelling = "cancelling", "cancelling: undoing what was made";
         Cancelled = "cancelled", "cancelled";
+        /// An approver or owner revoked it: workers take its access away (the token and the
+        /// user first, then everything provisioning made, newest first).
+        Revoking = "revoking", "revoking: access is being taken away";
+        /// Revoked and torn down: nothing of it is left in the org but the deactivated user.
+        Revoked = "revoked", "revoked: access was taken away";
+        /// Past its end date: workers take its access away as for a revoke.
+        Expiring = "expiring", "expiring: the end date passed, access is being taken away";
+        /// Ended on its end date and torn down.
+        Expired = "expired", "expired: access ended on the end date";
     }
 }
 
@@ -36,8 +45,29 @@ impl GrantState {
     pub fn is_settled(self) -> bool {
         matches!(
             self,
-            Self::Ready | Self::Active | Self::NeedsAttention | Self::Cancelled | Self::Suspended
+            Self::Ready
+                | Self::Active
+                | Self::NeedsAttention
+                | Self::Cancelled
+                | Self::Suspended
+                | Self::Revoked
+                | Self::Expired
         )
+    }
+
+    /// Access is being taken away (a teardown is running).
+    pub fn is_ending(self) -> bool {
+        matches!(self, Self::Revoking | Self::Expiring)
+    }
+
+    /// Access ended for good (revoked or expired, and torn down).
+    pub fn has_ended(self) -> bool {
+        matches!(self, Self::Revoked | Self::Expired)
+    }
+
+    /// A grant in this state can be revoked: its credential exists (or is suspended).
+    pub fn is_revocable(self) -> bool {
+        matches!(self, Self::Ready | Self::Active | Self::Suspended)
     }
 
     /// The credential exists and may be used (or collected).
@@ -47,7 +77,8 @@ impl GrantState {
 }
 
 vocabulary! {
-    /// Where one provisioning step stands (forward, then undo when the grant is cancelled).
+    /// Where one provisioning step stands (forward, then undo when the grant is cancelled,
+    /// revoked or expired: a teardown undoes the steps as a cancel does).
     pub enum StepState: "a step state" {
         /// Waiting for a worker (first run, or a retry after a transient failure).
         Pending = "pending", "pending";

@@ -430,3 +430,146 @@ pub async fn records(t: &TestPortal, object: &str, fields: &[&str], cond: Cond) 
         .unwrap();
     t.salesforce().query_all::<Value>(&soql).await.unwrap()
 }
+
+/// Everything in the org a grant's run can touch, for "left as it was" comparisons: active
+/// users, permission sets, licence and permission set assignments, object and field
+/// permissions, manual case shares, group members, case owners, and apps.
+pub async fn org_snapshot(t: &TestPortal) -> Vec<(String, Vec<String>)> {
+    async fn ids(t: &TestPortal, object: &str, fields: &[&str]) -> Vec<String> {
+        let soql = Soql::select(fields).from(object).build().unwrap();
+        let mut rows: Vec<String> = t
+            .salesforce()
+            .query_all::<Value>(&soql)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                fields
+                    .iter()
+                    .map(|f| r[*f].to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+    let active_users = records(t, "User", &["Username"], Cond::eq("IsActive", true))
+        .await
+        .iter()
+        .map(|r| r["Username"].to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let org_url = t
+        .salesforce()
+        .instance_url()
+        .as_str()
+        .trim_end_matches('/')
+        .to_string();
+    let apps: Value = t
+        .salesforce()
+        .http()
+        .reqwest()
+        .get(format!("{org_url}/__sandbox/apps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let apps = apps["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["developerName"].to_string())
+        .collect();
+    vec![
+        ("active users".into(), active_users),
+        (
+            "permission sets".into(),
+            ids(t, "PermissionSet", &["Name"]).await,
+        ),
+        (
+            "permission set assignments".into(),
+            ids(
+                t,
+                "PermissionSetAssignment",
+                &["AssigneeId", "PermissionSetId"],
+            )
+            .await,
+        ),
+        (
+            "licence assignments".into(),
+            ids(t, "PermissionSetLicenseAssign", &["Id"]).await,
+        ),
+        (
+            "object permissions".into(),
+            ids(t, "ObjectPermissions", &["Id"]).await,
+        ),
+        (
+            "field permissions".into(),
+            ids(t, "FieldPermissions", &["Id"]).await,
+        ),
+        ("case shares".into(), ids(t, "CaseShare", &["Id"]).await),
+        ("group members".into(), ids(t, "GroupMember", &["Id"]).await),
+        (
+            "case owners".into(),
+            ids(t, "Case", &["Id", "OwnerId"]).await,
+        ),
+        ("apps".into(), apps),
+    ]
+}
+
+pub fn assert_same_org(before: &[(String, Vec<String>)], after: &[(String, Vec<String>)]) {
+    for ((what, b), (_, a)) in before.iter().zip(after) {
+        assert_eq!(a, b, "{what}: the org is not as it was");
+    }
+}
+
+/// The grant's consumer secret, read from the org as the portal (tests only).
+pub async fn contractor_secret(t: &TestPortal, grant: &str) -> String {
+    use salesforce::ExposeSecret;
+    let consumer = output_of(t, grant, "consumer").await;
+    t.salesforce()
+        .consumer_credential(
+            consumer["app_id"].as_str().unwrap(),
+            consumer["consumer_id"].as_str().unwrap(),
+            salesforce::connect::CredentialPart::Secret,
+        )
+        .await
+        .unwrap()
+        .secret
+        .unwrap()
+        .expose_secret()
+        .to_string()
+}
+
+/// A client of the org with the contractor's credential (client credentials flow). The
+/// secret is read here only to prove the credential works; the engine never reads it.
+pub async fn contractor_client(t: &TestPortal, grant: &str) -> salesforce::Client {
+    let consumer = output_of(t, grant, "consumer").await;
+    let app_id = consumer["app_id"].as_str().unwrap();
+    let credential = t
+        .salesforce()
+        .consumer_credential(
+            app_id,
+            consumer["consumer_id"].as_str().unwrap(),
+            salesforce::connect::CredentialPart::KeyAndSecret,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        credential.key.as_deref(),
+        consumer["consumer_key"].as_str(),
+        "the recorded key is the app's"
+    );
+    let config = salesforce::ClientConfig::new(
+        t.salesforce().instance_url().clone(),
+        salesforce::PortalAuth::ClientCredentials {
+            client_id: credential.key.unwrap(),
+            client_secret: credential.secret.unwrap(),
+        },
+    );
+    salesforce::Client::new(config).unwrap()
+}

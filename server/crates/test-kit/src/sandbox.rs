@@ -73,3 +73,15 @@ pub async fn org_settings(http: &Client, org_url: &str, settings: Value) {
     )
     .await;
 }
+
+/// Moves the org's clock to the machine's plus `offset` (`{"clockOffsetSeconds": N}`):
+/// what the org decides by time (tokens, `ExpirationDate`, app activation, usage) reads it.
+/// Tests move it with the portal's `TestClock` so both agree.
+pub async fn set_clock_offset(http: &Client, org_url: &str, offset: std::time::Duration) {
+    set_clock_offset_seconds(http, org_url, offset.as_secs() as i64).await;
+}
+
+/// [`set_clock_offset`] in seconds, negative for behind.
+pub async fn set_clock_offset_seconds(http: &Client, org_url: &str, seconds: i64) {
+    org_settings(http, org_url, json!({ "clockOffsetSeconds": seconds })).await;
+}

@@ -193,7 +193,7 @@ pub async fn authorize_submit(
     State(org): State<Arc<Org>>,
     Form(params): Form<AuthorizeParams>,
 ) -> Response {
-    let now = Utc::now();
+    let now = org.now();
     let (app, org_name) = match authorize_checks(&org, &params) {
         Ok(checked) => checked,
         Err(response) => return *response,

@@ -1,7 +1,8 @@
 //! The engine: a worker leases the next runnable step (forward for a grant being
-//! provisioned, backward for one being cancelled), runs it with an API-call counting client,
-//! and records the outcome only while it still holds the lease. One lease, run and record
-//! path serves both directions; what differs (the step states, the audit actions, what the
+//! provisioned, backward for one being cancelled, backward too for one being torn down:
+//! revoked or past its end date), runs it with an API-call counting client, and records the
+//! outcome only while it still holds the lease. One lease, run and record path serves the
+//! three directions; what differs (the grants and step states, the audit actions, what the
 //! grant becomes) is in [`Direction`].
 
 use std::sync::Arc;
@@ -61,8 +62,10 @@ pub struct Leased {
     /// No attempt of this step ever started before (an admin's retry resets `attempt`
     /// but not this).
     pub first_attempt: bool,
-    /// Leased to undo the step (its grant is being cancelled), not to run it.
+    /// Leased to undo the step (its grant is being cancelled or torn down), not to run it.
     pub undo: bool,
+    /// Leased to undo the step as part of a teardown (the grant is revoking or expiring).
+    pub teardown: bool,
 }
 
 /// What a worker did with one `run_once`.
@@ -112,8 +115,9 @@ pub struct Engine {
     pub(super) clock: SharedClock,
 }
 
-/// The two ways a step is run: forward (provisioning) and backward (undoing it, the grant
-/// being cancelled). Which steps each leases, and the step states and audit actions of each.
+/// The ways a step is run: forward (provisioning), backward (undoing it, the grant being
+/// cancelled) and teardown (undoing it, the grant being revoked or past its end date).
+/// Which steps each leases, and the step states and audit actions of each.
 struct Direction {
     /// Grants whose steps are leased in this direction.
     grants: &'static [GrantState],
@@ -134,6 +138,9 @@ struct Direction {
     done_action: AuditAction,
     retry_action: AuditAction,
     stopped_action: AuditAction,
+    /// Undoes steps to end a grant's access (what the grant becomes, the cut-off and the
+    /// credential check: see [`super::teardown`]).
+    teardown: bool,
 }
 
 /// The order steps are leased in.
@@ -160,6 +167,7 @@ const FORWARD: Direction = Direction {
     done_action: AuditAction::ProvisioningStepSucceeded,
     retry_action: AuditAction::ProvisioningStepRetry,
     stopped_action: AuditAction::ProvisioningStepFailed,
+    teardown: false,
 };
 
 const BACKWARD: Direction = Direction {
@@ -177,6 +185,27 @@ const BACKWARD: Direction = Direction {
     done_action: AuditAction::ProvisioningStepUndone,
     retry_action: AuditAction::ProvisioningUndoRetry,
     stopped_action: AuditAction::ProvisioningUndoFailed,
+    teardown: false,
+};
+
+/// A teardown undoes what the run made as a cancel does (newest first, every step that ever
+/// started), for grants that are revoking or expiring; the grant ends revoked or expired.
+const TEARDOWN: Direction = Direction {
+    grants: &[GrantState::Revoking, GrantState::Expiring],
+    free: &[StepState::Succeeded, StepState::Failed, StepState::Pending],
+    reclaimed: &[StepState::Running, StepState::Undoing],
+    order: Order::Backward,
+    starts_grant: None,
+    leased: StepState::Undoing,
+    done: StepState::Undone,
+    retry: StepState::Undoing,
+    // A failed step keeps undoing: revoking again carries on from it.
+    stopped: StepState::Undoing,
+    started_action: AuditAction::TeardownStepStarted,
+    done_action: AuditAction::TeardownStepDone,
+    retry_action: AuditAction::TeardownStepRetry,
+    stopped_action: AuditAction::TeardownStepFailed,
+    teardown: true,
 };
 
 impl Direction {
@@ -249,7 +278,11 @@ struct Candidate {
 
 impl Leased {
     fn direction(&self) -> &'static Direction {
-        if self.undo { &BACKWARD } else { &FORWARD }
+        match (self.undo, self.teardown) {
+            (_, true) => &TEARDOWN,
+            (true, false) => &BACKWARD,
+            (false, false) => &FORWARD,
+        }
     }
 }
 
@@ -319,11 +352,16 @@ impl Engine {
     /// expired lease) and due; else the next step to undo of a grant being cancelled (the
     /// newest started step not undone yet, once no later step is left and no worker is
     /// running it).
+    ///
+    /// A teardown's steps come first: a revoked credential must stop working within
+    /// seconds, whatever else is waiting.
     pub async fn lease_next(&self) -> Result<Option<Leased>, EngineError> {
-        match self.lease(&FORWARD).await? {
-            Some(leased) => Ok(Some(leased)),
-            None => self.lease(&BACKWARD).await,
+        for direction in [&TEARDOWN, &FORWARD, &BACKWARD] {
+            if let Some(leased) = self.lease(direction).await? {
+                return Ok(Some(leased));
+            }
         }
+        Ok(None)
     }
 
     fn lock(&self) -> &'static str {
@@ -399,6 +437,7 @@ impl Engine {
             attempt,
             first_attempt: candidate.started_at.is_none(),
             undo: direction.order == Order::Backward,
+            teardown: direction.teardown,
         };
         self.started(tx, leased).await.map(Some)
     }
@@ -443,6 +482,11 @@ impl Engine {
         let calls = Arc::new(AtomicU64::new(0));
         let client = self.salesforce.counting(calls.clone());
         let outcome = match self.context(leased).await? {
+            Some(context) if leased.teardown => {
+                super::teardown::run(&client, leased.step, &context)
+                    .await
+                    .map(Done::Backward)
+            }
             Some(context) if leased.undo => undo::run(&client, leased.step, &context)
                 .await
                 .map(Done::Backward),
@@ -591,7 +635,10 @@ impl Engine {
             output.as_ref(),
         )
         .await?;
-        if leased.undo && state == BACKWARD.done {
+        if leased.teardown && state == TEARDOWN.done {
+            super::teardown::recorded(&mut tx.tx, &grant_id, step, output.as_ref()).await?;
+            super::teardown::ended_if_undone(&mut tx.tx, &grant_id, now).await?;
+        } else if leased.undo && state == BACKWARD.done {
             cancelled_if_undone(&mut tx.tx, &grant_id, now).await?;
         }
         // The link goes out in the same transaction that makes the grant ready: never a
@@ -650,6 +697,10 @@ async fn stop(
     let error = error.unwrap_or_default();
     let attention = match direction.order {
         Order::Forward => format!("{}: {error}", step.label()),
+        Order::Backward if direction.teardown => format!(
+            "Taking access away stopped at \"{}\": {error} Fix it in the org, then revoke again.",
+            step.label()
+        ),
         Order::Backward => format!(
             "Cancelling stopped at \"{}\": {error} Fix it in the org, then cancel again.",
             step.label()

@@ -25,7 +25,8 @@
 //! it reaches exactly what was approved (a proof that finds anything wider stops the run,
 //! and the grant is not released), and last the grant's trusted IP ranges on the app.
 //!
-//! Cancelling undoes a run in reverse order ([`cancel`]).
+//! Cancelling undoes a run in reverse order ([`cancel`]); revoking a grant or its end date
+//! passing tears it down the same way ([`teardown`]), cutting the credential off first.
 //!
 //! The rooms: [`engine`] (leasing, running and recording a step, forward or undoing),
 //! [`context`] (one step's view of its grant), [`outputs`] (what each step records, typed),
@@ -48,13 +49,18 @@ mod permissions;
 pub mod proof;
 mod records;
 mod sharing;
+pub mod teardown;
 mod undo;
 mod user;
 mod visibility;
 
 pub use self::admin::{Progress, RetryError, StepProgress, grant_of_request, progress, retry};
 pub use self::engine::{Engine, EngineError, Leased, Ran, RetryPolicy, release_leases};
+pub use self::teardown::{
+    AccessEnd, EndKind, RevokeError, RevokeOutcome, access_end, expire_due, revoke,
+};
 pub use self::undo::{CancelError, Cancelled, cancel};
+pub use self::user::set_frozen;
 pub use crate::eca::DeployPoll;
 pub use crate::names::Names;
 

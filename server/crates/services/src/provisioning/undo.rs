@@ -149,7 +149,10 @@ pub(super) async fn run(client: &Client, step: Step, cx: &Context) -> Result<Val
 }
 
 /// The integration user's id: as recorded, else by its deterministic username.
-async fn user_id(client: &Client, cx: &Context) -> Result<Option<SalesforceId>, StepFailure> {
+pub(super) async fn user_id(
+    client: &Client,
+    cx: &Context,
+) -> Result<Option<SalesforceId>, StepFailure> {
     if let Ok(id) = cx.user_id() {
         return Ok(Some(id));
     }
@@ -263,6 +266,9 @@ async fn undo_visibility(client: &Client, cx: &Context) -> Result<Value, StepFai
             }
             let chosen = chosen_by_object(client, cx).await?;
             let mut given_back = Vec::new();
+            // Records not given back, and why: someone else owns them now (the org's
+            // admins moved them after the transfer), or their previous owner is unknown.
+            let mut kept = Vec::new();
             for (object, ids) in &chosen {
                 for chunk in ids.chunks(200) {
                     let rows: Vec<OwnerRow> = client
@@ -282,11 +288,25 @@ async fn undo_visibility(client: &Client, cx: &Context) -> Result<Value, StepFai
                                 .map(|owner| (r.id.clone(), json!({ "OwnerId": owner })))
                         })
                         .collect();
+                    for row in &rows {
+                        if row.owner_id != user {
+                            kept.push(json!({
+                                "object": object, "id": row.id.as_str(),
+                                "owner": row.owner_id.as_str(),
+                                "why": "no longer owned by the integration user",
+                            }));
+                        } else if !previous.contains_key(row.id.as_str()) {
+                            kept.push(json!({
+                                "object": object, "id": row.id.as_str(),
+                                "why": "its previous owner is not known",
+                            }));
+                        }
+                    }
                     check_saved(client.update_collection(object, &back, true).await?)?;
                     given_back.extend(back.iter().map(|(id, _)| id.as_str().to_string()));
                 }
             }
-            Ok(json!({ "rule": "owned", "given_back": given_back }))
+            Ok(json!({ "rule": "owned", "given_back": given_back, "not_given_back": kept }))
         }
         VisibilityRule::Group => {
             let member = match cx

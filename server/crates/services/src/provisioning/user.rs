@@ -2,7 +2,7 @@
 //! Integration licence, with its permission set licence assigned in the same composite
 //! request), and the licence step that records (or makes) that assignment.
 
-use salesforce::composite::{CompositeRequest, Subrequest};
+use salesforce::composite::{CompositeRequest, ReferenceId, Subrequest};
 use salesforce::{Client, Cond, SalesforceId, Soql};
 use serde_json::json;
 
@@ -177,4 +177,29 @@ pub(super) async fn licence(client: &Client, cx: &Context) -> Result<LicenceMade
         licence_id: psl.as_str().to_string(),
         found,
     })
+}
+
+/// Freezes (or unfreezes) the user in Salesforce: its UserLogin, found and updated in one
+/// composite request.
+pub async fn set_frozen(
+    salesforce: &Client,
+    user_id: &SalesforceId,
+    frozen: bool,
+) -> Result<(), salesforce::Error> {
+    let login = ReferenceId::new("login")?;
+    let soql = Soql::select(&["Id"])
+        .from("UserLogin")
+        .filter(Cond::eq("UserId", user_id.as_str()))
+        .limit(1)
+        .build()?;
+    let mut request = CompositeRequest::new(true);
+    request.push(Subrequest::query(login.clone(), &soql))?;
+    request.push(Subrequest::update(
+        ReferenceId::new("freeze")?,
+        "UserLogin",
+        login.field("records[0].Id")?,
+        &json!({ "IsFrozen": frozen }),
+    )?)?;
+    salesforce.composite(&request).await?.ensure_success()?;
+    Ok(())
 }

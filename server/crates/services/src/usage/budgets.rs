@@ -9,8 +9,7 @@
 //!
 //! Calls are those the files say count against the org's limit; a composite request is one.
 
-use salesforce::composite::{CompositeRequest, ReferenceId, Subrequest};
-use salesforce::{Client, Cond, SalesforceId, Soql};
+use salesforce::{Client, SalesforceId};
 use serde_json::{Value, json};
 use shared::budget::{Budget, HardAction};
 use shared::grant::{GrantId, GrantState, StepName, StepState};
@@ -639,30 +638,7 @@ async fn check_ip_ranges(
     Ok(())
 }
 
-/// Freezes (or unfreezes) the user in Salesforce: its UserLogin, found and updated in one
-/// composite request.
-pub async fn set_frozen(
-    salesforce: &Client,
-    user_id: &SalesforceId,
-    frozen: bool,
-) -> Result<(), salesforce::Error> {
-    let login = ReferenceId::new("login")?;
-    let soql = Soql::select(&["Id"])
-        .from("UserLogin")
-        .filter(Cond::eq("UserId", user_id.as_str()))
-        .limit(1)
-        .build()?;
-    let mut request = CompositeRequest::new(true);
-    request.push(Subrequest::query(login.clone(), &soql))?;
-    request.push(Subrequest::update(
-        ReferenceId::new("freeze")?,
-        "UserLogin",
-        login.field("records[0].Id")?,
-        &json!({ "IsFrozen": frozen }),
-    )?)?;
-    salesforce.composite(&request).await?.ensure_success()?;
-    Ok(())
-}
+pub use crate::provisioning::set_frozen;
 
 /// Revokes the tokens the grant's app issued to its integration user. A grant with no app
 /// id recorded (its consumer step has not succeeded, or was undone) has no app (nothing to

@@ -17,4 +17,5 @@ mod ending;
 mod intake;
 mod provisioning;
 mod queue;
+mod teardown;
 mod usage;
