@@ -118,7 +118,7 @@ test("an approver revokes access now: within 10 s the credential is dead and eve
   expect(working.status, JSON.stringify(working.body)).toBe(200);
   const userId = String(working.body.id).split("/").pop()!;
   expect((await soql(`SELECT IsActive FROM User WHERE Id = '${userId}'`))[0].IsActive).toBe(true);
-  expect(await soql(`SELECT Id FROM CaseShare WHERE UserOrGroupId = '${userId}'`)).toHaveLength(1);
+  expect((await soql(`SELECT Id FROM CaseShare WHERE UserOrGroupId = '${userId}'`)).length, "the Case is shared").toBeGreaterThan(0);
   const appsMade = (await appNames()).filter((name) => !appsBefore.includes(name));
   expect(appsMade, "the grant's app").toHaveLength(1);
 
