@@ -704,8 +704,8 @@ async fn authorisation_matrix(app: TestApp) {
         );
         checked += 1;
     }
-    // 10 pages, 28 functions and sign-out, each for 6 personas.
-    assert_eq!(checked, (10 + 28 + 1) * 6);
+    // 10 pages, 29 functions and sign-out, each for 6 personas.
+    assert_eq!(checked, (10 + 29 + 1) * 6);
 }
 both_databases!(the_authorisation_matrix_holds, with spawn_portal, authorisation_matrix);
 
