@@ -169,7 +169,8 @@ test("an approver revokes access now: within 10 s the credential is dead and eve
     await expect(facts).toContainText("The contract ended early");
     await expect(facts).toContainText(`Revoked on ${new Date().toISOString().slice(0, 10)}`);
     await expect(facts).not.toContainText(people.blake.username);
-    await expect(tab.getByText("The credential no longer works")).toBeVisible();
+    await expect(facts.getByText("The credential no longer works")).toBeVisible();
+    await expect(tab.getByRole("listitem").filter({ hasText: "Access revoked: The contract ended early" })).toBeVisible();
   } finally {
     await contractor.close();
   }
