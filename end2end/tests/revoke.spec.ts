@@ -1,5 +1,6 @@
 import { request as playwrightRequest, APIRequestContext, Browser, Page } from "@playwright/test";
 import { test, expect, waitForHydration } from "./fixtures";
+import { checkPage } from "./a11y";
 import { buyIntegrationLicences, people, readMail, signIn, signOut, statusLink, submitAndVerify, unique } from "./flows";
 
 // "Revoke access now" (issue 17): a provisioned, revealed credential that works is revoked by
@@ -90,7 +91,7 @@ async function reveal(browser: Browser, page: Page, email: string) {
 test("an approver revokes access now: within 10 s the credential is dead and everything is gone", async ({
   strictPage: page,
   browser,
-}) => {
+}, testInfo) => {
   // The suite's other approvals use the org's five seeded licences.
   await buyIntegrationLicences(String(test.info().project.metadata.sandbox));
   const company = unique("Revokeco");
@@ -129,6 +130,7 @@ test("an approver revokes access now: within 10 s the credential is dead and eve
   await expect(page.getByRole("status").filter({ hasText: "Provisioning: active" })).toBeVisible();
   await page.getByRole("button", { name: "Revoke access now" }).click();
   await page.getByLabel("Reason for revoking").fill("The contract ended early");
+  await checkPage(page, testInfo, "request page, revoke form open");
   const pressed = Date.now();
   await page.getByRole("button", { name: "Confirm: revoke access" }).click();
   const left = () => Math.max(1, pressed + 10_000 - Date.now());
@@ -158,6 +160,14 @@ test("an approver revokes access now: within 10 s the credential is dead and eve
   await expect(ended).toContainText(people.blake.username);
   await expect(page.getByRole("button", { name: "Revoke access now" })).toHaveCount(0);
   await expect(page.getByRole("region", { name: "History" })).toContainText(/revoked/i);
+  await checkPage(page, testInfo, "request page, revoked");
+
+  // The usage page counts the licence the teardown gave back, and names the grant.
+  await page.goto("/admin/usage");
+  await waitForHydration(page);
+  const given = page.getByRole("table", { name: "Licences given back" });
+  await expect(given.getByRole("row").filter({ hasText: company })).toContainText("Revoked");
+  await checkPage(page, testInfo, "usage page, a licence given back");
 
   // The contractor's status page: revoked, when and why, and the credential no longer works.
   const contractor = await browser.newContext();
@@ -171,6 +181,7 @@ test("an approver revokes access now: within 10 s the credential is dead and eve
     await expect(facts).not.toContainText(people.blake.username);
     await expect(facts.getByText("The credential no longer works")).toBeVisible();
     await expect(tab.getByRole("listitem").filter({ hasText: "Access revoked: The contract ended early" })).toBeVisible();
+    await checkPage(tab, testInfo, "status page, revoked");
   } finally {
     await contractor.close();
   }
