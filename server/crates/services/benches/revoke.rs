@@ -9,8 +9,9 @@
 //! two workers tear it down, and the clock runs from the revoke until the org first refuses
 //! the credential's token exchange (tried again as soon as the previous answer arrives).
 //! It prints each run's time to refusal and to the end of the teardown, the median and the
-//! worst, and the calls the teardown made (from the org's call log, the contractor's
-//! exchanges left out). Figures only: nothing here asserts a time.
+//! worst, and the API calls the teardown made (the org's call log, which holds API calls, not
+//! OAuth token requests), by kind for the first run. Figures only: nothing here asserts a
+//! time.
 //!
 //! ```sh
 //! cargo bench -p services --bench revoke
@@ -166,14 +167,46 @@ async fn run(label: &str, t: &TestPortal, runs: usize, latency: u64) {
             .into_iter()
             .filter(|c| c["seq"].as_u64().unwrap_or(0) > before)
             .collect();
-        let teardown_calls = calls.len() as u64 - probes;
-        let counted = calls.iter().filter(|c| c["counted"] == true).count();
+        // The org's call log holds the API calls (REST, Metadata, Connect), not OAuth token
+        // requests: the contractor's exchanges above are not in it (nor the teardown's own
+        // last try of the credential), so every call in the window is the teardown's.
+        let teardown_calls = calls.len();
         t.clear_faults().await;
         println!(
-            "{label} run {run}: revoke → token refused {:.2} s, teardown done {:.2} s, {teardown_calls} Salesforce calls ({counted} counted against the daily limit; {probes} token exchanges by the contractor left out)",
+            "{label} run {run}: revoke → token refused {:.2} s, teardown done {:.2} s, {teardown_calls} Salesforce API calls (the contractor tried the token {probes} times)",
             refused.as_secs_f64(),
             torn_down.as_secs_f64(),
         );
+        if run == 0 {
+            // What the calls were: method and path, Salesforce ids and versions left out.
+            let mut kinds = std::collections::BTreeMap::<String, i64>::new();
+            for call in &calls {
+                let path = call["path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .split('/')
+                    .map(|part| {
+                        let id_like = part.len() >= 15
+                            && part.chars().all(|c| c.is_ascii_alphanumeric())
+                            && part.chars().any(|c| c.is_ascii_digit());
+                        if id_like {
+                            "{id}"
+                        } else if part.starts_with('v') && part.contains('.') {
+                            "{version}"
+                        } else {
+                            part
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                *kinds
+                    .entry(format!("{} {path}", call["method"].as_str().unwrap_or("?")))
+                    .or_default() += 1;
+            }
+            for (kind, n) in &kinds {
+                println!("    {n} × {kind}");
+            }
+        }
         refused_after.push(refused);
         torn_down_after.push(torn_down);
     }
