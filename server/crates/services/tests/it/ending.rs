@@ -185,3 +185,43 @@ test_kit::both_databases!(
         );
     }
 );
+
+test_kit::both_databases!(an_expired_grant_shows_expired_with_its_date, |engine| {
+    let Some(mut t) = portal_with_org(engine).await else {
+        return;
+    };
+    let clock = services::clock::TestClock::starting_now();
+    t.portal = t.portal.clone().with_clock(clock.shared());
+    let email = "ops@lapsing.example";
+    let (request, _) = approved(&t, "Lapsing Ltd", email, 30).await;
+    let w = worker(&t).with_clock(clock.shared());
+    w.run_until_idle().await.unwrap();
+    let token = status_token(&t, email).await;
+
+    // The end date passes: the expiry job starts the teardown, the workers finish it.
+    clock.advance(std::time::Duration::from_secs(31 * 86_400));
+    assert_eq!(t.expire_ended_grants().await.unwrap().len(), 1);
+    let ending = t.status(&token).await.unwrap().unwrap().access_end.unwrap();
+    assert_eq!(ending.headline(), "Expiring");
+    w.run_until_idle().await.unwrap();
+
+    let today = services::clock::rfc3339(services::clock::Clock::now_ms(&clock))[..10].to_string();
+    let seen = t.status(&token).await.unwrap().unwrap().access_end.unwrap();
+    assert_eq!(seen.state, GrantState::Expired);
+    assert_eq!(seen.headline(), "Expired");
+    assert!(!seen.revoked() && seen.done());
+    assert_eq!(seen.day(), today, "the day of the moved clock");
+    assert_eq!(seen.by, None);
+    let staff = t
+        .provisioning_view(&request)
+        .await
+        .unwrap()
+        .unwrap()
+        .access_end
+        .unwrap();
+    assert_eq!(staff.by.as_deref(), Some("system"));
+    let licences = t.usage_overview().await.unwrap().licences;
+    assert_eq!(licences.freed_total, 1);
+    assert_eq!(licences.freed[0].state, GrantState::Expired);
+    assert_eq!(licences.freed[0].company, "Lapsing Ltd");
+});
