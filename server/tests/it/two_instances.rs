@@ -1,7 +1,8 @@
 //! Two portal processes on one PostgreSQL database share the provisioning work: 50 grants
 //! approved at once all become ready, and the sandbox org's call log shows that no step
 //! ran twice (each grant's user, licence, permission set, assignment, shares and app deploy
-//! made exactly once).
+//! made exactly once). Then all 50 are revoked and the two tear them down, again with no
+//! step twice (issue 17, must-show 3).
 
 use crate::common;
 
@@ -154,6 +155,124 @@ async fn two_instances_provision_fifty_grants_with_no_step_twice() {
         attempts,
         (GRANTS * services::provisioning::Step::ALL.len()) as i64,
         "every step ran exactly once"
+    );
+
+    // All 50 revoked at once: the two instances tear them down, no step twice.
+    let actor = services::audit::Actor {
+        name: "alice@acme.example".into(),
+        ip: "127.0.0.1".into(),
+        user_agent: "test".into(),
+    };
+    for grant in &grants {
+        services::provisioning::revoke(
+            &db,
+            &services::Mailer::outbox(),
+            grant,
+            &actor,
+            "The project is over",
+            &services::clock::SystemClock,
+        )
+        .await
+        .unwrap();
+    }
+    let since = binary::call_log(&org)
+        .await
+        .last()
+        .and_then(|c| c["seq"].as_u64())
+        .unwrap_or(0);
+    let a = PortalProcess::start(&org, &pg.url, dir_a.path(), 2);
+    let b = PortalProcess::start(&org, &pg.url, dir_b.path(), 2);
+    let started = std::time::Instant::now();
+    binary::wait_for(
+        Duration::from_secs(300),
+        "every grant to be torn down",
+        || async {
+            let open: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM grants WHERE state = 'revoking'")
+                    .fetch_one(db.pool())
+                    .await
+                    .unwrap();
+            open == 0
+        },
+    )
+    .await;
+    eprintln!(
+        "{GRANTS} grants torn down by two instances in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    a.kill9();
+    b.kill9();
+    let states: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, state, attention FROM grants")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    for (id, state, attention) in &states {
+        assert_eq!(state, "revoked", "grant {id}: {attention:?}");
+    }
+    let workers: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT details FROM audit_log WHERE action = 'teardown.step_started'",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    let workers: std::collections::BTreeSet<String> = workers
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|d| d["worker"].as_str().map(str::to_string))
+        .collect();
+    assert!(workers.len() >= 2, "the teardown was shared: {workers:?}");
+    let calls: Vec<Value> = binary::call_log(&org)
+        .await
+        .into_iter()
+        .filter(|c| c["seq"].as_u64().unwrap_or(0) > since)
+        .collect();
+    let mut removed: BTreeMap<String, usize> = BTreeMap::new();
+    for effect in calls
+        .iter()
+        .flat_map(|c| c["effects"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e.as_str().map(str::to_string))
+    {
+        let kind = effect
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        *removed.entry(kind).or_default() += 1;
+    }
+    for (kind, per_grant) in [
+        ("delete PermissionSetLicenseAssign", 1),
+        ("delete PermissionSet", 2),
+        ("delete PermissionSetAssignment", 2),
+        ("delete CaseShare", cases.len()),
+    ] {
+        assert_eq!(
+            removed.get(kind).copied().unwrap_or(0),
+            GRANTS * per_grant,
+            "{kind}: once per grant (and set), never twice: {removed:?}"
+        );
+    }
+    let destructive = calls
+        .iter()
+        .filter(|c| {
+            c["method"] == "POST"
+                && c["path"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("/metadata/deployRequest")
+                && c["status"].as_u64().is_some_and(|s| s < 300)
+        })
+        .count();
+    assert_eq!(destructive, GRANTS, "one destructive deploy per grant");
+    let attempts: i64 =
+        sqlx::query_scalar("SELECT CAST(SUM(attempts) AS BIGINT) FROM provisioning_steps")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        attempts,
+        (GRANTS * services::provisioning::Step::ALL.len()) as i64,
+        "every teardown step ran exactly once"
     );
     db.close().await;
 }

@@ -29,13 +29,14 @@ impl OrgFailure {
     }
 }
 
-/// How a failure for lack of a Salesforce Integration licence begins.
-pub const NO_FREE_LICENCE: &str = "The org has no free Salesforce Integration licence";
+/// How a failure for want of a Salesforce Integration licence begins (the engine adds the
+/// grants that end soonest to it).
+pub(crate) const NO_LICENCE: &str = "The org has no free Salesforce Integration licence";
 
 /// Whether `attention` (a grant's stored reason for needing attention) says the org had no
 /// free Salesforce Integration licence.
 pub fn is_licence_shortage(attention: &str) -> bool {
-    attention.contains(NO_FREE_LICENCE)
+    attention.contains(NO_LICENCE)
 }
 
 impl From<salesforce::Error> for OrgFailure {
@@ -43,7 +44,7 @@ impl From<salesforce::Error> for OrgFailure {
         let transient = error.is_transient();
         let message = match error.error_code() {
             Some("LICENSE_LIMIT_EXCEEDED") => format!(
-                "{NO_FREE_LICENCE} (or API integration permission set licence). Free one, or buy more, then retry. Salesforce said: {error}"
+                "{NO_LICENCE} (or API integration permission set licence). Free one (revoke a grant), or buy more, then retry. Salesforce said: {error}"
             ),
             Some("INVALID_FIELD") | Some("INVALID_FIELD_FOR_INSERT_UPDATE") => format!(
                 "A field in the approved scope does not exist in the org (or cannot be permissioned). Check the scope against the org, then retry. Salesforce said: {error}"

@@ -121,6 +121,10 @@ pub enum RetryError {
     NotStopped(String),
     #[error("the grant's cancellation stopped part-way: cancel it again to finish undoing it")]
     Cancelling,
+    #[error(
+        "taking the grant's access away stopped part-way: revoke it again to finish the teardown"
+    )]
+    Ending,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -143,6 +147,9 @@ pub async fn retry(
         None => return Err(RetryError::NotFound(grant_id.to_string())),
         Some(stopped) if stopped == GrantState::NeedsAttention.as_str() => {}
         Some(other) => return Err(RetryError::NotStopped(other.to_string())),
+    }
+    if super::teardown::is_ending(&mut tx.tx, grant_id).await? {
+        return Err(RetryError::Ending);
     }
     let undoing: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM provisioning_steps WHERE grant_id = $1 AND state IN ($2, $3, $4)",

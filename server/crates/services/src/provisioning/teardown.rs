@@ -247,6 +247,44 @@ async fn start(
     Ok(left)
 }
 
+/// Whether grant `grant_id`'s access began to end (a revoke or an expiry started its
+/// teardown): such a grant is neither retried nor cancelled, only revoked again.
+pub(super) async fn is_ending(
+    tx: &mut Transaction<'static, Any>,
+    grant_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let kind: Option<Option<String>> =
+        sqlx::query_scalar("SELECT end_kind FROM grants WHERE id = $1")
+            .bind(grant_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(kind.flatten().is_some())
+}
+
+/// The live grants whose licences come free soonest (their end dates), in words for a grant
+/// that needs attention for want of a licence.
+pub(super) async fn ending_soonest(
+    tx: &mut Transaction<'static, Any>,
+) -> Result<String, sqlx::Error> {
+    let soonest: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT id, company, end_date FROM grants WHERE state IN ($1, $2, $3) \
+         ORDER BY end_date, id LIMIT 3",
+    )
+    .bind(GrantState::Ready.as_str())
+    .bind(GrantState::Active.as_str())
+    .bind(GrantState::Suspended.as_str())
+    .fetch_all(&mut **tx)
+    .await?;
+    if soonest.is_empty() {
+        return Ok("No grant holds a licence now.".into());
+    }
+    let list: Vec<String> = soonest
+        .iter()
+        .map(|(id, company, end)| format!("{company} (grant {id}) on {end}"))
+        .collect();
+    Ok(format!("The grants that end soonest: {}.", list.join("; ")))
+}
+
 /// The first instant a grant ending on `end_date` (`YYYY-MM-DD`) has no access: its
 /// assignment's `ExpirationDate` is that day's 23:59:59 UTC, so the next second.
 pub fn access_ends_at_ms(end_date: &str) -> Option<i64> {
@@ -651,10 +689,7 @@ mod tests {
     #[test]
     fn access_ends_the_second_after_the_end_date() {
         let ends = access_ends_at_ms("2026-12-31").unwrap();
-        assert_eq!(
-            crate::clock::rfc3339(ends - 1_000),
-            "2026-12-31T23:59:59.000Z"
-        );
+        assert_eq!(crate::clock::rfc3339(ends - 1_000), "2026-12-31T23:59:59Z");
         assert_eq!(access_ends_at_ms("31/12/2026"), None);
     }
 }

@@ -32,6 +32,10 @@ pub enum CancelError {
     NotFound(String),
     #[error("the grant is {0}: only a grant still being provisioned can be cancelled")]
     NotCancellable(String),
+    #[error(
+        "the grant's access is being taken away (its teardown stopped part-way): revoke it again to finish"
+    )]
+    Ending,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -71,6 +75,9 @@ pub async fn cancel(
                     | GrantState::Cancelling)
             ) => {}
         Some(other) => return Err(CancelError::NotCancellable(other.to_string())),
+    }
+    if super::teardown::is_ending(&mut tx.tx, grant_id).await? {
+        return Err(CancelError::Ending);
     }
     sqlx::query(
         "UPDATE provisioning_steps SET state = $3, updated_at = $1 \

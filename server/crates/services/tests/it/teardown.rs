@@ -521,6 +521,13 @@ test_kit::both_databases!(
                 .contains("no free Salesforce Integration licence"),
             "{attention:?}"
         );
+        // It says which grants end soonest (all five end on the same date here).
+        let attention = attention.unwrap();
+        assert!(
+            attention.contains("The grants that end soonest: Seat "),
+            "{attention}"
+        );
+        assert_eq!(attention.matches("(grant ").count(), 3, "{attention}");
         // One of the five ends: its user is deactivated, which frees its licence.
         let (_, alice) = approver("alice@acme.example");
         t.revoke_access(&grants[2], &alice, "Seat needed elsewhere")
@@ -551,3 +558,61 @@ test_kit::both_databases!(only_a_live_grant_can_be_revoked, |engine| {
     }
     assert_eq!(grant_state(&t, &grant).await.0, "approved");
 });
+
+test_kit::both_databases!(
+    a_teardown_that_stops_needs_attention_and_revoking_again_finishes_it,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        let before = org_snapshot(&t).await;
+        let grant = approved_grant(&t, "Stubborn", case_scope()).await;
+        worker(&t).run_until_idle().await.unwrap();
+        let (_, alice) = approver("alice@acme.example");
+        t.revoke_access(&grant, &alice, "Stop now").await.unwrap();
+        // The org refuses to delete the permission sets (a permanent error).
+        t.set_faults(json!([{
+            "path": "/services/data/*/sobjects/PermissionSet/*",
+            "methods": ["DELETE"],
+            "errorRate": 1.0,
+            "errorStatus": 400,
+            "errorCode": "DELETE_FAILED",
+            "errorMessage": "Cannot delete this permission set"
+        }]))
+        .await;
+        worker(&t).run_until_idle().await.unwrap();
+        let (state, attention) = grant_state(&t, &grant).await;
+        assert_eq!(state, "needs_attention");
+        let attention = attention.unwrap();
+        assert!(
+            attention.starts_with("Taking access away stopped at")
+                && attention.contains("revoke again"),
+            "{attention}"
+        );
+        assert!(!credential_works(&t, &grant).await, "cut off all the same");
+        assert!(
+            audit_actions(&t, &grant)
+                .await
+                .contains(&"teardown.step_failed".to_string())
+        );
+        // Neither retried nor cancelled: only revoked again.
+        assert!(matches!(
+            t.retry_grant(&grant, &alice).await,
+            Err(services::provisioning::RetryError::Ending)
+        ));
+        assert!(matches!(
+            t.cancel_grant(&grant, &alice).await,
+            Err(services::provisioning::CancelError::Ending)
+        ));
+        t.clear_faults().await;
+        let again = t
+            .revoke_access(&grant, &alice, "Fixed in the org")
+            .await
+            .unwrap();
+        assert!(again.steps_to_undo < Step::ALL.len() as i64, "{again:?}");
+        worker(&t).run_until_idle().await.unwrap();
+        assert_eq!(grant_state(&t, &grant).await.0, "revoked");
+        assert_same_org(&before, &org_snapshot(&t).await);
+        assert_audit_intact(&t).await;
+    }
+);
