@@ -581,14 +581,18 @@ fn Provisioning(
                     let state = p.state;
                     let credential = p.credential.clone();
                     let access_end = p.access_end.clone();
+                    // A teardown that stopped is carried on by revoking again (never retried
+                    // or cancelled).
+                    let stopped_teardown = access_end.as_ref().is_some_and(|e| e.stopped());
+                    let revocable = state.is_revocable() || stopped_teardown;
                     let ending_soonest = p.ending_soonest.clone();
                     view! {
                         {access_end.map(|end| view! { <AccessEnded end /> })}
                         <ProvisioningSection progress=p />
                         <EndingSoonest grants=ending_soonest />
-                        <GrantActions request_id=request_id.clone() state retry cancel />
+                        {(!stopped_teardown).then(|| view! { <GrantActions request_id=request_id.clone() state retry cancel /> })}
                         {credential.map(|status| view! { <Credential request_id=request_id.clone() status reissue /> })}
-                        <RevokeAccessForm request_id=request_id.clone() state company=company.clone() revoke />
+                        <RevokeAccessForm request_id=request_id.clone() revocable company=company.clone() revoke />
                     }.into_any()
                 }
                 Ok(_) => ().into_any(),

@@ -8,16 +8,17 @@ use leptos::prelude::*;
 
 use super::FieldMessage;
 use crate::api::revoke::{RevokeAccess, RevokeResult};
-use shared::GrantState;
 use shared::ending::{AccessEnd, EndingGrant};
 
-/// "Revoke access now" for a ready, active or suspended grant: the button opens the form
-/// (a confirm step), which takes the reason and ends the access. The action lives with the
-/// page, which refreshes the grant (and its history) when it completes.
+/// "Revoke access now" for a ready, active or suspended grant (or one whose teardown
+/// stopped, which revoking again carries on): the button opens the form (a confirm step),
+/// which takes the reason and ends the access. The action lives with the page, which
+/// refreshes the grant (and its history) when it completes.
 #[component]
 pub fn RevokeAccessForm(
     request_id: String,
-    state: GrantState,
+    /// Whether the grant can be revoked now.
+    revocable: bool,
     company: String,
     revoke: ServerAction<RevokeAccess>,
 ) -> impl IntoView {
@@ -31,7 +32,6 @@ pub fn RevokeAccessForm(
         Some(Err(e)) => e.form_message(),
         _ => None,
     };
-    let revocable = state.is_revocable();
     view! {
         {move || match outcome.get() {
             Some(Ok(RevokeResult::Revoking(message))) => Some(view! { <p class="notice" role="status">{message}</p> }),
@@ -71,10 +71,12 @@ pub fn AccessEnded(end: AccessEnd) -> impl IntoView {
     let day = end.day();
     let credential = if end.done() {
         "The credential no longer works: Salesforce refuses its token."
+    } else if end.stopped() {
+        "Taking the access away stopped (see below); revoking again carries on from there."
     } else {
         "The credential is being switched off: its tokens are revoked and the integration user deactivated first."
     };
-    let when = match (end.revoked(), end.done()) {
+    let when = match (end.revoked, end.done()) {
         (true, true) => format!("Revoked on {day}"),
         (true, false) => format!("Revoke asked for on {day}"),
         (false, true) => format!("Expired on {day}"),

@@ -13,6 +13,7 @@ use crate::db::Database;
 #[derive(sqlx::FromRow)]
 struct EndRow {
     state: String,
+    end_kind: Option<String>,
     end_requested_at: Option<i64>,
     end_reason: Option<String>,
     ended_by: Option<String>,
@@ -41,7 +42,7 @@ pub async fn access_end(
     reader: Reader,
 ) -> Result<Option<AccessEnd>, sqlx::Error> {
     let Some(row) = sqlx::query_as::<_, EndRow>(
-        "SELECT state, end_requested_at, end_reason, ended_by, access_ended_at FROM grants WHERE request_id = $1",
+        "SELECT state, end_kind, end_requested_at, end_reason, ended_by, access_ended_at FROM grants WHERE request_id = $1",
     )
     .bind(request_id)
     .fetch_optional(db.pool())
@@ -50,12 +51,17 @@ pub async fn access_end(
         return Ok(None);
     };
     let state = GrantState::parse(&row.state).map_err(corrupt)?;
-    if !(state.is_ending() || state.has_ended()) {
+    // Ending, ended, or a teardown that stopped (it needs attention with its end recorded).
+    let Some(kind) = row
+        .end_kind
+        .filter(|_| state.is_ending() || state.has_ended() || state == GrantState::NeedsAttention)
+    else {
         return Ok(None);
-    }
+    };
     let requested = row.end_requested_at.or(row.access_ended_at).unwrap_or(0);
     Ok(Some(AccessEnd {
         state,
+        revoked: kind == "revoked",
         requested_at: rfc3339(requested),
         ended_at: row.access_ended_at.map(rfc3339),
         reason: row.end_reason.filter(|r| !r.trim().is_empty()),

@@ -9,8 +9,11 @@ use crate::GrantState;
 /// How and when a grant's access ended (or is ending).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessEnd {
-    /// `revoking` or `revoked`, `expiring` or `expired`.
+    /// `revoking` or `revoked`, `expiring` or `expired`; `needs_attention` when the
+    /// teardown stopped (revoking again carries on).
     pub state: GrantState,
+    /// Revoked by an approver or owner, rather than expired on the end date.
+    pub revoked: bool,
     /// When the end was asked for (the revoke), or the end date passed (RFC 3339).
     pub requested_at: String,
     /// When the teardown finished and the grant became revoked or expired (RFC 3339).
@@ -22,11 +25,6 @@ pub struct AccessEnd {
 }
 
 impl AccessEnd {
-    /// Revoked (or being revoked), rather than expired.
-    pub fn revoked(&self) -> bool {
-        matches!(self.state, GrantState::Revoking | GrantState::Revoked)
-    }
-
     /// The teardown is done: nothing of the grant is left in the org but its deactivated
     /// user, and the credential is refused.
     pub fn done(&self) -> bool {
@@ -35,12 +33,17 @@ impl AccessEnd {
 
     /// "Revoked" or "Expired" (the teardown done), else "Being revoked" / "Expiring".
     pub fn headline(&self) -> &'static str {
-        match (self.revoked(), self.done()) {
+        match (self.revoked, self.done()) {
             (true, true) => "Revoked",
             (true, false) => "Being revoked",
             (false, true) => "Expired",
             (false, false) => "Expiring",
         }
+    }
+
+    /// The teardown stopped and needs an admin (who revokes again to carry on).
+    pub fn stopped(&self) -> bool {
+        self.state == GrantState::NeedsAttention
     }
 
     /// The day of the end: when the teardown finished, else when it was asked for

@@ -83,7 +83,7 @@ test_kit::both_databases!(
         assert_eq!(view.state, GrantState::Revoking);
         let end = view.access_end.expect("the end is shown");
         assert_eq!(end.state, GrantState::Revoking);
-        assert!(end.revoked() && !end.done());
+        assert!(end.revoked && !end.done() && !end.stopped());
         assert_eq!(end.headline(), "Being revoked");
         assert_eq!(end.reason.as_deref(), Some("The contract ended early"));
         assert_eq!(end.by.as_deref(), Some("blake@acme.example"));
@@ -209,7 +209,7 @@ test_kit::both_databases!(an_expired_grant_shows_expired_with_its_date, |engine|
     let seen = t.status(&token).await.unwrap().unwrap().access_end.unwrap();
     assert_eq!(seen.state, GrantState::Expired);
     assert_eq!(seen.headline(), "Expired");
-    assert!(!seen.revoked() && seen.done());
+    assert!(!seen.revoked && seen.done());
     assert_eq!(seen.day(), today, "the day of the moved clock");
     assert_eq!(seen.by, None);
     let staff = t
@@ -225,3 +225,50 @@ test_kit::both_databases!(an_expired_grant_shows_expired_with_its_date, |engine|
     assert_eq!(licences.freed[0].state, GrantState::Expired);
     assert_eq!(licences.freed[0].company, "Lapsing Ltd");
 });
+
+test_kit::both_databases!(
+    a_stopped_teardown_shows_as_being_revoked_until_revoked_again,
+    |engine| {
+        let Some(t) = portal_with_org(engine).await else {
+            return;
+        };
+        let (request, grant) = approved(&t, "Stubborn Ltd", "ops@stubborn.example", 30).await;
+        worker(&t).run_until_idle().await.unwrap();
+        let (_, alice) = approver("alice@acme.example");
+        t.revoke_access(&grant, &alice, "Stop now").await.unwrap();
+        // The org refuses to delete the permission sets: the teardown stops.
+        t.set_faults(json!([{
+            "path": "/services/data/*/sobjects/PermissionSet/*",
+            "methods": ["DELETE"],
+            "errorRate": 1.0,
+            "errorStatus": 400,
+            "errorCode": "DELETE_FAILED",
+            "errorMessage": "Cannot delete this permission set"
+        }]))
+        .await;
+        worker(&t).run_until_idle().await.unwrap();
+        let view = t.provisioning_view(&request).await.unwrap().unwrap();
+        assert_eq!(view.state, GrantState::NeedsAttention);
+        let end = view.access_end.expect("the end is still shown");
+        assert!(end.stopped() && end.revoked && !end.done());
+        assert_eq!(end.headline(), "Being revoked");
+        assert_eq!(end.reason.as_deref(), Some("Stop now"));
+        assert!(view.ending_soonest.is_empty(), "not short of a licence");
+
+        // Revoked again once the org is fixed: the new reason, and revoked.
+        t.clear_faults().await;
+        t.revoke_access(&grant, &alice, "Fixed in the org")
+            .await
+            .unwrap();
+        worker(&t).run_until_idle().await.unwrap();
+        let end = t
+            .provisioning_view(&request)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_end
+            .unwrap();
+        assert_eq!(end.headline(), "Revoked");
+        assert_eq!(end.reason.as_deref(), Some("Fixed in the org"));
+    }
+);
