@@ -592,7 +592,7 @@ fn Provisioning(
                         <EndingSoonest grants=ending_soonest />
                         {(!stopped_teardown).then(|| view! { <GrantActions request_id=request_id.clone() state retry cancel /> })}
                         {credential.map(|status| view! { <Credential request_id=request_id.clone() status reissue /> })}
-                        <RevokeAccessForm request_id=request_id.clone() revocable company=company.clone() revoke />
+                        <RevokeAccessForm request_id=request_id.clone() revocable ended=state.has_ended() company=company.clone() revoke />
                     }.into_any()
                 }
                 Ok(_) => ().into_any(),

@@ -19,6 +19,8 @@ pub fn RevokeAccessForm(
     request_id: String,
     /// Whether the grant can be revoked now.
     revocable: bool,
+    /// The access has ended (the revoke's "Revoking…" message has done its job).
+    ended: bool,
     company: String,
     revoke: ServerAction<RevokeAccess>,
 ) -> impl IntoView {
@@ -34,7 +36,7 @@ pub fn RevokeAccessForm(
     };
     view! {
         {move || match outcome.get() {
-            Some(Ok(RevokeResult::Revoking(message))) => Some(view! { <p class="notice" role="status">{message}</p> }),
+            Some(Ok(RevokeResult::Revoking(message))) if !ended => Some(view! { <p class="notice" role="status">{message}</p> }),
             _ => None,
         }}
         {revocable.then(|| view! {
