@@ -342,3 +342,61 @@ async fn entity_definition_holds_each_objects_sharing_model() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
     }
 }
+
+/// Item 14 (issue 17): a permission set assignment grants nothing once the org's clock
+/// passes its `ExpirationDate`, and is removed; the org's clock moves with
+/// `clockOffsetSeconds` (a sandbox-only setting), which takes only whole seconds within 20
+/// years.
+#[tokio::test]
+async fn an_expired_assignment_is_removed_when_the_org_clock_passes_it() {
+    let org = Org::start().await;
+    let (user, _) = org.integration_user("Lapse").await;
+    let ps = org
+        .create(
+            "PermissionSet",
+            json!({ "Name": "Lapse_Set", "Label": "Lapse Set" }),
+        )
+        .await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%dT%H:%M:%S.000Z")
+        .to_string();
+    org.create(
+        "PermissionSetAssignment",
+        json!({ "AssigneeId": user, "PermissionSetId": ps, "ExpirationDate": tomorrow }),
+    )
+    .await;
+    let soql = format!("SELECT Id FROM PermissionSetAssignment WHERE PermissionSetId = '{ps}'");
+    let token = org
+        .password_token("admin@acme-sandbox.example", "Admin-Sandbox-1")
+        .await;
+    let (_, found) = org.query(&token, &soql).await;
+    assert_eq!(found["totalSize"], 1, "{found}");
+
+    for bad in [json!("soon"), json!(1.5), json!(21_i64 * 366 * 86_400)] {
+        let refused = org
+            .http
+            .patch(org.url("/__sandbox/settings"))
+            .json(&json!({ "clockOffsetSeconds": bad }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let moved = org
+        .http
+        .patch(org.url("/__sandbox/settings"))
+        .json(&json!({ "clockOffsetSeconds": 2 * 86_400 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), StatusCode::OK);
+    // The admin's token, issued before, expired with the org's clock.
+    let token = org
+        .password_token("admin@acme-sandbox.example", "Admin-Sandbox-1")
+        .await;
+    let (_, found) = org.query(&token, &soql).await;
+    assert_eq!(
+        found["totalSize"], 0,
+        "removed at its ExpirationDate: {found}"
+    );
+}

@@ -154,15 +154,28 @@ pub async fn revoke(
     if !state.is_revocable() && !stopped_teardown {
         return Err(RevokeError::NotRevocable(state));
     }
-    let steps = start(
+    let Some(steps) = start(
         &mut tx.tx,
         grant_id,
+        state,
         EndKind::Revoked,
         &actor.name,
         &reason,
         now,
     )
-    .await?;
+    .await?
+    else {
+        // Moved by someone else since it was read: say what it is now.
+        let now_state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
+                .bind(grant_id)
+                .fetch_optional(&mut *tx.tx)
+                .await?;
+        let now_state = now_state
+            .and_then(|s| GrantState::parse(&s).ok())
+            .unwrap_or(state);
+        return Err(RevokeError::NotRevocable(now_state));
+    };
     audit::record(
         &mut tx.tx,
         actor,
@@ -209,11 +222,31 @@ pub async fn revoke(
 async fn start(
     tx: &mut Transaction<'static, Any>,
     grant_id: &str,
+    from: GrantState,
     kind: EndKind,
     by: &str,
     reason: &str,
     now: i64,
-) -> Result<i64, sqlx::Error> {
+) -> Result<Option<i64>, sqlx::Error> {
+    // Only from the state the caller read: another instance (or a revoke and an expiry at
+    // once) that moved the grant first wins, and this one does nothing.
+    let moved = sqlx::query(
+        "UPDATE grants SET state = $1, attention = NULL, end_kind = $2, end_reason = $3, \
+             ended_by = $4, end_requested_at = COALESCE(end_requested_at, $5), updated_at = $5 \
+         WHERE id = $6 AND state = $7",
+    )
+    .bind(kind.ending().as_str())
+    .bind(kind.as_str())
+    .bind(reason)
+    .bind(by)
+    .bind(now)
+    .bind(grant_id)
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if moved.rows_affected() != 1 {
+        return Ok(None);
+    }
     sqlx::query(
         "UPDATE provisioning_steps SET next_attempt_at = $1, updated_at = $1 \
          WHERE grant_id = $2 AND started_at IS NOT NULL AND state <> $3",
@@ -231,20 +264,7 @@ async fn start(
     .bind(StepState::Undone.as_str())
     .fetch_one(&mut **tx)
     .await?;
-    sqlx::query(
-        "UPDATE grants SET state = $1, attention = NULL, end_kind = $2, end_reason = $3, \
-             ended_by = $4, end_requested_at = COALESCE(end_requested_at, $5), updated_at = $5 \
-         WHERE id = $6",
-    )
-    .bind(kind.ending().as_str())
-    .bind(kind.as_str())
-    .bind(reason)
-    .bind(by)
-    .bind(now)
-    .bind(grant_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(left)
+    Ok(Some(left))
 }
 
 /// Whether grant `grant_id`'s access began to end (a revoke or an expiry started its
@@ -323,26 +343,26 @@ pub async fn expire_due(db: &Database, clock: &dyn Clock) -> Result<Vec<String>,
         if now < ends {
             continue;
         }
-        let mut tx = db.begin_write().await?;
-        // Still live (another instance, or a revoke, may have moved it meanwhile).
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM grants WHERE id = $1")
-            .bind(&grant.id)
-            .fetch_optional(&mut *tx.tx)
-            .await?;
-        if state.as_deref() != Some(grant.state.as_str()) {
-            tx.commit().await?;
+        let Ok(from) = GrantState::parse(&grant.state) else {
             continue;
-        }
+        };
+        let mut tx = db.begin_write().await?;
         let reason = format!("the end date {} passed", grant.end_date);
-        let steps = start(
+        // None: still live no more (another instance, or a revoke, moved it meanwhile).
+        let Some(steps) = start(
             &mut tx.tx,
             &grant.id,
+            from,
             EndKind::Expired,
             "system",
             &reason,
             now,
         )
-        .await?;
+        .await?
+        else {
+            tx.commit().await?;
+            continue;
+        };
         audit::record(
             &mut tx.tx,
             &Actor::system(),
@@ -616,6 +636,23 @@ pub(super) async fn ended_if_undone(
         json!({ "torn_down": true }),
     )
     .await?;
+    // A secret the portal chose and sealed (orgs whose credentials API returns none)
+    // belonged to the deleted app: nothing is kept of it.
+    let sealed = sqlx::query("DELETE FROM sealed_secrets WHERE grant_id = $1")
+        .bind(grant_id)
+        .execute(&mut **tx)
+        .await?;
+    if sealed.rows_affected() > 0 {
+        audit::record(
+            tx,
+            &Actor::system(),
+            AuditAction::SecretSealedDestroyed,
+            Target::Grant,
+            grant_id,
+            json!({ "reason": "the grant's access ended" }),
+        )
+        .await?;
+    }
     crate::requests::add_event(
         tx,
         now,

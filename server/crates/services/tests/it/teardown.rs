@@ -49,6 +49,14 @@ fn with_visibility(rule: VisibilityRule, record_ids: Vec<String>) -> Scope {
     scope
 }
 
+/// Moves the sandbox org's clock so that it reads `at_ms` now (its offset is from the
+/// machine's clock, which keeps running; the portal's test clock does not).
+async fn set_org_clock_to(t: &TestPortal, at_ms: i64) {
+    let offset = (at_ms - services::clock::SystemClock.now_ms()) / 1_000;
+    test_kit::sandbox::set_clock_offset_seconds(&reqwest::Client::new(), &t.org_url(), offset)
+        .await;
+}
+
 /// Whether the contractor's credential still gets a token and reads a Case.
 async fn credential_works(t: &TestPortal, grant: &str) -> bool {
     let consumer = output_of(t, grant, "consumer").await;
@@ -308,10 +316,9 @@ test_kit::both_databases!(
             .unwrap();
         let ends = services::provisioning::teardown::access_ends_at_ms(&end_date).unwrap();
 
-        // One second before the end: nothing expires, and the credential works.
-        let offset = Duration::from_millis((ends - clock.now_ms()) as u64) - Duration::from_secs(2);
-        clock.advance(offset);
-        test_kit::sandbox::set_clock_offset(&reqwest::Client::new(), &t.org_url(), offset).await;
+        // Just before the end (both clocks): nothing expires, and the credential works.
+        clock.set(ends - 5_000);
+        set_org_clock_to(&t, ends - 5_000).await;
         assert!(t.expire_ended_grants().await.unwrap().is_empty());
         assert!(
             credential_works(&t, &grant).await,
@@ -320,13 +327,8 @@ test_kit::both_databases!(
 
         // Past the end: Salesforce's own ExpirationDate takes the assignment away (the
         // second lock), and the portal's expiry tears the grant down.
-        clock.advance(Duration::from_secs(60));
-        test_kit::sandbox::set_clock_offset(
-            &reqwest::Client::new(),
-            &t.org_url(),
-            offset + Duration::from_secs(60),
-        )
-        .await;
+        clock.set(ends + 60_000);
+        set_org_clock_to(&t, ends + 60_000).await;
         let names = Names::for_grant(&grant, "Lapsing");
         let ps = records(
             &t,
@@ -613,6 +615,53 @@ test_kit::both_databases!(
         worker(&t).run_until_idle().await.unwrap();
         assert_eq!(grant_state(&t, &grant).await.0, "revoked");
         assert_same_org(&before, &org_snapshot(&t).await);
+        assert_audit_intact(&t).await;
+    }
+);
+
+test_kit::both_databases!(
+    where_the_org_returns_no_secrets_the_sealed_one_checks_the_cut_off_and_is_destroyed,
+    |engine| {
+        let Some(mut t) = portal_with_org(engine).await else {
+            return;
+        };
+        t.portal = t
+            .portal
+            .clone()
+            .with_vault(services::vault::Vault::ephemeral());
+        t.org_settings(json!({ "enableClientSecretInRestApiAccess": false }))
+            .await;
+        let grant = approved_grant(&t, "Sealed", case_scope()).await;
+        let engine = t
+            .provisioning_engine()
+            .with_deploy_poll(services::provisioning::DeployPoll {
+                first_check: Duration::from_millis(450),
+                interval: Duration::from_millis(100),
+                timeout: Duration::from_secs(30),
+            });
+        engine.run_until_idle().await.unwrap();
+        assert_eq!(grant_state(&t, &grant).await.0, "ready");
+        let sealed = "SELECT COUNT(*) FROM sealed_secrets WHERE grant_id = $1";
+        assert_eq!(count(&t, sealed, &grant).await, 1);
+        let (_, alice) = approver("alice@acme.example");
+        t.revoke_access(&grant, &alice, "Done").await.unwrap();
+        engine.run_until_idle().await.unwrap();
+        assert_eq!(grant_state(&t, &grant).await.0, "revoked");
+        // The cut-off tried the sealed secret (refused), and the end destroyed it.
+        let cut = step_evidence(&t, &grant, "restrict").await;
+        assert_eq!(cut["credential_check"]["refused"], true, "{cut}");
+        assert_eq!(count(&t, sealed, &grant).await, 0);
+        let actions = audit_actions(&t, &grant).await;
+        assert_eq!(
+            count_of(&actions, "secret.sealed_destroyed"),
+            1,
+            "{actions:?}"
+        );
+        assert_eq!(
+            count_of(&actions, "grant.credential_dead"),
+            2,
+            "{actions:?}"
+        );
         assert_audit_intact(&t).await;
     }
 );
