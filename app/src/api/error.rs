@@ -104,7 +104,7 @@ mod domain {
 
     use services::catalog::CatalogError;
     use services::decisions::DecisionError;
-    use services::provisioning::{CancelError, RetryError};
+    use services::provisioning::{CancelError, RetryError, RevokeError};
     use services::renewal::ExtensionError;
     use services::requests::IntakeError;
     use services::reveal::RevealError;
@@ -216,6 +216,23 @@ mod domain {
             match e {
                 CancelError::Database(e) => ApiError::internal(e),
                 other => ApiError::new(409, other.to_string()),
+            }
+        }
+    }
+
+    /// A revoke's reason is the form's `reason` field; a grant that cannot be revoked in its
+    /// state is a conflict.
+    impl From<RevokeError> for ApiError {
+        fn from(e: RevokeError) -> Self {
+            match e {
+                RevokeError::Reason(message) => {
+                    let mut fields = shared::FieldErrors::default();
+                    fields.add(RevokeError::REASON_FIELD, message);
+                    ApiError::invalid(fields)
+                }
+                e @ RevokeError::NotFound(_) => ApiError::new(404, e.to_string()),
+                e @ RevokeError::NotRevocable(_) => ApiError::new(409, e.to_string()),
+                RevokeError::Database(e) => ApiError::internal(e),
             }
         }
     }

@@ -11,6 +11,7 @@ pub mod manage;
 pub mod org;
 pub mod renewal;
 pub mod reveal;
+pub mod revoke;
 pub mod session;
 pub mod usage;
 

@@ -8,6 +8,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_params_map, use_query_map};
 
 use super::FieldMessage;
+use super::ending::{AccessEnded, EndingSoonest, RevokeAccessForm};
 use super::scope_picker::{PickerFor, ScopePicker};
 use shared::budget::HardAction;
 use shared::request::RequestState;
@@ -19,6 +20,7 @@ use crate::api::admin::{
     RequestView, RetryGrant, admin_queue, admin_request, grant_progress,
 };
 use crate::api::reveal::ReissueRevealLink;
+use crate::api::revoke::RevokeAccess;
 use crate::api::session::get_viewer;
 use shared::reveal::CredentialStatus;
 
@@ -231,6 +233,7 @@ struct PageActions {
     retry: ServerAction<RetryGrant>,
     cancel: ServerAction<CancelGrant>,
     reissue: ServerAction<ReissueRevealLink>,
+    revoke: ServerAction<RevokeAccess>,
 }
 
 type ProgressResource = Resource<Result<Option<Option<ProvisioningView>>, ApiError>>;
@@ -239,7 +242,6 @@ type ProgressResource = Resource<Result<Option<Option<ProvisioningView>>, ApiErr
 pub fn AdminRequest() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
-    let request = Resource::new(id, |id| load_for(approver_or_owner, admin_request(id)));
     // Every resource of the page is created here, outside the role check's <Suspense> (see
     // AdminDashboard): the grant's progress too, or a full page load of an approved request
     // hydrates with another resource's data and fails.
@@ -248,7 +250,15 @@ pub fn AdminRequest() -> impl IntoView {
         retry: ServerAction::new(),
         cancel: ServerAction::new(),
         reissue: ServerAction::new(),
+        revoke: ServerAction::new(),
     };
+    // The request (its history) is read again when a revoke is pressed and when the grant's
+    // state changes afterwards (revoking, then revoked): see the effect below.
+    let history = RwSignal::new(0u32);
+    let request = Resource::new(
+        move || (id(), actions.revoke.version().get(), history.get()),
+        |(id, ..)| load_for(approver_or_owner, admin_request(id)),
+    );
     let tick = RwSignal::new(0u32);
     let progress: ProgressResource = Resource::new(
         move || {
@@ -259,6 +269,7 @@ pub fn AdminRequest() -> impl IntoView {
                 actions.retry.version().get(),
                 actions.cancel.version().get(),
                 actions.reissue.version().get(),
+                actions.revoke.version().get(),
             )
         },
         |(id, ..)| load_for(approver_or_owner, grant_progress(id)),
@@ -296,17 +307,35 @@ pub fn AdminRequest() -> impl IntoView {
             }
         });
     });
+    // When the grant's state changes after the first look (a revoke's teardown moving on),
+    // the history is read again, so the page shows what changed without a reload (in the
+    // browser only, like the refresh above).
+    Effect::new(move |seen: Option<Option<shared::GrantState>>| {
+        let now = progress
+            .get()
+            .and_then(|r| r.ok())
+            .flatten()
+            .flatten()
+            .map(|p| p.state);
+        if let Some(Some(before)) = seen
+            && now.is_some_and(|now| now != before)
+        {
+            history.update(|h| *h += 1);
+        }
+        now.or(seen.flatten())
+    });
     view! {
         <Title text="Review a request" />
         <RequireRole allow=approver_or_owner>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            // A Transition: reading the request again keeps the page on screen.
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || request.get().map(|result| match result {
                     Ok(None) => ().into_any(),
                     Ok(Some(Some(view))) => view! { <RequestReview view actions progress /> }.into_any(),
                     Ok(Some(None)) => view! { <h1>"Request not found"</h1><p>"There is no request with this id."</p> }.into_any(),
                     Err(e) => view! { <h1>"Review a request"</h1><p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
                 })}
-            </Suspense>
+            </Transition>
         </RequireRole>
     }
 }
@@ -519,7 +548,7 @@ fn RequestReview(
                 </ActionForm>
             </section>
         })}
-        <Provisioning request_id progress actions />
+        <Provisioning request_id company=view.company.clone() progress actions />
         <section aria-labelledby="history-heading">
             <h2 id="history-heading">"History"</h2>
             <ol class="history">
@@ -536,6 +565,7 @@ fn RequestReview(
 #[component]
 fn Provisioning(
     request_id: String,
+    company: String,
     progress: ProgressResource,
     actions: PageActions,
 ) -> impl IntoView {
@@ -543,6 +573,7 @@ fn Provisioning(
         retry,
         cancel,
         reissue,
+        revoke,
         ..
     } = actions;
     view! {
@@ -551,10 +582,19 @@ fn Provisioning(
                 Ok(Some(Some(p))) => {
                     let state = p.state;
                     let credential = p.credential.clone();
+                    let access_end = p.access_end.clone();
+                    // A teardown that stopped is carried on by revoking again (never retried
+                    // or cancelled).
+                    let stopped_teardown = access_end.as_ref().is_some_and(|e| e.stopped());
+                    let revocable = state.is_revocable() || stopped_teardown;
+                    let ending_soonest = p.ending_soonest.clone();
                     view! {
+                        {access_end.map(|end| view! { <AccessEnded end /> })}
                         <ProvisioningSection progress=p />
-                        <GrantActions request_id=request_id.clone() state retry cancel />
+                        <EndingSoonest grants=ending_soonest />
+                        {(!stopped_teardown).then(|| view! { <GrantActions request_id=request_id.clone() state retry cancel /> })}
                         {credential.map(|status| view! { <Credential request_id=request_id.clone() status reissue /> })}
+                        <RevokeAccessForm request_id=request_id.clone() revocable ended=state.has_ended() company=company.clone() revoke />
                     }.into_any()
                 }
                 Ok(_) => ().into_any(),

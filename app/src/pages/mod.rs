@@ -5,6 +5,7 @@ use leptos::prelude::*;
 pub mod admin;
 pub mod audit;
 pub mod auth_failed;
+pub mod ending;
 pub mod error;
 pub mod home;
 pub mod manage;

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
 use leptos_router::hooks::use_params_map;
 
+use super::ending::AccessEnded;
 use crate::api::intake::request_status;
 use crate::pages::renewal::MoreTime;
 
@@ -26,6 +27,7 @@ pub fn Status() -> impl IntoView {
                         <dt>"Access until"</dt><dd>{view.end_date.clone()}</dd>
                         <dt>"Access asked for"</dt><dd>{view.access.join(", ")}</dd>
                     </dl>
+                    {view.access_end.clone().map(|end| view! { <AccessEnded end /> })}
                     <p><a href=format!("/status/{}/usage", token())>"Your API usage"</a></p>
                     <h2>"History"</h2>
                     <ol class="history">

@@ -291,7 +291,23 @@ fn Licences(l: LicenceView) -> impl IntoView {
                 <dd>{format!("{} at no cost", l.included)}</dd>
                 <dt>"Monthly cost beyond them"</dt>
                 <dd>{format!("{} ({} licence{} × {})", l.monthly_cost, l.billable, if l.billable == 1 { "" } else { "s" }, l.price)}</dd>
+                <dt>"Given back by ending access"</dt>
+                <dd>{l.freed_total}</dd>
             </dl>
+            {(!l.freed.is_empty()).then(|| view! {
+                <table class="data" aria-label="Licences given back">
+                    <thead><tr><th>"Grant"</th><th>"Ended"</th><th>"On"</th></tr></thead>
+                    <tbody>
+                        {l.freed.iter().map(|f| view! {
+                            <tr>
+                                <td><a href=format!("/admin/requests/{}", f.request_id)>{f.company.clone()}</a></td>
+                                <td>{if f.state == shared::GrantState::Expired { "Expired" } else { "Revoked" }}</td>
+                                <td><time datetime=f.at.clone()>{f.at.chars().take(10).collect::<String>()}</time></td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
         </section>
     }
 }

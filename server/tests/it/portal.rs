@@ -398,6 +398,19 @@ fn matrix(f: &Fixture) -> Vec<Row> {
             }),
             shows: Some("Cancelled".into()),
         },
+        // Nor can a cancelled grant be revoked (approvers and owners may revoke).
+        Row {
+            function: "revoke_access",
+            allowed: REVIEWERS,
+            writes: false,
+            capability: false,
+            allowed_status: StatusCode::CONFLICT,
+            args: Box::new({
+                let id = waiting.request_id.clone();
+                move |_| strings(&[("id", &id), ("reason", "Matrix check")])
+            }),
+            shows: Some("only a ready, active or suspended grant can be revoked".into()),
+        },
         // Nor is a cancelled grant suspended.
         Row {
             function: "lift_suspension",
@@ -691,8 +704,8 @@ async fn authorisation_matrix(app: TestApp) {
         );
         checked += 1;
     }
-    // 10 pages, 28 functions and sign-out, each for 6 personas.
-    assert_eq!(checked, (10 + 28 + 1) * 6);
+    // 10 pages, 29 functions and sign-out, each for 6 personas.
+    assert_eq!(checked, (10 + 29 + 1) * 6);
 }
 both_databases!(the_authorisation_matrix_holds, with spawn_portal, authorisation_matrix);
 
@@ -987,6 +1000,22 @@ async fn bad_input(app: TestApp) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("'destroy' is not a decision"), "{body}");
     checked += 1;
+
+    // "Revoke access now" on the approved request's grant: a reason is required (and
+    // bounded), and a refused one changes nothing.
+    let (status, body) = call(&app, &approver, "decide", &pairs(&base)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let revoke = strings(&[("id", &waiting.request_id), ("reason", "Done")]);
+    checked += refuse_each(
+        &app,
+        &approver,
+        "revoke_access",
+        &revoke,
+        "reason",
+        &["", "  ", &c1001],
+        "reason",
+    )
+    .await;
 
     // The access catalog, as the owner (who alone may change it).
     let owner = browser();

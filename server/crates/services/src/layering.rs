@@ -21,7 +21,7 @@ const SERVICE_LAYERS: &[&[&str]] = &[
         "keys",
         "scope",
     ],
-    &["tokens", "outbox", "vault"],
+    &["tokens", "outbox", "vault", "ending"],
     &["audit", "mail"],
     &["roles", "settings", "eca", "sharing_model"],
     &["requests"],

@@ -15,6 +15,7 @@ pub mod db;
 pub mod decisions;
 pub mod doctor;
 pub mod eca;
+pub mod ending;
 pub mod evidence;
 pub mod keys;
 #[cfg(test)]

@@ -33,6 +33,12 @@ impl OrgFailure {
 /// grants that end soonest to it).
 pub(crate) const NO_LICENCE: &str = "The org has no free Salesforce Integration licence";
 
+/// Whether `attention` (a grant's stored reason for needing attention) says the org had no
+/// free Salesforce Integration licence.
+pub fn is_licence_shortage(attention: &str) -> bool {
+    attention.contains(NO_LICENCE)
+}
+
 impl From<salesforce::Error> for OrgFailure {
     fn from(error: salesforce::Error) -> Self {
         let transient = error.is_transient();

@@ -636,6 +636,12 @@ impl Portal {
                     message,
                 })
                 .collect(),
+            access_end: crate::ending::access_end(
+                &self.db,
+                &row.id,
+                crate::ending::Reader::Contractor,
+            )
+            .await?,
         }))
     }
 

@@ -14,6 +14,10 @@ use shared::review::{
 use crate::Portal;
 use crate::clock::rfc3339;
 use crate::decisions::QueueFilter;
+use crate::ending::Reader;
+
+/// How many of the grants that end soonest a run stopped for lack of a licence names.
+const ENDING_SOONEST_SHOWN: i64 = 5;
 
 /// A stored value the vocabulary does not know: the database is not as the portal wrote it.
 fn corrupt(e: shared::UnknownValue) -> sqlx::Error {
@@ -196,8 +200,22 @@ impl Portal {
         } else {
             None
         };
+        let access_end = crate::ending::access_end(&self.db, request_id, Reader::Staff).await?;
+        // Stopped for lack of a licence: one comes free when the grants ending soonest end.
+        let ending_soonest = if state == GrantState::NeedsAttention
+            && progress
+                .attention
+                .as_deref()
+                .is_some_and(crate::org_failure::is_licence_shortage)
+        {
+            crate::ending::ending_soonest(&self.db, ENDING_SOONEST_SHOWN).await?
+        } else {
+            Vec::new()
+        };
         Ok(Some(ProvisioningView {
             credential,
+            access_end,
+            ending_soonest,
             state,
             attention: progress.attention,
             api_calls: progress.api_calls,

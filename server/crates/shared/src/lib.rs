@@ -11,6 +11,7 @@ pub mod auth;
 pub mod blast;
 pub mod budget;
 pub mod doctor;
+pub mod ending;
 pub mod fields;
 pub mod grant;
 pub mod org;

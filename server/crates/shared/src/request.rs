@@ -89,6 +89,9 @@ pub struct StatusView {
     /// `Case: read`, `Case.Subject: read`, ...
     pub access: Vec<String>,
     pub history: Vec<HistoryItem>,
+    /// How the grant's access ended (revoked or expired), or is ending; None while it has
+    /// not begun to end (or there is no grant).
+    pub access_end: Option<crate::ending::AccessEnd>,
 }
 
 /// A message in the sandbox's mail outbox.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blast::BlastRadius;
 use crate::budget::Budget;
+use crate::ending::{AccessEnd, EndingGrant};
 use crate::org::OrgObject;
 use crate::request::RequestState;
 use crate::reveal::CredentialStatus;
@@ -140,6 +141,11 @@ pub struct ProvisioningView {
     pub evidence: Vec<EvidenceRow>,
     /// Where the contractor's credential stands, once the grant is set up.
     pub credential: Option<CredentialStatus>,
+    /// How the grant's access ended (or is ending): revoked or expired.
+    pub access_end: Option<AccessEnd>,
+    /// When the run needs attention for lack of a Salesforce Integration licence: the
+    /// grants holding one that end soonest (where one comes free).
+    pub ending_soonest: Vec<EndingGrant>,
 }
 
 impl ProvisioningView {

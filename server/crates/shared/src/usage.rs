@@ -91,6 +91,10 @@ pub struct LicenceView {
     pub billable: u64,
     /// "20.00 USD".
     pub monthly_cost: String,
+    /// How many grants' teardowns gave their licence back (their users deactivated).
+    pub freed_total: i64,
+    /// The newest of them.
+    pub freed: Vec<crate::ending::FreedLicence>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -157,12 +157,14 @@ pub async fn revoke(
     let Some(steps) = start(
         &mut tx.tx,
         grant_id,
-        state,
+        AsRead {
+            state,
+            end_date: None,
+        },
         EndKind::Revoked,
         &actor.name,
         &reason,
         now,
-        None,
     )
     .await?
     else {
@@ -218,17 +220,23 @@ pub async fn revoke(
     })
 }
 
+/// The grant as the caller read it: its teardown starts only if it is still so.
+struct AsRead<'a> {
+    state: GrantState,
+    /// An expiry's end date (an extension approved meanwhile moved it); None for a revoke.
+    end_date: Option<&'a str>,
+}
+
 /// Moves grant `grant_id` to `kind`'s ending state with who and why, and makes every started
 /// step that is not undone yet due now. How many steps are left to undo.
 async fn start(
     tx: &mut Transaction<'static, Any>,
     grant_id: &str,
-    from: GrantState,
+    from: AsRead<'_>,
     kind: EndKind,
     by: &str,
     reason: &str,
     now: i64,
-    end_date: Option<&str>,
 ) -> Result<Option<i64>, sqlx::Error> {
     // Only from the state the caller read: another instance (or a revoke and an expiry at
     // once) that moved the grant first wins, and this one does nothing. An expiry also
@@ -238,7 +246,7 @@ async fn start(
              ended_by = $4, end_requested_at = COALESCE(end_requested_at, $5), updated_at = $5 \
          WHERE id = $6 AND state = $7",
     );
-    if end_date.is_some() {
+    if from.end_date.is_some() {
         sql.push_str(" AND end_date = $8");
     }
     let mut update = sqlx::query(&sql)
@@ -248,8 +256,8 @@ async fn start(
         .bind(by)
         .bind(now)
         .bind(grant_id)
-        .bind(from.as_str());
-    if let Some(end_date) = end_date {
+        .bind(from.state.as_str());
+    if let Some(end_date) = from.end_date {
         update = update.bind(end_date);
     }
     let moved = update.execute(&mut **tx).await?;
@@ -362,12 +370,14 @@ pub async fn expire_due(db: &Database, clock: &dyn Clock) -> Result<Vec<String>,
         let Some(steps) = start(
             &mut tx.tx,
             &grant.id,
-            from,
+            AsRead {
+                state: from,
+                end_date: Some(&grant.end_date),
+            },
             EndKind::Expired,
             "system",
             &reason,
             now,
-            Some(&grant.end_date),
         )
         .await?
         else {

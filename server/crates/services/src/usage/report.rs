@@ -267,12 +267,15 @@ pub async fn overview(
 
     let by_portcullis: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM grants g JOIN provisioning_steps s ON s.grant_id = g.id AND s.step = $1 AND s.state = $2 \
-         WHERE g.state NOT IN ($3, $4)",
+         WHERE g.state NOT IN ($3, $4, $5, $6)",
     )
     .bind(StepName::User.as_str())
     .bind(StepState::Succeeded.as_str())
     .bind(GrantState::Cancelled.as_str())
     .bind(GrantState::Cancelling.as_str())
+    // A torn-down grant's user is deactivated: its licence is free again.
+    .bind(GrantState::Revoked.as_str())
+    .bind(GrantState::Expired.as_str())
     .fetch_one(db.pool())
     .await?;
     let used = org.as_ref().and_then(|o| o.integration_licences_used);

@@ -14,6 +14,9 @@ use super::report::{self, ContractorUsage, Forecast};
 use crate::Portal;
 use crate::clock::to_datetime;
 
+/// How many of the grants whose teardown gave a licence back the dashboard names.
+const FREED_SHOWN: i64 = 20;
+
 fn time(ms: i64) -> String {
     to_datetime(ms).format("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -142,6 +145,7 @@ impl Portal {
         let now = self.clock.now_ms();
         let overview = report::overview(&self.db, self.settings.licences, now).await?;
         let licences = overview.licences;
+        let (freed_total, freed) = crate::ending::freed_licences(&self.db, FREED_SHOWN).await?;
         Ok(UsageOverview {
             generated_at: time(now),
             collector: CollectorView {
@@ -180,6 +184,8 @@ impl Portal {
                 price: usd(licences.price_cents),
                 billable: licences.billable,
                 monthly_cost: usd(licences.monthly_cost_cents),
+                freed_total,
+                freed,
             },
         })
     }

@@ -13,6 +13,7 @@ mod catalog;
 mod clock;
 mod counters;
 mod decisions;
+mod ending;
 mod intake;
 mod provisioning;
 mod queue;
