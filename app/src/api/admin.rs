@@ -109,8 +109,10 @@ pub struct DecisionForm {
     pub action: String,
     #[serde(flatten)]
     pub scope: ScopeSelection,
-    /// Salesforce record ids, one per line or comma-separated.
+    /// Salesforce record ids, one per line or comma-separated (pasted).
     pub record_ids: Option<String>,
+    /// The record picker's chosen records' ids, one per line.
+    pub picked_record_ids: Option<String>,
     pub group: Option<String>,
     pub calls_per_day: Option<String>,
     pub calls_per_7_days: Option<String>,
@@ -167,15 +169,18 @@ impl DecisionForm {
                     "Grant at least one object, or reject the request.",
                 );
             }
-            let mut ids = Vec::new();
-            for raw in self
-                .record_ids
-                .unwrap_or_default()
+            let mut ids: Vec<String> = Vec::new();
+            // Picked and pasted ids are checked alike; an id given twice counts once.
+            let picked = self.picked_record_ids.unwrap_or_default();
+            let pasted = self.record_ids.unwrap_or_default();
+            for raw in picked
                 .split(['\n', ',', ' '])
+                .chain(pasted.split(['\n', ',', ' ']))
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
             {
                 match services::salesforce::SalesforceId::parse(raw) {
+                    Ok(id) if ids.iter().any(|known| known == id.as_str()) => {}
                     Ok(id) => ids.push(id.as_str().to_string()),
                     Err(_) => errors.add(
                         "record_ids",

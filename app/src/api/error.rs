@@ -105,6 +105,7 @@ mod domain {
     use services::catalog::CatalogError;
     use services::decisions::DecisionError;
     use services::provisioning::{CancelError, RetryError, RevokeError};
+    use services::records::RecordSearchError;
     use services::renewal::ExtensionError;
     use services::requests::IntakeError;
     use services::reveal::RevealError;
@@ -124,6 +125,15 @@ mod domain {
     impl From<services::salesforce::Error> for ApiError {
         fn from(e: services::salesforce::Error) -> Self {
             ApiError::internal(e)
+        }
+    }
+
+    impl From<RecordSearchError> for ApiError {
+        fn from(e: RecordSearchError) -> Self {
+            match e {
+                RecordSearchError::Invalid(errors) => ApiError::invalid(errors),
+                RecordSearchError::Org(e) => ApiError::internal(e),
+            }
         }
     }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod intake;
 pub mod manage;
 pub mod org;
+pub mod records;
 pub mod renewal;
 pub mod reveal;
 pub mod revoke;

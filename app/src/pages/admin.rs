@@ -9,6 +9,7 @@ use leptos_router::hooks::{use_location, use_params_map, use_query_map};
 
 use super::FieldMessage;
 use super::ending::{AccessEnded, EndingSoonest, RevokeAccessForm};
+use super::record_picker::{self, RecordPicker};
 use super::scope_picker::{PickerFor, ScopePicker};
 use shared::budget::HardAction;
 use shared::request::RequestState;
@@ -405,6 +406,11 @@ fn RequestReview(
         && record_sharing_error.is_none()
         && !view.record_sharing.is_empty()
         && shareable.is_empty();
+    let picker_objects = record_picker::objects(
+        &view.org_objects,
+        (sharing_rule && !shareable.is_empty()).then_some(&shareable),
+        &requested,
+    );
     let record_ids_described_by = if sharing_rule && !shareable.is_empty() {
         "record_ids-error record-sharing-offered"
     } else {
@@ -502,8 +508,9 @@ fn RequestReview(
                             })}
                         })}
                         {(!nothing_to_share).then(|| view! {
-                            <label for="record_ids">{if sharing_rule { "Record ids to share (one per line)" } else { "Record ids to share or assign (one per line)" }}</label>
-                            <textarea id="record_ids" aria-describedby=record_ids_described_by name="record_ids" rows="3">{proposal.scope.visibility.record_ids.join("\n")}</textarea>
+                            <RecordPicker objects=picker_objects.clone() start_ids=proposal.scope.visibility.record_ids.clone()
+                                ids_label=if sharing_rule { "Record ids to share (one per line)" } else { "Record ids to share or assign (one per line)" }
+                                ids_described_by=record_ids_described_by />
                         })}
                         <FieldMessage id="record_ids-error" message=error("record_ids") />
                         <label for="group">"Public group (for the group rule)"</label>

@@ -12,6 +12,7 @@ pub mod manage;
 pub mod not_found;
 pub mod org;
 pub mod outbox;
+pub mod record_picker;
 pub mod renewal;
 pub mod request;
 pub mod reveal;

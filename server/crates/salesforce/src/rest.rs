@@ -102,6 +102,9 @@ pub struct FieldDescribe {
     pub external_id: bool,
     #[serde(default, deserialize_with = "wire::lenient_bool")]
     pub filterable: bool,
+    /// The object's name field (`Name`, `Subject`, `CaseNumber`): what a record is called.
+    #[serde(default, deserialize_with = "wire::lenient_bool")]
+    pub name_field: bool,
     #[serde(default, deserialize_with = "wire::one_or_many")]
     pub reference_to: Vec<String>,
     #[serde(default)]

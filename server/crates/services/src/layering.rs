@@ -29,7 +29,7 @@ const SERVICE_LAYERS: &[&[&str]] = &[
     &["provisioning"],
     &["decisions", "usage"],
     &["catalog", "doctor", "evidence", "renewal"],
-    &["review"],
+    &["review", "records"],
 ];
 
 const MAX_LINES: usize = 1_000;

@@ -26,6 +26,7 @@ pub mod names;
 pub mod org_failure;
 pub mod outbox;
 pub mod provisioning;
+pub mod records;
 pub mod renewal;
 pub mod requests;
 pub mod reveal;

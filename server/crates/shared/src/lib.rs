@@ -15,6 +15,7 @@ pub mod ending;
 pub mod fields;
 pub mod grant;
 pub mod org;
+pub mod records;
 pub mod renewal;
 pub mod request;
 pub mod reveal;

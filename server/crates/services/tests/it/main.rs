@@ -17,6 +17,7 @@ mod ending;
 mod intake;
 mod provisioning;
 mod queue;
+mod records;
 mod renewal;
 mod teardown;
 mod usage;
