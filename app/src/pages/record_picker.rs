@@ -50,16 +50,16 @@ pub fn RecordPicker(
         search.value().get().map(|result| match result {
             Ok(page) => {
                 let object_name = page.object.clone();
-                let summary = format!(
-                    "{} {} records{}",
-                    page.summary(),
-                    page.object,
-                    if page.records.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", by {}", page.name_label)
-                    }
-                );
+                let summary = if page.records.is_empty() {
+                    format!("No {} records match.", page.object)
+                } else {
+                    format!(
+                        "{} {} records, by {}",
+                        page.summary(),
+                        page.object,
+                        page.name_label
+                    )
+                };
                 let offset = page.offset;
                 let more = page.has_more();
                 let rows = page
