@@ -18,10 +18,10 @@ pub struct RecordSearchForm {
     pub offset: u32,
 }
 
+/// Not flattened (`form[object]=…`): the offset is a number, which a flattened form cannot
+/// carry over the URL encoding.
 #[server(endpoint = "search_records")]
-pub async fn search_records(
-    #[server(flatten)] form: RecordSearchForm,
-) -> Result<RecordSearch, ApiError> {
+pub async fn search_records(form: RecordSearchForm) -> Result<RecordSearch, ApiError> {
     use super::ssr::{portal, require};
     use shared::auth::Role;
     require(&[Role::Approver, Role::Owner]).await?;

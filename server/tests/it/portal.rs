@@ -274,6 +274,22 @@ fn matrix(f: &Fixture) -> Vec<Row> {
             }),
             shows: None,
         },
+        // The record picker reads the org's records: approvers and owners only.
+        Row {
+            function: "search_records",
+            allowed: REVIEWERS,
+            writes: false,
+            capability: false,
+            allowed_status: StatusCode::OK,
+            args: Box::new(|_| {
+                strings(&[
+                    ("form[object]", "Case"),
+                    ("form[text]", ""),
+                    ("form[offset]", "0"),
+                ])
+            }),
+            shows: Some("CaseNumber".into()),
+        },
         Row {
             function: "catalog",
             allowed: REVIEWERS,
@@ -704,8 +720,8 @@ async fn authorisation_matrix(app: TestApp) {
         );
         checked += 1;
     }
-    // 10 pages, 29 functions and sign-out, each for 6 personas.
-    assert_eq!(checked, (10 + 29 + 1) * 6);
+    // 10 pages, 30 functions and sign-out, each for 6 personas.
+    assert_eq!(checked, (10 + 30 + 1) * 6);
 }
 both_databases!(the_authorisation_matrix_holds, with spawn_portal, authorisation_matrix);
 
