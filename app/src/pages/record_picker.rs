@@ -166,10 +166,12 @@ pub fn RecordPicker(
                 <ul class="chips" aria-label="Chosen records">{chips}</ul>
                 <input type="hidden" name="picked_record_ids" prop:value=picked_ids />
             </div>
-        })}
+        }.into_any())}
         <label for="record_ids">{ids_label}</label>
         <textarea id="record_ids" aria-describedby=ids_described_by name="record_ids" rows="3">{start_ids.join("\n")}</textarea>
     }
+    // Type-erased: the decision form's view type is otherwise too deep for the compiler.
+    .into_any()
 }
 
 /// The objects the picker offers: the org's objects the decision can grant (only those
