@@ -696,11 +696,6 @@ async fn stop(
 ) -> Result<(), sqlx::Error> {
     let error = error.unwrap_or_default();
     let attention = match direction.order {
-        Order::Forward if error.starts_with(crate::org_failure::NO_LICENCE) => format!(
-            "{}: {error} {}",
-            step.label(),
-            super::teardown::ending_soonest(tx).await?
-        ),
         Order::Forward => format!("{}: {error}", step.label()),
         Order::Backward if direction.teardown => format!(
             "Taking access away stopped at \"{}\": {error} Fix it in the org, then revoke again.",
