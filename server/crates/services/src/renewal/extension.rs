@@ -448,18 +448,7 @@ impl Portal {
                 required,
             });
         }
-        let updated = sqlx::query(
-            "UPDATE extension_requests SET state = $1, decided_at = $2 WHERE id = $3 AND state = $4",
-        )
-        .bind(ExtensionState::Approved.as_str())
-        .bind(now)
-        .bind(id)
-        .bind(ExtensionState::Pending.as_str())
-        .execute(&mut *tx.tx)
-        .await?;
-        if updated.rows_affected() != 1 {
-            return Err(ExtensionError::NotPending(ExtensionState::Approved));
-        }
+        settle(&mut tx.tx, id, ExtensionState::Approved, now).await?;
         history(
             &mut tx.tx,
             now,
@@ -504,15 +493,7 @@ impl Portal {
         let now = self.clock().now_ms();
         Self::record_extension_decision(&mut tx.tx, id, &approver_name, "refused", &reason, now)
             .await?;
-        sqlx::query(
-            "UPDATE extension_requests SET state = $1, decided_at = $2 WHERE id = $3 AND state = $4",
-        )
-        .bind(ExtensionState::Refused.as_str())
-        .bind(now)
-        .bind(id)
-        .bind(ExtensionState::Pending.as_str())
-        .execute(&mut *tx.tx)
-        .await?;
+        settle(&mut tx.tx, id, ExtensionState::Refused, now).await?;
         history(
             &mut tx.tx,
             now,
@@ -781,6 +762,37 @@ fn approver_name(approver: &SignedInUser) -> Result<String, ExtensionError> {
 
 fn checked_reason(raw: &str) -> Result<String, ExtensionError> {
     crate::decisions::reason(raw).map_err(|message| invalid("reason", message))
+}
+
+/// Settles a pending extension as `state` (approved or refused), only if it is still
+/// pending: another approver who settled it first (two at once) wins, and this one is told.
+async fn settle(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: &str,
+    state: ExtensionState,
+    now: i64,
+) -> Result<(), ExtensionError> {
+    let updated = sqlx::query(
+        "UPDATE extension_requests SET state = $1, decided_at = $2 WHERE id = $3 AND state = $4",
+    )
+    .bind(state.as_str())
+    .bind(now)
+    .bind(id)
+    .bind(ExtensionState::Pending.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        let now_state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM extension_requests WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        let now_state = now_state
+            .and_then(|s| ExtensionState::parse(&s).ok())
+            .unwrap_or(state);
+        return Err(ExtensionError::NotPending(now_state));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
