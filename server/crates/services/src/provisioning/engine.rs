@@ -728,14 +728,7 @@ async fn cancelled_if_undone(
     grant_id: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    let left: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM provisioning_steps \
-         WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> $2",
-    )
-    .bind(grant_id)
-    .bind(StepState::Undone.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
+    let left = undo::steps_left_to_undo(tx, grant_id).await?;
     if left > 0 {
         return Ok(());
     }

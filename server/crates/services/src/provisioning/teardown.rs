@@ -273,14 +273,7 @@ async fn start(
     .bind(StepState::Undone.as_str())
     .execute(&mut **tx)
     .await?;
-    let left: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM provisioning_steps \
-         WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> $2",
-    )
-    .bind(grant_id)
-    .bind(StepState::Undone.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
+    let left = undo::steps_left_to_undo(tx, grant_id).await?;
     Ok(Some(left))
 }
 
@@ -557,14 +550,7 @@ pub(super) async fn ended_if_undone(
     grant_id: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    let left: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM provisioning_steps \
-         WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> $2",
-    )
-    .bind(grant_id)
-    .bind(StepState::Undone.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
+    let left = undo::steps_left_to_undo(tx, grant_id).await?;
     if left > 0 {
         return Ok(());
     }
