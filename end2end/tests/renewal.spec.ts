@@ -61,6 +61,7 @@ test("the contractor asks for more time and an approver approves it", async ({ s
   const mail = await readMail(contractor, email, "now ends on");
   expect(mail).toContain(daysFromNow(90));
   await tab.reload();
-  await expect(tab.getByText(`Access ends at the end of ${daysFromNow(90)} (UTC).`)).toBeVisible();
+  await waitForHydration(tab);
+  await expect(tab.getByText(`Access ends at the end of the day, UTC, on ${dayText(daysFromNow(90))} (in 3 months).`)).toBeVisible();
   await contractor.close();
 });

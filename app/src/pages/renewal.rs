@@ -49,7 +49,7 @@ pub fn MoreTime(#[prop(into)] token: Signal<String>) -> impl IntoView {
                     view! {
                         <section aria-labelledby="more-time-heading">
                             <h2 id="more-time-heading">"The end of access"</h2>
-                            <p>"Access ends at the end of " <Time at=end /> " (UTC)."</p>
+                            <p>"Access ends at the end of the day, UTC, on " <Time at=end /> "."</p>
                             {(!view.extensions.is_empty()).then(|| view! {
                                 <ul aria-label="Requests for more time">
                                     {view.extensions.iter().map(|e| {
