@@ -44,9 +44,10 @@ fn LinkPage(
     token: Signal<String>,
     disown: ServerAction<DisownReveal>,
 ) -> impl IntoView {
+    let org = view.org_name.clone();
     let about = view! {
         <p>
-            "This link hands over the API credential Acme set up for " <strong>{view.company.clone()}</strong>
+            "This link hands over the API credential " {org.clone()} " set up for " <strong>{view.company.clone()}</strong>
             ": " {view.access.join(", ")} ", until " <Time at=view.end_date.clone() /> "."
         </p>
     };
@@ -58,27 +59,27 @@ fn LinkPage(
             <p class="notice" role="status">"Already revealed: this credential was revealed on " <Time at=revealed_at absolute_first=true /> ". The link cannot show it again."</p>
             {match (disowned_at, report) {
                 (Some(at), _) => view! {
-                    <p class="notice" role="status">"You reported on " <Time at absolute_first=true /> " that this was not you. The secret was changed, so what was revealed no longer works; Acme's admins will send you a new link."</p>
+                    <p class="notice" role="status">"You reported on " <Time at absolute_first=true /> {format!(" that this was not you. The secret was changed, so what was revealed no longer works; {org}'s admins will send you a new link.")}</p>
                 }.into_any(),
                 (None, Report::Open { attempts_left, .. }) if attempts_left <= 0 => view! {
-                    <p class="notice error" role="alert">"Too many wrong codes were entered to report this reveal from this link. If you did not reveal it, tell Acme's admin."</p>
+                    <p class="notice error" role="alert">{format!("Too many wrong codes were entered to report this reveal from this link. If you did not reveal it, tell {org}'s admin.")}</p>
                 }.into_any(),
                 (None, Report::Open { until, code_sent_to, attempts_left }) => view! {
-                    <ReportForm token disown until code_sent_to attempts_left />
+                    <ReportForm token disown until code_sent_to attempts_left org=org.clone() />
                 }.into_any(),
                 (None, Report::Superseded) => view! {
                     <p class="notice" role="status">"A newer link was sent for this credential: to report anything, use the newest link from your email."</p>
                 }.into_any(),
                 (None, Report::TooLate { until }) => view! {
-                    <p class="notice" role="status">"It is too late to report this reveal from this link: reports were taken until " <Time at=until absolute_first=true /> ". If you think someone else has the credential, tell Acme's admin."</p>
+                    <p class="notice" role="status">"It is too late to report this reveal from this link: reports were taken until " <Time at=until absolute_first=true /> {format!(". If you think someone else has the credential, tell {org}'s admin.")}</p>
                 }.into_any(),
             }}
         }.into_any(),
         LinkState::Expired { expired_at } => view! {
-            <p class="notice error" role="alert">"This link expired on " <Time at=expired_at absolute_first=true /> " without being used. Ask Acme's admin for a new one."</p>
+            <p class="notice error" role="alert">"This link expired on " <Time at=expired_at absolute_first=true /> {format!(" without being used. Ask {org}'s admin for a new one.")}</p>
         }.into_any(),
         LinkState::Locked => view! {
-            <p class="notice error" role="alert">"This link is locked after too many wrong codes, and revealed nothing. Acme's admins have been told; ask them for a new link."</p>
+            <p class="notice error" role="alert">{format!("This link is locked after too many wrong codes, and revealed nothing. {org}'s admins have been told; ask them for a new link.")}</p>
         }.into_any(),
         LinkState::Superseded => view! {
             <p class="notice error" role="alert">"A newer link was sent for this credential. Use the newest link from your email."</p>
@@ -95,6 +96,8 @@ fn ReportForm(
     until: String,
     code_sent_to: Option<String>,
     attempts_left: i64,
+    /// The org's name (whose admins are alerted).
+    org: String,
 ) -> impl IntoView {
     let send = ServerAction::<SendDisownCode>::new();
     let sent_to = Signal::derive(move || {
@@ -104,7 +107,7 @@ fn ReportForm(
             .or_else(|| code_sent_to.clone())
     });
     view! {
-        <p>"If you did not reveal it, tell us (until " <Time at=until absolute_first=true /> "): Acme's admins are alerted and the secret is changed at once, so whatever was revealed stops working. We first email a one-time code to the address that asked for access."</p>
+        <p>"If you did not reveal it, tell us (until " <Time at=until absolute_first=true /> {format!("): {org}'s admins are alerted and the secret is changed at once, so whatever was revealed stops working. We first email a one-time code to the address that asked for access.")}</p>
         <ol class="steps">
             <li>
                 <ActionForm action=send attr:aria-label="Email me a code to report it">

@@ -513,6 +513,11 @@ impl Engine {
         let now = self.clock.now_ms();
         let direction = leased.direction();
         let (grant_id, step) = (leased.grant_id.clone(), leased.step);
+        if !leased.undo && step == super::LAST_STEP {
+            // The reveal link's mail names the org: read its name (once per process) before
+            // the transaction, not inside it.
+            self.handover.org_name.get(&self.salesforce).await;
+        }
         let mut tx = self.db.begin_write().await?;
         add_calls(&mut tx.tx, &grant_id, calls).await?;
         let output = match &outcome {

@@ -486,6 +486,7 @@ impl Portal {
     ) -> Result<ExtensionOutcome, ExtensionError> {
         let approver_name = approver_name(approver)?;
         let reason = checked_reason(reason_text)?;
+        let org = self.org_name().await;
         let mut tx = self.db.begin_write().await?;
         let (extension, grant) = self
             .begin_extension_decision(&mut tx.tx, id, approver, &approver_name)
@@ -529,8 +530,9 @@ impl Portal {
                     &grant,
                     format!("{}'s request for more time was not approved", grant.company),
                     format!(
-                        "Hello,\n\nAcme's approvers did not approve {}'s request for API access until {}.\n\n\
+                        "Hello,\n\n{}'s approvers did not approve {}'s request for API access until {}.\n\n\
                          Their reason:\n\n    {}\n\nAccess ends on {} as before.\n",
+                        org,
                         grant.company,
                         extension.new_end_date,
                         reason.replace('\n', "\n    "),
@@ -620,6 +622,7 @@ impl Portal {
             }
         }
 
+        let org = self.org_name().await;
         let mut tx = self.db.begin_write().await?;
         let now = self.clock().now_ms();
         let marked = sqlx::query(
@@ -674,13 +677,16 @@ impl Portal {
                 &mut tx.tx,
                 &outcome_mail(
                     &grant,
-                    format!("{}'s access now ends on {}", grant.company, extension.new_end_date),
                     format!(
-                        "Hello,\n\nAcme's approvers approved {}'s request for more time. API access \
+                        "{}'s access now ends on {}",
+                        grant.company, extension.new_end_date
+                    ),
+                    format!(
+                        "Hello,\n\n{}'s approvers approved {}'s request for more time. API access \
                          now ends at the end of {} (UTC) instead of {}.\n\n\
                          Nothing changes otherwise: the same credential keeps working, with the \
                          same access.\n",
-                        grant.company, extension.new_end_date, extension.current_end_date
+                        org, grant.company, extension.new_end_date, extension.current_end_date
                     ),
                 ),
             )
