@@ -60,6 +60,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // The reader's clock, for times in relative words (set once the page has hydrated).
+    pages::time::provide_reader_now();
 
     view! {
         <Stylesheet id="leptos" href="/pkg/portcullis.css" />

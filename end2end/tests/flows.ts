@@ -18,6 +18,21 @@ export function daysFromNow(days: number): string {
   return d.toISOString().slice(0, 10);
 }
 
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** A day as the pages show it (`<Time>` in app/src/pages/time.rs): `2027-03-05` → "5 Mar 2027". */
+export function dayText(isoDay: string): string {
+  const [year, month, day] = isoDay.split("-").map(Number);
+  return `${day} ${MONTHS[month - 1]} ${year}`;
+}
+
+/** A UTC time's day as the pages show it, without the year ("5 Dec"), and a pattern for the
+ *  absolute part ("5 Dec 20:01 UTC", with the year before the page has hydrated). */
+export function shownDay(at: Date): { day: string; absolute: RegExp } {
+  const day = `${at.getUTCDate()} ${MONTHS[at.getUTCMonth()]}`;
+  return { day, absolute: new RegExp(`${day}( ${at.getUTCFullYear()})? \\d\\d:\\d\\d UTC`) };
+}
+
 /** Reads the newest mail to `to` whose subject contains `subject`, from the outbox page. */
 export async function readMail(context: BrowserContext, to: string, subject: string): Promise<string> {
   const page = await context.newPage();

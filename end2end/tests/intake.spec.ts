@@ -19,8 +19,23 @@ test("a contractor asks, an approver narrows and approves, the contractor sees i
   // Narrow: no Description.
   await page.getByLabel("Case.Description").selectOption("none");
   await page.getByLabel("Reason for the decision").fill("Subject is enough for the sync");
+  await expect(page.getByText(/^State:/)).toContainText("waiting for review");
   await page.getByRole("button", { name: "Approve" }).click();
   await expect(page.getByRole("status").filter({ hasText: "Approved" })).toBeVisible();
+  // Right after Approve, without a reload: the state line, the Decide form gone, the
+  // decision and the approval in the history (times in words, the exact time in <time>).
+  await expect(page.getByText(/^State:/)).toContainText("approved");
+  await expect(page.getByText(/^State:/)).not.toContainText("waiting for review");
+  await expect(page.getByRole("form", { name: "Decision" })).toHaveCount(0);
+  await expect(page.getByRole("heading", { name: "Decide" })).toHaveCount(0);
+  await expect(page.getByRole("button", { name: "Approve" })).toHaveCount(0);
+  await expect(page.getByRole("region", { name: "Decisions" })).toContainText("Subject is enough for the sync");
+  const history = page.getByRole("region", { name: "History" });
+  const approval = history.getByRole("listitem").filter({ hasText: "Approved by" });
+  await expect(approval).toContainText("Subject is enough for the sync");
+  await expect(approval).toContainText(/just now|1 minute ago/);
+  await expect(approval.getByRole("time")).toHaveAttribute("datetime", /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  await expect(approval.getByRole("time")).toHaveAttribute("title", / UTC$/);
   // The server provisions it in the sandbox org and proves it, live on this page.
   await expect(page.getByRole("status").filter({ hasText: "Provisioning: ready" })).toBeVisible({ timeout: 30_000 });
   await expect(page.getByRole("table", { name: "Provisioning steps" })).toContainText("Least-privilege proof");
@@ -60,6 +75,10 @@ test("with two approvals required, a second approver completes the approval", as
   await page.getByLabel("Reason for the decision").fill("Subject is enough");
   await page.getByRole("button", { name: "Approve" }).click();
   await expect(page.getByRole("status").filter({ hasText: "1 of 2" })).toBeVisible();
+  // Still waiting for a second approver; the decision and the history show this one at once.
+  await expect(page.getByText(/^State:/)).toContainText("waiting for review");
+  await expect(page.getByRole("region", { name: "Decisions" })).toContainText("Subject is enough");
+  await expect(page.getByRole("region", { name: "History" })).toContainText("Approved by");
   await signOut(page);
 
   // The second approver's form starts from that approval, not from the wider request,

@@ -1,6 +1,6 @@
 import { test, expect, waitForHydration } from "./fixtures";
 import { checkPage } from "./a11y";
-import { buyIntegrationLicences, daysFromNow, people, readMail, signIn, statusLink, submitAndVerify, unique } from "./flows";
+import { buyIntegrationLicences, dayText, daysFromNow, people, readMail, signIn, statusLink, submitAndVerify, unique } from "./flows";
 
 test.describe.configure({ mode: "serial" });
 
@@ -45,7 +45,9 @@ test("the contractor asks for more time and an approver approves it", async ({ s
   // The approver finds it in the queue as a request for more time, and approves it.
   await page.goto("/admin");
   const extensions = page.getByRole("table", { name: "Requests for more time" });
-  await expect(extensions).toContainText(daysFromNow(90));
+  // Days read as "5 Mar 2027 (in 90 days)", the exact day in the <time> element.
+  await expect(extensions).toContainText(dayText(daysFromNow(90)));
+  await expect(extensions.getByRole("time").filter({ hasText: dayText(daysFromNow(90)) })).toHaveAttribute("datetime", daysFromNow(90));
   await extensions.getByRole("link", { name: company }).click();
   await expect(page.getByRole("heading", { name: `${company} asks for more time` })).toBeVisible();
   await expect(page.getByRole("note")).toContainText("never widens access");
@@ -59,6 +61,7 @@ test("the contractor asks for more time and an approver approves it", async ({ s
   const mail = await readMail(contractor, email, "now ends on");
   expect(mail).toContain(daysFromNow(90));
   await tab.reload();
-  await expect(tab.getByText(`Access ends at the end of ${daysFromNow(90)} (UTC).`)).toBeVisible();
+  await waitForHydration(tab);
+  await expect(tab.getByText(`Access ends at the end of the day, UTC, on ${dayText(daysFromNow(90))} (in 3 months).`)).toBeVisible();
   await contractor.close();
 });

@@ -21,6 +21,7 @@ test("the contractor collects the credential once, and it works against the org"
 
   // The link arrives by mail.
   const mail = await readMail(page.context(), email, "Your API credential");
+  expect(mail).toContain("The API access Acme (Sandbox Org) approved for");
   const link = mail.match(/https?:\/\/\S+\/reveal\/\S+/)?.[0];
   expect(link, "a reveal link in the mail").toBeTruthy();
   const path = new URL(link!).pathname;
@@ -44,6 +45,8 @@ test("the contractor collects the credential once, and it works against the org"
   await tab.goto(path);
   await expect(tab.getByRole("heading", { level: 1, name: "Your API credential" })).toBeVisible();
   await expect(tab.getByText(company)).toBeVisible();
+  // The org is called by its name as Salesforce gives it (the sandbox org's Organization Name).
+  await expect(tab.getByText("This link hands over the API credential Acme (Sandbox Org) set up for")).toBeVisible();
   await waitForHydration(tab);
   await tab.getByRole("button", { name: "Email me a code" }).click();
   await expect(tab.getByRole("status").filter({ hasText: "We sent a code to" })).toBeVisible();

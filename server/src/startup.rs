@@ -222,6 +222,10 @@ impl Application {
             ),
             None => portal,
         };
+        // The org's name for mail and pages, read once now; if it cannot be read the portal
+        // says "your company" and tries again on a later use (never a reason not to start).
+        let org_name = portal.refresh_org_name().await;
+        tracing::info!(known = org_name.is_known(), org_name = %org_name, "the org's name");
 
         let session_store = DbSessionStore::new(db.pool().clone(), config.session_max);
         let metrics = Arc::new(http::metrics::Metrics::default());

@@ -287,7 +287,7 @@ mod domain {
             match e {
                 RevealError::Database(e) => ApiError::internal(e),
                 other => {
-                    if matches!(other, RevealError::Salesforce(_)) {
+                    if matches!(other, RevealError::Salesforce(..)) {
                         tracing::warn!(error = %other.detail(), "a reveal link's call failed at Salesforce");
                     }
                     ApiError::new(other.status(), other.to_string())

@@ -11,6 +11,7 @@ use super::FieldMessage;
 use super::ending::{AccessEnded, EndingSoonest, RevokeAccessForm};
 use super::record_picker::{self, RecordPicker};
 use super::scope_picker::{PickerFor, ScopePicker};
+use super::time::{TextWithTimes, Time};
 use shared::budget::HardAction;
 use shared::request::RequestState;
 use shared::scope::Level;
@@ -253,11 +254,31 @@ pub fn AdminRequest() -> impl IntoView {
         reissue: ServerAction::new(),
         revoke: ServerAction::new(),
     };
-    // The request (its history) is read again when a revoke is pressed and when the grant's
-    // state changes afterwards (revoking, then revoked): see the effect below.
+    // The request (its state line, the Decide form, the decisions and the history) is read
+    // again after every action that succeeded: a decision (approved, rejected or one
+    // approval recorded), a retry, a cancel, a new credential link, a revoke; and when the
+    // grant's state changes afterwards (provisioning, ready; revoking, revoked): see the
+    // effect below. A refused decision does not read it again, so the form keeps what was
+    // typed beside its messages.
     let history = RwSignal::new(0u32);
+    let done = (
+        succeeded(actions.decide),
+        succeeded(actions.retry),
+        succeeded(actions.cancel),
+        succeeded(actions.reissue),
+    );
     let request = Resource::new(
-        move || (id(), actions.revoke.version().get(), history.get()),
+        move || {
+            (
+                id(),
+                actions.revoke.version().get(),
+                history.get(),
+                done.0.get(),
+                done.1.get(),
+                done.2.get(),
+                done.3.get(),
+            )
+        },
         |(id, ..)| load_for(approver_or_owner, admin_request(id)),
     );
     let tick = RwSignal::new(0u32);
@@ -339,6 +360,25 @@ pub fn AdminRequest() -> impl IntoView {
             </Transition>
         </RequireRole>
     }
+}
+
+/// How many times `action` has answered `Ok`: a version that moves only on success (on the
+/// server and while hydrating, 0).
+fn succeeded<S>(action: ServerAction<S>) -> Memo<usize>
+where
+    S: leptos::server_fn::ServerFn + Send + Sync + Clone + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: Send + Sync + 'static,
+{
+    Memo::new(move |seen: Option<&usize>| {
+        let ok = action.value().with(|v| matches!(v, Some(Ok(_))));
+        let version = action.version().get();
+        match seen {
+            Some(&seen) if !ok => seen,
+            _ if ok => version,
+            _ => 0,
+        }
+    })
 }
 
 fn level_text(level: Option<Level>) -> &'static str {
@@ -430,8 +470,8 @@ fn RequestReview(
             <dt>"Records"</dt><dd>{view.scope.visibility.rule.describe()}</dd>
             <dt>"Calls per day"</dt><dd>{view.calls_per_day}</dd>
             <dt>"IP ranges"</dt><dd>{if view.ip_ranges.is_empty() { "any".to_string() } else { view.ip_ranges.join(", ") }}</dd>
-            <dt>"Until"</dt><dd>{view.end_date.clone()}</dd>
-            <dt>"Sent"</dt><dd>{view.created_at.clone()}</dd>
+            <dt>"Until"</dt><dd><Time at=view.end_date.clone() /></dd>
+            <dt>"Sent"</dt><dd><Time at=view.created_at.clone() /></dd>
         </dl>
         <section aria-labelledby="blast-heading">
             <h2 id="blast-heading">"Blast radius"</h2>
@@ -467,7 +507,7 @@ fn RequestReview(
                 <ul>
                     {view.decisions.iter().map(|d| view! {
                         <li>
-                            <strong>{d.approver.clone()}</strong> " " {d.decision.clone()} " on " {d.at.clone()} ": " {d.reason.clone()}
+                            <strong>{d.approver.clone()}</strong> " " {d.decision.clone()} " on " <Time at=d.at.clone() absolute_first=true /> ": " {d.reason.clone()}
                             {(!d.changes.is_empty()).then(|| view! {
                                 <ul>{d.changes.iter().map(|c| view! {
                                     <li class:widened=c.is_widening()>
@@ -560,7 +600,7 @@ fn RequestReview(
             <h2 id="history-heading">"History"</h2>
             <ol class="history">
                 {view.events.iter().map(|e| view! {
-                    <li><time>{e.at.clone()}</time> " " {e.message.clone()} {e.internal.then_some(" (internal)")}</li>
+                    <li><Time at=e.at.clone() /> " " {e.message.clone()} {e.internal.then_some(" (internal)")}</li>
                 }).collect_view()}
             </ol>
         </section>
@@ -673,7 +713,7 @@ fn Credential(
     view! {
         <section aria-labelledby="credential-heading">
             <h2 id="credential-heading">"Credential"</h2>
-            <p role="status" class=format!("credential credential-{}", status.status)>{status.summary.clone()}</p>
+            <p role="status" class=format!("credential credential-{}", status.status)><TextWithTimes text=status.summary.clone() /></p>
             <p>{format!("Links sent: {}", status.links_sent)}</p>
             {status.can_reissue.then(|| view! {
                 <ActionForm action=reissue attr:aria-label="Send a new credential link">

@@ -12,6 +12,7 @@ use crate::api::audit::{
     audit_search, reviewer_or_owner,
 };
 use crate::pages::admin::{RequireRole, load_for};
+use crate::pages::time::Time;
 
 #[component]
 pub fn AuditLog() -> impl IntoView {
@@ -157,7 +158,7 @@ fn Entries(page: AuditPage) -> impl IntoView {
                         {rows.into_iter().map(|row| view! {
                             <tr>
                                 <td><a href=format!("/audit/entries/{}", row.seq) aria-label=format!("Entry {}", row.seq)>{row.seq}</a></td>
-                                <td><time datetime=row.at.clone()>{row.at.clone()}</time></td>
+                                <td><Time at=row.at.clone() /></td>
                                 <td>{row.actor.clone()}<br /><span class="muted">{row.actor_ip.clone()}</span></td>
                                 <td><code>{row.action.clone()}</code></td>
                                 <td>{row.target_type.clone()}<br /><span class="muted">{row.target_id.clone()}</span></td>
@@ -290,7 +291,7 @@ fn EntryDetail(entry: EntryView) -> impl IntoView {
     view! {
         <h2>{format!("Entry {}: {}", entry.seq, entry.action)}</h2>
         <dl class="entry" aria-label=format!("Entry {}", entry.seq)>
-            <dt>"Time (UTC)"</dt><dd><time datetime=entry.at.clone()>{entry.at.clone()}</time></dd>
+            <dt>"Time"</dt><dd><Time at=entry.at.clone() /></dd>
             <dt>"Actor"</dt><dd>{entry.actor.clone()}</dd>
             <dt>"IP address"</dt><dd>{entry.actor_ip.clone()}</dd>
             <dt>"Browser"</dt><dd>{entry.user_agent.clone()}</dd>

@@ -7,6 +7,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 
 use super::FieldMessage;
+use super::time::Time;
 use crate::api::revoke::{RevokeAccess, RevokeResult};
 use shared::ending::{AccessEnd, EndingGrant};
 
@@ -70,7 +71,10 @@ pub fn RevokeAccessForm(
 #[component]
 pub fn AccessEnded(end: AccessEnd) -> impl IntoView {
     let headline = end.headline();
-    let day = end.day();
+    let at = end
+        .ended_at
+        .clone()
+        .unwrap_or_else(|| end.requested_at.clone());
     let credential = if end.done() {
         "The credential no longer works: Salesforce refuses its token."
     } else if end.stopped() {
@@ -79,10 +83,10 @@ pub fn AccessEnded(end: AccessEnd) -> impl IntoView {
         "The credential is being switched off: its tokens are revoked and the integration user deactivated first."
     };
     let when = match (end.revoked, end.done()) {
-        (true, true) => format!("Revoked on {day}"),
-        (true, false) => format!("Revoke asked for on {day}"),
-        (false, true) => format!("Expired on {day}"),
-        (false, false) => format!("End date passed; ending since {day}"),
+        (true, true) => "Revoked on ",
+        (true, false) => "Revoke asked for on ",
+        (false, true) => "Expired on ",
+        (false, false) => "End date passed; ending since ",
     };
     view! {
         <section aria-labelledby="access-end-heading" class="card">
@@ -90,7 +94,7 @@ pub fn AccessEnded(end: AccessEnd) -> impl IntoView {
             <p role="status" class="state-line">"Access: " <strong class=format!("state state-{}", end.state.as_str())>{headline}</strong></p>
             <dl class="facts" aria-label="How access ended">
                 <dt>"When"</dt>
-                <dd><time datetime=end.ended_at.clone().unwrap_or_else(|| end.requested_at.clone())>{when}</time></dd>
+                <dd>{when} <Time at absolute_first=true /></dd>
                 {end.by.clone().map(|by| view! { <dt>"By"</dt><dd>{by}</dd> })}
                 {end.reason.clone().map(|reason| view! { <dt>"Reason"</dt><dd>{reason}</dd> })}
             </dl>
@@ -115,7 +119,7 @@ pub fn EndingSoonest(grants: Vec<EndingGrant>) -> impl IntoView {
                             <tr>
                                 <td><a href=format!("/admin/requests/{}", g.request_id)>{g.company}</a></td>
                                 <td>{g.state.label()}</td>
-                                <td>{g.end_date}</td>
+                                <td><Time at=g.end_date /></td>
                             </tr>
                         }).collect_view()}
                     </tbody>

@@ -18,6 +18,7 @@ pub mod request;
 pub mod reveal;
 pub mod scope_picker;
 pub mod status;
+pub mod time;
 pub mod usage;
 pub mod verify;
 

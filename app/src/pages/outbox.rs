@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use super::time::Time;
 use crate::api::intake::outbox;
 
 #[component]
@@ -22,7 +23,7 @@ pub fn OutboxPage() -> impl IntoView {
                             <li>
                                 <article class="mail" aria-label=format!("Mail to {}: {}", m.recipient, m.subject)>
                                     <h2>{m.subject.clone()}</h2>
-                                    <p class="muted">"To " {m.recipient.clone()} " · " {m.at.clone()}</p>
+                                    <p class="muted">"To " {m.recipient.clone()} " · " <Time at=m.at.clone() /></p>
                                     <pre>{m.body.clone()}</pre>
                                 </article>
                             </li>

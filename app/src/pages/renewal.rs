@@ -8,6 +8,7 @@ use leptos_router::hooks::use_params_map;
 
 use super::FieldMessage;
 use super::admin::{RequireRole, approver_or_owner, load_for};
+use super::time::Time;
 use crate::api::renewal::{
     AskForMoreTime, DecideExtension, ExtensionDecisionResult, ExtensionQueueRow, ExtensionView,
     MoreTimeResult, admin_extension, renewal_status,
@@ -48,7 +49,7 @@ pub fn MoreTime(#[prop(into)] token: Signal<String>) -> impl IntoView {
                     view! {
                         <section aria-labelledby="more-time-heading">
                             <h2 id="more-time-heading">"The end of access"</h2>
-                            <p>{format!("Access ends at the end of {end} (UTC).")}</p>
+                            <p>"Access ends at the end of the day, UTC, on " <Time at=end /> "."</p>
                             {(!view.extensions.is_empty()).then(|| view! {
                                 <ul aria-label="Requests for more time">
                                     {view.extensions.iter().map(|e| {
@@ -58,7 +59,7 @@ pub fn MoreTime(#[prop(into)] token: Signal<String>) -> impl IntoView {
                                             e.state.label().to_string()
                                         };
                                         view! {
-                                            <li>{format!("Until {} (asked {}): {state}.", e.new_end_date, e.asked_at)}</li>
+                                            <li>"Until " <Time at=e.new_end_date.clone() /> " (asked " <Time at=e.asked_at.clone() /> {format!("): {state}.")}</li>
                                         }
                                     }).collect_view()}
                                 </ul>
@@ -102,8 +103,8 @@ pub fn ExtensionQueue(rows: Vec<ExtensionQueueRow>) -> impl IntoView {
                         <tr>
                             <td><a href=format!("/admin/extensions/{}", row.id)>{row.company.clone()}</a> " " <span class="muted">"extension"</span></td>
                             <td>{row.contact_email.clone()}</td>
-                            <td>{row.current_end_date.clone()}</td>
-                            <td>{row.new_end_date.clone()}</td>
+                            <td><Time at=row.current_end_date.clone() /></td>
+                            <td><Time at=row.new_end_date.clone() /></td>
                             <td>{format!("{} of {}", row.approvals, row.approvals_required)}</td>
                         </tr>
                     }).collect_view()}
@@ -181,10 +182,10 @@ fn ExtensionPage(view: ExtensionView, decide: ServerAction<DecideExtension>) -> 
         <p class="state-line">"Status: " <strong>{state}</strong></p>
         <dl class="facts">
             <dt>"Contact"</dt><dd>{view.contact_email.clone()}</dd>
-            <dt>"Access ends on"</dt><dd>{view.current_end_date.clone()}</dd>
-            <dt>"Asks until"</dt><dd>{view.new_end_date.clone()}</dd>
+            <dt>"Access ends on"</dt><dd><Time at=view.current_end_date.clone() /></dd>
+            <dt>"Asks until"</dt><dd><Time at=view.new_end_date.clone() /></dd>
             <dt>"Reason"</dt><dd>{view.reason.clone()}</dd>
-            <dt>"Asked"</dt><dd>{view.asked_at.clone()}</dd>
+            <dt>"Asked"</dt><dd><Time at=view.asked_at.clone() /></dd>
             <dt>"Grant"</dt><dd>{view.grant_state.label()}</dd>
             <dt>"Approvals"</dt><dd>{format!("{} of {}", view.approvals, view.approvals_required)}</dd>
         </dl>
@@ -198,7 +199,7 @@ fn ExtensionPage(view: ExtensionView, decide: ServerAction<DecideExtension>) -> 
             <h2>"Decisions"</h2>
             <ul aria-label="Decisions">
                 {view.decisions.iter().map(|d| view! {
-                    <li>{format!("{} {} at {}: {}", d.approver, d.decision, d.at, d.reason)}</li>
+                    <li>{format!("{} {} ", d.approver, d.decision)} <Time at=d.at.clone() /> {format!(": {}", d.reason)}</li>
                 }).collect_view()}
             </ul>
         })}

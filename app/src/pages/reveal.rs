@@ -8,6 +8,7 @@ use leptos_meta::{Meta, Title};
 use leptos_router::hooks::use_params_map;
 use shared::reveal::{LinkState, LinkView, Report, RevealedCredential};
 
+use super::time::Time;
 use crate::api::reveal::{DisownReveal, RevealNow, SendDisownCode, SendRevealCode, reveal_link};
 
 #[component]
@@ -43,10 +44,11 @@ fn LinkPage(
     token: Signal<String>,
     disown: ServerAction<DisownReveal>,
 ) -> impl IntoView {
+    let org = view.org_name.clone();
     let about = view! {
         <p>
-            "This link hands over the API credential Acme set up for " <strong>{view.company.clone()}</strong>
-            ": " {view.access.join(", ")} ", until " {view.end_date.clone()} "."
+            "This link hands over the API credential " {org.clone()} " set up for " <strong>{view.company.clone()}</strong>
+            ": " {view.access.join(", ")} ", until " <Time at=view.end_date.clone() /> "."
         </p>
     };
     let body = match view.state {
@@ -54,30 +56,30 @@ fn LinkPage(
             <RevealForm token expires_at code_sent_to attempts_left />
         }.into_any(),
         LinkState::Revealed { revealed_at, disowned_at, report } => view! {
-            <p class="notice" role="status">{format!("Already revealed: this credential was revealed on {revealed_at}. The link cannot show it again.")}</p>
+            <p class="notice" role="status">"Already revealed: this credential was revealed on " <Time at=revealed_at absolute_first=true /> ". The link cannot show it again."</p>
             {match (disowned_at, report) {
                 (Some(at), _) => view! {
-                    <p class="notice" role="status">{format!("You reported on {at} that this was not you. The secret was changed, so what was revealed no longer works; Acme's admins will send you a new link.")}</p>
+                    <p class="notice" role="status">"You reported on " <Time at absolute_first=true /> {format!(" that this was not you. The secret was changed, so what was revealed no longer works; {org}'s admins will send you a new link.")}</p>
                 }.into_any(),
                 (None, Report::Open { attempts_left, .. }) if attempts_left <= 0 => view! {
-                    <p class="notice error" role="alert">"Too many wrong codes were entered to report this reveal from this link. If you did not reveal it, tell Acme's admin."</p>
+                    <p class="notice error" role="alert">{format!("Too many wrong codes were entered to report this reveal from this link. If you did not reveal it, tell {org}'s admin.")}</p>
                 }.into_any(),
                 (None, Report::Open { until, code_sent_to, attempts_left }) => view! {
-                    <ReportForm token disown until code_sent_to attempts_left />
+                    <ReportForm token disown until code_sent_to attempts_left org=org.clone() />
                 }.into_any(),
                 (None, Report::Superseded) => view! {
                     <p class="notice" role="status">"A newer link was sent for this credential: to report anything, use the newest link from your email."</p>
                 }.into_any(),
                 (None, Report::TooLate { until }) => view! {
-                    <p class="notice" role="status">{format!("It is too late to report this reveal from this link: reports were taken until {until}. If you think someone else has the credential, tell Acme's admin.")}</p>
+                    <p class="notice" role="status">"It is too late to report this reveal from this link: reports were taken until " <Time at=until absolute_first=true /> {format!(". If you think someone else has the credential, tell {org}'s admin.")}</p>
                 }.into_any(),
             }}
         }.into_any(),
         LinkState::Expired { expired_at } => view! {
-            <p class="notice error" role="alert">{format!("This link expired on {expired_at} without being used. Ask Acme's admin for a new one.")}</p>
+            <p class="notice error" role="alert">"This link expired on " <Time at=expired_at absolute_first=true /> {format!(" without being used. Ask {org}'s admin for a new one.")}</p>
         }.into_any(),
         LinkState::Locked => view! {
-            <p class="notice error" role="alert">"This link is locked after too many wrong codes, and revealed nothing. Acme's admins have been told; ask them for a new link."</p>
+            <p class="notice error" role="alert">{format!("This link is locked after too many wrong codes, and revealed nothing. {org}'s admins have been told; ask them for a new link.")}</p>
         }.into_any(),
         LinkState::Superseded => view! {
             <p class="notice error" role="alert">"A newer link was sent for this credential. Use the newest link from your email."</p>
@@ -94,6 +96,8 @@ fn ReportForm(
     until: String,
     code_sent_to: Option<String>,
     attempts_left: i64,
+    /// The org's name (whose admins are alerted).
+    org: String,
 ) -> impl IntoView {
     let send = ServerAction::<SendDisownCode>::new();
     let sent_to = Signal::derive(move || {
@@ -103,7 +107,7 @@ fn ReportForm(
             .or_else(|| code_sent_to.clone())
     });
     view! {
-        <p>{format!("If you did not reveal it, tell us (until {until}): Acme's admins are alerted and the secret is changed at once, so whatever was revealed stops working. We first email a one-time code to the address that asked for access.")}</p>
+        <p>"If you did not reveal it, tell us (until " <Time at=until absolute_first=true /> {format!("): {org}'s admins are alerted and the secret is changed at once, so whatever was revealed stops working. We first email a one-time code to the address that asked for access.")}</p>
         <ol class="steps">
             <li>
                 <ActionForm action=send attr:aria-label="Email me a code to report it">
@@ -154,7 +158,7 @@ fn RevealForm(
         {move || match reveal.value().get() {
             Some(Ok(credential)) => view! { <Credential credential /> }.into_any(),
             other => view! {
-                <p>{format!("The link works until {} and shows the secret once. We first email a one-time code to the address that asked for access.", expires_at)}</p>
+                <p>"The link works until " <Time at=expires_at.clone() absolute_first=true /> " and shows the secret once. We first email a one-time code to the address that asked for access."</p>
                 <ol class="steps">
                     <li>
                         <ActionForm action=send attr:aria-label="Email me a code">
@@ -193,7 +197,7 @@ fn Credential(credential: RevealedCredential) -> impl IntoView {
     let example = credential.example();
     view! {
         <p class="notice" role="status">
-            {format!("Revealed on {}. Copy the secret now: this page will not show it again.", credential.revealed_at)}
+            "Revealed on " <Time at=credential.revealed_at.clone() absolute_first=true /> ". Copy the secret now: this page will not show it again."
         </p>
         <dl class="facts credential">
             <dt id="consumer-key-label">"Consumer key"</dt>

@@ -5,6 +5,7 @@ use leptos_meta::{Meta, Title};
 use leptos_router::hooks::use_params_map;
 
 use super::ending::AccessEnded;
+use super::time::Time;
 use crate::api::intake::request_status;
 use crate::pages::renewal::MoreTime;
 
@@ -23,8 +24,8 @@ pub fn Status() -> impl IntoView {
                     <p class="state-line">"Status: " <strong class=format!("state state-{}", view.state.as_str())>{view.state.label()}</strong></p>
                     <dl class="facts">
                         <dt>"Contact"</dt><dd>{view.contact_name.clone()}</dd>
-                        <dt>"Sent"</dt><dd>{view.submitted_at.clone()}</dd>
-                        <dt>"Access until"</dt><dd>{view.end_date.clone()}</dd>
+                        <dt>"Sent"</dt><dd><Time at=view.submitted_at.clone() /></dd>
+                        <dt>"Access until"</dt><dd><Time at=view.end_date.clone() /></dd>
                         <dt>"Access asked for"</dt><dd>{view.access.join(", ")}</dd>
                     </dl>
                     {view.access_end.clone().map(|end| view! { <AccessEnded end /> })}
@@ -32,7 +33,7 @@ pub fn Status() -> impl IntoView {
                     <h2>"History"</h2>
                     <ol class="history">
                         {view.history.iter().map(|item| view! {
-                            <li><time datetime=item.at.clone()>{item.at.clone()}</time> " " {item.message.clone()}</li>
+                            <li><Time at=item.at.clone() /> " " {item.message.clone()}</li>
                         }).collect_view()}
                     </ol>
                 }.into_any(),

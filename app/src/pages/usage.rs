@@ -13,6 +13,7 @@ use crate::api::usage::{
     UsageOverview, my_usage, usage_dashboard,
 };
 use crate::pages::admin::{AdminNav, RequireRole, approver_or_owner, load_for};
+use crate::pages::time::{Time, plain};
 
 /// The chart's drawing area, in SVG units.
 const WIDTH: f64 = 640.0;
@@ -35,8 +36,8 @@ pub fn UsageChart(company: String, days: Vec<DayBar>, budget: u64, warn_at: u64)
         days.len(),
         if over_days == 1 { "" } else { "s" }
     );
-    let first = days.first().map(|d| d.day.clone()).unwrap_or_default();
-    let last = days.last().map(|d| d.day.clone()).unwrap_or_default();
+    let first = days.first().map(|d| plain(&d.day)).unwrap_or_default();
+    let last = days.last().map(|d| plain(&d.day)).unwrap_or_default();
     let bars = days
         .iter()
         .enumerate()
@@ -57,7 +58,7 @@ pub fn UsageChart(company: String, days: Vec<DayBar>, budget: u64, warn_at: u64)
                     width=format!("{:.1}", slot * 0.7)
                     height=format!("{:.1}", (HEIGHT - BOTTOM - top).max(0.0))
                 >
-                    <title>{format!("{}: {} calls", d.day, d.calls)}</title>
+                    <title>{format!("{}: {} calls", plain(&d.day), d.calls)}</title>
                 </rect>
             }
         })
@@ -92,7 +93,7 @@ pub fn UsageChart(company: String, days: Vec<DayBar>, budget: u64, warn_at: u64)
                 <table class="data" aria-label=format!("{company}: calls per day")>
                     <thead><tr><th>"Day (UTC)"</th><th>"Calls"</th></tr></thead>
                     <tbody>
-                        {rows.into_iter().rev().map(|d| view! { <tr><td>{d.day}</td><td>{d.calls}</td></tr> }).collect_view()}
+                        {rows.into_iter().rev().map(|d| view! { <tr><td><Time at=d.day /></td><td>{d.calls}</td></tr> }).collect_view()}
                     </tbody>
                 </table>
             </details>
@@ -183,9 +184,9 @@ fn Dashboard(d: UsageOverview, lift: ServerAction<LiftSuspension>) -> impl IntoV
     let collector = d.collector.clone();
     view! {
         <p class="muted">
-            {match &collector.last_run {
-                Some(at) => format!("Usage last collected {at}; {} files read so far.", collector.files_read),
-                None => "Usage has not been collected yet.".to_string(),
+            {match collector.last_run.clone() {
+                Some(at) => view! { "Usage last collected " <Time at /> {format!("; {} files read so far.", collector.files_read)} }.into_any(),
+                None => "Usage has not been collected yet.".into_any(),
             }}
         </p>
         {collector.last_error.clone().map(|e| view! { <p class="notice error" role="alert">{format!("The last collection had a problem: {e}")}</p> })}
@@ -203,11 +204,13 @@ fn Dashboard(d: UsageOverview, lift: ServerAction<LiftSuspension>) -> impl IntoV
                     <p>
                         {match (pool.max, pool.remaining) {
                             (Some(max), Some(remaining)) => format!(
-                                "DailyApiRequests: {} of {max} used in the last 24 hours ({remaining} left), as the org said at {}.",
-                                max - remaining, pool.at
+                                "DailyApiRequests: {} of {max} used in the last 24 hours ({remaining} left), as the org said at ",
+                                max - remaining
                             ),
-                            _ => format!("The org did not report DailyApiRequests at {}.", pool.at),
+                            _ => "The org did not report DailyApiRequests at ".to_string(),
                         }}
+                        <Time at=pool.at absolute_first=true />
+                        "."
                     </p>
                 }.into_any(),
                 None => view! { <p>"Not read from the org yet."</p> }.into_any(),
@@ -302,7 +305,7 @@ fn Licences(l: LicenceView) -> impl IntoView {
                             <tr>
                                 <td><a href=format!("/admin/requests/{}", f.request_id)>{f.company.clone()}</a></td>
                                 <td>{if f.state == shared::GrantState::Expired { "Expired" } else { "Revoked" }}</td>
-                                <td><time datetime=f.at.clone()>{f.at.chars().take(10).collect::<String>()}</time></td>
+                                <td><Time at=f.at.clone() /></td>
                             </tr>
                         }).collect_view()}
                     </tbody>

@@ -45,8 +45,20 @@ async fn count(client: &salesforce::Client, object: &str, cond: Cond) -> usize {
         .len()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_at_every_step_boundary_the_run_completes_without_duplicates() {
+/// A standalone sandbox org, a SQLite database in a temporary directory, and one grant
+/// approved there (not yet provisioned) for `company`, sharing the org's first two cases.
+struct Approved {
+    org: StandaloneOrg,
+    admin: salesforce::Client,
+    dir: tempfile::TempDir,
+    url: String,
+    db: services::Database,
+    cases: Vec<String>,
+    company: String,
+    grant: String,
+}
+
+async fn one_approved_grant(company: &str, ip_ranges: &str) -> Approved {
     let org = StandaloneOrg::start();
     let admin = org.admin_client();
     let dir = tempfile::tempdir().unwrap();
@@ -57,17 +69,41 @@ async fn killed_at_every_step_boundary_the_run_completes_without_duplicates() {
         .iter()
         .map(|c| c.as_str().to_string())
         .collect();
-    let company = "Crashproof Ltd".to_string();
+    let company = company.to_string();
     let grant = approve_grants(
         &db,
         &org,
         std::slice::from_ref(&company),
         &case_scope(cases.clone()),
-        // The app trusts the test host's range, applied (a deploy) after the proof.
-        "127.0.0.0/8",
+        ip_ranges,
     )
     .await
     .remove(0);
+    Approved {
+        org,
+        admin,
+        dir,
+        url,
+        db,
+        cases,
+        company,
+        grant,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_every_step_boundary_the_run_completes_without_duplicates() {
+    // The app trusts the test host's range, applied (a deploy) after the proof.
+    let Approved {
+        org,
+        admin,
+        dir,
+        url,
+        db,
+        cases,
+        company,
+        grant,
+    } = one_approved_grant("Crashproof Ltd", "127.0.0.0/8").await;
     // Every Salesforce call is handled at once and its answer held for 400 ms: a kill in
     // that window comes after Salesforce acted and before the portal heard of it.
     binary::set_faults(
@@ -241,26 +277,16 @@ async fn killed_at_every_step_boundary_the_run_completes_without_duplicates() {
 /// no deletion made twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_teardown_killed_at_every_step_boundary_completes_once() {
-    let org = StandaloneOrg::start();
-    let admin = org.admin_client();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/portcullis.db?mode=rwc", dir.path().display());
-    let db = open_database(&url).await;
-    let cases: Vec<String> = first_cases(&admin, 2)
-        .await
-        .iter()
-        .map(|c| c.as_str().to_string())
-        .collect();
-    let company = "Teardown Ltd".to_string();
-    let grant = approve_grants(
-        &db,
-        &org,
-        std::slice::from_ref(&company),
-        &case_scope(cases.clone()),
-        "",
-    )
-    .await
-    .remove(0);
+    let Approved {
+        org,
+        admin,
+        dir,
+        url,
+        db,
+        cases,
+        company,
+        grant,
+    } = one_approved_grant("Teardown Ltd", "").await;
     let portal = PortalProcess::start(&org, &url, dir.path(), 1);
     binary::wait_for(Duration::from_secs(90), "the grant to be ready", || async {
         grant_state(&db, &grant).await == "ready"

@@ -84,37 +84,10 @@ async fn two_instances_provision_fifty_grants_with_no_step_twice() {
         assert_eq!(state, "ready", "grant {id}: {attention:?}");
     }
     // Both instances did some of the work.
-    let workers: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT details FROM audit_log WHERE action = 'provisioning.step_started'",
-    )
-    .fetch_all(db.pool())
-    .await
-    .unwrap();
-    let workers: std::collections::BTreeSet<String> = workers
-        .iter()
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|d| d["worker"].as_str().map(str::to_string))
-        .collect();
+    let workers = workers_of(&db, "provisioning.step_started").await;
     assert!(workers.len() >= 2, "the work was shared: {workers:?}");
 
-    let calls: Vec<Value> = binary::call_log(&org)
-        .await
-        .into_iter()
-        .filter(|c| c["seq"].as_u64().unwrap_or(0) > since)
-        .collect();
-    let mut made: BTreeMap<String, usize> = BTreeMap::new();
-    for effect in calls
-        .iter()
-        .flat_map(|c| c["effects"].as_array().cloned().unwrap_or_default())
-        .filter_map(|e| e.as_str().map(str::to_string))
-    {
-        let kind = effect
-            .split_whitespace()
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(" ");
-        *made.entry(kind).or_default() += 1;
-    }
+    let (calls, made) = effects_since(&org, since).await;
     // Two permission sets per grant, each made and assigned once: its permissions, and the
     // licence-less one that pre-authorises its app (issue 14, item 3).
     for (kind, per_grant) in [
@@ -210,36 +183,9 @@ async fn two_instances_provision_fifty_grants_with_no_step_twice() {
     for (id, state, attention) in &states {
         assert_eq!(state, "revoked", "grant {id}: {attention:?}");
     }
-    let workers: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT details FROM audit_log WHERE action = 'teardown.step_started'",
-    )
-    .fetch_all(db.pool())
-    .await
-    .unwrap();
-    let workers: std::collections::BTreeSet<String> = workers
-        .iter()
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|d| d["worker"].as_str().map(str::to_string))
-        .collect();
+    let workers = workers_of(&db, "teardown.step_started").await;
     assert!(workers.len() >= 2, "the teardown was shared: {workers:?}");
-    let calls: Vec<Value> = binary::call_log(&org)
-        .await
-        .into_iter()
-        .filter(|c| c["seq"].as_u64().unwrap_or(0) > since)
-        .collect();
-    let mut removed: BTreeMap<String, usize> = BTreeMap::new();
-    for effect in calls
-        .iter()
-        .flat_map(|c| c["effects"].as_array().cloned().unwrap_or_default())
-        .filter_map(|e| e.as_str().map(str::to_string))
-    {
-        let kind = effect
-            .split_whitespace()
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(" ");
-        *removed.entry(kind).or_default() += 1;
-    }
+    let (calls, removed) = effects_since(&org, since).await;
     for (kind, per_grant) in [
         ("delete PermissionSetLicenseAssign", 1),
         ("delete PermissionSet", 2),
@@ -275,4 +221,43 @@ async fn two_instances_provision_fifty_grants_with_no_step_twice() {
         "every teardown step ran exactly once"
     );
     db.close().await;
+}
+
+/// The workers (instance ids) that wrote audit `action` (a step started).
+async fn workers_of(db: &services::Database, action: &str) -> std::collections::BTreeSet<String> {
+    let details: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT details FROM audit_log WHERE action = $1")
+            .bind(action)
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    details
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|d| d["worker"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The org's calls after `since` in its call log, and how many of each effect they had
+/// ("create User", "delete PermissionSet", ...).
+async fn effects_since(org: &StandaloneOrg, since: u64) -> (Vec<Value>, BTreeMap<String, usize>) {
+    let calls: Vec<Value> = binary::call_log(org)
+        .await
+        .into_iter()
+        .filter(|c| c["seq"].as_u64().unwrap_or(0) > since)
+        .collect();
+    let mut effects: BTreeMap<String, usize> = BTreeMap::new();
+    for effect in calls
+        .iter()
+        .flat_map(|c| c["effects"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e.as_str().map(str::to_string))
+    {
+        let kind = effect
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        *effects.entry(kind).or_default() += 1;
+    }
+    (calls, effects)
 }

@@ -301,6 +301,25 @@ async fn patch_settings(State(state): State<ControlState>, body: axum::body::Byt
             }
             continue;
         }
+        // The org's name (Setup > Company Information > Organization Name): the
+        // Organization record's Name, what `SELECT Name FROM Organization` answers. Salesforce
+        // documents Name as a string of up to 80 characters (its describe here says so);
+        // that a blank name is refused is UNCONFIRMED (the Setup form requires one).
+        if key == "orgName" {
+            let Some(name) = value
+                .as_str()
+                .map(str::trim)
+                .filter(|n| !n.is_empty() && n.chars().count() <= 80)
+            else {
+                return bad("orgName must be a name of 1 to 80 characters");
+            };
+            let org_id = data.org_id.clone();
+            if let Some(record) = data.get_mut("Organization", &org_id) {
+                record.insert("Name".into(), json!(name));
+            }
+            data.name = name.to_string();
+            continue;
+        }
         // The language the org answers in: standard profile names and licence labels
         // come back translated, as a real org returns them in the user's language.
         if key == "language" {

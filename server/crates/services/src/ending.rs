@@ -10,14 +10,44 @@ use shared::ending::{AccessEnd, EndingGrant, FreedLicence};
 use crate::clock::rfc3339;
 use crate::db::Database;
 
-#[derive(sqlx::FromRow)]
-struct EndRow {
-    state: String,
-    end_kind: Option<String>,
-    end_requested_at: Option<i64>,
-    end_reason: Option<String>,
-    ended_by: Option<String>,
-    access_ended_at: Option<i64>,
+/// How a grant's access ended or is ending, as the revoke and the teardown wrote it on the
+/// grant (`end_kind` is set once its teardown began).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EndRecord {
+    /// The grant's state now.
+    pub state: String,
+    /// `revoked` or `expired`.
+    pub kind: String,
+    pub reason: Option<String>,
+    /// Who revoked it (`system` for an expiry).
+    pub by: Option<String>,
+    pub requested_at: Option<i64>,
+    /// When the teardown finished (`None` while it runs).
+    pub ended_at: Option<i64>,
+}
+
+/// Which grant: by its id, or by the request it was made from.
+#[derive(Debug, Clone, Copy)]
+pub enum Of<'a> {
+    Grant(&'a str),
+    Request(&'a str),
+}
+
+/// How the grant's access ended or is ending; None while it has not begun to end (or
+/// there is no such grant).
+pub async fn end_record(db: &Database, of: Of<'_>) -> Result<Option<EndRecord>, sqlx::Error> {
+    let (column, id) = match of {
+        Of::Grant(id) => ("id", id),
+        Of::Request(id) => ("request_id", id),
+    };
+    sqlx::query_as::<_, EndRecord>(&format!(
+        "SELECT state, end_kind AS kind, end_reason AS reason, ended_by AS by, \
+             end_requested_at AS requested_at, access_ended_at AS ended_at \
+         FROM grants WHERE {column} = $1 AND end_kind IS NOT NULL"
+    ))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await
 }
 
 /// A stored value the vocabulary does not know: the database is not as the portal wrote it.
@@ -41,32 +71,24 @@ pub async fn access_end(
     request_id: &str,
     reader: Reader,
 ) -> Result<Option<AccessEnd>, sqlx::Error> {
-    let Some(row) = sqlx::query_as::<_, EndRow>(
-        "SELECT state, end_kind, end_requested_at, end_reason, ended_by, access_ended_at FROM grants WHERE request_id = $1",
-    )
-    .bind(request_id)
-    .fetch_optional(db.pool())
-    .await?
-    else {
+    let Some(row) = end_record(db, Of::Request(request_id)).await? else {
         return Ok(None);
     };
     let state = GrantState::parse(&row.state).map_err(corrupt)?;
     // Ending, ended, or a teardown that stopped (it needs attention with its end recorded).
-    let Some(kind) = row
-        .end_kind
-        .filter(|_| state.is_ending() || state.has_ended() || state == GrantState::NeedsAttention)
-    else {
+    if !(state.is_ending() || state.has_ended() || state == GrantState::NeedsAttention) {
         return Ok(None);
-    };
-    let requested = row.end_requested_at.or(row.access_ended_at).unwrap_or(0);
+    }
+    let kind = row.kind;
+    let requested = row.requested_at.or(row.ended_at).unwrap_or(0);
     Ok(Some(AccessEnd {
         state,
         revoked: kind == "revoked",
         requested_at: rfc3339(requested),
-        ended_at: row.access_ended_at.map(rfc3339),
-        reason: row.end_reason.filter(|r| !r.trim().is_empty()),
+        ended_at: row.ended_at.map(rfc3339),
+        reason: row.reason.filter(|r| !r.trim().is_empty()),
         by: match reader {
-            Reader::Staff => row.ended_by,
+            Reader::Staff => row.by,
             Reader::Contractor => None,
         },
     }))

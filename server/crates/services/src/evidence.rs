@@ -152,7 +152,7 @@ async fn teardown_of(
     entries: &[Entry],
 ) -> Result<Value, sqlx::Error> {
     use shared::audit::AuditAction;
-    let Some(end) = crate::provisioning::access_end(db, grant_id).await? else {
+    let Some(end) = crate::ending::end_record(db, crate::ending::Of::Grant(grant_id)).await? else {
         return Ok(Value::Null);
     };
     let of = |actions: &[AuditAction]| -> Vec<Value> {

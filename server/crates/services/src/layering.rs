@@ -17,6 +17,7 @@ const SERVICE_LAYERS: &[&[&str]] = &[
         "blast",
         "names",
         "org_failure",
+        "org_name",
         "licence",
         "keys",
         "scope",

@@ -24,6 +24,7 @@ pub mod licence;
 pub mod mail;
 pub mod names;
 pub mod org_failure;
+pub mod org_name;
 pub mod outbox;
 pub mod provisioning;
 pub mod records;
@@ -100,6 +101,8 @@ pub struct Portal {
     /// The org's describe for the scope pickers and the catalog (see
     /// [`Portal::org_objects`]).
     org_cache: catalog::OrgCache,
+    /// The org's name for mail and pages, read once ([`Portal::org_name`]).
+    org_name: org_name::OrgNameCache,
     /// Seals secrets for orgs whose credentials API returns none ([`vault`]).
     vault: Option<vault::Vault>,
     /// The External Client Apps' contact (as the provisioning engine deploys them).
@@ -134,6 +137,7 @@ impl Portal {
             settings,
             salesforce,
             org_cache: catalog::OrgCache::default(),
+            org_name: org_name::OrgNameCache::default(),
             vault: None,
             app_contact_email: reveal::Handover::default().app_contact_email,
             webhook: None,
@@ -188,6 +192,17 @@ impl Portal {
     /// The portal's own connection to its org.
     pub fn salesforce(&self) -> &salesforce::Client {
         &self.salesforce
+    }
+
+    /// The org's name as Salesforce gives it (read once, then kept), or the neutral
+    /// wording ("your company") when it cannot be read: never an error.
+    pub async fn org_name(&self) -> org_name::OrgName {
+        self.org_name.get(&self.salesforce).await
+    }
+
+    /// Reads the org's name again (at start-up: the portal has just connected).
+    pub async fn refresh_org_name(&self) -> org_name::OrgName {
+        self.org_name.refresh(&self.salesforce).await
     }
 
     /// The vault that seals secrets, when one is configured.

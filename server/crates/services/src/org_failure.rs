@@ -29,8 +29,8 @@ impl OrgFailure {
     }
 }
 
-/// How a failure for want of a Salesforce Integration licence begins (the engine adds the
-/// grants that end soonest to it).
+/// How a failure for want of a Salesforce Integration licence begins (the request's page
+/// then lists the grants that end soonest: `ending::ending_soonest`).
 pub(crate) const NO_LICENCE: &str = "The org has no free Salesforce Integration licence";
 
 /// Whether `attention` (a grant's stored reason for needing attention) says the org had no

@@ -14,6 +14,7 @@ use sqlx::{Any, Transaction};
 use crate::audit::{self, Actor, AuditAction, Outcome, Target};
 use crate::clock::rfc3339;
 use crate::mail::Mail;
+use crate::org_name::OrgName;
 use crate::{Portal, tokens};
 
 /// What a contractor submits (already split into fields; the scope already parsed).
@@ -235,16 +236,23 @@ fn code_purpose(request_id: &str) -> String {
     format!("verify:{request_id}")
 }
 
-fn verification_mail(portal: &Portal, to: &str, company: &str, code: &str, token: &str) -> Mail {
+fn verification_mail(
+    portal: &Portal,
+    org: &OrgName,
+    to: &str,
+    company: &str,
+    code: &str,
+    token: &str,
+) -> Mail {
     Mail {
         to: to.to_string(),
         subject: format!("Confirm your email to send {company}'s access request"),
         body: format!(
-            "Hello,\n\nsomeone (hopefully you) asked for API access to Acme's Salesforce org for {company}.\n\
+            "Hello,\n\nsomeone (hopefully you) asked for API access to {}'s Salesforce org for {company}.\n\
              To confirm this address, enter this code on the request page:\n\n    {code}\n\n\
              or open this link:\n\n    {}/verify/{token}\n\n\
              The code works for 30 minutes and the link for {} hours. If you did not ask for access, ignore this message.\n",
-            portal.settings.public_url, portal.settings.verification_ttl_hours
+            org, portal.settings.public_url, portal.settings.verification_ttl_hours
         ),
     }
 }
@@ -266,6 +274,7 @@ impl Portal {
         // Read before the transaction: inside it, this would wait for a second pooled
         // connection while holding one, and concurrent submissions would starve the pool.
         let approvals = self.approvals_required(risky).await?;
+        let org = self.org_name().await;
         let mut tx = self.db.begin_write().await?;
         if let Some((request_id, contact_email)) = sqlx::query_as(
             "SELECT id, contact_email FROM access_requests WHERE submission_key = $1",
@@ -354,6 +363,7 @@ impl Portal {
                 &mut tx.tx,
                 &verification_mail(
                     self,
+                    &org,
                     request.contact_email.as_str(),
                     &request.company,
                     &code,
@@ -525,6 +535,7 @@ impl Portal {
     ) -> Result<(), IntakeError> {
         let (status_token, status_hash) = tokens::new_token();
         let now = self.clock().now_ms();
+        let org = self.org_name().await;
         let (company, email): (String, String) = sqlx::query_as(
             "UPDATE access_requests SET state = $1, verified_at = $2, updated_at = $2, status_token_hash = $3, \
              verification_code_hash = NULL, verification_token_hash = NULL WHERE id = $4 AND state = $5 \
@@ -563,9 +574,9 @@ impl Portal {
                     to: email,
                     subject: format!("{company}'s access request was received"),
                     body: format!(
-                        "Thank you: your email is confirmed and the request is with Acme's approvers.\n\n\
+                        "Thank you: your email is confirmed and the request is with {}'s approvers.\n\n\
                          Follow its progress here (keep this link to yourself; it is your key to the request):\n\n    {}/status/{status_token}\n",
-                        self.settings.public_url
+                        org, self.settings.public_url
                     ),
                 },
             )

@@ -47,6 +47,9 @@ pub enum Report {
 /// What a reveal link is for (reading it changes nothing).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkView {
+    /// The org's name as Salesforce gives it, or a neutral wording ("your company") when
+    /// it could not be read: who set the credential up and whose admins to ask.
+    pub org_name: String,
     pub company: String,
     pub end_date: String,
     pub access: Vec<String>,

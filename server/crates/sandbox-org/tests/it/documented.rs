@@ -400,3 +400,48 @@ async fn an_expired_assignment_is_removed_when_the_org_clock_passes_it() {
         "removed at its ExpirationDate: {found}"
     );
 }
+
+/// The org has one Organization row whose `Name` is the company name of Setup > Company
+/// Information (`sforce_api_objects_organization.htm`: Name, string of up to 80 characters);
+/// the sandbox-only `orgName` setting stands for that Setup page.
+#[tokio::test]
+async fn the_organization_row_carries_the_orgs_name() {
+    let org = Org::start().await;
+    let name = || {
+        let org = &org;
+        async move {
+            let (status, rows) = org
+                .query(&org.admin_token, "SELECT Name FROM Organization")
+                .await;
+            assert_eq!(status, StatusCode::OK, "{rows}");
+            assert_eq!(rows["totalSize"], json!(1), "one Organization row: {rows}");
+            rows["records"][0]["Name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    assert_eq!(name().await, "Acme (Sandbox Org)");
+    let set = |value: Value| {
+        let org = &org;
+        async move {
+            org.http
+                .patch(org.url("/__sandbox/settings"))
+                .json(&json!({ "orgName": value }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(set(json!("Kinetic Holdings")).await, StatusCode::OK);
+    assert_eq!(name().await, "Kinetic Holdings");
+    for bad in [json!(""), json!("   "), json!("x".repeat(81)), json!(7)] {
+        assert_eq!(set(bad.clone()).await, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(
+        name().await,
+        "Kinetic Holdings",
+        "a refused name changes nothing"
+    );
+}

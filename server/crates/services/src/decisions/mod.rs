@@ -23,6 +23,7 @@ use crate::audit::{self, Actor, AuditAction, Target};
 use crate::db::DatabaseKind;
 use crate::mail::Mail;
 use crate::names::is_api_name;
+use crate::org_name::OrgName;
 use crate::requests::add_event;
 
 mod queue;
@@ -509,6 +510,7 @@ impl Portal {
         let approval =
             validate_approval(input, today, max_end_days).map_err(DecisionError::Invalid)?;
         self.check_record_sharing(&approval.scope).await?;
+        let org = self.org_name().await;
         let mut tx = self.db.begin_write().await?;
         let pending = self.begin_decision(&mut tx.tx, id, &approver_name).await?;
 
@@ -738,7 +740,10 @@ impl Portal {
         )
         .await?;
         self.mail
-            .queue(&mut tx.tx, &approval_mail(&pending, &approval, &ip_ranges))
+            .queue(
+                &mut tx.tx,
+                &approval_mail(&org, &pending, &approval, &ip_ranges),
+            )
             .await?;
         tx.commit().await?;
         self.mail.wake();
@@ -760,6 +765,7 @@ impl Portal {
             errors.add("reason", message);
             DecisionError::Invalid(errors)
         })?;
+        let org = self.org_name().await;
         let mut tx = self.db.begin_write().await?;
         let pending = self.begin_decision(&mut tx.tx, id, &approver_name).await?;
         let approvals_before: i64 = sqlx::query_scalar(
@@ -834,9 +840,10 @@ impl Portal {
                     to: pending.contact_email.clone(),
                     subject: format!("{}'s access request was not approved", pending.company),
                     body: format!(
-                        "Hello,\n\nAcme's approvers did not approve {}'s request for API access.\n\n\
+                        "Hello,\n\n{}'s approvers did not approve {}'s request for API access.\n\n\
                          Their reason:\n\n    {}\n\n\
                          You are welcome to send a new request that takes this into account.\n",
+                        org,
                         pending.company,
                         reason.replace('\n', "\n    ")
                     ),
@@ -878,18 +885,24 @@ fn already_decided_on_conflict(
     }
 }
 
-fn approval_mail(pending: &Pending, approval: &Approval, ip_ranges: &[String]) -> Mail {
+fn approval_mail(
+    org: &OrgName,
+    pending: &Pending,
+    approval: &Approval,
+    ip_ranges: &[String],
+) -> Mail {
     let budget = &approval.budget;
     Mail {
         to: pending.contact_email.clone(),
         subject: format!("{}'s access request was approved", pending.company),
         body: format!(
-            "Hello,\n\nAcme's approvers approved {}'s request for API access. It is being set up now; \
+            "Hello,\n\n{}'s approvers approved {}'s request for API access. It is being set up now; \
              you will get another email when the credential is ready to collect.\n\n\
              Approved access:\n{}\n    records: {}\n\n\
              Access ends on {}.\n\
              API budget: {} calls per day, {} per 7 days.\n\
              Source IP ranges: {}\n",
+            org,
             pending.company,
             access_lines(&approval.scope),
             approval.scope.visibility.rule.describe(),

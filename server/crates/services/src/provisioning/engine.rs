@@ -513,6 +513,11 @@ impl Engine {
         let now = self.clock.now_ms();
         let direction = leased.direction();
         let (grant_id, step) = (leased.grant_id.clone(), leased.step);
+        if !leased.undo && step == super::LAST_STEP {
+            // The reveal link's mail names the org: read its name (once per process) before
+            // the transaction, not inside it.
+            self.handover.org_name.get(&self.salesforce).await;
+        }
         let mut tx = self.db.begin_write().await?;
         add_calls(&mut tx.tx, &grant_id, calls).await?;
         let output = match &outcome {
@@ -696,11 +701,6 @@ async fn stop(
 ) -> Result<(), sqlx::Error> {
     let error = error.unwrap_or_default();
     let attention = match direction.order {
-        Order::Forward if error.starts_with(crate::org_failure::NO_LICENCE) => format!(
-            "{}: {error} {}",
-            step.label(),
-            super::teardown::ending_soonest(tx).await?
-        ),
         Order::Forward => format!("{}: {error}", step.label()),
         Order::Backward if direction.teardown => format!(
             "Taking access away stopped at \"{}\": {error} Fix it in the org, then revoke again.",
@@ -733,14 +733,7 @@ async fn cancelled_if_undone(
     grant_id: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    let left: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM provisioning_steps \
-         WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> $2",
-    )
-    .bind(grant_id)
-    .bind(StepState::Undone.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
+    let left = undo::steps_left_to_undo(tx, grant_id).await?;
     if left > 0 {
         return Ok(());
     }

@@ -56,9 +56,7 @@ mod visibility;
 
 pub use self::admin::{Progress, RetryError, StepProgress, grant_of_request, progress, retry};
 pub use self::engine::{Engine, EngineError, Leased, Ran, RetryPolicy, release_leases};
-pub use self::teardown::{
-    AccessEnd, EndKind, RevokeError, RevokeOutcome, access_end, expire_due, revoke,
-};
+pub use self::teardown::{EndKind, RevokeError, RevokeOutcome, expire_due, revoke};
 pub use self::undo::{CancelError, Cancelled, cancel};
 pub use self::user::set_frozen;
 pub use crate::eca::DeployPoll;

@@ -273,14 +273,7 @@ async fn start(
     .bind(StepState::Undone.as_str())
     .execute(&mut **tx)
     .await?;
-    let left: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM provisioning_steps \
-         WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> $2",
-    )
-    .bind(grant_id)
-    .bind(StepState::Undone.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
+    let left = undo::steps_left_to_undo(tx, grant_id).await?;
     Ok(Some(left))
 }
 
@@ -296,30 +289,6 @@ pub(super) async fn is_ending(
             .fetch_optional(&mut **tx)
             .await?;
     Ok(kind.flatten().is_some())
-}
-
-/// The live grants whose licences come free soonest (their end dates), in words for a grant
-/// that needs attention for want of a licence.
-pub(super) async fn ending_soonest(
-    tx: &mut Transaction<'static, Any>,
-) -> Result<String, sqlx::Error> {
-    let soonest: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT id, company, end_date FROM grants WHERE state IN ($1, $2, $3) \
-         ORDER BY end_date, id LIMIT 3",
-    )
-    .bind(GrantState::Ready.as_str())
-    .bind(GrantState::Active.as_str())
-    .bind(GrantState::Suspended.as_str())
-    .fetch_all(&mut **tx)
-    .await?;
-    if soonest.is_empty() {
-        return Ok("No grant holds a licence now.".into());
-    }
-    let list: Vec<String> = soonest
-        .iter()
-        .map(|(id, company, end)| format!("{company} (grant {id}) on {end}"))
-        .collect();
-    Ok(format!("The grants that end soonest: {}.", list.join("; ")))
 }
 
 /// The first instant a grant ending on `end_date` (`YYYY-MM-DD`) has no access: its
@@ -409,31 +378,6 @@ pub async fn expire_due(db: &Database, clock: &dyn Clock) -> Result<Vec<String>,
         started.push(grant.id);
     }
     Ok(started)
-}
-
-/// How a grant's access ended, for the pages and the evidence pack.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct AccessEnd {
-    /// `revoked` or `expired`.
-    pub kind: String,
-    pub reason: Option<String>,
-    /// Who revoked it (`system` for an expiry).
-    pub by: Option<String>,
-    pub requested_at: Option<i64>,
-    /// When the teardown finished (`None` while it runs).
-    pub ended_at: Option<i64>,
-}
-
-/// How grant `grant_id`'s access ended, if it began to end.
-pub async fn access_end(db: &Database, grant_id: &str) -> Result<Option<AccessEnd>, sqlx::Error> {
-    sqlx::query_as::<_, AccessEnd>(
-        "SELECT end_kind AS kind, end_reason AS reason, ended_by AS by, \
-             end_requested_at AS requested_at, access_ended_at AS ended_at \
-         FROM grants WHERE id = $1 AND end_kind IS NOT NULL",
-    )
-    .bind(grant_id)
-    .fetch_optional(db.pool())
-    .await
 }
 
 /// Undoes one step of a teardown; what it removed, gave back or checked, as evidence.
@@ -606,14 +550,7 @@ pub(super) async fn ended_if_undone(
     grant_id: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    let left: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM provisioning_steps \
-         WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> $2",
-    )
-    .bind(grant_id)
-    .bind(StepState::Undone.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
+    let left = undo::steps_left_to_undo(tx, grant_id).await?;
     if left > 0 {
         return Ok(());
     }
@@ -721,8 +658,11 @@ impl crate::Portal {
     }
 
     /// How grant `grant_id`'s access ended, if it began to end ([`access_end`]).
-    pub async fn access_end(&self, grant_id: &str) -> Result<Option<AccessEnd>, sqlx::Error> {
-        access_end(&self.db, grant_id).await
+    pub async fn access_end(
+        &self,
+        grant_id: &str,
+    ) -> Result<Option<crate::ending::EndRecord>, sqlx::Error> {
+        crate::ending::end_record(&self.db, crate::ending::Of::Grant(grant_id)).await
     }
 }
 

@@ -97,14 +97,7 @@ pub async fn cancel(
     .bind(StepState::Undone.as_str())
     .execute(&mut *tx.tx)
     .await?;
-    let started: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM provisioning_steps \
-         WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> $2",
-    )
-    .bind(grant_id)
-    .bind(StepState::Undone.as_str())
-    .fetch_one(&mut *tx.tx)
-    .await?;
+    let started = steps_left_to_undo(&mut tx.tx, grant_id).await?;
     let (grant_state, action, outcome) = if started == 0 {
         (
             GrantState::Cancelled,
@@ -135,6 +128,22 @@ pub async fn cancel(
     .await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// How many of the grant's steps started and are not undone yet: what a cancel or a
+/// teardown still has to undo.
+pub(super) async fn steps_left_to_undo(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    grant_id: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM provisioning_steps \
+         WHERE grant_id = $1 AND started_at IS NOT NULL AND state <> $2",
+    )
+    .bind(grant_id)
+    .bind(StepState::Undone.as_str())
+    .fetch_one(&mut **tx)
+    .await
 }
 
 /// Undoes one step; what it removed or gave back, as evidence.

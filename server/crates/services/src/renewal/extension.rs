@@ -448,18 +448,7 @@ impl Portal {
                 required,
             });
         }
-        let updated = sqlx::query(
-            "UPDATE extension_requests SET state = $1, decided_at = $2 WHERE id = $3 AND state = $4",
-        )
-        .bind(ExtensionState::Approved.as_str())
-        .bind(now)
-        .bind(id)
-        .bind(ExtensionState::Pending.as_str())
-        .execute(&mut *tx.tx)
-        .await?;
-        if updated.rows_affected() != 1 {
-            return Err(ExtensionError::NotPending(ExtensionState::Approved));
-        }
+        settle(&mut tx.tx, id, ExtensionState::Approved, now).await?;
         history(
             &mut tx.tx,
             now,
@@ -497,6 +486,7 @@ impl Portal {
     ) -> Result<ExtensionOutcome, ExtensionError> {
         let approver_name = approver_name(approver)?;
         let reason = checked_reason(reason_text)?;
+        let org = self.org_name().await;
         let mut tx = self.db.begin_write().await?;
         let (extension, grant) = self
             .begin_extension_decision(&mut tx.tx, id, approver, &approver_name)
@@ -504,15 +494,7 @@ impl Portal {
         let now = self.clock().now_ms();
         Self::record_extension_decision(&mut tx.tx, id, &approver_name, "refused", &reason, now)
             .await?;
-        sqlx::query(
-            "UPDATE extension_requests SET state = $1, decided_at = $2 WHERE id = $3 AND state = $4",
-        )
-        .bind(ExtensionState::Refused.as_str())
-        .bind(now)
-        .bind(id)
-        .bind(ExtensionState::Pending.as_str())
-        .execute(&mut *tx.tx)
-        .await?;
+        settle(&mut tx.tx, id, ExtensionState::Refused, now).await?;
         history(
             &mut tx.tx,
             now,
@@ -548,8 +530,9 @@ impl Portal {
                     &grant,
                     format!("{}'s request for more time was not approved", grant.company),
                     format!(
-                        "Hello,\n\nAcme's approvers did not approve {}'s request for API access until {}.\n\n\
+                        "Hello,\n\n{}'s approvers did not approve {}'s request for API access until {}.\n\n\
                          Their reason:\n\n    {}\n\nAccess ends on {} as before.\n",
+                        org,
                         grant.company,
                         extension.new_end_date,
                         reason.replace('\n', "\n    "),
@@ -639,6 +622,7 @@ impl Portal {
             }
         }
 
+        let org = self.org_name().await;
         let mut tx = self.db.begin_write().await?;
         let now = self.clock().now_ms();
         let marked = sqlx::query(
@@ -693,13 +677,16 @@ impl Portal {
                 &mut tx.tx,
                 &outcome_mail(
                     &grant,
-                    format!("{}'s access now ends on {}", grant.company, extension.new_end_date),
                     format!(
-                        "Hello,\n\nAcme's approvers approved {}'s request for more time. API access \
+                        "{}'s access now ends on {}",
+                        grant.company, extension.new_end_date
+                    ),
+                    format!(
+                        "Hello,\n\n{}'s approvers approved {}'s request for more time. API access \
                          now ends at the end of {} (UTC) instead of {}.\n\n\
                          Nothing changes otherwise: the same credential keeps working, with the \
                          same access.\n",
-                        grant.company, extension.new_end_date, extension.current_end_date
+                        org, grant.company, extension.new_end_date, extension.current_end_date
                     ),
                 ),
             )
@@ -781,6 +768,37 @@ fn approver_name(approver: &SignedInUser) -> Result<String, ExtensionError> {
 
 fn checked_reason(raw: &str) -> Result<String, ExtensionError> {
     crate::decisions::reason(raw).map_err(|message| invalid("reason", message))
+}
+
+/// Settles a pending extension as `state` (approved or refused), only if it is still
+/// pending: another approver who settled it first (two at once) wins, and this one is told.
+async fn settle(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: &str,
+    state: ExtensionState,
+    now: i64,
+) -> Result<(), ExtensionError> {
+    let updated = sqlx::query(
+        "UPDATE extension_requests SET state = $1, decided_at = $2 WHERE id = $3 AND state = $4",
+    )
+    .bind(state.as_str())
+    .bind(now)
+    .bind(id)
+    .bind(ExtensionState::Pending.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        let now_state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM extension_requests WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        let now_state = now_state
+            .and_then(|s| ExtensionState::parse(&s).ok())
+            .unwrap_or(state);
+        return Err(ExtensionError::NotPending(now_state));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

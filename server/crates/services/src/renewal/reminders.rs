@@ -23,6 +23,7 @@ use shared::GrantState;
 use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Target};
 use crate::mail::Mail;
+use crate::org_name::OrgName;
 
 use super::{GrantRow, RENEWABLE};
 
@@ -49,7 +50,13 @@ pub fn due_threshold(days_left: i64) -> Option<i64> {
         .find(|threshold| days_left <= *threshold)
 }
 
-fn reminder_mail(to: &str, grant: &GrantRow, days_left: i64, for_approvers: bool) -> Mail {
+fn reminder_mail(
+    org: &OrgName,
+    to: &str,
+    grant: &GrantRow,
+    days_left: i64,
+    for_approvers: bool,
+) -> Mail {
     let when = match days_left {
         0 => "today".to_string(),
         1 => "tomorrow".to_string(),
@@ -72,12 +79,12 @@ fn reminder_mail(to: &str, grant: &GrantRow, days_left: i64, for_approvers: bool
             to: to.to_string(),
             subject: format!("{}'s API access ends {when}", grant.company),
             body: format!(
-                "Hello,\n\n{}'s API access to Acme's Salesforce ends {when}, at the end of {} \
+                "Hello,\n\n{}'s API access to {}'s Salesforce ends {when}, at the end of {} \
                  (UTC). After that the credential stops working.\n\n\
                  If you need longer, open your status page (the link in your confirmation \
                  email) and press \"Ask for more time\" with the new end date and the reason; \
-                 Acme's approvers will decide.\n",
-                grant.company, grant.end_date
+                 {}'s approvers will decide.\n",
+                grant.company, org, grant.end_date, org
             ),
         }
     }
@@ -124,6 +131,7 @@ impl Portal {
         threshold: i64,
         days_left: i64,
     ) -> Result<bool, sqlx::Error> {
+        let org = self.org_name().await;
         let mut tx = self.db.begin_write().await?;
         // The grant may have changed since it was listed (revoked, extended): read it again
         // in the transaction.
@@ -152,12 +160,12 @@ impl Portal {
         self.mail
             .queue(
                 &mut tx.tx,
-                &reminder_mail(&grant.contact_email, grant, days_left, false),
+                &reminder_mail(&org, &grant.contact_email, grant, days_left, false),
             )
             .await?;
         for to in &approvers {
             self.mail
-                .queue(&mut tx.tx, &reminder_mail(to, grant, days_left, true))
+                .queue(&mut tx.tx, &reminder_mail(&org, to, grant, days_left, true))
                 .await?;
         }
         super::history(

@@ -18,6 +18,7 @@ use crate::audit::{self, Actor, AuditAction, Outcome, Target};
 use crate::clock::rfc3339;
 use crate::eca;
 use crate::mail::Mail;
+use crate::org_name::OrgName;
 use crate::requests::add_event;
 use crate::tokens;
 
@@ -51,6 +52,7 @@ impl Portal {
             return Ok(None);
         };
         let scope: Option<shared::scope::Scope> = serde_json::from_str(&scope).ok();
+        let org = self.org_name().await;
         let now = self.clock().now_ms();
         let state = match link.state.as_str() {
             "superseded" => LinkState::Superseded,
@@ -61,9 +63,9 @@ impl Portal {
                 report: {
                     let window = self.report_window_ms();
                     let until = rfc3339(link.revealed_at.unwrap_or_default() + window);
-                    match link.unreportable(now, window) {
+                    match link.unreportable(now, window, &org) {
                         Some(RevealError::Superseded) => Report::Superseded,
-                        Some(RevealError::ReportTooLate(_)) => Report::TooLate { until },
+                        Some(RevealError::ReportTooLate(..)) => Report::TooLate { until },
                         _ => Report::Open {
                             until,
                             code_sent_to: link
@@ -88,6 +90,7 @@ impl Portal {
             },
         };
         Ok(Some(LinkView {
+            org_name: org.to_string(),
             company: link.company,
             end_date,
             access: scope
@@ -109,16 +112,17 @@ impl Portal {
         token: &str,
         actor: &Actor,
     ) -> Result<String, RevealError> {
+        let org = self.org_name().await;
         let mut tx = self.db.begin_write().await?;
         let link = lock_link(&mut tx.tx, self.db.kind(), token)
             .await?
             .ok_or(RevealError::NotFound)?;
         let now = self.clock().now_ms();
-        if let Some(refusal) = link.unusable(now) {
+        if let Some(refusal) = link.unusable(now, &org) {
             return Err(refusal);
         }
         if link.codes_sent >= MAX_CODES {
-            return Err(RevealError::TooManyCodes);
+            return Err(RevealError::TooManyCodes(org));
         }
         self.issue_code(&mut tx.tx, &link, CodeKind::Reveal, actor, now, |code| {
             Mail {
@@ -150,6 +154,7 @@ impl Portal {
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(RevealError::MalformedCode);
         }
+        let org = self.org_name().await;
         // 1. Check the code and claim the link, under its row lock.
         let (link, app_id, consumer_id) = {
             let mut tx = self.db.begin_write().await?;
@@ -157,7 +162,7 @@ impl Portal {
                 .await?
                 .ok_or(RevealError::NotFound)?;
             let now = self.clock().now_ms();
-            if let Some(refusal) = link.unusable(now) {
+            if let Some(refusal) = link.unusable(now, &org) {
                 return Err(refusal);
             }
             let Some(expected) = link.code_hash.as_deref() else {
@@ -167,15 +172,14 @@ impl Portal {
                 return Err(RevealError::CodeExpired);
             }
             if !tokens::constant_time_eq(&code_hash(&self.code_key, &link.id, code), expected) {
-                return Err(self.wrong_code(tx, &link, actor).await?);
+                return Err(self.wrong_code(tx, &link, actor, &org).await?);
             }
             let Some((app_id, consumer_id)) =
                 eca::recorded_consumer(&mut tx.tx, &link.grant_id).await?
             else {
-                return Err(RevealError::NotAllowed(
-                    "This credential's app is not recorded; ask Acme's admin for a new link."
-                        .into(),
-                ));
+                return Err(RevealError::NotAllowed(format!(
+                    "This credential's app is not recorded; ask {org}'s admin for a new link."
+                )));
             };
             sqlx::query(
                 "UPDATE reveal_links SET state = 'revealing', claim_until = $1, updated_at = $2 WHERE id = $3",
@@ -303,6 +307,7 @@ impl Portal {
         consumer_id: &str,
     ) -> Result<(String, SecretString, &'static str), RevealError> {
         use salesforce::connect::CredentialPart;
+        let org = self.org_name().await;
         let error = match self
             .salesforce
             .consumer_credential(app_id, consumer_id, CredentialPart::KeyAndSecret)
@@ -313,13 +318,14 @@ impl Portal {
                     (Some(key), Some(secret)) => Ok((key, secret, "salesforce")),
                     _ => Err(RevealError::Salesforce(
                         "the org returned no key or no secret".into(),
+                        org,
                     )),
                 };
             }
             Err(e) => e,
         };
         if !salesforce::connect::is_secret_access_disabled(&error) {
-            return Err(from_salesforce(&error));
+            return Err(from_salesforce(&error, &org));
         }
         let sealed: Option<String> =
             sqlx::query_scalar("SELECT sealed FROM sealed_secrets WHERE grant_id = $1")
@@ -327,21 +333,22 @@ impl Portal {
                 .fetch_optional(self.db.pool())
                 .await?;
         let (Some(vault), Some(sealed)) = (self.vault.as_ref(), sealed) else {
-            return Err(RevealError::NotAllowed(
-                "The org does not hand out this secret and Portcullis holds no copy of it; ask Acme's admin for a new link."
-                    .into(),
-            ));
+            return Err(RevealError::NotAllowed(format!(
+                "The org does not hand out this secret and Portcullis holds no copy of it; ask {org}'s admin for a new link."
+            )));
         };
         let secret = vault.open(grant_id, &sealed).map_err(|e| {
-            RevealError::NotAllowed(format!("{e}; ask Acme's admin for a new link."))
+            RevealError::NotAllowed(format!("{e}; ask {org}'s admin for a new link."))
         })?;
         let key = self
             .salesforce
             .consumer_credential(app_id, consumer_id, CredentialPart::Key)
             .await
-            .map_err(|e| from_salesforce(&e))?
+            .map_err(|e| from_salesforce(&e, &org))?
             .key
-            .ok_or_else(|| RevealError::Salesforce("the org returned no consumer key".into()))?;
+            .ok_or_else(|| {
+                RevealError::Salesforce("the org returned no consumer key".into(), org.clone())
+            })?;
         Ok((key, secret, "sealed"))
     }
 
@@ -351,6 +358,7 @@ impl Portal {
         mut tx: crate::db::WriteTx,
         link: &Link,
         actor: &Actor,
+        org: &OrgName,
     ) -> Result<RevealError, sqlx::Error> {
         let now = self.clock().now_ms();
         let attempts = count_wrong_code(&mut tx.tx, link, CodeKind::Reveal, actor, now).await?;
@@ -382,7 +390,7 @@ impl Portal {
         tx.commit().await?;
         self.mail.wake();
         Ok(if locks {
-            RevealError::Locked
+            RevealError::Locked(org.clone())
         } else {
             wrong_code_error(MAX_ATTEMPTS - attempts)
         })

@@ -9,6 +9,7 @@ use crate::audit::{self, Actor, AuditAction, Outcome, Target};
 use crate::clock::rfc3339;
 use crate::db::DatabaseKind;
 use crate::mail::Mail;
+use crate::org_name::OrgName;
 use crate::requests::add_event;
 use crate::tokens;
 
@@ -48,7 +49,12 @@ pub(super) const LINK_COLUMNS: &str = "l.id, l.grant_id, g.request_id, l.state, 
 impl Link {
     /// The refusal for reporting this link's reveal now, if any: it must be revealed, not
     /// reported yet, the newest link of its grant, and within `window_ms` of the reveal.
-    pub(super) fn unreportable(&self, now: i64, window_ms: i64) -> Option<RevealError> {
+    pub(super) fn unreportable(
+        &self,
+        now: i64,
+        window_ms: i64,
+        org: &OrgName,
+    ) -> Option<RevealError> {
         let Some(revealed_at) = self.revealed_at.filter(|_| self.state == "revealed") else {
             return Some(RevealError::NotRevealed);
         };
@@ -59,24 +65,29 @@ impl Link {
             return Some(RevealError::Superseded);
         }
         if revealed_at + window_ms <= now {
-            return Some(RevealError::ReportTooLate(rfc3339(revealed_at + window_ms)));
+            return Some(RevealError::ReportTooLate(
+                rfc3339(revealed_at + window_ms),
+                org.clone(),
+            ));
         }
         if self.disown_attempts >= MAX_ATTEMPTS {
-            return Some(RevealError::ReportLocked);
+            return Some(RevealError::ReportLocked(org.clone()));
         }
         None
     }
 
     /// The refusal for a link that cannot be used for a code or a reveal now, if any.
-    pub(super) fn unusable(&self, now: i64) -> Option<RevealError> {
+    pub(super) fn unusable(&self, now: i64, org: &OrgName) -> Option<RevealError> {
         match self.state.as_str() {
             "superseded" => Some(RevealError::Superseded),
-            "locked" => Some(RevealError::Locked),
+            "locked" => Some(RevealError::Locked(org.clone())),
             "revealed" => Some(RevealError::AlreadyRevealed(rfc3339(
                 self.revealed_at.unwrap_or_default(),
             ))),
             "revealing" if self.claim_until.unwrap_or(0) > now => Some(RevealError::InProgress),
-            _ if self.expires_at <= now => Some(RevealError::Expired(rfc3339(self.expires_at))),
+            _ if self.expires_at <= now => {
+                Some(RevealError::Expired(rfc3339(self.expires_at), org.clone()))
+            }
             _ => None,
         }
     }
@@ -244,6 +255,7 @@ pub(crate) async fn issue_link(
             .fetch_one(&mut **tx)
             .await?;
     let now = handover.clock.now_ms();
+    let org = handover.org_name.current();
     let superseded = sqlx::query(
         "UPDATE reveal_links SET state = 'superseded', code_hash = NULL, updated_at = $1 \
          WHERE grant_id = $2 AND state IN ('open', 'revealing')",
@@ -274,9 +286,9 @@ pub(crate) async fn issue_link(
             tx,
             &Mail {
                 to: contact_email.clone(),
-                subject: format!("Your API credential for Acme's Salesforce org ({company})"),
+                subject: format!("Your API credential for {org}'s Salesforce org ({company})"),
                 body: format!(
-                    "Hello,\n\nThe API access Acme approved for {company} is set up. Collect the \
+                    "Hello,\n\nThe API access {org} approved for {company} is set up. Collect the \
                      credential (consumer key and secret) here:\n\n{}/reveal/{token}\n\n\
                      The link works until {} and shows the secret once. Opening it is safe: the \
                      page asks for a one-time code we send to this address before it reveals \

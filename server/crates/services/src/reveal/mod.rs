@@ -37,6 +37,7 @@ use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Target};
 use crate::clock::{Clock, SharedClock};
 use crate::mail::Mailer;
+use crate::org_name::{OrgName, OrgNameCache};
 use crate::vault::Vault;
 
 mod collect;
@@ -112,6 +113,9 @@ pub struct Handover {
     pub app_contact_email: String,
     /// Where the link's issue and expiry times come from.
     pub clock: SharedClock,
+    /// The org's name for the link's mail (the portal's cache: read before the
+    /// transaction that sends the link).
+    pub org_name: OrgNameCache,
 }
 
 impl Default for Handover {
@@ -123,6 +127,7 @@ impl Default for Handover {
             vault: None,
             app_contact_email: "salesforce-admins@integrations.portcullis.invalid".into(),
             clock: crate::clock::system(),
+            org_name: OrgNameCache::default(),
         }
     }
 }
@@ -143,14 +148,14 @@ pub struct Revealed {
 pub enum RevealError {
     #[error("This link is not valid. Use the newest link from your email.")]
     NotFound,
-    #[error("This link expired on {0} without being used. Ask Acme's admin for a new one.")]
-    Expired(String),
+    #[error("This link expired on {0} without being used. Ask {1}'s admin for a new one.")]
+    Expired(String, OrgName),
     #[error("A newer link was sent for this credential. Use the newest link from your email.")]
     Superseded,
     #[error(
-        "This link is locked after {MAX_ATTEMPTS} wrong codes. Acme's admins have been told; ask them for a new link."
+        "This link is locked after {MAX_ATTEMPTS} wrong codes. {0}'s admins have been told; ask them for a new link."
     )]
-    Locked,
+    Locked(OrgName),
     #[error("The credential was already revealed, on {0}.")]
     AlreadyRevealed(String),
     #[error("The credential is being revealed in another window. Reload the page in a minute.")]
@@ -164,19 +169,19 @@ pub enum RevealError {
     #[error("{0}")]
     WrongCode(String),
     #[error(
-        "Too many codes were sent for this link. Use the newest code, or ask Acme's admin for a new link."
+        "Too many codes were sent for this link. Use the newest code, or ask {0}'s admin for a new link."
     )]
-    TooManyCodes,
+    TooManyCodes(OrgName),
     #[error("This credential has not been revealed, so there is nothing to report.")]
     NotRevealed,
     #[error(
-        "It is too late to report this reveal from this link: reports were taken until {0}. Ask Acme's admin for help."
+        "It is too late to report this reveal from this link: reports were taken until {0}. Ask {1}'s admin for help."
     )]
-    ReportTooLate(String),
+    ReportTooLate(String, OrgName),
     #[error("Ask for a code first: we email it to you, to confirm the report.")]
     NoReportCode,
-    #[error("Too many wrong codes were entered to report this reveal. Ask Acme's admin for help.")]
-    ReportLocked,
+    #[error("Too many wrong codes were entered to report this reveal. Ask {0}'s admin for help.")]
+    ReportLocked(OrgName),
     #[error("Too many attempts from your address. Try again in {0} minutes.")]
     RateLimited(i64),
     #[error("This was already reported, on {0}; the secret was changed then.")]
@@ -186,9 +191,9 @@ pub enum RevealError {
     /// What Salesforce said stays with the admins ([`RevealError::detail`]): whoever holds a
     /// link sees only that it failed.
     #[error(
-        "Salesforce did not answer as expected. Nothing was used up; try again in a few minutes, or ask Acme's admin."
+        "Salesforce did not answer as expected. Nothing was used up; try again in a few minutes, or ask {1}'s admin."
     )]
-    Salesforce(String),
+    Salesforce(String, OrgName),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -198,7 +203,7 @@ impl RevealError {
     /// shown to link holders leaves Salesforce's own text out).
     pub fn detail(&self) -> String {
         match self {
-            RevealError::Salesforce(detail) => {
+            RevealError::Salesforce(detail, _) => {
                 format!("Salesforce did not answer as expected: {detail}")
             }
             other => other.to_string(),
@@ -209,10 +214,10 @@ impl RevealError {
     pub fn status(&self) -> u16 {
         match self {
             RevealError::NotFound => 404,
-            RevealError::Expired(_) | RevealError::Superseded | RevealError::ReportTooLate(_) => {
+            RevealError::Expired(..) | RevealError::Superseded | RevealError::ReportTooLate(..) => {
                 410
             }
-            RevealError::Locked | RevealError::ReportLocked => 423,
+            RevealError::Locked(_) | RevealError::ReportLocked(_) => 423,
             RevealError::AlreadyRevealed(_)
             | RevealError::InProgress
             | RevealError::NotRevealed
@@ -223,15 +228,15 @@ impl RevealError {
             | RevealError::CodeExpired
             | RevealError::MalformedCode
             | RevealError::WrongCode(_) => 400,
-            RevealError::TooManyCodes | RevealError::RateLimited(_) => 429,
-            RevealError::Salesforce(_) => 503,
+            RevealError::TooManyCodes(_) | RevealError::RateLimited(_) => 429,
+            RevealError::Salesforce(..) => 503,
             RevealError::Database(_) => 500,
         }
     }
 }
 
-fn from_salesforce(error: &salesforce::Error) -> RevealError {
-    RevealError::Salesforce(error.to_string())
+fn from_salesforce(error: &salesforce::Error, org: &OrgName) -> RevealError {
+    RevealError::Salesforce(error.to_string(), org.clone())
 }
 
 /// `a•••@example.com`: enough for the contractor to know which inbox to look in.
@@ -255,6 +260,7 @@ impl Portal {
             vault: self.vault.clone(),
             app_contact_email: self.app_contact_email.clone(),
             clock: self.clock().clone(),
+            org_name: self.org_name.clone(),
         }
     }
 

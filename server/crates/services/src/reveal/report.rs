@@ -46,6 +46,7 @@ impl Portal {
     /// Replaces the app's key and secret in the org: new staged credentials, then rotate.
     /// Whatever was revealed before stops working. The new secret is not kept.
     async fn rotate(&self, grant_id: &str) -> Result<(), RevealError> {
+        let org = self.org_name().await;
         let mut tx = self.db.begin_write().await?;
         let consumer = eca::recorded_consumer(&mut tx.tx, grant_id).await?;
         tx.commit().await?;
@@ -59,12 +60,12 @@ impl Portal {
             Err(e) if salesforce::connect::is_secret_access_disabled(&e) => {
                 return self.rotate_by_deploy(grant_id).await;
             }
-            Err(e) => return Err(from_salesforce(&e)),
+            Err(e) => return Err(from_salesforce(&e, &org)),
         };
         self.salesforce
             .rotate_staged(&app_id, &consumer_id, &staged.id)
             .await
-            .map_err(|e| from_salesforce(&e))?;
+            .map_err(|e| from_salesforce(&e, &org))?;
         Ok(())
     }
 
@@ -107,7 +108,7 @@ impl Portal {
                 }
             };
             tx.commit().await?;
-            return Err(RevealError::Salesforce(message));
+            return Err(RevealError::Salesforce(message, self.org_name().await));
         }
         Ok(())
     }
@@ -120,16 +121,17 @@ impl Portal {
         token: &str,
         actor: &Actor,
     ) -> Result<String, RevealError> {
+        let org = self.org_name().await;
         let mut tx = self.db.begin_write().await?;
         let link = lock_link(&mut tx.tx, self.db.kind(), token)
             .await?
             .ok_or(RevealError::NotFound)?;
         let now = self.clock().now_ms();
-        if let Some(refusal) = link.unreportable(now, self.report_window_ms()) {
+        if let Some(refusal) = link.unreportable(now, self.report_window_ms(), &org) {
             return Err(refusal);
         }
         if link.disown_codes_sent >= MAX_CODES {
-            return Err(RevealError::TooManyCodes);
+            return Err(RevealError::TooManyCodes(org.clone()));
         }
         report_rate_limit(&mut tx.tx, now, actor).await?;
         self.issue_code(&mut tx.tx, &link, CodeKind::Report, actor, now, |code| Mail {
@@ -141,9 +143,9 @@ impl Portal {
             body: format!(
                 "Hello,\n\nYour one-time code is {code}\n\nSomeone asked, on the reveal page, to \
                  report that {}'s API credential was revealed by someone else. Enter the code \
-                 there within 10 minutes to report it: Acme's admins are alerted and the \
+                 there within 10 minutes to report it: {}'s admins are alerted and the \
                  secret is changed at once. If you did not ask for it, ignore this email.\n",
-                link.company
+                link.company, org
             ),
         })
         .await?;
@@ -162,13 +164,14 @@ impl Portal {
         code: Option<&str>,
         actor: &Actor,
     ) -> Result<(), RevealError> {
+        let org = self.org_name().await;
         let link = {
             let mut tx = self.db.begin_write().await?;
             let link = lock_link(&mut tx.tx, self.db.kind(), token)
                 .await?
                 .ok_or(RevealError::NotFound)?;
             let now = self.clock().now_ms();
-            if let Some(refusal) = link.unreportable(now, self.report_window_ms()) {
+            if let Some(refusal) = link.unreportable(now, self.report_window_ms(), &org) {
                 return Err(refusal);
             }
             let code = code.map(str::trim).unwrap_or_default();
@@ -194,7 +197,7 @@ impl Portal {
                 tx.commit().await?;
                 let left = MAX_ATTEMPTS - attempts;
                 return Err(if left <= 0 {
-                    RevealError::ReportLocked
+                    RevealError::ReportLocked(org)
                 } else {
                     wrong_code_error(left)
                 });
@@ -281,7 +284,7 @@ impl Portal {
             self.clock().now_ms(),
             &link.request_id,
             "secret_disowned",
-            "You reported a reveal you did not make. The secret was changed; Acme's admins will send you a new link.",
+            &format!("You reported a reveal you did not make. The secret was changed; {}'s admins will send you a new link.", org),
             true,
         )
         .await?;
@@ -326,6 +329,8 @@ impl Portal {
             tx.commit().await?;
             return Err(e);
         }
+        // The link's mail names the org: read its name before the transaction.
+        self.org_name().await;
         let mut tx = self.db.begin_write().await?;
         audit::record(
             &mut tx.tx,

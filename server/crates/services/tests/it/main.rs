@@ -15,6 +15,7 @@ mod counters;
 mod decisions;
 mod ending;
 mod intake;
+mod org_name;
 mod provisioning;
 mod queue;
 mod records;
