@@ -322,6 +322,9 @@ fn the_order_for_a_sentence_and_without_a_reader() {
     );
 }
 
+// Rendering to HTML needs the server side of the views (`ssr`); without it (`cargo test -p
+// app` alone) there is nothing to render.
+#[cfg(feature = "ssr")]
 #[test]
 fn the_component_renders_the_same_markup_without_a_reader() {
     // On the server (no ReaderNow yet): the absolute part, the exact time on hover.

@@ -93,8 +93,8 @@ pub enum Condition {
         negated: bool,
         values: Vec<Value>,
     },
-    /// `pattern` is the unescaped string, with `\%` and `\_` kept as written (see
-    /// [`crate::like_matches`]).
+    /// `pattern` is the unescaped string, with `\%`, `\_` and `\\` kept escaped, so that
+    /// a literal `%`, `_` or backslash differs from a wildcard (see [`crate::like_matches`]).
     Like {
         field: FieldPath,
         pattern: String,

@@ -191,21 +191,19 @@ impl Lexer<'_> {
                 Some('\'') => break,
                 Some('\\') => {
                     let escaped = match self.bump() {
-                        Some('n' | 'N') => '\n',
-                        Some('r' | 'R') => '\r',
-                        Some('t' | 'T') => '\t',
-                        Some('b' | 'B') => '\u{08}',
-                        Some('f' | 'F') => '\u{0C}',
-                        Some(c @ ('"' | '\'' | '\\')) => c,
-                        Some(c @ ('%' | '_')) => {
-                            value.push('\\');
-                            c
-                        }
                         Some('u') => match self.unicode_escape() {
                             Some(c) => c,
                             None => return Err(self.illegal_escape(start, at)),
                         },
-                        _ => return Err(self.illegal_escape(start, at)),
+                        Some(c @ ('%' | '_')) => {
+                            value.push('\\');
+                            c
+                        }
+                        Some(c) => match simple_escape(c) {
+                            Some(c) => c,
+                            None => return Err(self.illegal_escape(start, at)),
+                        },
+                        None => return Err(self.illegal_escape(start, at)),
                     };
                     value.push(escaped);
                 }
@@ -379,6 +377,53 @@ fn parse_date_or_datetime(text: &str) -> Option<DateOrDateTime> {
         .and_local_timezone(offset)
         .single()?;
     Some(DateOrDateTime::DateTime(dt))
+}
+
+/// What the escape `\c` stands for, for the escapes of one character (`\u` has four more).
+fn simple_escape(c: char) -> Option<char> {
+    Some(match c {
+        'n' | 'N' => '\n',
+        'r' | 'R' => '\r',
+        't' | 'T' => '\t',
+        'b' | 'B' => '\u{08}',
+        'f' | 'F' => '\u{0C}',
+        '"' | '\'' | '\\' => c,
+        _ => return None,
+    })
+}
+
+/// A LIKE pattern from its string literal as written (quotes included, already checked by
+/// the lexer): escapes decoded as in any string, except that `\%`, `\_` and `\\` stay
+/// escaped, so that [`crate::like_matches`] can tell a literal `%`, `_` or backslash from a
+/// wildcard (`'a\\%'` is a backslash then any text; `'a\%'` a literal percent).
+pub(crate) fn like_pattern(literal: &str) -> String {
+    let inner = literal
+        .strip_prefix('\'')
+        .and_then(|l| l.strip_suffix('\''))
+        .unwrap_or(literal);
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some(e @ ('%' | '_' | '\\')) => {
+                out.push('\\');
+                out.push(e);
+            }
+            Some('u') => {
+                let hex: String = chars.by_ref().take(4).collect();
+                if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    out.push(c);
+                }
+            }
+            Some(e) => out.extend(simple_escape(e)),
+            None => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]

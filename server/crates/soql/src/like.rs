@@ -14,7 +14,8 @@ enum Elem {
 ///
 /// - `%` matches any sequence of characters, including none;
 /// - `_` matches exactly one character;
-/// - `\%` and `\_` match a literal `%` and `_`; any other backslash is a literal backslash;
+/// - `\%`, `\_` and `\\` match a literal `%`, `_` and backslash; any other backslash is a
+///   literal backslash;
 /// - the comparison is case-insensitive (Unicode simple lowercase, character by character).
 ///
 /// Runs in O(pattern × text) time at worst and without backtracking over `%`s: the pattern is
@@ -72,7 +73,7 @@ fn compile(pattern: &str) -> Vec<Vec<Elem>> {
             }
             '_' => Elem::Any,
             '\\' => match chars.peek() {
-                Some(&next @ ('%' | '_')) => {
+                Some(&next @ ('%' | '_' | '\\')) => {
                     chars.next();
                     Elem::Char(next)
                 }
@@ -148,6 +149,10 @@ mod tests {
         assert!(!like_matches(r"a\_b", "axb"));
         assert!(like_matches(r"a\b", r"a\b"));
         assert!(like_matches(r"a\", r"a\"));
+        // An escaped backslash before a wildcard: the wildcard stays one.
+        assert!(like_matches(r"a\\%", r"a\bc"));
+        assert!(!like_matches(r"a\\%", "abc"));
+        assert!(like_matches(r"%\\", r"back\"));
     }
 
     #[test]

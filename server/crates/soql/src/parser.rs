@@ -524,7 +524,7 @@ impl Parser<'_> {
         }
         if self.eat_kw("LIKE") {
             let pattern = self.peek().clone();
-            let TokenKind::Str(text) = pattern.kind else {
+            let TokenKind::Str(_) = pattern.kind else {
                 return Err(self.error_at_next(SoqlError::malformed(
                     format!(
                         "LIKE requires a quoted string, found: {}",
@@ -533,11 +533,9 @@ impl Parser<'_> {
                     pattern.span,
                 )));
             };
+            let pattern = crate::lexer::like_pattern(self.text(&pattern));
             self.advance();
-            return Ok(Condition::Like {
-                field,
-                pattern: text,
-            });
+            return Ok(Condition::Like { field, pattern });
         }
         if self.is_kw("IN") {
             return self.in_list(field, false);

@@ -142,7 +142,7 @@ impl Display for Condition {
             }
             Condition::Like { field, pattern } => {
                 write!(f, "{field} LIKE ")?;
-                write_string(f, pattern)
+                write_like(f, pattern)
             }
         }
     }
@@ -201,6 +201,31 @@ fn write_string(f: &mut Formatter<'_>, s: &str) -> fmt::Result {
             '\u{08}' => f.write_str("\\b")?,
             '\u{0C}' => f.write_str("\\f")?,
             c => f.write_char(c)?,
+        }
+    }
+    f.write_char('\'')
+}
+
+/// A LIKE pattern as the parser keeps it (`\%`, `\_`, `\\` escaped), written back as the
+/// literal it was read from.
+fn write_like(f: &mut Formatter<'_>, pattern: &str) -> fmt::Result {
+    f.write_char('\'')?;
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some(&e @ ('%' | '_' | '\\'))) => {
+                chars.next();
+                f.write_char('\\')?;
+                f.write_char(e)?;
+            }
+            ('\\', _) => f.write_str("\\\\")?,
+            ('\'', _) => f.write_str("\\'")?,
+            ('\n', _) => f.write_str("\\n")?,
+            ('\r', _) => f.write_str("\\r")?,
+            ('\t', _) => f.write_str("\\t")?,
+            ('\u{08}', _) => f.write_str("\\b")?,
+            ('\u{0C}', _) => f.write_str("\\f")?,
+            (c, _) => f.write_char(c)?,
         }
     }
     f.write_char('\'')

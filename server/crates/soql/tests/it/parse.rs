@@ -474,7 +474,7 @@ fn printer_canonical_form() {
         ),
         (
             r"SELECT Id FROM A WHERE Name LIKE '50\%_\\' AND x not in (null) WITH SECURITY_ENFORCED FOR UPDATE",
-            r"SELECT Id FROM A WHERE Name LIKE '50\\%_\\' AND x NOT IN (null) WITH SECURITY_ENFORCED FOR UPDATE",
+            r"SELECT Id FROM A WHERE Name LIKE '50\%_\\' AND x NOT IN (null) WITH SECURITY_ENFORCED FOR UPDATE",
         ),
     ] {
         let printed = q(input).to_string();

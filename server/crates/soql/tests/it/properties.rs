@@ -150,6 +150,34 @@ fn compare_op() -> impl Strategy<Value = CompareOp> {
     ])
 }
 
+/// A LIKE pattern in the tree's form: wildcards, literal text, and the escapes `\%`, `\_`
+/// and `\\` (every literal backslash escaped, as the parser writes it).
+fn like_pattern() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            Just("%".to_string()),
+            Just("_".to_string()),
+            Just("\\%".to_string()),
+            Just("\\_".to_string()),
+            Just("\\\\".to_string()),
+            string_content(),
+        ],
+        0..5,
+    )
+    .prop_map(|parts| {
+        parts
+            .into_iter()
+            .map(|p| {
+                if matches!(p.as_str(), "\\%" | "\\_" | "\\\\") {
+                    p
+                } else {
+                    p.replace('\\', "\\\\")
+                }
+            })
+            .collect()
+    })
+}
+
 fn condition() -> impl Strategy<Value = Condition> {
     let leaf =
         prop_oneof![
@@ -165,7 +193,7 @@ fn condition() -> impl Strategy<Value = Condition> {
                     negated,
                     values
                 }),
-            (field_path(), string_content())
+            (field_path(), like_pattern())
                 .prop_map(|(field, pattern)| Condition::Like { field, pattern }),
         ];
     // Nested 0..4 deep.
@@ -406,7 +434,7 @@ fn naive_like(pattern: &[char], text: &[char]) -> bool {
         None => text.is_empty(),
         Some(('%', rest)) => (0..=text.len()).any(|i| naive_like(rest, &text[i..])),
         Some(('_', rest)) => !text.is_empty() && naive_like(rest, &text[1..]),
-        Some(('\\', rest)) if matches!(rest.first(), Some('%' | '_')) => {
+        Some(('\\', rest)) if matches!(rest.first(), Some('%' | '_' | '\\')) => {
             text.first() == rest.first() && naive_like(&rest[1..], &text[1..])
         }
         Some((c, rest)) => {
