@@ -474,6 +474,76 @@ test_kit::both_databases!(
     }
 );
 
+test_kit::both_databases!(
+    once_five_grants_expire_a_sixth_goes_through_with_five_licences,
+    |engine| {
+        let Some(mut t) = portal_with_org(engine).await else {
+            return;
+        };
+        let clock = with_test_clock(&mut t);
+        t.org_settings(json!({ "integrationLicenses": 5 })).await;
+        let mut grants = Vec::new();
+        for i in 0..5 {
+            grants.push(approved_grant(&t, &format!("Term {i}"), case_scope()).await);
+        }
+        let w = worker(&t).with_clock(clock.shared());
+        w.run_until_idle().await.unwrap();
+        // The sixth is asked for later and runs longer; it finds no free licence.
+        let request = submit_verified(&t, "Term 5", "ops@vendor.example", case_scope()).await;
+        let (alice_user, alice) = approver("alice@acme.example");
+        let sixth = match t
+            .approve(
+                &request,
+                &alice_user,
+                services::decisions::ApprovalInput {
+                    scope: case_scope(),
+                    budget: shared::budget::Budget::default_for(500),
+                    end_date: future_date(90),
+                    ip_ranges: String::new(),
+                    reason: "The next phase.".into(),
+                },
+                &alice,
+            )
+            .await
+            .unwrap()
+        {
+            services::decisions::DecisionOutcome::Approved { grant_id, .. } => grant_id,
+            other => panic!("expected an approval, got {other:?}"),
+        };
+        w.run_until_idle().await.unwrap();
+        assert_eq!(grant_state(&t, &sixth).await.0, "needs_attention");
+
+        // The five end on their end date (both clocks past it): the expiry tears them down.
+        let end_date: String = sqlx::query_scalar("SELECT end_date FROM grants WHERE id = $1")
+            .bind(&grants[0])
+            .fetch_one(t.db.db.pool())
+            .await
+            .unwrap();
+        let ends = services::provisioning::teardown::access_ends_at_ms(&end_date).unwrap();
+        clock.set(ends + 60_000);
+        set_org_clock_to(&t, ends + 60_000).await;
+        let mut expired = t.expire_ended_grants().await.unwrap();
+        expired.sort();
+        let mut five = grants.clone();
+        five.sort();
+        assert_eq!(
+            expired, five,
+            "the five, not the sixth (it needs attention)"
+        );
+        w.run_until_idle().await.unwrap();
+        for grant in &grants {
+            assert_eq!(grant_state(&t, grant).await.0, "expired");
+        }
+
+        // Their users are inactive, so their licences are free: the sixth goes through.
+        t.retry_grant(&sixth, &alice).await.unwrap();
+        w.run_until_idle().await.unwrap();
+        assert_eq!(grant_state(&t, &sixth).await.0, "ready");
+        assert!(credential_works(&t, &sixth).await);
+        assert_audit_intact(&t).await;
+    }
+);
+
 test_kit::both_databases!(only_a_live_grant_can_be_revoked, |engine| {
     let Some(t) = portal_with_org(engine).await else {
         return;
