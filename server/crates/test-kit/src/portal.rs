@@ -647,3 +647,22 @@ pub async fn credential_works(t: &TestPortal, grant: &str) -> bool {
     let soql = Soql::select(&["Id"]).from("Case").limit(1).build().unwrap();
     client.query_all::<Value>(&soql).await.is_ok()
 }
+
+/// The token of the newest link to `path` (`/status/`, `/reveal/`, ...) mailed to `email`.
+pub async fn link_token_for(t: &TestPortal, email: &str, path: &str) -> String {
+    let mails = services::mail::outbox(&t.db.db, Some(email), 50)
+        .await
+        .unwrap();
+    mails
+        .iter()
+        .find_map(|m| {
+            let at = m.body.find(path)?;
+            let rest = &m.body[at + path.len()..];
+            Some(
+                rest.chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .collect::<String>(),
+            )
+        })
+        .unwrap_or_else(|| panic!("a mail to {email} with a {path} link"))
+}

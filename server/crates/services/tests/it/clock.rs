@@ -17,25 +17,6 @@ use shared::budget::Budget;
 const HOUR: Duration = Duration::from_secs(3_600);
 const MS: Duration = Duration::from_millis(1);
 
-/// The emailed confirmation link's token from the newest mail to `email`.
-async fn link_token_for(t: &TestPortal, email: &str, path: &str) -> String {
-    let mails = services::mail::outbox(&t.db.db, Some(email), 10)
-        .await
-        .unwrap();
-    mails
-        .iter()
-        .find_map(|m| {
-            let at = m.body.find(path)?;
-            let rest = &m.body[at + path.len()..];
-            Some(
-                rest.chars()
-                    .take_while(|c| !c.is_whitespace())
-                    .collect::<String>(),
-            )
-        })
-        .unwrap_or_else(|| panic!("a mail to {email} with a {path} link"))
-}
-
 async fn request_state(t: &TestPortal, id: &str) -> String {
     sqlx::query_scalar("SELECT state FROM access_requests WHERE id = $1")
         .bind(id)

@@ -43,25 +43,6 @@ fn noon_before(end_date: &str, days: i64) -> i64 {
     midnight - days * DAY_MS + DAY_MS / 2
 }
 
-/// The token of the newest link to `path` mailed to `email`.
-async fn link_token_for(t: &TestPortal, email: &str, path: &str) -> String {
-    let mails = services::mail::outbox(&t.db.db, Some(email), 50)
-        .await
-        .unwrap();
-    mails
-        .iter()
-        .find_map(|m| {
-            let at = m.body.find(path)?;
-            let rest = &m.body[at + path.len()..];
-            Some(
-                rest.chars()
-                    .take_while(|c| !c.is_whitespace())
-                    .collect::<String>(),
-            )
-        })
-        .unwrap_or_else(|| panic!("a mail to {email} with a {path} link"))
-}
-
 /// An approver who has signed in (so the portal mails them).
 async fn signed_in_approver(t: &TestPortal, username: &str) -> shared::auth::SignedInUser {
     let (user, actor) = approver(username);
