@@ -57,6 +57,10 @@ function server(listen: number, sandbox: number, database: "sqlite" | "postgres"
       // Every test submits from 127.0.0.1: the suite makes more requests than a person
       // would in an hour (the limit itself is tested in the Rust tests).
       SUBMISSIONS_PER_HOUR: "1000",
+      // The access reviews spec moves the portal's clock past a due date (and back), and
+      // waits for the reviews job to give the unanswered item its default.
+      SANDBOX_CLOCK_CONTROL: "1",
+      REVIEWS_SECONDS: "2",
     },
   };
 }

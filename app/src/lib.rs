@@ -21,6 +21,7 @@ use leptos_router::{
 use crate::layout::Layout;
 use crate::pages::{
     admin::{AdminDashboard, AdminRequest},
+    assurance::AssurancePage,
     audit::{AuditEntry, AuditLog},
     auth_failed::AuthFailed,
     home::Home,
@@ -31,6 +32,7 @@ use crate::pages::{
     renewal::AdminExtension,
     request::RequestAccess,
     reveal::Reveal,
+    reviews::{ReviewCampaignPage, ReviewsPage},
     status::Status,
     usage::{MyUsagePage, UsagePage},
     verify::VerifyEmail,
@@ -80,6 +82,9 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("admin"), StaticSegment("catalog")) view=CatalogPage />
                     <Route path=(StaticSegment("admin"), StaticSegment("settings")) view=SettingsPage />
                     <Route path=(StaticSegment("admin"), StaticSegment("org")) view=OrgPage />
+                    <Route path=(StaticSegment("admin"), StaticSegment("reviews")) view=ReviewsPage />
+                    <Route path=(StaticSegment("admin"), StaticSegment("reviews"), ParamSegment("id")) view=ReviewCampaignPage />
+                    <Route path=(StaticSegment("admin"), StaticSegment("assurance")) view=AssurancePage />
                     <Route path=StaticSegment("audit") view=AuditLog />
                     <Route path=(StaticSegment("audit"), StaticSegment("entries"), ParamSegment("seq")) view=AuditEntry />
                     <Route path=(StaticSegment("status"), ParamSegment("token")) view=Status />

@@ -1,4 +1,4 @@
-import { expect, Page, BrowserContext, request as playwrightRequest } from "@playwright/test";
+import { expect, Browser, Page, BrowserContext, request as playwrightRequest } from "@playwright/test";
 import { waitForHydration } from "./fixtures";
 
 /** The people the sandbox org is seeded with. */
@@ -120,4 +120,36 @@ export async function buyIntegrationLicences(sandboxUrl: string, seats = 20): Pr
   const response = await api.patch(`${sandboxUrl}/__sandbox/settings`, { data: { integrationLicenses: seats } });
   expect(response.ok(), await response.text()).toBeTruthy();
   await api.dispose();
+}
+
+/** A credential as the reveal page hands it over. */
+export type Credential = { key: string; secret: string; tokenUrl: string };
+
+/** The contractor collects a credential from the newest mail whose subject starts with
+ *  `subject`, in a browser of their own: the emailed code, then "Reveal now". */
+export async function revealCredential(
+  browser: Browser,
+  page: Page,
+  email: string,
+  subject = "Your API credential",
+): Promise<Credential> {
+  const mail = await readMail(page.context(), email, subject);
+  const link = mail.match(/https?:\/\/\S+\/reveal\/\S+/)?.[0];
+  expect(link, "a reveal link in the mail").toBeTruthy();
+  const contractor = await browser.newContext();
+  try {
+    const tab = await contractor.newPage();
+    await tab.goto(new URL(link!).pathname);
+    await waitForHydration(tab);
+    await tab.getByRole("button", { name: "Email me a code" }).click();
+    await expect(tab.getByRole("status").filter({ hasText: "We sent a code to" })).toBeVisible();
+    const code = (await readMail(contractor, email, "Your code to reveal")).match(/\b(\d{6})\b/)?.[1];
+    expect(code, "a six-digit code").toBeTruthy();
+    await tab.getByLabel("Code from the email").fill(code!);
+    await tab.getByRole("button", { name: "Reveal now" }).click();
+    const text = async (label: string) => (await tab.getByLabel(label, { exact: true }).textContent())!.trim();
+    return { key: await text("Consumer key"), secret: await text("Consumer secret"), tokenUrl: await text("Token URL") };
+  } finally {
+    await contractor.close();
+  }
 }

@@ -47,6 +47,10 @@ test("the contractor collects the credential once, and it works against the org"
   await expect(tab.getByText(company)).toBeVisible();
   // The org is called by its name as Salesforce gives it (the sandbox org's Organization Name).
   await expect(tab.getByText("This link hands over the API credential Acme (Sandbox Org) set up for")).toBeVisible();
+  // The access in people's words (the org's labels), each API name beside it.
+  const access = tab.getByRole("list", { name: "The credential's access" });
+  await expect(access.getByRole("listitem").filter({ hasText: "Case — Description (read)" })).toContainText("Case.Description");
+  await expect(access.getByRole("listitem").filter({ hasText: "Case (edit)" })).toBeVisible();
   await waitForHydration(tab);
   await tab.getByRole("button", { name: "Email me a code" }).click();
   await expect(tab.getByRole("status").filter({ hasText: "We sent a code to" })).toBeVisible();

@@ -1,7 +1,7 @@
-import { request as playwrightRequest, APIRequestContext, Browser, Page } from "@playwright/test";
+import { request as playwrightRequest, APIRequestContext } from "@playwright/test";
 import { test, expect, waitForHydration } from "./fixtures";
 import { checkPage } from "./a11y";
-import { buyIntegrationLicences, people, readMail, signIn, signOut, shownDay, statusLink, submitAndVerify, unique } from "./flows";
+import { buyIntegrationLicences, people, signIn, signOut, shownDay, statusLink, submitAndVerify, unique, revealCredential } from "./flows";
 
 // "Revoke access now" (issue 17): a provisioned, revealed credential that works is revoked by
 // an approver with a reason; within 10 s Salesforce refuses its token, the integration user
@@ -65,29 +65,6 @@ async function exchange(tokenUrl: string, key: string, secret: string): Promise<
   }
 }
 
-/** The contractor collects the credential from the mailed link, in a browser of their own. */
-async function reveal(browser: Browser, page: Page, email: string) {
-  const mail = await readMail(page.context(), email, "Your API credential");
-  const link = mail.match(/https?:\/\/\S+\/reveal\/\S+/)?.[0];
-  expect(link, "a reveal link in the mail").toBeTruthy();
-  const contractor = await browser.newContext();
-  try {
-    const tab = await contractor.newPage();
-    await tab.goto(new URL(link!).pathname);
-    await waitForHydration(tab);
-    await tab.getByRole("button", { name: "Email me a code" }).click();
-    await expect(tab.getByRole("status").filter({ hasText: "We sent a code to" })).toBeVisible();
-    const code = (await readMail(contractor, email, "Your code to reveal")).match(/\b(\d{6})\b/)?.[1];
-    expect(code, "a six-digit code").toBeTruthy();
-    await tab.getByLabel("Code from the email").fill(code!);
-    await tab.getByRole("button", { name: "Reveal now" }).click();
-    const text = async (label: string) => (await tab.getByLabel(label, { exact: true }).textContent())!.trim();
-    return { key: await text("Consumer key"), secret: await text("Consumer secret"), tokenUrl: await text("Token URL") };
-  } finally {
-    await contractor.close();
-  }
-}
-
 test("an approver revokes access now: within 10 s the credential is dead and everything is gone", async ({
   strictPage: page,
   browser,
@@ -114,7 +91,7 @@ test("an approver revokes access now: within 10 s the credential is dead and eve
   const requestPath = new URL(page.url()).pathname;
 
   // The contractor collects the credential, and it works.
-  const { key, secret, tokenUrl } = await reveal(browser, page, email);
+  const { key, secret, tokenUrl } = await revealCredential(browser, page, email);
   const working = await exchange(tokenUrl, key, secret);
   expect(working.status, JSON.stringify(working.body)).toBe(200);
   const userId = String(working.body.id).split("/").pop()!;

@@ -8,7 +8,7 @@
 //! - the first page (newest 50 entries);
 //! - a filtered page (one actor and one outcome);
 //! - a page deep in the log (the cursor half-way down);
-//! - a text search in the details (a scan: the slowest filter).
+//! - a text search in the details (the full-text index).
 //!
 //! Then it downloads the CSV and the JSON Lines export of the whole log, counting lines as
 //! they stream in (nothing is kept), and prints rows per second and the process's peak

@@ -197,6 +197,9 @@ impl Application {
                 sandbox_mode: org.sandbox,
                 roles: config.roles.clone(),
                 licences: config.licences,
+                anomaly_action: config.anomaly_action,
+                secret_max_age_days: config.secret_max_age_days,
+                secret_overlap_days: config.secret_overlap_days,
                 ..services::PortalSettings::default()
             }),
             org.client.clone(),
@@ -214,7 +217,14 @@ impl Application {
             config.audit_anchor_every,
         )))
         .with_app_contact_email(app_contact(&config.mail_from))
-        .with_doctor(org.doctor.clone());
+        .with_doctor(org.doctor.clone())
+        .with_assurance(config.assurance.clone());
+        // Browser tests move the portal's clock to reach due dates (sandbox mode only).
+        let portal = if config.sandbox_clock_control && org.sandbox {
+            portal.with_clock(http::clock::enable())
+        } else {
+            portal
+        };
         let portal = match &config.alert_webhook {
             Some(hook) => portal.with_webhook(
                 services::usage::webhook::Webhook::new(hook.url.as_str(), hook.secret.clone())
@@ -228,7 +238,7 @@ impl Application {
         tracing::info!(known = org_name.is_known(), org_name = %org_name, "the org's name");
 
         let session_store = DbSessionStore::new(db.pool().clone(), config.session_max);
-        let metrics = Arc::new(http::metrics::Metrics::default());
+        let metrics = portal.metrics().clone();
         let auth_limits = Arc::new(http::limits::AuthLimits::new(
             config.auth_rate_limit_per_minute,
             config.auth_global_rate_limit_per_minute,
@@ -272,6 +282,11 @@ impl Application {
 
     pub fn database(&self) -> &Database {
         &self.state.db
+    }
+
+    /// The portal's services (tests drive its provisioning engine with it).
+    pub fn portal(&self) -> &services::Portal {
+        &self.state.portal
     }
 
     /// The built-in sandbox org's certificate (the CA its HTTPS is signed with), in the
@@ -406,6 +421,10 @@ fn register_jobs(
     }
     runner.add(jobs::RequestExpiry(portal.clone()));
     runner.add(jobs::AuditAnchoring(portal.clone()));
+    runner.add(jobs::AuditVerification {
+        verifier: portal.audit_verifier(),
+        wake: portal.audit_verify_wake_handle(),
+    });
     if let Some(webhook) = portal.webhook().cloned() {
         runner.add(jobs::WebhookSender {
             webhook,
@@ -420,6 +439,13 @@ fn register_jobs(
     }
     runner.add(jobs::SealedSecretSweeper(portal.clone()));
     runner.add(jobs::RenewalReminders(portal.clone()));
+    runner.add(jobs::SecretRotation(portal.clone()));
+    if config.assurance.interval_hours > 0 {
+        runner.add(jobs::Assurance {
+            portal: portal.clone(),
+            every: std::time::Duration::from_secs(config.assurance.interval_hours * 3_600),
+        });
+    }
     runner.workers(config.provisioning_workers, || jobs::ProvisioningWorker {
         engine: portal.provisioning_engine(),
         db: portal.db().clone(),
@@ -428,6 +454,10 @@ fn register_jobs(
     runner.add(jobs::GrantExpiry {
         portal: portal.clone(),
         every: config.grant_expiry_every,
+    });
+    runner.add(jobs::AccessReviews {
+        portal: portal.clone(),
+        every: config.reviews_every,
     });
     // A new portal starts with the two example packages in its access catalog (built from
     // the org's describe, so it waits for the org rather than delaying start-up). Its audit

@@ -1,5 +1,6 @@
 //! The security reviewers' side: finding audit entries, one entry in full, and verifying
-//! the hash chain. Security reviewers and owners only; nothing here changes anything.
+//! the hash chain. Security reviewers and owners only; nothing here changes the log ("Verify
+//! chain" over the whole log starts the background verification, a row of its own).
 //! (The streamed exports and the evidence pack are plain routes of the server, because they
 //! are downloads: `/audit/export.csv`, `/audit/export.jsonl`, `/audit/evidence/{grant}`.)
 
@@ -9,7 +10,10 @@ use shared::audit::AuditQuery;
 
 use super::ApiError;
 
-pub use shared::audit::{AnchorReport, AuditPage, AuditRow, EntryView, VerifyView};
+pub use shared::audit::{
+    AnchorReport, AuditPage, AuditRow, EntryView, VerifyAnswer, VerifyJobView, VerifyStatus,
+    VerifyView,
+};
 
 /// Who may read the audit log.
 pub fn reviewer_or_owner(roles: &shared::auth::Roles) -> bool {
@@ -43,15 +47,27 @@ pub async fn audit_entry(seq: String) -> Result<Option<EntryView>, ApiError> {
     Ok(portal()?.audit_entry(&seq).await?)
 }
 
+/// "Verify chain": a range of at most 10,000 entries is checked at once; the whole log (no
+/// range) or a larger range starts the background verification, one at a time.
 #[server(endpoint = "audit_verify")]
 pub async fn audit_verify(
     from_seq: Option<String>,
     to_seq: Option<String>,
-) -> Result<VerifyView, ApiError> {
+) -> Result<VerifyAnswer, ApiError> {
+    use super::ssr::{portal, require};
+    use shared::auth::Role;
+    let (user, _) = require(&[Role::SecurityReviewer, Role::Owner]).await?;
+    Ok(portal()?
+        .audit_verify(&user.username, from_seq.as_deref(), to_seq.as_deref())
+        .await?)
+}
+
+/// The background verification: the one running (entries checked, rate, first problem)
+/// and the last one finished.
+#[server(endpoint = "audit_verify_status")]
+pub async fn audit_verify_status() -> Result<VerifyStatus, ApiError> {
     use super::ssr::{portal, require};
     use shared::auth::Role;
     require(&[Role::SecurityReviewer, Role::Owner]).await?;
-    Ok(portal()?
-        .audit_verify(from_seq.as_deref(), to_seq.as_deref())
-        .await?)
+    Ok(portal()?.audit_verification().await?)
 }

@@ -164,6 +164,19 @@ mod domain {
         }
     }
 
+    impl From<services::reviews::ReviewError> for ApiError {
+        fn from(e: services::reviews::ReviewError) -> Self {
+            use services::reviews::ReviewError;
+            match e {
+                ReviewError::Invalid(errors) => ApiError::invalid(errors),
+                ReviewError::NotFound => ApiError::new(404, e.to_string()),
+                ReviewError::Forbidden(message) => ApiError::new(403, message),
+                ReviewError::Conflict(message) => ApiError::new(409, message),
+                ReviewError::Database(e) => ApiError::internal(e),
+            }
+        }
+    }
+
     /// A domain message as the page shows it: capitalised, with a full stop.
     fn sentence(message: &str) -> String {
         let mut chars = message.chars();
@@ -243,6 +256,36 @@ mod domain {
                 e @ RevokeError::NotFound(_) => ApiError::new(404, e.to_string()),
                 e @ RevokeError::NotRevocable(_) => ApiError::new(409, e.to_string()),
                 RevokeError::Database(e) => ApiError::internal(e),
+            }
+        }
+    }
+
+    /// A rotation the grant's state or the org does not allow is a conflict; a bad maximum
+    /// age is the form's field.
+    impl From<services::rotation::RotationError> for ApiError {
+        fn from(e: services::rotation::RotationError) -> Self {
+            use services::rotation::RotationError;
+            match e {
+                RotationError::Database(e) => ApiError::internal(e),
+                e @ RotationError::NoSuchGrant => ApiError::new(404, e.to_string()),
+                e @ RotationError::InvalidMaxAge => {
+                    let mut fields = shared::FieldErrors::default();
+                    fields.add("max_age_days", e.to_string());
+                    ApiError::invalid(fields)
+                }
+                e @ RotationError::Salesforce(_) => ApiError::new(503, e.to_string()),
+                other => ApiError::new(409, other.to_string()),
+            }
+        }
+    }
+
+    impl From<services::assurance::AssuranceError> for ApiError {
+        fn from(e: services::assurance::AssuranceError) -> Self {
+            use services::assurance::AssuranceError;
+            match e {
+                e @ AssuranceError::NotFound => ApiError::new(404, e.to_string()),
+                e @ AssuranceError::NotProvable(_) => ApiError::new(409, e.to_string()),
+                AssuranceError::Database(e) => ApiError::internal(e),
             }
         }
     }

@@ -170,9 +170,10 @@ pub async fn verify_link(token: String) -> Result<VerifyOutcome, ApiError> {
 #[server(endpoint = "request_status")]
 pub async fn request_status(token: String) -> Result<Option<StatusView>, ApiError> {
     let portal = super::ssr::portal()?;
-    let view = portal.status(&token).await?;
-    if view.is_none() {
-        super::ssr::status(404);
+    let mut view = portal.status(&token).await?;
+    match view.as_mut() {
+        Some(view) => super::ssr::label_access(&portal, &mut view.access).await,
+        None => super::ssr::status(404),
     }
     Ok(view)
 }

@@ -4,6 +4,7 @@
 //! under `/api` (no hash), so tests and tools can call them by name.
 
 pub mod admin;
+pub mod assurance;
 pub mod audit;
 pub mod error;
 pub mod intake;
@@ -12,7 +13,9 @@ pub mod org;
 pub mod records;
 pub mod renewal;
 pub mod reveal;
+pub mod reviews;
 pub mod revoke;
+pub mod rotation;
 pub mod session;
 pub mod usage;
 
@@ -35,6 +38,17 @@ pub mod ssr {
     pub fn portal() -> Result<Portal, ApiError> {
         use_context::<Portal>()
             .ok_or_else(|| ApiError::internal("the portal's services are not available"))
+    }
+
+    /// Labels access lines from the org's describe (cached by the portal); when the org
+    /// cannot be read they keep their API names.
+    pub async fn label_access(portal: &Portal, lines: &mut [shared::scope::AccessLine]) {
+        match portal.org_objects().await {
+            Ok(described) => shared::scope::AccessLine::relabel(lines, &described),
+            Err(e) => {
+                tracing::debug!(error = %e, "access shown by API name: the org's describe could not be read")
+            }
+        }
     }
 
     /// Sets the HTTP status of the server function's response.

@@ -12,9 +12,10 @@ use super::ApiError;
 #[server(endpoint = "reveal_link")]
 pub async fn reveal_link(token: String) -> Result<Option<LinkView>, ApiError> {
     let portal = super::ssr::portal()?;
-    let view = portal.reveal_link(token.trim()).await?;
-    if view.is_none() {
-        super::ssr::status(404);
+    let mut view = portal.reveal_link(token.trim()).await?;
+    match view.as_mut() {
+        Some(view) => super::ssr::label_access(&portal, &mut view.access).await,
+        None => super::ssr::status(404),
     }
     Ok(view)
 }

@@ -5,8 +5,8 @@
 use leptos::prelude::*;
 
 pub use shared::usage::{
-    BudgetStatus, CollectorView, ConsumerView, ContractorView, DayBar, LicenceView, OwnUsage,
-    PoolView, UsageOverview,
+    AnomalyView, BudgetStatus, CollectorView, ConsumerView, ContractorView, DayBar, LicenceView,
+    OwnUsage, PoolView, UsageOverview,
 };
 
 use super::ApiError;

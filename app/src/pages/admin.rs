@@ -103,6 +103,10 @@ pub fn AdminNav() -> impl IntoView {
             <A href="/admin/catalog">"Access catalog"</A>
             " · "
             <A href="/admin/settings">"Roles and settings"</A>
+            " · "
+            <A href="/admin/reviews">"Access reviews"</A>
+            " · "
+            <A href="/admin/assurance">"Assurance"</A>
             <Transition fallback=|| ()>
                 {move || viewer.get().and_then(|v| v.ok()).filter(|v| v.user.is_some() && owner(&v.roles)).map(|_| view! {
                     " · "
@@ -641,7 +645,9 @@ fn Provisioning(
                         <EndingSoonest grants=ending_soonest />
                         {(!stopped_teardown).then(|| view! { <GrantActions request_id=request_id.clone() state retry cancel /> })}
                         {credential.map(|status| view! { <Credential request_id=request_id.clone() status reissue /> })}
+                        {matches!(state, shared::GrantState::Ready | shared::GrantState::Active).then(|| view! { <super::rotation::SecretRotation request_id=request_id.clone() /> })}
                         <RevokeAccessForm request_id=request_id.clone() revocable ended=state.has_ended() company=company.clone() revoke />
+                        <super::assurance::GrantDrift request_id=request_id.clone() />
                     }.into_any()
                 }
                 Ok(_) => ().into_any(),

@@ -8,8 +8,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use shared::audit::{AuditAction, Target, families, url_encode};
 
 use crate::api::audit::{
-    AnchorReport, AuditPage, AuditSearchForm, AuditVerify, EntryView, VerifyView, audit_entry,
-    audit_search, reviewer_or_owner,
+    AnchorReport, AuditPage, AuditSearchForm, AuditVerify, EntryView, VerifyAnswer, VerifyJobView,
+    VerifyStatus, VerifyView, audit_entry, audit_search, audit_verify_status, reviewer_or_owner,
 };
 use crate::pages::admin::{RequireRole, load_for};
 use crate::pages::time::Time;
@@ -182,10 +182,42 @@ fn Entries(page: AuditPage) -> impl IntoView {
 #[component]
 fn VerifyChain(verify: ServerAction<AuditVerify>) -> impl IntoView {
     let result = verify.value();
+    // The background verification: read again after every press, and every second while
+    // one runs (in the browser only: effects do not run on the server).
+    // Rendered in the browser only, once the page has hydrated: a verification may finish
+    // between the server's markup and hydration, and the two must never disagree.
+    let tick = RwSignal::new(0u32);
+    let status = LocalResource::new(move || {
+        verify.version().track();
+        tick.track();
+        load_for(reviewer_or_owner, audit_verify_status())
+    });
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || {
+                let running = status
+                    .get_untracked()
+                    .and_then(|r| r.ok())
+                    .flatten()
+                    .is_some_and(|s| s.running.is_some());
+                if running {
+                    tick.update(|t| *t += 1);
+                }
+            },
+            std::time::Duration::from_secs(1),
+        );
+        on_cleanup(move || {
+            if let Ok(handle) = handle {
+                handle.clear();
+            }
+        });
+    });
     view! {
         <section class="card" aria-labelledby="verify-heading">
             <h2 id="verify-heading">"Verify the chain"</h2>
-            <p>"Recomputes every entry's hash from its content and the entry before it, and checks the chain's anchors (HMACs under a key kept outside the database). Leave the range empty for the whole log."</p>
+            <p>"Recomputes every entry's hash from its content and the entry before it, and checks the chain's anchors (HMACs under a key kept outside the database). A range of up to 10,000 entries is checked at once; leave the range empty to verify the whole log in the background (one verification at a time, its progress below)."</p>
             <ActionForm action=verify attr:aria-label="Verify the chain" attr:class="filters">
                 <label for="verify-from">"From entry"</label>
                 <input id="verify-from" name="from_seq" type="number" min="1" />
@@ -195,29 +227,133 @@ fn VerifyChain(verify: ServerAction<AuditVerify>) -> impl IntoView {
             </ActionForm>
             {move || verify.pending().get().then(|| view! { <p role="status">"Verifying…"</p> })}
             {move || result.get().map(|outcome| match outcome {
-                Ok(VerifyView::Intact { entries, first_seq, last_seq, anchors }) => view! {
-                    <p class="notice" role="status">
-                        <strong>"Intact. "</strong>
-                        {if entries == 0 {
-                            "There are no entries in that range.".to_string()
-                        } else {
-                            format!("Entries {first_seq} to {last_seq} ({entries}) match their hashes and follow each other.")
-                        }}
-                    </p>
-                    {(entries > 0).then(|| view! { <AnchorsLine anchors /> })}
+                Ok(VerifyAnswer::Checked(view)) => view! { <VerifyResult view /> }.into_any(),
+                Ok(VerifyAnswer::Started) => view! {
+                    <p class="notice" role="status">"The verification started in the background; its progress shows below."</p>
                 }.into_any(),
-                Ok(VerifyView::Broken { seq, problem, detail, anchors }) => view! {
-                    <p class="notice error" role="alert">
-                        <strong>{format!("Broken at entry {seq} ({problem}). ")}</strong>
-                        {detail}
-                        " "
-                        <a href=format!("/audit/entries/{seq}")>{format!("Open entry {seq}")}</a>
-                    </p>
-                    <AnchorsLine anchors />
+                Ok(VerifyAnswer::AlreadyRunning) => view! {
+                    <p class="notice" role="status">"A verification is already running (below); wait for it to finish before starting another."</p>
                 }.into_any(),
                 Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
             })}
+            {move || hydrated.get().then(|| view! {
+                <Transition fallback=|| ()>
+                    {move || status.get().map(|loaded| match loaded {
+                        Ok(Some(status)) => view! { <Background status /> }.into_any(),
+                        Ok(None) => ().into_any(),
+                        Err(e) => view! { <p class="notice error" role="alert">{e.to_string()}</p> }.into_any(),
+                    })}
+                </Transition>
+            })}
         </section>
+    }
+}
+
+/// What a verification covers, in words.
+fn covered(job: &VerifyJobView) -> String {
+    match (job.from_seq, job.to_seq) {
+        (None, None) => "the whole log".to_string(),
+        (from, to) => format!(
+            "entries {} to {}",
+            from.unwrap_or(1),
+            to.map_or_else(|| "the last".to_string(), |t| t.to_string())
+        ),
+    }
+}
+
+/// The background verification running, and the last one finished.
+#[component]
+fn Background(status: VerifyStatus) -> impl IntoView {
+    let VerifyStatus { running, last } = status;
+    view! {
+        {running.map(|job| {
+            let total = job.total.map(|t| format!(" of {t}")).unwrap_or_default();
+            let line = format!(
+                "Verifying {}: {}{total} entries checked ({} a second).",
+                covered(&job),
+                job.checked,
+                job.rate
+            );
+            view! {
+                <div class="notice" role="status" aria-label="Verification in progress">
+                    <p>
+                        <strong>{line}</strong>
+                        " Asked for by " {job.requested_by.clone()} " "
+                        <Time at=job.requested_at.clone() />
+                        "."
+                    </p>
+                    {job.first_problem.clone().map(|p| view! {
+                        <p class="notice error" role="alert">
+                            {format!("First problem: entry {} ({}). {} ", p.seq, p.problem, p.detail)}
+                            <a href=format!("/audit/entries/{}", p.seq)>{format!("Open entry {}", p.seq)}</a>
+                            {format!(" ({} problems so far.)", job.problems)}
+                        </p>
+                    })}
+                </div>
+            }
+        })}
+        {last.map(|job| {
+            let heading = format!("Last verification, of {}", covered(&job));
+            view! {
+                <div data-testid="last-verification">
+                    <h3>{heading}</h3>
+                    <p class="hint">
+                        "Finished "
+                        {job.finished_at.clone().map(|at| view! { <Time at /> })}
+                        {format!(", asked for by {}: {} entries checked", job.requested_by, job.checked)}
+                        {(job.problems > 1).then(|| format!(", {} problems", job.problems))}
+                        "."
+                    </p>
+                    {match (job.result.clone(), job.error.clone()) {
+                        (Some(view), _) => view! { <VerifyResult view /> }.into_any(),
+                        (None, error) => view! {
+                            <p class="notice error" role="alert">
+                                {format!("It could not finish: {}", error.unwrap_or_default())}
+                            </p>
+                        }.into_any(),
+                    }}
+                </div>
+            }
+        })}
+    }
+}
+
+/// What a verification found.
+#[component]
+fn VerifyResult(view: VerifyView) -> impl IntoView {
+    match view {
+        VerifyView::Intact {
+            entries,
+            first_seq,
+            last_seq,
+            anchors,
+        } => view! {
+            <p class="notice" role="status">
+                <strong>"Intact. "</strong>
+                {if entries == 0 {
+                    "There are no entries in that range.".to_string()
+                } else {
+                    format!("Entries {first_seq} to {last_seq} ({entries}) match their hashes and follow each other.")
+                }}
+            </p>
+            {(entries > 0).then(|| view! { <AnchorsLine anchors /> })}
+        }
+        .into_any(),
+        VerifyView::Broken {
+            seq,
+            problem,
+            detail,
+            anchors,
+        } => view! {
+            <p class="notice error" role="alert">
+                <strong>{format!("Broken at entry {seq} ({problem}). ")}</strong>
+                {detail}
+                " "
+                <a href=format!("/audit/entries/{seq}")>{format!("Open entry {seq}")}</a>
+            </p>
+            <AnchorsLine anchors />
+        }
+        .into_any(),
     }
 }
 

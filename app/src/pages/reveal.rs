@@ -48,8 +48,9 @@ fn LinkPage(
     let about = view! {
         <p>
             "This link hands over the API credential " {org.clone()} " set up for " <strong>{view.company.clone()}</strong>
-            ": " {view.access.join(", ")} ", until " <Time at=view.end_date.clone() /> "."
+            ", until " <Time at=view.end_date.clone() /> ", with this access:"
         </p>
+        <super::AccessList lines=view.access.clone() label="The credential's access" />
     };
     let body = match view.state {
         LinkState::Open { expires_at, code_sent_to, attempts_left } => view! {

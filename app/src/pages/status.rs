@@ -26,7 +26,7 @@ pub fn Status() -> impl IntoView {
                         <dt>"Contact"</dt><dd>{view.contact_name.clone()}</dd>
                         <dt>"Sent"</dt><dd><Time at=view.submitted_at.clone() /></dd>
                         <dt>"Access until"</dt><dd><Time at=view.end_date.clone() /></dd>
-                        <dt>"Access asked for"</dt><dd>{view.access.join(", ")}</dd>
+                        <dt>"Access asked for"</dt><dd><super::AccessList lines=view.access.clone() label="Access asked for" /></dd>
                     </dl>
                     {view.access_end.clone().map(|end| view! { <AccessEnded end /> })}
                     <p><a href=format!("/status/{}/usage", token())>"Your API usage"</a></p>

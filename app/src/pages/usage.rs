@@ -14,6 +14,7 @@ use crate::api::usage::{
 };
 use crate::pages::admin::{AdminNav, RequireRole, approver_or_owner, load_for};
 use crate::pages::time::{Time, plain};
+use crate::pages::usage_anomalies::UsageAnomalies;
 
 /// The chart's drawing area, in SVG units.
 const WIDTH: f64 = 640.0;
@@ -182,6 +183,7 @@ pub fn UsagePage() -> impl IntoView {
 #[component]
 fn Dashboard(d: UsageOverview, lift: ServerAction<LiftSuspension>) -> impl IntoView {
     let collector = d.collector.clone();
+    let anomalies = d.anomalies.clone();
     view! {
         <p class="muted">
             {match collector.last_run.clone() {
@@ -224,6 +226,7 @@ fn Dashboard(d: UsageOverview, lift: ServerAction<LiftSuspension>) -> impl IntoV
                 d.contractors.into_iter().map(|c| view! { <Contractor c lift /> }).collect_view().into_any()
             }}
         </section>
+        <UsageAnomalies items=anomalies />
         <section aria-labelledby="top-heading">
             <h2 id="top-heading">"Top consumers (last 24 hours)"</h2>
             {if d.top.is_empty() {

@@ -47,6 +47,11 @@ settings! {
             parse: |raw| number(raw, 1..=86_400),
             help: "how often grants past their end date are looked for and torn down (1 to 86400 seconds; every instance looks, each grant is taken once)",
         },
+        REVIEWS_SECONDS: u64 {
+            default: Value("300"),
+            parse: |raw| number(raw, 1..=86_400),
+            help: "how often access reviews past their due date give unanswered items the default, and unfinished narrowings and revokes are carried on (1 to 86400 seconds)",
+        },
         APPROVALS_REQUIRED: i64 {
             default: Value("1"),
             parse: |raw| number(raw, 1..=2).map(|n| n as i64),

@@ -1,13 +1,15 @@
 //! Configuration: environment variables over an optional TOML file over built-in defaults.
 //!
 //! Every setting is declared once, in the module of its subsystem ([`server`], [`storage`],
-//! [`sign_in`], [`salesforce`], [`mail`], [`access`], [`usage`]): its name, default, parser
+//! [`sign_in`], [`salesforce`], [`mail`], [`access`], [`usage`], [`rotation`]): its name, default, parser
 //! and help together ([`setting`]). `--help`, the README's table and the file's keys come from
 //! those declarations. Everything is validated once, at start-up, into typed values; a bad
 //! setting stops the process with one line that names the setting and says what is wrong.
 
 pub mod access;
+pub mod assurance;
 pub mod mail;
+pub mod rotation;
 pub mod salesforce;
 pub mod server;
 pub mod setting;
@@ -79,6 +81,8 @@ pub fn all_settings() -> Vec<&'static dyn Documented> {
                 mail::MAIL,
                 access::ACCESS,
                 usage::USAGE,
+                rotation::ROTATION,
+                assurance::ASSURANCE,
             ]
             .into_iter()
             .flatten()
@@ -145,6 +149,8 @@ pub struct Config {
     /// Where mail goes (`SMTP_URL`, which may carry a password); `None` keeps it in the
     /// local outbox.
     pub smtp_url: Option<SecretString>,
+    /// The bearer token `/metrics` requires (`METRICS_TOKEN`); `None` leaves it open.
+    pub metrics_token: Option<SecretString>,
     /// The sender of the portal's mail (`MAIL_FROM`).
     pub mail_from: String,
     /// How roles map from Salesforce (`ROLE_*`).
@@ -155,6 +161,8 @@ pub struct Config {
     pub provisioning_workers: usize,
     /// How often grants past their end date are looked for (`GRANT_EXPIRY_SECONDS`).
     pub grant_expiry_every: Duration,
+    /// How often the access reviews job runs (`REVIEWS_SECONDS`).
+    pub reviews_every: Duration,
     /// How long a credential reveal link works (`REVEAL_LINK_HOURS`).
     pub reveal_link_hours: i64,
     /// How long after a reveal "I did not do this" is taken (`REVEAL_REPORT_HOURS`).
@@ -174,14 +182,21 @@ pub struct Config {
     /// How often this instance collects API usage from the org (`USAGE_COLLECT_SECONDS`);
     /// `None`: never (another instance does).
     pub usage_collect_every: Option<Duration>,
+    /// Drift detection (`ASSURANCE_INTERVAL_HOURS`, `ASSURANCE_DRIFT_POLICY`,
+    /// `ASSURANCE_CONCURRENCY`).
+    pub assurance: services::assurance::AssuranceSettings,
     /// Where budget alerts are posted (`ALERT_WEBHOOK_URL`), signed with
     /// `ALERT_WEBHOOK_SECRET`.
     pub alert_webhook: Option<AlertWebhook>,
     /// Salesforce Integration licences the org includes (`INTEGRATION_LICENCES_INCLUDED`)
     /// and the monthly price of each more, in cents (`INTEGRATION_LICENCE_PRICE`).
     pub licences: services::usage::report::LicencePricing,
+    /// What a usage anomaly does for grants without their own action (`ANOMALY_ACTION`).
+    pub anomaly_action: services::usage::anomaly::AnomalyAction,
     /// Sandbox mode may listen beyond loopback (`SANDBOX_PUBLIC=1`).
     pub sandbox_public: bool,
+    /// Browser tests may move the portal's clock (`SANDBOX_CLOCK_CONTROL=1`, sandbox mode).
+    pub sandbox_clock_control: bool,
     /// Reverse proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<Network>,
     /// Requests to `/auth/login` and `/auth/callback` a client may make a minute
@@ -204,6 +219,10 @@ pub struct Config {
     /// Requests in flight at once, beyond which new ones get 503
     /// (`HTTP_MAX_CONCURRENT_REQUESTS`).
     pub http_max_concurrent_requests: usize,
+    /// The maximum age of a grant's secret in days (`SECRET_MAX_AGE_DAYS`; 0: never).
+    pub secret_max_age_days: i64,
+    /// How long a rotation keeps the old secret working (`SECRET_OVERLAP_DAYS`).
+    pub secret_overlap_days: i64,
 }
 
 impl Config {
@@ -253,6 +272,7 @@ impl Config {
 
         let salesforce = salesforce::salesforce(source)?;
         let sandbox_public = SANDBOX_PUBLIC.read(source)?;
+        let sandbox_clock_control = SANDBOX_CLOCK_CONTROL.read(source)?;
         if !sandbox_public {
             check_sandbox_stays_local(listen_addr, &salesforce)?;
         }
@@ -262,6 +282,7 @@ impl Config {
         let approvals_required = APPROVALS_REQUIRED.read(source)?;
         let provisioning_workers = PROVISIONING_WORKERS.read(source)?;
         let grant_expiry_every = Duration::from_secs(GRANT_EXPIRY_SECONDS.read(source)?);
+        let reviews_every = Duration::from_secs(REVIEWS_SECONDS.read(source)?);
         let reveal_link_hours = REVEAL_LINK_HOURS.read(source)?;
         let reveal_report_hours = REVEAL_REPORT_HOURS.read(source)?;
         let submissions_per_hour = SUBMISSIONS_PER_HOUR.read(source)?;
@@ -276,16 +297,21 @@ impl Config {
         let audit_anchor_every = AUDIT_ANCHOR_EVERY.read(source)?;
         let usage_collect_every = USAGE_COLLECT_SECONDS.read(source)?;
         let alert_webhook = usage::alert_webhook(source)?;
+        let assurance = assurance::assurance(source)?;
         let licences = usage::licences(source)?;
+        let anomaly_action = usage::ANOMALY_ACTION.read(source)?;
         let trusted_proxies = TRUSTED_PROXIES.get(source)?.unwrap_or_default();
         let http_header_timeout = HTTP_HEADER_TIMEOUT_SECONDS.read(source)?;
         let http_request_timeout = HTTP_REQUEST_TIMEOUT_SECONDS.read(source)?;
         let http_max_concurrent_requests = HTTP_MAX_CONCURRENT_REQUESTS.read(source)?;
+        let metrics_token = METRICS_TOKEN.get(source)?;
         let session_max = SESSION_MAX_HOURS.read(source)?;
         let session_recheck = SESSION_RECHECK_MINUTES.read(source)?;
         let salesforce_org_id = SALESFORCE_ORG_ID.get(source)?;
         let auth_rate_limit_per_minute = AUTH_RATE_LIMIT_PER_MINUTE.read(source)?;
         let auth_global_rate_limit_per_minute = AUTH_GLOBAL_RATE_LIMIT_PER_MINUTE.read(source)?;
+        let secret_max_age_days = rotation::SECRET_MAX_AGE_DAYS.read(source)?;
+        let secret_overlap_days = rotation::SECRET_OVERLAP_DAYS.read(source)?;
 
         Ok(Self {
             listen_addr,
@@ -305,6 +331,7 @@ impl Config {
             approvals_required,
             provisioning_workers,
             grant_expiry_every,
+            reviews_every,
             reveal_link_hours,
             reveal_report_hours,
             submissions_per_hour,
@@ -314,8 +341,11 @@ impl Config {
             audit_anchor_every,
             usage_collect_every,
             alert_webhook,
+            assurance,
             licences,
+            anomaly_action,
             sandbox_public,
+            sandbox_clock_control,
             trusted_proxies,
             auth_rate_limit_per_minute,
             auth_global_rate_limit_per_minute,
@@ -325,6 +355,9 @@ impl Config {
             http_header_timeout,
             http_request_timeout,
             http_max_concurrent_requests,
+            metrics_token,
+            secret_max_age_days,
+            secret_overlap_days,
         })
     }
 

@@ -32,6 +32,11 @@ settings! {
             parse: flag,
             help: "`1` lets sandbox mode listen beyond loopback (`LISTEN_ADDR` or `SANDBOX_ORG_LISTEN` not on 127.0.0.1/::1); without it such a start-up stops with an error naming both settings, since `/outbox` shows every mail (codes and links) and the sandbox org lists its people's passwords",
         },
+        SANDBOX_CLOCK_CONTROL: bool {
+            default: Value("0"),
+            parse: flag,
+            help: "`1` (tests only, sandbox mode only) opens `POST /__portal/clock` (`{\"advanceSeconds\": N}`), which moves the portal's clock (forward, or back) so browser tests reach due dates; ignored with a real org",
+        },
         SANDBOX_ORG_DAILY_API_LIMIT: u64 {
             default: Value("15000"),
             parse: |raw| number(raw, 1..=100_000_000),

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use secrecy::SecretString;
 use url::Url;
 
 use super::setting::{number, path, settings};
@@ -69,7 +70,29 @@ settings! {
             parse: |raw| number(raw, 1..=100_000).map(|n| n as usize),
             help: "requests in flight at once (a streamed answer counts until its last byte); more get 503 with `Retry-After` at once; `/healthz` and `/readyz` are exempt",
         },
+        METRICS_TOKEN: SecretString {
+            default: None,
+            parse: parse_metrics_token,
+            help: "a bearer token `/metrics` requires (`Authorization: Bearer <token>`; 16 to 512 characters, no spaces); without it a scrape gets 401. Unset, `/metrics` is open: keep it off the public network then",
+        },
     ];
+}
+
+/// A bearer token: long enough not to be guessed, and sendable in a header as it is.
+fn parse_metrics_token(raw: &str) -> Result<SecretString, String> {
+    let token = raw.trim();
+    let length = token.chars().count();
+    if !(16..=512).contains(&length) {
+        return Err(format!(
+            "the token must be 16 to 512 characters long (it has {length})"
+        ));
+    }
+    if !token.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(
+            "the token may hold only printable ASCII characters, without spaces".to_string(),
+        );
+    }
+    Ok(SecretString::from(token))
 }
 
 fn parse_public_url(raw: &str) -> Result<Url, String> {

@@ -45,6 +45,8 @@ fn every_bad_value_names_its_setting() {
         ("SANDBOX_ORG_LISTEN", "nowhere"),
         ("SMTP_URL", "mail.example.com:25"),
         ("MAIL_FROM", "not an address"),
+        ("METRICS_TOKEN", "short"),
+        ("METRICS_TOKEN", "has a space in the middle"),
         ("APPROVALS_REQUIRED", "3"),
         ("REVEAL_LINK_HOURS", "0"),
         ("REVEAL_LINK_HOURS", "three days"),
@@ -381,6 +383,24 @@ fn every_default_value_is_valid_for_its_setting() {
     );
     assert!(config.trusted_proxies.is_empty());
     assert!(config.smtp_url.is_none());
+}
+
+#[test]
+fn the_metrics_token_is_read_and_never_printed() {
+    let config = load(&[("METRICS_TOKEN", "  scrape-me-with-this-token-42  ")]).unwrap();
+    let token = config.metrics_token.as_ref().expect("the token is set");
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(token),
+        "scrape-me-with-this-token-42"
+    );
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("scrape-me-with-this-token"), "{printed}");
+    assert!(load(&[]).unwrap().metrics_token.is_none());
+    let err = load(&[("METRICS_TOKEN", "tiny")]).unwrap_err().to_string();
+    assert!(
+        err.contains("METRICS_TOKEN") && !err.contains("tiny"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -56,6 +56,11 @@ settings! {
             parse: parse_price,
             help: "monthly price in USD of each further Salesforce Integration licence (e.g. `12.50`)",
         },
+        ANOMALY_ACTION: services::usage::anomaly::AnomalyAction {
+            default: Value("alert"),
+            parse: services::usage::anomaly::AnomalyAction::parse,
+            help: "what a usage anomaly does for grants without their own action: `alert` (mail, webhook, audit) or `freeze` (also suspend the grant and freeze its user); calls from outside the IP ranges always freeze",
+        },
     ];
 }
 

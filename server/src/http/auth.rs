@@ -26,7 +26,6 @@ use shared::auth::SignedInUser;
 use tower_sessions::Session;
 
 use super::client::ClientAddr;
-use super::metrics::Metrics;
 
 use super::AppState;
 
@@ -230,7 +229,7 @@ async fn callback(
         None => {
             // Replayed, expired, tampered with, or never started here: no one to hold to
             // account, so it is counted and logged but leaves nothing permanent.
-            Metrics::count(&state.metrics.callbacks_without_sign_in);
+            state.metrics.callback_without_sign_in();
             tracing::info!(
                 client = %client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
                 "sign-in callback with no sign-in in progress (replayed, expired or unsolicited)"

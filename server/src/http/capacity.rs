@@ -19,7 +19,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::metrics::Metrics;
+use services::metrics::{Metrics, Refused};
 
 #[derive(Clone, Debug)]
 pub struct Capacity {
@@ -52,7 +52,7 @@ pub async fn limit_in_flight(
         return next.run(request).await;
     }
     let Ok(permit) = capacity.in_flight.clone().try_acquire_owned() else {
-        Metrics::count(&capacity.metrics.requests_shed);
+        capacity.metrics.http_refused(Refused::Busy);
         tracing::warn!("turned a request away: HTTP_MAX_CONCURRENT_REQUESTS are in flight");
         return unavailable(
             "The portal is busy",
@@ -79,7 +79,7 @@ pub async fn deadline(State(capacity): State<Capacity>, request: Request, next: 
     match tokio::time::timeout(capacity.timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
-            Metrics::count(&capacity.metrics.requests_timed_out);
+            capacity.metrics.http_refused(Refused::Timeout);
             tracing::warn!(%path, seconds = capacity.timeout.as_secs(), "a request took longer than HTTP_REQUEST_TIMEOUT_SECONDS");
             unavailable(
                 "That took too long",

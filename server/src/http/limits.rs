@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::client::ClientAddr;
-use super::metrics::Metrics;
+use services::metrics::{AuthLimit, Metrics};
 
 /// Keys a window remembers at most; beyond that, only keys whose window is over are
 /// forgotten, and new clients are refused until some are (the global limit holds anyway).
@@ -92,12 +92,12 @@ pub async fn limit_sign_in(
         .map(|ClientAddr(ip)| services::client::bucket_of(*ip))
         .unwrap_or_default();
     if let Err(wait) = limits.per_client.admit(&client, now) {
-        Metrics::count(&limits.metrics.auth_refused_per_client);
+        limits.metrics.auth_refused(AuthLimit::Client);
         tracing::info!(client = %client, "sign-in request refused: too many from this client");
         return too_many(wait);
     }
     if let Err(wait) = limits.global.admit("", now) {
-        Metrics::count(&limits.metrics.auth_refused_global);
+        limits.metrics.auth_refused(AuthLimit::Global);
         tracing::warn!("sign-in request refused: too many sign-in requests in total");
         return too_many(wait);
     }

@@ -5,9 +5,11 @@ pub mod audit;
 pub mod auth;
 pub mod capacity;
 pub mod client;
+pub mod clock;
 pub mod health;
 pub mod limits;
 pub mod metrics;
+pub mod reviews;
 pub mod security;
 pub mod serve;
 pub mod session_check;
@@ -30,7 +32,7 @@ pub struct AppState {
     pub portal: services::Portal,
     pub org: crate::org::Org,
     pub leptos_options: LeptosOptions,
-    /// This process's counters (`/metrics`).
+    /// The portal's metrics (`/metrics`; [`services::Portal::metrics`]).
     pub metrics: Arc<metrics::Metrics>,
     /// This process's sign-in rate limits.
     pub auth_limits: Arc<limits::AuthLimits>,
@@ -87,6 +89,8 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::router())
         .merge(auth::router(state.auth_limits.clone()))
         .merge(audit::router())
+        .merge(reviews::router())
+        .merge(clock::router())
         .merge(pages)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -100,6 +104,7 @@ pub fn router(state: AppState) -> Router {
 /// panic becomes the 500 page inside `add_headers`, so that page carries the same security
 /// headers as every other response; so do the 503s of the capacity limits.
 fn with_middleware(app: Router, config: &Config, metrics: Arc<metrics::Metrics>) -> Router {
+    let metrics_for_requests = metrics.clone();
     let capacity = capacity::Capacity::new(
         config.http_max_concurrent_requests,
         config.http_request_timeout,
@@ -130,6 +135,10 @@ fn with_middleware(app: Router, config: &Config, metrics: Arc<metrics::Metrics>)
     .layer(axum::middleware::from_fn_with_state(
         client::TrustedProxies::new(config.trusted_proxies.clone()),
         client::resolve,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        metrics_for_requests,
+        metrics::record,
     ))
     .layer(trace::layer())
 }

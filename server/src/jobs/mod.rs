@@ -14,8 +14,9 @@ mod portal;
 mod runner;
 
 pub use portal::{
-    AuditAnchoring, GrantExpiry, MailSender, ProvisioningWorker, RenewalReminders, RequestExpiry,
-    SealedSecretSweeper, SessionCleanup, UsageCollector, WebhookSender,
+    AccessReviews, Assurance, AuditAnchoring, AuditVerification, GrantExpiry, MailSender,
+    ProvisioningWorker, RenewalReminders, RequestExpiry, SealedSecretSweeper, SecretRotation,
+    SessionCleanup, UsageCollector, WebhookSender,
 };
 pub use runner::Runner;
 

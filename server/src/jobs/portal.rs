@@ -139,6 +139,40 @@ impl Job for AuditAnchoring {
     }
 }
 
+/// Runs the audit chain's background verification ("Verify chain" over the whole log) when
+/// one is asked for (woken by the press), and looks every 30 seconds for one whose instance
+/// died (its lease lapsed), to carry it on. One at a time across instances: see
+/// `services::audit::job`.
+pub struct AuditVerification {
+    pub verifier: services::audit::job::Verifier,
+    pub wake: Arc<Notify>,
+}
+
+impl Job for AuditVerification {
+    const NAME: &'static str = "audit_verification";
+    fn interval(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+    fn wake(&self) -> Option<Arc<Notify>> {
+        Some(self.wake.clone())
+    }
+    fn at_shutdown(&self) -> AtShutdown {
+        // Its place is in the database: the next start (or another instance) carries on.
+        AtShutdown::Drop
+    }
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        use services::audit::job::Ran as Verified;
+        match self.verifier.run_once().await {
+            Ok(Verified::Idle) => Ok(Ran::Idle),
+            Ok(Verified::Finished(state)) => Ok(Ran::More(format!("audit verification {state}"))),
+            Ok(Verified::LeaseLost) => Ok(Ran::Did(
+                "audit verification taken over by another instance".into(),
+            )),
+            Err(e) => Err(JobError::new("could not run the audit verification", e)),
+        }
+    }
+}
+
 /// Destroys sealed secrets no link can reveal any more, every minute (orgs whose
 /// credentials API returns no secrets only; elsewhere there are none).
 pub struct SealedSecretSweeper(pub services::Portal);
@@ -304,6 +338,119 @@ impl Job for RenewalReminders {
         Ok(Ran::Did(format!(
             "sent {} reminders, applied {applied} extensions",
             run.sent.len()
+        )))
+    }
+}
+
+/// Access reviews (issue 18): unanswered items of campaigns past their due date take the
+/// campaign's default (by the portal's clock), narrowings that did not finish are carried
+/// on, and revoked items whose teardown did not start are started; every `REVIEWS_SECONDS`.
+pub struct AccessReviews {
+    pub portal: services::Portal,
+    pub every: Duration,
+}
+
+impl Job for AccessReviews {
+    const NAME: &'static str = "access_reviews";
+    fn interval(&self) -> Duration {
+        self.every
+    }
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        let run = self
+            .portal
+            .run_reviews()
+            .await
+            .map_err(|e| JobError::new("could not run the access reviews", e))?;
+        if run == services::reviews::ReviewsRun::default() {
+            return Ok(Ran::Idle);
+        }
+        tracing::info!(
+            defaulted = run.defaulted,
+            narrowed = run.narrowed,
+            revoked = run.revoked,
+            "access reviews"
+        );
+        Ok(Ran::Did(format!(
+            "{} items defaulted, {} narrowings applied, {} revokes started",
+            run.defaulted, run.narrowed, run.revoked
+        )))
+    }
+}
+
+/// The rotation policy, every 10 minutes: starts rotations of secrets past their maximum
+/// age, reminds contractors to collect a new secret before the old one stops, and retires
+/// old secrets at their deadline.
+pub struct SecretRotation(pub services::Portal);
+
+impl Job for SecretRotation {
+    const NAME: &'static str = "secret_rotation";
+    fn interval(&self) -> Duration {
+        Duration::from_secs(10 * 60)
+    }
+    fn first_run_after(&self) -> Duration {
+        Duration::from_secs(45)
+    }
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        let run = self
+            .0
+            .run_rotation_policy()
+            .await
+            .map_err(|e| JobError::new("could not run the rotation policy", e))?;
+        if run.is_idle() {
+            return Ok(Ran::Idle);
+        }
+        tracing::info!(
+            started = run.started.len(),
+            start_failed = run.start_failed.len(),
+            reminders = run.reminded.len(),
+            retired = run.completed.len(),
+            failed = run.failed.len(),
+            "rotation policy"
+        );
+        Ok(Ran::Did(format!(
+            "started {} rotations, sent {} reminders, retired {} old secrets",
+            run.started.len(),
+            run.reminded.len(),
+            run.completed.len()
+        )))
+    }
+}
+
+/// Drift detection, every `ASSURANCE_INTERVAL_HOURS`: every ready or active grant is proved
+/// again; drift raises `grant.drift_detected` once and its policy applies.
+pub struct Assurance {
+    pub portal: services::Portal,
+    pub every: Duration,
+}
+
+impl Job for Assurance {
+    const NAME: &'static str = "assurance";
+    fn interval(&self) -> Duration {
+        self.every
+    }
+    fn first_run_after(&self) -> Duration {
+        // Not at once: a restart should not re-prove everything each time.
+        self.every.min(Duration::from_secs(3_600))
+    }
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        let summary = self
+            .portal
+            .reprove_all()
+            .await
+            .map_err(|e| JobError::new("could not re-prove the grants", e))?;
+        if summary.proved == 0 {
+            return Ok(Ran::Idle);
+        }
+        tracing::info!(
+            proved = summary.proved,
+            drifted = summary.drifted,
+            raised = summary.raised,
+            failed = summary.failed,
+            "assurance"
+        );
+        Ok(Ran::Did(format!(
+            "re-proved {} grants: {} drifted ({} new), {} could not be proved",
+            summary.proved, summary.drifted, summary.raised, summary.failed
         )))
     }
 }

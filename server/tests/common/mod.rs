@@ -28,6 +28,8 @@ pub struct TestApp {
     pub url: String,
     pub port: u16,
     pub db: Database,
+    /// The application's portal (the same one its HTTP handlers and jobs use).
+    pub portal: services::Portal,
     pub client: reqwest::Client,
     pub kind: Db,
     pub pg: Option<PgDatabase>,
@@ -146,6 +148,7 @@ impl TestApp {
         let url = app.url();
         let port = app.port();
         let db = app.database().clone();
+        let portal = app.portal().clone();
         let sandbox_url = app.sandbox_org().map(|o| o.base_url().to_string());
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(app.run_until_stopped());
@@ -161,6 +164,7 @@ impl TestApp {
             url,
             port,
             db,
+            portal,
             client,
             kind,
             pg,

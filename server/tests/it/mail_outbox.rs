@@ -44,11 +44,13 @@ test_kit::both_databases!(refused_recipients_and_crashes_do_not_block_mail, |eng
         return;
     };
     let db = &t.db;
+    let metrics = services::metrics::detached();
     let mailer = Mailer::smtp(
         &format!("smtp://127.0.0.1:{}", sink.port),
         "Portcullis <portcullis@localhost>",
     )
-    .unwrap();
+    .unwrap()
+    .with_metrics(metrics.clone());
 
     // 60 requests from the public form with addresses the server refuses for good.
     for i in 0..60 {
@@ -163,4 +165,22 @@ test_kit::both_databases!(refused_recipients_and_crashes_do_not_block_mail, |eng
     assert_eq!(mailer.deliver_pending(db).await.unwrap(), 0);
     assert_eq!(sink.recipient_attempts(&fresh), 1);
     assert_eq!(sink.recipient_attempts(&stuck), 1);
+
+    // The metrics saw every attempt: three sent (fresh, stuck, claimed), the 60 refused
+    // and the "later" one given up, two tries of "later" put back; the outbox holds the 61
+    // failed messages and nothing waiting.
+    let text = metrics.encode().unwrap();
+    for (outcome, count) in [("sent", 3), ("failed", 61), ("retry", 2)] {
+        let line = format!(
+            "portcullis_outbox_deliveries_total{{outbox=\"mail\",outcome=\"{outcome}\"}} {count}"
+        );
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    let depth = services::mail::outbox_depth(db).await.unwrap();
+    for (delivery, count) in [("pending", 0), ("sending", 0), ("failed", 61)] {
+        assert!(
+            depth.contains(&(delivery.to_string(), count)),
+            "{delivery}: {depth:?}"
+        );
+    }
 });

@@ -71,6 +71,9 @@ pub(crate) enum Body {
         json: Bytes,
         zip: Bytes,
     },
+    /// A SOAP envelope whose session id placeholder is replaced by the token when sent
+    /// (so a renewed token is used on a replay).
+    Soap(Bytes),
 }
 
 /// One API call, as the retry loop repeats it.
@@ -391,6 +394,15 @@ impl Client {
             Body::Deploy { json, zip } => {
                 let form = deploy_form(json.clone(), zip.clone()).map_err(|e| (e, Sent::No))?;
                 builder.multipart(form)
+            }
+            Body::Soap(envelope) => {
+                let text = String::from_utf8_lossy(envelope).replace(
+                    crate::metadata::SESSION_PLACEHOLDER,
+                    token.secret.expose_secret(),
+                );
+                builder
+                    .header(CONTENT_TYPE, "text/xml; charset=UTF-8")
+                    .body(text)
             }
         };
         if let Some(calls) = &self.calls {

@@ -55,6 +55,14 @@ pub struct StagedCredentials {
     pub state: StagedState,
 }
 
+impl StagedCredentials {
+    /// Whether the staged pair works at the token endpoint at `now`: active (not rotated in,
+    /// not deleted) and not past its expiration date (30 days after it was created).
+    pub fn usable(&self, now: DateTime<Utc>) -> bool {
+        self.state == StagedState::Active && self.expiration_date > now
+    }
+}
+
 /// An inclusive IPv4/IPv6 range from the app's trusted IP ranges.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpRange {

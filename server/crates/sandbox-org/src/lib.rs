@@ -29,6 +29,7 @@ pub mod schema;
 pub mod seed;
 pub mod server;
 pub mod session;
+pub mod soap;
 pub mod state;
 pub mod store;
 pub mod tls;

@@ -652,6 +652,15 @@ fn query_first(
     if lower.contains("license") {
         refresh_license_usage(call.org);
     }
+    // ENTITY_NAME: the object queried, also when the query is refused (a user without
+    // access to it). What Salesforce writes for a refused query is UNCONFIRMED; an object
+    // the org does not have is not named.
+    if let Some(def) = soql::parse(text)
+        .ok()
+        .and_then(|q| crate::schema::object_def(&q.from.name))
+    {
+        call.entity = def.name.to_string();
+    }
     let output = {
         let data = call.org.read();
         crate::query::run(
@@ -663,12 +672,13 @@ fn query_first(
             call.now,
         )?
     };
-    call.entity = output
+    if let Some(kind) = output
         .records
         .first()
         .and_then(|r| r["attributes"]["type"].as_str())
-        .unwrap_or("")
-        .to_string();
+    {
+        call.entity = kind.to_string();
+    }
     let batch = batch_size(headers);
     let total = output.total_size;
     if output.records.len() <= batch {

@@ -26,7 +26,7 @@ use crate::oauth::{self, ClientAddr};
 use crate::seed::{SeedOptions, seed};
 use crate::state::{Org, Tokens};
 use crate::usage::Usage;
-use crate::{persist, rest};
+use crate::{persist, rest, soap};
 
 /// How to run a sandbox org.
 #[derive(Debug, Clone)]
@@ -477,6 +477,8 @@ fn router(org: Arc<Org>, control_state: ControlState) -> Router {
         .route("/services/data/{version}", any(rest::entry))
         .route("/services/data/{version}/", any(rest::entry))
         .route("/services/data/{version}/{*rest}", any(rest::entry))
+        .route("/services/Soap/m/{version}", post(soap::metadata))
+        .route("/services/Soap/m/{version}/{org}", post(soap::metadata))
         .fallback(not_found)
         .with_state(org.clone());
     let home = Router::new()

@@ -162,6 +162,12 @@ impl Usage {
         // Calls younger than the latency are not in any file yet.
         let ready_before =
             now - Duration::seconds(data.settings.event_log_latency_seconds.min(7 * 86_400) as i64);
+        // The calls not in a file yet, oldest first: the org's clock may have been moved
+        // back (`clockOffsetSeconds`), so a call recorded later can be older than one
+        // recorded before it, and a call stamped in a future the clock left must not hold
+        // back the ones made since (it is published once the clock reaches it again).
+        let start = self.published_upto.min(self.events.len());
+        self.events[start..].sort_by_key(|e| e.at);
         let upto = self.published_upto
             + self.events[self.published_upto.min(self.events.len())..]
                 .iter()
@@ -500,6 +506,33 @@ mod tests {
         let csv = usage.file_csv(&data.org_id, late).unwrap();
         assert_eq!(csv.lines().count(), 2, "header and only the new call");
         assert!(!usage.publish(&mut data, true, now), "nothing new");
+    }
+
+    #[test]
+    fn a_call_stamped_before_the_clock_moved_back_does_not_hold_back_later_ones() {
+        let mut usage = Usage::default();
+        let mut data = OrgData {
+            org_id: "00D5g0000000001AAA".into(),
+            ..Default::default()
+        };
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap();
+        // Made while the org's clock stood three days ahead, then the clock moved back.
+        usage.record(event(now + Duration::days(3), true));
+        usage.record(event(now - Duration::minutes(5), true));
+        assert!(usage.publish(&mut data, false, now));
+        let (id, _) = data.table("EventLogFile").next().unwrap();
+        let csv = usage.file_csv(&data.org_id, &id.clone()).unwrap();
+        assert_eq!(csv.lines().count(), 2, "the call made since: {csv}");
+        assert!(
+            !usage.publish(&mut data, false, now),
+            "the future call waits"
+        );
+        assert!(usage.publish(&mut data, false, now + Duration::days(3)));
+        assert_eq!(
+            data.table("EventLogFile").count(),
+            2,
+            "one daily file a day"
+        );
     }
 
     #[test]

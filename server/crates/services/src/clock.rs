@@ -86,6 +86,35 @@ impl Clock for TestClock {
     }
 }
 
+/// The wall clock moved forward by an offset that can grow (browser tests reach a due date
+/// with it: the server's `SANDBOX_CLOCK_CONTROL`). Clones share the offset.
+#[derive(Debug, Clone, Default)]
+pub struct OffsetClock {
+    offset_ms: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl OffsetClock {
+    /// Moves the clock forward by `ms`.
+    pub fn advance_ms(&self, ms: i64) {
+        self.offset_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::SeqCst)
+    }
+
+    /// This clock, shared (the same offset as `self`).
+    pub fn shared(&self) -> SharedClock {
+        Arc::new(self.clone())
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now_ms(&self) -> i64 {
+        SystemClock.now_ms() + self.offset_ms()
+    }
+}
+
 /// The wall clock's time now, for code outside the services (the server's HTTP layer,
 /// tests and benches). The services' modules never call it (a test in `layering.rs` checks):
 /// they read the clock they hold.

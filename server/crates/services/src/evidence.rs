@@ -322,11 +322,53 @@ pub async fn pack(
         "proof": proof,
         "reveal_receipt": reveal_receipt(db, grant_id).await?,
         "teardown": teardown,
+        "reviews": reviews_of(db, grant_id).await?,
         "audit": {
             "chain": chain,
             "entries": entries,
         },
     })))
+}
+
+/// The access reviews the grant was an item of, oldest first: the campaign, its due date
+/// and default, and the decision (keep, narrow, revoke; by whom — "default" when the due
+/// date decided —, when, why; a narrowing's approved scope and how far it got). The tables
+/// are the reviews room's (`crate::reviews`, a layer above): read here by SQL only.
+async fn reviews_of(db: &Database, grant_id: &str) -> Result<Vec<Value>, sqlx::Error> {
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT c.id, c.name, c.due_date, c.default_decision, i.decision, i.decided_by, i.comment, \
+             i.decided_at, i.narrow_state, i.narrow_scope \
+         FROM review_items i JOIN review_campaigns c ON c.id = i.campaign_id \
+         WHERE i.grant_id = $1 ORDER BY c.created_at, c.id",
+    )
+    .bind(grant_id)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, name, due, default, decision, by, comment, at, narrow_state, narrow_scope)| {
+                json!({
+                    "campaign": id, "name": name, "due_date": due, "default": default,
+                    "decision": decision, "decided_by": by, "comment": comment,
+                    "decided_at": time(at), "narrow_state": narrow_state,
+                    "narrowed_to": json_or_text(narrow_scope),
+                })
+            },
+        )
+        .collect())
 }
 
 impl crate::Portal {

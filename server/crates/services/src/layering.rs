@@ -21,6 +21,7 @@ const SERVICE_LAYERS: &[&[&str]] = &[
         "licence",
         "keys",
         "scope",
+        "metrics",
     ],
     &["tokens", "outbox", "vault", "ending"],
     &["audit", "mail"],
@@ -29,8 +30,16 @@ const SERVICE_LAYERS: &[&[&str]] = &[
     &["reveal"],
     &["provisioning"],
     &["decisions", "usage"],
-    &["catalog", "doctor", "evidence", "renewal"],
+    &[
+        "catalog",
+        "doctor",
+        "evidence",
+        "renewal",
+        "rotation",
+        "assurance",
+    ],
     &["review", "records"],
+    &["reviews"],
 ];
 
 const MAX_LINES: usize = 1_000;

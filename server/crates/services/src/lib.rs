@@ -6,6 +6,7 @@
 // The workspace denies unwrap, expect and panic; unit tests may use them.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod assurance;
 pub mod audit;
 pub mod blast;
 pub mod catalog;
@@ -22,6 +23,7 @@ pub mod keys;
 mod layering;
 pub mod licence;
 pub mod mail;
+pub mod metrics;
 pub mod names;
 pub mod org_failure;
 pub mod org_name;
@@ -32,7 +34,9 @@ pub mod renewal;
 pub mod requests;
 pub mod reveal;
 pub mod review;
+pub mod reviews;
 pub mod roles;
+pub mod rotation;
 pub mod scope;
 pub mod settings;
 pub mod sharing_model;
@@ -48,6 +52,15 @@ pub use mail::Mailer;
 pub use salesforce;
 /// The database library, for callers that handle its errors.
 pub use sqlx;
+
+/// Why `/metrics` could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("reading the database's gauges: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("encoding the metrics: {0}")]
+    Encoding(#[from] std::fmt::Error),
+}
 
 /// Defaults an owner can change (the `settings` table overrides them).
 #[derive(Debug, Clone)]
@@ -69,6 +82,13 @@ pub struct PortalSettings {
     pub roles: roles::RoleMapping,
     /// Salesforce Integration licences included with the org, and the price of each more.
     pub licences: usage::report::LicencePricing,
+    /// What a usage anomaly does for grants without their own action (`ANOMALY_ACTION`).
+    pub anomaly_action: usage::anomaly::AnomalyAction,
+    /// The maximum age of a grant's secret in days unless the grant has its own (0: never;
+    /// [`rotation`]).
+    pub secret_max_age_days: i64,
+    /// How long a rotation keeps the old secret working beside the new one, in days.
+    pub secret_overlap_days: i64,
 }
 
 impl Default for PortalSettings {
@@ -84,6 +104,9 @@ impl Default for PortalSettings {
             sandbox_mode: true,
             roles: roles::RoleMapping::default(),
             licences: usage::report::LicencePricing::default(),
+            anomaly_action: usage::anomaly::AnomalyAction::Alert,
+            secret_max_age_days: 90,
+            secret_overlap_days: 7,
         }
     }
 }
@@ -122,6 +145,12 @@ pub struct Portal {
     clock: clock::SharedClock,
     /// Wakes the provisioning workers (a revoke or an expiry has steps to undo now).
     provisioning_wake: Arc<tokio::sync::Notify>,
+    /// How drift detection runs ([`Portal::with_assurance`]).
+    assurance: Arc<assurance::AssuranceSettings>,
+    /// This portal's metrics (`/metrics`): its parts record into them.
+    metrics: Arc<metrics::Metrics>,
+    /// Wakes the background audit verification (one was asked for: [`audit::job`]).
+    audit_verify_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Portal {
@@ -131,9 +160,10 @@ impl Portal {
         settings: Arc<PortalSettings>,
         salesforce: salesforce::Client,
     ) -> Self {
+        let metrics = metrics::detached();
         Self {
             db,
-            mail,
+            mail: mail.with_metrics(metrics.clone()),
             settings,
             salesforce,
             org_cache: catalog::OrgCache::default(),
@@ -146,7 +176,39 @@ impl Portal {
             doctor: None,
             clock: clock::system(),
             provisioning_wake: Arc::new(tokio::sync::Notify::new()),
+            assurance: Arc::new(assurance::AssuranceSettings::default()),
+            metrics,
+            audit_verify_wake: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// This portal's metrics: the server records HTTP requests and refusals into them.
+    pub fn metrics(&self) -> &Arc<metrics::Metrics> {
+        &self.metrics
+    }
+
+    /// The metrics in Prometheus's text format, the database's gauges read now (grants by
+    /// state, the provisioning queue, the outboxes, the newest usage data, the org's daily
+    /// API calls, the audit log's length: each query is its table's room's).
+    pub async fn metrics_text(&self) -> Result<String, MetricsError> {
+        let now = self.clock.now_ms();
+        let seconds_since = |ms: i64| (now - ms).max(0) as f64 / 1000.0;
+        let (queue, oldest_due) = provisioning::admin::queue(&self.db, now).await?;
+        let usage = usage::report::freshness(&self.db).await?;
+        let state = metrics::DatabaseState {
+            grants: provisioning::admin::grants_by_state(&self.db).await?,
+            queue,
+            oldest_waiting_step_seconds: oldest_due.map_or(0.0, seconds_since),
+            mail_outbox: mail::outbox_depth(&self.db).await?,
+            webhook_outbox: usage::webhook::outbox_depth(&self.db).await?,
+            usage_newest_data_age_seconds: usage.data_through.map(seconds_since),
+            usage_last_success_age_seconds: usage.last_success_at.map(seconds_since),
+            daily_api_remaining: usage.daily_api_remaining,
+            daily_api_max: usage.daily_api_max,
+            audit_log_entries: audit::length(&self.db).await?,
+        };
+        self.metrics.set_state(&state);
+        Ok(self.metrics.encode()?)
     }
 
     /// Reads the time from `clock` (a [`clock::TestClock`] in tests), and so do its mail
@@ -251,7 +313,11 @@ impl Portal {
 
     /// Posts budget alerts to `webhook` too.
     pub fn with_webhook(mut self, webhook: usage::webhook::Webhook) -> Self {
-        self.webhook = Some(webhook.with_clock(self.clock.clone()));
+        self.webhook = Some(
+            webhook
+                .with_clock(self.clock.clone())
+                .with_metrics(self.metrics.clone()),
+        );
         self
     }
 
@@ -261,6 +327,7 @@ impl Portal {
             mail: self.mail.clone(),
             webhook: self.webhook.clone(),
             public_url: self.settings.public_url.clone(),
+            anomaly_action: self.settings.anomaly_action,
         }
     }
 
@@ -272,6 +339,7 @@ impl Portal {
             self.usage_alerts(),
         )
         .with_clock(self.clock.clone())
+        .with_metrics(self.metrics.clone())
     }
 
     /// Keeps secrets sealed with `vault` for orgs whose credentials API returns none.

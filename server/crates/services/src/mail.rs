@@ -61,6 +61,8 @@ pub struct Mailer {
     wake: Arc<Notify>,
     /// When a message was queued and when it is due.
     clock: SharedClock,
+    /// Where delivery attempts are counted (the portal's).
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -80,6 +82,7 @@ impl Mailer {
             transport: Arc::new(Transport::Outbox),
             wake: Arc::new(Notify::new()),
             clock: crate::clock::system(),
+            metrics: crate::metrics::detached(),
         }
     }
 
@@ -97,12 +100,19 @@ impl Mailer {
             transport: Arc::new(Transport::Smtp { transport, from }),
             wake: Arc::new(Notify::new()),
             clock: crate::clock::system(),
+            metrics: crate::metrics::detached(),
         })
     }
 
     /// Reads the time from `clock` (the portal's: see [`crate::Portal::with_clock`]).
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Counts delivery attempts in `metrics` (the portal's: see [`crate::Portal::new`]).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -146,7 +156,13 @@ impl Mailer {
         match &*self.transport {
             Transport::Outbox => Ok(0),
             Transport::Smtp { transport, from } => {
-                crate::outbox::deliver_due(&Smtp { transport, from }, db, self.clock.as_ref()).await
+                crate::outbox::deliver_due(
+                    &Smtp { transport, from },
+                    db,
+                    self.clock.as_ref(),
+                    &self.metrics,
+                )
+                .await
             }
         }
     }
@@ -155,6 +171,16 @@ impl Mailer {
     pub fn wake_handle(&self) -> Arc<Notify> {
         self.wake.clone()
     }
+}
+
+/// The mail not sent yet, per delivery state ([`crate::outbox::depth`]).
+pub async fn outbox_depth(db: &Database) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    crate::outbox::depth(
+        db,
+        "mail_outbox",
+        &["pending", "sending", "failed", "outbox"],
+    )
+    .await
 }
 
 /// One SMTP delivery of a row of `mail_outbox`.

@@ -4,7 +4,7 @@
 //! Below both the provisioning workflow and the reveal, which both deploy the grant's app.
 
 /// A failure of one piece of work in the org.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OrgFailure {
     /// For the admin: what went wrong and what to do.
     pub message: String,

@@ -15,6 +15,7 @@ use sqlx::any::AnyRow;
 
 use crate::clock::Clock;
 use crate::db::Database;
+use crate::metrics::Metrics;
 
 /// How long a sender's claim on a message lasts; well above any sender's timeout (SMTP 20 s,
 /// webhook 15 s).
@@ -49,6 +50,11 @@ pub struct Table {
 }
 
 impl Table {
+    /// The outbox's name in metrics: `mail` for `mail_outbox`.
+    pub fn label(&self) -> &'static str {
+        self.name.strip_suffix("_outbox").unwrap_or(self.name)
+    }
+
     /// The wait before the next attempt after `attempts` failed ones.
     pub fn backoff_ms(&self, attempts: i64) -> i64 {
         (self.first_backoff_ms << (attempts - 1).clamp(0, self.max_doublings)).min(3_600_000)
@@ -102,11 +108,13 @@ struct Due {
 
 /// Delivers the messages that are due: pending ones whose next attempt has come, and ones
 /// whose sender's claim ran out, oldest due first. Each is claimed first, so several portal
-/// instances never send the same message at once. Returns how many were delivered.
+/// instances never send the same message at once. Returns how many were delivered. Each
+/// attempt's outcome is counted in `metrics`.
 pub async fn deliver_due<D: Delivery>(
     delivery: &D,
     db: &Database,
     clock: &dyn Clock,
+    metrics: &Metrics,
 ) -> Result<usize, sqlx::Error> {
     let table = &D::TABLE;
     let name = table.name;
@@ -156,6 +164,7 @@ pub async fn deliver_due<D: Delivery>(
         match outcome {
             Ok(()) => {
                 sent += 1;
+                metrics.outbox_delivery(table.label(), "sent");
                 sqlx::query(&format!(
                     "UPDATE {name} SET delivery = 'sent', sent_at = $1{blank}, claimed_until = NULL, \
                      {error_column} = NULL WHERE id = $2"
@@ -169,6 +178,7 @@ pub async fn deliver_due<D: Delivery>(
                 let give_up = failure.permanent || attempts >= table.max_attempts;
                 let error: String = failure.error.chars().take(ERROR_CHARS).collect();
                 tracing::warn!(outbox = name, id = %id, attempts, %error, give_up, "delivery failed");
+                metrics.outbox_delivery(table.label(), if give_up { "failed" } else { "retry" });
                 if give_up {
                     sqlx::query(&format!(
                         "UPDATE {name} SET delivery = 'failed'{blank}, {error_column} = $1, \
@@ -193,6 +203,27 @@ pub async fn deliver_due<D: Delivery>(
         }
     }
     Ok(sent)
+}
+
+/// The messages of outbox `table` in each of the `delivery` states (those waiting or being
+/// sent, those that failed for good; mail kept in the sandbox outbox). Sent messages (the
+/// table's history) are not counted; each state is a range of the
+/// `(delivery, next_attempt_at)` index.
+pub async fn depth(
+    db: &Database,
+    table: &str,
+    states: &[&str],
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let mut depth = Vec::new();
+    for &delivery in states {
+        let count: i64 =
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE delivery = $1"))
+                .bind(delivery)
+                .fetch_one(db.pool())
+                .await?;
+        depth.push((delivery.to_string(), count));
+    }
+    Ok(depth)
 }
 
 #[cfg(test)]

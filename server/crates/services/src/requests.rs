@@ -632,14 +632,9 @@ impl Portal {
             state: RequestState::parse(&row.state).unwrap_or(RequestState::Submitted),
             submitted_at: rfc3339(row.created_at),
             end_date: row.end_date,
-            access: scope
-                .map(|s| {
-                    s.items()
-                        .into_iter()
-                        .map(|(k, v)| format!("{k}: {}", v.as_str()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            // Labelled by API name here; the page's server function labels them from the
+            // org's describe.
+            access: scope.map(|s| s.lines(&[])).unwrap_or_default(),
             history: events
                 .into_iter()
                 .map(|(at, message)| HistoryItem {

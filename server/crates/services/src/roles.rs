@@ -21,6 +21,25 @@ pub(crate) async fn approver_emails(
     .await
 }
 
+/// Queues `subject` and `body` in `tx` to every approver who has signed in (the alerts'
+/// mail: budgets, anomalies, drift).
+pub(crate) async fn mail_approvers(
+    mailer: &crate::mail::Mailer,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    subject: &str,
+    body: &str,
+) -> Result<(), sqlx::Error> {
+    for to in approver_emails(tx).await? {
+        let mail = crate::mail::Mail {
+            to,
+            subject: subject.to_string(),
+            body: body.to_string(),
+        };
+        mailer.queue(tx, &mail).await?;
+    }
+    Ok(())
+}
+
 /// How roles map from Salesforce, per configuration.
 #[derive(Debug, Clone, Default)]
 pub struct RoleMapping {

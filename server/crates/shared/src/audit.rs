@@ -40,6 +40,12 @@ vocabulary! {
         GrantExpired = "grant.expired", "Access expired and torn down";
         /// After a teardown, the contractor's credential was tried and refused.
         GrantCredentialDead = "grant.credential_dead", "Credential checked: refused";
+        /// A re-proof found the grant's live configuration or the proof different from
+        /// what was approved (once per distinct drift).
+        GrantDriftDetected = "grant.drift_detected", "Drift from the approved access detected";
+        /// The approved configuration was put back after drift (re-apply policy).
+        GrantReapplied = "grant.reapplied", "Approved configuration re-applied";
+        GrantDriftPolicyChanged = "grant.drift_policy_changed", "Drift policy changed";
 
         ProvisioningStepStarted = "provisioning.step_started", "Provisioning step started";
         ProvisioningStepSucceeded = "provisioning.step_succeeded", "Provisioning step succeeded";
@@ -68,6 +74,19 @@ vocabulary! {
         RevealDisownCodeSent = "reveal.disown_code_sent", "Code sent to report a reveal";
         RevealDisownCodeRejected = "reveal.disown_code_rejected", "Code to report a reveal rejected";
 
+        /// An owner started an access review campaign (its grants became its items).
+        ReviewStarted = "review.started", "Access review started";
+        ReviewItemKept = "review.item_kept", "Review: access kept";
+        /// The reviewer approved a narrower scope (applied, then proven).
+        ReviewItemNarrowed = "review.item_narrowed", "Review: access narrowed";
+        /// The narrower scope is in Salesforce and the proof passed with it.
+        ReviewNarrowApplied = "review.narrow_applied", "Review: narrower access applied and proven";
+        ReviewNarrowFailed = "review.narrow_failed", "Review: narrowing failed";
+        ReviewItemRevoked = "review.item_revoked", "Review: access revoked";
+        /// Unanswered at the due date: the campaign's default (keep or revoke) applied.
+        ReviewItemDefaulted = "review.item_defaulted", "Review: default applied at the due date";
+        ReviewClosed = "review.closed", "Access review closed";
+
         RoleChanged = "role.changed", "Role changed";
 
         SecretRevealed = "secret.revealed", "Credential revealed";
@@ -75,6 +94,15 @@ vocabulary! {
         SecretDisowned = "secret.disowned", "Reveal reported as not the contractor's";
         SecretRotated = "secret.rotated", "Secret rotated";
         SecretSealedDestroyed = "secret.sealed_destroyed", "Uncollected secret destroyed";
+        /// A rotation began: a new pair staged beside the old one, its link mailed.
+        SecretRotationStarted = "secret.rotation_started", "Secret rotation started";
+        /// The contractor was reminded to collect the new pair before the old one stops.
+        SecretRotationReminderSent = "secret.rotation_reminder_sent", "Rotation reminder sent";
+        /// The staged pair was rotated in: the old secret is retired (refused from now on).
+        SecretRotationCompleted = "secret.rotation_completed", "Old secret retired";
+        SecretRotationFailed = "secret.rotation_failed", "Secret rotation failed";
+        /// An approver set (or cleared) the grant's maximum secret age.
+        SecretMaxAgeChanged = "secret.max_age_changed", "Maximum secret age changed";
 
         SettingsChanged = "settings.changed", "Settings changed";
 
@@ -85,6 +113,7 @@ vocabulary! {
 
         UsageLimitWarning = "usage.limit_warning", "API budget nearly used";
         UsageLimitExceeded = "usage.limit_exceeded", "API budget exceeded";
+        UsageAnomaly = "usage.anomaly", "Unusual API usage";
     }
 }
 
@@ -110,6 +139,7 @@ vocabulary! {
         User = "user", "User";
         Package = "package", "Access package";
         Settings = "settings", "Settings";
+        ReviewCampaign = "review_campaign", "Access review";
     }
 }
 
@@ -174,6 +204,7 @@ mod tests {
                 "provisioning",
                 "request",
                 "reveal",
+                "review",
                 "role",
                 "secret",
                 "settings",
@@ -335,4 +366,72 @@ pub enum VerifyView {
         detail: String,
         anchors: AnchorReport,
     },
+}
+
+/// What pressing "Verify chain" did: a range of at most
+/// [`VERIFY_INLINE_MAX`] entries is checked at once; the whole log, or a larger range,
+/// is verified in the background, one verification at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VerifyAnswer {
+    /// Checked in the request.
+    Checked(VerifyView),
+    /// A background verification was started.
+    Started,
+    /// One is running already (started by someone, maybe on another instance): nothing new
+    /// was started.
+    AlreadyRunning,
+}
+
+/// The largest range "Verify chain" checks inside the request.
+pub const VERIFY_INLINE_MAX: i64 = 10_000;
+
+/// The first problem a background verification found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyProblem {
+    pub seq: i64,
+    /// `changed`, `missing`, `inserted`, … (as [`VerifyView::Broken`]'s).
+    pub problem: String,
+    pub detail: String,
+}
+
+/// A background verification, running or finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyJobView {
+    pub id: String,
+    /// `running`, `intact`, `broken` or `failed` (it could not finish: see `error`).
+    pub state: String,
+    pub requested_by: String,
+    /// RFC 3339.
+    pub requested_at: String,
+    /// The range asked for (`None`: from the first entry / to the last).
+    pub from_seq: Option<i64>,
+    pub to_seq: Option<i64>,
+    /// Entries to check, once known (for the whole log: up to the head when it began).
+    pub total: Option<i64>,
+    /// Entries checked so far.
+    pub checked: i64,
+    /// Entries a second.
+    pub rate: i64,
+    /// Problems found so far (a run carries on after the first).
+    pub problems: i64,
+    pub first_problem: Option<VerifyProblem>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// The finished result, with the anchors, as an inline verify answers.
+    pub result: Option<VerifyView>,
+    pub error: Option<String>,
+}
+
+impl VerifyJobView {
+    pub fn running(&self) -> bool {
+        self.state == "running"
+    }
+}
+
+/// The background verification on the audit page: the one running, if any, and the last
+/// one that finished.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyStatus {
+    pub running: Option<VerifyJobView>,
+    pub last: Option<VerifyJobView>,
 }

@@ -6,6 +6,8 @@
 // The workspace denies unwrap, expect and panic; unit tests may use them.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod access_review;
+pub mod assurance;
 pub mod audit;
 pub mod auth;
 pub mod blast;
@@ -20,6 +22,7 @@ pub mod renewal;
 pub mod request;
 pub mod reveal;
 pub mod review;
+pub mod rotation;
 pub mod scope;
 pub mod usage;
 pub mod vocabulary;

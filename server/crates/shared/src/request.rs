@@ -86,8 +86,8 @@ pub struct StatusView {
     pub state: RequestState,
     pub submitted_at: String,
     pub end_date: String,
-    /// `Case: read`, `Case.Subject: read`, ...
-    pub access: Vec<String>,
+    /// The access asked for (or granted), labelled (see [`crate::scope::AccessLine`]).
+    pub access: Vec<crate::scope::AccessLine>,
     pub history: Vec<HistoryItem>,
     /// How the grant's access ended (revoked or expired), or is ending; None while it has
     /// not begun to end (or there is no grant).

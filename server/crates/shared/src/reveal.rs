@@ -52,7 +52,8 @@ pub struct LinkView {
     pub org_name: String,
     pub company: String,
     pub end_date: String,
-    pub access: Vec<String>,
+    /// The access the credential has, labelled (see [`crate::scope::AccessLine`]).
+    pub access: Vec<crate::scope::AccessLine>,
     pub state: LinkState,
 }
 

@@ -5,6 +5,58 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+/// One object or field of a scope as a person reads it: "Case — Description (read)", with
+/// its API name (`Case.Description`) kept beside the label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLine {
+    /// `Case` or `Case.Description`.
+    pub api_name: String,
+    /// "Case (read)" or "Case — Description (read)".
+    pub label: String,
+    pub level: Level,
+}
+
+impl AccessLine {
+    /// The line of `api_name` at `level`, labelled from the org's describe.
+    pub fn new(api_name: String, level: Level, described: &[crate::org::OrgObject]) -> Self {
+        let (object, field) = match api_name.split_once('.') {
+            Some((object, field)) => (object, Some(field)),
+            None => (api_name.as_str(), None),
+        };
+        let found = described
+            .iter()
+            .find(|o| o.name.eq_ignore_ascii_case(object));
+        let object_label = found
+            .map(|o| o.label.trim())
+            .filter(|l| !l.is_empty())
+            .unwrap_or(object);
+        let label = match field {
+            None => format!("{object_label} ({})", level.as_str()),
+            Some(field) => {
+                let field_label = found
+                    .and_then(|o| o.field(field))
+                    .map(|f| f.label.trim())
+                    .filter(|l| !l.is_empty())
+                    .unwrap_or(field);
+                format!("{object_label} — {field_label} ({})", level.as_str())
+            }
+        };
+        Self {
+            label,
+            api_name,
+            level,
+        }
+    }
+
+    /// The same line labelled again from `described` (the services label without the org's
+    /// describe; the pages' server functions, which may read it, label with it).
+    pub fn relabel(lines: &mut [AccessLine], described: &[crate::org::OrgObject]) {
+        for line in lines {
+            *line = AccessLine::new(std::mem::take(&mut line.api_name), line.level, described);
+        }
+    }
+}
+
 /// Read or edit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -164,6 +216,28 @@ impl Scope {
         out
     }
 
+    /// Every object and field with its level as people read them: labels from the org's
+    /// describe (`described`; an object or field it does not have keeps its API name), the
+    /// API names beside them. Objects in the scope's order, each followed by its fields.
+    pub fn lines(&self, described: &[crate::org::OrgObject]) -> Vec<AccessLine> {
+        let mut out = Vec::new();
+        for object in &self.objects {
+            out.push(AccessLine::new(
+                object.object.clone(),
+                object.level,
+                described,
+            ));
+            for (field, level) in &object.fields {
+                out.push(AccessLine::new(
+                    format!("{}.{field}", object.object),
+                    *level,
+                    described,
+                ));
+            }
+        }
+        out
+    }
+
     /// Every object and field with its level, one line each (`Case.Subject: read`).
     pub fn summary(&self) -> Vec<String> {
         self.items()
@@ -226,6 +300,47 @@ impl Scope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn access_lines_read_in_the_orgs_labels_with_api_names_beside_them() {
+        use crate::org::{OrgField, OrgObject};
+        let described = vec![OrgObject {
+            name: "Case".into(),
+            label: "Support Case".into(),
+            fields: vec![OrgField {
+                name: "Description".into(),
+                label: "Problem Description".into(),
+                editable: true,
+                permissionable: true,
+            }],
+        }];
+        let s = scope(
+            &[("Description", Level::Read), ("Custom__c", Level::Edit)],
+            Level::Edit,
+        );
+        let lines = s.lines(&described);
+        let labels: Vec<(&str, &str)> = lines
+            .iter()
+            .map(|l| (l.label.as_str(), l.api_name.as_str()))
+            .collect();
+        assert_eq!(
+            labels,
+            vec![
+                ("Support Case (edit)", "Case"),
+                // A field the describe does not have keeps its API name.
+                ("Support Case — Custom__c (edit)", "Case.Custom__c"),
+                (
+                    "Support Case — Problem Description (read)",
+                    "Case.Description"
+                ),
+            ]
+        );
+        // Without the describe, API names; relabelled once it is known.
+        let mut bare = s.lines(&[]);
+        assert_eq!(bare[2].label, "Case — Description (read)");
+        AccessLine::relabel(&mut bare, &described);
+        assert_eq!(bare, lines);
+    }
 
     fn scope(fields: &[(&str, Level)], object_level: Level) -> Scope {
         Scope {

@@ -126,6 +126,28 @@ pub struct UsageOverview {
     pub contractors: Vec<ContractorView>,
     pub top: Vec<ConsumerView>,
     pub licences: LicenceView,
+    /// The newest anomalies the usage rules raised, newest window first.
+    #[serde(default)]
+    pub anomalies: Vec<AnomalyView>,
+}
+
+/// One anomaly the usage rules raised (`usage.anomaly`): which grant, what kind, the hour
+/// it was seen in and the figures observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnomalyView {
+    pub grant_id: String,
+    pub request_id: String,
+    pub company: String,
+    /// `client_errors`, `outside_scope`, `outside_ip_ranges` or `above_baseline`.
+    pub kind: String,
+    /// The kind in words.
+    pub label: String,
+    /// The start of the hour (RFC 3339); the window is that hour.
+    pub window: String,
+    /// The observed figures in one line.
+    pub summary: String,
+    /// `alert` or `freeze`.
+    pub action: String,
 }
 
 /// What the contractor's usage link shows.

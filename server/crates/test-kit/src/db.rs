@@ -174,6 +174,28 @@ impl TestDb {
 /// realistic values; times start at `start_ms` and advance `step_ms` per entry; one entry
 /// in 1,000 mentions "needle" in its details. Returns the last sequence number.
 pub async fn audit_fill(db: &Database, n: i64, start_ms: i64, step_ms: i64) -> i64 {
+    audit_fill_with(db, n, start_ms, step_ms, |seq| {
+        let mut details = serde_json::json!({
+            "note": format!("generated entry {seq}"),
+            "api_calls": seq % 17,
+        });
+        if seq % 1_000 == 0 {
+            details["note"] = serde_json::json!(format!("the Needle in entry {seq}"));
+        }
+        details
+    })
+    .await
+}
+
+/// [`audit_fill`] with each entry's details made by `details` from its seq (the audit
+/// search benchmark's realistic ones).
+pub async fn audit_fill_with(
+    db: &Database,
+    n: i64,
+    start_ms: i64,
+    step_ms: i64,
+    details: impl Fn(i64) -> serde_json::Value,
+) -> i64 {
     use services::audit::{AuditAction, Entry, canonical_json};
     use sqlx::Row;
 
@@ -206,13 +228,7 @@ pub async fn audit_fill(db: &Database, n: i64, start_ms: i64, step_ms: i64) -> i
             seq += 1;
             at += step_ms;
             let i = seq as usize;
-            let mut details = serde_json::json!({
-                "note": format!("generated entry {seq}"),
-                "api_calls": i % 17,
-            });
-            if seq % 1_000 == 0 {
-                details["note"] = serde_json::json!(format!("the Needle in entry {seq}"));
-            }
+            let details = details(seq);
             let mut entry = Entry {
                 seq,
                 at,

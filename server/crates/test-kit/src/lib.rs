@@ -8,6 +8,7 @@
 //!   sandbox org, and the requests, approvals and audit checks the domain tests share;
 //! - [`sandbox`]: the sandbox org's control API (fault rules, call log);
 //! - [`smtp`]: a real SMTP server (aiosmtpd) that keeps what it receives;
+//! - [`usage_files`]: crafted ApiTotalUsage files placed in the sandbox org;
 //! - [`bench`]: settings and memory figures for benchmarks.
 //!
 //! It depends on `services`; `services` uses it only as a dev-dependency of its integration
@@ -22,8 +23,11 @@ pub mod db;
 pub mod portal;
 pub mod sandbox;
 pub mod smtp;
+pub mod usage_files;
 
-pub use db::{Engine, PgDatabase, TestDb, audit_fill, postgres_admin_url, postgres_available};
+pub use db::{
+    Engine, PgDatabase, TestDb, audit_fill, audit_fill_with, postgres_admin_url, postgres_available,
+};
 
 /// Declares one test for both databases: a module `<name>` holding the tests `sqlite` and
 /// `postgres` (multi-threaded Tokio tests). The PostgreSQL one returns early, after a loud

@@ -6,6 +6,7 @@ mod connected_app;
 mod deploy;
 mod eca;
 mod package;
+mod read;
 mod spec;
 mod xml;
 
@@ -15,4 +16,6 @@ pub use deploy::{
 };
 pub use eca::ExternalClientAppSpec;
 pub use package::{DeployZip, PackageBuilder};
+pub(crate) use read::SESSION_PLACEHOLDER;
+pub use read::{ReadComponent, parse_read_response};
 pub use spec::{ApiName, SpecError, TrustedIpRange};

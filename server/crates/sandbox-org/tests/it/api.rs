@@ -513,6 +513,24 @@ async fn external_client_apps_are_deployed_and_their_credentials_read_and_rotate
         .await;
     assert_eq!(status, StatusCode::CREATED, "{staged}");
     let staged_id = staged["id"].as_str().unwrap();
+    assert_eq!(staged["state"], "Active");
+    // Until the rotation both the primary and the staged pair work [DOC:connect]; a staged
+    // key with the primary secret (or the other way round) is refused.
+    let (status, body) = client_credentials(&org, &key, &secret).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "primary before the rotation: {body}"
+    );
+    let (status, body) = client_credentials(
+        &org,
+        staged["key"].as_str().unwrap(),
+        staged["secret"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "staged before the rotation: {body}");
+    let (status, _) = client_credentials(&org, staged["key"].as_str().unwrap(), &secret).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "mixed pairs are refused");
     let (status, _) = org
         .admin(
             Method::PATCH,
@@ -611,4 +629,72 @@ async fn api_calls_become_api_total_usage_event_log_files() {
         "three calls and one composite (counted once)"
     );
     assert_eq!(rows[0][id_col].len(), 17, "15-character user ids, quoted");
+}
+
+/// ENTITY_NAME names the object a query was about, also when the org refused it or it
+/// found nothing (the anomaly rules read it), and nothing for a call about no object.
+#[tokio::test]
+async fn usage_files_name_the_queried_object_even_when_refused() {
+    let org = Org::start().await;
+    let (_, username) = org.integration_user("entities").await;
+    let token = org.jwt_token(&username).await.unwrap();
+    let (status, body) = org
+        .query(
+            &token,
+            "SELECT Id FROM Account WHERE Name = 'No such account'",
+        )
+        .await;
+    let answered = status.as_u16();
+    assert!(
+        status == StatusCode::OK && body["totalSize"] == 0 || status.is_client_error(),
+        "{status} {body}"
+    );
+    org.call(&token, Method::GET, &format!("{V}/limits"), None)
+        .await;
+
+    let (status, files) = org
+        .query(&org.admin_token, "SELECT Id, LogFile FROM EventLogFile WHERE EventType = 'ApiTotalUsage' AND Interval = 'Daily'")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{files}");
+    let log_file = files["records"][0]["LogFile"].as_str().unwrap().to_string();
+    let csv = org
+        .http
+        .get(org.url(&log_file))
+        .bearer_auth(&org.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|c| *c == format!("\"{name}\""))
+            .unwrap()
+    };
+    let (user, entity, code, resource) = (
+        col("USER_NAME"),
+        col("ENTITY_NAME"),
+        col("STATUS_CODE"),
+        col("API_RESOURCE"),
+    );
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|r| r[user] == format!("\"{username}\""))
+        .collect();
+    let query = rows
+        .iter()
+        .find(|r| r[resource].contains("/query"))
+        .expect("the query's row");
+    assert_eq!(query[entity], "\"Account\"");
+    assert_eq!(query[code], format!("\"{answered}\""));
+    let limits = rows
+        .iter()
+        .find(|r| r[resource].contains("/limits"))
+        .expect("the /limits row");
+    assert_eq!(limits[entity], "\"\"", "no object");
 }

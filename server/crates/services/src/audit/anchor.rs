@@ -298,6 +298,19 @@ pub async fn verify_anchored(
     to: Option<i64>,
 ) -> Result<Checked, sqlx::Error> {
     let chain = super::verify(db, from, to).await?;
+    with_anchors(db, anchorer, from, to, chain).await
+}
+
+/// What the anchors over `from..=to` (the whole log when `to` is `None`) say, beside
+/// `chain`, the chain check of the same entries ([`verify_anchored`]'s second half; the
+/// background verification's end).
+pub async fn with_anchors(
+    db: &Database,
+    anchorer: &Anchorer,
+    from: Option<i64>,
+    to: Option<i64>,
+    chain: Verification,
+) -> Result<Checked, sqlx::Error> {
     let lo = from.unwrap_or(1).max(1);
     let hi = to.unwrap_or(i64::MAX);
     // The last entry the chain check covered.

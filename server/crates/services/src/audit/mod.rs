@@ -277,10 +277,20 @@ async fn append(tx: &mut Transaction<'static, Any>, event: Event<'_>) -> Result<
         .bind(entry.at)
         .execute(&mut **tx)
         .await?;
+    crate::metrics::audit_entry_appended(event.action);
     Ok(seq)
 }
 
+/// Entries in the log: its head's sequence number (one row; the committed count).
+pub async fn length(db: &Database) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT last_seq FROM audit_head WHERE id = 1")
+        .fetch_optional(db.pool())
+        .await
+        .map(Option::unwrap_or_default)
+}
+
 pub mod anchor;
+pub mod job;
 pub mod search;
 pub mod view;
 
@@ -328,122 +338,229 @@ impl Problem {
             Problem::Unanchored => "unanchored",
         }
     }
+
+    /// The problem named `name` ([`Problem::as_str`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Problem::Changed,
+            Problem::Missing,
+            Problem::Inserted,
+            Problem::Rewritten,
+            Problem::Forged,
+            Problem::Unanchored,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == name)
+    }
 }
 
-/// Recomputes the chain over entries `from..=to` (the whole log by default).
+/// A problem found: the entry, what is wrong, and a sentence saying so.
+pub type Found = (i64, Problem, String);
+
+/// The chain recomputed entry by entry, in order: what [`verify`] and the background
+/// verification ([`job`]) share. After a problem it carries on from the entry that has it,
+/// so a run can count the problems after the first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainCheck {
+    /// The entry expected next, and the hash it must follow.
+    pub expected_seq: i64,
+    pub expected_prev: String,
+    /// Entries looked at.
+    pub checked: i64,
+    /// The last entry looked at.
+    pub last_seq: i64,
+}
+
+impl ChainCheck {
+    /// A check of the entries from `from` on (at least 1), following the stored hash of the
+    /// entry before (the genesis hash before entry 1).
+    pub async fn starting_at(db: &Database, from: i64) -> Result<Self, sqlx::Error> {
+        let from = from.max(1);
+        let expected_prev = if from <= 1 {
+            GENESIS.to_string()
+        } else {
+            sqlx::query_scalar::<_, String>("SELECT hash FROM audit_log WHERE seq = $1")
+                .bind(from - 1)
+                .fetch_optional(db.pool())
+                .await?
+                .unwrap_or_else(|| GENESIS.to_string())
+        };
+        Ok(Self::resume(from - 1, expected_prev, 0))
+    }
+
+    /// A check carried on after entry `last_seq`, whose hash the next must follow.
+    pub fn resume(last_seq: i64, expected_prev: String, checked: i64) -> Self {
+        Self {
+            expected_seq: last_seq + 1,
+            expected_prev,
+            checked,
+            last_seq,
+        }
+    }
+
+    /// Checks the next entry (entries come in seq order); the problem it shows, if any.
+    pub fn feed(&mut self, entry: &Entry) -> Option<Found> {
+        let found = if entry.seq > self.expected_seq {
+            Some((
+                self.expected_seq,
+                Problem::Missing,
+                format!(
+                    "entries {} to {} are missing (the log jumps to {})",
+                    self.expected_seq,
+                    entry.seq - 1,
+                    entry.seq
+                ),
+            ))
+        } else if Entry::compute_hash(&entry.prev_hash, &entry.canonical()) != entry.hash {
+            Some((
+                entry.seq,
+                Problem::Changed,
+                format!(
+                    "entry {} was changed after it was written: its content no longer matches its hash",
+                    entry.seq
+                ),
+            ))
+        } else if entry.prev_hash != self.expected_prev {
+            Some((
+                entry.seq,
+                Problem::Inserted,
+                format!(
+                    "entry {} does not follow entry {}: it was inserted, or the entry before it was replaced",
+                    entry.seq,
+                    entry.seq - 1
+                ),
+            ))
+        } else {
+            None
+        };
+        self.expected_prev = entry.hash.clone();
+        self.expected_seq = entry.seq + 1;
+        self.last_seq = entry.seq;
+        self.checked += 1;
+        found
+    }
+}
+
+/// At most `limit` entries after `after`, up to `to`, in order.
+pub async fn entries_after(
+    db: &Database,
+    after: i64,
+    to: i64,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    sqlx::query_as::<_, Entry>(&format!(
+        "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT {limit}"
+    ))
+    .bind(after)
+    .bind(to)
+    .fetch_all(db.pool())
+    .await
+}
+
+/// The chain head and the newest entry, read together (one statement, one snapshot): a
+/// verification of the whole log checks the entries up to this head, so entries written
+/// while it runs are neither missing nor extra.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Head {
+    pub last_seq: i64,
+    pub last_hash: String,
+    /// The largest seq in the log (0 when empty).
+    pub max_seq: i64,
+}
+
+pub async fn head(db: &Database) -> Result<Head, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT last_seq, last_hash, COALESCE((SELECT MAX(seq) FROM audit_log), 0) AS max_seq \
+         FROM audit_head WHERE id = 1",
+    )
+    .fetch_one(db.pool())
+    .await
+}
+
+/// What the end of the log shows against the `head` read before the entries: an entry
+/// after the head (written outside the portal), entries missing at the end, or a last
+/// entry that is not the head's. `check` has looked at the entries up to the head.
+pub fn end_problem(head: &Head, check: &ChainCheck) -> Option<Found> {
+    if head.max_seq > head.last_seq {
+        return Some((
+            head.last_seq + 1,
+            Problem::Inserted,
+            format!(
+                "entry {} was added outside the portal (the chain ends at {})",
+                head.last_seq + 1,
+                head.last_seq
+            ),
+        ));
+    }
+    if check.last_seq < head.last_seq {
+        return Some((
+            check.last_seq + 1,
+            Problem::Missing,
+            format!(
+                "entries {} to {} are missing from the end of the log",
+                check.last_seq + 1,
+                head.last_seq
+            ),
+        ));
+    }
+    if check.checked > 0 && head.last_hash != check.expected_prev {
+        return Some((
+            check.last_seq,
+            Problem::Changed,
+            format!("entry {} does not match the chain head", check.last_seq),
+        ));
+    }
+    None
+}
+
+/// Entries read a page at a time.
+pub const VERIFY_PAGE: i64 = 5_000;
+
+/// Recomputes the chain over entries `from..=to` (the whole log by default: up to the chain
+/// head as it is when the check begins), stopping at the first problem.
 pub async fn verify(
     db: &Database,
     from: Option<i64>,
     to: Option<i64>,
 ) -> Result<Verification, sqlx::Error> {
     let from = from.unwrap_or(1).max(1);
-    let to = to.unwrap_or(i64::MAX);
-    let mut expected_prev = if from <= 1 {
-        GENESIS.to_string()
-    } else {
-        sqlx::query_scalar::<_, String>("SELECT hash FROM audit_log WHERE seq = $1")
-            .bind(from - 1)
-            .fetch_optional(db.pool())
-            .await?
-            .unwrap_or_else(|| GENESIS.to_string())
+    let head = match to {
+        None => Some(head(db).await?),
+        Some(_) => None,
     };
-    let mut expected_seq = from;
-    let mut checked = 0i64;
-    let mut last_seq = from - 1;
-    const PAGE: i64 = 5_000;
-    let mut cursor = from - 1;
+    let to = match (&head, to) {
+        (Some(head), _) => head.last_seq,
+        (None, to) => to.unwrap_or(i64::MAX),
+    };
+    let mut check = ChainCheck::starting_at(db, from).await?;
     loop {
-        let rows = sqlx::query_as::<_, Entry>(&format!(
-            "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT {PAGE}"
-        ))
-        .bind(cursor)
-        .bind(to)
-        .fetch_all(db.pool())
-        .await?;
-        if rows.is_empty() {
-            break;
-        }
+        let rows = entries_after(db, check.last_seq, to, VERIFY_PAGE).await?;
         for entry in &rows {
-            if entry.seq > expected_seq {
+            if let Some((seq, problem, detail)) = check.feed(entry) {
                 return Ok(Verification::Broken {
-                    seq: expected_seq,
-                    problem: Problem::Missing,
-                    detail: format!(
-                        "entries {expected_seq} to {} are missing (the log jumps to {})",
-                        entry.seq - 1,
-                        entry.seq
-                    ),
+                    seq,
+                    problem,
+                    detail,
                 });
             }
-            let recomputed = Entry::compute_hash(&entry.prev_hash, &entry.canonical());
-            if recomputed != entry.hash {
-                return Ok(Verification::Broken {
-                    seq: entry.seq,
-                    problem: Problem::Changed,
-                    detail: format!(
-                        "entry {} was changed after it was written: its content no longer matches its hash",
-                        entry.seq
-                    ),
-                });
-            }
-            if entry.prev_hash != expected_prev {
-                return Ok(Verification::Broken {
-                    seq: entry.seq,
-                    problem: Problem::Inserted,
-                    detail: format!(
-                        "entry {} does not follow entry {}: it was inserted, or the entry before it was replaced",
-                        entry.seq,
-                        entry.seq - 1
-                    ),
-                });
-            }
-            expected_prev = entry.hash.clone();
-            expected_seq = entry.seq + 1;
-            last_seq = entry.seq;
-            checked += 1;
         }
-        cursor = last_seq;
-        if (rows.len() as i64) < PAGE {
+        if (rows.len() as i64) < VERIFY_PAGE {
             break;
         }
     }
     // The head records the last entry written through the portal: anything beyond it, or a
     // head that is ahead of the entries, means entries were added or removed at the end.
-    if to == i64::MAX {
-        let (head_seq, head_hash): (i64, String) =
-            sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
-                .fetch_one(db.pool())
-                .await?;
-        if last_seq > head_seq {
-            return Ok(Verification::Broken {
-                seq: head_seq + 1,
-                problem: Problem::Inserted,
-                detail: format!(
-                    "entry {} was added outside the portal (the chain ends at {head_seq})",
-                    head_seq + 1
-                ),
-            });
-        }
-        if last_seq < head_seq {
-            return Ok(Verification::Broken {
-                seq: last_seq + 1,
-                problem: Problem::Missing,
-                detail: format!(
-                    "entries {} to {head_seq} are missing from the end of the log",
-                    last_seq + 1
-                ),
-            });
-        }
-        if checked > 0 && head_hash != expected_prev {
-            return Ok(Verification::Broken {
-                seq: last_seq,
-                problem: Problem::Changed,
-                detail: format!("entry {last_seq} does not match the chain head"),
-            });
-        }
+    if let Some(head) = &head
+        && let Some((seq, problem, detail)) = end_problem(head, &check)
+    {
+        return Ok(Verification::Broken {
+            seq,
+            problem,
+            detail,
+        });
     }
     Ok(Verification::Intact {
-        entries: checked,
-        last_seq,
+        entries: check.checked,
+        last_seq: check.last_seq,
     })
 }

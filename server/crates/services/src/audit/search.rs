@@ -1,9 +1,19 @@
 //! Finding entries: filters by actor, action, target, outcome and time, a text search in the
 //! details, and cursor paging newest first (`before` a sequence number, never OFFSET, so a
 //! page deep in a million entries costs what the first one does).
+//!
+//! The text search uses the full-text index `audit_search` (FTS5 on SQLite, a `tsvector`
+//! with a GIN index on PostgreSQL; kept by triggers in the entry's own transaction, see the
+//! migration `20261206000010`). It matches what was typed at the start of a word: the
+//! query's words ([`words`]: runs of letters and digits, case-insensitively), in order and
+//! next to each other, the last one as a prefix (`acme co` finds "Acme Corp", `kinetic.ex`
+//! finds "dev@kinetic.example", `cme` finds nothing); and the details must contain the text
+//! as typed (case-insensitively, as `LIKE` on the lower-cased details), so punctuation
+//! counts and words in different fields do not make a phrase. A query with no letter or
+//! digit is the old scan: the details contain it.
 
 use super::{COLUMNS, Entry, Outcome};
-use crate::db::{Database, QueryBuilder};
+use crate::db::{Database, DatabaseKind, QueryBuilder};
 
 /// What the reviewer asked for. Every field narrows; an empty filter is the whole log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,7 +29,8 @@ pub struct Filter {
     pub from_ms: Option<i64>,
     /// Unix milliseconds, exclusive.
     pub to_ms: Option<i64>,
-    /// Words in the details, case-insensitively (ASCII case on SQLite).
+    /// Text in the details, at the start of a word, case-insensitively (see the module's
+    /// documentation; ASCII case for the text as typed on SQLite).
     pub text: Option<String>,
 }
 
@@ -52,6 +63,46 @@ fn like_escape(raw: &str) -> String {
     out
 }
 
+/// The words of `text` as the index splits the details: runs of letters and digits, in
+/// lower case.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// How a text search is asked of the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Text {
+    /// The index's query (the words as a phrase, the last one a prefix), and the text as
+    /// typed for `LIKE`.
+    Indexed { query: String, like: String },
+    /// No letter or digit to look up: the details are scanned for the text.
+    Scan { like: String },
+}
+
+impl Text {
+    fn new(raw: &str, kind: DatabaseKind) -> Self {
+        let like = format!("%{}%", like_escape(&raw.to_lowercase()));
+        let words = words(raw);
+        if words.is_empty() {
+            return Text::Scan { like };
+        }
+        // The words hold letters and digits only: nothing in them needs quoting.
+        let query = match kind {
+            // FTS5: a phrase whose last token is a prefix, `"acme co"*`.
+            DatabaseKind::Sqlite => format!("\"{}\"*", words.join(" ")),
+            // tsquery: `'acme' <-> 'co':*`.
+            DatabaseKind::Postgres => {
+                let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+                format!("{}:*", quoted.join(" <-> "))
+            }
+        };
+        Text::Indexed { query, like }
+    }
+}
+
 /// The first entry at or after `at_ms` (entry times never go backwards, so every entry
 /// from it on is at or after `at_ms`).
 async fn first_seq_from(db: &Database, at_ms: i64) -> Result<Option<i64>, sqlx::Error> {
@@ -67,7 +118,14 @@ async fn push_conditions(
     db: &Database,
     filter: &Filter,
     before: Option<i64>,
+    text: Option<&Text>,
 ) -> Result<bool, sqlx::Error> {
+    // On SQLite a text search is driven by the index, whose rowid is the entry's seq: the
+    // bounds on seq go to it, so it starts where the page does.
+    let seq = match (text, db.kind()) {
+        (Some(Text::Indexed { .. }), DatabaseKind::Sqlite) => "audit_search.rowid",
+        _ => "seq",
+    };
     if let Some(actor) = &filter.actor {
         query.and_where().push("actor = ").push_bind(actor.as_str());
     }
@@ -115,29 +173,60 @@ async fn push_conditions(
     }
     if let Some(from) = filter.from_ms {
         match first_seq_from(db, from).await? {
-            Some(seq) => {
-                query.and_where().push("seq >= ").push_bind(seq);
+            Some(first) => {
+                query
+                    .and_where()
+                    .push(format_args!("{seq} >= "))
+                    .push_bind(first);
             }
             None => return Ok(false),
         }
     }
     if let Some(to) = filter.to_ms
-        && let Some(seq) = first_seq_from(db, to).await?
+        && let Some(end) = first_seq_from(db, to).await?
     {
-        query.and_where().push("seq < ").push_bind(seq);
+        query
+            .and_where()
+            .push(format_args!("{seq} < "))
+            .push_bind(end);
     }
     if let Some(before) = before {
-        query.and_where().push("seq < ").push_bind(before);
+        query
+            .and_where()
+            .push(format_args!("{seq} < "))
+            .push_bind(before);
     }
-    if let Some(text) = &filter.text {
+    let like = match text {
+        None => None,
+        Some(Text::Scan { like }) => Some(like),
+        Some(Text::Indexed { query: words, like }) => {
+            match db.kind() {
+                DatabaseKind::Sqlite => query.and_where().push("audit_search MATCH "),
+                DatabaseKind::Postgres => query.and_where().push("words @@ to_tsquery('simple', "),
+            };
+            query.push_bind(words.as_str());
+            if db.kind() == DatabaseKind::Postgres {
+                query.push(")");
+            }
+            Some(like)
+        }
+    };
+    if let Some(like) = like {
         query
             .and_where()
             .push("LOWER(details) LIKE ")
-            .push_bind(format!("%{}%", like_escape(&text.to_lowercase())))
+            .push_bind(like.as_str())
             .push(" ESCAPE '\\'");
     }
     Ok(true)
 }
+
+/// On PostgreSQL a text search looks at the newest this many entries (below the cursor)
+/// first: a common word fills the page from them (walking them costs little), and only a
+/// rarer one goes on to the index over the rest, where its matches are few. (Asked of the
+/// whole log at once, the planner builds a bitmap of every match of a common word, re-reads
+/// and sorts them: a second at a million entries.)
+const PG_WINDOW: i64 = 20_000;
 
 /// A page of at most `limit` entries older than `before` (the newest when `None`).
 pub async fn search(
@@ -147,16 +236,27 @@ pub async fn search(
     limit: i64,
 ) -> Result<Page, sqlx::Error> {
     let limit = limit.clamp(1, MAX_PAGE);
-    let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM audit_log"));
-    if !push_conditions(&mut query, db, filter, before).await? {
-        return Ok(Page {
-            entries: Vec::new(),
-            next_before: None,
-        });
-    }
+    let text = filter.text.as_deref().map(|raw| Text::new(raw, db.kind()));
+    let indexed = matches!(text, Some(Text::Indexed { .. }));
     // One more than asked for says whether there is a next page.
-    query.push(format_args!(" ORDER BY seq DESC LIMIT {}", limit + 1));
-    let mut entries: Vec<Entry> = query.build_query_as().fetch_all(db.pool()).await?;
+    let mut entries = if indexed && db.kind() == DatabaseKind::Postgres {
+        let below = match before {
+            Some(before) => before,
+            None => total(db).await? + 1,
+        };
+        let window = below - PG_WINDOW;
+        let mut newest = fetch(db, filter, before, text.as_ref(), limit + 1, Some(window)).await?;
+        if (newest.len() as i64) <= limit
+            && window > 1
+            && let Some(Text::Indexed { query: words, like }) = &text
+        {
+            let rest = limit + 1 - newest.len() as i64;
+            newest.extend(older_matches(db, filter, before, words, like, window, rest).await?);
+        }
+        newest
+    } else {
+        fetch(db, filter, before, text.as_ref(), limit + 1, None).await?
+    };
     let next_before = if entries.len() as i64 > limit {
         entries.truncate(limit as usize);
         entries.last().map(|e| e.seq)
@@ -167,6 +267,88 @@ pub async fn search(
         entries,
         next_before,
     })
+}
+
+/// PostgreSQL, past the newest entries: the index's matches below `window` first (a bitmap
+/// of few: the word is not common, or the newest entries would have filled the page), then
+/// at most `limit` of their entries the rest of the filter keeps, newest first.
+async fn older_matches(
+    db: &Database,
+    filter: &Filter,
+    before: Option<i64>,
+    words: &str,
+    like: &str,
+    window: i64,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    let mut query = QueryBuilder::new(
+        "WITH matches AS MATERIALIZED (SELECT seq FROM audit_search \
+         WHERE words @@ to_tsquery('simple', ",
+    );
+    query
+        .push_bind(words)
+        .push(") AND seq < ")
+        .push_bind(window);
+    if let Some(before) = before {
+        query.push(" AND seq < ").push_bind(before);
+    }
+    query.push(format_args!(") SELECT {COLUMNS} FROM audit_log"));
+    // The text as typed is checked on the entries; the words were the index's.
+    let typed = Text::Scan {
+        like: like.to_string(),
+    };
+    if !push_conditions(&mut query, db, filter, before, Some(&typed)).await? {
+        return Ok(Vec::new());
+    }
+    query
+        .and_where()
+        .push("seq IN (SELECT seq FROM matches)")
+        .push(format_args!(" ORDER BY seq DESC LIMIT {limit}"));
+    query.build_query_as().fetch_all(db.pool()).await
+}
+
+/// At most `limit` entries the filter matches older than `before`, newest first; on
+/// PostgreSQL's index, those from `window` on.
+async fn fetch(
+    db: &Database,
+    filter: &Filter,
+    before: Option<i64>,
+    text: Option<&Text>,
+    limit: i64,
+    window: Option<i64>,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    let indexed = matches!(text, Some(Text::Indexed { .. }));
+    let (from, order) = match (indexed, db.kind()) {
+        // The index first, newest first, each match's entry by its seq: a page of a common
+        // word stops after the page, a rare word reads only its matches.
+        (true, DatabaseKind::Sqlite) => (
+            "audit_search CROSS JOIN audit_log ON audit_log.seq = audit_search.rowid",
+            "audit_search.rowid",
+        ),
+        (true, DatabaseKind::Postgres) => ("audit_log JOIN audit_search USING (seq)", "seq"),
+        (false, _) => ("audit_log", "seq"),
+    };
+    let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM {from}"));
+    if !push_conditions(&mut query, db, filter, before, text).await? {
+        return Ok(Vec::new());
+    }
+    if indexed && db.kind() == DatabaseKind::Postgres {
+        // (The planner does not carry a range across the join: said on both sides.)
+        if let Some(window) = window {
+            query
+                .and_where()
+                .push("audit_search.seq >= ")
+                .push_bind(window);
+        }
+        if let Some(before) = before {
+            query
+                .and_where()
+                .push("audit_search.seq < ")
+                .push_bind(before);
+        }
+    }
+    query.push(format_args!(" ORDER BY {order} DESC LIMIT {limit}"));
+    query.build_query_as().fetch_all(db.pool()).await
 }
 
 /// One entry by its sequence number.

@@ -1,7 +1,9 @@
 //! What the security reviewers' pages show: a page of found entries, one entry in full,
-//! and what verifying the chain found. The types are `shared::audit`'s; they are built here.
+//! and what verifying the chain found (or that it runs in the background). The types are `shared::audit`'s; they are built here.
 
-use shared::audit::{AuditPage, AuditQuery, AuditRow, EntryView, VerifyView};
+use shared::audit::{
+    AuditPage, AuditQuery, AuditRow, EntryView, VERIFY_INLINE_MAX, VerifyAnswer, VerifyView,
+};
 
 use super::Verification;
 use super::search::{self, QueryError, ToFilter};
@@ -112,13 +114,16 @@ impl Portal {
         }))
     }
 
-    /// Verifies the chain over entries `from..=to` (each optional, at least 1) with its
-    /// anchors.
+    /// "Verify chain" over entries `from..=to` (each optional, at least 1), pressed by
+    /// `by`: a range of at most [`VERIFY_INLINE_MAX`] entries is verified with its anchors
+    /// here and now; the whole log, a larger range or one open at an end starts the
+    /// background verification ([`super::job`]), unless one is running already.
     pub async fn audit_verify(
         &self,
+        by: &str,
         from: Option<&str>,
         to: Option<&str>,
-    ) -> Result<VerifyView, AuditViewError> {
+    ) -> Result<VerifyAnswer, AuditViewError> {
         let number = |label: &'static str, raw: Option<&str>| match given(raw) {
             None => Ok(None),
             Some(raw) => match raw.parse::<i64>() {
@@ -128,34 +133,52 @@ impl Portal {
         };
         let from = number("from", from)?;
         let to = number("to", to)?;
-        if let (Some(from), Some(to)) = (from, to)
-            && to < from
-        {
-            return Err(AuditViewError::Backwards);
+        if let (Some(from), Some(to)) = (from, to) {
+            if to < from {
+                return Err(AuditViewError::Backwards);
+            }
+            if to - from < VERIFY_INLINE_MAX {
+                let found = super::anchor::verify_anchored(
+                    &self.db,
+                    &self.audit_anchor,
+                    Some(from),
+                    Some(to),
+                )
+                .await?;
+                return Ok(VerifyAnswer::Checked(view_of(found)));
+            }
         }
-        let found = super::anchor::verify_anchored(&self.db, &self.audit_anchor, from, to).await?;
-        let anchors = found.anchors;
-        Ok(match found.chain {
-            Verification::Intact { entries, last_seq } => VerifyView::Intact {
-                entries,
-                first_seq: if entries == 0 {
-                    0
-                } else {
-                    last_seq - entries + 1
-                },
-                last_seq,
-                anchors,
-            },
-            Verification::Broken {
-                seq,
-                problem,
-                detail,
-            } => VerifyView::Broken {
-                seq,
-                problem: problem.as_str().to_string(),
-                detail,
-                anchors,
-            },
+        Ok(if self.start_audit_verification(by, from, to).await? {
+            VerifyAnswer::Started
+        } else {
+            VerifyAnswer::AlreadyRunning
         })
+    }
+}
+
+/// What the page shows of a verification with its anchors.
+pub fn view_of(found: super::anchor::Checked) -> VerifyView {
+    let anchors = found.anchors;
+    match found.chain {
+        Verification::Intact { entries, last_seq } => VerifyView::Intact {
+            entries,
+            first_seq: if entries == 0 {
+                0
+            } else {
+                last_seq - entries + 1
+            },
+            last_seq,
+            anchors,
+        },
+        Verification::Broken {
+            seq,
+            problem,
+            detail,
+        } => VerifyView::Broken {
+            seq,
+            problem: problem.as_str().to_string(),
+            detail,
+            anchors,
+        },
     }
 }

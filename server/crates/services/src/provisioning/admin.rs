@@ -212,3 +212,76 @@ impl crate::Portal {
         super::cancel(&self.db, grant_id, actor, self.clock.as_ref()).await
     }
 }
+
+/// Grants by state, every state of the vocabulary (zeros included), for `/metrics`: a
+/// count over the `grants (state)` index.
+pub async fn grants_by_state(db: &Database) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let counted: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, COUNT(*) FROM grants GROUP BY state")
+            .fetch_all(db.pool())
+            .await?;
+    Ok(GrantState::ALL
+        .iter()
+        .map(|state| {
+            let count = counted
+                .iter()
+                .find(|(s, _)| s == state.as_str())
+                .map_or(0, |(_, n)| *n);
+            (state.as_str().to_string(), count)
+        })
+        .collect())
+}
+
+/// The grant states whose steps a worker still has to run or undo.
+const MOVING: [GrantState; 5] = [
+    GrantState::Approved,
+    GrantState::Provisioning,
+    GrantState::Cancelling,
+    GrantState::Revoking,
+    GrantState::Expiring,
+];
+
+/// The step states that are waiting for a worker or held by one.
+const UNFINISHED: [StepState; 3] = [StepState::Pending, StepState::Running, StepState::Undoing];
+
+/// The provisioning queue for `/metrics`: unfinished steps of grants being provisioned,
+/// cancelled or torn down, per step state (zeros included), and the earliest due time of
+/// those waiting (`pending` or `undoing`, due by `now`). Bounded by the grants in motion:
+/// the `provisioning_steps (state, next_attempt_at)` and `grants (state)` indexes.
+pub async fn queue(
+    db: &Database,
+    now: i64,
+) -> Result<(Vec<(String, i64)>, Option<i64>), sqlx::Error> {
+    let moving = || MOVING.iter().map(|g| g.as_str());
+    let mut counts = crate::db::QueryBuilder::new(
+        "SELECT s.state, COUNT(*) FROM provisioning_steps s JOIN grants g ON g.id = s.grant_id \
+         WHERE s.state IN (",
+    );
+    counts.push_binds(UNFINISHED.iter().map(|s| s.as_str()));
+    counts.push(") AND g.state IN (");
+    counts.push_binds(moving());
+    counts.push(") GROUP BY s.state");
+    let counted: Vec<(String, i64)> = counts.build_query_as().fetch_all(db.pool()).await?;
+    let depth = UNFINISHED
+        .iter()
+        .map(|state| {
+            let count = counted
+                .iter()
+                .find(|(s, _)| s == state.as_str())
+                .map_or(0, |(_, n)| *n);
+            (state.as_str().to_string(), count)
+        })
+        .collect();
+    let mut oldest = crate::db::QueryBuilder::new(
+        "SELECT MIN(s.next_attempt_at) FROM provisioning_steps s JOIN grants g ON g.id = s.grant_id \
+         WHERE s.state IN (",
+    );
+    oldest.push_binds([StepState::Pending.as_str(), StepState::Undoing.as_str()]);
+    oldest.push(") AND s.next_attempt_at <= ");
+    oldest.push_bind(now);
+    oldest.push(" AND g.state IN (");
+    oldest.push_binds(moving());
+    oldest.push(")");
+    let oldest_due: Option<i64> = oldest.build_query_scalar().fetch_one(db.pool()).await?;
+    Ok((depth, oldest_due))
+}

@@ -50,6 +50,16 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
+    /// A checkpointer outside a run (a re-proof): it holds no lease, so it saves nothing.
+    pub(super) fn detached(db: Database, grant_id: &str) -> Self {
+        Self {
+            db,
+            grant_id: grant_id.to_string(),
+            step: Step::Proof,
+            owner: String::new(),
+        }
+    }
+
     pub(super) async fn save(&self, checkpoint: &Checkpoint) -> Result<(), StepFailure> {
         let lost = || StepFailure {
             message: "another worker took the step over".into(),

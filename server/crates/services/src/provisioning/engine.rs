@@ -102,7 +102,7 @@ pub enum EngineError {
 #[derive(Clone)]
 pub struct Engine {
     pub(super) db: Database,
-    salesforce: Client,
+    pub(super) salesforce: Client,
     /// This worker's identity in leases.
     pub(super) owner: String,
     lease: Duration,
@@ -113,6 +113,8 @@ pub struct Engine {
     pub(super) handover: crate::reveal::Handover,
     /// Leases, due times and what the steps stamp (the portal's: see [`Engine::with_clock`]).
     pub(super) clock: SharedClock,
+    /// Where step runs are counted and timed (the portal's: see [`Engine::with_metrics`]).
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The ways a step is run: forward (provisioning), backward (undoing it, the grant being
@@ -307,12 +309,19 @@ impl Engine {
             deploy_poll: DeployPoll::default(),
             handover: crate::reveal::Handover::default(),
             clock: crate::clock::system(),
+            metrics: crate::metrics::detached(),
         }
     }
 
     /// Reads the time from `clock` (the portal's, [`crate::Portal::clock`]).
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Counts and times step runs in `metrics` (the portal's, [`crate::Portal::metrics`]).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -479,6 +488,31 @@ impl Engine {
 
     /// Runs (or undoes) a step this worker holds the lease on, and records the outcome.
     pub async fn run_leased(&self, leased: &Leased) -> Result<Ran, EngineError> {
+        // Elapsed real time, not the portal's clock (a test clock does not move by itself).
+        let started = tokio::time::Instant::now();
+        let ran = self.run_and_record(leased).await?;
+        let direction = match (leased.teardown, leased.undo) {
+            (true, _) => "teardown",
+            (false, true) => "undo",
+            (false, false) => "forward",
+        };
+        let outcome = match &ran {
+            Ran::Idle => "idle",
+            Ran::Succeeded { .. } => "succeeded",
+            Ran::Retrying { .. } => "retrying",
+            Ran::Failed { .. } => "failed",
+            Ran::LeaseLost { .. } => "lease_lost",
+        };
+        self.metrics.provisioning_step(
+            leased.step.as_str(),
+            direction,
+            outcome,
+            started.elapsed().as_secs_f64(),
+        );
+        Ok(ran)
+    }
+
+    async fn run_and_record(&self, leased: &Leased) -> Result<Ran, EngineError> {
         let calls = Arc::new(AtomicU64::new(0));
         let client = self.salesforce.counting(calls.clone());
         let outcome = match self.context(leased).await? {
@@ -835,6 +869,7 @@ impl crate::Portal {
             .with_contact_email(self.app_contact_email.clone())
             .with_handover(self.handover())
             .with_clock(self.clock.clone())
+            .with_metrics(self.metrics.clone())
     }
 }
 

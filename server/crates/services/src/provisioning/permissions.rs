@@ -19,28 +19,28 @@ use crate::org_failure::not_found;
 
 /// One ObjectPermissions row a scope asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ObjectPerm {
-    read: bool,
-    edit: bool,
+pub struct ObjectPerm {
+    pub read: bool,
+    pub edit: bool,
     /// Only with Modify All, which Salesforce allows only with Read, Edit, Delete and View
     /// All ("Permission Modify All … depends on permission(s): Delete …").
-    delete: bool,
-    view_all: bool,
-    modify_all: bool,
+    pub delete: bool,
+    pub view_all: bool,
+    pub modify_all: bool,
 }
 
 /// One FieldPermissions row a scope asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct FieldPerm {
-    object: String,
-    read: bool,
-    edit: bool,
+pub struct FieldPerm {
+    pub object: String,
+    pub read: bool,
+    pub edit: bool,
 }
 
 /// The permissions a scope grants, as Salesforce rows: by object, and by `Object.Field`.
 /// Tasks and events: no object permissions (ObjectPermissions refuses them) and no share
 /// object; their access follows the parent record and the "Edit Tasks" user permission.
-pub(super) fn is_activity(object: &str) -> bool {
+pub fn is_activity(object: &str) -> bool {
     object.eq_ignore_ascii_case("Task") || object.eq_ignore_ascii_case("Event")
 }
 
@@ -52,7 +52,9 @@ fn edits_tasks(scope: &Scope) -> bool {
         .any(|o| is_activity(&o.object) && (o.level == Level::Edit || o.modify_all))
 }
 
-fn wanted_permissions(
+/// The ObjectPermissions (by object) and FieldPermissions (by `Object.Field`) rows a scope
+/// grants, as the permission set step makes them (and a re-proof expects them).
+pub fn wanted_permissions(
     scope: &Scope,
 ) -> (BTreeMap<String, ObjectPerm>, BTreeMap<String, FieldPerm>) {
     let mut objects = BTreeMap::new();
@@ -461,6 +463,141 @@ async fn app_assignment(
             )
             .await?),
     }
+}
+
+/// Access reviews' narrowing: takes away from the grant's permission set whatever
+/// `cx.scope` (the approved narrower scope) does not grant — field permissions first, then
+/// object permissions; rows kept but wider than approved (Edit where Read is approved) are
+/// lowered — and "Edit Tasks" when the scope no longer edits activities. Nothing is added
+/// (a narrower scope is a subset). Idempotent: it reads what the set has now, so a run
+/// cut off halfway finishes on the next; what it removed, as evidence.
+pub(super) async fn narrow_permission_set(
+    client: &Client,
+    cx: &Context,
+) -> Result<Value, StepFailure> {
+    let ps = cx.permission_set_id()?;
+    let (objects, fields) = wanted_permissions(&cx.scope);
+    let objects: BTreeMap<String, ObjectPerm> = objects
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let fields: BTreeMap<String, FieldPerm> = fields
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let id_of = |r: &Value| r["Id"].as_str().and_then(|i| SalesforceId::parse(i).ok());
+    let flag = |r: &Value, f: &str| r[f].as_bool().unwrap_or(false);
+
+    let query = soql(
+        Soql::select(&["Id", "Field", "PermissionsEdit"])
+            .from("FieldPermissions")
+            .filter(Cond::eq("ParentId", &ps))
+            .build(),
+    )?;
+    let rows: Vec<Value> = client.query_all(&query).await?;
+    let (mut drop_fields, mut lower_fields, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
+    for row in &rows {
+        let (Some(id), Some(field)) = (id_of(row), row["Field"].as_str()) else {
+            continue;
+        };
+        match fields.get(&field.to_ascii_lowercase()) {
+            None => {
+                drop_fields.push(id);
+                dropped.push(field.to_string());
+            }
+            Some(p) if !p.edit && flag(row, "PermissionsEdit") => {
+                lower_fields.push((id, json!({ "PermissionsEdit": false })));
+            }
+            Some(_) => {}
+        }
+    }
+    for chunk in lower_fields.chunks(200) {
+        check_saved(
+            client
+                .update_collection("FieldPermissions", chunk, true)
+                .await?,
+        )?;
+    }
+    for chunk in drop_fields.chunks(200) {
+        check_deleted(client.delete_collection(chunk, true).await?)?;
+    }
+
+    let query = soql(
+        Soql::select(&[
+            "Id",
+            "SobjectType",
+            "PermissionsEdit",
+            "PermissionsDelete",
+            "PermissionsViewAllRecords",
+            "PermissionsModifyAllRecords",
+        ])
+        .from("ObjectPermissions")
+        .filter(Cond::eq("ParentId", &ps))
+        .build(),
+    )?;
+    let rows: Vec<Value> = client.query_all(&query).await?;
+    let (mut drop_objects, mut lower_objects) = (Vec::new(), Vec::new());
+    for row in &rows {
+        let (Some(id), Some(object)) = (id_of(row), row["SobjectType"].as_str()) else {
+            continue;
+        };
+        match objects.get(&object.to_ascii_lowercase()) {
+            None => {
+                drop_objects.push(id);
+                dropped.push(object.to_string());
+            }
+            Some(p) => {
+                let wider = (flag(row, "PermissionsEdit") && !p.edit)
+                    || (flag(row, "PermissionsDelete") && !p.delete)
+                    || (flag(row, "PermissionsViewAllRecords") && !p.view_all)
+                    || (flag(row, "PermissionsModifyAllRecords") && !p.modify_all);
+                if wider {
+                    lower_objects.push((
+                        id,
+                        json!({
+                            "PermissionsRead": p.read, "PermissionsEdit": p.edit,
+                            "PermissionsDelete": p.delete, "PermissionsViewAllRecords": p.view_all,
+                            "PermissionsModifyAllRecords": p.modify_all,
+                        }),
+                    ));
+                }
+            }
+        }
+    }
+    for chunk in lower_objects.chunks(200) {
+        check_saved(
+            client
+                .update_collection("ObjectPermissions", chunk, true)
+                .await?,
+        )?;
+    }
+    for chunk in drop_objects.chunks(200) {
+        check_deleted(client.delete_collection(chunk, true).await?)?;
+    }
+    let no_task_edits = !edits_tasks(&cx.scope);
+    if no_task_edits {
+        client
+            .update(
+                "PermissionSet",
+                &ps,
+                &json!({ "PermissionsEditTask": false }),
+            )
+            .await?;
+    }
+    Ok(json!({
+        "permission_set_id": ps.as_str(),
+        "removed": dropped,
+        "lowered": lower_fields.len() + lower_objects.len(),
+    }))
+}
+
+/// Deleted, or already gone (a narrowing run again after a crash).
+fn check_deleted(results: Vec<salesforce::rest::SaveResult>) -> Result<(), StepFailure> {
+    let left: Vec<salesforce::rest::SaveResult> = results
+        .into_iter()
+        .filter(|r| !r.success && !r.errors.iter().any(|e| e.error_code == "ENTITY_IS_DELETED"))
+        .collect();
+    check_saved(left).map(|_| ())
 }
 
 #[cfg(test)]

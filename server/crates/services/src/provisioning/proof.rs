@@ -150,7 +150,17 @@ pub(super) async fn run(client: &Client, cx: &Context) -> Result<ProofMade, Step
     let contractor = client
         .acting_as(&PortalAuth::AccessToken(token.access_token))
         .map_err(StepFailure::from)?;
+    verdict(checks_as(client, cx, &contractor).await?)
+}
 
+/// The proof's checks, with `contractor` acting as the contractor (a client holding a token
+/// of its credential) and `client` as the portal: the table, passed or not. Used by the
+/// provisioning step and by a later re-proof (the assurance room's drift detection).
+pub(super) async fn checks_as(
+    client: &Client,
+    cx: &Context,
+    contractor: &Client,
+) -> Result<Vec<Check>, StepFailure> {
     // The visibility step recorded which chosen records belong to which object; ask the
     // org again only if it did not (e.g. a run from before it recorded them).
     let chosen = match recorded_records(cx) {
@@ -224,7 +234,7 @@ pub(super) async fn run(client: &Client, cx: &Context) -> Result<ProofMade, Step
         ));
     }
     let (seen_by_contractor, looked_up) =
-        tokio::join!(batched(&contractor, reads), batched(client, lookups));
+        tokio::join!(batched(contractor, reads), batched(client, lookups));
     let (answers, admin) = (seen_by_contractor?, looked_up?);
 
     // The writes that must be refused, as the contractor, again in one composite: a field
@@ -356,7 +366,7 @@ pub(super) async fn run(client: &Client, cx: &Context) -> Result<ProofMade, Step
             write_checks.push((r, format!("{object} {} (not given): write", id.as_str())));
         }
     }
-    let written = batched(&contractor, writes).await?;
+    let written = batched(contractor, writes).await?;
     for (r, check) in write_checks {
         let result = answer(&written, r.as_str())?.map(|_| ());
         let (pass, observed) = refused(&result);
@@ -379,7 +389,11 @@ pub(super) async fn run(client: &Client, cx: &Context) -> Result<ProofMade, Step
             wider: !pass,
         });
     }
+    Ok(checks)
+}
 
+/// The step's outcome from its checks: the evidence, or the failure naming what differs.
+fn verdict(checks: Vec<Check>) -> Result<ProofMade, StepFailure> {
     let failed: Vec<&Check> = checks.iter().filter(|c| !c.pass).collect();
     if failed.is_empty() {
         return Ok(ProofMade {
@@ -482,7 +496,7 @@ fn field_checks(object: &str, access: &ObjectAccess, describe: &Describe, checks
 
 /// Sends `subrequests` in as few composite requests as their limits allow (not all or
 /// none: each is answered on its own); the answers by reference id.
-async fn batched(
+pub(crate) async fn batched(
     client: &Client,
     subrequests: Vec<Subrequest>,
 ) -> Result<HashMap<String, SubrequestResult>, StepFailure> {
@@ -508,7 +522,7 @@ async fn batched(
 
 /// One subrequest's answer: its body, or the refusal. A transient failure (or no answer at
 /// all) fails the step, to be retried.
-fn answer(
+pub(crate) fn answer(
     answers: &HashMap<String, SubrequestResult>,
     reference: &str,
 ) -> Result<Result<Value, salesforce::Error>, StepFailure> {

@@ -15,7 +15,7 @@ use super::context::Context;
 
 /// A standard object's manual-share object and its fields: `(share object, record field,
 /// access level field)`. Custom objects use `X__Share` with `ParentId` and `AccessLevel`.
-pub(super) fn share_object(object: &str) -> (String, String, String) {
+pub fn share_object(object: &str) -> (String, String, String) {
     match object.strip_suffix("__c") {
         Some(base) => (
             format!("{base}__Share"),

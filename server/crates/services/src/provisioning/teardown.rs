@@ -445,7 +445,7 @@ async fn cut_off(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
 
 /// The app's secret, to try the credential as the contractor would: read from the org, or
 /// the sealed copy where the org's credentials API returns none. Held in memory only.
-async fn secret(
+pub(super) async fn secret(
     client: &Client,
     cx: &Context,
     app_id: &str,

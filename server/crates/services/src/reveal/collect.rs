@@ -93,14 +93,9 @@ impl Portal {
             org_name: org.to_string(),
             company: link.company,
             end_date,
-            access: scope
-                .map(|s| {
-                    s.items()
-                        .into_iter()
-                        .map(|(k, v)| format!("{k}: {}", v.as_str()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            // Labelled by API name here; the page's server function labels them from the
+            // org's describe.
+            access: scope.map(|s| s.lines(&[])).unwrap_or_default(),
             state,
         }))
     }
@@ -194,9 +189,13 @@ impl Portal {
         };
 
         // 2. Read the credential from the org; on failure give the claim back.
-        let credential = self
-            .credential_for(&link.grant_id, &app_id, &consumer_id)
-            .await;
+        let credential = match &link.staged_key {
+            Some(staged_key) => self.staged_credential(&link.grant_id, staged_key).await,
+            None => {
+                self.credential_for(&link.grant_id, &app_id, &consumer_id)
+                    .await
+            }
+        };
         let (key, secret, source) = match credential {
             Ok(c) => c,
             Err(e) => {
@@ -350,6 +349,31 @@ impl Portal {
                 RevealError::Salesforce("the org returned no consumer key".into(), org.clone())
             })?;
         Ok((key, secret, "sealed"))
+    }
+
+    /// A rotation's staged pair: the key the link names and the secret sealed for the grant
+    /// when the credentials were staged (the org's answer to the staging was the only time
+    /// the portal saw it).
+    async fn staged_credential(
+        &self,
+        grant_id: &str,
+        staged_key: &str,
+    ) -> Result<(String, SecretString, &'static str), RevealError> {
+        let org = self.org_name().await;
+        let sealed: Option<String> =
+            sqlx::query_scalar("SELECT sealed FROM sealed_secrets WHERE grant_id = $1")
+                .bind(grant_id)
+                .fetch_optional(self.db.pool())
+                .await?;
+        let (Some(vault), Some(sealed)) = (self.vault.as_ref(), sealed) else {
+            return Err(RevealError::NotAllowed(format!(
+                "Portcullis holds no copy of this new secret any more; ask {org}'s admin to rotate the credential again."
+            )));
+        };
+        let secret = vault.open(grant_id, &sealed).map_err(|e| {
+            RevealError::NotAllowed(format!("{e}; ask {org}'s admin for a new link."))
+        })?;
+        Ok((staged_key.to_string(), secret, "staged"))
     }
 
     /// Counts a wrong code; the last allowed one locks the link and alerts the approvers.

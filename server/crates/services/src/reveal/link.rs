@@ -36,12 +36,15 @@ pub(super) struct Link {
     pub(super) disown_attempts: i64,
     /// 1 when no later link was sent for the grant, else 0.
     pub(super) newest: i64,
+    /// The consumer key of staged credentials this link hands over (a rotation's new pair,
+    /// whose secret is the grant's sealed one); `None`: the app's primary credentials.
+    pub(super) staged_key: Option<String>,
 }
 
 pub(super) const LINK_COLUMNS: &str = "l.id, l.grant_id, g.request_id, l.state, l.expires_at, l.code_hash, \
      l.code_expires_at, l.codes_sent, l.code_attempts, l.claim_until, l.revealed_at, \
      l.disowned_at, g.contact_email, g.company, l.disown_code_hash, l.disown_code_expires_at, \
-     l.disown_codes_sent, l.disown_attempts, \
+     l.disown_codes_sent, l.disown_attempts, l.staged_key, \
      CASE WHEN EXISTS (SELECT 1 FROM reveal_links n WHERE n.grant_id = l.grant_id \
          AND (n.created_at > l.created_at OR (n.created_at = l.created_at AND n.id > l.id))) \
      THEN 0 ELSE 1 END AS newest";
@@ -249,6 +252,41 @@ pub(crate) async fn issue_link(
     actor: &Actor,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
+    issue(tx, handover, grant_id, actor, reason, None).await
+}
+
+/// A new pair of credentials staged beside the grant's current one (a rotation), to hand
+/// over through a link: the staged consumer key (the secret is sealed for the grant with
+/// [`crate::vault`] before the link is issued) and when the current pair stops working
+/// (the link works until then).
+#[derive(Debug, Clone)]
+pub struct StagedHandover {
+    pub consumer_key: String,
+    pub old_pair_until_ms: i64,
+}
+
+/// Like [`issue_link`], for a rotation's staged credentials: the link reveals the staged
+/// key and the sealed secret, works until the old pair stops working, and its mail says a
+/// new pair replaces the current one.
+pub(crate) async fn issue_staged_link(
+    tx: &mut Transaction<'static, Any>,
+    handover: &Handover,
+    grant_id: &str,
+    actor: &Actor,
+    reason: &str,
+    staged: &StagedHandover,
+) -> Result<(), sqlx::Error> {
+    issue(tx, handover, grant_id, actor, reason, Some(staged)).await
+}
+
+async fn issue(
+    tx: &mut Transaction<'static, Any>,
+    handover: &Handover,
+    grant_id: &str,
+    actor: &Actor,
+    reason: &str,
+    staged: Option<&StagedHandover>,
+) -> Result<(), sqlx::Error> {
     let (request_id, company, contact_email): (String, String, String) =
         sqlx::query_as("SELECT request_id, company, contact_email FROM grants WHERE id = $1")
             .bind(grant_id)
@@ -267,10 +305,13 @@ pub(crate) async fn issue_link(
     .rows_affected();
     let (token, token_hash) = tokens::new_token();
     let link_id = uuid::Uuid::now_v7().to_string();
-    let expires_at = now + handover.link_ttl_hours.max(1) * 3_600_000;
+    let expires_at = match staged {
+        Some(staged) => staged.old_pair_until_ms.max(now + 3_600_000),
+        None => now + handover.link_ttl_hours.max(1) * 3_600_000,
+    };
     sqlx::query(
-        "INSERT INTO reveal_links (id, grant_id, token_hash, state, issued_by, created_at, expires_at, updated_at) \
-         VALUES ($1, $2, $3, 'open', $4, $5, $6, $5)",
+        "INSERT INTO reveal_links (id, grant_id, token_hash, state, issued_by, created_at, expires_at, updated_at, staged_key) \
+         VALUES ($1, $2, $3, 'open', $4, $5, $6, $5, $7)",
     )
     .bind(&link_id)
     .bind(grant_id)
@@ -278,33 +319,50 @@ pub(crate) async fn issue_link(
     .bind(&actor.name)
     .bind(now)
     .bind(expires_at)
+    .bind(staged.map(|s| s.consumer_key.clone()))
     .execute(&mut **tx)
     .await?;
-    handover
-        .mail
-        .queue(
-            tx,
-            &Mail {
-                to: contact_email.clone(),
-                subject: format!("Your API credential for {org}'s Salesforce org ({company})"),
-                body: format!(
-                    "Hello,\n\nThe API access {org} approved for {company} is set up. Collect the \
-                     credential (consumer key and secret) here:\n\n{}/reveal/{token}\n\n\
-                     The link works until {} and shows the secret once. Opening it is safe: the \
-                     page asks for a one-time code we send to this address before it reveals \
-                     anything. Do not forward this email.\n",
-                    handover.public_url,
-                    rfc3339(expires_at)
-                ),
-            },
-        )
-        .await?;
+    let mail = match staged {
+        None => Mail {
+            to: contact_email.clone(),
+            subject: format!("Your API credential for {org}'s Salesforce org ({company})"),
+            body: format!(
+                "Hello,\n\nThe API access {org} approved for {company} is set up. Collect the \
+                 credential (consumer key and secret) here:\n\n{}/reveal/{token}\n\n\
+                 The link works until {} and shows the secret once. Opening it is safe: the \
+                 page asks for a one-time code we send to this address before it reveals \
+                 anything. Do not forward this email.\n",
+                handover.public_url,
+                rfc3339(expires_at)
+            ),
+        },
+        Some(_) => Mail {
+            to: contact_email.clone(),
+            subject: format!("A new API credential for {org}'s Salesforce org ({company})"),
+            body: format!(
+                "Hello,\n\n{org} is replacing the API credential of {company}'s access. Your \
+                 current consumer key and secret keep working until {until}; the new ones work \
+                 already. Collect the new credential (consumer key and secret) here and switch \
+                 your integration to it before then:\n\n{}/reveal/{token}\n\n\
+                 The link shows the secret once. Opening it is safe: the page asks for a \
+                 one-time code we send to this address before it reveals anything. Do not \
+                 forward this email.\n",
+                handover.public_url,
+                until = rfc3339(expires_at)
+            ),
+        },
+    };
+    handover.mail.queue(tx, &mail).await?;
     add_event(
         tx,
         now,
         &request_id,
         "reveal_link_sent",
-        "Your access is ready: we emailed you a link to collect the credential.",
+        if staged.is_some() {
+            "Your credential is being replaced: we emailed you a link to collect the new one."
+        } else {
+            "Your access is ready: we emailed you a link to collect the credential."
+        },
         true,
     )
     .await?;
@@ -320,6 +378,7 @@ pub(crate) async fn issue_link(
             "expires_at": rfc3339(expires_at),
             "sent_to": contact_email,
             "links_superseded": superseded,
+            "staged_key": staged.map(|s| s.consumer_key.clone()),
         }),
     )
     .await?;

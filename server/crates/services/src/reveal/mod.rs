@@ -44,7 +44,8 @@ mod collect;
 mod link;
 mod report;
 
-pub(crate) use self::link::issue_link;
+pub use self::link::StagedHandover;
+pub(crate) use self::link::{issue_link, issue_staged_link};
 
 /// How long a sealed secret may wait for its link to be issued before the sweeper may
 /// destroy it (a rotation seals first, then sends the link).

@@ -66,6 +66,21 @@ impl Portal {
             .rotate_staged(&app_id, &consumer_id, &staged.id)
             .await
             .map_err(|e| from_salesforce(&e, &org))?;
+        // Other staged pairs still work until they are rotated in or expire: a rotation's new
+        // pair (perhaps the one just reported) must stop working too.
+        let others = self
+            .salesforce
+            .staged_credentials(&app_id, &consumer_id)
+            .await
+            .map_err(|e| from_salesforce(&e, &org))?;
+        for other in others.iter().filter(|s| {
+            s.id != staged.id && s.state == Some(salesforce::connect::StagedState::Active)
+        }) {
+            self.salesforce
+                .delete_staged(&app_id, &consumer_id, &other.id)
+                .await
+                .map_err(|e| from_salesforce(&e, &org))?;
+        }
         Ok(())
     }
 

@@ -19,7 +19,6 @@ use crate::Mailer;
 use crate::audit::{self, Actor, AuditAction, Target};
 use crate::clock::{Clock, rfc3339};
 use crate::db::Database;
-use crate::mail::Mail;
 
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
@@ -222,6 +221,8 @@ pub struct Alerts {
     pub webhook: Option<Webhook>,
     /// The portal's base URL, for links in alerts.
     pub public_url: String,
+    /// What an anomaly does for grants without their own action (`ANOMALY_ACTION`).
+    pub anomaly_action: super::anomaly::AnomalyAction,
 }
 
 /// One alert sent.
@@ -245,6 +246,8 @@ pub struct Evaluation {
     pub frozen: Vec<String>,
     /// Freezes the org refused (grant, why); tried again next run.
     pub freeze_failures: Vec<(String, String)>,
+    /// Anomalies raised now ([`super::anomaly`]).
+    pub anomalies: Vec<super::anomaly::Raised>,
 }
 
 impl Alerts {
@@ -265,7 +268,12 @@ impl Alerts {
             self.check(db, &grant, standing, now, &mut evaluation)
                 .await?;
         }
-        check_ip_ranges(db, now, &mut evaluation).await?;
+        // The anomaly rules, among them the approved IP ranges (an External Client App's
+        // trusted IP ranges relax the web-server flow; they do not restrict a
+        // client-credentials token — ExtlClntAppOauthSettings; "IP restrictions are
+        // enforced only when they're configured on a user's profile" —, so a call from
+        // outside them in the usage files suspends the grant and freezes its user here).
+        super::anomaly::evaluate(self, db, now, &mut evaluation).await?;
         apply_freezes(db, salesforce, now, &mut evaluation).await?;
         Ok(evaluation)
     }
@@ -413,26 +421,11 @@ impl Alerts {
             }
         }
         let (subject, body) = self.message(grant, &notify, freeze);
-        for to in crate::roles::approver_emails(&mut tx.tx).await? {
-            self.mail
-                .queue(
-                    &mut tx.tx,
-                    &Mail {
-                        to,
-                        subject: subject.clone(),
-                        body: body.clone(),
-                    },
-                )
-                .await?;
-        }
+        crate::roles::mail_approvers(&self.mail, &mut tx.tx, &subject, &body).await?;
         if let Some(webhook) = &self.webhook {
             let payload = json!({
                 // The subject carries the company name as the contractor typed it.
-                "text": format!(
-                    "{}\n{}",
-                    super::webhook::slack_escape(&subject),
-                    notify.iter().map(|r| format!("• {}", line(r))).collect::<Vec<_>>().join("\n")
-                ),
+                "text": super::webhook::bullet_text(&subject, notify.iter().map(|r| line(r))),
                 "event": top.action().as_str(),
                 "grant_id": grant.grant_id,
                 "request_id": grant.request_id,
@@ -477,16 +470,32 @@ impl Alerts {
         } else {
             "Nothing has been stopped. If the work needs more calls, raise the budget; otherwise ask the contractor why."
         };
-        let body = format!(
-            "{company}'s integration user ({user}):\n{lines}\n\n{action}\n\nUsage: {url}/admin/usage\nThe request: {url}/admin/requests/{request}\n",
-            company = grant.company,
-            user = grant.user_id.as_str(),
-            lines = lines.join("\n"),
-            url = self.public_url,
-            request = grant.request_id,
+        let body = alert_body(
+            &grant.company,
+            grant.user_id.as_str(),
+            &lines,
+            action,
+            &self.public_url,
+            &grant.request_id,
         );
         (subject, body)
     }
+}
+
+/// An alert mail's body (budgets and anomalies): who, what was seen, what was done, and
+/// where to look.
+pub(crate) fn alert_body(
+    company: &str,
+    user: &str,
+    lines: &[String],
+    action: &str,
+    public_url: &str,
+    request_id: &str,
+) -> String {
+    format!(
+        "{company}'s integration user ({user}):\n{lines}\n\n{action}\n\nUsage: {public_url}/admin/usage\nThe request: {public_url}/admin/requests/{request_id}\n",
+        lines = lines.join("\n"),
+    )
 }
 
 fn line(r: &Raised) -> String {
@@ -497,145 +506,6 @@ fn line(r: &Raised) -> String {
         r.limit,
         r.window.per()
     )
-}
-
-/// A grant whose approved IP ranges are checked, with when it was set up and its user.
-#[derive(sqlx::FromRow)]
-struct RangedGrant {
-    id: String,
-    request_id: String,
-    state: String,
-    ip_ranges: String,
-    finished_at: Option<i64>,
-    output: Option<String>,
-}
-
-/// An External Client App's trusted IP ranges relax the web-server flow; they do not
-/// restrict a client-credentials token (ExtlClntAppOauthSettings; "IP restrictions are
-/// enforced only when they're configured on a user's profile"). So the approved ranges are
-/// checked here instead: an address in the usage files' CLIENT_IP outside a grant's ranges,
-/// for a call after the grant was set up (the proof runs from the portal's own host),
-/// suspends the grant, and [`apply_freezes`] freezes its integration user and revokes its
-/// tokens. Each address does so once per grant.
-async fn check_ip_ranges(
-    db: &Database,
-    now: i64,
-    evaluation: &mut Evaluation,
-) -> Result<(), sqlx::Error> {
-    let grants = sqlx::query_as::<_, RangedGrant>(
-        "SELECT g.id, g.request_id, g.state, g.ip_ranges, s.finished_at, u.output \
-         FROM grants g \
-         JOIN provisioning_steps s ON s.grant_id = g.id AND s.step = $1 AND s.state = $3 \
-         JOIN provisioning_steps u ON u.grant_id = g.id AND u.step = $2 AND u.state = $3 \
-         WHERE g.state IN ($4, $5)",
-    )
-    .bind(StepName::Restrict.as_str())
-    .bind(StepName::User.as_str())
-    .bind(StepState::Succeeded.as_str())
-    .bind(GrantState::Ready.as_str())
-    .bind(GrantState::Active.as_str())
-    .fetch_all(db.pool())
-    .await?;
-    for grant in grants {
-        let grant_id = grant.id;
-        let ranges: Vec<String> = serde_json::from_str(&grant.ip_ranges).unwrap_or_default();
-        let ranges: Vec<shared::fields::Cidr> = ranges
-            .iter()
-            .filter_map(|r| shared::fields::Cidr::parse(r).ok())
-            .collect();
-        if ranges.is_empty() {
-            continue;
-        }
-        let Some(user_key) = user_id(grant.output).map(|id| id.as_15().to_string()) else {
-            continue;
-        };
-        let since = grant.finished_at.unwrap_or(0);
-        let addresses: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT client_ip, last_at FROM usage_client_ips WHERE user_key = $1 AND last_at > $2 \
-             AND client_ip NOT IN (SELECT client_ip FROM usage_ip_alerts WHERE grant_id = $3)",
-        )
-        .bind(&user_key)
-        .bind(since)
-        .bind(&grant_id)
-        .fetch_all(db.pool())
-        .await?;
-        let outside: Vec<(String, i64)> = addresses
-            .into_iter()
-            .filter_map(|(ip, last_at)| {
-                let address: std::net::IpAddr = ip.parse().ok()?;
-                let single = match address {
-                    std::net::IpAddr::V4(v4) => format!("{v4}/32"),
-                    std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                        Some(v4) => format!("{v4}/32"),
-                        None => format!("{v6}/128"),
-                    },
-                };
-                let cidr = shared::fields::Cidr::parse(&single).ok()?;
-                (!cidr.covered_by(&ranges)).then_some((ip, last_at))
-            })
-            .collect();
-        if outside.is_empty() {
-            continue;
-        }
-        let (state, request_id) = (grant.state, grant.request_id);
-        let mut tx = db.begin_write().await?;
-        for (ip, last_at) in &outside {
-            sqlx::query(
-                "INSERT INTO usage_ip_alerts (grant_id, client_ip, last_at, raised_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (grant_id, client_ip) DO NOTHING",
-            )
-            .bind(&grant_id)
-            .bind(ip)
-            .bind(last_at)
-            .bind(now)
-            .execute(&mut *tx.tx)
-            .await?;
-        }
-        let suspended = sqlx::query(
-            "UPDATE grants SET suspended_from = state, state = $1, frozen_at = NULL, updated_at = $2 \
-             WHERE id = $3 AND state IN ($4, $5)",
-        )
-        .bind(GrantState::Suspended.as_str())
-        .bind(now)
-        .bind(&grant_id)
-        .bind(GrantState::Ready.as_str())
-        .bind(GrantState::Active.as_str())
-        .execute(&mut *tx.tx)
-        .await?;
-        let addresses: Vec<&str> = outside.iter().map(|(ip, _)| ip.as_str()).collect();
-        if suspended.rows_affected() == 1 {
-            let reason = format!(
-                "API calls from {} (outside the approved IP ranges), seen in Salesforce's usage files",
-                addresses.join(", ")
-            );
-            audit::record(
-                &mut tx.tx,
-                &Actor::system(),
-                AuditAction::GrantSuspended,
-                Target::Grant,
-                &grant_id,
-                json!({
-                    "reason": reason,
-                    "previous_state": state,
-                    "addresses": addresses,
-                }),
-            )
-            .await?;
-            crate::requests::add_event(
-                &mut tx.tx,
-                now,
-                &request_id,
-                "suspended",
-                &format!("API access suspended: {reason}. An approver can lift the suspension."),
-                true,
-            )
-            .await?;
-            evaluation.suspended.push(grant_id.clone());
-            tracing::warn!(grant = %grant_id, addresses = ?addresses, "calls from outside the approved IP ranges: suspended");
-        }
-        tx.commit().await?;
-    }
-    Ok(())
 }
 
 pub use crate::provisioning::set_frozen;
@@ -664,7 +534,7 @@ async fn revoke_app_tokens(
 }
 
 /// Freezes the integration users of suspended grants that are not frozen yet.
-async fn apply_freezes(
+pub(crate) async fn apply_freezes(
     db: &Database,
     salesforce: &Client,
     now: i64,

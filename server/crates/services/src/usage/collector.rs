@@ -113,6 +113,8 @@ pub struct Collector {
     hook: Option<Hook>,
     /// When a run happened, what it read at, and the budgets' windows.
     clock: SharedClock,
+    /// Where runs and the files read are counted (the portal's).
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Collector {
@@ -152,7 +154,15 @@ impl Collector {
             download_attempts: 3,
             hook: None,
             clock: crate::clock::system(),
+            metrics: crate::metrics::detached(),
         }
+    }
+
+    /// Counts runs and the files read in `metrics` (the portal's: see
+    /// [`crate::Portal::usage_collector`]).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Reads the time from `clock` (the portal's: see [`crate::Portal::usage_collector`]).
@@ -175,6 +185,24 @@ impl Collector {
 
     /// One collector run: files, the org's limits and licences, then the budgets.
     pub async fn run_once(&self) -> Result<RunReport, CollectError> {
+        let result = self.run_leased().await;
+        match &result {
+            Ok(report) => self.metrics.collector_run(
+                if report.failed.is_empty() {
+                    "ok"
+                } else {
+                    "partial"
+                },
+                report.read.len() as u64,
+                report.rows,
+            ),
+            Err(CollectError::Busy) => self.metrics.collector_run("busy", 0, 0),
+            Err(_) => self.metrics.collector_run("failed", 0, 0),
+        }
+        result
+    }
+
+    async fn run_leased(&self) -> Result<RunReport, CollectError> {
         let now = self.clock.now_ms();
         if !self.take_lease(now).await? {
             return Err(CollectError::Busy);
@@ -469,6 +497,15 @@ impl Collector {
             }
             query.execute(&mut *tx.tx).await?;
         }
+        // The objects called per user and day, for access reviews (usage::entities).
+        super::entities::store(
+            &mut tx.tx,
+            interval.as_str(),
+            period_start,
+            replaces,
+            &totals.entities,
+        )
+        .await?;
         sqlx::query(
             "INSERT INTO usage_periods (log_interval, period_start, file_id, created_date) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (log_interval, period_start) DO UPDATE SET file_id = excluded.file_id, created_date = excluded.created_date \
@@ -480,7 +517,16 @@ impl Collector {
         .bind(created)
         .execute(&mut *tx.tx)
         .await?;
-        // Where each user called from, for the grants' IP ranges (budgets::check_ip_ranges).
+        // What the anomaly rules read, per user and hour (usage::windows).
+        let windows: Vec<_> = totals
+            .windows
+            .iter()
+            .filter(|w| (period_start..period_end).contains(&w.hour_ms))
+            .collect();
+        super::windows::store(&mut tx, interval.as_str(), period_start, &windows, replaces).await?;
+        // Where each user called from, over all time. No longer read: the IP-range rule
+        // (usage::anomaly) reads CLIENT_IP per hour from usage_window_values. Left until the
+        // ingest changes of issue 18 are merged, then to be dropped with the table.
         for ip in &totals.client_ips {
             sqlx::query(
                 "INSERT INTO usage_client_ips (user_key, client_ip, calls, last_at) VALUES ($1, $2, $3, $4) \

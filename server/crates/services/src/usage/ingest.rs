@@ -82,6 +82,70 @@ pub struct FileTotals {
     pub usernames: Vec<(String, String)>,
     /// The addresses each user called from (`CLIENT_IP`, when the file has it), sorted.
     pub client_ips: Vec<ClientIp>,
+    /// Per user and hour, what the anomaly rules read ([`super::windows`]).
+    pub windows: Vec<super::windows::UserWindow>,
+    /// The objects each user called per day (`ENTITY_NAME`, when the file has it), sorted
+    /// (access reviews: what the contractor actually used).
+    pub entities: Vec<UserDayEntity>,
+}
+
+/// Calls of one user on one object in one UTC day (access reviews).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserDayEntity {
+    pub user_id15: String,
+    /// The start of the UTC day, Unix milliseconds.
+    pub day_ms: i64,
+    pub entity: String,
+    pub calls: u64,
+}
+
+/// Optional: the object a call was about (access reviews).
+const ENTITY_NAME: &str = "ENTITY_NAME";
+/// Distinct (user, day, object) triples kept per file at most.
+const MAX_ENTITIES: usize = 10_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// What the reviews keep of each row: (user, day, object) → calls.
+#[derive(Debug, Default)]
+struct EntityTally {
+    column: Option<usize>,
+    calls: HashMap<(UserKey, i64, String), u64>,
+}
+
+impl EntityTally {
+    fn add(&mut self, user: UserKey, hour_ms: i64, raw: &[u8]) {
+        let entity = String::from_utf8_lossy(raw).trim().to_string();
+        // Calls about no object (limits, versions) and absurd values are not kept.
+        if entity.is_empty() || entity.len() > 100 {
+            return;
+        }
+        let key = (user, hour_ms.div_euclid(DAY_MS) * DAY_MS, entity);
+        let full = self.calls.len() >= MAX_ENTITIES;
+        match self.calls.get_mut(&key) {
+            Some(calls) => *calls += 1,
+            None if !full => {
+                self.calls.insert(key, 1);
+            }
+            None => {}
+        }
+    }
+
+    fn finish(self) -> Vec<UserDayEntity> {
+        let mut out: Vec<UserDayEntity> = self
+            .calls
+            .into_iter()
+            .map(|((user, day_ms, entity), calls)| UserDayEntity {
+                user_id15: String::from_utf8_lossy(&user).into_owned(),
+                day_ms,
+                entity,
+                calls,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (&a.user_id15, a.day_ms, &a.entity).cmp(&(&b.user_id15, b.day_ms, &b.entity))
+        });
+        out
+    }
 }
 
 /// Calls of one user from one address.
@@ -134,6 +198,9 @@ pub struct Ingest {
     last: Option<((UserKey, i64), Totals)>,
     usernames: HashMap<UserKey, String>,
     client_ips: HashMap<(UserKey, String), (u64, i64)>,
+    /// The anomaly rules' windows ([`super::windows`]).
+    windows: super::windows::Windows,
+    entities: EntityTally,
 }
 
 impl Default for Ingest {
@@ -159,6 +226,8 @@ impl Ingest {
             last: None,
             usernames: HashMap::new(),
             client_ips: HashMap::new(),
+            windows: super::windows::Windows::default(),
+            entities: EntityTally::default(),
         }
     }
 
@@ -253,6 +322,8 @@ impl Ingest {
             .collect();
         client_ips.sort_by(|a, b| (&a.user_id15, &a.ip).cmp(&(&b.user_id15, &b.ip)));
         Ok(FileTotals {
+            windows: self.windows.finish(),
+            entities: self.entities.finish(),
             client_ips,
             rows: self.rows,
             skipped: self.skipped,
@@ -294,6 +365,10 @@ impl Ingest {
                 .map(|i| String::from_utf8_lossy(self.value(i)).trim().to_string())
                 .collect();
             self.columns = Some(resolve_header(&header)?);
+            self.windows.header(&header);
+            self.entities.column = header
+                .iter()
+                .position(|h| h.eq_ignore_ascii_case(ENTITY_NAME));
             return Ok(());
         };
         if fields != columns.count {
@@ -348,6 +423,19 @@ impl Ingest {
                     None => {}
                 }
             }
+        }
+        let at = hour + offset_in_hour(self.value(columns.time), columns.time_is_derived);
+        self.windows
+            .row(user, hour, at, &self.record, &self.ends[..fields]);
+        if let Some(column) = self.entities.column {
+            // Disjoint fields: the record is read while the tally is written, no copy.
+            let start = if column == 0 {
+                0
+            } else {
+                self.ends[column - 1]
+            };
+            let raw = &self.record[start..self.ends[column]];
+            self.entities.add(user, hour, raw);
         }
         let key = (user, hour);
         match &mut self.last {

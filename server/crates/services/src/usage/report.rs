@@ -129,6 +129,34 @@ pub async fn latest_org(db: &Database) -> Result<Option<OrgSnapshot>, sqlx::Erro
     .await
 }
 
+/// How fresh the usage data is, for `/metrics`: the end of the newest hour with calls (as
+/// the dashboard's "data through"), the collector's last success, and the org's daily API
+/// calls as last read. Three single-row reads (an index's end, a one-row table, the newest
+/// snapshot).
+#[derive(Debug, Clone, Default)]
+pub struct Freshness {
+    pub data_through: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub daily_api_remaining: Option<i64>,
+    pub daily_api_max: Option<i64>,
+}
+
+pub async fn freshness(db: &Database) -> Result<Freshness, sqlx::Error> {
+    let horizon = data_horizon(db).await?;
+    let last_success_at: Option<i64> =
+        sqlx::query_scalar("SELECT last_success_at FROM usage_collector WHERE id = 1")
+            .fetch_optional(db.pool())
+            .await?
+            .flatten();
+    let org = latest_org(db).await?;
+    Ok(Freshness {
+        data_through: horizon.map(|h| h + HOUR_MS),
+        last_success_at,
+        daily_api_remaining: org.as_ref().and_then(|o| o.daily_api_remaining),
+        daily_api_max: org.as_ref().and_then(|o| o.daily_api_max),
+    })
+}
+
 /// The newest hour any file has calls for: usage files arrive hours late on real orgs, so
 /// rates are taken over the hours before this, not before now.
 async fn data_horizon(db: &Database) -> Result<Option<i64>, sqlx::Error> {

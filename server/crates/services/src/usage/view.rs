@@ -16,6 +16,8 @@ use crate::clock::to_datetime;
 
 /// How many of the grants whose teardown gave a licence back the dashboard names.
 const FREED_SHOWN: i64 = 20;
+/// How many anomalies the dashboard lists (the newest).
+const ANOMALIES_SHOWN: i64 = 20;
 
 fn time(ms: i64) -> String {
     to_datetime(ms).format("%Y-%m-%d %H:%M UTC").to_string()
@@ -129,6 +131,17 @@ pub fn run_summary(report: &RunReport) -> String {
             plural(report.budgets.raised.len())
         ));
     }
+    if !report.budgets.anomalies.is_empty() {
+        said.push_str(&format!(
+            " {} usage anomal{} raised.",
+            report.budgets.anomalies.len(),
+            if report.budgets.anomalies.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            }
+        ));
+    }
     if let Some(failure) = report.failed.first() {
         said.push_str(&format!(
             " {} file(s) could not be read and will be tried again: {}",
@@ -176,6 +189,7 @@ impl Portal {
                     share_of_pool: share(c.share_of_pool),
                 })
                 .collect(),
+            anomalies: super::anomaly::recent_views(&self.db, ANOMALIES_SHOWN).await?,
             licences: LicenceView {
                 total: licences.total,
                 used: licences.used,

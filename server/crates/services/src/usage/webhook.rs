@@ -41,6 +41,8 @@ pub struct Webhook {
     wake: Arc<Notify>,
     /// When a delivery was queued, is due and was signed.
     clock: SharedClock,
+    /// Where delivery attempts are counted (the portal's: see [`crate::Portal::with_webhook`]).
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -66,6 +68,16 @@ pub fn slack_escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// An alert's `text` for chat webhooks: the subject, then one bullet a line, all escaped.
+pub fn bullet_text<I: IntoIterator<Item = String>>(subject: &str, lines: I) -> String {
+    let mut text = slack_escape(subject);
+    for line in lines {
+        text.push_str("\n• ");
+        text.push_str(&slack_escape(&line));
+    }
+    text
 }
 
 /// The signature header's value for `body` sent at `timestamp` (Unix seconds).
@@ -102,12 +114,19 @@ impl Webhook {
             http,
             wake: Arc::new(Notify::new()),
             clock: crate::clock::system(),
+            metrics: crate::metrics::detached(),
         })
     }
 
     /// Reads the time from `clock` (the portal's: see [`crate::Portal::with_clock`]).
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Counts delivery attempts in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -143,7 +162,7 @@ impl Webhook {
     /// Posts the deliveries that are due (see [`crate::outbox`]). Returns how many the
     /// receiver took.
     pub async fn deliver_pending(&self, db: &Database) -> Result<usize, sqlx::Error> {
-        crate::outbox::deliver_due(self, db, self.clock.as_ref()).await
+        crate::outbox::deliver_due(self, db, self.clock.as_ref(), &self.metrics).await
     }
 
     /// Woken when a delivery was queued (see [`Webhook::wake`]); the sender job waits on it.
@@ -172,6 +191,11 @@ impl Webhook {
             Err(format!("the receiver answered HTTP {}", status.as_u16()))
         }
     }
+}
+
+/// The webhook deliveries not sent yet, per delivery state ([`crate::outbox::depth`]).
+pub async fn outbox_depth(db: &Database) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    crate::outbox::depth(db, "webhook_outbox", &["pending", "sending", "failed"]).await
 }
 
 /// A webhook in the outbox: its stored body (the event and its payload).

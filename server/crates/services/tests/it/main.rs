@@ -7,7 +7,11 @@
 use test_kit::portal as common;
 
 mod alerts;
+mod anomalies;
+mod assurance;
 mod audit;
+mod audit_index;
+mod audit_job;
 mod blast;
 mod catalog;
 mod clock;
@@ -20,5 +24,7 @@ mod provisioning;
 mod queue;
 mod records;
 mod renewal;
+mod reviews;
+mod rotation;
 mod teardown;
 mod usage;

@@ -15,41 +15,20 @@ use chrono::{DateTime, Utc};
 use common::*;
 use serde_json::json;
 use services::usage::collector::{Checkpoint, Collector};
+use test_kit::usage_files::{HEADER, at, csv};
+
+/// Places a file in the org; returns its id.
+async fn place(t: &TestPortal, interval: &str, log_date: i64, csv: String) -> String {
+    test_kit::usage_files::place(t.org.as_ref().unwrap().base_url(), interval, log_date, csv).await
+}
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
-
-/// The reference's column order (§6.2's simulator sample), every value quoted.
-const HEADER: &[&str] = &[
-    "EVENT_TYPE",
-    "TIMESTAMP",
-    "REQUEST_ID",
-    "ORGANIZATION_ID",
-    "USER_ID",
-    "USER_NAME",
-    "API_FAMILY",
-    "API_VERSION",
-    "API_RESOURCE",
-    "HTTP_METHOD",
-    "STATUS_CODE",
-    "ENTITY_NAME",
-    "CLIENT_NAME",
-    "CLIENT_IP",
-    "CONNECTED_APP_ID",
-    "CONNECTED_APP_NAME",
-    "COUNTS_AGAINST_API_LIMIT",
-    "API_CLIENT_CATEGORY",
-    "TIMESTAMP_DERIVED",
-];
 
 /// Crafted users (15 characters, as the files carry them).
 const KIM: &str = "005KIM000000001";
 const LEE: &str = "005LEE000000002";
 const MAY: &str = "005MAY000000003";
-
-fn quote(value: &str) -> String {
-    format!("\"{}\"", value.replace('"', "\"\""))
-}
 
 /// One call of `user` at `at`, with `client` as CLIENT_NAME.
 fn row(user: &str, at: DateTime<Utc>, resource: &str, client: &str, counts: bool) -> Vec<String> {
@@ -77,20 +56,6 @@ fn row(user: &str, at: DateTime<Utc>, resource: &str, client: &str, counts: bool
     .to_vec()
 }
 
-fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = header
-        .iter()
-        .map(|h| quote(h))
-        .collect::<Vec<_>>()
-        .join(",");
-    out.push('\n');
-    for row in rows {
-        out.push_str(&row.iter().map(|v| quote(v)).collect::<Vec<_>>().join(","));
-        out.push('\n');
-    }
-    out
-}
-
 /// `n` counted queries by `user`, one a second from `start_ms`.
 fn queries(user: &str, start_ms: i64, n: i64, client: &str) -> Vec<Vec<String>> {
     (0..n)
@@ -98,30 +63,10 @@ fn queries(user: &str, start_ms: i64, n: i64, client: &str) -> Vec<Vec<String>> 
         .collect()
 }
 
-fn at(ms: i64) -> DateTime<Utc> {
-    services::clock::to_datetime(ms)
-}
-
 /// The start of the UTC day `days` ago.
 fn day(days: i64) -> i64 {
     let now = services::clock::now_ms();
     now.div_euclid(DAY_MS) * DAY_MS - days * DAY_MS
-}
-
-/// Places a file in the org; returns its id.
-async fn place(t: &TestPortal, interval: &str, log_date: i64, csv: String) -> String {
-    let org = t.org.as_ref().unwrap();
-    let response = reqwest::Client::new()
-        .post(format!("{}/__sandbox/event-log-files", org.base_url()))
-        .json(&json!({ "interval": interval, "logDate": at(log_date).to_rfc3339(), "csv": csv }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "{:?}", response.text().await);
-    response.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 /// Counted calls of `user` in hours starting in `[from, to)`, as the budgets see them.
