@@ -98,7 +98,8 @@ fn doctor() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format, "warn");
+    // The doctor's few calls are not traced.
+    let _ = telemetry::init(config.log_format, "warn", None);
     portcullis::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -181,8 +182,19 @@ fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format, &config.log_level);
     portcullis::install_crypto_provider();
+    // Before the runtime: the trace exporter's HTTP client is a blocking one.
+    let telemetry = match telemetry::init(
+        config.log_format,
+        &config.log_level,
+        config.otlp_endpoint.as_ref(),
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("portcullis: {e}");
+            return ExitCode::from(2);
+        }
+    };
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -194,7 +206,7 @@ fn serve() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let app = match Application::build(config).await {
             Ok(app) => app,
             Err(e) => {
@@ -223,11 +235,15 @@ fn serve() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    drop(runtime);
+    // The spans of the last moments (shutdown, the final audit anchor) go out too.
+    telemetry.shutdown();
+    code
 }
 
 fn sandbox_org(args: SandboxArgs) -> ExitCode {
-    telemetry::init(config::LogFormat::Text, "info");
+    let _ = telemetry::init(config::LogFormat::Text, "info", None);
     portcullis::install_crypto_provider();
     let faults = match &args.faults {
         Some(path) => match std::fs::read_to_string(path)

@@ -151,6 +151,9 @@ pub struct Config {
     pub smtp_url: Option<SecretString>,
     /// The bearer token `/metrics` requires (`METRICS_TOKEN`); `None` leaves it open.
     pub metrics_token: Option<SecretString>,
+    /// Where trace spans go (`OTEL_EXPORTER_OTLP_ENDPOINT`, an OTLP/HTTP base URL); `None`
+    /// exports nothing.
+    pub otlp_endpoint: Option<Url>,
     /// The sender of the portal's mail (`MAIL_FROM`).
     pub mail_from: String,
     /// How roles map from Salesforce (`ROLE_*`).
@@ -305,6 +308,7 @@ impl Config {
         let http_request_timeout = HTTP_REQUEST_TIMEOUT_SECONDS.read(source)?;
         let http_max_concurrent_requests = HTTP_MAX_CONCURRENT_REQUESTS.read(source)?;
         let metrics_token = METRICS_TOKEN.get(source)?;
+        let otlp_endpoint = OTEL_EXPORTER_OTLP_ENDPOINT.get(source)?;
         let session_max = SESSION_MAX_HOURS.read(source)?;
         let session_recheck = SESSION_RECHECK_MINUTES.read(source)?;
         let salesforce_org_id = SALESFORCE_ORG_ID.get(source)?;
@@ -356,6 +360,7 @@ impl Config {
             http_request_timeout,
             http_max_concurrent_requests,
             metrics_token,
+            otlp_endpoint,
             secret_max_age_days,
             secret_overlap_days,
         })

@@ -75,6 +75,11 @@ settings! {
             parse: parse_metrics_token,
             help: "a bearer token `/metrics` requires (`Authorization: Bearer <token>`; 16 to 512 characters, no spaces); without it a scrape gets 401. Unset, `/metrics` is open: keep it off the public network then",
         },
+        OTEL_EXPORTER_OTLP_ENDPOINT: Url {
+            default: None,
+            parse: parse_otlp_endpoint,
+            help: "an OpenTelemetry collector's OTLP/HTTP base URL (e.g. `http://127.0.0.1:4318`); when set, the portal's trace spans (provisioning steps with grant, step and attempt; usage collection runs and files; outbox deliveries; HTTP requests; jobs) are sent to `<url>/v1/traces` as OTLP JSON. Unset, spans only shape the log lines",
+        },
     ];
 }
 
@@ -93,6 +98,21 @@ fn parse_metrics_token(raw: &str) -> Result<SecretString, String> {
         );
     }
     Ok(SecretString::from(token))
+}
+
+/// The OTLP/HTTP base URL; `/v1/traces` is added as OpenTelemetry's exporter specification
+/// says for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+fn parse_otlp_endpoint(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim()).map_err(|e| format!("'{raw}' is not a valid URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "'{raw}' must start with http:// or https:// (the portal sends OTLP over HTTP, not gRPC)"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("'{raw}' must not carry a query or a fragment"));
+    }
+    Ok(url)
 }
 
 fn parse_public_url(raw: &str) -> Result<Url, String> {

@@ -50,7 +50,7 @@ fn init_process() {
     INIT.call_once(|| {
         portcullis::install_crypto_provider();
         if std::env::var("TEST_LOG").is_ok() {
-            portcullis::telemetry::init(portcullis::config::LogFormat::Text, "info");
+            let _ = portcullis::telemetry::init(portcullis::config::LogFormat::Text, "info", None);
         }
     });
 }

@@ -28,5 +28,6 @@ mod rotation;
 mod salesforce;
 mod secret_leaks;
 mod sign_in;
+mod traces;
 mod two_instances;
 mod usage;

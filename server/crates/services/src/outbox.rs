@@ -12,6 +12,7 @@ use std::future::Future;
 
 use sqlx::FromRow;
 use sqlx::any::AnyRow;
+use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::db::Database;
@@ -151,7 +152,15 @@ pub async fn deliver_due<D: Delivery>(
         } else {
             // A message that cannot be read is tried again, like one that could not be sent.
             match D::Message::from_row(&row) {
-                Ok(message) => delivery.send(&id, &message).await,
+                Ok(message) => {
+                    let span = tracing::info_span!(
+                        "outbox_deliver",
+                        outbox = table.label(),
+                        id = %id,
+                        attempt = attempts,
+                    );
+                    delivery.send(&id, &message).instrument(span).await
+                }
                 Err(e) => Err(Failure::transient(e.to_string())),
             }
         };

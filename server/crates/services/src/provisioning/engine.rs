@@ -14,6 +14,7 @@ use salesforce::Client;
 use serde_json::{Value, json};
 use shared::grant::{GrantState, StepState};
 use sqlx::{Any, Transaction};
+use tracing::Instrument;
 
 use super::outputs::StepOutput;
 use super::{Step, StepFailure, run_step, undo};
@@ -490,12 +491,22 @@ impl Engine {
     pub async fn run_leased(&self, leased: &Leased) -> Result<Ran, EngineError> {
         // Elapsed real time, not the portal's clock (a test clock does not move by itself).
         let started = tokio::time::Instant::now();
-        let ran = self.run_and_record(leased).await?;
         let direction = match (leased.teardown, leased.undo) {
             (true, _) => "teardown",
             (false, true) => "undo",
             (false, false) => "forward",
         };
+        // The span a trace shows for this attempt (and, with an OTLP exporter, sends):
+        // everything the step logs and every Salesforce call it makes happens inside it.
+        let span = tracing::info_span!(
+            "provisioning_step",
+            grant = %leased.grant_id,
+            step = leased.step.as_str(),
+            attempt = leased.attempt,
+            direction,
+            outcome = tracing::field::Empty,
+        );
+        let ran = self.run_and_record(leased).instrument(span.clone()).await?;
         let outcome = match &ran {
             Ran::Idle => "idle",
             Ran::Succeeded { .. } => "succeeded",
@@ -503,6 +514,7 @@ impl Engine {
             Ran::Failed { .. } => "failed",
             Ran::LeaseLost { .. } => "lease_lost",
         };
+        span.record("outcome", outcome);
         self.metrics.provisioning_step(
             leased.step.as_str(),
             direction,

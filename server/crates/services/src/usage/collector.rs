@@ -31,6 +31,7 @@ use salesforce::eventlog::{API_TOTAL_USAGE, EventLogFileRow, EventLogQuery, LogI
 use salesforce::query::QueryPage;
 use salesforce::{Client, Soql};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use super::ingest::{FileTotals, Ingest, IngestError};
 use crate::clock::{SharedClock, to_datetime};
@@ -185,7 +186,33 @@ impl Collector {
 
     /// One collector run: files, the org's limits and licences, then the budgets.
     pub async fn run_once(&self) -> Result<RunReport, CollectError> {
-        let result = self.run_leased().await;
+        let span = tracing::info_span!(
+            "usage_collect",
+            outcome = tracing::field::Empty,
+            files = tracing::field::Empty,
+            rows = tracing::field::Empty,
+        );
+        let result = self.run_leased().instrument(span.clone()).await;
+        match &result {
+            Ok(report) => {
+                span.record("files", report.read.len());
+                span.record("rows", report.rows);
+                span.record(
+                    "outcome",
+                    if report.failed.is_empty() {
+                        "ok"
+                    } else {
+                        "partial"
+                    },
+                );
+            }
+            Err(CollectError::Busy) => {
+                span.record("outcome", "busy");
+            }
+            Err(_) => {
+                span.record("outcome", "failed");
+            }
+        }
         match &result {
             Ok(report) => self.metrics.collector_run(
                 if report.failed.is_empty() {
@@ -259,7 +286,8 @@ impl Collector {
         files.sort_by(|a, b| (created_ms(a), a.id.as_str()).cmp(&(created_ms(b), b.id.as_str())));
         let mut cursor_may_move = true;
         for file in &files {
-            match self.handle(file, cursor_may_move).await {
+            let span = tracing::info_span!("usage_file", file = %file.id);
+            match self.handle(file, cursor_may_move).instrument(span).await {
                 Ok(Handled::Read { rows }) => {
                     report.read.push(file.id.as_str().to_string());
                     report.rows += rows;
