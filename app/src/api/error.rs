@@ -273,7 +273,9 @@ mod domain {
                     fields.add("max_age_days", e.to_string());
                     ApiError::invalid(fields)
                 }
-                e @ RotationError::Salesforce(_) => ApiError::new(503, e.to_string()),
+                e @ (RotationError::Salesforce(_) | RotationError::SecondApp(..)) => {
+                    ApiError::new(503, e.to_string())
+                }
                 other => ApiError::new(409, other.to_string()),
             }
         }

@@ -53,10 +53,14 @@ pub async fn rotate_secret(#[server(flatten)] form: RotationForm) -> Result<Stri
     let actor = actor(&user.username).await;
     match form.action.as_str() {
         "rotate" => {
-            portal
+            let started = portal
                 .start_rotation(&grant, &actor, RotationReason::Manual)
                 .await?;
-            Ok("A new secret was staged beside the current one and the contractor was emailed a link to it. Both work until the old one is retired.".into())
+            Ok(match started.method {
+                shared::rotation::RotationMethod::Staged => "A new secret was staged beside the current one and the contractor was emailed a link to it. Both work until the old one is retired.",
+                shared::rotation::RotationMethod::SecondApp => "The org cannot stage a new secret, so a second app was made for the same user and permission set, and the contractor was emailed a link to its credential. Both work until the old app is retired.",
+            }
+            .into())
         }
         "retire" => {
             portal.retire_old_secret(&grant, &actor).await?;

@@ -154,7 +154,14 @@ fn RotationSection(
             </dl>
             {under_way.clone().map(|r| view! {
                 <p role="status">
-                    "A rotation is under way: both secrets work until " <Time at=r.deadline_at.clone() absolute_first=true />
+                    {match r.method {
+                        shared::rotation::RotationMethod::Staged => "A rotation is under way (a staged pair on the same app)".to_string(),
+                        shared::rotation::RotationMethod::SecondApp => format!(
+                            "A rotation is under way (a second app{}, as the org cannot stage credentials; it replaces the old app when usage shows calls on it)",
+                            r.new_app.clone().map(|a| format!(", {a}")).unwrap_or_default()
+                        ),
+                    }}
+                    ": both secrets work until " <Time at=r.deadline_at.clone() absolute_first=true />
                     {if r.collected { ". The contractor collected the new secret." } else { ". The contractor has not collected the new secret yet." }}
                 </p>
             })}
@@ -181,12 +188,13 @@ fn RotationSection(
             </ActionForm>
             {(!v.rotations.is_empty()).then(|| view! {
                 <table class="data" aria-label="Rotations" tabindex="0">
-                    <thead><tr><th>"Started"</th><th>"By"</th><th>"State"</th><th>"Old secret until"</th></tr></thead>
+                    <thead><tr><th>"Started"</th><th>"By"</th><th>"Method"</th><th>"State"</th><th>"Old secret until"</th></tr></thead>
                     <tbody>
                         {v.rotations.iter().map(|r| view! {
                             <tr>
                                 <td><Time at=r.started_at.clone() /></td>
                                 <td>{r.started_by.clone()}</td>
+                                <td>{r.method.label()}</td>
                                 <td>{r.state.label()}{r.error.clone().map(|e| format!(": {e}"))}</td>
                                 <td><Time at=r.completed_at.clone().unwrap_or_else(|| r.deadline_at.clone()) /></td>
                             </tr>

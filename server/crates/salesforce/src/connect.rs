@@ -163,6 +163,27 @@ pub fn is_secret_access_disabled(error: &Error) -> bool {
         .any(|e| e.error_code == "FUNCTIONALITY_NOT_ENABLED")
 }
 
+/// The first API version with staged credentials (`…/credentials/{appId}/{consumerId}/staged`,
+/// reference §5: "65.0").
+pub const STAGED_CREDENTIALS_SINCE: u16 = 65;
+
+/// Why an org cannot stage credentials for an app, when it cannot: the client speaks an API
+/// older than 65.0 (known before any call), or the org answered a staging with its
+/// credentials API closed ([`is_secret_access_disabled`]). `error` is the answer to the
+/// staging, if one was asked for. Any other error is not a refusal (a transient fault, a
+/// missing app): the caller reports it as it is.
+pub fn staging_refused(version: crate::ApiVersion, error: Option<&Error>) -> Option<&'static str> {
+    if version.major() < STAGED_CREDENTIALS_SINCE {
+        return Some("the org's API version is older than 65.0, which has no staged credentials");
+    }
+    match error {
+        Some(e) if is_secret_access_disabled(e) => {
+            Some("the org's credentials API is closed (enableClientSecretInRestApiAccess is off)")
+        }
+        _ => None,
+    }
+}
+
 impl Client {
     /// Every app with OAuth usage, following `nextPageUrl`.
     pub async fn oauth_usage_apps(&self) -> Result<Vec<OAuthUsageApp>> {
@@ -311,6 +332,34 @@ mod tests {
     use super::*;
     use crate::error::ApiError;
     use secrecy::ExposeSecret;
+
+    #[test]
+    fn staging_is_refused_below_65_or_with_the_credentials_api_closed() {
+        let v = |raw: &str| crate::ApiVersion::parse(raw).unwrap();
+        assert!(staging_refused(v("64.0"), None).is_some());
+        assert!(staging_refused(v("65.0"), None).is_none());
+        let closed = Error::Api {
+            status: 403,
+            errors: vec![ApiError {
+                message: "not enabled".into(),
+                error_code: "FUNCTIONALITY_NOT_ENABLED".into(),
+                fields: Vec::new(),
+            }],
+        };
+        assert!(staging_refused(v("66.0"), Some(&closed)).is_some());
+        let missing = Error::Api {
+            status: 404,
+            errors: vec![ApiError {
+                message: "no app".into(),
+                error_code: "NOT_FOUND".into(),
+                fields: Vec::new(),
+            }],
+        };
+        assert!(
+            staging_refused(v("66.0"), Some(&missing)).is_none(),
+            "a missing app is not a refusal"
+        );
+    }
 
     #[test]
     fn usage_collection_decodes() {

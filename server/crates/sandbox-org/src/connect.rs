@@ -234,6 +234,16 @@ pub fn apps_oauth(
             ))
         }
         (_, ["credentials", app_id, consumer_id, "staged", rest @ ..]) => {
+            // Staged credentials are resources of API 65.0 and later (reference §5): an
+            // older version does not know them.
+            let major = version
+                .split('.')
+                .next()
+                .and_then(|m| m.parse::<u16>().ok())
+                .unwrap_or(0);
+            if major < salesforce::connect::STAGED_CREDENTIALS_SINCE {
+                return Err(SfError::not_found());
+            }
             if *method == Method::PATCH {
                 let request = body.json_object()?;
                 if request.get("command").and_then(Value::as_str) != Some("rotate") {

@@ -7,6 +7,12 @@
 //! credentials API is closed, redeploys it with a secret the portal chose). The consumer
 //! step records the app and consumer ids on the grant ([`record_consumer`]); the reveal
 //! reads them from there ([`recorded_consumer`]).
+//!
+//! A grant has one app, except during a rotation by a second app (where the org cannot
+//! stage credentials, `rotation`): a second app for the same integration user and
+//! permission set, named by [`second_app_name`], which becomes the grant's app when the old
+//! one is retired ([`current_app`]: its name, ids and key on the grant). Until then a
+//! teardown removes it too ([`open_rotation_app`], [`end_open_rotations`]).
 
 use std::time::Duration;
 
@@ -43,7 +49,8 @@ impl Default for DeployPoll {
     }
 }
 
-/// What a grant's app is made from.
+/// What a grant's app is made from. `names.app` is the grant's current app: the one
+/// provisioning made, or, after a rotation by a second app, that app ([`current_app`]).
 #[derive(Debug, Clone)]
 pub struct GrantApp {
     pub grant_id: String,
@@ -62,8 +69,8 @@ impl GrantApp {
         grant_id: &str,
         contact_email: &str,
     ) -> Result<Option<Self>, sqlx::Error> {
-        let Some((company, ip_ranges)): Option<(String, String)> =
-            sqlx::query_as("SELECT company, ip_ranges FROM grants WHERE id = $1")
+        let Some((company, ip_ranges, app_name)): Option<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT company, ip_ranges, app_name FROM grants WHERE id = $1")
                 .bind(grant_id)
                 .fetch_optional(db.pool())
                 .await?
@@ -72,9 +79,13 @@ impl GrantApp {
         };
         let ip_ranges: Vec<String> =
             serde_json::from_str(&ip_ranges).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let mut names = Names::for_grant(grant_id, &company);
+        if let Some(current) = app_name {
+            names.app = current;
+        }
         Ok(Some(Self {
             grant_id: grant_id.to_string(),
-            names: Names::for_grant(grant_id, &company),
+            names,
             company,
             ip_ranges,
             contact_email: contact_email.to_string(),
@@ -360,4 +371,131 @@ pub async fn redeploy_secret(
     let id = deploy_with_secret(client, &app, true, secret).await?;
     wait_for_deploy(client, &DeployPoll::default(), &id, "the app's new secret").await?;
     Ok(())
+}
+
+/// The name of a grant's `n`th second app (a rotation's; `n` from 1): the grant's first
+/// app's name with `_R<n>`. Deterministic, so a teardown finds a second app whose deploy a
+/// crash interrupted.
+pub fn second_app_name(first: &str, n: i64) -> String {
+    format!("{first}_R{n}")
+}
+
+/// The grant's current app when it is a rotation's second app (`None`: the app provisioning
+/// made, which the steps' outputs describe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentApp {
+    pub name: String,
+    pub app_id: String,
+    pub consumer_id: String,
+    pub consumer_key: String,
+}
+
+/// See [`CurrentApp`].
+pub async fn current_app(db: &Database, grant_id: &str) -> Result<Option<CurrentApp>, sqlx::Error> {
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT app_name, app_id, consumer_id, app_consumer_key FROM grants WHERE id = $1",
+    )
+    .bind(grant_id)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(match row {
+        Some((Some(name), Some(app_id), Some(consumer_id), Some(consumer_key))) => {
+            Some(CurrentApp {
+                name,
+                app_id,
+                consumer_id,
+                consumer_key,
+            })
+        }
+        _ => None,
+    })
+}
+
+/// The second app of a rotation under way (staging or staged) for the grant: its name
+/// (known before its deploy starts) and, once made, its ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationApp {
+    pub rotation_id: String,
+    pub name: String,
+    pub app_id: Option<String>,
+    pub consumer_id: Option<String>,
+    pub consumer_key: Option<String>,
+}
+
+/// See [`RotationApp`].
+pub async fn open_rotation_app(
+    db: &Database,
+    grant_id: &str,
+) -> Result<Option<RotationApp>, sqlx::Error> {
+    type Row = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT id, new_app_name, new_app_id, new_consumer_id, new_key FROM secret_rotations \
+         WHERE grant_id = $1 AND state IN ('staging', 'staged') AND method = 'second_app'",
+    )
+    .bind(grant_id)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(
+        row.and_then(|(rotation_id, name, app_id, consumer_id, consumer_key)| {
+            Some(RotationApp {
+                rotation_id,
+                name: name?,
+                app_id,
+                consumer_id,
+                consumer_key,
+            })
+        }),
+    )
+}
+
+/// Ends the grant's rotations under way because its access ends (a revoke or an expiry):
+/// each fails with `why`, audited. Returns how many.
+pub async fn end_open_rotations(
+    db: &Database,
+    grant_id: &str,
+    why: &str,
+    now_ms: i64,
+) -> Result<u64, sqlx::Error> {
+    use crate::audit::{self, Actor, AuditAction, Outcome, Target};
+    let mut tx = db.begin_write().await?;
+    let open: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM secret_rotations WHERE grant_id = $1 AND state IN ('staging', 'staged')",
+    )
+    .bind(grant_id)
+    .fetch_all(&mut *tx.tx)
+    .await?;
+    for id in &open {
+        sqlx::query(
+            "UPDATE secret_rotations SET state = 'failed', error = $1, completed_at = $2 WHERE id = $3",
+        )
+        .bind(why)
+        .bind(now_ms)
+        .bind(id)
+        .execute(&mut *tx.tx)
+        .await?;
+        audit::record_outcome(
+            &mut tx.tx,
+            &Actor::system(),
+            AuditAction::SecretRotationFailed,
+            Outcome::Failure,
+            Target::Grant,
+            grant_id,
+            serde_json::json!({ "rotation": id, "error": why }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(open.len() as u64)
 }

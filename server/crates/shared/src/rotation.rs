@@ -19,11 +19,25 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// How a rotation replaces the contractor's pair.
+    pub enum RotationMethod: "a rotation method" {
+        /// Staged credentials beside the old pair, on the same app (Connect REST).
+        Staged = "staged", "staged pair (same app)";
+        /// A second External Client App for the same user and permission set, where the
+        /// org cannot stage; retiring the old secret deletes the old app.
+        SecondApp = "second_app", "second app";
+    }
+}
+
 /// A rotation as the approvers' request page shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RotationSummary {
     pub id: String,
     pub state: RotationState,
+    pub method: RotationMethod,
+    /// The second app's API name (a rotation by a second app).
+    pub new_app: Option<String>,
     /// `max_age` (started by the job) or `manual` ("Rotate now").
     pub reason: String,
     pub started_by: String,

@@ -53,14 +53,36 @@ pub async fn portal_with_org(engine: Engine) -> Option<TestPortal> {
     portal_with(engine, settings(), true).await
 }
 
+/// A portal connected to a fresh in-process sandbox org, speaking API `version` to it (an
+/// org reached at an older version: no staged credentials below 65.0).
+pub async fn portal_with_org_at(
+    engine: Engine,
+    version: salesforce::ApiVersion,
+) -> Option<TestPortal> {
+    portal_at(engine, settings(), Some(version)).await
+}
+
 pub async fn portal_with(
     engine: Engine,
     settings: PortalSettings,
     with_org: bool,
 ) -> Option<TestPortal> {
+    portal_at(
+        engine,
+        settings,
+        with_org.then_some(salesforce::ApiVersion::DEFAULT),
+    )
+    .await
+}
+
+async fn portal_at(
+    engine: Engine,
+    settings: PortalSettings,
+    org_version: Option<salesforce::ApiVersion>,
+) -> Option<TestPortal> {
     let db = TestDb::new(engine).await?;
-    let (org, salesforce) = if with_org {
-        let (org, client) = sandbox_client().await;
+    let (org, salesforce) = if let Some(version) = org_version {
+        let (org, client) = sandbox_client_at(version).await;
         (Some(org), client)
     } else {
         (None, offline_client())
@@ -140,6 +162,13 @@ fn org_http() -> reqwest::Client {
 
 /// Starts a sandbox org and connects as the portal does (JWT bearer, provisioning user).
 pub async fn sandbox_client() -> (sandbox_org::SandboxOrg, Client) {
+    sandbox_client_at(salesforce::ApiVersion::DEFAULT).await
+}
+
+/// Like [`sandbox_client`], speaking API `version`.
+pub async fn sandbox_client_at(
+    version: salesforce::ApiVersion,
+) -> (sandbox_org::SandboxOrg, Client) {
     let org = sandbox_org::SandboxOrg::start(sandbox_org::SandboxConfig::default())
         .await
         .unwrap();
@@ -162,6 +191,7 @@ pub async fn sandbox_client() -> (sandbox_org::SandboxOrg, Client) {
         max_delay: Duration::from_millis(200),
     };
     config.request_timeout = Duration::from_secs(20);
+    config.api_version = version;
     (org, Client::new(config).unwrap())
 }
 

@@ -503,6 +503,17 @@ async fn external_client_apps_are_deployed_and_their_credentials_read_and_rotate
         .await
         .unwrap();
 
+    // Staged credentials are API 65.0 resources: an older version does not know them.
+    let (status, body) = org
+        .admin(
+            Method::POST,
+            &format!("/services/data/v64.0/apps/oauth/credentials/{app_id}/{consumer}/staged"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body[0]["errorCode"], "NOT_FOUND");
+
     // Staged credentials, then rotate: the old secret stops working, the new one works.
     let (status, staged) = org
         .admin(

@@ -38,6 +38,28 @@ pub(super) struct Context {
     pub(super) vault: Option<crate::vault::Vault>,
     /// The engine's clock.
     pub(super) clock: crate::clock::SharedClock,
+    /// The second app of a rotation under way (a teardown removes it too).
+    pub(super) rotation_app: Option<crate::eca::RotationApp>,
+}
+
+/// The grant's current app in place of the one provisioning made, after a rotation by a
+/// second app: its name in `names.app` (what the app's undo deletes, what assurance reads)
+/// and its consumer in `outputs` (what the cut-off and the re-proof try).
+pub(super) async fn use_current_app(
+    db: &Database,
+    grant_id: &str,
+    names: &mut Names,
+    outputs: &mut Outputs,
+) -> Result<(), sqlx::Error> {
+    if let Some(current) = crate::eca::current_app(db, grant_id).await? {
+        names.app = current.name;
+        outputs.set_consumer(super::outputs::ConsumerMade {
+            app_id: current.app_id,
+            consumer_id: current.consumer_id,
+            consumer_key: current.consumer_key,
+        });
+    }
+    Ok(())
 }
 
 /// Saves what a step needs kept *before* it acts in Salesforce (the records' previous
@@ -178,9 +200,12 @@ impl Engine {
                 outputs.insert(step, &output);
             }
         }
+        let mut names = Names::for_grant(grant_id, &company);
+        use_current_app(&self.db, grant_id, &mut names, &mut outputs).await?;
+        let rotation_app = crate::eca::open_rotation_app(&self.db, grant_id).await?;
         Ok(Some(Context {
             grant_id: grant_id.to_string(),
-            names: Names::for_grant(grant_id, &company),
+            names,
             scope,
             end_date,
             ip_ranges,
@@ -198,6 +223,7 @@ impl Engine {
             },
             vault: self.handover.vault.clone(),
             clock: self.clock.clone(),
+            rotation_app,
         }))
     }
 }

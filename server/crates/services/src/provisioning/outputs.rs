@@ -207,6 +207,12 @@ recorded! {
 }
 
 impl Outputs {
+    /// The consumer in place of the one the consumer step recorded: the grant's current app
+    /// after a rotation by a second app ([`crate::eca::current_app`]).
+    pub fn set_consumer(&mut self, made: ConsumerMade) {
+        self.0.insert(Step::Consumer, StepOutput::Consumer(made));
+    }
+
     /// Adds what `step` stored (ignored when it cannot be read).
     pub fn insert(&mut self, step: Step, raw: &str) {
         if let Some(output) = StepOutput::parse(step, raw) {

@@ -76,9 +76,11 @@ pub async fn approved(db: &Database, grant_id: &str) -> Result<Option<Approved>,
             outputs.insert(step, &output);
         }
     }
+    let mut names = Names::for_grant(grant_id, &company);
+    super::context::use_current_app(db, grant_id, &mut names, &mut outputs).await?;
     Ok(Some(Approved {
         grant_id: grant_id.to_string(),
-        names: Names::for_grant(grant_id, &company),
+        names,
         company,
         scope,
         end_date,
@@ -126,6 +128,7 @@ pub async fn reprove(
         saver: Checkpointer::detached(parts.db.clone(), &approved.grant_id),
         vault: parts.vault.cloned(),
         clock: parts.clock.clone(),
+        rotation_app: None,
     };
     let failed = |observed: String| Reproof {
         checks: vec![Check {

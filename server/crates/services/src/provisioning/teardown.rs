@@ -391,8 +391,45 @@ pub(super) async fn run(client: &Client, step: Step, cx: &Context) -> Result<Val
             evidence["credential_check"] = final_check(client, cx).await?;
             Ok(evidence)
         }
+        Step::App => {
+            let mut evidence = undo::run(client, step, cx).await?;
+            if let Some(second) = remove_rotation_app(client, cx).await? {
+                evidence["rotation_app"] = second;
+            }
+            Ok(evidence)
+        }
         _ => undo::run(client, step, cx).await,
     }
+}
+
+/// During a rotation by a second app both apps work: the teardown deletes the second one
+/// with the grant's (after the grant's own app), then ends the rotation. A rotation of
+/// staged credentials needs nothing more (they go with the app) and is ended too.
+async fn remove_rotation_app(client: &Client, cx: &Context) -> Result<Option<Value>, StepFailure> {
+    let database = |e: sqlx::Error| StepFailure {
+        message: format!("the portal's database: {e}"),
+        transient: true,
+    };
+    let mut removed = None;
+    if let Some(second) = &cx.rotation_app {
+        let mut app = cx.app();
+        app.names.app = second.name.clone();
+        let (deleted, salesforce::metadata::DeployId(id)) =
+            crate::eca::delete(client, &app, &cx.deploy_poll).await?;
+        removed = Some(json!({ "app": second.name, "deleted": deleted, "deploy_id": id.as_str() }));
+    }
+    let ended = crate::eca::end_open_rotations(
+        &cx.saver.db,
+        &cx.grant_id,
+        "the grant's access ended (revoked or expired) during the rotation; its apps were removed",
+        cx.clock.now_ms(),
+    )
+    .await
+    .map_err(database)?;
+    if let Some(removed) = &mut removed {
+        removed["rotations_ended"] = json!(ended);
+    }
+    Ok(removed)
 }
 
 /// The consumer the grant's credential belongs to: (app id, consumer id, consumer key).
@@ -440,6 +477,28 @@ async fn cut_off(client: &Client, cx: &Context) -> Result<Value, StepFailure> {
         },
         None => json!({ "checked": false, "why": "no consumer was recorded" }),
     };
+    // A rotation's second app, during the overlap: its pair is cut off too.
+    if let Some(second) = &cx.rotation_app
+        && let (Some(app_id), Some(consumer_id), Some(key)) =
+            (&second.app_id, &second.consumer_id, &second.consumer_key)
+    {
+        let revoked = match client.revoke_user_app_tokens(app_id, user.as_str()).await {
+            Ok(()) => json!(true),
+            Err(e) if e.status() == Some(404) => json!("none"),
+            Err(e) => return Err(e.into()),
+        };
+        let check = match secret(client, cx, app_id, consumer_id).await? {
+            Some(secret) => check_credential(client, key, &secret).await?,
+            None => {
+                json!({ "checked": false, "why": "the portal cannot read the second app's secret" })
+            }
+        };
+        evidence["rotation_app"] = json!({
+            "app": second.name,
+            "tokens_revoked": revoked,
+            "credential_check": check,
+        });
+    }
     Ok(evidence)
 }
 

@@ -55,9 +55,15 @@ impl Portal {
                 "This grant's app is not recorded, so its secret cannot be changed.".into(),
             ));
         };
+        // Where the org cannot stage (an API older than 65.0, or its credentials API
+        // closed), a new secret is deployed as the app's instead.
+        let version = self.salesforce.api_version();
+        if salesforce::connect::staging_refused(version, None).is_some() {
+            return self.rotate_by_deploy(grant_id).await;
+        }
         let staged = match self.salesforce.create_staged(&app_id, &consumer_id).await {
             Ok(staged) => staged,
-            Err(e) if salesforce::connect::is_secret_access_disabled(&e) => {
+            Err(e) if salesforce::connect::staging_refused(version, Some(&e)).is_some() => {
                 return self.rotate_by_deploy(grant_id).await;
             }
             Err(e) => return Err(from_salesforce(&e, &org)),

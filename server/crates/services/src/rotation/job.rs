@@ -2,10 +2,11 @@
 //! secret past its maximum age (once per secret: a failed start is listed as overdue and
 //! left to an approver's "Rotate now"), remind contractors who have not collected a new
 //! pair (3 days and 1 day before the deadline, the nearest threshold only, each once), and
-//! retire the old pair of each rotation at its deadline.
+//! retire the old pair of each rotation at its deadline — or, for a rotation by a second
+//! app, as soon as usage shows calls on the second app.
 
 use serde_json::json;
-use shared::rotation::RotationState;
+use shared::rotation::{RotationMethod, RotationState};
 
 use super::{DAY_MS, ROTATABLE, ROTATION_COLUMNS, RotationReason, RotationRow};
 use crate::Portal;
@@ -95,11 +96,18 @@ impl Portal {
         .fetch_all(self.db.pool())
         .await?;
         for rotation in staged {
-            if rotation.deadline_at <= now {
-                match self
-                    .complete_rotation(&rotation, &system, "deadline")
-                    .await?
-                {
+            // A second app's calls show the contractor switched: the old app goes now.
+            let why = if rotation.deadline_at <= now {
+                Some("deadline")
+            } else if rotation.rotation_method() == RotationMethod::SecondApp
+                && self.second_app_called(&rotation).await?
+            {
+                Some("usage")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                match self.complete_rotation(&rotation, &system, why).await? {
                     Completion::Done => run.completed.push(rotation.grant_id.clone()),
                     Completion::Failed(_) => run.failed.push(rotation.grant_id.clone()),
                     Completion::Later(error) => {
@@ -133,9 +141,10 @@ impl Portal {
             started_at: i64,
             app_id: Option<String>,
             consumer_id: Option<String>,
+            new_app_name: Option<String>,
         }
         let stuck: Vec<Stuck> = sqlx::query_as(
-            "SELECT r.id, r.grant_id, r.started_at, g.app_id, g.consumer_id FROM secret_rotations r \
+            "SELECT r.id, r.grant_id, r.started_at, g.app_id, g.consumer_id, r.new_app_name FROM secret_rotations r \
              JOIN grants g ON g.id = r.grant_id WHERE r.state = $1 AND r.started_at <= $2",
         )
         .bind(RotationState::Staging.as_str())
@@ -149,9 +158,25 @@ impl Portal {
             started_at,
             app_id,
             consumer_id,
+            new_app_name,
         } in stuck
         {
-            if let (Some(app_id), Some(consumer_id)) = (app_id, consumer_id) {
+            if let Some(name) = new_app_name {
+                // A second app whose deploy was under way: it was never handed over.
+                let Some(mut app) =
+                    crate::eca::GrantApp::load(&self.db, &grant_id, &self.app_contact_email)
+                        .await?
+                else {
+                    continue;
+                };
+                app.names.app = name;
+                if crate::eca::delete(&self.salesforce, &app, &Default::default())
+                    .await
+                    .is_err()
+                {
+                    continue; // looked at again next run
+                }
+            } else if let (Some(app_id), Some(consumer_id)) = (app_id, consumer_id) {
                 let Ok(staged) = self
                     .salesforce
                     .staged_credentials(&app_id, &consumer_id)
@@ -188,6 +213,12 @@ impl Portal {
                 completed_at: None,
                 error: None,
                 collected: 0,
+                method: RotationMethod::Staged.as_str().into(),
+                new_app_name: None,
+                new_app_id: None,
+                new_consumer_id: None,
+                old_app_name: None,
+                old_app_id: None,
             };
             self.fail_rotation_in(
                 &row,
@@ -220,13 +251,30 @@ impl Portal {
         .await
     }
 
-    /// Rotates the staged pair in (the old one is refused from then on) and records it.
+    /// Rotates the staged pair in, or deletes the old app of a rotation by a second app
+    /// (the old pair is refused from then on), and records it.
     pub(crate) async fn complete_rotation(
         &self,
         rotation: &RotationRow,
         actor: &Actor,
         why: &str,
     ) -> Result<Completion, sqlx::Error> {
+        let switched = match rotation.rotation_method() {
+            RotationMethod::SecondApp => self.retire_old_app(rotation, actor).await?,
+            RotationMethod::Staged => self.rotate_staged_in(rotation, actor).await?,
+        };
+        if let Some(completion) = switched {
+            return Ok(completion);
+        }
+        self.record_completion(rotation, actor, why).await
+    }
+
+    /// The switch of a staged pair: rotated in. `None`: done.
+    async fn rotate_staged_in(
+        &self,
+        rotation: &RotationRow,
+        actor: &Actor,
+    ) -> Result<Option<Completion>, sqlx::Error> {
         let (app_id, consumer_id): (Option<String>, Option<String>) =
             sqlx::query_as("SELECT app_id, consumer_id FROM grants WHERE id = $1")
                 .bind(&rotation.grant_id)
@@ -241,7 +289,8 @@ impl Portal {
                     actor,
                     "the grant's app or the staged pair is not recorded",
                 )
-                .await;
+                .await
+                .map(Some);
         };
         if let Err(e) = self
             .salesforce
@@ -263,7 +312,7 @@ impl Portal {
             match state {
                 Some(Some(StagedState::Rotated)) => {}
                 Some(Some(StagedState::Active)) | None => {
-                    return Ok(Completion::Later(e.to_string()));
+                    return Ok(Some(Completion::Later(e.to_string())));
                 }
                 Some(other) => {
                     let what = match other {
@@ -277,10 +326,22 @@ impl Portal {
                             actor,
                             &format!("the staged credentials are {what}: {e}"),
                         )
-                        .await;
+                        .await
+                        .map(Some);
                 }
             }
         }
+        Ok(None)
+    }
+
+    /// Records a switch that was made: the rotation completed, the grant's secret new (and,
+    /// for a second app, the grant's app: its name, ids and key), the contractor mailed.
+    async fn record_completion(
+        &self,
+        rotation: &RotationRow,
+        actor: &Actor,
+        why: &str,
+    ) -> Result<Completion, sqlx::Error> {
         let now = self.clock().now_ms();
         let mut tx = self.db.begin_write().await?;
         let updated = sqlx::query(
@@ -303,6 +364,20 @@ impl Portal {
             .bind(&rotation.grant_id)
             .execute(&mut *tx.tx)
             .await?;
+        if rotation.rotation_method() == RotationMethod::SecondApp {
+            // The second app is the grant's app from now on.
+            sqlx::query(
+                "UPDATE grants SET app_name = $1, app_id = $2, consumer_id = $3, app_consumer_key = $4 \
+                 WHERE id = $5",
+            )
+            .bind(&rotation.new_app_name)
+            .bind(&rotation.new_app_id)
+            .bind(&rotation.new_consumer_id)
+            .bind(&rotation.new_key)
+            .bind(&rotation.grant_id)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
         let (company, contact_email): (String, String) =
             sqlx::query_as("SELECT company, contact_email FROM grants WHERE id = $1")
                 .bind(&rotation.grant_id)
@@ -337,8 +412,11 @@ impl Portal {
             json!({
                 "rotation": rotation.id,
                 "why": why,
+                "method": rotation.method,
                 "new_consumer_key": rotation.new_key,
                 "new_secret_collected": rotation.collected == 1,
+                "old_app_deleted": rotation.old_app_name,
+                "app": rotation.new_app_name,
             }),
         )
         .await?;
@@ -346,7 +424,7 @@ impl Portal {
         Ok(Completion::Done)
     }
 
-    async fn fail_switch(
+    pub(super) async fn fail_switch(
         &self,
         rotation: &RotationRow,
         actor: &Actor,

@@ -14,30 +14,47 @@
 //! pair. Before the deadline a contractor who has not collected the new pair is reminded
 //! (3 days and 1 day before, each once).
 //!
-//! Why not "when usage shows calls on the new one": the ApiTotalUsage log names the app
-//! (`CONNECTED_APP_ID`, `CONNECTED_APP_NAME`), the user and the client (`CLIENT_NAME`, what
-//! the caller sends in `Sforce-Call-Options`), never the consumer key, and both pairs
-//! belong to the same app and the same run-as user; the OAuth usage resources list tokens
-//! per app and user, not per key. Nothing documented tells a call made with the new pair
-//! from one made with the old (UNCONFIRMED that nothing undocumented does). So the portal
-//! uses what it can observe honestly: the contractor collected the new pair (its reveal
-//! link), and an approver's word that the integration switched; otherwise the deadline.
+//! Why not "when usage shows calls on the new one" for a staged pair: the ApiTotalUsage log
+//! names the app (`CONNECTED_APP_ID`, `CONNECTED_APP_NAME`), the user and the client
+//! (`CLIENT_NAME`, what the caller sends in `Sforce-Call-Options`), never the consumer key,
+//! and both pairs belong to the same app and the same run-as user; the OAuth usage
+//! resources list tokens per app and user, not per key. Nothing documented tells a call made
+//! with the new pair from one made with the old (UNCONFIRMED that nothing undocumented
+//! does). So for a staged pair the portal uses what it can observe honestly: the contractor
+//! collected the new pair (its reveal link), and an approver's word that the integration
+//! switched; otherwise the deadline.
 //!
 //! A rotation interrupted between asking the org for staged credentials and recording them
 //! (the portal stopped) fails after [`STAGING_TIMEOUT_MS`]: the job deletes the active staged
-//! pairs the org made for the app since it started (never handed over to anyone), so a new
-//! rotation may start.
+//! pairs the org made for the app since it started (never handed over to anyone) — or the
+//! second app whose deploy was under way —, so a new rotation may start.
 //!
-//! Where the org cannot stage (its credentials API is closed, or older than API 65.0) the
-//! rotation fails with that reason and the secret stays listed as overdue; the fallback the
-//! issue names (a second app for the same user and permission set) is not built.
+//! Where the org cannot stage — the portal speaks an API older than 65.0 (known before any
+//! call), or the org answers the staging with its credentials API closed
+//! (`FUNCTIONALITY_NOT_ENABLED`, [`salesforce::connect::staging_refused`]) — the rotation
+//! deploys a second app instead (`second_app.rs`): an External Client App for the same
+//! integration user and permission set, with the same policies (permitted users, scopes,
+//! trusted IP ranges, session and refresh policies: the grant's app spec under the name
+//! `<app>_R<n>`), its secret read from the org or chosen, sealed and deployed as provisioning
+//! does, handed over through the same staged reveal link. Both apps work during the overlap.
+//! Here usage can tell the pairs apart (each call names its app), so the old app is retired
+//! at the first policy run after the collected usage files show the integration user's calls
+//! on the second app, at the deadline, or by an approver's "retire" once the contractor
+//! collected the new pair — whichever comes first. Retiring revokes the old app's tokens for
+//! the user and deletes the old app (its undo, as a teardown does), so the old pair is
+//! refused; the grant then records the second app as its app (`app_name`, `app_id`,
+//! `consumer_id`, `app_consumer_key`; [`crate::eca::current_app`]), which the teardown, drift
+//! detection, the reveal and "I did not do this" use from then on. A revoke or an expiry
+//! during the overlap removes both apps (the teardown's cut-off revokes the second app's
+//! tokens and tries its pair too; its app step deletes the second app after the grant's
+//! own) and ends the rotation.
 //!
 //! Above `reveal` (its link and hand-over) and `vault`, beside `renewal`; nothing below uses
 //! this room.
 
 use serde_json::json;
 use shared::GrantState;
-use shared::rotation::{OverdueReason, OverdueSecret, RotationState};
+use shared::rotation::{OverdueReason, OverdueSecret, RotationMethod, RotationState};
 
 use crate::Portal;
 use crate::audit::{self, Actor, AuditAction, Outcome, Target};
@@ -46,6 +63,7 @@ use crate::db::Database;
 use crate::reveal::StagedHandover;
 
 mod job;
+mod second_app;
 mod view;
 
 pub use job::{REMINDER_DAYS, RotationRun, STAGING_TIMEOUT_MS};
@@ -92,6 +110,8 @@ pub enum RotationError {
     NoVault,
     #[error("The org did not stage new credentials for the app: {0}")]
     Salesforce(String),
+    #[error("The org cannot stage credentials ({0}), and the second app could not be made: {1}")]
+    SecondApp(&'static str, String),
     #[error(
         "The maximum secret age is a whole number of days, from 0 (never) to {MAX_AGE_LIMIT_DAYS}."
     )]
@@ -122,10 +142,18 @@ pub(crate) struct RotationRow {
     pub error: Option<String>,
     /// 1 when the contractor collected the new pair (its link was revealed).
     pub collected: i64,
+    /// `staged` or `second_app` ([`RotationMethod`]).
+    pub method: String,
+    pub new_app_name: Option<String>,
+    pub new_app_id: Option<String>,
+    pub new_consumer_id: Option<String>,
+    pub old_app_name: Option<String>,
+    pub old_app_id: Option<String>,
 }
 
 pub(crate) const ROTATION_COLUMNS: &str = "r.id, r.grant_id, r.state, r.reason, r.started_by, \
      r.started_at, r.deadline_at, r.staged_id, r.new_key, r.completed_at, r.error, \
+     r.method, r.new_app_name, r.new_app_id, r.new_consumer_id, r.old_app_name, r.old_app_id, \
      CASE WHEN EXISTS (SELECT 1 FROM reveal_links l WHERE l.grant_id = r.grant_id \
          AND l.staged_key = r.new_key AND l.state = 'revealed') THEN 1 ELSE 0 END AS collected";
 
@@ -133,6 +161,17 @@ impl RotationRow {
     pub fn rotation_state(&self) -> RotationState {
         RotationState::parse(&self.state).unwrap_or(RotationState::Failed)
     }
+
+    pub fn rotation_method(&self) -> RotationMethod {
+        RotationMethod::parse(&self.method).unwrap_or(RotationMethod::Staged)
+    }
+}
+
+/// A rotation that started: its id, and how it replaces the pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedRotation {
+    pub id: String,
+    pub method: RotationMethod,
 }
 
 /// The grants whose secret is overdue at `now`: older than its maximum age (the grant's
@@ -200,15 +239,15 @@ impl Portal {
         .await
     }
 
-    /// Starts a rotation of the grant's secret: stages a new pair beside the current one,
-    /// seals its secret and mails the contractor a link to it. Returns the rotation's id.
-    /// The old pair keeps working until the rotation completes.
+    /// Starts a rotation of the grant's secret: stages a new pair beside the current one
+    /// (or, where the org cannot stage, deploys a second app), seals its secret and mails
+    /// the contractor a link to it. The old pair keeps working until the rotation completes.
     pub async fn start_rotation(
         &self,
         grant_id: &str,
         actor: &Actor,
         reason: RotationReason,
-    ) -> Result<String, RotationError> {
+    ) -> Result<StartedRotation, RotationError> {
         let vault = self.vault.clone().ok_or(RotationError::NoVault)?;
         let now = self.clock().now_ms();
         // 1. Claim: one rotation under way per grant (the unique index decides a race).
@@ -261,13 +300,30 @@ impl Portal {
             (app_id, consumer_id)
         };
 
-        // 2. Stage the new pair in the org (both pairs work from here on).
-        let staged = match self.salesforce.create_staged(&app_id, &consumer_id).await {
+        // 2. Stage the new pair in the org (both pairs work from here on). Where the org
+        //    cannot stage (an API older than 65.0, known before any call, or its
+        //    credentials API closed), a second app takes the staged pair's place.
+        let version = self.salesforce.api_version();
+        let refused = match salesforce::connect::staging_refused(version, None) {
+            Some(why) => Err(why),
+            None => match self.salesforce.create_staged(&app_id, &consumer_id).await {
+                Ok(staged) => Ok(staged),
+                Err(e) => match salesforce::connect::staging_refused(version, Some(&e)) {
+                    Some(why) => Err(why),
+                    None => {
+                        let error = RotationError::Salesforce(e.to_string());
+                        self.rotation_failed(&id, grant_id, actor, &error).await?;
+                        return Err(error);
+                    }
+                },
+            },
+        };
+        let staged = match refused {
             Ok(staged) => staged,
-            Err(e) => {
-                let error = RotationError::Salesforce(e.to_string());
-                self.rotation_failed(&id, grant_id, actor, &error).await?;
-                return Err(error);
+            Err(why) => {
+                return self
+                    .start_second_app(&id, grant_id, actor, reason, deadline, why)
+                    .await;
             }
         };
         let (Some(key), Some(secret)) = (staged.key.clone(), staged.secret.clone()) else {
@@ -341,12 +397,16 @@ impl Portal {
                 "new_consumer_key": key,
                 "old_secret_works_until": rfc3339(deadline),
                 "staged_expires": staged.expiration_date.map(|d| d.to_rfc3339()),
+                "method": RotationMethod::Staged.as_str(),
             }),
         )
         .await?;
         tx.commit().await?;
         self.mail.wake();
-        Ok(id)
+        Ok(StartedRotation {
+            id,
+            method: RotationMethod::Staged,
+        })
     }
 
     /// Records a rotation that did not get its staged pair (the old pair still works).

@@ -44,6 +44,8 @@ impl Portal {
                 .into_iter()
                 .map(|r| RotationSummary {
                     state: r.rotation_state(),
+                    method: r.rotation_method(),
+                    new_app: r.new_app_name.clone(),
                     id: r.id,
                     reason: r.reason,
                     started_by: r.started_by,

@@ -287,6 +287,32 @@ pub(super) async fn store(
     Ok(())
 }
 
+/// Whether the files show a call by user `user_id` (15 or 18 characters) through app
+/// `app_id` (`CONNECTED_APP_ID`; 15 or 18 characters, compared on the first 15, the
+/// case-sensitive id) at or after `since_ms`. A rotation by a second app reads it: calls on
+/// the second app mean the contractor switched.
+pub async fn app_called_since(
+    db: &crate::db::Database,
+    user_id: &str,
+    app_id: &str,
+    since_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let (Some(user), Some(app)) = (user_id.get(..15), app_id.get(..15)) else {
+        return Ok(false);
+    };
+    let calls: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(SUM(calls) AS BIGINT) FROM usage_window_values_effective \
+         WHERE user_key = $1 AND kind = $2 AND substr(value, 1, 15) = $3 AND last_at >= $4",
+    )
+    .bind(user)
+    .bind(ValueKind::App.as_str())
+    .bind(app)
+    .bind(since_ms)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(calls.unwrap_or(0) > 0)
+}
+
 /// `insert VALUES ($1, …), (…) tail` for `rows` rows of `columns` values.
 fn values_sql(insert: &str, columns: usize, rows: usize, tail: &str) -> String {
     let values: Vec<String> = (0..rows)

@@ -3,6 +3,10 @@
 //! after it; a token loop running through the rotation always holds a working pair; the
 //! job starts a rotation of a secret past its maximum age once, reminds once per threshold
 //! and retires the old secret at the deadline (the portal's and the org's clocks moved).
+//! Where the org cannot stage (its credentials API closed, or API 64.0), a second app for
+//! the same user and permission set takes the staged pair's place: usage showing calls on
+//! it retires the old app, a re-proof after the switch passes against it, and a revoke
+//! during the overlap removes both apps.
 
 use crate::common;
 
@@ -19,7 +23,8 @@ use services::provisioning::{DeployPoll, Engine as Worker};
 use services::rotation::{RotationError, RotationReason};
 use services::vault::Vault;
 use shared::budget::Budget;
-use shared::rotation::{OverdueReason, RotationState};
+use shared::grant::GrantId;
+use shared::rotation::{OverdueReason, RotationMethod, RotationState};
 
 const EMAIL: &str = "ops@vendor.example";
 const DAY_MS: i64 = 86_400_000;
@@ -80,7 +85,15 @@ async fn ready_grant(t: &TestPortal) -> String {
 async fn rotation_portal(
     engine: test_kit::Engine,
 ) -> Option<(TestPortal, services::clock::TestClock)> {
-    let mut t = portal_with_org(engine).await?;
+    rotation_portal_at(engine, salesforce::ApiVersion::DEFAULT).await
+}
+
+/// Like [`rotation_portal`], the portal speaking API `version` to its org.
+async fn rotation_portal_at(
+    engine: test_kit::Engine,
+    version: salesforce::ApiVersion,
+) -> Option<(TestPortal, services::clock::TestClock)> {
+    let mut t = portal_with_org_at(engine, version).await?;
     t.portal = t.portal.clone().with_vault(Vault::ephemeral());
     let clock = with_test_clock(&mut t);
     Some((t, clock))
@@ -463,5 +476,282 @@ test_kit::both_databases!(
         t.start_rotation(&grant, &alice, RotationReason::Manual)
             .await
             .unwrap();
+    }
+);
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// The org's apps' developer names and ids.
+async fn org_apps(t: &TestPortal) -> Vec<(String, String)> {
+    t.salesforce()
+        .oauth_usage_apps()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.developer_name, a.identifier))
+        .collect()
+}
+
+/// The rotation's second app's name, from the grant's page, and the grant's first app's.
+async fn second_and_first_app(t: &TestPortal, grant: &str) -> (String, String) {
+    let view = t.rotation_view(grant).await.unwrap().unwrap();
+    assert_eq!(view.rotations[0].method, RotationMethod::SecondApp);
+    let second = view.rotations[0]
+        .new_app
+        .clone()
+        .expect("the second app's name");
+    let first = second
+        .strip_suffix("_R1")
+        .expect("the second app is the first's name with _R1")
+        .to_string();
+    (second, first)
+}
+
+/// An hourly ApiTotalUsage file: `n` calls by `user` (15 characters) through app `app_id`
+/// in the hour starting `hour`.
+fn usage_file(user: &str, app_id: &str, hour: i64, n: i64) -> String {
+    let rows: Vec<Vec<String>> = (0..n)
+        .map(|i| {
+            let when = test_kit::usage_files::at(hour + 60_000 + i * 5_000);
+            vec![
+                "ApiTotalUsage".to_string(),
+                when.format("%Y%m%d%H%M%S%.3f").to_string(),
+                format!("4abcdEFGH{i:013}"),
+                "00D5g000000AbCd".into(),
+                user.into(),
+                "integration@vendor.example".into(),
+                "REST".into(),
+                "66.0".into(),
+                "/v66.0/query".into(),
+                "GET".into(),
+                "200".into(),
+                "Case".into(),
+                String::new(),
+                "203.0.113.7".into(),
+                app_id.into(),
+                "Portcullis second app".into(),
+                "true".into(),
+                "EXTERNAL_APPLICATION".into(),
+                when.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ]
+        })
+        .collect();
+    test_kit::usage_files::csv(test_kit::usage_files::HEADER, &rows)
+}
+
+test_kit::both_databases!(
+    where_the_org_cannot_stage_a_second_app_takes_over_once_usage_shows_calls_on_it,
+    |engine| {
+        let Some((t, clock)) = rotation_portal(engine).await else {
+            return;
+        };
+        let grant = ready_grant(&t).await;
+        let old = collect(&t).await;
+        assert!(works(&t, &old).await, "the first pair works");
+        let (old_app_id,): (String,) = sqlx::query_as("SELECT app_id FROM grants WHERE id = $1")
+            .bind(&grant)
+            .fetch_one(t.db.db.pool())
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(60));
+
+        // The org's credentials API is closed: it cannot stage, so a second app is made.
+        t.org_settings(serde_json::json!({ "enableClientSecretInRestApiAccess": false }))
+            .await;
+        let (_, alice) = approver("alice@acme.example");
+        let started = t
+            .start_rotation(&grant, &alice, RotationReason::Manual)
+            .await
+            .unwrap();
+        assert_eq!(started.method, RotationMethod::SecondApp);
+        let rotation_started = clock.now_ms();
+        let (second, first) = second_and_first_app(&t, &grant).await;
+        let apps = org_apps(&t).await;
+        assert!(
+            apps.iter().any(|(n, _)| *n == first) && apps.iter().any(|(n, _)| *n == second),
+            "two apps for one user: {apps:?}"
+        );
+        let second_id = apps.iter().find(|(n, _)| *n == second).unwrap().1.clone();
+        assert_ne!(second_id, old_app_id);
+        assert!(
+            works(&t, &old).await,
+            "the old pair works beside the second app"
+        );
+        assert!(matches!(
+            t.retire_old_secret(&grant, &alice).await,
+            Err(RotationError::NotCollected)
+        ));
+
+        // The contractor collects the second app's pair from its reveal link.
+        let new = collect(&t).await;
+        assert_ne!(new.key, old.key);
+        assert!(works(&t, &new).await, "the new pair works from its reveal");
+        assert!(works(&t, &old).await, "and the old one still does");
+
+        // No usage on the second app yet: the policy keeps both pairs.
+        let run = t.run_rotation_policy().await.unwrap();
+        assert!(run.completed.is_empty(), "{run:?}");
+        assert!(works(&t, &old).await, "the old pair works until the switch");
+
+        // A usage file shows the integration user's calls on the second app: the next run
+        // of the policy retires the old app.
+        let user = output_of(&t, &grant, "user").await["user_id"]
+            .as_str()
+            .unwrap()[..15]
+            .to_string();
+        let hour = rotation_started.div_euclid(HOUR_MS) * HOUR_MS + HOUR_MS;
+        clock.set(hour + 2 * HOUR_MS);
+        test_kit::usage_files::place(
+            &t.org_url(),
+            "Hourly",
+            hour,
+            usage_file(&user, &second_id[..15], hour, 12),
+        )
+        .await;
+        let report = t.usage_collector().run_once().await.unwrap();
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        let run = t.run_rotation_policy().await.unwrap();
+        assert_eq!(run.completed, vec![grant.clone()], "{run:?}");
+        assert!(
+            !works(&t, &old).await,
+            "the old pair is refused after the switch"
+        );
+        assert!(works(&t, &new).await, "the new pair works after the switch");
+        let apps = org_apps(&t).await;
+        assert!(
+            !apps.iter().any(|(n, _)| *n == first),
+            "the old app is gone: {apps:?}"
+        );
+        assert!(apps.iter().any(|(n, _)| *n == second));
+        let (app_id, app_name): (String, String) =
+            sqlx::query_as("SELECT app_id, app_name FROM grants WHERE id = $1")
+                .bind(&grant)
+                .fetch_one(t.db.db.pool())
+                .await
+                .unwrap();
+        assert_eq!((app_id, app_name), (second_id.clone(), second.clone()));
+        let view = t.rotation_view(&grant).await.unwrap().unwrap();
+        assert_eq!(view.rotations[0].state, RotationState::Completed);
+        assert!(view.can_rotate);
+        let completed: String = sqlx::query_scalar(
+            "SELECT details FROM audit_log WHERE action = 'secret.rotation_completed' AND target_id = $1",
+        )
+        .bind(&grant)
+        .fetch_one(t.db.db.pool())
+        .await
+        .unwrap();
+        let completed: serde_json::Value = serde_json::from_str(&completed).unwrap();
+        assert_eq!(completed["why"], "usage", "{completed}");
+        assert_eq!(completed["method"], "second_app");
+        assert_eq!(completed["old_app_deleted"], first.as_str());
+
+        // Drift detection reads the grant's current app: a re-proof passes against it (the
+        // credentials API open again, so the contractor's secret can be tried).
+        t.org_settings(serde_json::json!({ "enableClientSecretInRestApiAccess": true }))
+            .await;
+        let record = t.reprove_grant(&GrantId::new(grant.clone())).await.unwrap();
+        assert!(record.passed, "{record:#?}");
+        assert!(record.drift.is_empty(), "{:#?}", record.drift);
+        assert!(
+            record
+                .checks
+                .iter()
+                .any(|c| c.check == "App: permitted users" && c.pass),
+            "the second app's policies were read: {:#?}",
+            record.checks
+        );
+
+        let audit = audit_text(&t).await;
+        for secret in [&old.secret, &new.secret] {
+            assert!(
+                !audit.contains(secret.expose_secret()),
+                "no secret in the audit log"
+            );
+        }
+        assert_audit_intact(&t).await;
+    }
+);
+
+test_kit::both_databases!(
+    a_revoke_during_a_rotation_by_a_second_app_removes_both_apps,
+    |engine| {
+        // An org reached at API 64.0 has no staged credentials.
+        let version = salesforce::ApiVersion::parse("64.0").unwrap();
+        let Some((t, _clock)) = rotation_portal_at(engine, version).await else {
+            return;
+        };
+        let grant = ready_grant(&t).await;
+        let old = collect(&t).await;
+        let (_, alice) = approver("alice@acme.example");
+        let started = t
+            .start_rotation(&grant, &alice, RotationReason::Manual)
+            .await
+            .unwrap();
+        assert_eq!(started.method, RotationMethod::SecondApp);
+        let (second, first) = second_and_first_app(&t, &grant).await;
+        let new = collect(&t).await;
+        assert!(
+            works(&t, &old).await && works(&t, &new).await,
+            "both pairs work"
+        );
+
+        t.revoke_access(&grant, &alice, "The contract ended")
+            .await
+            .unwrap();
+        let engine = t.provisioning_engine().with_deploy_poll(DeployPoll {
+            first_check: Duration::from_millis(450),
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_secs(30),
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            engine.run_until_idle().await.unwrap();
+            if grant_state(&t, &grant).await.0 == "revoked" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "not revoked");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(!works(&t, &old).await, "the old pair is refused");
+        assert!(!works(&t, &new).await, "the second app's pair is refused");
+        let apps = org_apps(&t).await;
+        assert!(
+            !apps.iter().any(|(n, _)| *n == first || *n == second),
+            "both apps are gone: {apps:?}"
+        );
+        let view = t.rotation_view(&grant).await.unwrap().unwrap();
+        assert_eq!(view.rotations[0].state, RotationState::Failed);
+        assert!(
+            view.rotations[0]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("access ended")),
+            "{:?}",
+            view.rotations[0].error
+        );
+        let steps: Vec<String> = sqlx::query_scalar(
+            "SELECT details FROM audit_log WHERE action = 'teardown.step_done' AND target_id = $1",
+        )
+        .bind(&grant)
+        .fetch_all(t.db.db.pool())
+        .await
+        .unwrap();
+        let evidence = |step: &str| {
+            steps
+                .iter()
+                .map(|d| serde_json::from_str::<serde_json::Value>(d).unwrap())
+                .find(|d| d["step"] == step)
+                .map(|d| d["salesforce"].clone())
+                .unwrap_or_else(|| panic!("no teardown.step_done for {step}"))
+        };
+        let cut = evidence("restrict");
+        assert_eq!(
+            cut["rotation_app"]["credential_check"]["refused"], true,
+            "{cut}"
+        );
+        let app = evidence("app");
+        assert_eq!(app["rotation_app"]["app"], second.as_str(), "{app}");
+        assert_eq!(app["rotation_app"]["deleted"], true, "{app}");
+        assert_audit_intact(&t).await;
     }
 );
