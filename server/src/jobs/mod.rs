@@ -14,7 +14,7 @@ mod portal;
 mod runner;
 
 pub use portal::{
-    AccessReviews, Assurance, AuditAnchoring, AuditVerification, GrantExpiry, MailSender,
+    AccessReviews, Assurance, AuditAnchoring, AuditStreaming, AuditVerification, GrantExpiry, MailSender,
     ProvisioningWorker, RenewalReminders, RequestExpiry, SealedSecretSweeper, SecretRotation,
     SessionCleanup, UsageCollector, WebhookSender,
 };
