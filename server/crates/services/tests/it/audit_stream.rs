@@ -350,12 +350,8 @@ test_kit::both_databases!(
             .clone()
             .with_audit_stream(settings(vec![syslog_sink(&receiver)], 100))
             .unwrap();
-        let streamed = untrusted
-            .audit_streamer()
-            .unwrap()
-            .run_once()
-            .await
-            .unwrap();
+        let refused = untrusted.audit_streamer().unwrap();
+        let streamed = refused.run_once().await.unwrap();
         assert_eq!(streamed.failed, 1);
         let row = one_sink_row(&t, SinkKind::Syslog).await;
         assert_eq!(row.acked_seq, 0);
@@ -367,6 +363,8 @@ test_kit::both_databases!(
             "{row:?}"
         );
         assert!(receiver.lines().is_empty());
+        // (That instance stops: its lease is given up, and the backoff is skipped.)
+        refused.release().await.unwrap();
         sqlx::query("UPDATE audit_stream_cursors SET next_attempt_at = 0")
             .execute(t.db().pool())
             .await
@@ -460,6 +458,7 @@ test_kit::both_databases!(
     |t| {
         let (hec, hec_url) = Hec::start().await;
         submit_verified(&t, "Backfill Ltd", "ops@backfill.example", case_scope()).await;
+        submit_verified(&t, "Backfill Two", "ops@two.example", case_scope()).await;
         let portal = t
             .portal
             .clone()
