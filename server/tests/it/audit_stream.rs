@@ -164,7 +164,8 @@ async fn streams_resumes_and_backfills(kind: Db) {
 /// What a stopped test app leaves behind for the test to reuse.
 struct TestAppParts {
     dir: tempfile::TempDir,
-    pg: Option<common::PgDatabase>,
+    /// Kept alive: dropping it drops the PostgreSQL database.
+    _pg: Option<common::PgDatabase>,
 }
 
 /// Stops `app`'s server and keeps its directory and database.
@@ -172,7 +173,7 @@ async fn stop_keeping(mut app: TestApp) -> TestAppParts {
     let dir = std::mem::replace(&mut app.dir, tempfile::tempdir().unwrap());
     let pg = app.pg.take();
     app.stop().await.unwrap();
-    TestAppParts { dir, pg }
+    TestAppParts { dir, _pg: pg }
 }
 
 test_kit::both_databases!(streams_resumes_and_backfills);
