@@ -4,6 +4,7 @@
 // The workspace denies unwrap, expect and panic; unit tests may use them.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod backfill;
 pub mod config;
 pub mod db;
 pub mod http;

@@ -30,6 +30,25 @@ enum Command {
     /// line per check, `ok`, `warn` or `FAIL` with what to change in Setup. Exits 1 when a
     /// check fails.
     Doctor,
+    /// Send the audit log again from an entry to the configured sinks (AUDIT_SYSLOG_URL,
+    /// AUDIT_HEC_URL, AUDIT_WEBHOOK_URL; same settings as the portal), then exit. The live
+    /// stream's cursors are left as they are: it neither goes back nor skips ahead.
+    AuditStream(AuditStreamArgs),
+}
+
+#[derive(clap::Args)]
+struct AuditStreamArgs {
+    /// The first entry (seq) to send again; every entry after it up to the log's current
+    /// head follows, in order.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+    from: i64,
+    /// Only this sink: syslog, hec or webhook (default: every configured sink).
+    #[arg(long, value_parser = parse_sink)]
+    sink: Option<services::audit_stream::SinkKind>,
+}
+
+fn parse_sink(raw: &str) -> Result<services::audit_stream::SinkKind, String> {
+    services::audit_stream::SinkKind::parse(raw)
 }
 
 #[derive(clap::Args)]
@@ -87,7 +106,48 @@ fn main() -> ExitCode {
         Command::Serve => serve(),
         Command::SandboxOrg(args) => sandbox_org(args),
         Command::Doctor => doctor(),
+        Command::AuditStream(args) => audit_stream(args),
     }
+}
+
+fn audit_stream(args: AuditStreamArgs) -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("portcullis audit-stream: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _ = telemetry::init(config.log_format, &config.log_level, None);
+    portcullis::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("portcullis audit-stream: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match portcullis::backfill::run(config, args.from, args.sink).await {
+            Ok(sent) => {
+                for (sink, entries) in sent {
+                    say(&format!(
+                        "{}: sent {entries} entries from entry {}",
+                        sink.as_str(),
+                        args.from
+                    ));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("portcullis audit-stream: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 fn doctor() -> ExitCode {

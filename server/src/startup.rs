@@ -43,11 +43,29 @@ pub enum StartupError {
     AuditAnchorKey(services::keys::KeyFileError),
     #[error("ALERT_WEBHOOK_URL: {0}")]
     Webhook(String),
+    #[error("{setting}: {error}")]
+    AuditStream {
+        setting: &'static str,
+        error: services::audit_stream::SinkError,
+    },
     #[error("DATA_DIR: cannot create {path}: {source}")]
     DataDir {
         path: String,
         source: std::io::Error,
     },
+}
+
+impl From<services::audit_stream::SinkError> for StartupError {
+    /// A sink that could not be built, named by the setting that configures it.
+    fn from(error: services::audit_stream::SinkError) -> Self {
+        use services::audit_stream::SinkKind;
+        let setting = match error.kind {
+            SinkKind::Syslog => "AUDIT_SYSLOG_URL",
+            SinkKind::Hec => "AUDIT_HEC_URL",
+            SinkKind::Webhook => "AUDIT_WEBHOOK_URL",
+        };
+        Self::AuditStream { setting, error }
+    }
 }
 
 /// Creates the data directory readable by this user only (0700): it holds the database,
@@ -225,6 +243,8 @@ impl Application {
         } else {
             portal
         };
+        // The audit stream's sinks, built now (after the clock: the webhook signs with it).
+        let portal = portal.with_audit_stream(config.audit_stream.clone())?;
         let portal = match &config.alert_webhook {
             Some(hook) => portal.with_webhook(
                 services::usage::webhook::Webhook::new(hook.url.as_str(), hook.secret.clone())
@@ -356,8 +376,12 @@ impl Application {
             if let Err(e) = state.portal.release_usage_lease().await {
                 tracing::warn!(error = %e, "could not release the usage collector's lease");
             }
+            if let Err(e) = state.portal.release_audit_stream_leases().await {
+                tracing::warn!(error = %e, "could not release the audit stream's leases");
+            }
         }
-        let jobs = register_jobs(&state, session_store, shutdown.clone());
+        let streamer = state.portal.audit_streamer();
+        let jobs = register_jobs(&state, session_store, streamer.clone(), shutdown.clone());
         tracing::debug!(jobs = ?jobs.names(), "background jobs started");
         tokio::spawn(stop_on_signal(shutdown.clone()));
 
@@ -388,6 +412,12 @@ impl Application {
         // Every job stops (the example packages' seeding gets up to the grace period) before
         // the audit chain's head is anchored below, so no entry comes after the anchor.
         jobs.stop(config.shutdown_grace).await;
+        // The next start (or another instance) streams on at once, not when the leases lapse.
+        if let Some(streamer) = &streamer
+            && let Err(e) = streamer.release().await
+        {
+            tracing::warn!(error = %e, "could not release the audit stream's leases");
+        }
         // Last, when nothing writes to the log any more: anchor its head.
         match state.portal.anchor_audit_head("shutdown").await {
             Ok(Some(seq)) => tracing::info!(seq, "audit chain anchored at shutdown"),
@@ -407,6 +437,7 @@ impl Application {
 fn register_jobs(
     state: &AppState,
     session_store: DbSessionStore,
+    streamer: Option<services::audit_stream::Streamer>,
     shutdown: CancellationToken,
 ) -> Runner {
     let portal = &state.portal;
@@ -425,6 +456,9 @@ fn register_jobs(
         verifier: portal.audit_verifier(),
         wake: portal.audit_verify_wake_handle(),
     });
+    if let Some(streamer) = streamer {
+        runner.add(jobs::AuditStreaming(streamer));
+    }
     if let Some(webhook) = portal.webhook().cloned() {
         runner.add(jobs::WebhookSender {
             webhook,

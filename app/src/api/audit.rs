@@ -11,8 +11,8 @@ use shared::audit::AuditQuery;
 use super::ApiError;
 
 pub use shared::audit::{
-    AnchorReport, AuditPage, AuditRow, EntryView, VerifyAnswer, VerifyJobView, VerifyStatus,
-    VerifyView,
+    AnchorReport, AuditPage, AuditRow, EntryView, StreamSinkView, VerifyAnswer, VerifyJobView,
+    VerifyStatus, VerifyView,
 };
 
 /// Who may read the audit log.
@@ -70,4 +70,14 @@ pub async fn audit_verify_status() -> Result<VerifyStatus, ApiError> {
     use shared::auth::Role;
     require(&[Role::SecurityReviewer, Role::Owner]).await?;
     Ok(portal()?.audit_verification().await?)
+}
+
+/// The sinks the audit log is streamed to (none when none is configured): each one's
+/// acknowledged entry, lag, failures and last success.
+#[server(endpoint = "audit_stream_status")]
+pub async fn audit_stream_status() -> Result<Vec<StreamSinkView>, ApiError> {
+    use super::ssr::{portal, require};
+    use shared::auth::Role;
+    require(&[Role::SecurityReviewer, Role::Owner]).await?;
+    Ok(portal()?.audit_stream_status().await?)
 }

@@ -12,6 +12,7 @@ use crate::api::audit::{
     VerifyStatus, VerifyView, audit_entry, audit_search, audit_verify_status, reviewer_or_owner,
 };
 use crate::pages::admin::{RequireRole, load_for};
+use crate::pages::audit_stream::StreamSinks;
 use crate::pages::time::Time;
 
 #[component]
@@ -55,6 +56,7 @@ pub fn AuditLog() -> impl IntoView {
                 })}
             </Suspense>
             <VerifyChain verify />
+            <StreamSinks />
         </RequireRole>
     }
 }

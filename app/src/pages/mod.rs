@@ -5,6 +5,7 @@ use leptos::prelude::*;
 pub mod admin;
 pub mod assurance;
 pub mod audit;
+pub mod audit_stream;
 pub mod auth_failed;
 pub mod ending;
 pub mod error;

@@ -1,13 +1,15 @@
 //! Configuration: environment variables over an optional TOML file over built-in defaults.
 //!
 //! Every setting is declared once, in the module of its subsystem ([`server`], [`storage`],
-//! [`sign_in`], [`salesforce`], [`mail`], [`access`], [`usage`], [`rotation`]): its name, default, parser
-//! and help together ([`setting`]). `--help`, the README's table and the file's keys come from
-//! those declarations. Everything is validated once, at start-up, into typed values; a bad
+//! [`sign_in`], [`salesforce`], [`mail`], [`access`], [`usage`], [`rotation`],
+//! [`assurance`], [`audit_stream`]): its name, default, parser and help together
+//! ([`setting`]). `--help`, the README's table and the file's keys come from those
+//! declarations. Everything is validated once, at start-up, into typed values; a bad
 //! setting stops the process with one line that names the setting and says what is wrong.
 
 pub mod access;
 pub mod assurance;
+pub mod audit_stream;
 pub mod mail;
 pub mod rotation;
 pub mod salesforce;
@@ -83,6 +85,7 @@ pub fn all_settings() -> Vec<&'static dyn Documented> {
                 usage::USAGE,
                 rotation::ROTATION,
                 assurance::ASSURANCE,
+                audit_stream::AUDIT_STREAM,
             ]
             .into_iter()
             .flatten()
@@ -188,6 +191,9 @@ pub struct Config {
     /// Drift detection (`ASSURANCE_INTERVAL_HOURS`, `ASSURANCE_DRIFT_POLICY`,
     /// `ASSURANCE_CONCURRENCY`).
     pub assurance: services::assurance::AssuranceSettings,
+    /// Where the audit log is streamed (`AUDIT_SYSLOG_URL`, `AUDIT_HEC_URL`,
+    /// `AUDIT_WEBHOOK_URL` and the settings beside them); no sinks: nowhere.
+    pub audit_stream: services::audit_stream::StreamSettings,
     /// Where budget alerts are posted (`ALERT_WEBHOOK_URL`), signed with
     /// `ALERT_WEBHOOK_SECRET`.
     pub alert_webhook: Option<AlertWebhook>,
@@ -301,6 +307,13 @@ impl Config {
         let usage_collect_every = USAGE_COLLECT_SECONDS.read(source)?;
         let alert_webhook = usage::alert_webhook(source)?;
         let assurance = assurance::assurance(source)?;
+        let audit_stream = audit_stream::audit_stream(
+            source,
+            public_url
+                .as_ref()
+                .and_then(|u| u.host_str())
+                .unwrap_or("portcullis"),
+        )?;
         let licences = usage::licences(source)?;
         let anomaly_action = usage::ANOMALY_ACTION.read(source)?;
         let trusted_proxies = TRUSTED_PROXIES.get(source)?.unwrap_or_default();
@@ -346,6 +359,7 @@ impl Config {
             usage_collect_every,
             alert_webhook,
             assurance,
+            audit_stream,
             licences,
             anomaly_action,
             sandbox_public,

@@ -70,6 +70,17 @@ fn every_bad_value_names_its_setting() {
         ("SALESFORCE_ORG_ID", "acme"),
         ("TRUSTED_PROXIES", "10.0.0.0/0"),
         ("AUTH_RATE_LIMIT_PER_MINUTE", "0"),
+        ("AUDIT_SYSLOG_URL", "udp://siem.example:514"),
+        ("AUDIT_SYSLOG_URL", "tcp://siem.example"),
+        ("AUDIT_SYSLOG_URL", "siem.example:514"),
+        ("AUDIT_HEC_URL", "splunk.example:8088"),
+        ("AUDIT_HEC_URL", "ftp://splunk.example"),
+        ("AUDIT_HEC_TOKEN", "0123456789abcdef"),
+        ("AUDIT_WEBHOOK_URL", "hooks.example.com/audit"),
+        ("AUDIT_WEBHOOK_SECRET", "0123456789abcdef"),
+        ("AUDIT_STREAM_CA_FILE", "/nonexistent/ca.pem"),
+        ("AUDIT_STREAM_BATCH", "0"),
+        ("AUDIT_STREAM_INTERVAL_MS", "10"),
     ] {
         let err = load(&[(key, value)]).expect_err(&format!("{key}={value} must be refused"));
         assert_eq!(err.setting, key, "{key}={value}: {err}");
@@ -413,4 +424,65 @@ fn debug_output_hides_the_smtp_password() {
     let printed = format!("{config:?}");
     assert!(!printed.contains("correct-horse-battery"), "{printed}");
     assert!(printed.contains("smtp_url"), "{printed}");
+}
+
+#[test]
+fn audit_stream_sinks_are_read_and_a_missing_partner_is_named() {
+    use services::audit_stream::SinkConfig;
+    let config = load(&[
+        ("AUDIT_SYSLOG_URL", "tls://siem.example:6514"),
+        ("AUDIT_HEC_URL", "https://splunk.example:8088"),
+        ("AUDIT_HEC_TOKEN", "hec-token-0123456789abcdef"),
+        ("AUDIT_WEBHOOK_URL", "https://hooks.example/audit"),
+        ("AUDIT_WEBHOOK_SECRET", "webhook-key-0123456789"),
+        ("PUBLIC_URL", "https://portal.example"),
+    ])
+    .unwrap();
+    let stream = &config.audit_stream;
+    assert_eq!(stream.sinks.len(), 3);
+    assert_eq!(stream.hostname, "portal.example");
+    assert_eq!(stream.batch, 500);
+    match &stream.sinks[1] {
+        SinkConfig::Hec(hec) => assert_eq!(
+            hec.url.as_str(),
+            "https://splunk.example:8088/services/collector/event"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("hec-token-0123456789abcdef"), "{debug}");
+    assert!(!debug.contains("webhook-key-0123456789"), "{debug}");
+    assert!(load(&[]).unwrap().audit_stream.sinks.is_empty());
+
+    // A URL without its secret (or the other way round) names the setting to add.
+    let err = load(&[("AUDIT_HEC_URL", "https://splunk.example:8088")]).unwrap_err();
+    assert_eq!(err.setting, "AUDIT_HEC_TOKEN", "{err}");
+    assert!(
+        err.to_string().contains("is required with AUDIT_HEC_URL"),
+        "{err}"
+    );
+    let err = load(&[("AUDIT_WEBHOOK_URL", "https://hooks.example/audit")]).unwrap_err();
+    assert_eq!(err.setting, "AUDIT_WEBHOOK_SECRET", "{err}");
+    // A bad scheme says what to use; a short token is not echoed.
+    let err = load(&[("AUDIT_SYSLOG_URL", "udp://siem.example:514")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("tcp://host:port or tls://host:port"),
+        "{err}"
+    );
+    let err = load(&[
+        ("AUDIT_HEC_URL", "https://splunk.example"),
+        ("AUDIT_HEC_TOKEN", "tiny-secret"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.setting, "AUDIT_HEC_TOKEN");
+    assert!(!err.to_string().contains("tiny-secret"), "{err}");
+    // Credentials in the collector's URL are refused without being repeated.
+    let err = load(&[
+        ("AUDIT_HEC_URL", "https://admin:hunter2@splunk.example"),
+        ("AUDIT_HEC_TOKEN", "hec-token-0123456789abcdef"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.setting, "AUDIT_HEC_URL");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
 }

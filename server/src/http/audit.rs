@@ -140,10 +140,9 @@ fn csv_row(out: &mut String, e: &Entry) {
 }
 
 fn jsonl_row(out: &mut String, e: &Entry) {
-    // The stored record as it is hashed, plus the time in words.
-    let mut value = serde_json::to_value(e).unwrap_or_default();
-    value["at_utc"] = serde_json::Value::String(services::clock::rfc3339(e.at));
-    out.push_str(&value.to_string());
+    // The stored record as it is hashed, plus the time in words (what the audit stream
+    // sends too).
+    out.push_str(&e.json_line());
     out.push('\n');
 }
 

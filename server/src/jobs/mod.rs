@@ -14,9 +14,9 @@ mod portal;
 mod runner;
 
 pub use portal::{
-    AccessReviews, Assurance, AuditAnchoring, AuditVerification, GrantExpiry, MailSender,
-    ProvisioningWorker, RenewalReminders, RequestExpiry, SealedSecretSweeper, SecretRotation,
-    SessionCleanup, UsageCollector, WebhookSender,
+    AccessReviews, Assurance, AuditAnchoring, AuditStreaming, AuditVerification, GrantExpiry,
+    MailSender, ProvisioningWorker, RenewalReminders, RequestExpiry, SealedSecretSweeper,
+    SecretRotation, SessionCleanup, UsageCollector, WebhookSender,
 };
 pub use runner::Runner;
 

@@ -173,6 +173,38 @@ impl Job for AuditVerification {
     }
 }
 
+/// Streams the audit log to its sinks (syslog, Splunk HEC, a signed webhook): looks for
+/// entries after each sink's cursor every `AUDIT_STREAM_INTERVAL_MS` (a look is one
+/// indexed read per sink; entries other instances wrote are seen too, which a wake-up from
+/// this process's appends would miss), and at once again while a sink takes full batches.
+/// A batch in flight at shutdown is dropped: unacknowledged, it is sent again by the next
+/// start. One instance streams a sink at a time: see `services::audit_stream`.
+pub struct AuditStreaming(pub services::audit_stream::Streamer);
+
+impl Job for AuditStreaming {
+    const NAME: &'static str = "audit_streaming";
+    fn interval(&self) -> Duration {
+        self.0.interval()
+    }
+    fn at_shutdown(&self) -> AtShutdown {
+        AtShutdown::Drop
+    }
+    async fn run_once(&self) -> Result<Ran, JobError> {
+        match self.0.run_once().await {
+            Ok(streamed) if streamed.more => Ok(Ran::More(format!(
+                "streamed {} audit entries",
+                streamed.sent
+            ))),
+            Ok(streamed) if streamed.sent == 0 && streamed.failed == 0 => Ok(Ran::Idle),
+            Ok(streamed) => Ok(Ran::Did(format!(
+                "streamed {} audit entries, {} batches failed",
+                streamed.sent, streamed.failed
+            ))),
+            Err(e) => Err(JobError::new("could not stream the audit log", e)),
+        }
+    }
+}
+
 /// Destroys sealed secrets no link can reveal any more, every minute (orgs whose
 /// credentials API returns no secrets only; elsewhere there are none).
 pub struct SealedSecretSweeper(pub services::Portal);

@@ -9,6 +9,7 @@
 mod common;
 
 mod audit;
+mod audit_stream;
 mod client_addr;
 mod crash;
 mod doctor;

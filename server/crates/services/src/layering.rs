@@ -37,6 +37,7 @@ const SERVICE_LAYERS: &[&[&str]] = &[
         "renewal",
         "rotation",
         "assurance",
+        "audit_stream",
     ],
     &["review", "records"],
     &["reviews"],

@@ -8,6 +8,7 @@
 
 pub mod assurance;
 pub mod audit;
+pub mod audit_stream;
 pub mod blast;
 pub mod catalog;
 pub mod client;
@@ -151,6 +152,8 @@ pub struct Portal {
     metrics: Arc<metrics::Metrics>,
     /// Wakes the background audit verification (one was asked for: [`audit::job`]).
     audit_verify_wake: Arc<tokio::sync::Notify>,
+    /// Where the audit log is streamed ([`Portal::with_audit_stream`]; `None`: nowhere).
+    audit_stream: Option<Arc<audit_stream::AuditStream>>,
 }
 
 impl Portal {
@@ -179,6 +182,7 @@ impl Portal {
             assurance: Arc::new(assurance::AssuranceSettings::default()),
             metrics,
             audit_verify_wake: Arc::new(tokio::sync::Notify::new()),
+            audit_stream: None,
         }
     }
 
@@ -189,7 +193,8 @@ impl Portal {
 
     /// The metrics in Prometheus's text format, the database's gauges read now (grants by
     /// state, the provisioning queue, the outboxes, the newest usage data, the org's daily
-    /// API calls, the audit log's length: each query is its table's room's).
+    /// API calls, the audit log's length, the audit stream's cursors: each query is its
+    /// table's room's).
     pub async fn metrics_text(&self) -> Result<String, MetricsError> {
         let now = self.clock.now_ms();
         let seconds_since = |ms: i64| (now - ms).max(0) as f64 / 1000.0;
@@ -206,6 +211,10 @@ impl Portal {
             daily_api_remaining: usage.daily_api_remaining,
             daily_api_max: usage.daily_api_max,
             audit_log_entries: audit::length(&self.db).await?,
+            audit_stream: match &self.audit_stream {
+                Some(stream) => audit_stream::states(&self.db, stream).await?,
+                None => Vec::new(),
+            },
         };
         self.metrics.set_state(&state);
         Ok(self.metrics.encode()?)

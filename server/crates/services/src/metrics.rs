@@ -120,6 +120,11 @@ struct LimitLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabel {
+    sink: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
 }
@@ -206,6 +211,21 @@ pub struct DatabaseState {
     pub daily_api_max: Option<i64>,
     /// Entries in the audit log (its head's sequence number).
     pub audit_log_entries: i64,
+    /// Each configured audit stream sink's cursor.
+    pub audit_stream: Vec<StreamSinkState>,
+}
+
+/// An audit stream sink's cursor as a scrape reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamSinkState {
+    /// `syslog`, `hec` or `webhook`.
+    pub sink: &'static str,
+    /// The last entry it acknowledged.
+    pub acked_seq: i64,
+    /// Entries written after it.
+    pub lag: i64,
+    /// Failed batches since its last success.
+    pub consecutive_failures: i64,
 }
 
 /// The portal's metrics. Shared (`Arc`) by the portal's parts and the server.
@@ -231,6 +251,11 @@ pub struct Metrics {
     daily_api_remaining: Gauge,
     daily_api_max: Gauge,
     audit_log_entries: Gauge,
+    stream_sent: Family<SinkLabel, Counter>,
+    stream_failures: Family<SinkLabel, Counter>,
+    stream_acked: Family<SinkLabel, Gauge>,
+    stream_lag: Family<SinkLabel, Gauge>,
+    stream_consecutive_failures: Family<SinkLabel, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -278,6 +303,11 @@ impl Metrics {
             daily_api_remaining: Gauge::default(),
             daily_api_max: Gauge::default(),
             audit_log_entries: Gauge::default(),
+            stream_sent: Family::default(),
+            stream_failures: Family::default(),
+            stream_acked: Family::default(),
+            stream_lag: Family::default(),
+            stream_consecutive_failures: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -392,6 +422,31 @@ impl Metrics {
             "Entries in the audit log (its head's sequence number; database)",
             metrics.audit_log_entries.clone(),
         );
+        r.register(
+            "audit_stream_entries_sent",
+            "Audit entries a stream sink (syslog, hec, webhook) acknowledged from this process, backfills included (at least once: a batch sent again counts again)",
+            metrics.stream_sent.clone(),
+        );
+        r.register(
+            "audit_stream_failures",
+            "Batches of audit entries a stream sink did not take (sent again after a backoff), by sink",
+            metrics.stream_failures.clone(),
+        );
+        r.register(
+            "audit_stream_acked_seq",
+            "The last audit entry each configured stream sink acknowledged (database)",
+            metrics.stream_acked.clone(),
+        );
+        r.register(
+            "audit_stream_lag_entries",
+            "Audit entries written after the last one each configured stream sink acknowledged (database)",
+            metrics.stream_lag.clone(),
+        );
+        r.register(
+            "audit_stream_consecutive_failures",
+            "Failed batches since each configured stream sink's last success (database)",
+            metrics.stream_consecutive_failures.clone(),
+        );
         // Series that should read 0 rather than be missing before their first event.
         for reason in [Refused::Busy, Refused::Timeout] {
             metrics.http_refused.get_or_create_owned(&ReasonLabel {
@@ -501,6 +556,20 @@ impl Metrics {
             .inc();
     }
 
+    /// A stream sink acknowledged `entries` entries.
+    pub fn audit_stream_sent(&self, sink: &'static str, entries: u64) {
+        self.stream_sent
+            .get_or_create(&SinkLabel { sink })
+            .inc_by(entries);
+    }
+
+    /// A stream sink did not take a batch.
+    pub fn audit_stream_failed(&self, sink: &'static str) {
+        self.stream_failures
+            .get_or_create(&SinkLabel { sink })
+            .inc();
+    }
+
     /// Sets the gauges read from the database.
     pub fn set_state(&self, state: &DatabaseState) {
         for (name, count) in &state.grants {
@@ -542,6 +611,17 @@ impl Metrics {
             .set(state.daily_api_remaining.unwrap_or(-1));
         self.daily_api_max.set(state.daily_api_max.unwrap_or(-1));
         self.audit_log_entries.set(state.audit_log_entries);
+        for sink in &state.audit_stream {
+            let label = SinkLabel { sink: sink.sink };
+            self.stream_acked.get_or_create(&label).set(sink.acked_seq);
+            self.stream_lag.get_or_create(&label).set(sink.lag);
+            self.stream_consecutive_failures
+                .get_or_create(&label)
+                .set(sink.consecutive_failures);
+            // A configured sink reads 0 failures and 0 sent before its first.
+            self.stream_failures.get_or_create_owned(&label);
+            self.stream_sent.get_or_create_owned(&label);
+        }
     }
 
     /// The registry in Prometheus's text exposition format (version 0.0.4).

@@ -435,3 +435,26 @@ pub struct VerifyStatus {
     pub running: Option<VerifyJobView>,
     pub last: Option<VerifyJobView>,
 }
+
+/// One sink the audit log is streamed to (`syslog`, `hec`, `webhook`), as the audit page
+/// shows it: where it goes (the host, never a token or key), how far it acknowledged, how
+/// far behind it is, and how it last fared.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamSinkView {
+    /// `syslog`, `hec` or `webhook`.
+    pub name: String,
+    /// What the sink is, in words ("syslog over TLS to siem.example:6514").
+    pub target: String,
+    /// The last entry the sink acknowledged (0: none yet).
+    pub acked_seq: i64,
+    /// Entries written after it (the log's head − `acked_seq`).
+    pub lag: i64,
+    /// Failures since the last success, and in all.
+    pub failures: i64,
+    pub failures_total: i64,
+    /// The last failure's message (never a secret), and when (RFC 3339).
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    /// When the sink last acknowledged a batch (RFC 3339).
+    pub last_success_at: Option<String>,
+}

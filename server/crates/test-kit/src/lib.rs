@@ -8,6 +8,8 @@
 //!   sandbox org, and the requests, approvals and audit checks the domain tests share;
 //! - [`sandbox`]: the sandbox org's control API (fault rules, call log);
 //! - [`smtp`]: a real SMTP server (aiosmtpd) that keeps what it receives;
+//! - [`syslog`]: a real syslog receiver (Python, RFC 5424 over TCP or TLS) for the audit
+//!   stream, killed and restarted at will;
 //! - [`usage_files`]: crafted ApiTotalUsage files placed in the sandbox org;
 //! - [`bench`]: settings and memory figures for benchmarks.
 //!
@@ -23,6 +25,7 @@ pub mod db;
 pub mod portal;
 pub mod sandbox;
 pub mod smtp;
+pub mod syslog;
 pub mod usage_files;
 
 pub use db::{

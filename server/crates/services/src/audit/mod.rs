@@ -148,6 +148,22 @@ impl Entry {
             .unwrap_or_else(|| self.details.clone())
     }
 
+    /// The entry as one JSON object: the stored record exactly as it is hashed (every
+    /// column, `details` as the canonical text the hash covers) plus `at_utc`, the time in
+    /// words. The JSON Lines export writes it a line each, and the audit stream
+    /// (`audit_stream`) sends it to every sink, so a receiver can check the chain from
+    /// what it received alone (parse it back into an [`Entry`] and feed a [`ChainCheck`]).
+    pub fn json(&self) -> Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        value["at_utc"] = Value::String(crate::clock::rfc3339(self.at));
+        value
+    }
+
+    /// [`Entry::json`] as text, without a line break.
+    pub fn json_line(&self) -> String {
+        self.json().to_string()
+    }
+
     /// The entry in a row selected as [`COLUMNS`] (for callers without `sqlx::FromRow` in
     /// scope).
     pub fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {

@@ -171,19 +171,49 @@ impl Webhook {
     }
 
     async fn post(&self, id: &str, event: &str, body: String) -> Result<(), String> {
-        let timestamp = self.clock.now_ms() / 1000;
-        let signed = signature(self.secret.expose_secret(), timestamp, body.as_bytes());
-        let response = self
-            .http
-            .post(&self.url)
+        let signed = Signed {
+            url: &self.url,
+            secret: &self.secret,
+            timestamp: self.clock.now_ms() / 1000,
+            delivery: id,
+            event,
+        };
+        signed.post(&self.http, body).await
+    }
+}
+
+/// One signed post, as alerts and the audit stream's webhook (`audit_stream::webhook`)
+/// send them: the JSON `body` to `url` with the signature, delivery and event headers
+/// described at the top of this module.
+pub struct Signed<'a> {
+    pub url: &'a str,
+    pub secret: &'a SecretString,
+    /// Unix seconds, signed with the body.
+    pub timestamp: i64,
+    /// The same for every retry of one delivery.
+    pub delivery: &'a str,
+    pub event: &'a str,
+}
+
+impl Signed<'_> {
+    /// Posts `body`; `Ok` when the receiver answered 2xx. The error never holds the secret.
+    pub async fn post(&self, http: &reqwest::Client, body: String) -> Result<(), String> {
+        let signed = signature(self.secret.expose_secret(), self.timestamp, body.as_bytes());
+        let response = http
+            .post(self.url)
             .header("content-type", "application/json")
             .header("x-portcullis-signature", signed)
-            .header("x-portcullis-delivery", id)
-            .header("x-portcullis-event", event)
+            .header("x-portcullis-delivery", self.delivery)
+            .header("x-portcullis-event", self.event)
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("could not post: {e}"))?;
+            .map_err(|e| {
+                format!(
+                    "could not post: {}",
+                    salesforce::http::chain(&e.without_url())
+                )
+            })?;
         let status = response.status();
         if status.is_success() {
             Ok(())

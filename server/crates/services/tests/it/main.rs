@@ -12,6 +12,7 @@ mod assurance;
 mod audit;
 mod audit_index;
 mod audit_job;
+mod audit_stream;
 mod blast;
 mod catalog;
 mod clock;
