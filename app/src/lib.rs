@@ -43,7 +43,7 @@ pub const CONTRACTOR_BUNDLE_SUFFIX: &str = "-contractor";
 
 /// Whether `path` is one of the contractor's pages: `/`, `/request`, `/verify/<token>`,
 /// `/status/<token>`, `/status/<token>/usage`, `/reveal/<token>` — the routes the router
-/// has without the `admin` feature (`ContractorRoutes`), and the pages the server sends the
+/// has without the `admin` feature (`PortalRoutes`), and the pages the server sends the
 /// contractor's bundle with. Strict on purpose: a path it does not recognise (a trailing
 /// slash, an empty segment) gets the full bundle, which hydrates every page.
 pub fn contractor_page(path: &str) -> bool {
