@@ -55,8 +55,12 @@ step clippy-server cargo clippy --locked --workspace --exclude frontend --all-ta
 # The browser side (app with `hydrate`) is linted on the host target: same code, no wasm
 # toolchain needed for clippy.
 step clippy-browser cargo clippy --locked -p frontend --all-targets -- -D warnings
+# ... and its contractor's bundle: app without `admin` (its own router).
+step clippy-contractor cargo clippy --locked -p frontend --no-default-features --all-targets -- -D warnings
 step rust-tests cargo test --locked --workspace --exclude frontend
-step build-front scripts/build --frontend-only
+# The full bundle in debug; the contractor's in release, the build whose size the browser
+# tests check (bundle.spec.ts: at most 300 KB gzip) and the one contractors get.
+step build-front scripts/build --frontend-only --release-contractor
 # The Rust tests built target/debug/portcullis (the integration tests run it); build it only
 # if they did not, so the feature set (and the build) stays the tests' own.
 [ -x "$TARGET_DIR/debug/portcullis" ] || step build-server cargo build --locked -p server --bin portcullis

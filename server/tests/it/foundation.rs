@@ -361,6 +361,65 @@ async fn shell_pages_render_on_the_server_with_their_headings() {
     }
 }
 
+/// The contractor's pages load the contractor's bundle once `scripts/build` has put it in the
+/// site; every other page, and every page of a site without it (`scripts/leptos watch` builds
+/// the full bundle only), loads the full one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contractor_pages_get_the_contractors_bundle_when_it_is_built() {
+    let site = tempfile::tempdir().unwrap();
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let root = site.path().to_path_buf();
+    let app = TestApp::spawn_with(Db::Sqlite, |config| config.site_root = root.clone())
+        .await
+        .unwrap();
+    let loads = |html: &str| {
+        let contractor = html.contains("/pkg/portcullis-contractor.wasm")
+            && html.contains("\"portcullis-contractor\"");
+        let full = html.contains("/pkg/portcullis.wasm") && html.contains("\"portcullis\"");
+        match (contractor, full) {
+            (true, false) => "contractor",
+            (false, true) => "full",
+            _ => "unclear",
+        }
+    };
+    let contractor_pages = [
+        "/",
+        "/request",
+        "/verify/no-such-token",
+        "/status/no-such-token",
+        "/status/no-such-token/usage",
+        "/reveal/no-such-token",
+    ];
+    let other_pages = [
+        "/admin",
+        "/admin/usage",
+        "/audit",
+        "/outbox",
+        "/auth/failed",
+        "/request/",
+        "/no/such/page",
+    ];
+
+    // Only the full bundle in the site: every page loads it.
+    for path in contractor_pages.iter().chain(&other_pages) {
+        let html = app.get(path).await.text().await.unwrap();
+        assert_eq!(loads(&html), "full", "{path} without a contractor's bundle");
+    }
+
+    // With the contractor's bundle (its script and its wasm) beside it.
+    std::fs::write(pkg.join("portcullis-contractor.js"), "").unwrap();
+    std::fs::write(pkg.join("portcullis-contractor.wasm"), "").unwrap();
+    for path in contractor_pages {
+        let html = app.get(path).await.text().await.unwrap();
+        assert_eq!(loads(&html), "contractor", "{path}");
+    }
+    for path in other_pages {
+        let html = app.get(path).await.text().await.unwrap();
+        assert_eq!(loads(&html), "full", "{path}");
+    }
+}
+
 /// `portcullis --help` lists every setting as declared (name, help and default), the same
 /// declarations the README's table and the TOML keys are checked against.
 #[test]
