@@ -16,10 +16,10 @@ import { buyIntegrationLicences, people, readMail, signIn, submitRequest, unique
  * writes in pkg/bundles.json and docs/build.md reports.
  *
  * The limit is a release figure: a debug bundle is several times larger and says nothing about
- * what contractors download. `make test` builds the contractor's bundle in release
- * (`scripts/build --frontend-only --release-contractor`) so CI checks the limit on every run;
- * against a site whose contractor bundle is a debug build (pkg/bundles.json says which) the
- * limit test is skipped and says so, and the other checks here still run.
+ * what contractors download. `scripts/build --frontend-only --release-contractor` builds the
+ * contractor's bundle in release; `make test` builds it in debug for now (docs/build.md says
+ * why), and against a site whose contractor bundle is a debug build (pkg/bundles.json says
+ * which) the limit test is skipped and says so, and the other checks here still run.
  */
 // A ratchet, not yet the issue's 300,000: the contractor's release bundle measured 543,528
 // gzip bytes on 6 Dec 2026 (docs/build.md), and this is that plus 3 %. Lower it as the bundle
@@ -35,7 +35,9 @@ function bundles(): Record<string, Bundle> {
 }
 const contractorProfile = bundles()["portcullis-contractor"]?.profile ?? "missing";
 
-type Loaded = { file: string; bytes: number; gzip: number };
+/** A wasm file a page loaded: its bytes and their gzip size (-1 until measured; the gzip
+ *  size stays -1 when the body could not be read, see `recordWasm`), and when both are in. */
+type Loaded = { file: string; bytes: number; gzip: number; measured: Promise<void> };
 
 /** A path as the report shows it, without its token. */
 const shown = (path: string) => path.replace(/\/(verify|status|reveal)\/[^/]+/, "/$1/<token>");
@@ -43,11 +45,24 @@ const shown = (path: string) => path.replace(/\/(verify|status|reveal)\/[^/]+/, 
 /** Records every .wasm response the page receives from now on. */
 function recordWasm(page: Page): Loaded[] {
   const loaded: Loaded[] = [];
-  page.on("response", async (response) => {
+  page.on("response", (response) => {
     const url = new URL(response.url());
     if (!url.pathname.endsWith(".wasm")) return;
-    const body = await response.body();
-    loaded.push({ file: url.pathname.split("/").pop()!, bytes: body.length, gzip: gzipSync(body).length });
+    const entry: Loaded = { file: url.pathname.split("/").pop()!, bytes: -1, gzip: -1, measured: Promise.resolve() };
+    entry.measured = (async () => {
+      try {
+        const body = await response.body();
+        entry.bytes = body.length;
+        entry.gzip = gzipSync(body).length;
+      } catch {
+        // A debug build's wasm (tens of MB) is evicted from the browser's inspector cache
+        // before it can be read: its size then comes from the transfer, its gzip size stays
+        // unknown (the limit test, on a release build, fails on that).
+        const sizes = await response.request().sizes().catch(() => null);
+        entry.bytes = sizes?.responseBodySize ?? -1;
+      }
+    })();
+    loaded.push(entry);
   });
   return loaded;
 }
@@ -60,6 +75,7 @@ async function wasmOf(page: Page, path: string): Promise<Loaded[]> {
     await tab.goto(path);
     await waitForHydration(tab);
     await expect.poll(() => loaded.length, { message: `${path} loaded its wasm` }).toBeGreaterThan(0);
+    await Promise.all(loaded.map((l) => l.measured));
     return [...loaded];
   } finally {
     await tab.close();
@@ -117,6 +133,7 @@ test("each contractor's page hydrates with the contractor's bundle only", async 
   }
   const full = await wasmOf(page, "/admin");
   expect(full.map((l) => l.file), "the admin dashboard loads the full bundle").toEqual([FULL_WASM]);
+  expect(measured[0].loaded[0].bytes, "the contractor's bundle's size was measured").toBeGreaterThan(0);
   expect(measured[0].loaded[0].bytes, "the contractor's bundle is smaller than the full one").toBeLessThan(full[0].bytes);
 
   const lines = measured.map(({ path, loaded }) =>
@@ -133,6 +150,7 @@ test(`a contractor's page loads at most ${LIMIT_GZIP_BYTES} bytes of wasm, gzipp
   );
   expect(measured.length, "the pages were measured by the test before").toBe(6);
   for (const { path, loaded } of measured) {
+    expect(loaded.every((l) => l.gzip >= 0), `${path}: every wasm body was read`).toBe(true);
     const gzip = loaded.reduce((sum, l) => sum + l.gzip, 0);
     testInfo.annotations.push({ type: "wasm gzip bytes", description: `${shown(path)}: ${gzip}` });
     expect(gzip, `${path} loads ${gzip} bytes of wasm (gzip)`).toBeLessThanOrEqual(LIMIT_GZIP_BYTES);
