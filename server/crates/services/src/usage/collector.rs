@@ -193,39 +193,19 @@ impl Collector {
             rows = tracing::field::Empty,
         );
         let result = self.run_leased().instrument(span.clone()).await;
-        match &result {
-            Ok(report) => {
-                span.record("files", report.read.len());
-                span.record("rows", report.rows);
-                span.record(
-                    "outcome",
-                    if report.failed.is_empty() {
-                        "ok"
-                    } else {
-                        "partial"
-                    },
-                );
-            }
-            Err(CollectError::Busy) => {
-                span.record("outcome", "busy");
-            }
-            Err(_) => {
-                span.record("outcome", "failed");
-            }
+        // One outcome word, files and rows for both the trace and the metrics.
+        let (outcome, files, rows) = match &result {
+            Ok(report) if report.failed.is_empty() => ("ok", report.read.len() as u64, report.rows),
+            Ok(report) => ("partial", report.read.len() as u64, report.rows),
+            Err(CollectError::Busy) => ("busy", 0, 0),
+            Err(_) => ("failed", 0, 0),
+        };
+        span.record("outcome", outcome);
+        if result.is_ok() {
+            span.record("files", files);
+            span.record("rows", rows);
         }
-        match &result {
-            Ok(report) => self.metrics.collector_run(
-                if report.failed.is_empty() {
-                    "ok"
-                } else {
-                    "partial"
-                },
-                report.read.len() as u64,
-                report.rows,
-            ),
-            Err(CollectError::Busy) => self.metrics.collector_run("busy", 0, 0),
-            Err(_) => self.metrics.collector_run("failed", 0, 0),
-        }
+        self.metrics.collector_run(outcome, files, rows);
         result
     }
 
